@@ -1,0 +1,1 @@
+//! Control plane: configuration files (being written).

@@ -1,0 +1,177 @@
+//! The compiled, immutable view of the whole configuration that the data plane reads.
+//!
+//! The control plane (`config`) parses and validates files and compiles them into one
+//! [`Snapshot`]; shards only ever see a `Snapshot`, never the file model. A snapshot is never
+//! mutated after it is built: a reload builds a new one and publishes it (see `reload`), so a
+//! request that started on one snapshot finishes on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ahash::AHashMap;
+
+use crate::router::Router;
+
+/// Everything a shard needs to serve requests, frozen at compile time.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases by one with every successful (re)load; shown in logs so operators can tell
+    /// which configuration answered.
+    pub generation: u64,
+    /// Connection and request limits applied before routing.
+    pub limits: Limits,
+    /// Where host-style requests (`{api-id}.execute-api.{domain}`) are recognised.
+    pub routing: HostRouting,
+    /// APIs by their id (`restapi_id`), for host-style lookups.
+    pub apis: AHashMap<Box<str>, Api>,
+}
+
+/// How a request's `Host` picks an API.
+#[derive(Debug, Clone)]
+pub struct HostRouting {
+    /// Lower-case suffix such as `.execute-api.localhost`; a host `petstore.execute-api.localhost`
+    /// selects API `petstore`.
+    pub execute_api_suffix: Box<str>,
+    /// API served path-style (`/{stage}/{path}`) on every host that is not host-style.
+    pub default_api: Option<Box<str>>,
+}
+
+/// Limits that protect a shard from hostile or broken clients and backends.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Total bytes of request line plus headers (AWS: 10,240).
+    pub max_header_bytes: usize,
+    /// Largest request body accepted (AWS: 10 MB); larger gets 413.
+    pub max_body_bytes: u64,
+    /// Whole request head must arrive within this time, so slow clients cannot hold a
+    /// connection.
+    pub header_timeout: Duration,
+    /// Longest pause between two reads of a request body.
+    pub body_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open waiting for the next request.
+    pub idle_timeout: Duration,
+    /// Longest pause while writing a response to a slow client.
+    pub send_timeout: Duration,
+    /// How long SIGTERM waits for in-flight requests before exiting.
+    pub drain_timeout: Duration,
+    /// Idle backend connections a shard keeps per backend address.
+    pub pool_max_idle_per_backend: usize,
+    /// How long an idle pooled backend connection is kept.
+    pub pool_idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 10_240,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            pool_max_idle_per_backend: 64,
+            pool_idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One REST API with its stages; deployments are folded into the stages that point at them.
+#[derive(Debug)]
+pub struct Api {
+    /// The `restapi_id`, as in the default invoke URL.
+    pub id: Box<str>,
+    /// Stages by name (`dev`, `prod`).
+    pub stages: AHashMap<Box<str>, Stage>,
+}
+
+/// A stage: a deployment's resource tree with the stage's variables already applied.
+#[derive(Debug)]
+pub struct Stage {
+    /// Stage name, as in the URL's first path segment.
+    pub name: Box<str>,
+    /// The deployment the stage serves, for logs and rollbacks.
+    pub deployment_id: Box<str>,
+    /// Resource tree of the deployment; values are the methods.
+    pub router: Router<Arc<Method>>,
+}
+
+/// One method on one resource, ready to serve.
+#[derive(Debug)]
+pub struct Method {
+    /// Resource path as configured (`/pets/{petId}`), for logs, metrics and `$context`.
+    pub resource_path: Box<str>,
+    /// Configured method (`GET`, `ANY`).
+    pub http_method: Box<str>,
+    /// What answers the request.
+    pub integration: Integration,
+}
+
+/// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as
+/// variants so the pipeline's `upstream` phase stays one `match`.
+#[derive(Debug)]
+pub enum Integration {
+    /// The gateway answers itself.
+    Mock(MockIntegration),
+    /// The request is passed through to an HTTP backend and its answer passed back.
+    HttpProxy(HttpProxyIntegration),
+}
+
+/// A fixed answer.
+#[derive(Debug)]
+pub struct MockIntegration {
+    /// Status code sent.
+    pub status: u16,
+    /// Extra headers sent, names lower-case.
+    pub headers: Vec<(Box<str>, Box<str>)>,
+    /// Body sent, verbatim.
+    pub body: Box<[u8]>,
+}
+
+/// A pass-through to an HTTP backend.
+#[derive(Debug)]
+pub struct HttpProxyIntegration {
+    /// Resolved backend address (resolved on the control plane: shards never call DNS).
+    pub addr: SocketAddr,
+    /// `Host` header sent to the backend (`host[:port]` from the URI).
+    pub host_header: Box<str>,
+    /// Path and query of the URI with stage variables applied and `{param}` placeholders
+    /// left to fill per request.
+    pub path: UriTemplate,
+    /// Deadline for the backend's response head (AWS: 50 ms..29 s, default 29 s).
+    pub timeout: Duration,
+}
+
+/// A URI path (and optional query) split into literal text and path-parameter slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriTemplate {
+    /// The pieces in order.
+    pub parts: Vec<UriPart>,
+}
+
+/// One piece of a [`UriTemplate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriPart {
+    /// Copied as is.
+    Literal(Box<str>),
+    /// Replaced by the raw (still percent-encoded) value of the named path parameter; an
+    /// unknown name becomes empty.
+    Param(Box<str>),
+}
+
+impl Snapshot {
+    /// An empty snapshot: serves 403 Missing Authentication Token to everything. Used before
+    /// the first config is compiled and in tests.
+    pub fn empty() -> Self {
+        Snapshot {
+            generation: 0,
+            limits: Limits::default(),
+            routing: HostRouting {
+                execute_api_suffix: ".execute-api.localhost".into(),
+                default_api: None,
+            },
+            apis: AHashMap::new(),
+        }
+    }
+}
