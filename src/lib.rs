@@ -2,11 +2,21 @@
 //! independent shard per CPU core on an io_uring runtime.
 //!
 //! Control plane: [`config`] parses, validates and compiles files into a [`snapshot::Snapshot`];
-//! [`reload`] publishes snapshots to shards. Data plane: [`server`] runs the shards and their
+//! [`reload`] publishes snapshots to shards; [`lifecycle`] turns signals into reloads and
+//! shutdowns; [`admin`] serves health checks. Data plane: [`server`] runs the shards and their
 //! connections; each request goes through the [`pipeline`] phases, which use [`router`],
-//! [`integration`] and the [`http`] codec.
+//! [`integration`], [`wire`] and the [`http`] codec, and answer errors with
+//! [`gateway_response`]s.
 
+pub mod admin;
 pub mod config;
+pub mod gateway_response;
 pub mod http;
+pub mod integration;
+pub mod lifecycle;
+pub mod pipeline;
+pub mod reload;
 pub mod router;
+pub mod server;
 pub mod snapshot;
+pub mod wire;

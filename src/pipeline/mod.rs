@@ -1,0 +1,156 @@
+//! The request path, as a short pipeline of phases run for every request a shard receives:
+//!
+//! 1. [`request_filter`]: limits that need the parsed head, then routing (host → API, first
+//!    path segment → stage, resource tree → method, with path parameters);
+//! 2. [`upstream`]: the method's integration answers (MOCK in place, HTTP_PROXY through the
+//!    shard's backend pool);
+//! 3. [`response_filter`]: every response head, whoever produced it, gets the gateway's
+//!    headers (`Date`, `x-amzn-RequestId`, connection management, framing).
+//!
+//! [`context::RequestCtx`] carries what the phases share about one request.
+
+pub mod context;
+pub mod request_filter;
+pub mod response_filter;
+pub mod upstream;
+
+use crate::gateway_response::GatewayResponse;
+use crate::http::BodyFraming;
+use crate::integration::http_proxy::RequestInfo;
+use crate::router::Params;
+use crate::server::client::ClientConn;
+use crate::server::shard::ShardCtx;
+use crate::snapshot::{Limits, Snapshot};
+use crate::wire::{self, BodyReader, Framing, WireError};
+use context::RequestCtx;
+use response_filter::DateCache;
+
+/// What the connection does after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+}
+
+/// Serves the request whose head was just parsed into `conn.head`, through every phase.
+pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn) -> Next {
+    let limits = &snapshot.limits;
+    let req = RequestInfo::of(&conn.head);
+    let base = conn.inbuf.pending();
+    let is_head = conn.head.method.get(base) == b"HEAD";
+    let keep_alive = conn.head.keep_alive && !shard.is_draining();
+    let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
+
+    // Phase 1: request filter (limits, routing).
+    let mut params = Params::default();
+    let routed = request_filter::check_body_limit(req.framing, limits).and_then(|()| {
+        let path = std::str::from_utf8(conn.head.path.get(base))
+            .map_err(|_| GatewayResponse::BadRequest)?;
+        let host = conn.head.host.map(|h| h.get(base));
+        let method = conn.head.method.get(base);
+        request_filter::route(snapshot, host, method, path, &mut params)
+    });
+    let route = match routed {
+        Ok(route) => route,
+        Err(response) => return gateway_error(shard, conn, &mut ctx, req, limits, response).await,
+    };
+
+    // Phase 2: upstream (the integration), then phase 3 inside it as heads are written.
+    let prepared = upstream::prepare(
+        &route.method.integration,
+        &params,
+        &conn.head,
+        base,
+        conn.peer,
+        &mut conn.upstream_head,
+    );
+    upstream::call(shard, conn, prepared, &mut ctx, req, limits).await
+}
+
+/// Answers with a gateway response (403 for no route, 413, 400 ...).
+async fn gateway_error(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+    req: RequestInfo,
+    limits: &Limits,
+    response: GatewayResponse,
+) -> Next {
+    if response == GatewayResponse::RequestTooLong || response.closes_connection() {
+        // The announced body will not be read: the connection cannot continue.
+        ctx.keep_alive = false;
+    }
+    let minor = req.minor_version;
+    local_response(shard, conn, ctx, req, limits, |out, ctx, date| {
+        response_filter::gateway_response(out, ctx, date, response, minor)
+    })
+    .await
+}
+
+/// Sends a response the gateway produces itself (mock, gateway response). The request body,
+/// if any, is read and discarded first so the connection stays usable; a client waiting for
+/// `100 Continue` is not asked for its body and the connection closes instead.
+pub(crate) async fn local_response(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+    req: RequestInfo,
+    limits: &Limits,
+    write: impl FnOnce(&mut Vec<u8>, &RequestCtx, &DateCache),
+) -> Next {
+    conn.inbuf.consume(req.head_len);
+    let mut write = Some(write);
+    if req.framing != BodyFraming::None {
+        if req.expect_continue || !ctx.keep_alive {
+            ctx.keep_alive = false;
+        } else if let Err(e) = discard_body(conn, req.framing, limits).await {
+            ctx.keep_alive = false;
+            let response = match e {
+                WireError::TooLarge => GatewayResponse::RequestTooLong,
+                WireError::Http(err) => GatewayResponse::from_http_error(err),
+                _ => return Next::Close,
+            };
+            write = None;
+            response_filter::gateway_response(
+                &mut conn.out,
+                ctx,
+                &shard.date,
+                response,
+                req.minor_version,
+            );
+        }
+    }
+    if let Some(write) = write {
+        write(&mut conn.out, ctx, &shard.date);
+    }
+    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
+        Ok(()) if ctx.keep_alive => Next::KeepAlive,
+        Ok(()) => {
+            crate::server::connection::linger_close(conn).await;
+            Next::Close
+        }
+        Err(_) => Next::Close,
+    }
+}
+
+/// Reads and drops a request body, enforcing the payload limit.
+async fn discard_body(
+    conn: &mut ClientConn,
+    framing: BodyFraming,
+    limits: &Limits,
+) -> Result<(), WireError> {
+    let framing = match framing {
+        BodyFraming::None => return Ok(()),
+        BodyFraming::Length(n) => Framing::Length(n),
+        BodyFraming::Chunked => Framing::Chunked,
+    };
+    let mut body = BodyReader::new(framing, limits.max_body_bytes);
+    while body
+        .next(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
+        .await?
+        .is_some()
+    {}
+    Ok(())
+}

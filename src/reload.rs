@@ -1,0 +1,171 @@
+//! Publication of compiled snapshots to the shards, lock-free.
+//!
+//! The control plane stores a new `Arc<Snapshot>` in an [`ArcSwap`] and bumps a generation
+//! counter. A shard never touches the shared `Arc`'s reference count per request (that would
+//! bounce one cache line between cores): it keeps its own `Rc<Arc<Snapshot>>` and only reloads
+//! it when the generation it last saw differs from the published one — one relaxed read of a
+//! line that is written only on reload. A request clones the shard's `Rc` (a non-atomic
+//! increment), so it finishes on the snapshot it started with even if a reload lands mid-way.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::config::{self, ConfigErrors, NodeSettings};
+use crate::snapshot::Snapshot;
+
+/// The published snapshot, shared by the control plane and every shard.
+#[derive(Debug)]
+pub struct SnapshotHandle {
+    current: ArcSwap<Snapshot>,
+    generation: AtomicU64,
+}
+
+impl SnapshotHandle {
+    /// Starts publishing `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Arc<Self> {
+        let generation = snapshot.generation;
+        Arc::new(SnapshotHandle {
+            current: ArcSwap::from_pointee(snapshot),
+            generation: AtomicU64::new(generation),
+        })
+    }
+
+    /// Replaces the published snapshot; shards pick it up on their next request.
+    pub fn publish(&self, snapshot: Snapshot) {
+        let generation = snapshot.generation;
+        self.current.store(Arc::new(snapshot));
+        self.generation.store(generation, Ordering::Release);
+    }
+
+    /// Generation of the published snapshot.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The published snapshot (control-plane use; shards use [`ShardSnapshot`]).
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+}
+
+/// A shard's view of the published snapshot; see the module docs for why it exists.
+pub struct ShardSnapshot {
+    handle: Arc<SnapshotHandle>,
+    seen: Cell<u64>,
+    // The extra `Rc` layer is the point: cloning it per request is a shard-local increment,
+    // where cloning the `Arc` would write a cache line shared by every shard.
+    #[allow(clippy::redundant_allocation)]
+    local: RefCell<Rc<Arc<Snapshot>>>,
+}
+
+impl ShardSnapshot {
+    /// Creates the shard-local view.
+    pub fn new(handle: Arc<SnapshotHandle>) -> Self {
+        let seen = handle.generation();
+        let local = RefCell::new(Rc::new(handle.load_full()));
+        ShardSnapshot {
+            handle,
+            seen: Cell::new(seen),
+            local,
+        }
+    }
+
+    /// The snapshot a new request should use; cheap when nothing was reloaded.
+    #[allow(clippy::redundant_allocation)]
+    pub fn current(&self) -> Rc<Arc<Snapshot>> {
+        let published = self.handle.generation.load(Ordering::Acquire);
+        if published != self.seen.get() {
+            *self.local.borrow_mut() = Rc::new(self.handle.load_full());
+            self.seen.set(published);
+        }
+        Rc::clone(&self.local.borrow())
+    }
+}
+
+/// Re-reads the configuration directory on demand (SIGHUP) and publishes it when valid.
+pub struct Reloader {
+    dir: PathBuf,
+    handle: Arc<SnapshotHandle>,
+    node: NodeSettings,
+    lock: Mutex<()>,
+}
+
+/// What a reload did, for logs and the admin API.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    /// The new snapshot is being served.
+    Applied {
+        /// Its generation.
+        generation: u64,
+        /// Settings that changed but need a restart (listeners, shards, admin).
+        restart_needed: bool,
+    },
+    /// The files were invalid; the old snapshot keeps serving.
+    Rejected {
+        /// The generation still serving.
+        generation: u64,
+        /// Why the files were rejected.
+        errors: ConfigErrors,
+    },
+}
+
+impl Reloader {
+    /// Creates a reloader for `dir`, whose node settings were applied at start.
+    pub fn new(dir: &Path, handle: Arc<SnapshotHandle>, node: NodeSettings) -> Self {
+        Reloader {
+            dir: dir.to_path_buf(),
+            handle,
+            node,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Loads, validates and compiles the directory; publishes only if it is valid.
+    pub fn reload(&self) -> ReloadOutcome {
+        let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.handle.generation();
+        match config::load(&self.dir, current + 1) {
+            Ok(loaded) => {
+                let restart_needed = loaded.node != self.node;
+                self.handle.publish(loaded.snapshot);
+                ReloadOutcome::Applied {
+                    generation: current + 1,
+                    restart_needed,
+                }
+            }
+            Err(errors) => ReloadOutcome::Rejected {
+                generation: current,
+                errors,
+            },
+        }
+    }
+
+    /// Reloads and logs the outcome in the words operators and tests look for.
+    pub fn reload_and_log(&self) -> ReloadOutcome {
+        let outcome = self.reload();
+        match &outcome {
+            ReloadOutcome::Applied {
+                generation,
+                restart_needed,
+            } => {
+                tracing::info!("config reloaded generation={generation}");
+                if *restart_needed {
+                    tracing::warn!(
+                        "listen, shards, pin_cores or admin changed: those take effect after a restart"
+                    );
+                }
+            }
+            ReloadOutcome::Rejected { generation, errors } => {
+                tracing::error!(
+                    "config reload failed; still serving generation={generation}:\n{errors}"
+                );
+            }
+        }
+        outcome
+    }
+}

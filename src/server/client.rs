@@ -1,0 +1,43 @@
+//! A client connection's state, reused across the requests it carries.
+
+use std::net::SocketAddr;
+
+use monoio::net::TcpStream;
+
+use crate::http::RequestHead;
+use crate::wire::InBuf;
+
+/// Initial receive buffer; grows only for large heads.
+const CLIENT_BUF: usize = 16 * 1024;
+
+/// One downstream connection: socket, buffers and parsed-head storage, allocated once when the
+/// connection is accepted so that requests on it allocate nothing of their own.
+pub struct ClientConn {
+    /// The socket.
+    pub stream: TcpStream,
+    /// The client's address (for `X-Forwarded-For` and logs).
+    pub peer: SocketAddr,
+    /// Bytes received and not yet consumed; the current head starts at its `pos()`.
+    pub inbuf: InBuf,
+    /// Response bytes staged for one write.
+    pub out: Vec<u8>,
+    /// The request head forwarded to a backend, kept apart from `out` so a retry can resend it.
+    pub upstream_head: Vec<u8>,
+    /// The parsed head of the current request (spans relative to `inbuf.pos()` at parse time).
+    pub head: RequestHead,
+}
+
+impl ClientConn {
+    /// Wraps an accepted socket.
+    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
+        let _ = stream.set_nodelay(true);
+        ClientConn {
+            stream,
+            peer,
+            inbuf: InBuf::with_capacity(CLIENT_BUF),
+            out: Vec::with_capacity(4096),
+            upstream_head: Vec::with_capacity(2048),
+            head: RequestHead::new(),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The life of one client connection: wait for a request head, run the pipeline, repeat while
+//! the connection may be kept alive. Pipelined requests are answered in order because each is
+//! served to the end before the next head is parsed from the buffer.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+
+use crate::gateway_response::GatewayResponse;
+use crate::http::{HttpError, Parsed};
+use crate::pipeline::{self, context::RequestCtx, response_filter, Next};
+use crate::server::client::ClientConn;
+use crate::server::shard::ShardCtx;
+use crate::snapshot::Limits;
+use crate::wire::{self, WireError};
+
+/// Why no request head could be read.
+enum HeadError {
+    /// The client closed, went idle too long, was too slow, or the shard is draining.
+    Gone,
+    /// The bytes were not an acceptable HTTP/1.1 head.
+    Invalid(HttpError),
+}
+
+/// Serves requests on `stream` until it closes.
+pub async fn serve(shard: &ShardCtx, stream: TcpStream, peer: SocketAddr) {
+    let mut conn = ClientConn::new(stream, peer);
+    loop {
+        let snapshot = shard.snapshots.current();
+        match read_head(shard, &mut conn, &snapshot.limits).await {
+            Ok(()) => {}
+            Err(HeadError::Gone) => return,
+            Err(HeadError::Invalid(e)) => {
+                reject(shard, &mut conn, e, &snapshot.limits).await;
+                return;
+            }
+        }
+        let next = pipeline::serve(shard, &snapshot, &mut conn).await;
+        if next == Next::Close || shard.is_draining() {
+            return;
+        }
+    }
+}
+
+/// Waits for the next request head: up to `idle_timeout` for its first byte (interrupted when
+/// the shard drains), then up to `header_timeout` for the rest, so a slow client cannot hold a
+/// connection.
+async fn read_head(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    limits: &Limits,
+) -> Result<(), HeadError> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if !conn.inbuf.pending().is_empty() {
+            let started = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+            match conn
+                .head
+                .parse(conn.inbuf.pending(), limits.max_header_bytes)
+            {
+                Ok(Parsed::Complete) => return Ok(()),
+                Ok(Parsed::Partial) => deadline = Some(started),
+                Err(e) => return Err(HeadError::Invalid(e)),
+            }
+        }
+        let read = match deadline {
+            None if shard.is_draining() => return Err(HeadError::Gone),
+            None => {
+                let cancel = shard.drain_handle();
+                conn.inbuf
+                    .fill_cancelable(&mut conn.stream, limits.idle_timeout, cancel)
+                    .await
+            }
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(HeadError::Gone);
+                }
+                conn.inbuf.fill(&mut conn.stream, left).await
+            }
+        };
+        match read {
+            Ok(0) | Err(_) => return Err(HeadError::Gone),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Answers a head the codec refused and lets the caller close: the byte stream can no longer
+/// be trusted to be in sync.
+async fn reject(shard: &ShardCtx, conn: &mut ClientConn, err: HttpError, limits: &Limits) {
+    let response = GatewayResponse::from_http_error(err);
+    tracing::debug!(peer = %conn.peer, "rejected request: {err}");
+    let ctx = RequestCtx::new(shard.random_u128(), false, false);
+    response_filter::gateway_response(&mut conn.out, &ctx, &shard.date, response, 1);
+    let _ = wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await;
+    linger_close(conn).await;
+}
+
+/// Half-closes and briefly drains what the client is still sending, so the error response is
+/// not destroyed by a TCP reset caused by unread data.
+pub async fn linger_close(conn: &mut ClientConn) {
+    use monoio::io::AsyncWriteRent;
+    let _ = conn.stream.shutdown().await;
+    let deadline = Instant::now() + Duration::from_millis(200);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        conn.inbuf.consume(usize::MAX);
+        match conn.inbuf.fill(&mut conn.stream, left).await {
+            Ok(0) | Err(WireError::Timeout) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

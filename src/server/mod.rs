@@ -1,0 +1,133 @@
+//! The data plane's process structure: shard threads, their listeners, and the connection
+//! loop each shard runs.
+
+pub mod client;
+pub mod connection;
+pub mod listener;
+pub mod shard;
+
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::config::{self, ConfigErrors};
+use crate::lifecycle::SignalWatch;
+use crate::reload::{Reloader, SnapshotHandle};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid configuration:\n{0}")]
+    Config(#[from] ConfigErrors),
+    /// A socket, thread or runtime could not be set up.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being set up.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let context = context.into();
+    move |source| StartError::Io { context, source }
+}
+
+/// Runs the gateway on the configuration in `dir` until SIGTERM or SIGINT, then drains.
+pub fn run(dir: &Path) -> Result<(), StartError> {
+    let loaded = config::load(dir, 1)?;
+    let node = loaded.node.clone();
+    let handle = SnapshotHandle::new(loaded.snapshot);
+    let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
+    let (bound, listeners) =
+        listener::bind_all(&node.listen, node.shards).map_err(io_err("binding listeners"))?;
+    for addr in &bound {
+        tracing::info!("listening addr={addr}");
+    }
+    if let Some(addr) = node.admin {
+        let bound = crate::admin::start(addr, Arc::clone(&handle))
+            .map_err(io_err(format!("binding admin listener {addr}")))?;
+        tracing::info!("admin listening addr={bound}");
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let threads = spawn_shards(&node, &handle, listeners, &shutdown)?;
+    let driver = if monoio::utils::detect_uring() {
+        "io_uring"
+    } else {
+        "epoll"
+    };
+    tracing::info!(
+        "ready generation={} shards={} driver={driver}",
+        handle.generation(),
+        node.shards
+    );
+    let reloader = Reloader::new(dir, Arc::clone(&handle), node);
+    signals.run(&reloader, &shutdown);
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn spawn_shards(
+    node: &config::NodeSettings,
+    handle: &Arc<SnapshotHandle>,
+    listeners: Vec<Vec<std::net::TcpListener>>,
+    shutdown: &Arc<AtomicBool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut threads = Vec::with_capacity(node.shards);
+    for (id, shard_listeners) in listeners.into_iter().enumerate() {
+        let core = if node.pin_cores && !cores.is_empty() {
+            Some(cores[id % cores.len()])
+        } else {
+            None
+        };
+        let handle = Arc::clone(handle);
+        let shutdown = Arc::clone(shutdown);
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown))
+            .map_err(io_err(format!("spawning shard {id}")))?;
+        threads.push(thread);
+    }
+    Ok(threads)
+}
+
+/// Entry point of a shard thread: pin, start the runtime (io_uring, or epoll where the kernel
+/// refuses io_uring), serve until shutdown.
+fn shard_main(
+    id: usize,
+    core: Option<core_affinity::CoreId>,
+    handle: Arc<SnapshotHandle>,
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: Arc<AtomicBool>,
+) {
+    if let Some(core) = core {
+        if !core_affinity::set_for_current(core) {
+            tracing::warn!(shard = id, "could not pin to core {}", core.id);
+        }
+    }
+    let runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .with_entries(RING_ENTRIES)
+        .enable_timer()
+        .build();
+    let mut runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(shard = id, "cannot start runtime: {e}");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let ctx = Rc::new(shard::ShardCtx::new(id, handle));
+        shard::run(ctx, listeners, shutdown).await;
+    });
+}
+
+/// io_uring submission queue size per shard.
+const RING_ENTRIES: u32 = 1024;

@@ -1,0 +1,189 @@
+//! One shard: a thread pinned to one core, with its own io_uring runtime, its own
+//! SO_REUSEPORT listeners, its own backend pool, and nothing shared with other shards on the
+//! request path except the read-only snapshot.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::io::{CancelHandle, Canceller};
+use monoio::net::TcpListener;
+
+use crate::integration::pool::Pool;
+use crate::pipeline::response_filter::DateCache;
+use crate::reload::{ShardSnapshot, SnapshotHandle};
+use crate::server::connection;
+
+/// How often a shard looks at the node-wide shutdown flag and purges its pool.
+const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
+
+/// State owned by one shard and shared by its connection tasks (single-threaded: `Cell`s and
+/// `RefCell`s, never locks).
+pub struct ShardCtx {
+    /// Shard number (= core number when pinned).
+    pub id: usize,
+    /// The shard's view of the published configuration.
+    pub snapshots: ShardSnapshot,
+    /// Keep-alive connections to backends.
+    pub pool: Pool,
+    /// `Date` header cache.
+    pub date: DateCache,
+    rng: RefCell<fastrand::Rng>,
+    draining: Cell<bool>,
+    active: Cell<usize>,
+    canceller: RefCell<Canceller>,
+}
+
+impl ShardCtx {
+    /// Creates the state of shard `id`.
+    pub fn new(id: usize, handle: Arc<SnapshotHandle>) -> Self {
+        ShardCtx {
+            id,
+            snapshots: ShardSnapshot::new(handle),
+            pool: Pool::default(),
+            date: DateCache::default(),
+            rng: RefCell::new(fastrand::Rng::new()),
+            draining: Cell::new(false),
+            active: Cell::new(0),
+            canceller: RefCell::new(Canceller::new()),
+        }
+    }
+
+    /// 128 random bits (request ids).
+    pub fn random_u128(&self) -> u128 {
+        self.rng.borrow_mut().u128(..)
+    }
+
+    /// Whether the shard is shutting down: connections close after their current request.
+    pub fn is_draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    /// A handle whose operations are cancelled when the shard starts draining (idle reads).
+    pub fn drain_handle(&self) -> CancelHandle {
+        self.canceller.borrow().handle()
+    }
+
+    /// Connections currently open on this shard.
+    pub fn active_connections(&self) -> usize {
+        self.active.get()
+    }
+
+    fn begin_drain(&self) {
+        self.draining.set(true);
+        let old = std::mem::take(&mut *self.canceller.borrow_mut());
+        // Cancelling wakes every idle read and accept with ECANCELED.
+        *self.canceller.borrow_mut() = old.cancel();
+    }
+}
+
+/// Counts a connection as active for as long as it lives.
+struct ActiveGuard(Rc<ShardCtx>);
+
+impl ActiveGuard {
+    fn new(shard: Rc<ShardCtx>) -> Self {
+        shard.active.set(shard.active.get() + 1);
+        ActiveGuard(shard)
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get().saturating_sub(1));
+    }
+}
+
+/// Runs a shard until shutdown: accepts on every listener, serves connections, and when
+/// `shutdown` is raised stops accepting and waits for open connections to finish, up to the
+/// snapshot's drain timeout.
+pub async fn run(
+    shard: Rc<ShardCtx>,
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: Arc<AtomicBool>,
+) {
+    for std_listener in listeners {
+        match TcpListener::from_std(std_listener) {
+            Ok(listener) => {
+                monoio::spawn(accept_loop(Rc::clone(&shard), listener));
+            }
+            Err(e) => tracing::error!(shard = shard.id, "cannot adopt listener: {e}"),
+        }
+    }
+    housekeeping(&shard, &shutdown).await;
+    let drain_timeout = shard.snapshots.current().limits.drain_timeout;
+    let waited = monoio::time::timeout(drain_timeout, async {
+        while shard.active_connections() > 0 {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(
+            shard = shard.id,
+            open = shard.active_connections(),
+            "drain timeout reached; closing remaining connections"
+        );
+    }
+}
+
+/// Watches the shutdown flag and ages out idle backend connections until shutdown.
+async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
+    let mut ticks: u32 = 0;
+    while !shutdown.load(Ordering::Acquire) {
+        monoio::time::sleep(HOUSEKEEPING_TICK).await;
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(20) {
+            let snapshot = shard.snapshots.current();
+            shard.pool.purge(snapshot.limits.pool_idle_timeout);
+        }
+    }
+    shard.begin_drain();
+}
+
+async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
+    loop {
+        if shard.is_draining() {
+            return;
+        }
+        match listener.cancelable_accept(shard.drain_handle()).await {
+            Ok((stream, peer)) => {
+                let guard = ActiveGuard::new(Rc::clone(&shard));
+                monoio::spawn(async move {
+                    let served = CatchUnwind(connection::serve(&guard.0, stream, peer)).await;
+                    if served.is_err() {
+                        tracing::error!(shard = guard.0.id, %peer, "connection task panicked; connection dropped");
+                    }
+                    drop(guard);
+                });
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(shard = shard.id, "accept failed: {e}");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Runs a future and turns a panic inside it into an `Err`, so that a bug hit by one
+/// connection drops that connection instead of the whole shard and every connection on it.
+struct CatchUnwind<F>(F);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // SAFETY: the inner future is structurally pinned: it is never moved out of `self`.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
+    }
+}
