@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Reverse-proxy load test: Tollgate vs nginx, both in front of the same nginx origin.
+#
+#   Install the tools first:  apt-get install -y wrk nginx     (oha is used too if on PATH)
+#   Run from anywhere:        loadtest/proxy.sh
+#
+# Layout (2 CPUs): the proxy under test runs alone on CPU 0 (`taskset -c 0`); the origin and the
+# load generator share CPU 1. Ports: Tollgate 18080, origin 18081, nginx proxy 18082.
+# For each proxy and load generator it prints req/s, p50, p99 and the proxy's CPU time per
+# request (utime+stime of all its processes from /proc/PID/stat, in clock ticks, divided by the
+# requests completed), then a side-by-side table with Tollgate/nginx ratios.
+#
+# Environment knobs:
+#   DURATION=10s        length of each measured run (wrk -d / oha -z)
+#   CONNECTIONS=64      concurrent client connections
+#   WARMUP=2s           unmeasured run before each measurement
+#   ONLY=all|nginx|tollgate   which proxies to measure (nginx: no Rust build needed)
+#   SKIP_BUILD=1        use the existing release binary
+#   CARGO_TARGET_DIR    where the release binary is looked for/built (default: <repo>/target)
+#
+# Run directories (configs, logs, raw tool output) go to loadtest/out/ (git-ignored).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+WARMUP="${WARMUP:-2s}"
+ONLY="${ONLY:-all}"
+TOLLGATE_PORT=18080
+ORIGIN_PORT=18081
+NGINX_PORT=18082
+PROXY_CPU=0
+LOAD_CPU=1
+CLK_TCK="$(getconf CLK_TCK)"
+OUT="$HERE/out/run-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+for tool in wrk nginx curl taskset; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y wrk nginx curl util-linux)"
+done
+[[ "$(nproc)" -ge 2 ]] || log "warning: fewer than 2 CPUs; pinning will overlap"
+
+# ---- process bookkeeping -------------------------------------------------------------------
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_bg NAME CPU CMD... : runs CMD pinned to CPU in the background, output to $OUT/NAME.log;
+# sets BG_PID.
+start_bg() {
+    local name="$1" cpu="$2"
+    shift 2
+    taskset -c "$cpu" "$@" >"$OUT/$name.log" 2>&1 &
+    BG_PID=$!
+    PIDS+=("$BG_PID")
+}
+
+# wait_http URL : waits up to 10 s for a 200 from URL.
+wait_http() {
+    local url="$1"
+    for _ in $(seq 100); do
+        if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    die "no 200 from $url within 10 s (logs in $OUT)"
+}
+
+# proc_tree PID : PID and its direct children (nginx master + workers).
+proc_tree() {
+    echo "$1"
+    pgrep -P "$1" || true
+}
+
+# cpu_ticks PID... : sum of utime+stime (clock ticks) of the given processes.
+cpu_ticks() {
+    local total=0 pid stat
+    for pid in "$@"; do
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+        stat="${stat##*) }" # fields after "(comm) "; utime/stime are fields 14/15 overall
+        # shellcheck disable=SC2086
+        set -- $stat
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+# to_us VALUE : wrk latency ("393.00us", "1.20ms", "2.00s", "1.00m") in microseconds.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000;
+        else if (u == "m") m = 60000000; else m = 1
+        printf "%.0f", n * m }'
+}
+
+declare -A RPS P50 P99 CPU_US ERRS
+ROWS=()
+
+# measure LABEL TOOL URL PIDS... : warm-up, then one measured run; records the results.
+measure() {
+    local label="$1" tool="$2" url="$3"
+    shift 3
+    local pids=("$@") raw="$OUT/$label-$tool.txt" t0 t1 requests rps p50 p99 errs
+    log "$label / $tool: warm-up $WARMUP, then $DURATION with $CONNECTIONS connections"
+    case "$tool" in
+    wrk)
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+        t0="$(cpu_ticks "${pids[@]}")"
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$raw"
+        t1="$(cpu_ticks "${pids[@]}")"
+        requests="$(awk '/requests in/ { print $1 }' "$raw")"
+        rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$raw")"
+        p50="$(to_us "$(awk '$1 == "50%" { print $2 }' "$raw")")"
+        p99="$(to_us "$(awk '$1 == "99%" { print $2 }' "$raw")")"
+        errs="$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$raw")"
+        ;;
+    oha)
+        taskset -c "$LOAD_CPU" oha --no-tui -c "$CONNECTIONS" -z "$WARMUP" "$url" >/dev/null
+        t0="$(cpu_ticks "${pids[@]}")"
+        taskset -c "$LOAD_CPU" oha --no-tui -c "$CONNECTIONS" -z "$DURATION" --output-format json "$url" >"$raw" 2>/dev/null ||
+            taskset -c "$LOAD_CPU" oha --no-tui -c "$CONNECTIONS" -z "$DURATION" -j "$url" >"$raw"
+        t1="$(cpu_ticks "${pids[@]}")"
+        read -r requests rps p50 p99 errs < <(python3 - "$raw" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+codes = {int(k): v for k, v in d["statusCodeDistribution"].items()}
+requests = sum(codes.values())
+errors = sum(v for k, v in codes.items() if not 200 <= k < 400) + sum(d.get("errorDistribution", {}).values())
+p = d["latencyPercentiles"]
+print(requests, round(d["summary"]["requestsPerSec"]), round(p["p50"] * 1e6), round(p["p99"] * 1e6), errors)
+PY
+        )
+        ;;
+    esac
+    [[ -n "$requests" && "$requests" -gt 0 ]] || die "$label/$tool completed no requests (see $raw)"
+    local key="$label/$tool"
+    RPS[$key]="$rps"
+    P50[$key]="$p50"
+    P99[$key]="$p99"
+    ERRS[$key]="$errs"
+    CPU_US[$key]="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
+    ROWS+=("$key")
+    printf '    %-16s %10s req/s   p50 %8s us   p99 %8s us   CPU %8s us/req   errors %s\n' \
+        "$key" "$rps" "$p50" "$p99" "${CPU_US[$key]}" "$errs" >&2
+}
+
+TOOLS=(wrk)
+command -v oha >/dev/null && TOOLS+=(oha)
+
+# ---- origin ----------------------------------------------------------------------------------
+render_nginx() { # TEMPLATE DIR PORT
+    mkdir -p "$2/tmp"
+    sed -e "s|@PREFIX@|$2|g" -e "s|@PORT@|$3|g" -e "s|@ORIGIN@|127.0.0.1:$ORIGIN_PORT|g" "$1" >"$2/nginx.conf"
+}
+render_nginx "$HERE/nginx-origin.conf" "$OUT/origin" "$ORIGIN_PORT"
+start_bg origin "$LOAD_CPU" nginx -p "$OUT/origin" -c "$OUT/origin/nginx.conf" -e "$OUT/origin/error.log"
+wait_http "http://127.0.0.1:$ORIGIN_PORT/json"
+log "origin nginx on :$ORIGIN_PORT (CPU $LOAD_CPU)"
+
+# ---- nginx as proxy --------------------------------------------------------------------------
+if [[ "$ONLY" == all || "$ONLY" == nginx ]]; then
+    render_nginx "$HERE/nginx-proxy.conf" "$OUT/nginx-proxy" "$NGINX_PORT"
+    start_bg nginx-proxy "$PROXY_CPU" nginx -p "$OUT/nginx-proxy" -c "$OUT/nginx-proxy/nginx.conf" -e "$OUT/nginx-proxy/error.log"
+    NGINX_PID=$BG_PID
+    wait_http "http://127.0.0.1:$NGINX_PORT/json"
+    mapfile -t NGINX_PIDS < <(proc_tree "$NGINX_PID")
+    log "nginx proxy on :$NGINX_PORT (CPU $PROXY_CPU, pids ${NGINX_PIDS[*]})"
+    for tool in "${TOOLS[@]}"; do
+        measure nginx "$tool" "http://127.0.0.1:$NGINX_PORT/json" "${NGINX_PIDS[@]}"
+    done
+    kill -TERM "$NGINX_PID" 2>/dev/null || true
+fi
+
+# ---- Tollgate --------------------------------------------------------------------------------
+if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
+    TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+    if [[ -z "${SKIP_BUILD:-}" ]]; then
+        log "cargo build --release"
+        (cd "$ROOT" && cargo build --release --bin tollgate)
+    fi
+    BIN="$TARGET_DIR/release/tollgate"
+    [[ -x "$BIN" ]] || die "no binary at $BIN"
+
+    CONF="$OUT/tollgate"
+    mkdir -p "$CONF/apis"
+    cat >"$CONF/gateway.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$TOLLGATE_PORT"]
+shards = 1
+pin_cores = false
+apis_dir = "apis"
+default_api = "bench"
+execute_api_domain = "localhost"
+
+[limits]
+max_header_bytes = 10240
+max_body_bytes = 10485760
+header_timeout_ms = 10000
+body_timeout_ms = 30000
+idle_timeout_ms = 60000
+send_timeout_ms = 30000
+drain_timeout_ms = 2000
+integration_timeout_ms = 29000
+pool_max_idle_per_backend = 64
+pool_idle_timeout_ms = 60000
+EOF
+    cat >"$CONF/apis/bench.toml" <<EOF
+id = "bench"
+name = "bench"
+
+[stages.bench]
+deployment = "d1"
+
+[deployments.d1]
+description = "load test: everything proxied to the origin"
+
+[deployments.d1.methods."ANY /{proxy+}"]
+integration = { type = "HTTP_PROXY", uri = "http://127.0.0.1:$ORIGIN_PORT/{proxy}" }
+EOF
+    "$BIN" --check "$CONF" >&2 || die "generated Tollgate config rejected"
+    start_bg tollgate "$PROXY_CPU" env RUST_LOG=warn "$BIN" --config "$CONF"
+    TOLLGATE_PID=$BG_PID
+    wait_http "http://127.0.0.1:$TOLLGATE_PORT/bench/json"
+    log "Tollgate on :$TOLLGATE_PORT (CPU $PROXY_CPU, pid $TOLLGATE_PID)"
+    for tool in "${TOOLS[@]}"; do
+        measure tollgate "$tool" "http://127.0.0.1:$TOLLGATE_PORT/bench/json" "$TOLLGATE_PID"
+    done
+fi
+
+# ---- report ----------------------------------------------------------------------------------
+{
+    echo
+    echo "Proxy benchmark: $CONNECTIONS connections, $DURATION per run, proxy on CPU $PROXY_CPU, origin + load on CPU $LOAD_CPU"
+    printf '%-16s %12s %10s %10s %14s %8s\n' "proxy/tool" "req/s" "p50 (us)" "p99 (us)" "CPU us/req" "errors"
+    for key in "${ROWS[@]}"; do
+        printf '%-16s %12s %10s %10s %14s %8s\n' "$key" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU_US[$key]}" "${ERRS[$key]}"
+    done
+    for tool in "${TOOLS[@]}"; do
+        if [[ -n "${RPS[tollgate/$tool]:-}" && -n "${RPS[nginx/$tool]:-}" ]]; then
+            awk -v t="$tool" \
+                -v tr="${RPS[tollgate/$tool]}" -v nr="${RPS[nginx/$tool]}" \
+                -v tp="${P99[tollgate/$tool]}" -v np="${P99[nginx/$tool]}" \
+                -v tc="${CPU_US[tollgate/$tool]}" -v nc="${CPU_US[nginx/$tool]}" 'BEGIN {
+                printf "Tollgate/nginx (%s): req/s x%.2f   p99 x%.2f   CPU per request x%.2f\n",
+                    t, tr / nr, (np > 0 ? tp / np : 0), (nc > 0 ? tc / nc : 0) }'
+        fi
+    done
+    echo "raw output: $OUT"
+} | tee "$OUT/summary.txt"

@@ -1,0 +1,265 @@
+//! Serde structs mirroring the configuration files, field for field.
+//!
+//! They only describe the *shape* of the files: every struct denies unknown fields (so a typo
+//! is an error, not a silently ignored setting), and values that later checks must point at
+//! are wrapped in [`Spanned`] so errors can name their line. Ranges and cross-references are
+//! checked in [`super::validate`], not here, so that one file can report many such problems at
+//! once (serde stops at the first error of a file).
+//!
+//! Numbers are read as `i64` (TOML's integer type) and range-checked later for the same
+//! reason: `status = 700` and `timeout_ms = -1` get a precise message instead of a serde type
+//! error. Tables are never wrapped in `Spanned` because implicit tables (`methods` in
+//! `[deployments.v1.methods."GET /"]`) have no span; their keys are spanned instead.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `gateway.toml`: node settings and limits.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayFile {
+    /// Listeners, shards, admin, API discovery and routing.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Connection and request limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[server]` of `gateway.toml`; every field is optional and has a default.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Plain HTTP listeners as `"ip:port"` strings (default `["0.0.0.0:8080"]`).
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"auto"` (one per CPU) or a number of shards.
+    pub shards: Option<Spanned<ShardsSetting>>,
+    /// Pin shard N to CPU N (default true).
+    pub pin_cores: Option<bool>,
+    /// Control-plane listener `"ip:port"`; none when absent.
+    pub admin: Option<Spanned<String>>,
+    /// Folder of API files, relative to the configuration folder (default `"apis"`).
+    pub apis_dir: Option<Spanned<String>>,
+    /// API served path-style on hosts that are not host-style.
+    pub default_api: Option<Spanned<String>>,
+    /// Domain of host-style requests, `{api-id}.execute-api.{domain}` (default `"localhost"`).
+    pub execute_api_domain: Option<Spanned<String>>,
+}
+
+/// `server.shards`: `"auto"` or an integer (range-checked in validation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardsSetting {
+    /// One shard per available CPU.
+    Auto,
+    /// A fixed number, as written.
+    Count(i64),
+}
+
+impl<'de> Deserialize<'de> for ShardsSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ShardsVisitor;
+        impl Visitor<'_> for ShardsVisitor {
+            type Value = ShardsSetting;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a number of shards (1..=1024)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ShardsSetting, E> {
+                Ok(ShardsSetting::Count(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ShardsSetting, E> {
+                Ok(ShardsSetting::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ShardsSetting, E> {
+                if v == "auto" {
+                    Ok(ShardsSetting::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(ShardsVisitor)
+    }
+}
+
+/// `[limits]` of `gateway.toml`; absent fields take `snapshot::Limits::default()`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Request line plus headers, bytes (1024..=65536).
+    pub max_header_bytes: Option<Spanned<i64>>,
+    /// Largest request body, bytes (>= 1).
+    pub max_body_bytes: Option<Spanned<i64>>,
+    /// Whole request head must arrive within this time (> 0).
+    pub header_timeout_ms: Option<Spanned<i64>>,
+    /// Longest pause between body reads (> 0).
+    pub body_timeout_ms: Option<Spanned<i64>>,
+    /// Idle keep-alive connection lifetime (> 0).
+    pub idle_timeout_ms: Option<Spanned<i64>>,
+    /// Longest pause writing to a slow client (> 0).
+    pub send_timeout_ms: Option<Spanned<i64>>,
+    /// How long SIGTERM waits for in-flight requests (> 0).
+    pub drain_timeout_ms: Option<Spanned<i64>>,
+    /// Default integration timeout (50..=29000, AWS's range).
+    pub integration_timeout_ms: Option<Spanned<i64>>,
+    /// Idle backend connections kept per shard and backend (>= 0).
+    pub pool_max_idle_per_backend: Option<Spanned<i64>>,
+    /// How long an idle pooled backend connection is kept (> 0).
+    pub pool_idle_timeout_ms: Option<Spanned<i64>>,
+}
+
+/// One API file in `apis_dir`: a REST API with its stages and deployments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    /// The `restapi_id`: host-style prefix and key of the API. Required, but optional here so
+    /// that a missing id is reported by validation without hiding the file's other problems.
+    pub id: Option<Spanned<String>>,
+    /// Human name, for people reading the file.
+    pub name: Option<Spanned<String>>,
+    /// `[stages.NAME]`, in file order.
+    #[serde(default)]
+    pub stages: Entries<Spanned<String>, StageModel>,
+    /// `[deployments.ID]`, in file order.
+    #[serde(default)]
+    pub deployments: Entries<Spanned<String>, DeploymentModel>,
+}
+
+/// `[stages.NAME]`: a named pointer to a deployment, with stage variables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageModel {
+    /// Id of the deployment served (must exist in the same file).
+    pub deployment: Spanned<String>,
+    /// Optional description, for people reading the file.
+    pub description: Option<Spanned<String>>,
+    /// Stage variables, substituted into `${stageVariables.NAME}`.
+    #[serde(default)]
+    pub variables: Entries<Spanned<String>, Spanned<String>>,
+}
+
+/// `[deployments.ID]`: an immutable set of methods.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentModel {
+    /// What changed, for people reading the file.
+    pub description: Option<Spanned<String>>,
+    /// `methods."METHOD /resource/path"`, in file order.
+    #[serde(default)]
+    pub methods: Entries<Spanned<String>, MethodModel>,
+}
+
+/// One method of a deployment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodModel {
+    /// What answers the method.
+    pub integration: IntegrationModel,
+}
+
+/// `integration = { type = "...", ... }`.
+///
+/// Deliberately one flat struct rather than a serde enum tagged on `type`: an internally
+/// tagged enum buffers its content, which loses every span inside it (errors could only point
+/// at the whole table) and gives `unknown field` messages without a line. Which fields each
+/// `type` accepts is checked in validation with the same wording serde would use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationModel {
+    /// `MOCK` or `HTTP_PROXY`.
+    #[serde(rename = "type")]
+    pub kind: Spanned<IntegrationType>,
+    /// MOCK: status code (100..=599, default 200).
+    pub status: Option<Spanned<i64>>,
+    /// MOCK: response headers, in file order.
+    pub headers: Option<Entries<Spanned<String>, Spanned<String>>>,
+    /// MOCK: response body (default empty).
+    pub body: Option<Spanned<String>>,
+    /// HTTP_PROXY: backend URI (required).
+    pub uri: Option<Spanned<String>>,
+    /// HTTP_PROXY: backend timeout (50..=29000, default `limits.integration_timeout_ms`).
+    pub timeout_ms: Option<Spanned<i64>>,
+}
+
+/// The integration types Tollgate implements, spelled as AWS spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum IntegrationType {
+    /// The gateway answers itself.
+    #[serde(rename = "MOCK")]
+    Mock,
+    /// Pass-through to an HTTP backend.
+    #[serde(rename = "HTTP_PROXY")]
+    HttpProxy,
+}
+
+impl IntegrationType {
+    /// The name as written in files (for messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationType::Mock => "MOCK",
+            IntegrationType::HttpProxy => "HTTP_PROXY",
+        }
+    }
+}
+
+/// A TOML table read as key/value pairs in file order.
+///
+/// A `BTreeMap` would sort keys by name; keeping file order makes compiled method order and
+/// error order follow what the operator wrote. TOML itself rejects duplicate keys.
+#[derive(Debug)]
+pub struct Entries<K, V>(pub Vec<(K, V)>);
+
+impl<K, V> Default for Entries<K, V> {
+    fn default() -> Self {
+        Entries(Vec::new())
+    }
+}
+
+impl<K, V> Entries<K, V> {
+    /// The pairs in file order.
+    pub fn iter(&self) -> std::slice::Iter<'_, (K, V)> {
+        self.0.iter()
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a Entries<K, V> {
+    type Item = &'a (K, V);
+    type IntoIter = std::slice::Iter<'a, (K, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Entries<K, V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<K, V>(PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<K, V> {
+            type Value = Entries<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(k) = map.next_key()? {
+                    pairs.push((k, map.next_value()?));
+                }
+                Ok(Entries(pairs))
+            }
+        }
+        d.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}

@@ -1,0 +1,814 @@
+//! Semantic checks of the parsed files: ranges, names, cross-references, method keys, routes
+//! and integration settings.
+//!
+//! Every check reports to the [`Sink`] and carries on, so one run lists every problem of every
+//! file. What passes is returned as a [`Validated`] configuration for [`super::compile`];
+//! parts that failed are left out of it (the load fails anyway, but the rest is still compiled
+//! so that stage-dependent problems elsewhere are reported too).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ahash::AHashMap;
+use toml::Spanned;
+
+use super::error::{join_key, Sink};
+use super::load::{Source, Sources};
+use super::model::{
+    ApiFile, DeploymentModel, GatewayFile, IntegrationModel, IntegrationType, MethodModel,
+    ShardsSetting, StageModel,
+};
+use super::uri::{self, HttpUri, PathParam, StageTemplate};
+use super::NodeSettings;
+use crate::router::{HttpMethod, Router};
+use crate::snapshot::{HostRouting, Limits, MockIntegration};
+
+/// AWS's integration timeout range, in milliseconds.
+const INTEGRATION_TIMEOUT_MS: (i64, i64) = (50, 29_000);
+/// Largest `server.shards`.
+const MAX_SHARDS: i64 = 1024;
+/// Domain when `server.execute_api_domain` is absent.
+const DEFAULT_DOMAIN: &str = "localhost";
+/// Response headers a MOCK may not set, because the gateway writes them itself and a second
+/// copy would corrupt the response framing.
+const RESERVED_MOCK_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
+/// Method names accepted in method keys, for messages.
+const METHOD_NAMES: &str = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY";
+
+/// The configuration after semantic checks, ready to compile.
+#[derive(Debug)]
+pub struct Validated {
+    /// Process-level settings.
+    pub node: NodeSettings,
+    /// Limits for the snapshot.
+    pub limits: Limits,
+    /// Host routing for the snapshot.
+    pub routing: HostRouting,
+    /// APIs in file-name order (duplicates of an earlier id left out).
+    pub apis: Vec<ValidApi>,
+}
+
+/// One API file that parsed.
+#[derive(Debug)]
+pub struct ValidApi {
+    /// File the API came from, for errors found while compiling.
+    pub file: PathBuf,
+    /// `restapi_id`.
+    pub id: String,
+    /// Stages whose settings are valid.
+    pub stages: Vec<ValidStage>,
+    /// Every deployment of the file, in file order (indices are stable for
+    /// [`ValidStage::deployment`]); methods with errors are left out.
+    pub deployments: Vec<ValidDeployment>,
+}
+
+/// A stage pointing at an existing deployment.
+#[derive(Debug)]
+pub struct ValidStage {
+    /// Stage name.
+    pub name: String,
+    /// Index into [`ValidApi::deployments`].
+    pub deployment: usize,
+    /// Stage variables.
+    pub variables: AHashMap<String, String>,
+}
+
+/// A deployment and its valid methods.
+#[derive(Debug)]
+pub struct ValidDeployment {
+    /// Deployment id.
+    pub id: String,
+    /// True when at least one stage serves it (only those are resolved and compiled).
+    pub referenced: bool,
+    /// Methods that passed every check, in file order.
+    pub methods: Vec<ValidMethod>,
+}
+
+/// One method whose key, route and integration are valid.
+#[derive(Debug)]
+pub struct ValidMethod {
+    /// Dotted path of the method (`deployments.v1.methods."GET /pets"`), for errors.
+    pub field: String,
+    /// Line of the method key.
+    pub line: Option<usize>,
+    /// Parsed method.
+    pub method: HttpMethod,
+    /// Method as written (`GET`, `ANY`).
+    pub method_name: String,
+    /// Resource path as written.
+    pub resource_path: String,
+    /// What answers it.
+    pub integration: ValidIntegration,
+}
+
+/// A checked integration.
+#[derive(Debug)]
+pub enum ValidIntegration {
+    /// Final already.
+    Mock(MockIntegration),
+    /// Needs its URI resolved (and, with stage variables, instantiated per stage).
+    HttpProxy(ProxyPlan),
+}
+
+/// An `HTTP_PROXY` integration before stage variables and DNS are applied.
+#[derive(Debug)]
+pub struct ProxyPlan {
+    /// Dotted path of the `uri` field, for errors.
+    pub field: String,
+    /// Line of the `uri` value.
+    pub line: Option<usize>,
+    /// The URI split on stage variable references.
+    pub template: StageTemplate,
+    /// The parsed URI when it has no stage variables (same for every stage).
+    pub fixed: Option<HttpUri>,
+    /// Path parameters of the resource, to check placeholders after substitution.
+    pub params: Vec<PathParam>,
+    /// Backend timeout.
+    pub timeout: Duration,
+}
+
+/// Checks everything that was read; problems go to `sink`.
+pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
+    let gateway = sources.gateway.as_ref();
+    let settings = match gateway {
+        Some(g) => GatewayCheck {
+            src: g,
+            sink: &mut *sink,
+        }
+        .run(),
+        None => GatewaySettings::default(),
+    };
+    let mut apis: Vec<ValidApi> = Vec::with_capacity(sources.apis.len());
+    let mut ids_known = !sources.apis_incomplete;
+    for src in &sources.apis {
+        let api = ApiCheck {
+            src,
+            sink: &mut *sink,
+            default_timeout: settings.integration_timeout,
+        }
+        .run();
+        match &src.model.id {
+            Some(id) if unique_id(&api, src, id, &apis, sink) => apis.push(api),
+            Some(_) => {}
+            None => ids_known = false,
+        }
+    }
+    match gateway {
+        Some(g) if ids_known => check_default_api(g, &apis, sink),
+        _ => {}
+    }
+    Validated {
+        node: settings.node,
+        limits: settings.limits,
+        routing: HostRouting {
+            execute_api_suffix: settings.suffix.into(),
+            default_api: gateway
+                .and_then(|g| g.model.server.default_api.as_ref())
+                .map(|s| s.get_ref().as_str().into()),
+        },
+        apis,
+    }
+}
+
+/// False (and an error naming both files) when an earlier file already uses `api.id`.
+fn unique_id(
+    api: &ValidApi,
+    src: &Source<ApiFile>,
+    id: &Spanned<String>,
+    earlier: &[ValidApi],
+    sink: &mut Sink,
+) -> bool {
+    let Some(first) = earlier.iter().find(|a| a.id == api.id) else {
+        return true;
+    };
+    let message = format!(
+        "API id `{}` is already used by {}; ids must be unique",
+        api.id,
+        first.file.display()
+    );
+    sink.at(&src.path, src.line(id), "id", message);
+    false
+}
+
+/// `server.default_api` must name a loaded API.
+fn check_default_api(g: &Source<GatewayFile>, apis: &[ValidApi], sink: &mut Sink) {
+    let Some(name) = &g.model.server.default_api else {
+        return;
+    };
+    if apis.iter().any(|a| a.id == *name.get_ref()) {
+        return;
+    }
+    let known: Vec<&str> = apis.iter().map(|a| a.id.as_str()).collect();
+    let known = if known.is_empty() {
+        "no API is defined".to_string()
+    } else {
+        format!("defined: {}", known.join(", "))
+    };
+    let message = format!("API `{}` is not defined ({known})", name.get_ref());
+    sink.at(&g.path, g.line(name), "server.default_api", message);
+}
+
+/// What `gateway.toml` yields.
+#[derive(Debug)]
+struct GatewaySettings {
+    node: NodeSettings,
+    limits: Limits,
+    suffix: String,
+    integration_timeout: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            node: NodeSettings {
+                listen: vec![default_listen()],
+                shards: auto_shards(),
+                pin_cores: true,
+                admin: None,
+            },
+            limits: Limits::default(),
+            suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
+            integration_timeout: Duration::from_millis(INTEGRATION_TIMEOUT_MS.1 as u64),
+        }
+    }
+}
+
+/// Listener when `server.listen` is absent: every interface, port 8080.
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+/// One shard per CPU the process may use.
+fn auto_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_SHARDS as usize)
+}
+
+/// Checks of `gateway.toml`.
+struct GatewayCheck<'a> {
+    src: &'a Source<GatewayFile>,
+    sink: &'a mut Sink,
+}
+
+impl GatewayCheck<'_> {
+    fn run(mut self) -> GatewaySettings {
+        let node = NodeSettings {
+            listen: self.listen(),
+            shards: self.shards(),
+            pin_cores: self.src.model.server.pin_cores.unwrap_or(true),
+            admin: self.admin(),
+        };
+        self.admin_not_a_listener(&node);
+        let (limits, integration_timeout) = self.limits();
+        GatewaySettings {
+            node,
+            limits,
+            suffix: self.suffix(),
+            integration_timeout,
+        }
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
+        let line = self.src.line(at);
+        self.sink.at(&self.src.path, line, field, message);
+    }
+
+    fn listen(&mut self) -> Vec<SocketAddr> {
+        let Some(list) = &self.src.model.server.listen else {
+            return vec![default_listen()];
+        };
+        if list.get_ref().is_empty() {
+            self.error(list, "server.listen", "at least one listener is needed");
+        }
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for (i, item) in list.get_ref().iter().enumerate() {
+            let field = format!("server.listen[{i}]");
+            let Some(addr) = self.socket_addr(item, &field) else {
+                continue;
+            };
+            if addrs.contains(&addr) && addr.port() != 0 {
+                self.error(item, &field, format!("`{addr}` is listed twice"));
+            }
+            addrs.push(addr);
+        }
+        addrs
+    }
+
+    fn socket_addr(&mut self, value: &Spanned<String>, field: &str) -> Option<SocketAddr> {
+        match value.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                let message = format!(
+                    "`{}` is not an \"ip:port\" address (e.g. \"0.0.0.0:8080\", \"[::1]:8080\")",
+                    value.get_ref()
+                );
+                self.error(value, field, message);
+                None
+            }
+        }
+    }
+
+    fn shards(&mut self) -> usize {
+        let auto = auto_shards();
+        let Some(setting) = &self.src.model.server.shards else {
+            return auto;
+        };
+        match *setting.get_ref() {
+            ShardsSetting::Auto => auto,
+            ShardsSetting::Count(n) if (1..=MAX_SHARDS).contains(&n) => n as usize,
+            ShardsSetting::Count(n) => {
+                let message = format!("must be \"auto\" or between 1 and {MAX_SHARDS}, got {n}");
+                self.error(setting, "server.shards", message);
+                auto
+            }
+        }
+    }
+
+    fn admin(&mut self) -> Option<SocketAddr> {
+        let value = self.src.model.server.admin.as_ref()?;
+        self.socket_addr(value, "server.admin")
+    }
+
+    fn admin_not_a_listener(&mut self, node: &NodeSettings) {
+        let (Some(admin), Some(at)) = (node.admin, &self.src.model.server.admin) else {
+            return;
+        };
+        if admin.port() != 0 && node.listen.contains(&admin) {
+            let message = format!("`{admin}` is also in server.listen");
+            self.error(at, "server.admin", message);
+        }
+    }
+
+    fn suffix(&mut self) -> String {
+        let Some(domain) = &self.src.model.server.execute_api_domain else {
+            return format!(".execute-api.{DEFAULT_DOMAIN}");
+        };
+        let lower = domain.get_ref().to_ascii_lowercase();
+        let valid = !lower.is_empty()
+            && !lower.starts_with(['.', '-'])
+            && !lower.ends_with('.')
+            && lower
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !valid {
+            let message = format!("`{}` is not a DNS domain name", domain.get_ref());
+            self.error(domain, "server.execute_api_domain", message);
+        }
+        format!(".execute-api.{lower}")
+    }
+
+    fn limits(&mut self) -> (Limits, Duration) {
+        let l = &self.src.model.limits;
+        let d = Limits::default();
+        let max_header = self.int(&l.max_header_bytes, "max_header_bytes", (1024, 65_536));
+        let max_body = self.int(&l.max_body_bytes, "max_body_bytes", (1, i64::MAX));
+        let pool_idle = self.int(
+            &l.pool_max_idle_per_backend,
+            "pool_max_idle_per_backend",
+            (0, i64::MAX),
+        );
+        let limits = Limits {
+            max_header_bytes: max_header.map_or(d.max_header_bytes, |v| v as usize),
+            max_body_bytes: max_body.map_or(d.max_body_bytes, |v| v as u64),
+            header_timeout: self.ms(&l.header_timeout_ms, "header_timeout_ms", d.header_timeout),
+            body_timeout: self.ms(&l.body_timeout_ms, "body_timeout_ms", d.body_timeout),
+            idle_timeout: self.ms(&l.idle_timeout_ms, "idle_timeout_ms", d.idle_timeout),
+            send_timeout: self.ms(&l.send_timeout_ms, "send_timeout_ms", d.send_timeout),
+            drain_timeout: self.ms(&l.drain_timeout_ms, "drain_timeout_ms", d.drain_timeout),
+            pool_max_idle_per_backend: pool_idle.map_or(d.pool_max_idle_per_backend, |v| {
+                usize::try_from(v).unwrap_or(usize::MAX)
+            }),
+            pool_idle_timeout: self.ms(
+                &l.pool_idle_timeout_ms,
+                "pool_idle_timeout_ms",
+                d.pool_idle_timeout,
+            ),
+        };
+        let timeout = self.int(
+            &l.integration_timeout_ms,
+            "integration_timeout_ms",
+            INTEGRATION_TIMEOUT_MS,
+        );
+        let timeout = Duration::from_millis(timeout.unwrap_or(INTEGRATION_TIMEOUT_MS.1) as u64);
+        (limits, timeout)
+    }
+
+    /// A `[limits]` integer within `range`; `None` when absent or out of range (reported).
+    fn int(&mut self, value: &Option<Spanned<i64>>, name: &str, range: (i64, i64)) -> Option<i64> {
+        let v = value.as_ref()?;
+        match check_range(*v.get_ref(), range) {
+            Ok(n) => Some(n),
+            Err(message) => {
+                self.error(v, &format!("limits.{name}"), message);
+                None
+            }
+        }
+    }
+
+    /// A `[limits]` timeout in milliseconds (> 0).
+    fn ms(&mut self, value: &Option<Spanned<i64>>, name: &str, default: Duration) -> Duration {
+        self.int(value, name, (1, i64::MAX))
+            .map_or(default, |v| Duration::from_millis(v as u64))
+    }
+}
+
+/// `n` if within the inclusive `(lo, hi)`; otherwise the message (`hi == i64::MAX` means no
+/// upper bound).
+fn check_range(n: i64, (lo, hi): (i64, i64)) -> Result<i64, String> {
+    if (lo..=hi).contains(&n) {
+        Ok(n)
+    } else if hi == i64::MAX {
+        Err(format!("must be at least {lo}, got {n}"))
+    } else {
+        Err(format!("must be between {lo} and {hi}, got {n}"))
+    }
+}
+
+/// True when `s` is 1..=`max` characters of `[A-Za-z0-9_-]` plus `extra`.
+fn is_name(s: &str, max: usize, extra: &[u8]) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b))
+}
+
+/// Checks of one API file.
+struct ApiCheck<'a> {
+    src: &'a Source<ApiFile>,
+    sink: &'a mut Sink,
+    default_timeout: Duration,
+}
+
+impl ApiCheck<'_> {
+    fn run(mut self) -> ValidApi {
+        let model = &self.src.model;
+        let id = self.id();
+        let mut deployments: Vec<ValidDeployment> = model
+            .deployments
+            .iter()
+            .map(|(key, d)| self.deployment(key, d))
+            .collect();
+        let stages: Vec<ValidStage> = model
+            .stages
+            .iter()
+            .filter_map(|(key, s)| self.stage(key, s))
+            .collect();
+        for s in &stages {
+            deployments[s.deployment].referenced = true;
+        }
+        ValidApi {
+            file: self.src.path.clone(),
+            id,
+            stages,
+            deployments,
+        }
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
+        let line = self.src.line(at);
+        self.sink.at(&self.src.path, line, field, message);
+    }
+
+    /// The API id (empty when missing, which is reported).
+    fn id(&mut self) -> String {
+        let Some(id) = &self.src.model.id else {
+            let message = "missing field `id` (the API's restapi_id, e.g. id = \"petstore\")";
+            self.sink.at(&self.src.path, None, "id", message);
+            return String::new();
+        };
+        if !is_name(id.get_ref(), 64, b"") {
+            let message = format!(
+                "`{}` is not a valid API id: use 1 to 64 of A-Z a-z 0-9 _ -",
+                id.get_ref()
+            );
+            self.error(id, "id", message);
+        }
+        id.get_ref().clone()
+    }
+
+    /// A stage whose name, deployment and variables are valid.
+    fn stage(&mut self, key: &Spanned<String>, model: &StageModel) -> Option<ValidStage> {
+        let field = join_key("stages", key.get_ref());
+        let before = self.sink_len();
+        if !is_name(key.get_ref(), 128, b"") {
+            let message = format!(
+                "`{}` is not a valid stage name: use 1 to 128 of A-Z a-z 0-9 _ -",
+                key.get_ref()
+            );
+            self.error(key, &field, message);
+        }
+        let deployment = self.stage_deployment(&field, &model.deployment);
+        let variables = self.stage_variables(&field, model);
+        if self.sink_len() != before {
+            return None;
+        }
+        Some(ValidStage {
+            name: key.get_ref().clone(),
+            deployment: deployment?,
+            variables,
+        })
+    }
+
+    fn sink_len(&self) -> usize {
+        self.sink.len()
+    }
+
+    /// Index of the deployment a stage names.
+    fn stage_deployment(&mut self, stage_field: &str, name: &Spanned<String>) -> Option<usize> {
+        let deployments = &self.src.model.deployments;
+        let found = deployments
+            .iter()
+            .position(|(k, _)| k.get_ref() == name.get_ref());
+        if found.is_none() {
+            let known: Vec<&str> = deployments
+                .iter()
+                .map(|(k, _)| k.get_ref().as_str())
+                .collect();
+            let known = if known.is_empty() {
+                "the file defines no deployment".to_string()
+            } else {
+                format!("defined: {}", known.join(", "))
+            };
+            let message = format!("deployment `{}` does not exist ({known})", name.get_ref());
+            self.error(name, &format!("{stage_field}.deployment"), message);
+        }
+        found
+    }
+
+    /// Stage variables with AWS's name and value rules.
+    fn stage_variables(
+        &mut self,
+        stage_field: &str,
+        model: &StageModel,
+    ) -> AHashMap<String, String> {
+        let mut vars = AHashMap::new();
+        for (name, value) in &model.variables {
+            let field = join_key(&format!("{stage_field}.variables"), name.get_ref());
+            if !uri::is_var_name(name.get_ref()) {
+                let message = format!(
+                    "`{}` is not a valid stage variable name: use A-Z a-z 0-9 _",
+                    name.get_ref()
+                );
+                self.error(name, &field, message);
+            }
+            if !uri::is_var_value(value.get_ref()) {
+                let message = format!(
+                    "`{}` is not a valid stage variable value: use 1 or more of A-Z a-z 0-9 - . _ ~ : / ? # & = ,",
+                    value.get_ref()
+                );
+                self.error(value, &field, message);
+            }
+            vars.insert(name.get_ref().clone(), value.get_ref().clone());
+        }
+        vars
+    }
+
+    /// A deployment with the methods that pass every check.
+    fn deployment(&mut self, key: &Spanned<String>, model: &DeploymentModel) -> ValidDeployment {
+        let field = join_key("deployments", key.get_ref());
+        if !is_name(key.get_ref(), 64, b".") {
+            let message = format!(
+                "`{}` is not a valid deployment id: use 1 to 64 of A-Z a-z 0-9 _ - .",
+                key.get_ref()
+            );
+            self.error(key, &field, message);
+        }
+        let mut routes: Router<()> = Router::default();
+        let methods = model
+            .methods
+            .iter()
+            .filter_map(|(k, m)| self.method(&field, &mut routes, k, m))
+            .collect();
+        ValidDeployment {
+            id: key.get_ref().clone(),
+            referenced: false,
+            methods,
+        }
+    }
+
+    /// One method: its key, its route (checked against the deployment's other routes) and
+    /// its integration.
+    fn method(
+        &mut self,
+        deployment_field: &str,
+        routes: &mut Router<()>,
+        key: &Spanned<String>,
+        model: &MethodModel,
+    ) -> Option<ValidMethod> {
+        let field = join_key(&format!("{deployment_field}.methods"), key.get_ref());
+        let (method, method_name, path) = match parse_method_key(key.get_ref()) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                self.error(key, &field, message);
+                return None;
+            }
+        };
+        if let Err(e) = routes.insert(method, path, ()) {
+            self.error(key, &field, e.to_string());
+            return None;
+        }
+        let params = uri::path_params(path);
+        let integration = self.integration(&field, &model.integration, &params)?;
+        Some(ValidMethod {
+            field,
+            line: self.src.line(key),
+            method,
+            method_name: method_name.to_string(),
+            resource_path: path.to_string(),
+            integration,
+        })
+    }
+
+    fn integration(
+        &mut self,
+        method_field: &str,
+        model: &IntegrationModel,
+        params: &[PathParam],
+    ) -> Option<ValidIntegration> {
+        let field = format!("{method_field}.integration");
+        let kind = *model.kind.get_ref();
+        let foreign_ok = self.no_foreign_fields(&field, model, kind);
+        let checked = match kind {
+            IntegrationType::Mock => self.mock(&field, model).map(ValidIntegration::Mock),
+            IntegrationType::HttpProxy => self
+                .proxy(&field, model, params)
+                .map(ValidIntegration::HttpProxy),
+        };
+        checked.filter(|_| foreign_ok)
+    }
+
+    /// Fields of the other integration type are errors, not silently ignored settings.
+    fn no_foreign_fields(
+        &mut self,
+        field: &str,
+        model: &IntegrationModel,
+        kind: IntegrationType,
+    ) -> bool {
+        let mut present: Vec<(&str, Option<usize>)> = Vec::new();
+        let line = |s: Option<usize>| s.or(self.src.line(&model.kind));
+        match kind {
+            IntegrationType::Mock => {
+                if let Some(v) = &model.uri {
+                    present.push(("uri", self.src.line(v)));
+                }
+                if let Some(v) = &model.timeout_ms {
+                    present.push(("timeout_ms", self.src.line(v)));
+                }
+            }
+            IntegrationType::HttpProxy => {
+                if let Some(v) = &model.status {
+                    present.push(("status", self.src.line(v)));
+                }
+                if let Some(h) = &model.headers {
+                    let first = h.iter().next().and_then(|(k, _)| self.src.line(k));
+                    present.push(("headers", line(first)));
+                }
+                if let Some(v) = &model.body {
+                    present.push(("body", self.src.line(v)));
+                }
+            }
+        }
+        let takes = match kind {
+            IntegrationType::Mock => "status, headers and body",
+            IntegrationType::HttpProxy => "uri and timeout_ms",
+        };
+        for (name, line) in &present {
+            let message = format!(
+                "`{name}` does not apply to type {} (it takes {takes})",
+                kind.as_str()
+            );
+            self.sink
+                .at(&self.src.path, *line, format!("{field}.{name}"), message);
+        }
+        present.is_empty()
+    }
+
+    fn mock(&mut self, field: &str, model: &IntegrationModel) -> Option<MockIntegration> {
+        let before = self.sink_len();
+        let status = match &model.status {
+            None => 200,
+            Some(s) => match check_range(*s.get_ref(), (100, 599)) {
+                Ok(n) => n as u16,
+                Err(message) => {
+                    self.error(s, &format!("{field}.status"), message);
+                    200
+                }
+            },
+        };
+        let headers = self.mock_headers(field, model);
+        let body = model.body.as_ref().map_or("", |b| b.get_ref().as_str());
+        (self.sink_len() == before).then(|| MockIntegration {
+            status,
+            headers,
+            body: body.as_bytes().into(),
+        })
+    }
+
+    /// MOCK headers: token names (stored lower-case, each once), values without line breaks.
+    fn mock_headers(&mut self, field: &str, model: &IntegrationModel) -> Vec<(Box<str>, Box<str>)> {
+        let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+        for (name, value) in model.headers.iter().flat_map(|h| h.iter()) {
+            let hfield = join_key(&format!("{field}.headers"), name.get_ref());
+            let lower = name.get_ref().to_ascii_lowercase();
+            if let Err(message) = check_header_name(&lower) {
+                self.error(name, &hfield, message);
+                continue;
+            }
+            if out.iter().any(|(n, _)| **n == *lower) {
+                let message = format!("header `{lower}` is set twice (names are case-insensitive)");
+                self.error(name, &hfield, message);
+                continue;
+            }
+            if value.get_ref().contains(['\r', '\n', '\0']) {
+                self.error(value, &hfield, "header values cannot contain CR, LF or NUL");
+                continue;
+            }
+            out.push((lower.into(), value.get_ref().as_str().into()));
+        }
+        out
+    }
+
+    fn proxy(
+        &mut self,
+        field: &str,
+        model: &IntegrationModel,
+        params: &[PathParam],
+    ) -> Option<ProxyPlan> {
+        let timeout = match &model.timeout_ms {
+            None => Some(self.default_timeout),
+            Some(t) => match check_range(*t.get_ref(), INTEGRATION_TIMEOUT_MS) {
+                Ok(ms) => Some(Duration::from_millis(ms as u64)),
+                Err(message) => {
+                    self.error(t, &format!("{field}.timeout_ms"), message);
+                    None
+                }
+            },
+        };
+        let uri_field = format!("{field}.uri");
+        let Some(uri) = &model.uri else {
+            self.error(
+                &model.kind,
+                &uri_field,
+                "HTTP_PROXY integrations need a `uri`",
+            );
+            return None;
+        };
+        let (template, fixed) = match check_uri(uri.get_ref(), params) {
+            Ok(checked) => checked,
+            Err(message) => {
+                self.error(uri, &uri_field, message);
+                return None;
+            }
+        };
+        Some(ProxyPlan {
+            field: uri_field,
+            line: self.src.line(uri),
+            template,
+            fixed,
+            params: params.to_vec(),
+            timeout: timeout?,
+        })
+    }
+}
+
+/// Splits a URI on stage variables and checks it as far as possible without a stage: fully
+/// (returning the parsed URI) when it has no stage variables, otherwise its literal parts.
+fn check_uri(uri: &str, params: &[PathParam]) -> Result<(StageTemplate, Option<HttpUri>), String> {
+    let template = StageTemplate::parse(uri)?;
+    if template.has_vars() {
+        template.check_without_stage(params)?;
+        return Ok((template, None));
+    }
+    let parsed = uri::parse_http_uri(uri, params)?;
+    Ok((template, Some(parsed)))
+}
+
+/// `"METHOD /resource/path"` → (method, method as written, path). The path itself is
+/// checked by the router.
+fn parse_method_key(key: &str) -> Result<(HttpMethod, &str, &str), String> {
+    let shape = || {
+        format!("method key `{key}` must be \"METHOD /resource/path\" with exactly one space, e.g. \"GET /pets\"")
+    };
+    let (name, path) = key.split_once(' ').ok_or_else(shape)?;
+    if name.is_empty() || path.is_empty() || path.contains(' ') {
+        return Err(shape());
+    }
+    let method = HttpMethod::parse(name)
+        .ok_or_else(|| format!("unknown method `{name}`: use {METHOD_NAMES}"))?;
+    Ok((method, name, path))
+}
+
+/// Header names must be RFC 9110 tokens and not one the gateway writes itself.
+fn check_header_name(lower: &str) -> Result<(), String> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if lower.is_empty() || !lower.bytes().all(tchar) {
+        return Err(format!("`{lower}` is not a valid header name"));
+    }
+    if RESERVED_MOCK_HEADERS.contains(&lower) {
+        return Err(format!(
+            "`{lower}` is set by the gateway and cannot be configured"
+        ));
+    }
+    Ok(())
+}
