@@ -784,7 +784,7 @@ fn id_is_required() {
 
 #[test]
 fn id_must_be_a_valid_name() {
-    for bad in ["pet store", "", &"x".repeat(65)] {
+    for bad in ["pet store", "", &"x".repeat(65), "PetStore"] {
         let d = Dir::api_only(&api_with("id = \"petstore\"", &format!("id = \"{bad}\"")));
         let errs = d.errors();
         expect(&errs, "petstore.toml", Some(1), "id", "not a valid API id");

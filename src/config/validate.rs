@@ -477,9 +477,11 @@ impl ApiCheck<'_> {
             self.sink.at(&self.src.path, None, "id", message);
             return String::new();
         };
-        if !is_name(id.get_ref(), 64, b"") {
+        // Lower case only: the id is also a DNS label in host-style URLs, where case is lost.
+        let lower = !id.get_ref().bytes().any(|b| b.is_ascii_uppercase());
+        if !lower || !is_name(id.get_ref(), 64, b"") {
             let message = format!(
-                "`{}` is not a valid API id: use 1 to 64 of A-Z a-z 0-9 _ -",
+                "`{}` is not a valid API id: use 1 to 64 of a-z 0-9 _ - (it is a host name label)",
                 id.get_ref()
             );
             self.error(id, "id", message);

@@ -264,6 +264,7 @@ async fn exchange(
 ) -> Result<Next, ProxyError> {
     let replayable = body.is_done();
     let mut attempt = 0;
+    let started = Instant::now();
     let mut backend = loop {
         attempt += 1;
         let mut backend = open(shard, integration, limits, deadline, attempt > 1).await?;
@@ -273,7 +274,10 @@ async fn exchange(
             Err(e) => Err(e),
         };
         match result {
-            Ok(()) => break backend,
+            Ok(()) => {
+                ctx.integration_latency = Some(started.elapsed());
+                break backend;
+            }
             // Nothing of the client's body is lost when it was inline or not yet read.
             Err(Failure::Stale)
                 if backend.reused && attempt < 3 && (replayable || body.bytes_read() == 0) =>
@@ -529,6 +533,7 @@ async fn relay_response(
             .map_err(|_| ProxyError::Close)?
         {
             push_piece(&mut conn.out, &backend.inbuf.raw()[s..e], chunked);
+            ctx.response_body_bytes += (e - s) as u64;
             if conn.out.len() >= FLUSH_AT {
                 flush_to_client(conn, limits).await?;
             }
@@ -580,13 +585,14 @@ fn write_response_head(
     shard: &ShardCtx,
     conn: &mut ClientConn,
     backend: &BackendConn,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     framing: OutFraming,
     client_minor: u8,
 ) {
     let head = &backend.head;
     let base = backend.inbuf.pending();
     let out = &mut conn.out;
+    ctx.status = head.status;
     response_filter::status_line(out, head.status, head.reason.get(base));
     let connection = ConnectionTokens::of(&head.headers, base);
     for h in &head.headers {

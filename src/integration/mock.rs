@@ -7,7 +7,7 @@ use crate::snapshot::MockIntegration;
 /// Writes the whole mock response (head and, unless `HEAD`, body) into `out`.
 pub fn respond(
     out: &mut Vec<u8>,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     date: &DateCache,
     mock: &MockIntegration,
     client_minor_version: u8,
@@ -22,8 +22,10 @@ pub fn respond(
     }
     let framing = OutFraming::Length(mock.body.len() as u64);
     response_filter::finish_head(out, ctx, date, framing, client_minor_version);
+    ctx.status = mock.status;
     if !ctx.is_head {
         out.extend_from_slice(&mock.body);
+        ctx.response_body_bytes = mock.body.len() as u64;
     }
 }
 
@@ -42,8 +44,8 @@ mod tests {
     #[test]
     fn writes_status_headers_and_body() {
         let mut out = Vec::new();
-        let ctx = RequestCtx::new(1, true, false);
-        respond(&mut out, &ctx, &DateCache::default(), &mock(), 1);
+        let mut ctx = RequestCtx::new(1, true, false);
+        respond(&mut out, &mut ctx, &DateCache::default(), &mock(), 1);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 201 Created\r\n"));
         assert!(text.contains("content-type: application/json\r\n"));
@@ -54,8 +56,8 @@ mod tests {
     #[test]
     fn head_requests_get_the_length_but_no_body() {
         let mut out = Vec::new();
-        let ctx = RequestCtx::new(1, true, true);
-        respond(&mut out, &ctx, &DateCache::default(), &mock(), 1);
+        let mut ctx = RequestCtx::new(1, true, true);
+        respond(&mut out, &mut ctx, &DateCache::default(), &mock(), 1);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Content-Length: 11\r\n"));
         assert!(text.ends_with("\r\n\r\n"));

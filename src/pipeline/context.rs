@@ -1,6 +1,6 @@
 //! What the phases of one request share.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Per-request state handed from phase to phase.
 #[derive(Debug)]
@@ -14,6 +14,12 @@ pub struct RequestCtx {
     pub keep_alive: bool,
     /// Whether the request was `HEAD` (responses then carry no body).
     pub is_head: bool,
+    /// Status sent to the client (0 until a response head is written): `$context.status`.
+    pub status: u16,
+    /// Body bytes sent to the client: `$context.responseLength`.
+    pub response_body_bytes: u64,
+    /// Time from starting the integration to its response head: `IntegrationLatency`.
+    pub integration_latency: Option<Duration>,
 }
 
 impl RequestCtx {
@@ -24,6 +30,9 @@ impl RequestCtx {
             start: Instant::now(),
             keep_alive,
             is_head,
+            status: 0,
+            response_body_bytes: 0,
+            integration_latency: None,
         }
     }
 

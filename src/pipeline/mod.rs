@@ -57,7 +57,9 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         Err(response) => return gateway_error(shard, conn, &mut ctx, req, limits, response).await,
     };
 
-    // Phase 2: upstream (the integration), then phase 3 inside it as heads are written.
+    // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
+    // response head is written. Afterwards `ctx` holds what was sent (status, body bytes,
+    // integration latency) for the phases that report on it.
     let prepared = upstream::prepare(
         &route.method.integration,
         &params,
@@ -98,7 +100,7 @@ pub(crate) async fn local_response(
     ctx: &mut RequestCtx,
     req: RequestInfo,
     limits: &Limits,
-    write: impl FnOnce(&mut Vec<u8>, &RequestCtx, &DateCache),
+    write: impl FnOnce(&mut Vec<u8>, &mut RequestCtx, &DateCache),
 ) -> Next {
     conn.inbuf.consume(req.head_len);
     let mut write = Some(write);

@@ -55,7 +55,14 @@ pub fn route<'s, 'p>(
 pub fn select_api<'s>(snapshot: &'s Snapshot, host: Option<&[u8]>) -> Option<&'s Api> {
     if let Some(id) = host.and_then(|h| host_style_api_id(h, &snapshot.routing.execute_api_suffix))
     {
-        // A host-style name for an unknown API must not fall back to the default API.
+        // A host-style name for an unknown API must not fall back to the default API. Host
+        // names are case-insensitive and API ids are lower case (config validation).
+        let mut lower = [0u8; 64];
+        let id = lower.get_mut(..id.len()).map(|dst| {
+            dst.copy_from_slice(id);
+            dst.make_ascii_lowercase();
+            &*dst
+        })?;
         return std::str::from_utf8(id)
             .ok()
             .and_then(|id| snapshot.apis.get(id));

@@ -115,7 +115,7 @@ pub fn finish_head(
 /// A complete response the gateway generates itself (AWS's gateway responses).
 pub fn gateway_response(
     out: &mut Vec<u8>,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     date: &DateCache,
     response: GatewayResponse,
     client_minor_version: u8,
@@ -131,8 +131,10 @@ pub fn gateway_response(
         OutFraming::Length(body.len() as u64),
         client_minor_version,
     );
+    ctx.status = response.status();
     if !ctx.is_head {
         out.extend_from_slice(body);
+        ctx.response_body_bytes = body.len() as u64;
     }
 }
 
@@ -177,13 +179,16 @@ mod tests {
     fn gateway_responses_carry_aws_headers() {
         let mut out = Vec::new();
         let date = DateCache::default();
+        let mut ctx = ctx(true);
         gateway_response(
             &mut out,
-            &ctx(true),
+            &mut ctx,
             &date,
             GatewayResponse::MissingAuthenticationToken,
             1,
         );
+        assert_eq!(ctx.status, 403);
+        assert_eq!(ctx.response_body_bytes, 42);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{text}");
         assert!(text.contains("x-amzn-ErrorType: MissingAuthenticationTokenException\r\n"));

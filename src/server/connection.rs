@@ -92,8 +92,8 @@ async fn read_head(
 async fn reject(shard: &ShardCtx, conn: &mut ClientConn, err: HttpError, limits: &Limits) {
     let response = GatewayResponse::from_http_error(err);
     tracing::debug!(peer = %conn.peer, "rejected request: {err}");
-    let ctx = RequestCtx::new(shard.random_u128(), false, false);
-    response_filter::gateway_response(&mut conn.out, &ctx, &shard.date, response, 1);
+    let mut ctx = RequestCtx::new(shard.random_u128(), false, false);
+    response_filter::gateway_response(&mut conn.out, &mut ctx, &shard.date, response, 1);
     let _ = wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await;
     linger_close(conn).await;
 }
