@@ -26,9 +26,19 @@ enum HeadError {
 /// Serves requests on `stream` until it closes.
 pub async fn serve(shard: &ShardCtx, stream: TcpStream, peer: SocketAddr) {
     let mut conn = ClientConn::new(stream, peer);
+    let mut first = true;
     loop {
         let snapshot = shard.snapshots.current();
-        match read_head(shard, &mut conn, &snapshot.limits).await {
+        let limits = &snapshot.limits;
+        // A new connection must start its request within the header timeout (as nginx's
+        // client_header_timeout); between requests the longer idle timeout applies.
+        let idle = if first {
+            limits.header_timeout.min(limits.idle_timeout)
+        } else {
+            limits.idle_timeout
+        };
+        first = false;
+        match read_head(shard, &mut conn, limits, idle).await {
             Ok(()) => {}
             Err(HeadError::Gone) => return,
             Err(HeadError::Invalid(e)) => {
@@ -43,13 +53,14 @@ pub async fn serve(shard: &ShardCtx, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// Waits for the next request head: up to `idle_timeout` for its first byte (interrupted when
-/// the shard drains), then up to `header_timeout` for the rest, so a slow client cannot hold a
+/// Waits for the next request head: up to `idle` for its first byte (interrupted when the
+/// shard drains), then up to `header_timeout` for the rest, so a slow client cannot hold a
 /// connection.
 async fn read_head(
     shard: &ShardCtx,
     conn: &mut ClientConn,
     limits: &Limits,
+    idle: Duration,
 ) -> Result<(), HeadError> {
     let mut deadline: Option<Instant> = None;
     loop {
@@ -69,7 +80,7 @@ async fn read_head(
             None => {
                 let cancel = shard.drain_handle();
                 conn.inbuf
-                    .fill_cancelable(&mut conn.stream, limits.idle_timeout, cancel)
+                    .fill_cancelable(&mut conn.stream, idle, cancel)
                     .await
             }
             Some(d) => {
