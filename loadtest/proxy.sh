@@ -17,6 +17,9 @@
 #   ONLY=all|nginx|tollgate   which proxies to measure (nginx: no Rust build needed)
 #   SKIP_BUILD=1        use the existing release binary
 #   CARGO_TARGET_DIR    where the release binary is looked for/built (default: <repo>/target)
+#   TOLLGATE_PORT=18080 ORIGIN_PORT=18081 NGINX_PORT=18082
+#                       the script refuses to start if one is already listening: Tollgate binds
+#                       with SO_REUSEPORT, so a leftover process would silently share the load
 #
 # Run directories (configs, logs, raw tool output) go to loadtest/out/ (git-ignored).
 set -euo pipefail
@@ -27,14 +30,13 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 WARMUP="${WARMUP:-2s}"
 ONLY="${ONLY:-all}"
-TOLLGATE_PORT=18080
-ORIGIN_PORT=18081
-NGINX_PORT=18082
+TOLLGATE_PORT="${TOLLGATE_PORT:-18080}"
+ORIGIN_PORT="${ORIGIN_PORT:-18081}"
+NGINX_PORT="${NGINX_PORT:-18082}"
 PROXY_CPU=0
 LOAD_CPU=1
 CLK_TCK="$(getconf CLK_TCK)"
 OUT="$HERE/out/run-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -43,6 +45,12 @@ for tool in wrk nginx curl taskset; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y wrk nginx curl util-linux)"
 done
 [[ "$(nproc)" -ge 2 ]] || log "warning: fewer than 2 CPUs; pinning will overlap"
+for port in "$TOLLGATE_PORT" "$ORIGIN_PORT" "$NGINX_PORT"; do
+    if [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
+        die "port $port is already in use (leftover run? see: ss -ltnp 'sport = :$port')"
+    fi
+done
+mkdir -p "$OUT"
 
 # ---- process bookkeeping -------------------------------------------------------------------
 PIDS=()
@@ -162,6 +170,17 @@ PY
         "$key" "$rps" "$p50" "$p99" "${CPU_US[$key]}" "$errs" >&2
 }
 
+# Build first, so that no compilation runs during a measurement.
+if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
+    TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+    if [[ -z "${SKIP_BUILD:-}" ]]; then
+        log "cargo build --release"
+        (cd "$ROOT" && cargo build --release --bin tollgate)
+    fi
+    BIN="$TARGET_DIR/release/tollgate"
+    [[ -x "$BIN" ]] || die "no binary at $BIN"
+fi
+
 TOOLS=(wrk)
 command -v oha >/dev/null && TOOLS+=(oha)
 
@@ -191,14 +210,6 @@ fi
 
 # ---- Tollgate --------------------------------------------------------------------------------
 if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
-    TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-    if [[ -z "${SKIP_BUILD:-}" ]]; then
-        log "cargo build --release"
-        (cd "$ROOT" && cargo build --release --bin tollgate)
-    fi
-    BIN="$TARGET_DIR/release/tollgate"
-    [[ -x "$BIN" ]] || die "no binary at $BIN"
-
     CONF="$OUT/tollgate"
     mkdir -p "$CONF/apis"
     cat >"$CONF/gateway.toml" <<EOF
