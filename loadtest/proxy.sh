@@ -17,6 +17,7 @@
 #   ONLY=all|nginx|tollgate   which proxies to measure (nginx: no Rust build needed)
 #   SKIP_BUILD=1        use the existing release binary
 #   CARGO_TARGET_DIR    where the release binary is looked for/built (default: <repo>/target)
+#   TOLLGATE_BIN        measure this Tollgate binary instead of the one built (with SKIP_BUILD=1)
 #   TOLLGATE_PORT=18080 ORIGIN_PORT=18081 NGINX_PORT=18082
 #                       the script refuses to start if one is already listening: Tollgate binds
 #                       with SO_REUSEPORT, so a leftover process would silently share the load
@@ -177,7 +178,7 @@ if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
         log "cargo build --release"
         (cd "$ROOT" && cargo build --release --bin tollgate)
     fi
-    BIN="$TARGET_DIR/release/tollgate"
+    BIN="${TOLLGATE_BIN:-$TARGET_DIR/release/tollgate}"
     [[ -x "$BIN" ]] || die "no binary at $BIN"
 fi
 
