@@ -59,8 +59,54 @@ fn handle(mut stream: TcpStream, snapshots: &SnapshotHandle) -> io::Result<()> {
             );
             respond(&mut stream, 200, &body)
         }
+        (b"GET", path) if path.starts_with(b"/usageplans/") => {
+            let (status, body) = usage_report(snapshots, head.target.get(&buf));
+            respond(&mut stream, status, &body)
+        }
+        (b"POST", b"/test/clock") => {
+            let (status, body) = set_test_clock(snapshots, head.target.get(&buf));
+            respond(&mut stream, status, &body)
+        }
         _ => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
     }
+}
+
+/// `GET /usageplans/{usagePlanId}/usage?keyId=&startDate=&endDate=` (AWS's shape).
+fn usage_report(snapshots: &SnapshotHandle, target: &[u8]) -> (u16, String) {
+    let target = String::from_utf8_lossy(target);
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let plan = path
+        .strip_prefix("/usageplans/")
+        .and_then(|rest| rest.strip_suffix("/usage"));
+    match plan {
+        Some(plan) if !plan.contains('/') => {
+            let snapshot = snapshots.load_full();
+            crate::throttle::report::usage(snapshots.traffic(), &snapshot, plan, query)
+        }
+        _ => (404, r#"{"message":"Not Found"}"#.to_string()),
+    }
+}
+
+/// `POST /test/clock?ms=N`: moves the frozen test clock (only when the gateway was started
+/// with `TOLLGATE_TEST_CLOCK_MS`); counted usage is flushed first so it is attributed to the
+/// day it happened.
+fn set_test_clock(snapshots: &SnapshotHandle, target: &[u8]) -> (u16, String) {
+    let traffic = snapshots.traffic();
+    if !traffic.clock().is_fixed() {
+        return (404, r#"{"message":"Not Found"}"#.to_string());
+    }
+    let target = String::from_utf8_lossy(target);
+    let Some(ms) = target
+        .split_once("?ms=")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+    else {
+        return (400, r#"{"message":"ms is required"}"#.to_string());
+    };
+    if let Err(e) = traffic.flush() {
+        tracing::error!("{e}");
+    }
+    traffic.clock().set_ms(ms);
+    (200, format!(r#"{{"ms":{ms}}}"#))
 }
 
 fn respond(stream: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {

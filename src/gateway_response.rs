@@ -22,6 +22,12 @@ pub enum GatewayResponse {
     NotImplemented,
     /// An HTTP version other than 1.0 and 1.1.
     VersionNotSupported,
+    /// Missing, unknown or disabled API key, or a key not in a plan of the stage.
+    Forbidden,
+    /// Over a throttle (any level).
+    TooManyRequests,
+    /// Over a usage plan's quota.
+    LimitExceeded,
 }
 
 impl GatewayResponse {
@@ -36,6 +42,8 @@ impl GatewayResponse {
             Self::HeadersTooLarge => 431,
             Self::NotImplemented => 501,
             Self::VersionNotSupported => 505,
+            Self::Forbidden => 403,
+            Self::TooManyRequests | Self::LimitExceeded => 429,
         }
     }
 
@@ -50,6 +58,9 @@ impl GatewayResponse {
             Self::HeadersTooLarge => br#"{"message":"Request Header Fields Too Large"}"#,
             Self::NotImplemented => br#"{"message":"Not Implemented"}"#,
             Self::VersionNotSupported => br#"{"message":"HTTP Version Not Supported"}"#,
+            Self::Forbidden => br#"{"message":"Forbidden"}"#,
+            Self::TooManyRequests => br#"{"message":"Too Many Requests"}"#,
+            Self::LimitExceeded => br#"{"message":"Limit Exceeded"}"#,
         }
     }
 
@@ -63,6 +74,9 @@ impl GatewayResponse {
                 "BadRequestException"
             }
             Self::HeadersTooLarge => "RequestHeaderFieldsTooLargeException",
+            Self::Forbidden => "ForbiddenException",
+            Self::TooManyRequests => "TooManyRequestsException",
+            Self::LimitExceeded => "LimitExceededException",
         }
     }
 
@@ -105,6 +119,9 @@ mod tests {
             GatewayResponse::HeadersTooLarge,
             GatewayResponse::NotImplemented,
             GatewayResponse::VersionNotSupported,
+            GatewayResponse::Forbidden,
+            GatewayResponse::TooManyRequests,
+            GatewayResponse::LimitExceeded,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

@@ -17,26 +17,42 @@ use arc_swap::ArcSwap;
 
 use crate::config::{self, ConfigErrors, NodeSettings};
 use crate::snapshot::Snapshot;
+use crate::throttle::{Clock, TrafficNode};
 
 /// The published snapshot, shared by the control plane and every shard.
 #[derive(Debug)]
 pub struct SnapshotHandle {
     current: ArcSwap<Snapshot>,
     generation: AtomicU64,
+    traffic: Arc<TrafficNode>,
 }
 
 impl SnapshotHandle {
-    /// Starts publishing `snapshot`.
+    /// Starts publishing `snapshot`, with in-memory traffic state (no usage store).
     pub fn new(snapshot: Snapshot) -> Arc<Self> {
+        Self::with_traffic(snapshot, TrafficNode::in_memory(1, Clock::default()))
+    }
+
+    /// Starts publishing `snapshot`, linked to the node-wide traffic state every published
+    /// snapshot will share (buckets, quotas, usage counters).
+    pub fn with_traffic(mut snapshot: Snapshot, traffic: Arc<TrafficNode>) -> Arc<Self> {
+        traffic.link(&mut snapshot);
         let generation = snapshot.generation;
         Arc::new(SnapshotHandle {
             current: ArcSwap::from_pointee(snapshot),
             generation: AtomicU64::new(generation),
+            traffic,
         })
     }
 
+    /// The node-wide traffic state.
+    pub fn traffic(&self) -> &Arc<TrafficNode> {
+        &self.traffic
+    }
+
     /// Replaces the published snapshot; shards pick it up on their next request.
-    pub fn publish(&self, snapshot: Snapshot) {
+    pub fn publish(&self, mut snapshot: Snapshot) {
+        self.traffic.link(&mut snapshot);
         let generation = snapshot.generation;
         self.current.store(Arc::new(snapshot));
         self.generation.store(generation, Ordering::Release);

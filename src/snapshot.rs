@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub routing: HostRouting,
     /// APIs by their id (`restapi_id`), for host-style lookups.
     pub apis: AHashMap<Box<str>, Api>,
+    /// Throttles, API keys, usage plans (see `throttle`).
+    pub traffic: crate::throttle::Traffic,
 }
 
 /// How a request's `Host` picks an API.
@@ -95,6 +97,8 @@ pub struct Stage {
     pub deployment_id: Box<str>,
     /// Resource tree of the deployment; values are the methods.
     pub router: Router<Arc<Method>>,
+    /// The stage's throttles and the usage plans covering it.
+    pub traffic: crate::throttle::StageTraffic,
 }
 
 /// One method on one resource, ready to serve.
@@ -106,6 +110,8 @@ pub struct Method {
     pub http_method: Box<str>,
     /// What answers the request.
     pub integration: Integration,
+    /// Position in the deployment and `apiKeyRequired`.
+    pub traffic: crate::throttle::MethodTraffic,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as
@@ -172,6 +178,7 @@ impl Snapshot {
                 default_api: None,
             },
             apis: AHashMap::new(),
+            traffic: crate::throttle::Traffic::default(),
         }
     }
 }

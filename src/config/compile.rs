@@ -17,16 +17,19 @@ use super::uri::{self, Resolver};
 use super::validate::{ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage, Validated};
 use crate::router::{HttpMethod, Router};
 use crate::snapshot::{Api, HttpProxyIntegration, Integration, Method, Snapshot, Stage};
+use crate::throttle::build::TrafficBuilder;
+use crate::throttle::MethodTraffic;
 
 /// Builds the snapshot; problems found on the way (undefined stage variables, bad URIs after
 /// substitution, unresolvable hosts) go to `sink`.
-pub(crate) fn compile(validated: Validated, generation: u64, sink: &mut Sink) -> Snapshot {
+pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink) -> Snapshot {
     let mut resolver = Resolver::default();
+    let mut traffic = TrafficBuilder::new(std::mem::take(&mut validated.traffic));
     let apis = validated
         .apis
         .into_iter()
         .map(|api| {
-            let api = compile_api(api, &mut resolver, sink);
+            let api = compile_api(api, &mut resolver, sink, &mut traffic);
             (api.id.clone(), api)
         })
         .collect();
@@ -35,6 +38,7 @@ pub(crate) fn compile(validated: Validated, generation: u64, sink: &mut Sink) ->
         limits: validated.limits,
         routing: validated.routing,
         apis,
+        traffic: traffic.finish(),
     }
 }
 
@@ -53,6 +57,9 @@ struct MethodHead {
     method: HttpMethod,
     method_name: String,
     resource_path: String,
+    /// Position in the deployment (per-stage traffic tables are indexed by it).
+    index: u32,
+    api_key_required: bool,
 }
 
 enum PreparedBody {
@@ -62,7 +69,12 @@ enum PreparedBody {
     PerStage(ProxyPlan),
 }
 
-fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
+fn compile_api(
+    api: ValidApi,
+    resolver: &mut Resolver,
+    sink: &mut Sink,
+    traffic: &mut TrafficBuilder,
+) -> Api {
     let file = api.file;
     let ids: Vec<String> = api.deployments.iter().map(|d| d.id.clone()).collect();
     let prepared: Vec<Vec<Prepared>> = api
@@ -72,7 +84,8 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
             true => d
                 .methods
                 .into_iter()
-                .filter_map(|m| prepare(&file, m, resolver, sink))
+                .enumerate()
+                .filter_map(|(i, m)| prepare(&file, i as u32, m, resolver, sink))
                 .collect(),
             false => Vec::new(),
         })
@@ -82,7 +95,16 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
         .iter()
         .map(|s| {
             let deployment = &prepared[s.deployment];
-            let stage = build_stage(&file, s, &ids[s.deployment], deployment, resolver, sink);
+            let mut stage = build_stage(&file, s, &ids[s.deployment], deployment, resolver, sink);
+            let methods: Vec<(u32, String)> = deployment
+                .iter()
+                .map(|p| {
+                    let key = format!("{} {}", p.head.method_name, p.head.resource_path);
+                    (p.head.index, key)
+                })
+                .collect();
+            stage.traffic =
+                traffic.stage(&api.id, &s.name, s.throttle, &s.method_throttle, &methods);
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -96,6 +118,7 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
 /// not resolve.
 fn prepare(
     file: &Path,
+    index: u32,
     m: ValidMethod,
     resolver: &mut Resolver,
     sink: &mut Sink,
@@ -106,6 +129,8 @@ fn prepare(
         method: m.method,
         method_name: m.method_name,
         resource_path: m.resource_path,
+        index,
+        api_key_required: m.api_key_required,
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
@@ -143,6 +168,10 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         resource_path: head.resource_path.as_str().into(),
         http_method: head.method_name.as_str().into(),
         integration,
+        traffic: MethodTraffic {
+            index: head.index,
+            api_key_required: head.api_key_required,
+        },
     }
 }
 
@@ -176,6 +205,7 @@ fn build_stage(
         name: stage.name.as_str().into(),
         deployment_id: deployment_id.into(),
         router,
+        traffic: Default::default(),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod compile;
 pub mod error;
 pub mod load;
 pub mod model;
+pub mod traffic;
 pub mod uri;
 pub mod validate;
 
@@ -92,7 +93,15 @@ fn plural(n: usize, noun: &str) -> String {
 fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), ConfigErrors> {
     let mut sink = Sink::default();
     let sources = load::read_sources(dir, &mut sink);
-    let validated = validate::validate(&sources, &mut sink);
+    let mut validated = validate::validate(&sources, &mut sink);
+    let (account, usage) = traffic::gateway_settings(dir, sources.gateway.as_ref(), &mut sink);
+    let (plans, keys) = traffic::plans_and_keys(dir, &validated.apis, &mut sink);
+    validated.traffic = traffic::ValidTraffic {
+        account,
+        usage,
+        plans,
+        keys,
+    };
     let counts = Counts {
         apis: validated.apis.len(),
         stages: validated.apis.iter().map(|a| a.stages.len()).sum(),

@@ -28,6 +28,11 @@ pub struct GatewayFile {
     /// Connection and request limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Account-level throttle (default 10,000 req/s, burst 5,000).
+    pub throttle: Option<super::traffic::ThrottleModel>,
+    /// Usage counter store.
+    #[serde(default)]
+    pub usage: super::traffic::UsageSection,
 }
 
 /// `[server]` of `gateway.toml`; every field is optional and has a default.
@@ -139,6 +144,11 @@ pub struct StageModel {
     /// Stage variables, substituted into `${stageVariables.NAME}`.
     #[serde(default)]
     pub variables: Entries<Spanned<String>, Spanned<String>>,
+    /// Default throttle of every method of the stage.
+    pub throttle: Option<super::traffic::ThrottleModel>,
+    /// Per-method throttles keyed `"METHOD /path"`, overriding `throttle`.
+    #[serde(default)]
+    pub method_throttle: Entries<Spanned<String>, super::traffic::ThrottleModel>,
 }
 
 /// `[deployments.ID]`: an immutable set of methods.
@@ -158,6 +168,8 @@ pub struct DeploymentModel {
 pub struct MethodModel {
     /// What answers the method.
     pub integration: IntegrationModel,
+    /// AWS `apiKeyRequired`: callers must send a valid `x-api-key` (default false).
+    pub api_key_required: Option<bool>,
 }
 
 /// `integration = { type = "...", ... }`.

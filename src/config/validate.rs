@@ -47,6 +47,8 @@ pub struct Validated {
     pub routing: HostRouting,
     /// APIs in file-name order (duplicates of an earlier id left out).
     pub apis: Vec<ValidApi>,
+    /// Throttles, usage plans and keys (filled in by `config::traffic`).
+    pub traffic: super::traffic::ValidTraffic,
 }
 
 /// One API file that parsed.
@@ -72,6 +74,10 @@ pub struct ValidStage {
     pub deployment: usize,
     /// Stage variables.
     pub variables: AHashMap<String, String>,
+    /// Default method throttle.
+    pub throttle: Option<crate::throttle::Limit>,
+    /// Per-method throttles (`"METHOD /path"`, limit).
+    pub method_throttle: Vec<(String, crate::throttle::Limit)>,
 }
 
 /// A deployment and its valid methods.
@@ -100,6 +106,8 @@ pub struct ValidMethod {
     pub resource_path: String,
     /// What answers it.
     pub integration: ValidIntegration,
+    /// `apiKeyRequired`.
+    pub api_key_required: bool,
 }
 
 /// A checked integration.
@@ -168,6 +176,7 @@ pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
                 .map(|s| s.get_ref().as_str().into()),
         },
         apis,
+        traffic: Default::default(),
     }
 }
 
@@ -502,6 +511,17 @@ impl ApiCheck<'_> {
         }
         let deployment = self.stage_deployment(&field, &model.deployment);
         let variables = self.stage_variables(&field, model);
+        let method_keys: Vec<&str> = deployment
+            .and_then(|d| self.src.model.deployments.0.get(d))
+            .map(|(_, d)| {
+                d.methods
+                    .iter()
+                    .map(|(k, _)| k.get_ref().as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (throttle, method_throttle) =
+            super::traffic::stage_throttles(self.src, self.sink, &field, model, &method_keys);
         if self.sink_len() != before {
             return None;
         }
@@ -509,6 +529,8 @@ impl ApiCheck<'_> {
             name: key.get_ref().clone(),
             deployment: deployment?,
             variables,
+            throttle,
+            method_throttle,
         })
     }
 
@@ -619,6 +641,7 @@ impl ApiCheck<'_> {
             method_name: method_name.to_string(),
             resource_path: path.to_string(),
             integration,
+            api_key_required: model.api_key_required.unwrap_or(false),
         })
     }
 

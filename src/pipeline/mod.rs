@@ -2,6 +2,7 @@
 //!
 //! 1. [`request_filter`]: limits that need the parsed head, then routing (host → API, first
 //!    path segment → stage, resource tree → method, with path parameters);
+//!    then [`throttle_filter`]: API keys, throttles and quotas;
 //! 2. [`upstream`]: the method's integration answers (MOCK in place, HTTP_PROXY through the
 //!    shard's backend pool);
 //! 3. [`response_filter`]: every response head, whoever produced it, gets the gateway's
@@ -12,6 +13,7 @@
 pub mod context;
 pub mod request_filter;
 pub mod response_filter;
+pub mod throttle_filter;
 pub mod upstream;
 
 use crate::gateway_response::GatewayResponse;
@@ -56,6 +58,10 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         Ok(route) => route,
         Err(response) => return gateway_error(shard, conn, &mut ctx, req, limits, response).await,
     };
+    let api_key = conn.head.header(base, "x-api-key");
+    if let Err(response) = throttle_filter::check(shard.id, snapshot, &route, api_key) {
+        return gateway_error(shard, conn, &mut ctx, req, limits, response).await;
+    }
 
     // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
     // response head is written. Afterwards `ctx` holds what was sent (status, body bytes,

@@ -40,7 +40,15 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartErr
 pub fn run(dir: &Path) -> Result<(), StartError> {
     let loaded = config::load(dir, 1)?;
     let node = loaded.node.clone();
-    let handle = SnapshotHandle::new(loaded.snapshot);
+    let usage = loaded.snapshot.traffic.usage.clone();
+    let traffic = crate::throttle::TrafficNode::with_store(
+        node.shards,
+        crate::throttle::Clock::from_env(),
+        &usage.store,
+        usage.flush_interval,
+    )
+    .map_err(|e| io_err(format!("opening {}", usage.store.display()))(std::io::Error::other(e)))?;
+    let handle = SnapshotHandle::with_traffic(loaded.snapshot, Arc::clone(&traffic));
     let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
     let (bound, listeners) =
         listener::bind_all(&node.listen, node.shards).map_err(io_err("binding listeners"))?;
@@ -69,6 +77,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for t in threads {
         let _ = t.join();
     }
+    traffic.shutdown();
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -1,0 +1,92 @@
+//! Phase 1b, after routing: API keys, throttling and quotas, in AWS's order.
+//!
+//! 1. a method with `apiKeyRequired` needs an enabled key (`x-api-key`) that belongs to a
+//!    usage plan covering the stage, else 403 `Forbidden`;
+//! 2. throttles, most specific first: the plan's per-key per-method limit, the plan's per-key
+//!    limit, the stage's per-method (or default) limit, the account limit. Every level that
+//!    applies must have a token, else 429 `Too Many Requests`;
+//! 3. the plan's quota for the key, else 429 `Limit Exceeded`; an admitted keyed request is
+//!    counted in the key's usage.
+//!
+//! Everything here is an index into the snapshot's tables plus shard-local reads and writes;
+//! see `throttle` for how the buckets stay node-wide.
+
+use crate::gateway_response::GatewayResponse;
+use crate::pipeline::request_filter::Route;
+use crate::snapshot::Snapshot;
+use crate::throttle::{Binding, BindingKey, Traffic};
+
+/// Admits or refuses a routed request on `shard`; `api_key` is the `x-api-key` header.
+pub fn check(
+    shard: usize,
+    snapshot: &Snapshot,
+    route: &Route<'_>,
+    api_key: Option<&[u8]>,
+) -> Result<(), GatewayResponse> {
+    let traffic = &snapshot.traffic;
+    let method = route.method.traffic;
+    let now = traffic.live.clock.mono_ns();
+    let keyed = match method.api_key_required {
+        true => Some(authorize(traffic, &route.stage.traffic.bindings, api_key)?),
+        false => None,
+    };
+    if let Some((binding, key)) = keyed {
+        if let Some(j) = binding.overrides.iter().position(|&m| m == method.index) {
+            acquire(traffic, shard, now, Some(key.method_base + j as u32))?;
+        }
+        let per_key = traffic.key_plans.get(key.key_plan as usize);
+        acquire(traffic, shard, now, per_key.and_then(|kp| kp.bucket))?;
+    }
+    let stage_level = route
+        .stage
+        .traffic
+        .method_buckets
+        .get(method.index as usize)
+        .copied()
+        .flatten();
+    acquire(traffic, shard, now, stage_level)?;
+    acquire(traffic, shard, now, traffic.account)?;
+    if let Some((_, key)) = keyed {
+        let kp = key.key_plan as usize;
+        if let Some(quota) = traffic.live.quotas.get(kp).and_then(Option::as_ref) {
+            if !quota.try_admit(shard, traffic.live.clock.unix_day()) {
+                return Err(GatewayResponse::LimitExceeded);
+            }
+        }
+        if let Some(usage) = traffic.live.usage.get(kp) {
+            usage.record(shard);
+        }
+    }
+    Ok(())
+}
+
+/// The plan binding and key entry of a valid key, or 403.
+fn authorize<'t>(
+    traffic: &Traffic,
+    bindings: &'t [Binding],
+    api_key: Option<&[u8]>,
+) -> Result<(&'t Binding, BindingKey), GatewayResponse> {
+    let sent = api_key.ok_or(GatewayResponse::Forbidden)?;
+    let index = traffic.keys.find(sent).ok_or(GatewayResponse::Forbidden)?;
+    if !traffic.keys.get(index).is_some_and(|k| k.enabled) {
+        return Err(GatewayResponse::Forbidden);
+    }
+    bindings
+        .iter()
+        .find_map(|b| b.keys.get(&index).map(|k| (b, *k)))
+        .ok_or(GatewayResponse::Forbidden)
+}
+
+/// Takes a token from bucket `index` (none: the level does not apply).
+#[inline]
+fn acquire(
+    traffic: &Traffic,
+    shard: usize,
+    now: u64,
+    index: Option<u32>,
+) -> Result<(), GatewayResponse> {
+    match index.and_then(|i| traffic.live.buckets.get(i as usize)) {
+        Some(bucket) if !bucket.try_acquire(shard, now) => Err(GatewayResponse::TooManyRequests),
+        _ => Ok(()),
+    }
+}

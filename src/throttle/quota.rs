@@ -1,0 +1,374 @@
+//! Usage-plan quotas (`limit` requests per `DAY`, `WEEK` or `MONTH`, UTC) and per-key usage
+//! counting, aggregated across shards without a shared write per request.
+//!
+//! [`QuotaState`] hands out the period's allowance in leases, like the token bucket: one
+//! packed word holds (period start day, requests reserved in that period); a shard reserves
+//! a few at once and spends them from its own slot. [`Usage`] counts admitted requests per
+//! shard slot; the flusher thread sums the slots and writes the deltas to the store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::padded::Padded;
+
+/// Quota period, as AWS names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Period {
+    /// Resets every day at 00:00 UTC.
+    Day,
+    /// Resets every week on day `offset` (0 = Sunday) at 00:00 UTC.
+    Week,
+    /// Resets every month on day `offset + 1` at 00:00 UTC.
+    Month,
+}
+
+impl Period {
+    /// Parses `DAY`, `WEEK` or `MONTH`.
+    pub fn parse(s: &str) -> Option<Period> {
+        match s {
+            "DAY" => Some(Period::Day),
+            "WEEK" => Some(Period::Week),
+            "MONTH" => Some(Period::Month),
+            _ => None,
+        }
+    }
+
+    /// Largest `offset` the period accepts.
+    pub fn max_offset(self) -> u32 {
+        match self {
+            Period::Day => 0,
+            Period::Week => 6,
+            Period::Month => 27,
+        }
+    }
+}
+
+/// A quota as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuotaSpec {
+    /// Requests allowed per period.
+    pub limit: u64,
+    /// Period length.
+    pub period: Period,
+    /// Start of the period: weekday (0 = Sunday) for `WEEK`, day of month - 1 for `MONTH`.
+    pub offset: u32,
+}
+
+/// Largest quota limit (the packed word keeps 40 bits for it).
+pub const MAX_LIMIT: u64 = (1 << 40) - 1;
+const RESERVED_BITS: u32 = 40;
+const RESERVED_MASK: u64 = MAX_LIMIT;
+
+impl QuotaSpec {
+    /// First day (days since 1970-01-01) of the period holding `day`.
+    pub fn period_start(&self, day: u32) -> u32 {
+        match self.period {
+            Period::Day => day,
+            Period::Week => {
+                // 1970-01-01 was a Thursday (Sunday = 0 → 4).
+                let weekday = (day + 4) % 7;
+                let back = (weekday + 7 - self.offset % 7) % 7;
+                day.saturating_sub(back)
+            }
+            Period::Month => {
+                let (y, m, d) = civil_from_days(day);
+                let start_dom = self.offset + 1;
+                if d >= start_dom {
+                    days_from_civil(y, m, start_dom)
+                } else if m == 1 {
+                    days_from_civil(y - 1, 12, start_dom)
+                } else {
+                    days_from_civil(y, m - 1, start_dom)
+                }
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31) (H. Hinnant's algorithm).
+pub fn civil_from_days(days: u32) -> (i64, u32, u32) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01 (0 for dates before it).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> u32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u32::try_from(days).unwrap_or(0)
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn format_day(day: u32) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DD` → day number; `None` when malformed or before 1970.
+pub fn parse_day(s: &str) -> Option<u32> {
+    let mut parts = s.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
+        return None;
+    }
+    let day = days_from_civil(y, m, d);
+    (d >= 1 && civil_from_days(day) == (y, m, d)).then_some(day)
+}
+
+/// Per-shard lease state of a quota.
+#[derive(Debug, Default)]
+struct QuotaSlot {
+    /// Period (start day) the held requests belong to.
+    period: AtomicU64,
+    /// Requests still held from the last lease.
+    left: AtomicU64,
+}
+
+/// Node-wide allowance of one key in one usage plan for the current period.
+#[derive(Debug)]
+pub struct QuotaState {
+    spec: QuotaSpec,
+    /// `(period start day << 40) | reserved`.
+    shared: Padded<AtomicU64>,
+    slots: Box<[Padded<QuotaSlot>]>,
+}
+
+fn pack(day: u32, reserved: u64) -> u64 {
+    ((day as u64) << RESERVED_BITS) | (reserved & RESERVED_MASK)
+}
+
+fn unpack(word: u64) -> (u32, u64) {
+    ((word >> RESERVED_BITS) as u32, word & RESERVED_MASK)
+}
+
+impl QuotaState {
+    /// State for the period holding `today`, of which `used` requests are already spent
+    /// (read from the store).
+    pub fn new(spec: QuotaSpec, shards: usize, today: u32, used: u64) -> Self {
+        let start = spec.period_start(today);
+        QuotaState {
+            spec,
+            shared: Padded(AtomicU64::new(pack(start, used.min(MAX_LIMIT)))),
+            slots: (0..shards.max(1))
+                .map(|_| Padded(QuotaSlot::default()))
+                .collect(),
+        }
+    }
+
+    /// The configured quota.
+    pub fn spec(&self) -> QuotaSpec {
+        self.spec
+    }
+
+    /// Admits one request on `shard` on `today`; false when the period's quota is spent.
+    #[inline]
+    pub fn try_admit(&self, shard: usize, today: u32) -> bool {
+        let period = self.spec.period_start(today) as u64;
+        let Some(slot) = self.slots.get(shard) else {
+            return self.reserve(period as u32, 1).is_some();
+        };
+        let left = slot.left.load(Ordering::Relaxed);
+        if left > 0 && slot.period.load(Ordering::Relaxed) == period {
+            slot.left.store(left - 1, Ordering::Relaxed);
+            return true;
+        }
+        let want = self.lease_size();
+        match self.reserve(period as u32, want) {
+            Some((day, got)) => {
+                slot.period.store(day as u64, Ordering::Relaxed);
+                slot.left.store(got - 1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Leases shrink as the quota runs out, so that little is stranded on idle shards.
+    fn lease_size(&self) -> u64 {
+        let (_, reserved) = unpack(self.shared.load(Ordering::Relaxed));
+        let left = self.spec.limit.saturating_sub(reserved);
+        (left / (8 * self.slots.len() as u64)).clamp(1, 64)
+    }
+
+    /// Reserves up to `want` requests of the period starting on `period`; returns the period
+    /// they belong to and how many were reserved.
+    fn reserve(&self, period: u32, want: u64) -> Option<(u32, u64)> {
+        let mut cur = self.shared.load(Ordering::Acquire);
+        loop {
+            let (day, reserved) = unpack(cur);
+            // A new period starts from zero; a clock that went back keeps the newer period.
+            let (day, reserved) = if day < period {
+                (period, 0)
+            } else {
+                (day, reserved)
+            };
+            let available = self.spec.limit.saturating_sub(reserved);
+            if available == 0 {
+                return None;
+            }
+            let n = want.min(available);
+            let next = pack(day, reserved + n);
+            match self
+                .shared
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some((day, n)),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+}
+
+/// Requests admitted for one key in one usage plan since the process started, one counter
+/// per shard (each written only by its shard).
+#[derive(Debug)]
+pub struct Usage {
+    slots: Box<[Padded<AtomicU64>]>,
+    /// Part of the total already written to the store (flusher thread only).
+    flushed: AtomicU64,
+}
+
+impl Usage {
+    /// Zeroed counters for `shards` shards.
+    pub fn new(shards: usize) -> Self {
+        Usage {
+            slots: (0..shards.max(1))
+                .map(|_| Padded(AtomicU64::new(0)))
+                .collect(),
+            flushed: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one admitted request on `shard`.
+    #[inline]
+    pub fn record(&self, shard: usize) {
+        let slot = &self.slots[shard.min(self.slots.len() - 1)];
+        if shard < self.slots.len() {
+            slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            // Not a shard of this node (never happens in the server): stay correct anyway.
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Admitted requests since start.
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Requests not yet written to the store; marks them written.
+    pub fn take_unflushed(&self) -> u64 {
+        let total = self.total();
+        let before = self.flushed.swap(total, Ordering::AcqRel);
+        total.saturating_sub(before)
+    }
+
+    /// Gives back a delta whose write failed, so the next flush retries it.
+    pub fn restore_unflushed(&self, delta: u64) {
+        self.flushed.fetch_sub(delta, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(limit: u64, period: Period, offset: u32) -> QuotaSpec {
+        QuotaSpec {
+            limit,
+            period,
+            offset,
+        }
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(parse_day("2024-02-29"), Some(days_from_civil(2024, 2, 29)));
+        assert_eq!(parse_day("2023-02-29"), None);
+        assert_eq!(parse_day("2024-13-01"), None);
+        let d = parse_day("2026-11-23").unwrap();
+        assert_eq!(format_day(d), "2026-11-23");
+    }
+
+    #[test]
+    fn periods_start_where_aws_starts_them() {
+        let mon = parse_day("2026-11-23").unwrap(); // a Monday
+        assert_eq!(spec(1, Period::Day, 0).period_start(mon), mon);
+        assert_eq!(
+            format_day(spec(1, Period::Week, 0).period_start(mon)),
+            "2026-11-22"
+        );
+        assert_eq!(spec(1, Period::Week, 1).period_start(mon), mon);
+        assert_eq!(
+            format_day(spec(1, Period::Week, 2).period_start(mon)),
+            "2026-11-17"
+        );
+        assert_eq!(
+            format_day(spec(1, Period::Month, 0).period_start(mon)),
+            "2026-11-01"
+        );
+        assert_eq!(
+            format_day(spec(1, Period::Month, 24).period_start(mon)),
+            "2026-10-25"
+        );
+        let jan = parse_day("2026-01-03").unwrap();
+        assert_eq!(
+            format_day(spec(1, Period::Month, 4).period_start(jan)),
+            "2025-12-05"
+        );
+    }
+
+    #[test]
+    fn quota_is_exact_across_shards_and_resets_with_the_period() {
+        let day = parse_day("2026-11-23").unwrap();
+        let q = QuotaState::new(spec(5, Period::Day, 0), 2, day, 0);
+        let admitted = (0..10).filter(|i| q.try_admit(i % 2, day)).count();
+        assert_eq!(admitted, 5);
+        let admitted = (0..10).filter(|i| q.try_admit(i % 2, day + 1)).count();
+        assert_eq!(admitted, 5);
+    }
+
+    #[test]
+    fn stored_usage_counts_against_the_period() {
+        let day = parse_day("2026-11-23").unwrap();
+        let q = QuotaState::new(spec(5, Period::Day, 0), 2, day, 3);
+        assert_eq!((0..10).filter(|_| q.try_admit(0, day)).count(), 2);
+    }
+
+    #[test]
+    fn big_quotas_admit_exactly_their_limit_on_one_shard() {
+        let day = 20_000;
+        let q = QuotaState::new(spec(10_000, Period::Month, 0), 4, day, 0);
+        assert_eq!((0..20_000).filter(|_| q.try_admit(1, day)).count(), 10_000);
+    }
+
+    #[test]
+    fn usage_deltas_are_flushed_once() {
+        let u = Usage::new(2);
+        u.record(0);
+        u.record(1);
+        u.record(1);
+        assert_eq!(u.take_unflushed(), 3);
+        assert_eq!(u.take_unflushed(), 0);
+        u.record(0);
+        let d = u.take_unflushed();
+        u.restore_unflushed(d);
+        assert_eq!(u.take_unflushed(), 1);
+        assert_eq!(u.total(), 4);
+    }
+}
