@@ -10,6 +10,9 @@ const USAGE: &str = "\
 usage:
   tollgate [--config DIR]    run the gateway on DIR (default: config)
   tollgate --check DIR       validate DIR and exit 0 (valid) or 1 (invalid)
+  tollgate keys import FILE [--config DIR]
+                             add the API keys of a CSV file (Name,Key,Enabled,Description,
+                             UsagePlanIds) to DIR/api_keys/; all rows or none; apply with SIGHUP
   tollgate --version
 ";
 
@@ -17,12 +20,17 @@ usage:
 enum Command {
     Run(PathBuf),
     Check(PathBuf),
+    ImportKeys { csv: PathBuf, dir: PathBuf },
     Version,
     Help,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut command = Command::Run(PathBuf::from("config"));
+    let mut args = args.peekable();
+    if args.peek().map(String::as_str) == Some("keys") {
+        return parse_keys_args(args.skip(1));
+    }
     while let Some(arg) = args.next() {
         command = match arg.as_str() {
             "--config" | "-c" => {
@@ -37,6 +45,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         };
     }
     Ok(command)
+}
+
+/// `keys import FILE [--config DIR]`.
+fn parse_keys_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    if args.next().as_deref() != Some("import") {
+        return Err("usage: tollgate keys import FILE [--config DIR]".into());
+    }
+    let csv: PathBuf = args.next().ok_or("keys import needs a CSV file")?.into();
+    let mut dir = PathBuf::from("config");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "-c" => dir = args.next().ok_or("--config needs a directory")?.into(),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Command::ImportKeys { csv, dir })
 }
 
 fn init_logging() {
@@ -78,6 +102,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ImportKeys { csv, dir } => {
+            match tollgate::config::key_import::import(&csv, &dir) {
+                Ok((path, n)) => {
+                    println!(
+                        "imported {n} API key(s) into {}; send SIGHUP to apply",
+                        path.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tollgate keys import: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run(dir) => {
             init_logging();
             match tollgate::server::run(&dir) {

@@ -11,6 +11,7 @@
 
 pub mod compile;
 pub mod error;
+pub mod key_import;
 pub mod load;
 pub mod model;
 pub mod traffic;

@@ -14,6 +14,8 @@
 //!   sleeps.
 #![allow(dead_code)]
 
+pub mod traffic;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
@@ -229,6 +231,8 @@ pub struct ConfigDir {
     default_api: Option<String>,
     execute_api_domain: String,
     limits: BTreeMap<&'static str, u64>,
+    /// Raw TOML appended to `gateway.toml` (sections such as `[throttle]`).
+    gateway_extra: String,
 }
 
 impl ConfigDir {
@@ -258,6 +262,7 @@ impl ConfigDir {
             default_api: None,
             execute_api_domain: "localhost".to_string(),
             limits,
+            gateway_extra: String::new(),
         };
         c.write_gateway();
         c
@@ -306,6 +311,22 @@ impl ConfigDir {
         self
     }
 
+    /// Appends raw TOML sections to `gateway.toml`, e.g. `"[throttle]\nrate_limit = 5\n"`.
+    pub fn gateway_extra(mut self, toml: &str) -> Self {
+        self.gateway_extra.push_str(toml);
+        self.write_gateway();
+        self
+    }
+
+    /// Writes any file below the configuration directory (atomically), creating folders.
+    pub fn write_file(&self, relative: &str, text: &str) {
+        let path = self.dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create config subfolder");
+        }
+        write_atomically(&path, text);
+    }
+
     /// Writes `apis/{name}.toml` with arbitrary text (atomically: write then rename, so the
     /// gateway never reads half a file). Use before [`Gateway::reload`].
     pub fn write_api(&self, name: &str, toml: &str) {
@@ -341,6 +362,8 @@ impl ConfigDir {
         for (k, v) in &self.limits {
             writeln!(s, "{k} = {v}").unwrap();
         }
+        s.push('\n');
+        s.push_str(&self.gateway_extra);
         write_atomically(&self.dir.path().join("gateway.toml"), &s);
     }
 }
@@ -422,9 +445,15 @@ impl Gateway {
 
     /// Like [`Gateway::start`] for an arbitrary configuration directory.
     pub fn start_dir(dir: &Path) -> Gateway {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// Like [`Gateway::start_dir`] with extra environment variables for the process.
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(tollgate_bin())
             .arg("--config")
             .arg(dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())

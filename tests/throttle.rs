@@ -1,0 +1,230 @@
+//! Throttling at every AWS level, API keys and their 403s. The gateway's traffic clock is
+//! frozen (see `common::traffic`), so buckets never refill and exactly `burst` requests pass:
+//! no test depends on timing. Requests use fresh connections, spread over both shards by
+//! SO_REUSEPORT, so the counts also prove the buckets are node-wide.
+
+mod common;
+
+use common::traffic::*;
+use common::*;
+
+const NOW: &str = "2026-11-23";
+const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
+const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbb";
+const KEY_OFF: &str = "dddddddddddddddddddddddd";
+const KEY_DEV: &str = "eeeeeeeeeeeeeeeeeeeeeeee";
+
+/// API `shop`: stage `prod` with the given extra stage lines; `/open` is public, `/keyed` and
+/// `/keyed2` need an API key; stage `dev` serves the same deployment.
+fn shop(stage_extra: &str) -> String {
+    format!(
+        r#"id = "shop"
+[stages.prod]
+deployment = "v1"
+{stage_extra}
+[stages.dev]
+deployment = "v1"
+
+[deployments.v1.methods."GET /open"]
+integration = {{ type = "MOCK", status = 200, body = "open" }}
+
+[deployments.v1.methods."GET /other"]
+integration = {{ type = "MOCK", status = 200, body = "other" }}
+
+[deployments.v1.methods."GET /keyed"]
+api_key_required = true
+integration = {{ type = "MOCK", status = 200, body = "keyed" }}
+
+[deployments.v1.methods."GET /keyed2"]
+api_key_required = true
+integration = {{ type = "MOCK", status = 200, body = "keyed2" }}
+"#
+    )
+}
+
+fn config(stage_extra: &str) -> ConfigDir {
+    let cfg = ConfigDir::new().default_api("shop");
+    cfg.write_api("shop", &shop(stage_extra));
+    cfg
+}
+
+fn start(cfg: &ConfigDir) -> Gateway {
+    start_frozen(cfg, day_ms(NOW, 3600))
+}
+
+#[test]
+fn account_level_limit_applies_to_every_method() {
+    let cfg = config("").gateway_extra("[throttle]\nrate_limit = 1\nburst_limit = 3\n");
+    let gw = start(&cfg);
+    get(gw.addr(), "/prod/open").assert(200, "open");
+    get(gw.addr(), "/prod/other").assert(200, "other");
+    get(gw.addr(), "/dev/open").assert(200, "open");
+    assert_throttled(&get(gw.addr(), "/prod/open"));
+    assert_throttled(&get(gw.addr(), "/dev/other"));
+}
+
+#[test]
+fn stage_default_limits_each_method_separately() {
+    let cfg = config("throttle = { rate_limit = 1, burst_limit = 2 }");
+    let gw = start(&cfg);
+    assert_eq!(
+        statuses(4, || get(gw.addr(), "/prod/open")),
+        [200, 200, 429, 429]
+    );
+    assert_throttled(&get(gw.addr(), "/prod/open"));
+    // Another method of the stage has its own bucket; another stage is not limited.
+    assert_eq!(
+        statuses(3, || get(gw.addr(), "/prod/other")),
+        [200, 200, 429]
+    );
+    assert_eq!(statuses(4, || get(gw.addr(), "/dev/open")), [200; 4]);
+}
+
+#[test]
+fn per_method_setting_overrides_the_stage_default() {
+    let cfg = config(
+        "throttle = { rate_limit = 1, burst_limit = 4 }\n\
+         method_throttle = { \"GET /open\" = { rate_limit = 1, burst_limit = 1 } }",
+    );
+    let gw = start(&cfg);
+    assert_eq!(statuses(2, || get(gw.addr(), "/prod/open")), [200, 429]);
+    assert_eq!(
+        statuses(5, || get(gw.addr(), "/prod/other")),
+        [200, 200, 200, 200, 429]
+    );
+}
+
+/// Plans: `gold` (per-key burst 2, and 1 on GET /keyed) and `silver` (no per-key limit),
+/// both on shop/prod; `devplan` on shop/dev only.
+fn keyed_config(stage_extra: &str) -> ConfigDir {
+    let cfg = config(stage_extra);
+    let plans = format!(
+        "{}\n[[plans.gold.stages]]\napi = \"shop\"\nstage = \"prod\"\nmethod_throttle = {{ \"GET /keyed\" = {{ rate_limit = 1, burst_limit = 1 }} }}\n\n{}\n{}",
+        "[plans.gold]\nthrottle = { rate_limit = 1, burst_limit = 2 }",
+        plan_toml("silver", "shop", "prod", ""),
+        plan_toml("devplan", "shop", "dev", ""),
+    );
+    cfg.write_file("usage_plans.toml", &plans);
+    let keys = [
+        key_toml("a", KEY_A, true, &["gold"]),
+        key_toml("b", KEY_B, true, &["silver"]),
+        key_toml("off", KEY_OFF, false, &["gold"]),
+        key_toml("devkey", KEY_DEV, true, &["devplan"]),
+    ]
+    .join("\n");
+    cfg.write_file("api_keys.toml", &keys);
+    cfg
+}
+
+#[test]
+fn missing_unknown_disabled_or_foreign_keys_are_forbidden() {
+    let cfg = keyed_config("");
+    let gw = start(&cfg);
+    assert_forbidden(&get(gw.addr(), "/prod/keyed2"));
+    assert_forbidden(&keyed(
+        gw.addr(),
+        "/prod/keyed2",
+        "zzzzzzzzzzzzzzzzzzzzzzzz",
+    ));
+    // One character short of a real key.
+    assert_forbidden(&keyed(gw.addr(), "/prod/keyed2", &KEY_A[1..]));
+    assert_forbidden(&keyed(gw.addr(), "/prod/keyed2", KEY_OFF));
+    // A valid key whose plan does not cover this stage.
+    assert_forbidden(&keyed(gw.addr(), "/prod/keyed2", KEY_DEV));
+    keyed(gw.addr(), "/dev/keyed2", KEY_DEV).assert(200, "keyed2");
+    keyed(gw.addr(), "/prod/keyed2", KEY_A).assert(200, "keyed2");
+    // Methods without apiKeyRequired ignore keys, valid or not.
+    get(gw.addr(), "/prod/open").assert(200, "open");
+    keyed(gw.addr(), "/prod/open", "nonsense").assert(200, "open");
+    let logs = gw.logs_text();
+    assert!(
+        !logs.contains(KEY_A) && !logs.contains(KEY_OFF),
+        "a key was logged:\n{logs}"
+    );
+}
+
+#[test]
+fn per_key_limit_lower_than_the_stage_wins_for_that_key_only() {
+    let cfg = keyed_config("throttle = { rate_limit = 1, burst_limit = 5 }");
+    let gw = start(&cfg);
+    // Key a (gold, per-key burst 2) is stopped by its plan ...
+    assert_eq!(
+        statuses(3, || keyed(gw.addr(), "/prod/keyed2", KEY_A)),
+        [200, 200, 429]
+    );
+    assert_throttled(&keyed(gw.addr(), "/prod/keyed2", KEY_A));
+    // ... while key b (silver, no per-key limit) gets the rest of the stage's 5.
+    assert_eq!(
+        statuses(4, || keyed(gw.addr(), "/prod/keyed2", KEY_B)),
+        [200, 200, 200, 429]
+    );
+}
+
+#[test]
+fn per_key_per_method_limit_comes_first() {
+    let cfg = keyed_config("");
+    let gw = start(&cfg);
+    assert_eq!(
+        statuses(2, || keyed(gw.addr(), "/prod/keyed", KEY_A)),
+        [200, 429]
+    );
+    // The per-key limit (burst 2) still has one token: the rejected request took none.
+    keyed(gw.addr(), "/prod/keyed2", KEY_A).assert(200, "keyed2");
+    assert_throttled(&keyed(gw.addr(), "/prod/keyed2", KEY_A));
+    // Key b's plan has no such method limit.
+    assert_eq!(
+        statuses(3, || keyed(gw.addr(), "/prod/keyed", KEY_B)),
+        [200, 200, 200]
+    );
+}
+
+#[test]
+fn reload_keeps_bucket_state_unless_the_setting_changes() {
+    let cfg = config("throttle = { rate_limit = 1, burst_limit = 2 }");
+    let gw = start(&cfg);
+    assert_eq!(statuses(2, || get(gw.addr(), "/prod/open")), [200, 200]);
+    // Unchanged setting: the spent bucket survives the reload.
+    cfg.write_api(
+        "shop",
+        &shop("throttle = { rate_limit = 1, burst_limit = 2 }\n# touched"),
+    );
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
+    assert_throttled(&get(gw.addr(), "/prod/open"));
+    // A new setting starts a new, full bucket.
+    cfg.write_api(
+        "shop",
+        &shop("throttle = { rate_limit = 1, burst_limit = 3 }"),
+    );
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 3 });
+    assert_eq!(
+        statuses(4, || get(gw.addr(), "/prod/open")),
+        [200, 200, 200, 429]
+    );
+}
+
+#[test]
+fn throttle_settings_are_validated_with_file_and_line() {
+    let cfg = config("throttle = { rate_limit = -1, burst_limit = 2 }\nmethod_throttle = { \"GET /nope\" = { rate_limit = 1, burst_limit = 1 } }");
+    cfg.write_file(
+        "usage_plans.toml",
+        &plan_toml("gold", "shop", "staging", ""),
+    );
+    let out = run_check(cfg.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("shop.toml:4: stages.prod.throttle.rate_limit: rate_limit must be 0 or more"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stages.prod.method_throttle.\"GET /nope\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "usage_plans.toml:5: plans.gold.stages[0].stage: API `shop` has no stage `staging`"
+        ),
+        "{stderr}"
+    );
+}
