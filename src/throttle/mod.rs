@@ -182,12 +182,15 @@ pub struct TrafficNode {
     stopped: AtomicBool,
 }
 
+/// (key id, usage plan id): what usage and quotas are counted under.
+type UsageId = (Box<str>, Box<str>);
+
 /// Live state by stable identity, so that reloads find it again.
 #[derive(Debug, Default)]
 struct Registry {
     buckets: AHashMap<Box<str>, Arc<Bucket>>,
-    usage: AHashMap<(Box<str>, Box<str>), Arc<Usage>>,
-    quotas: AHashMap<(Box<str>, Box<str>), Arc<QuotaState>>,
+    usage: AHashMap<UsageId, Arc<Usage>>,
+    quotas: AHashMap<UsageId, Arc<QuotaState>>,
 }
 
 impl TrafficNode {
@@ -316,7 +319,7 @@ impl TrafficNode {
         };
         let _serial = lock(&self.flush_lock);
         let day = self.clock.unix_day();
-        let counters: Vec<((Box<str>, Box<str>), Arc<Usage>)> = lock(&self.registry)
+        let counters: Vec<(UsageId, Arc<Usage>)> = lock(&self.registry)
             .usage
             .iter()
             .map(|(k, u)| (k.clone(), Arc::clone(u)))
