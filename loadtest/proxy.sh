@@ -233,6 +233,11 @@ drain_timeout_ms = 2000
 integration_timeout_ms = 29000
 pool_max_idle_per_backend = 64
 pool_idle_timeout_ms = 60000
+
+# The account throttle (AWS default 10,000 req/s) would cap this measurement: raise it.
+[throttle]
+rate_limit = 1000000000
+burst_limit = 1000000000
 EOF
     cat >"$CONF/apis/bench.toml" <<EOF
 id = "bench"

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Open-loop (fixed-rate, wrk2-style) HTTP/1.1 load generator for loadtest/accuracy.sh.
+
+Requests are *scheduled* at t0 + i/RATE, whatever the answers do (no coordinated omission):
+each is written on its connection at its time even when earlier answers are still pending
+(HTTP/1.1 pipelining), so the offered rate is exact. Answers are parsed (status line and
+Content-Length) and timestamped on arrival.
+
+    fixed_rate.py HOST PORT PATH RATE SECONDS CONNECTIONS [HEADER: VALUE ...]
+
+Prints one JSON object: sent, answered, admitted (2xx), throttled (429), other, the
+admitted rate over the run, over the steady part (after the first second, when the initial
+burst is spent), and the biggest number admitted in any one-second window (sliding, 10 ms steps).
+"""
+import asyncio
+import json
+import sys
+import time
+
+
+async def reader(r, stamps, counts):
+    while True:
+        head = await r.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        if length:
+            await r.readexactly(length)
+        now = time.monotonic()
+        counts["answered"] += 1
+        if 200 <= status < 300:
+            stamps.append(now)
+        elif status == 429:
+            counts["throttled"] += 1
+        else:
+            counts["other"] += 1
+
+
+async def main():
+    host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    rate, seconds, nconn = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+    extra = "".join(h + "\r\n" for h in sys.argv[7:])
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+    conns = [await asyncio.open_connection(host, port) for _ in range(nconn)]
+    stamps, counts = [], {"answered": 0, "throttled": 0, "other": 0}
+    readers = [asyncio.create_task(reader(r, stamps, counts)) for r, _ in conns]
+    total = int(rate * seconds)
+    t0 = time.monotonic() + 0.05
+    for i in range(total):
+        due = t0 + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        conns[i % nconn][1].write(request)
+    for _, w in conns:
+        await w.drain()
+    deadline = time.monotonic() + 5
+    while counts["answered"] < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    for t in readers:
+        t.cancel()
+    stamps.sort()
+    end = t0 + seconds
+    steady = [s for s in stamps if t0 + 1 <= s < end]
+    best, j = 0, 0
+    start = t0
+    while start + 1 <= end + 0.5:
+        while j < len(stamps) and stamps[j] < start:
+            j += 1
+        k = j
+        while k < len(stamps) and stamps[k] < start + 1:
+            k += 1
+        best = max(best, k - j)
+        start += 0.01
+    print(json.dumps({
+        "offered_rate": rate,
+        "seconds": seconds,
+        "connections": nconn,
+        "sent": total,
+        "answered": counts["answered"],
+        "admitted": len(stamps),
+        "throttled": counts["throttled"],
+        "other": counts["other"],
+        "admitted_rate": round(len(stamps) / seconds, 1),
+        "steady_admitted_rate": round(len(steady) / (seconds - 1), 1),
+        "max_1s_admitted": best,
+    }))
+
+
+asyncio.run(main())
