@@ -90,3 +90,89 @@ fn acquire(
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::request_filter::route;
+    use crate::router::Params;
+    use crate::throttle::{Clock, TrafficNode};
+
+    const KEY: &[u8] = b"aaaaaaaaaaaaaaaaaaaaaaaa";
+
+    /// A linked snapshot: stage burst 3, plan per-key burst 2, key `a` enabled.
+    fn snapshot() -> (tempfile::TempDir, Snapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir(p.join("apis")).unwrap();
+        std::fs::write(p.join("gateway.toml"), "[server]\ndefault_api = \"shop\"\n").unwrap();
+        std::fs::write(
+            p.join("apis/shop.toml"),
+            "id = \"shop\"\n[stages.prod]\ndeployment = \"v1\"\nthrottle = { rate_limit = 1, burst_limit = 3 }\n\
+             [deployments.v1.methods.\"GET /open\"]\nintegration = { type = \"MOCK\" }\n\
+             [deployments.v1.methods.\"GET /keyed\"]\napi_key_required = true\nintegration = { type = \"MOCK\" }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("usage_plans.toml"),
+            "[plans.gold]\nthrottle = { rate_limit = 1, burst_limit = 2 }\n[[plans.gold.stages]]\napi = \"shop\"\nstage = \"prod\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("api_keys.toml"),
+            "[keys.a]\nvalue = \"aaaaaaaaaaaaaaaaaaaaaaaa\"\nusage_plans = [\"gold\"]\n",
+        )
+        .unwrap();
+        let mut snapshot = crate::config::load(p, 1).unwrap().snapshot;
+        TrafficNode::in_memory(2, Clock::fixed(0)).link(&mut snapshot);
+        (dir, snapshot)
+    }
+
+    fn call(
+        s: &Snapshot,
+        shard: usize,
+        path: &str,
+        key: Option<&[u8]>,
+    ) -> Result<(), GatewayResponse> {
+        let mut params = Params::default();
+        let r = route(s, None, b"GET", path, &mut params).unwrap();
+        check(shard, s, &r, key)
+    }
+
+    #[test]
+    fn keys_are_required_only_where_configured() {
+        let (_dir, s) = snapshot();
+        assert_eq!(
+            call(&s, 0, "/prod/keyed", None),
+            Err(GatewayResponse::Forbidden)
+        );
+        assert_eq!(
+            call(&s, 0, "/prod/keyed", Some(b"bbbbbbbbbbbbbbbbbbbbbbbb")),
+            Err(GatewayResponse::Forbidden)
+        );
+        assert_eq!(call(&s, 0, "/prod/keyed", Some(KEY)), Ok(()));
+        assert_eq!(call(&s, 1, "/prod/open", None), Ok(()));
+    }
+
+    #[test]
+    fn the_per_key_level_refuses_before_the_stage_level() {
+        let (_dir, s) = snapshot();
+        assert_eq!(call(&s, 0, "/prod/keyed", Some(KEY)), Ok(()));
+        assert_eq!(call(&s, 1, "/prod/keyed", Some(KEY)), Ok(()));
+        assert_eq!(
+            call(&s, 0, "/prod/keyed", Some(KEY)),
+            Err(GatewayResponse::TooManyRequests)
+        );
+        // The refused request took no token from the stage bucket: its third is still there.
+        let stage = s
+            .traffic
+            .buckets
+            .iter()
+            .position(|b| &*b.id == "stage shop/prod GET /keyed")
+            .unwrap();
+        let bucket = &s.traffic.live.buckets[stage];
+        assert!(bucket.try_acquire(1, 0));
+        assert!(!bucket.try_acquire(1, 0));
+        assert_eq!(s.traffic.live.usage[0].total(), 2);
+    }
+}
