@@ -108,7 +108,7 @@ impl Bucket {
             }
             let available = (self.tolerance - used) / self.interval;
             let n = want.min(available);
-            let next = base + n * self.interval;
+            let next = base.saturating_add(n * self.interval);
             match self
                 .tat
                 .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
@@ -181,6 +181,14 @@ mod tests {
             assert!(admitted <= 10_100, "{admitted}");
             assert!(admitted >= 10_100 - 4 * b.lease(), "{admitted}");
         }
+    }
+
+    #[test]
+    fn extreme_settings_do_not_overflow() {
+        let slow = Bucket::new(limit(0.000_001, 1_000_000_000), 2);
+        assert!(slow.try_acquire(0, u64::MAX / 2));
+        let fast = Bucket::new(limit(1e12, 1_000_000_000), 2);
+        assert!((0..1000).all(|_| fast.try_acquire(1, 5)));
     }
 
     #[test]
