@@ -96,6 +96,22 @@ fn quota_usage_survives_a_graceful_restart() {
 }
 
 #[test]
+fn flushed_usage_survives_kill_9() {
+    let cfg = config(r#"quota = { limit = 3, period = "DAY" }"#);
+    let now = day_ms("2026-11-23", 100);
+    let mut gw = start_frozen(&cfg, now);
+    assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 200]);
+    // The report flushes (commits) the counters before answering.
+    let report = usage_report(&gw, "gold", "keyId=a&startDate=2026-11-23&endDate=2026-11-23");
+    assert_eq!(report["items"]["a"], serde_json::json!([[2, 1]]), "{report}");
+    gw.signal(libc::SIGKILL);
+    assert!(!gw.wait_exit(Duration::from_secs(10)).success());
+    drop(gw);
+    let gw = start_frozen(&cfg, now);
+    assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 429]);
+}
+
+#[test]
 fn reload_keeps_quota_counters() {
     let cfg = config(r#"quota = { limit = 3, period = "DAY" }"#);
     let gw = start_frozen(&cfg, day_ms("2026-11-23", 100));
