@@ -102,8 +102,16 @@ fn flushed_usage_survives_kill_9() {
     let mut gw = start_frozen(&cfg, now);
     assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 200]);
     // The report flushes (commits) the counters before answering.
-    let report = usage_report(&gw, "gold", "keyId=a&startDate=2026-11-23&endDate=2026-11-23");
-    assert_eq!(report["items"]["a"], serde_json::json!([[2, 1]]), "{report}");
+    let report = usage_report(
+        &gw,
+        "gold",
+        "keyId=a&startDate=2026-11-23&endDate=2026-11-23",
+    );
+    assert_eq!(
+        report["items"]["a"],
+        serde_json::json!([[2, 1]]),
+        "{report}"
+    );
     gw.signal(libc::SIGKILL);
     assert!(!gw.wait_exit(Duration::from_secs(10)).success());
     drop(gw);

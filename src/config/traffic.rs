@@ -586,3 +586,126 @@ pub fn shared_stage(plans: &[ValidPlan], key_plans: &[usize]) -> Option<String> 
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("apis")).unwrap();
+        std::fs::write(p.join("gateway.toml"), "[server]\ndefault_api = \"shop\"\n").unwrap();
+        std::fs::write(
+            p.join("apis/shop.toml"),
+            "id = \"shop\"\n[stages.prod]\ndeployment = \"v1\"\n[stages.dev]\ndeployment = \"v1\"\n\
+             [deployments.v1.methods.\"GET /a\"]\nintegration = { type = \"MOCK\" }\n",
+        )
+        .unwrap();
+        for (name, text) in files {
+            let path = p.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn errors(dir: &Path) -> String {
+        match crate::config::check(dir) {
+            Ok(summary) => panic!("expected errors, got {summary}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const PLANS: &str = "[plans.gold]\n[[plans.gold.stages]]\napi = \"shop\"\nstage = \"prod\"\n\
+                         [plans.silver]\n[[plans.silver.stages]]\napi = \"shop\"\nstage = \"prod\"\n";
+
+    #[test]
+    fn key_problems_name_file_line_and_field() {
+        let keys = "[keys.a]\nvalue = \"short\"\nusage_plans = [\"gold\"]\n\
+                    [keys.b]\nvalue = \"bbbbbbbbbbbbbbbbbbbbbbbb\"\nusage_plans = [\"platinum\"]\n\
+                    [keys.c]\nvalue = \"cccccccccccccccccccccccc\"\nusage_plans = [\"gold\", \"silver\"]\n";
+        let more = "[keys.d]\nvalue = \"bbbbbbbbbbbbbbbbbbbbbbbb\"\n[keys.a]\nvalue = \"aaaaaaaaaaaaaaaaaaaaaaaa\"\n";
+        let dir = dir_with(&[
+            ("usage_plans.toml", PLANS),
+            ("api_keys.toml", keys),
+            ("api_keys/more.toml", more),
+        ]);
+        let e = errors(dir.path());
+        assert!(
+            e.contains("api_keys.toml:2: keys.a.value: an API key value must be 20 to 128"),
+            "{e}"
+        );
+        assert!(
+            e.contains("api_keys.toml:6: keys.b.usage_plans: usage plan `platinum` is not defined"),
+            "{e}"
+        );
+        assert!(
+            e.contains("keys.c.usage_plans: plans `gold` and `silver` both cover stage shop/prod"),
+            "{e}"
+        );
+        assert!(
+            e.contains("more.toml:2: keys.d.value: the same key value is used by another key"),
+            "{e}"
+        );
+        assert!(
+            e.contains("more.toml:3: keys.a: key id `a` is already used in"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("bbbbbbbbbbbbbbbbbbbbbbbb"),
+            "a key value is echoed: {e}"
+        );
+    }
+
+    #[test]
+    fn quota_and_account_settings_are_range_checked() {
+        let plans = "[plans.gold]\nquota = { limit = 10, period = \"WEEK\", offset = 7 }\n\
+                     [plans.silver]\nquota = { limit = 10, period = \"YEAR\" }\n";
+        let dir = dir_with(&[("usage_plans.toml", plans)]);
+        std::fs::write(
+            dir.path().join("gateway.toml"),
+            "[server]\ndefault_api = \"shop\"\n[throttle]\nrate_limit = 5\nburst_limit = -1\n[usage]\nflush_interval_ms = 0\n",
+        )
+        .unwrap();
+        let e = errors(dir.path());
+        assert!(e.contains("usage_plans.toml:2: plans.gold.quota.offset: must be between 0 and 6 for period WEEK, got 7"), "{e}");
+        assert!(
+            e.contains(
+                "usage_plans.toml:4: plans.silver.quota.period: `YEAR` is not DAY, WEEK or MONTH"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("gateway.toml:5: throttle.burst_limit: burst_limit must be between 0"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "gateway.toml:7: usage.flush_interval_ms: must be between 1 and 60000, got 0"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_valid_traffic_configuration_compiles() {
+        let keys = "[keys.a]\nvalue = \"aaaaaaaaaaaaaaaaaaaaaaaa\"\nusage_plans = [\"gold\"]\n";
+        let dir = dir_with(&[("usage_plans.toml", PLANS), ("api_keys.toml", keys)]);
+        let loaded = crate::config::load(dir.path(), 1).unwrap();
+        let t = &loaded.snapshot.traffic;
+        assert_eq!(t.plans.len(), 2);
+        assert_eq!(t.key_plans.len(), 1);
+        assert_eq!(t.keys.find(b"aaaaaaaaaaaaaaaaaaaaaaaa"), Some(0));
+        assert_eq!(
+            t.account.map(|i| t.buckets[i as usize].limit),
+            Some(crate::throttle::ACCOUNT_DEFAULT)
+        );
+        let prod = &loaded.snapshot.apis["shop"].stages["prod"];
+        assert_eq!(prod.traffic.bindings.len(), 2);
+        assert!(loaded.snapshot.apis["shop"].stages["dev"]
+            .traffic
+            .bindings
+            .is_empty());
+    }
+}
