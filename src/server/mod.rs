@@ -21,6 +21,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error("invalid configuration:\n{0}")]
     Config(#[from] ConfigErrors),
+    /// The usage store (quotas, usage counters) could not be opened.
+    #[error("{0}")]
+    Usage(#[from] crate::throttle::StoreError),
     /// A socket, thread or runtime could not be set up.
     #[error("{context}: {source}")]
     Io {
@@ -46,8 +49,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         crate::throttle::Clock::from_env(),
         &usage.store,
         usage.flush_interval,
-    )
-    .map_err(|e| io_err(format!("opening {}", usage.store.display()))(std::io::Error::other(e)))?;
+    )?;
     let handle = SnapshotHandle::with_traffic(loaded.snapshot, Arc::clone(&traffic));
     let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
     let (bound, listeners) =

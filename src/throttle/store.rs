@@ -42,13 +42,14 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let at = |e: &dyn std::fmt::Display| err(format!("cannot open {}: {e}", path.display()));
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(err)?;
+            std::fs::create_dir_all(parent).map_err(|e| at(&e))?;
         }
-        let db = Database::create(path).map_err(err)?;
-        let txn = db.begin_write().map_err(err)?;
-        txn.open_table(DAILY).map_err(err)?;
-        txn.commit().map_err(err)?;
+        let db = Database::create(path).map_err(|e| at(&e))?;
+        let txn = db.begin_write().map_err(|e| at(&e))?;
+        txn.open_table(DAILY).map_err(|e| at(&e))?;
+        txn.commit().map_err(|e| at(&e))?;
         Ok(Store { db })
     }
 
