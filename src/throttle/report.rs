@@ -103,3 +103,38 @@ fn key_rows(
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::throttle::quota::Period;
+    use crate::throttle::Store;
+
+    #[test]
+    fn remaining_counts_down_within_a_period_and_resets_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("u.redb")).unwrap();
+        let mon = parse_day("2026-11-23").unwrap();
+        // Sunday before (previous week), Monday, Tuesday, next Monday.
+        store
+            .add(&[
+                ("k".into(), "p".into(), mon - 1, 4),
+                ("k".into(), "p".into(), mon, 2),
+                ("k".into(), "p".into(), mon + 1, 3),
+                ("k".into(), "p".into(), mon + 7, 1),
+            ])
+            .unwrap();
+        let weekly = QuotaSpec {
+            limit: 10,
+            period: Period::Week,
+            offset: 1,
+        };
+        let rows = key_rows(&store, "k", "p", Some(weekly), mon, mon + 7).unwrap();
+        assert_eq!(rows[0], json!([2, 8]));
+        assert_eq!(rows[1], json!([3, 5]));
+        assert_eq!(rows[2], json!([0, 5]));
+        assert_eq!(rows[7], json!([1, 9]));
+        let none = key_rows(&store, "k", "p", None, mon - 1, mon - 1).unwrap();
+        assert_eq!(none, vec![json!([4, 0])]);
+    }
+}
