@@ -14,6 +14,7 @@ pub mod gateway_response;
 pub mod http;
 pub mod integration;
 pub mod lifecycle;
+pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod router;

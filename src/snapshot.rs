@@ -95,6 +95,9 @@ pub struct Stage {
     pub deployment_id: Box<str>,
     /// Resource tree of the deployment; values are the methods.
     pub router: Router<Arc<Method>>,
+    /// Metric series of the stage's methods (by `Method::metric_slot`) and of its unmatched
+    /// requests.
+    pub metrics: crate::metrics::series::StageSeries,
 }
 
 /// One method on one resource, ready to serve.
@@ -106,6 +109,9 @@ pub struct Method {
     pub http_method: Box<str>,
     /// What answers the request.
     pub integration: Integration,
+    /// Position of the method in its deployment: indexes `Stage::metrics` (methods are shared
+    /// by the stages serving a deployment, metric series are per stage).
+    pub metric_slot: u32,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as

@@ -15,6 +15,7 @@ use ahash::AHashMap;
 use super::error::Sink;
 use super::uri::{self, Resolver};
 use super::validate::{ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage, Validated};
+use crate::metrics::series::StageSeries;
 use crate::router::{HttpMethod, Router};
 use crate::snapshot::{Api, HttpProxyIntegration, Integration, Method, Snapshot, Stage};
 
@@ -53,6 +54,7 @@ struct MethodHead {
     method: HttpMethod,
     method_name: String,
     resource_path: String,
+    slot: u32,
 }
 
 enum PreparedBody {
@@ -72,7 +74,8 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
             true => d
                 .methods
                 .into_iter()
-                .filter_map(|m| prepare(&file, m, resolver, sink))
+                .enumerate()
+                .filter_map(|(slot, m)| prepare(&file, slot as u32, m, resolver, sink))
                 .collect(),
             false => Vec::new(),
         })
@@ -82,7 +85,8 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
         .iter()
         .map(|s| {
             let deployment = &prepared[s.deployment];
-            let stage = build_stage(&file, s, &ids[s.deployment], deployment, resolver, sink);
+            let mut stage = build_stage(&file, s, &ids[s.deployment], deployment, resolver, sink);
+            stage.metrics = stage_series(&api.id, &s.name, deployment);
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -96,6 +100,7 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
 /// not resolve.
 fn prepare(
     file: &Path,
+    slot: u32,
     m: ValidMethod,
     resolver: &mut Resolver,
     sink: &mut Sink,
@@ -106,6 +111,7 @@ fn prepare(
         method: m.method,
         method_name: m.method_name,
         resource_path: m.resource_path,
+        slot,
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
@@ -143,6 +149,7 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         resource_path: head.resource_path.as_str().into(),
         http_method: head.method_name.as_str().into(),
         integration,
+        metric_slot: head.slot,
     }
 }
 
@@ -176,7 +183,17 @@ fn build_stage(
         name: stage.name.as_str().into(),
         deployment_id: deployment_id.into(),
         router,
+        metrics: Default::default(),
     }
+}
+
+/// Numbers the metric series of a stage's methods (see `metrics::series`).
+fn stage_series(api: &str, stage: &str, methods: &[Prepared]) -> StageSeries {
+    let heads = methods.iter().map(|p| {
+        let h = &p.head;
+        (h.slot, h.method_name.as_str(), h.resource_path.as_str())
+    });
+    crate::metrics::series::stage_series(api, stage, heads)
 }
 
 /// Substitutes a stage's variables into a URI, parses and resolves the result.

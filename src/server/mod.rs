@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::config::{self, ConfigErrors};
 use crate::lifecycle::SignalWatch;
+use crate::metrics::NodeMetrics;
 use crate::reload::{Reloader, SnapshotHandle};
 
 /// Why the gateway could not start.
@@ -47,13 +48,14 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for addr in &bound {
         tracing::info!("listening addr={addr}");
     }
+    let metrics = NodeMetrics::new(node.shards);
     if let Some(addr) = node.admin {
-        let bound = crate::admin::start(addr, Arc::clone(&handle))
+        let bound = crate::admin::start(addr, Arc::clone(&handle), Arc::clone(&metrics))
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown)?;
+    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &metrics)?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -64,7 +66,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         handle.generation(),
         node.shards
     );
-    let reloader = Reloader::new(dir, Arc::clone(&handle), node);
+    let reloader = Reloader::new(dir, Arc::clone(&handle), node).counting(metrics);
     signals.run(&reloader, &shutdown);
     for t in threads {
         let _ = t.join();
@@ -78,6 +80,7 @@ fn spawn_shards(
     handle: &Arc<SnapshotHandle>,
     listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
+    metrics: &Arc<NodeMetrics>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
@@ -89,9 +92,10 @@ fn spawn_shards(
         };
         let handle = Arc::clone(handle);
         let shutdown = Arc::clone(shutdown);
+        let metrics = Arc::clone(metrics);
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown))
+            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, metrics))
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -106,6 +110,7 @@ fn shard_main(
     handle: Arc<SnapshotHandle>,
     listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
+    metrics: Arc<NodeMetrics>,
 ) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core) {
@@ -125,7 +130,7 @@ fn shard_main(
         }
     };
     runtime.block_on(async move {
-        let ctx = Rc::new(shard::ShardCtx::new(id, handle));
+        let ctx = Rc::new(shard::ShardCtx::new(id, handle, &metrics));
         shard::run(ctx, listeners, shutdown).await;
     });
 }

@@ -14,6 +14,8 @@
 //!   sleeps.
 #![allow(dead_code)]
 
+pub mod metrics;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};

@@ -1,0 +1,91 @@
+//! The reporting phase: after the response is sent, the request is counted in the shard's
+//! metrics (and written to the stage's access log).
+//!
+//! Which series counts a request follows API Gateway: a routed request counts under its API,
+//! stage, method and resource; a request that reached a stage but matched no method (403
+//! Missing Authentication Token) counts under the stage with method and resource `-` (AWS
+//! counts it in the stage's metrics, under no method); a request that reached no stage
+//! (unknown API or stage, unparsable) counts in the node's `unrouted` counters only.
+
+use std::time::Instant;
+
+use crate::http::RequestHead;
+use crate::metrics::Outcome;
+use crate::pipeline::context::RequestCtx;
+use crate::pipeline::request_filter::{self, Route};
+use crate::router::Params;
+use crate::server::shard::ShardCtx;
+use crate::snapshot::{Api, Snapshot, Stage};
+
+/// Where a request is reported.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'s> {
+    /// A stage and, if one matched, the method's metric series.
+    Stage {
+        /// The API.
+        api: &'s Api,
+        /// The stage.
+        stage: &'s Stage,
+        /// The series counting the request.
+        series: u32,
+        /// The configured method and resource path, if a method matched.
+        method: Option<(&'s str, &'s str)>,
+    },
+    /// No stage was reached.
+    Unrouted,
+}
+
+impl<'s> Target<'s> {
+    /// The target of a routed request.
+    pub fn routed(route: &Route<'s>) -> Self {
+        Target::Stage {
+            api: route.api,
+            stage: route.stage,
+            series: route.stage.metrics.method(route.method.metric_slot),
+            method: Some((&route.method.http_method, &route.method.resource_path)),
+        }
+    }
+
+    /// The target of a request answered with a gateway error before or during routing: its
+    /// method if routing succeeds after all (the error was e.g. 413), else its stage, else
+    /// none. Runs only on the error path.
+    pub fn of_error(snapshot: &'s Snapshot, head: &RequestHead, base: &[u8]) -> Self {
+        let Ok(path) = std::str::from_utf8(head.path.get(base)) else {
+            return Target::Unrouted;
+        };
+        let host = head.host.map(|h| h.get(base));
+        let mut params = Params::default();
+        let method = head.method.get(base);
+        if let Ok(route) = request_filter::route(snapshot, host, method, path, &mut params) {
+            return Target::routed(&route);
+        }
+        let Some(api) = request_filter::select_api(snapshot, host) else {
+            return Target::Unrouted;
+        };
+        match api.stages.get(request_filter::split_stage(path).0) {
+            Some(stage) => Target::Stage {
+                api,
+                stage,
+                series: stage.metrics.unmatched,
+                method: None,
+            },
+            None => Target::Unrouted,
+        }
+    }
+}
+
+/// Reports a finished request.
+pub fn finish(shard: &ShardCtx, ctx: &RequestCtx, target: Target<'_>) {
+    match target {
+        Target::Stage { series, .. } => {
+            let outcome = Outcome {
+                status: ctx.status,
+                latency: ctx.sent_at.unwrap_or_else(Instant::now) - ctx.start,
+                integration_latency: ctx.integration_latency,
+                cache_hit: ctx.cache_hit,
+            };
+            shard.metrics.record(series, &outcome);
+        }
+        Target::Unrouted => shard.metrics.record_unrouted(ctx.status),
+    }
+}
