@@ -8,6 +8,7 @@
 //! [`integration`], [`wire`] and the [`http`] codec, and answer errors with
 //! [`gateway_response`]s.
 
+pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod gateway_response;

@@ -98,6 +98,8 @@ pub struct Stage {
     /// Metric series of the stage's methods (by `Method::metric_slot`) and of its unmatched
     /// requests.
     pub metrics: crate::metrics::series::StageSeries,
+    /// Where and how the stage's requests are logged; none when access logging is off.
+    pub access_log: Option<Arc<crate::access_log::StageAccessLog>>,
 }
 
 /// One method on one resource, ready to serve.

@@ -184,6 +184,7 @@ fn build_stage(
         deployment_id: deployment_id.into(),
         router,
         metrics: Default::default(),
+        access_log: stage.access_log.clone(),
     }
 }
 

@@ -59,12 +59,14 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         Ok(route) => route,
         Err(response) => {
             let target = observe::Target::of_error(snapshot, &conn.head, base);
+            observe::capture(&mut conn.log_facts, target, &conn.head, base);
             let next = gateway_error(shard, conn, &mut ctx, req, limits, response).await;
-            observe::finish(shard, &ctx, target);
+            observe::finish(shard, conn, &ctx, target);
             return next;
         }
     };
     let target = observe::Target::routed(&route);
+    observe::capture(&mut conn.log_facts, target, &conn.head, base);
 
     // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
     // response head is written. Afterwards `ctx` holds what was sent (status, body bytes,
@@ -79,7 +81,7 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     );
     let next = upstream::call(shard, conn, prepared, &mut ctx, req, limits).await;
     // Phase 4: report.
-    observe::finish(shard, &ctx, target);
+    observe::finish(shard, conn, &ctx, target);
     next
 }
 

@@ -1,5 +1,5 @@
 //! The reporting phase: after the response is sent, the request is counted in the shard's
-//! metrics (and written to the stage's access log).
+//! metrics and, if its stage logs, rendered and queued for the access-log writer.
 //!
 //! Which series counts a request follows API Gateway: a routed request counts under its API,
 //! stage, method and resource; a request that reached a stage but matched no method (403
@@ -7,13 +7,15 @@
 //! counts it in the stage's metrics, under no method); a request that reached no stage
 //! (unknown API or stage, unparsable) counts in the node's `unrouted` counters only.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
+use crate::access_log::{Record, RequestFacts};
 use crate::http::RequestHead;
 use crate::metrics::Outcome;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::{self, Route};
 use crate::router::Params;
+use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::snapshot::{Api, Snapshot, Stage};
 
@@ -74,18 +76,59 @@ impl<'s> Target<'s> {
     }
 }
 
-/// Reports a finished request.
-pub fn finish(shard: &ShardCtx, ctx: &RequestCtx, target: Target<'_>) {
-    match target {
-        Target::Stage { series, .. } => {
-            let outcome = Outcome {
-                status: ctx.status,
-                latency: ctx.sent_at.unwrap_or_else(Instant::now) - ctx.start,
-                integration_latency: ctx.integration_latency,
-                cache_hit: ctx.cache_hit,
-            };
-            shard.metrics.record(series, &outcome);
+/// Copies what the access log needs from the request head, if the target stage logs: the
+/// receive buffer holding the head is reused while the response is produced.
+pub fn capture(facts: &mut RequestFacts, target: Target<'_>, head: &RequestHead, base: &[u8]) {
+    if let Target::Stage { stage, .. } = target {
+        if stage.access_log.is_some() {
+            facts.capture(head, base);
         }
-        Target::Unrouted => shard.metrics.record_unrouted(ctx.status),
     }
+}
+
+/// Reports a finished request: metrics always, the access log when the stage has one.
+pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Target<'_>) {
+    let Target::Stage {
+        api,
+        stage,
+        series,
+        method,
+    } = target
+    else {
+        shard.metrics.record_unrouted(ctx.status);
+        return;
+    };
+    let latency = ctx.sent_at.unwrap_or_else(Instant::now) - ctx.start;
+    let outcome = Outcome {
+        status: ctx.status,
+        latency,
+        integration_latency: ctx.integration_latency,
+        cache_hit: ctx.cache_hit,
+    };
+    shard.metrics.record(series, &outcome);
+    let Some(log) = &stage.access_log else {
+        return;
+    };
+    let facts = &conn.log_facts;
+    let record = Record {
+        request_id: &ctx.request_id,
+        source: conn.peer,
+        user_agent: facts.user_agent(),
+        api_key: ctx.api_key.get(),
+        http_method: facts.method(),
+        resource_path: method.map(|(_, resource)| resource),
+        path: facts.path(),
+        status: ctx.status,
+        response_length: ctx.response_body_bytes,
+        request_time: facts.time.unwrap_or_else(SystemTime::now),
+        integration_latency: ctx.integration_latency,
+        response_latency: latency,
+        http_minor: facts.minor,
+        stage: &stage.name,
+        api_id: &api.id,
+        domain_name: facts.host(),
+    };
+    shard
+        .access_log
+        .send(log.destination_id, |buf| log.template.render(buf, &record));
 }

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::access_log::AccessLogQueue;
 use crate::config::{self, ConfigErrors};
 use crate::lifecycle::SignalWatch;
 use crate::metrics::NodeMetrics;
@@ -49,13 +50,17 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         tracing::info!("listening addr={addr}");
     }
     let metrics = NodeMetrics::new(node.shards);
+    let access_log = Arc::new(
+        AccessLogQueue::start(node.access_log_queue)
+            .map_err(io_err("starting the access-log writer"))?,
+    );
     if let Some(addr) = node.admin {
         let bound = crate::admin::start(addr, Arc::clone(&handle), Arc::clone(&metrics))
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &metrics)?;
+    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &metrics, &access_log)?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -67,9 +72,13 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         node.shards
     );
     let reloader = Reloader::new(dir, Arc::clone(&handle), node).counting(metrics);
-    signals.run(&reloader, &shutdown);
+    signals.run(&reloader, &shutdown, &access_log.reopen_flag());
     for t in threads {
         let _ = t.join();
+    }
+    // Every shard (and its queue sender) is gone: flush the access logs.
+    if let Ok(queue) = Arc::try_unwrap(access_log) {
+        queue.shutdown();
     }
     tracing::info!("shutdown complete");
     Ok(())
@@ -81,6 +90,7 @@ fn spawn_shards(
     listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
     metrics: &Arc<NodeMetrics>,
+    access_log: &Arc<AccessLogQueue>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
@@ -92,10 +102,10 @@ fn spawn_shards(
         };
         let handle = Arc::clone(handle);
         let shutdown = Arc::clone(shutdown);
-        let metrics = Arc::clone(metrics);
+        let obs = (Arc::clone(metrics), Arc::clone(access_log));
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, metrics))
+            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, obs))
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -110,7 +120,7 @@ fn shard_main(
     handle: Arc<SnapshotHandle>,
     listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
-    metrics: Arc<NodeMetrics>,
+    (metrics, access_log): (Arc<NodeMetrics>, Arc<AccessLogQueue>),
 ) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core) {
@@ -130,7 +140,8 @@ fn shard_main(
         }
     };
     runtime.block_on(async move {
-        let ctx = Rc::new(shard::ShardCtx::new(id, handle, &metrics));
+        let ctx = Rc::new(shard::ShardCtx::new(id, handle, &metrics, &access_log));
+        drop(access_log);
         shard::run(ctx, listeners, shutdown).await;
     });
 }

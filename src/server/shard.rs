@@ -11,6 +11,7 @@ use std::time::Duration;
 use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
 
+use crate::access_log::{AccessLogQueue, ShardLog};
 use crate::integration::pool::Pool;
 use crate::metrics::{NodeMetrics, ShardMetrics};
 use crate::pipeline::response_filter::DateCache;
@@ -33,6 +34,8 @@ pub struct ShardCtx {
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
     pub metrics: Arc<ShardMetrics>,
+    /// This shard's side of the access-log queue.
+    pub access_log: ShardLog,
     rng: RefCell<fastrand::Rng>,
     draining: Cell<bool>,
     active: Cell<usize>,
@@ -40,14 +43,21 @@ pub struct ShardCtx {
 }
 
 impl ShardCtx {
-    /// Creates the state of shard `id`, counting into its table of `metrics`.
-    pub fn new(id: usize, handle: Arc<SnapshotHandle>, metrics: &NodeMetrics) -> Self {
+    /// Creates the state of shard `id`, counting into its table of `metrics` and logging
+    /// through `access_log`.
+    pub fn new(
+        id: usize,
+        handle: Arc<SnapshotHandle>,
+        metrics: &NodeMetrics,
+        access_log: &AccessLogQueue,
+    ) -> Self {
         ShardCtx {
             id,
             snapshots: ShardSnapshot::new(handle),
             pool: Pool::default(),
             date: DateCache::default(),
             metrics: metrics.shard(id),
+            access_log: access_log.shard_sender(metrics.shard(id)),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
             active: Cell::new(0),

@@ -72,6 +72,8 @@ pub struct ApiSpec {
     stages: Vec<(String, String, Vars)>,
     /// (deployment id, TOML tables of its methods)
     deployments: Vec<(String, Vec<String>)>,
+    /// (stage name, extra `key = value` TOML line of that stage)
+    stage_lines: Vec<(String, String)>,
 }
 
 /// Stage variables as (name, value).
@@ -84,7 +86,14 @@ impl ApiSpec {
             id: id.to_string(),
             stages: Vec::new(),
             deployments: Vec::new(),
+            stage_lines: Vec::new(),
         }
+    }
+
+    /// Adds a raw `key = value` TOML line to stage `name` (e.g. its `access_log`).
+    pub fn stage_line(mut self, name: &str, line: &str) -> Self {
+        self.stage_lines.push((name.to_string(), line.to_string()));
+        self
     }
 
     /// The API's id (also the file name the API is written to).
@@ -186,6 +195,9 @@ impl std::fmt::Display for ApiSpec {
                     .collect();
                 writeln!(f, "variables = {{ {} }}", vars.join(", "))?;
             }
+            for (_, line) in self.stage_lines.iter().filter(|(s, _)| s == name) {
+                writeln!(f, "{line}")?;
+            }
         }
         for (deployment, methods) in &self.deployments {
             writeln!(f, "\n[deployments.{}]", toml_key(deployment))?;
@@ -231,6 +243,7 @@ pub struct ConfigDir {
     default_api: Option<String>,
     execute_api_domain: String,
     limits: BTreeMap<&'static str, u64>,
+    server_lines: Vec<String>,
 }
 
 impl ConfigDir {
@@ -260,6 +273,7 @@ impl ConfigDir {
             default_api: None,
             execute_api_domain: "localhost".to_string(),
             limits,
+            server_lines: Vec::new(),
         };
         c.write_gateway();
         c
@@ -286,6 +300,13 @@ impl ConfigDir {
     pub fn limit(mut self, key: &'static str, value: u64) -> Self {
         assert!(self.limits.contains_key(key), "unknown limit {key}");
         self.limits.insert(key, value);
+        self.write_gateway();
+        self
+    }
+
+    /// Adds a raw `key = value` line to `[server]`, e.g. `access_log_queue = 4`.
+    pub fn server_line(mut self, line: &str) -> Self {
+        self.server_lines.push(line.to_string());
         self.write_gateway();
         self
     }
@@ -339,6 +360,9 @@ impl ConfigDir {
             toml_str(&self.execute_api_domain)
         )
         .unwrap();
+        for line in &self.server_lines {
+            writeln!(s, "{line}").unwrap();
+        }
         writeln!(s, "\n[limits]").unwrap();
         for (k, v) in &self.limits {
             writeln!(s, "{k} = {v}").unwrap();

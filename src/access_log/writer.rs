@@ -1,0 +1,271 @@
+//! The writer thread: the only place access-log bytes touch a file or stdout.
+//!
+//! Shards render a record into a buffer and hand it over with `try_send` on a bounded
+//! channel; a full queue drops the record (counted per shard) instead of blocking the shard.
+//! Buffers come back to the shards through a second channel, so the steady state allocates
+//! nothing. SIGUSR1 raises a flag the writer checks between batches: every file is reopened
+//! (logrotate's `create` mode: the old file was renamed, a new one is started).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ahash::AHashMap;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use crate::metrics::ShardMetrics;
+
+/// Queue length when `server.access_log_queue` is not set.
+pub const DEFAULT_QUEUE: usize = 8192;
+/// Buffers above this capacity are not recycled (one huge record must not pin memory).
+const MAX_RECYCLED: usize = 16 * 1024;
+/// Longest the writer sleeps without looking at the reopen flag.
+const TICK: Duration = Duration::from_millis(100);
+/// Longest shutdown waits for the writer to flush.
+const FLUSH_ON_EXIT: Duration = Duration::from_secs(2);
+
+/// Where records go: `stdout`, `stderr` or an absolute file path, numbered process-wide so a
+/// record carries a small number instead of a shared, reference-counted path.
+pub fn destination_id(destination: &str) -> u32 {
+    let mut names = destinations().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = names.iter().position(|n| **n == *destination) {
+        return i as u32;
+    }
+    names.push(destination.into());
+    (names.len() - 1) as u32
+}
+
+fn destinations() -> &'static Mutex<Vec<Box<str>>> {
+    static NAMES: OnceLock<Mutex<Vec<Box<str>>>> = OnceLock::new();
+    NAMES.get_or_init(Mutex::default)
+}
+
+fn destination_name(id: u32) -> Option<Box<str>> {
+    let names = destinations().lock().unwrap_or_else(|e| e.into_inner());
+    names.get(id as usize).cloned()
+}
+
+/// One rendered record (a line without its line feed) and where it goes.
+struct Entry {
+    destination: u32,
+    line: Vec<u8>,
+}
+
+/// The node's access-log queue and writer thread, created in `server::run`.
+pub struct AccessLogQueue {
+    sender: Sender<Entry>,
+    free: Receiver<Vec<u8>>,
+    reopen: Arc<AtomicBool>,
+    done: Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AccessLogQueue {
+    /// Starts the writer with a queue of `capacity` records.
+    pub fn start(capacity: usize) -> io::Result<Self> {
+        let (sender, entries) = bounded::<Entry>(capacity.max(1));
+        let (recycle, free) = bounded::<Vec<u8>>(capacity.clamp(1, 1024));
+        let (done_tx, done) = bounded::<()>(1);
+        let reopen = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&reopen);
+        let thread = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || {
+                Writer::default().run(&entries, &recycle, &flag);
+                let _ = done_tx.send(());
+            })?;
+        Ok(AccessLogQueue {
+            sender,
+            free,
+            reopen,
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// The sending side for one shard, dropping into `metrics` when the queue is full.
+    pub fn shard_sender(&self, metrics: Arc<ShardMetrics>) -> ShardLog {
+        ShardLog {
+            sender: self.sender.clone(),
+            free: self.free.clone(),
+            metrics,
+        }
+    }
+
+    /// Asks the writer to reopen every file (SIGUSR1).
+    pub fn reopen_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.reopen)
+    }
+
+    /// Lets the writer flush what is queued and stop, once every shard has stopped (their
+    /// senders are gone); waits a bounded time so a stuck destination cannot block exit.
+    pub fn shutdown(self) {
+        let AccessLogQueue {
+            sender,
+            done,
+            thread,
+            ..
+        } = self;
+        // Ours is the last sender left: dropping it disconnects the channel.
+        drop(sender);
+        match done.recv_timeout(FLUSH_ON_EXIT) {
+            Ok(()) => {
+                if let Some(t) = thread {
+                    let _ = t.join();
+                }
+            }
+            Err(_) => tracing::warn!("access-log writer did not finish flushing; exiting anyway"),
+        }
+    }
+}
+
+/// A shard's handle on the queue.
+pub struct ShardLog {
+    sender: Sender<Entry>,
+    free: Receiver<Vec<u8>>,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl ShardLog {
+    /// Renders a record with `render` into a recycled buffer and queues it for `destination`;
+    /// never blocks: a full queue drops the record and counts the drop.
+    pub fn send(&self, destination: u32, render: impl FnOnce(&mut Vec<u8>)) {
+        if self.sender.is_full() {
+            self.metrics.record_access_log_dropped();
+            return;
+        }
+        let mut line = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(512));
+        render(&mut line);
+        match self.sender.try_send(Entry { destination, line }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.metrics.record_access_log_dropped();
+            }
+        }
+    }
+}
+
+/// An open destination.
+enum Sink {
+    Stdout,
+    Stderr,
+    File(io::BufWriter<File>),
+}
+
+impl Sink {
+    fn open(name: &str) -> io::Result<Sink> {
+        match name {
+            "stdout" => Ok(Sink::Stdout),
+            "stderr" => Ok(Sink::Stderr),
+            path => {
+                let file = OpenOptions::new().create(true).append(true).open(path)?;
+                Ok(Sink::File(io::BufWriter::with_capacity(64 * 1024, file)))
+            }
+        }
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stdout => write_all_line(&mut io::stdout().lock(), line),
+            Sink::Stderr => write_all_line(&mut io::stderr().lock(), line),
+            Sink::File(f) => write_all_line(f, line),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout => io::stdout().flush(),
+            Sink::Stderr => io::stderr().flush(),
+            Sink::File(f) => f.flush(),
+        }
+    }
+}
+
+fn write_all_line(w: &mut impl Write, line: &[u8]) -> io::Result<()> {
+    w.write_all(line)?;
+    w.write_all(b"\n")
+}
+
+/// The writer thread's state: open destinations by id, and those that failed to open (so the
+/// error is logged once, not per record).
+#[derive(Default)]
+struct Writer {
+    sinks: AHashMap<u32, Sink>,
+    failed: AHashMap<u32, ()>,
+}
+
+impl Writer {
+    fn run(&mut self, entries: &Receiver<Entry>, recycle: &Sender<Vec<u8>>, reopen: &AtomicBool) {
+        loop {
+            match entries.recv_timeout(TICK) {
+                Ok(entry) => {
+                    self.write(entry, recycle);
+                    // Drain what is queued before flushing: one write syscall per batch.
+                    while let Ok(entry) = entries.try_recv() {
+                        self.write(entry, recycle);
+                    }
+                    self.flush();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.flush();
+                    return;
+                }
+            }
+            if reopen.swap(false, Ordering::AcqRel) {
+                self.flush();
+                self.sinks.clear();
+                self.failed.clear();
+                tracing::info!("access logs reopened");
+            }
+        }
+    }
+
+    fn write(&mut self, mut entry: Entry, recycle: &Sender<Vec<u8>>) {
+        if let Some(sink) = self.sink(entry.destination) {
+            if let Err(e) = sink.write_line(&entry.line) {
+                tracing::error!("access log write failed: {e}");
+            }
+        }
+        if entry.line.capacity() <= MAX_RECYCLED {
+            entry.line.clear();
+            let _ = recycle.try_send(entry.line);
+        }
+    }
+
+    fn sink(&mut self, id: u32) -> Option<&mut Sink> {
+        if self.failed.contains_key(&id) {
+            return None;
+        }
+        if !self.sinks.contains_key(&id) {
+            let name = destination_name(id)?;
+            match Sink::open(&name) {
+                Ok(sink) => {
+                    self.sinks.insert(id, sink);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "cannot open access log {name}: {e}; its records are lost until SIGUSR1"
+                    );
+                    self.failed.insert(id, ());
+                    return None;
+                }
+            }
+        }
+        self.sinks.get_mut(&id)
+    }
+
+    fn flush(&mut self) {
+        for sink in self.sinks.values_mut() {
+            if let Err(e) = sink.flush() {
+                tracing::error!("access log flush failed: {e}");
+            }
+        }
+    }
+}
