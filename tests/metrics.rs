@@ -192,3 +192,37 @@ fn unparsable_requests_count_as_unrouted_errors() {
     assert_eq!(m.count("tollgate_unrouted_4xx_error", &[]), 1, "{}", m.text);
     assert_eq!(m.count("tollgate_count", PETS), 0);
 }
+
+#[test]
+fn the_grafana_dashboard_plots_metrics_the_gateway_serves() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("loadtest/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    get(gw.addr(), "/prod/pets").assert(200, "[]");
+    let m = scrape_after(&gw, 1);
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("tollgate_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                names.push(name);
+            }
+        }
+    }
+    assert!(names.len() >= 12, "{names:?}");
+    for name in names {
+        assert!(
+            m.samples_named(&name) > 0,
+            "dashboard uses {name}, /metrics has none"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ahash::AHashMap;
+use ahash::{AHashMap, AHashSet};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::metrics::ShardMetrics;
@@ -197,7 +197,7 @@ fn write_all_line(w: &mut impl Write, line: &[u8]) -> io::Result<()> {
 #[derive(Default)]
 struct Writer {
     sinks: AHashMap<u32, Sink>,
-    failed: AHashMap<u32, ()>,
+    failed: AHashSet<u32>,
 }
 
 impl Writer {
@@ -240,7 +240,7 @@ impl Writer {
     }
 
     fn sink(&mut self, id: u32) -> Option<&mut Sink> {
-        if self.failed.contains_key(&id) {
+        if self.failed.contains(&id) {
             return None;
         }
         if !self.sinks.contains_key(&id) {
@@ -253,7 +253,7 @@ impl Writer {
                     tracing::error!(
                         "cannot open access log {name}: {e}; its records are lost until SIGUSR1"
                     );
-                    self.failed.insert(id, ());
+                    self.failed.insert(id);
                     return None;
                 }
             }
