@@ -169,7 +169,7 @@ impl Reloader {
                 tracing::info!("config reloaded generation={generation}");
                 if *restart_needed {
                     tracing::warn!(
-                        "listen, shards, pin_cores or admin changed: those take effect after a restart"
+                        "listen, shards, pin_cores, admin or access_log_queue changed: those take effect after a restart"
                     );
                 }
             }

@@ -133,6 +133,30 @@ pub struct Record<'a> {
     pub domain_name: Option<&'a [u8]>,
 }
 
+impl Record<'static> {
+    /// A record with every value present, for checking formats.
+    fn sample() -> Self {
+        Record {
+            request_id: b"00000000-0000-4000-8000-000000000000",
+            source: SocketAddr::from(([127, 0, 0, 1], 1)),
+            user_agent: Some(b"agent"),
+            api_key: Some(b"****abcd"),
+            http_method: b"GET",
+            resource_path: Some("/"),
+            path: b"/stage/",
+            status: 200,
+            response_length: 1,
+            request_time: UNIX_EPOCH,
+            integration_latency: Some(Duration::from_millis(1)),
+            response_latency: Duration::from_millis(1),
+            http_minor: 1,
+            stage: "stage",
+            api_id: "api",
+            domain_name: Some(b"host"),
+        }
+    }
+}
+
 impl Template {
     /// Compiles a format; the error names the first unknown variable.
     pub fn parse(format: &str) -> Result<Template, String> {
@@ -161,10 +185,26 @@ impl Template {
         if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
             return Err("the format uses no $context variable".into());
         }
-        Ok(Template {
+        let template = Template {
             parts,
             json: format.trim_start().starts_with('{'),
-        })
+        };
+        template.check_json()?;
+        Ok(template)
+    }
+
+    /// A format that starts with `{` must render valid JSON (checked on a sample record with
+    /// every value present), so a missing quote or brace is found at load time, not by the
+    /// log pipeline.
+    fn check_json(&self) -> Result<(), String> {
+        if !self.json {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        self.render(&mut out, &Record::sample());
+        serde_json::from_slice::<serde::de::IgnoredAny>(&out)
+            .map(|_| ())
+            .map_err(|e| format!("the format starts with `{{` but does not render valid JSON: {e}"))
     }
 
     /// Appends one record (without the line feed) to `out`.
@@ -406,6 +446,9 @@ mod tests {
         assert!(Template::parse("$context.statusCode").is_err());
         assert!(Template::parse("no variables").is_err());
         assert!(Template::parse("$context.status\n").is_err());
+        let e = Template::parse(r#"{"status":"$context.status"#).unwrap_err();
+        assert!(e.contains("valid JSON"), "{e}");
+        assert!(Template::parse(r#"{"status":$context.status}"#).is_ok());
     }
 
     #[test]

@@ -269,3 +269,27 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_reach_the_file_and_are_flushed_on_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let id = destination_id(path.to_str().unwrap());
+        let queue = AccessLogQueue::start(16).unwrap();
+        let metrics = Arc::new(ShardMetrics::default());
+        let shard = queue.shard_sender(Arc::clone(&metrics));
+        for i in 0..3 {
+            shard.send(id, |buf| {
+                buf.extend_from_slice(format!("line {i}").as_bytes())
+            });
+        }
+        drop(shard);
+        queue.shutdown();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "line 0\nline 1\nline 2\n");
+    }
+}
