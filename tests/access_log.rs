@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use common::metrics::{scrape, scrape_when};
 use common::*;
 
-/// Reads `path` until it holds at least `n` lines (at most [`LOG_TIMEOUT`]); returns them.
+/// Reads `path` until it holds at least `n` complete lines (at most [`LOG_TIMEOUT`]); returns
+/// them.
 fn wait_lines(path: &Path, n: usize) -> Vec<String> {
     let deadline = Instant::now() + LOG_TIMEOUT;
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        let lines: Vec<String> = complete.lines().map(str::to_string).collect();
         if lines.len() >= n || Instant::now() >= deadline {
             return lines;
         }
@@ -176,22 +178,26 @@ fn a_full_queue_drops_and_counts_instead_of_stalling() {
         m.text
     );
 
-    // Once a reader appears the writer delivers exactly the records it accepted.
-    let reader = std::fs::File::open(&fifo).unwrap();
-    let mut lines = Vec::new();
-    let mut r = std::io::BufReader::new(reader);
-    while (lines.len() as u64) < sent - dropped {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut r, &mut line).unwrap() == 0 {
-            break;
+    // Once a reader appears the writer delivers the records it accepted: all but the dropped.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let fifo = std::io::BufReader::new(std::fs::File::open(&fifo).unwrap());
+        // Ends at EOF, when the gateway (the FIFO's writer) is gone.
+        for line in std::io::BufRead::lines(fifo) {
+            let _ = tx.send(line.unwrap());
         }
-        lines.push(line);
+    });
+    for i in 0..sent - dropped {
+        rx.recv_timeout(LOG_TIMEOUT)
+            .unwrap_or_else(|_| panic!("only {i} of {} records arrived", sent - dropped));
     }
-    assert_eq!(lines.len() as u64, sent - dropped);
     assert_eq!(
         scrape(&gw).count("tollgate_access_log_dropped_total", &[]),
         dropped
     );
+    drop(gw);
+    reader.join().unwrap();
+    assert!(rx.try_iter().next().is_none(), "more records than accepted");
 }
 
 #[test]

@@ -105,8 +105,8 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
         integration_latency: ctx.integration_latency,
         cache_hit: ctx.cache_hit,
     };
-    shard.metrics.record(series, &outcome);
     let Some(log) = &stage.access_log else {
+        shard.metrics.record(series, &outcome);
         return;
     };
     let facts = &conn.log_facts;
@@ -131,4 +131,7 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
     shard
         .access_log
         .send(log.destination_id, |buf| log.template.render(buf, &record));
+    // Counted last, so a scrape that sees the request also sees whether its record was
+    // dropped.
+    shard.metrics.record(series, &outcome);
 }
