@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ahash::{AHashMap, AHashSet};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
 use crate::metrics::ShardMetrics;
 
@@ -22,8 +22,9 @@ use crate::metrics::ShardMetrics;
 pub const DEFAULT_QUEUE: usize = 8192;
 /// Buffers above this capacity are not recycled (one huge record must not pin memory).
 const MAX_RECYCLED: usize = 16 * 1024;
-/// Longest the writer sleeps without looking at the reopen flag.
-const TICK: Duration = Duration::from_millis(100);
+/// How often the writer empties the queue (and looks at the reopen flag). At 100,000
+/// records per second a tick queues 1,000 records, well within the default queue.
+const TICK: Duration = Duration::from_millis(10);
 /// Longest shutdown waits for the writer to flush.
 const FLUSH_ON_EXIT: Duration = Duration::from_secs(2);
 
@@ -201,22 +202,31 @@ struct Writer {
 }
 
 impl Writer {
+    /// Every [`TICK`], writes out whatever is queued, then flushes.
+    ///
+    /// The writer polls instead of blocking in `recv`: a receiver parked in `recv` must be
+    /// woken by the sender, which would cost a shard a futex system call per record whenever
+    /// the writer has caught up. Polling keeps `try_send` a few atomic operations; the price
+    /// is that records reach the file up to one tick late.
     fn run(&mut self, entries: &Receiver<Entry>, recycle: &Sender<Vec<u8>>, reopen: &AtomicBool) {
         loop {
-            match entries.recv_timeout(TICK) {
-                Ok(entry) => {
-                    self.write(entry, recycle);
-                    // Drain what is queued before flushing: one write syscall per batch.
-                    while let Ok(entry) = entries.try_recv() {
+            std::thread::sleep(TICK);
+            let mut wrote = false;
+            loop {
+                match entries.try_recv() {
+                    Ok(entry) => {
                         self.write(entry, recycle);
+                        wrote = true;
                     }
-                    self.flush();
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.flush();
+                        return;
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.flush();
-                    return;
-                }
+            }
+            if wrote {
+                self.flush();
             }
             if reopen.swap(false, Ordering::AcqRel) {
                 self.flush();
