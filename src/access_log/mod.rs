@@ -2,7 +2,7 @@
 //! (JSON by default), to a file or stdout.
 //!
 //! The format is compiled with the configuration ([`template`]); a shard renders each record
-//! into a recycled buffer and hands it to one writer thread through a bounded queue
+//! into a recycled buffer and hands it to one writer thread through its own bounded queue
 //! ([`writer`]): file writes never run on a shard, and a full queue drops the record and
 //! counts it (`tollgate_access_log_dropped_total`) rather than slowing requests down.
 //! SIGUSR1 makes the writer reopen its files, for logrotate.

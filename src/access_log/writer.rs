@@ -1,9 +1,9 @@
 //! The writer thread: the only place access-log bytes touch a file or stdout.
 //!
 //! Shards render a record into a buffer and hand it over with `try_send` on a bounded
-//! channel; a full queue drops the record (counted per shard) instead of blocking the shard.
-//! Buffers come back to the shards through a second channel, so the steady state allocates
-//! nothing. SIGUSR1 raises a flag the writer checks between batches: every file is reopened
+//! channel of their own (one per shard, so shards never contend on a shared queue); a full
+//! queue drops the record (counted per shard) instead of blocking the shard. Buffers come back
+//! to the shard through a second channel, so the steady state allocates nothing. SIGUSR1 raises a flag the writer checks between batches: every file is reopened
 //! (logrotate's `create` mode: the old file was renamed, a new one is started).
 
 use std::fs::{File, OpenOptions};
@@ -18,12 +18,12 @@ use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
 use crate::metrics::ShardMetrics;
 
-/// Queue length when `server.access_log_queue` is not set.
+/// Queue length per shard when `server.access_log_queue` is not set.
 pub const DEFAULT_QUEUE: usize = 8192;
 /// Buffers above this capacity are not recycled (one huge record must not pin memory).
 const MAX_RECYCLED: usize = 16 * 1024;
-/// How often the writer empties the queue (and looks at the reopen flag). At 100,000
-/// records per second a tick queues 1,000 records, well within the default queue.
+/// How often the writer empties the queues (and looks at the reopen flag). At 100,000
+/// records per second on a shard a tick queues 1,000 records, well within the default queue.
 const TICK: Duration = Duration::from_millis(10);
 /// Longest shutdown waits for the writer to flush.
 const FLUSH_ON_EXIT: Duration = Duration::from_secs(2);
@@ -55,43 +55,61 @@ struct Entry {
     line: Vec<u8>,
 }
 
-/// The node's access-log queue and writer thread, created in `server::run`.
+/// One shard's pair of channels, writer side.
+struct Lane {
+    entries: Receiver<Entry>,
+    recycle: Sender<Vec<u8>>,
+    /// All of the shard's senders are gone and the queue is empty.
+    closed: bool,
+}
+
+/// The node's access-log queues (one per shard) and writer thread, created in `server::run`.
 pub struct AccessLogQueue {
-    sender: Sender<Entry>,
-    free: Receiver<Vec<u8>>,
+    /// Shard sides, by shard id.
+    lanes: Vec<(Sender<Entry>, Receiver<Vec<u8>>)>,
     reopen: Arc<AtomicBool>,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl AccessLogQueue {
-    /// Starts the writer with a queue of `capacity` records.
-    pub fn start(capacity: usize) -> io::Result<Self> {
-        let (sender, entries) = bounded::<Entry>(capacity.max(1));
-        let (recycle, free) = bounded::<Vec<u8>>(capacity.clamp(1, 1024));
+    /// Starts the writer with one queue of `capacity` records for each of `shards` shards.
+    pub fn start(capacity: usize, shards: usize) -> io::Result<Self> {
+        let mut lanes = Vec::with_capacity(shards);
+        let mut writer_lanes = Vec::with_capacity(shards);
+        for _ in 0..shards.max(1) {
+            let (sender, entries) = bounded::<Entry>(capacity.max(1));
+            let (recycle, free) = bounded::<Vec<u8>>(capacity.clamp(1, 1024));
+            lanes.push((sender, free));
+            writer_lanes.push(Lane {
+                entries,
+                recycle,
+                closed: false,
+            });
+        }
         let (done_tx, done) = bounded::<()>(1);
         let reopen = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&reopen);
         let thread = std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
-                Writer::default().run(&entries, &recycle, &flag);
+                Writer::default().run(&mut writer_lanes, &flag);
                 let _ = done_tx.send(());
             })?;
         Ok(AccessLogQueue {
-            sender,
-            free,
+            lanes,
             reopen,
             done,
             thread: Some(thread),
         })
     }
 
-    /// The sending side for one shard, dropping into `metrics` when the queue is full.
-    pub fn shard_sender(&self, metrics: Arc<ShardMetrics>) -> ShardLog {
+    /// The sending side for shard `id`, dropping into `metrics` when its queue is full.
+    pub fn shard_sender(&self, id: usize, metrics: Arc<ShardMetrics>) -> ShardLog {
+        let (sender, free) = &self.lanes[id % self.lanes.len()];
         ShardLog {
-            sender: self.sender.clone(),
-            free: self.free.clone(),
+            sender: sender.clone(),
+            free: free.clone(),
             metrics,
         }
     }
@@ -105,13 +123,13 @@ impl AccessLogQueue {
     /// senders are gone); waits a bounded time so a stuck destination cannot block exit.
     pub fn shutdown(self) {
         let AccessLogQueue {
-            sender,
+            lanes,
             done,
             thread,
             ..
         } = self;
-        // Ours is the last sender left: dropping it disconnects the channel.
-        drop(sender);
+        // Ours are the last senders left: dropping them disconnects the queues.
+        drop(lanes);
         match done.recv_timeout(FLUSH_ON_EXIT) {
             Ok(()) => {
                 if let Some(t) = thread {
@@ -202,31 +220,36 @@ struct Writer {
 }
 
 impl Writer {
-    /// Every [`TICK`], writes out whatever is queued, then flushes.
+    /// Every [`TICK`], writes out whatever every shard queued, then flushes.
     ///
     /// The writer polls instead of blocking in `recv`: a receiver parked in `recv` must be
     /// woken by the sender, which would cost a shard a futex system call per record whenever
     /// the writer has caught up. Polling keeps `try_send` a few atomic operations; the price
     /// is that records reach the file up to one tick late.
-    fn run(&mut self, entries: &Receiver<Entry>, recycle: &Sender<Vec<u8>>, reopen: &AtomicBool) {
+    fn run(&mut self, lanes: &mut [Lane], reopen: &AtomicBool) {
         loop {
             std::thread::sleep(TICK);
             let mut wrote = false;
-            loop {
-                match entries.try_recv() {
-                    Ok(entry) => {
-                        self.write(entry, recycle);
-                        wrote = true;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        self.flush();
-                        return;
+            for lane in lanes.iter_mut().filter(|l| !l.closed) {
+                loop {
+                    match lane.entries.try_recv() {
+                        Ok(entry) => {
+                            self.write(entry, &lane.recycle);
+                            wrote = true;
+                        }
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            lane.closed = true;
+                            break;
+                        }
                     }
                 }
             }
             if wrote {
                 self.flush();
+            }
+            if lanes.iter().all(|l| l.closed) {
+                return;
             }
             if reopen.swap(false, Ordering::AcqRel) {
                 self.flush();
@@ -289,9 +312,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         let id = destination_id(path.to_str().unwrap());
-        let queue = AccessLogQueue::start(16).unwrap();
+        let queue = AccessLogQueue::start(16, 2).unwrap();
         let metrics = Arc::new(ShardMetrics::default());
-        let shard = queue.shard_sender(Arc::clone(&metrics));
+        let shard = queue.shard_sender(1, Arc::clone(&metrics));
         for i in 0..3 {
             shard.send(id, |buf| {
                 buf.extend_from_slice(format!("line {i}").as_bytes())

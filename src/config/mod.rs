@@ -36,7 +36,7 @@ pub struct NodeSettings {
     pub pin_cores: bool,
     /// Control-plane listener, if any.
     pub admin: Option<SocketAddr>,
-    /// Capacity of the access-log queue (records).
+    /// Capacity of each shard's access-log queue (records).
     pub access_log_queue: usize,
 }
 

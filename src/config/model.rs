@@ -48,8 +48,8 @@ pub struct ServerSection {
     pub default_api: Option<Spanned<String>>,
     /// Domain of host-style requests, `{api-id}.execute-api.{domain}` (default `"localhost"`).
     pub execute_api_domain: Option<Spanned<String>>,
-    /// Access-log records queued for the writer thread before shards drop them (default
-    /// 8192).
+    /// Access-log records each shard queues for the writer thread before it drops them
+    /// (default 8192).
     pub access_log_queue: Option<Spanned<i64>>,
 }
 

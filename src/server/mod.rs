@@ -51,7 +51,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     }
     let metrics = NodeMetrics::new(node.shards);
     let access_log = Arc::new(
-        AccessLogQueue::start(node.access_log_queue)
+        AccessLogQueue::start(node.access_log_queue, node.shards)
             .map_err(io_err("starting the access-log writer"))?,
     );
     if let Some(addr) = node.admin {

@@ -57,7 +57,7 @@ impl ShardCtx {
             pool: Pool::default(),
             date: DateCache::default(),
             metrics: metrics.shard(id),
-            access_log: access_log.shard_sender(metrics.shard(id)),
+            access_log: access_log.shard_sender(id, metrics.shard(id)),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
             active: Cell::new(0),
