@@ -68,6 +68,7 @@ pub struct AccessLogQueue {
     /// Shard sides, by shard id.
     lanes: Vec<(Sender<Entry>, Receiver<Vec<u8>>)>,
     reopen: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -89,16 +90,18 @@ impl AccessLogQueue {
         }
         let (done_tx, done) = bounded::<()>(1);
         let reopen = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&reopen);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flags = (Arc::clone(&reopen), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
-                Writer::default().run(&mut writer_lanes, &flag);
+                Writer::default().run(&mut writer_lanes, &flags.0, &flags.1);
                 let _ = done_tx.send(());
             })?;
         Ok(AccessLogQueue {
             lanes,
             reopen,
+            stop,
             done,
             thread: Some(thread),
         })
@@ -119,17 +122,15 @@ impl AccessLogQueue {
         Arc::clone(&self.reopen)
     }
 
-    /// Lets the writer flush what is queued and stop, once every shard has stopped (their
-    /// senders are gone); waits a bounded time so a stuck destination cannot block exit.
+    /// Lets the writer write out what is queued and stop; called once the shards have stopped.
+    /// Waits a bounded time so a stuck destination cannot block exit.
     pub fn shutdown(self) {
         let AccessLogQueue {
-            lanes,
-            done,
-            thread,
-            ..
+            stop, done, thread, ..
         } = self;
-        // Ours are the last senders left: dropping them disconnects the queues.
-        drop(lanes);
+        // An explicit flag rather than waiting for every sender to be dropped: a task the
+        // runtime leaks at exit could keep a shard's sender alive.
+        stop.store(true, Ordering::Release);
         match done.recv_timeout(FLUSH_ON_EXIT) {
             Ok(()) => {
                 if let Some(t) = thread {
@@ -226,9 +227,11 @@ impl Writer {
     /// woken by the sender, which would cost a shard a futex system call per record whenever
     /// the writer has caught up. Polling keeps `try_send` a few atomic operations; the price
     /// is that records reach the file up to one tick late.
-    fn run(&mut self, lanes: &mut [Lane], reopen: &AtomicBool) {
+    fn run(&mut self, lanes: &mut [Lane], reopen: &AtomicBool, stop: &AtomicBool) {
         loop {
             std::thread::sleep(TICK);
+            // Read before draining, so that everything queued before the stop is written.
+            let stopping = stop.load(Ordering::Acquire);
             let mut wrote = false;
             for lane in lanes.iter_mut().filter(|l| !l.closed) {
                 loop {
@@ -248,7 +251,8 @@ impl Writer {
             if wrote {
                 self.flush();
             }
-            if lanes.iter().all(|l| l.closed) {
+            if stopping || lanes.iter().all(|l| l.closed) {
+                self.flush();
                 return;
             }
             if reopen.swap(false, Ordering::AcqRel) {
