@@ -23,8 +23,15 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Everything the node reports; `generation` is the snapshot being served.
 pub fn render(node: &NodeMetrics, generation: u64) -> String {
-    let keys = series::all();
-    let totals: Vec<SeriesTotals> = (0..keys.len()).map(|i| node.series_totals(i)).collect();
+    // Series that never counted a request are left out (as CloudWatch has no datapoint
+    // without traffic): a large configuration would otherwise make every scrape carry ~50
+    // lines per configured method. A series, once present, stays present.
+    let (keys, totals): (Vec<SeriesKey>, Vec<SeriesTotals>) = series::all()
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| (key, node.series_totals(i)))
+        .filter(|(_, t)| t.count > 0)
+        .unzip();
     let mut out = String::with_capacity(4096 + keys.len() * 4096);
     let counters: [Family<CounterOf>; 5] = [
         ("tollgate_count", "Requests (AWS Count).", |t| t.count),
