@@ -115,7 +115,8 @@ fn custom_formats_render_every_variable_to_stdout() {
     let format = "$context.requestId|$context.identity.sourceIp|$context.identity.userAgent|\
         $context.identity.apiKey|$context.httpMethod|$context.resourcePath|$context.path|\
         $context.status|$context.responseLength|$context.protocol|$context.stage|\
-        $context.apiId|$context.domainName|$context.integrationLatency";
+        $context.apiId|$context.domainName|$context.integrationLatency|$context.error.message|\
+        $context.error.responseType";
     let api = ApiSpec::new("petstore")
         .stage("prod", "v1")
         .stage_line(
@@ -140,7 +141,22 @@ fn custom_formats_render_every_variable_to_stdout() {
     assert_eq!(
         line,
         format!(
-            "{id}|127.0.0.1|agent \"x\"|-|GET|/pets/{{petId}}|/prod/pets/12|200|3|HTTP/1.1|prod|petstore|shop.example|-"
+            "{id}|127.0.0.1|agent \"x\"|-|GET|/pets/{{petId}}|/prod/pets/12|200|3|HTTP/1.1|prod|petstore|shop.example|-|-|-"
+        )
+    );
+
+    // A gateway response: no resource, and the error's message and type.
+    let resp = Req::new("DELETE", "/prod/pets").send(gw.addr());
+    resp.assert_missing_auth_token();
+    let id = resp.header("x-amzn-requestid").unwrap();
+    let (_, line) = gw
+        .wait_for_log(from, id, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("no access-log line\n{}", gw.logs_text()));
+    let len = MISSING_AUTH_TOKEN.len();
+    assert_eq!(
+        line,
+        format!(
+            "{id}|127.0.0.1|-|-|DELETE|-|/prod/pets|403|{len}|HTTP/1.1|prod|petstore|localhost|-|Missing Authentication Token|MISSING_AUTHENTICATION_TOKEN"
         )
     );
 }

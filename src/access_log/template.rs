@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::gateway_response::GatewayResponse;
+
 /// AWS's JSON example format (without the IAM-only `caller` and `user`), used when a stage
 /// sets no `format`.
 pub const DEFAULT_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency","responseLatency":"$context.responseLatency"}"#;
@@ -47,6 +49,11 @@ pub enum Var {
     ApiId,
     /// `$context.domainName`: the `Host` the client used.
     DomainName,
+    /// `$context.error.message`: the message of a gateway response.
+    ErrorMessage,
+    /// `$context.error.responseType`: AWS's gateway response type (`MISSING_AUTHENTICATION_TOKEN`,
+    /// `INTEGRATION_TIMEOUT`, ...).
+    ErrorResponseType,
 }
 
 /// Names after `$context.`; longer names first where one is a prefix of another.
@@ -70,6 +77,8 @@ const NAMES: &[(&str, Var)] = &[
     ("stage", Var::Stage),
     ("apiId", Var::ApiId),
     ("domainName", Var::DomainName),
+    ("error.message", Var::ErrorMessage),
+    ("error.responseType", Var::ErrorResponseType),
 ];
 
 /// One piece of a format.
@@ -131,6 +140,8 @@ pub struct Record<'a> {
     pub api_id: &'a str,
     /// `Host` header.
     pub domain_name: Option<&'a [u8]>,
+    /// The gateway response sent, if the gateway answered itself.
+    pub error: Option<GatewayResponse>,
 }
 
 impl Record<'static> {
@@ -153,6 +164,7 @@ impl Record<'static> {
             stage: "stage",
             api_id: "api",
             domain_name: Some(b"host"),
+            error: Some(GatewayResponse::MissingAuthenticationToken),
         }
     }
 }
@@ -259,7 +271,31 @@ impl Template {
             Var::Stage => text(out, Some(r.stage.as_bytes())),
             Var::ApiId => text(out, Some(r.api_id.as_bytes())),
             Var::DomainName => text(out, r.domain_name),
+            Var::ErrorMessage => text(out, r.error.and_then(error_message)),
+            Var::ErrorResponseType => text(out, r.error.map(|e| response_type(e).as_bytes())),
         }
+    }
+}
+
+/// The `message` of a gateway response's JSON body (`{"message": "..."}`).
+fn error_message(e: GatewayResponse) -> Option<&'static [u8]> {
+    let body = e.body();
+    let rest = body.strip_prefix(br#"{"message":"#)?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    rest.strip_prefix(b"\"")?.strip_suffix(br#""}"#)
+}
+
+/// AWS's gateway response type of a response (what a `gatewayResponses` key would be).
+fn response_type(e: GatewayResponse) -> &'static str {
+    // Responses without a type of their own fall back to AWS's defaults.
+    match e {
+        GatewayResponse::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+        GatewayResponse::RequestTooLong => "REQUEST_TOO_LARGE",
+        GatewayResponse::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+        GatewayResponse::IntegrationFailure => "INTEGRATION_FAILURE",
+        GatewayResponse::BadRequest => "BAD_REQUEST_BODY",
+        _ if e.status() >= 500 => "DEFAULT_5XX",
+        _ => "DEFAULT_4XX",
     }
 }
 
@@ -390,6 +426,43 @@ mod tests {
             stage: "prod",
             api_id: "petstore",
             domain_name: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn gateway_errors_have_a_message_and_a_response_type() {
+        let t = Template::parse("$context.error.message|$context.error.responseType").unwrap();
+        let mut out = Vec::new();
+        t.render(&mut out, &record());
+        assert_eq!(out, b"-|-");
+        for (e, line) in [
+            (
+                GatewayResponse::MissingAuthenticationToken,
+                "Missing Authentication Token|MISSING_AUTHENTICATION_TOKEN",
+            ),
+            (
+                GatewayResponse::IntegrationTimeout,
+                "Endpoint request timed out|INTEGRATION_TIMEOUT",
+            ),
+            (
+                GatewayResponse::HeadersTooLarge,
+                "Request Header Fields Too Large|DEFAULT_4XX",
+            ),
+            (
+                GatewayResponse::NotImplemented,
+                "Not Implemented|DEFAULT_5XX",
+            ),
+        ] {
+            out.clear();
+            t.render(
+                &mut out,
+                &Record {
+                    error: Some(e),
+                    ..record()
+                },
+            );
+            assert_eq!(String::from_utf8_lossy(&out), line);
         }
     }
 

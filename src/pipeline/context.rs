@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::gateway_response::GatewayResponse;
+
 /// Per-request state handed from phase to phase.
 #[derive(Debug)]
 pub struct RequestCtx {
@@ -23,6 +25,9 @@ pub struct RequestCtx {
     /// Whether the response came from the cache (`Some(true)`), had to be fetched for it
     /// (`Some(false)`), or the cache was not consulted: `CacheHitCount` / `CacheMissCount`.
     pub cache_hit: Option<bool>,
+    /// The gateway response sent instead of an integration's, if any:
+    /// `$context.error.message` and `$context.error.responseType`.
+    pub error: Option<GatewayResponse>,
     /// When the last response byte was handed to the kernel, if the connection then lingers
     /// before closing: `Latency` ends here, not after the linger.
     pub sent_at: Option<Instant>,
@@ -42,6 +47,7 @@ impl RequestCtx {
             response_body_bytes: 0,
             integration_latency: None,
             cache_hit: None,
+            error: None,
             sent_at: None,
             api_key: MaskedKey::default(),
         }

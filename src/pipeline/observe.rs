@@ -127,6 +127,7 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
         stage: &stage.name,
         api_id: &api.id,
         domain_name: facts.host(),
+        error: ctx.error,
     };
     shard
         .access_log
