@@ -280,3 +280,24 @@ fn bad_access_log_settings_are_reported_with_file_and_line() {
     assert!(err.contains("petstore.toml:6: stages.prod"), "{err}");
     assert!(err.contains("petstore.toml:10: stages.dev"), "{err}");
 }
+
+#[test]
+fn a_reload_moves_the_log_to_its_new_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let spec = |file: &Path| {
+        ApiSpec::new("petstore")
+            .stage("prod", "v1")
+            .stage_line("prod", &log_line(file, Some("$context.requestId")))
+            .mock("v1", "GET /pets", 200, "[]")
+    };
+    let cfg = ConfigDir::with_api(&spec(&first));
+    let gw = Gateway::start(&cfg);
+    let before = get(gw.addr(), "/prod/pets");
+    cfg.write_api("petstore", &spec(&second).to_string());
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
+    let after = get(gw.addr(), "/prod/pets");
+    let id = |r: &Response| r.header("x-amzn-requestid").unwrap().to_string();
+    assert_eq!(wait_lines(&second, 1), vec![id(&after)]);
+    assert_eq!(wait_lines(&first, 1), vec![id(&before)]);
+}
