@@ -35,12 +35,27 @@ impl StageAccessLog {
         destination: &str,
         format: Option<&str>,
     ) -> Result<Self, (&'static str, String)> {
-        let absolute = std::path::Path::new(destination).is_absolute();
-        if !matches!(destination, "stdout" | "stderr") && !absolute {
-            return Err((
-                "destination",
-                format!("`{destination}` is not \"stdout\", \"stderr\" or an absolute file path"),
-            ));
+        let path = std::path::Path::new(destination);
+        if !matches!(destination, "stdout" | "stderr") {
+            if !path.is_absolute() {
+                return Err((
+                    "destination",
+                    format!(
+                        "`{destination}` is not \"stdout\", \"stderr\" or an absolute file path"
+                    ),
+                ));
+            }
+            // As `nginx -t`: a log that cannot be created is a configuration error, not a
+            // runtime surprise.
+            match path.parent() {
+                Some(dir) if dir.is_dir() => {}
+                _ => {
+                    return Err((
+                        "destination",
+                        format!("the folder of `{destination}` does not exist"),
+                    ))
+                }
+            }
         }
         let template = Template::parse(format.unwrap_or(template::DEFAULT_FORMAT))
             .map_err(|e| ("format", e))?;
@@ -120,7 +135,10 @@ mod tests {
     #[test]
     fn destinations_must_be_stdout_stderr_or_absolute() {
         assert!(StageAccessLog::compile("stdout", None).is_ok());
-        assert!(StageAccessLog::compile("/var/log/x.log", None).is_ok());
+        assert!(StageAccessLog::compile("/tmp/x.log", None).is_ok());
+        let (field, e) = StageAccessLog::compile("/no/such/folder/x.log", None).unwrap_err();
+        assert_eq!(field, "destination");
+        assert!(e.contains("does not exist"), "{e}");
         let (field, e) = StageAccessLog::compile("logs/x.log", None).unwrap_err();
         assert_eq!(field, "destination");
         assert!(e.contains("absolute"), "{e}");

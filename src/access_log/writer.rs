@@ -6,7 +6,7 @@
 //! to the shard through a second channel, so the steady state allocates nothing. SIGUSR1 raises a flag the writer checks between batches: every file is reopened
 //! (logrotate's `create` mode: the old file was renamed, a new one is started).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -171,45 +171,28 @@ impl ShardLog {
     }
 }
 
-/// An open destination.
-enum Sink {
-    Stdout,
-    Stderr,
-    File(io::BufWriter<File>),
-}
+/// An open destination, buffered so that one tick's records cost one write system call
+/// (stdout is line-buffered by itself, which would be one per record).
+struct Sink(io::BufWriter<Box<dyn Write + Send>>);
 
 impl Sink {
     fn open(name: &str) -> io::Result<Sink> {
-        match name {
-            "stdout" => Ok(Sink::Stdout),
-            "stderr" => Ok(Sink::Stderr),
-            path => {
-                let file = OpenOptions::new().create(true).append(true).open(path)?;
-                Ok(Sink::File(io::BufWriter::with_capacity(64 * 1024, file)))
-            }
-        }
+        let inner: Box<dyn Write + Send> = match name {
+            "stdout" => Box::new(io::stdout()),
+            "stderr" => Box::new(io::stderr()),
+            path => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        };
+        Ok(Sink(io::BufWriter::with_capacity(64 * 1024, inner)))
     }
 
     fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Stdout => write_all_line(&mut io::stdout().lock(), line),
-            Sink::Stderr => write_all_line(&mut io::stderr().lock(), line),
-            Sink::File(f) => write_all_line(f, line),
-        }
+        self.0.write_all(line)?;
+        self.0.write_all(b"\n")
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Stdout => io::stdout().flush(),
-            Sink::Stderr => io::stderr().flush(),
-            Sink::File(f) => f.flush(),
-        }
+        self.0.flush()
     }
-}
-
-fn write_all_line(w: &mut impl Write, line: &[u8]) -> io::Result<()> {
-    w.write_all(line)?;
-    w.write_all(b"\n")
 }
 
 /// The writer thread's state: open destinations by id, and those that failed to open (so the
