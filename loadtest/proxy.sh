@@ -18,6 +18,10 @@
 #   SKIP_BUILD=1        use the existing release binary
 #   CARGO_TARGET_DIR    where the release binary is looked for/built (default: <repo>/target)
 #   TOLLGATE_BIN        measure this Tollgate binary instead of the one built (with SKIP_BUILD=1)
+#   ACCESS_LOG=1        also measure Tollgate with the stage's access log on (default JSON format,
+#                       to a file in the run directory): row `tollgate+log`
+#   BASELINE_BIN        also measure this other Tollgate binary (e.g. one built without
+#                       metrics/access logs) on the same config: row `baseline`
 #   TOLLGATE_PORT=18080 ORIGIN_PORT=18081 NGINX_PORT=18082
 #                       the script refuses to start if one is already listening: Tollgate binds
 #                       with SO_REUSEPORT, so a leftover process would silently share the load
@@ -211,9 +215,11 @@ fi
 
 # ---- Tollgate --------------------------------------------------------------------------------
 if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
-    CONF="$OUT/tollgate"
-    mkdir -p "$CONF/apis"
-    cat >"$CONF/gateway.toml" <<EOF
+    # run_tollgate LABEL BIN ACCESS_LOG_LINE : starts BIN on a fresh config, measures, stops it.
+    run_tollgate() {
+        local label="$1" bin="$2" log_line="$3" conf="$OUT/$1"
+        mkdir -p "$conf/apis"
+        cat >"$conf/gateway.toml" <<EOF
 [server]
 listen = ["127.0.0.1:$TOLLGATE_PORT"]
 shards = 1
@@ -239,12 +245,13 @@ pool_idle_timeout_ms = 60000
 rate_limit = 1000000000
 burst_limit = 1000000000
 EOF
-    cat >"$CONF/apis/bench.toml" <<EOF
+        cat >"$conf/apis/bench.toml" <<EOF
 id = "bench"
 name = "bench"
 
 [stages.bench]
 deployment = "d1"
+$log_line
 
 [deployments.d1]
 description = "load test: everything proxied to the origin"
@@ -252,14 +259,27 @@ description = "load test: everything proxied to the origin"
 [deployments.d1.methods."ANY /{proxy+}"]
 integration = { type = "HTTP_PROXY", uri = "http://127.0.0.1:$ORIGIN_PORT/{proxy}" }
 EOF
-    "$BIN" --check "$CONF" >&2 || die "generated Tollgate config rejected"
-    start_bg tollgate "$PROXY_CPU" env RUST_LOG=warn "$BIN" --config "$CONF"
-    TOLLGATE_PID=$BG_PID
-    wait_http "http://127.0.0.1:$TOLLGATE_PORT/bench/json"
-    log "Tollgate on :$TOLLGATE_PORT (CPU $PROXY_CPU, pid $TOLLGATE_PID)"
-    for tool in "${TOOLS[@]}"; do
-        measure tollgate "$tool" "http://127.0.0.1:$TOLLGATE_PORT/bench/json" "$TOLLGATE_PID"
-    done
+        "$bin" --check "$conf" >&2 || die "generated Tollgate config rejected ($conf)"
+        start_bg "$label" "$PROXY_CPU" env RUST_LOG=warn "$bin" --config "$conf"
+        local pid=$BG_PID
+        wait_http "http://127.0.0.1:$TOLLGATE_PORT/bench/json"
+        log "$label on :$TOLLGATE_PORT (CPU $PROXY_CPU, pid $pid)"
+        for tool in "${TOOLS[@]}"; do
+            measure "$label" "$tool" "http://127.0.0.1:$TOLLGATE_PORT/bench/json" "$pid"
+        done
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    }
+    run_tollgate tollgate "$BIN" ""
+    if [[ -n "${ACCESS_LOG:-}" ]]; then
+        run_tollgate tollgate+log "$BIN" "access_log = { destination = \"$OUT/tollgate+log/access.log\" }"
+    fi
+    if [[ -n "${BASELINE_BIN:-}" ]]; then
+        run_tollgate baseline "$BASELINE_BIN" ""
+    fi
 fi
 
 # ---- report ----------------------------------------------------------------------------------
@@ -271,6 +291,12 @@ fi
         printf '%-16s %12s %10s %10s %14s %8s\n' "$key" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU_US[$key]}" "${ERRS[$key]}"
     done
     for tool in "${TOOLS[@]}"; do
+        for other in tollgate+log baseline; do
+            if [[ -n "${CPU_US[$other/$tool]:-}" && -n "${CPU_US[tollgate/$tool]:-}" ]]; then
+                awk -v t="$tool" -v o="$other" -v oc="${CPU_US[$other/$tool]}" -v tc="${CPU_US[tollgate/$tool]}" \
+                    'BEGIN { printf "%s/tollgate (%s): CPU per request x%.3f\n", o, t, (tc > 0 ? oc / tc : 0) }'
+            fi
+        done
         if [[ -n "${RPS[tollgate/$tool]:-}" && -n "${RPS[nginx/$tool]:-}" ]]; then
             awk -v t="$tool" \
                 -v tr="${RPS[tollgate/$tool]}" -v nr="${RPS[nginx/$tool]}" \

@@ -1,5 +1,5 @@
-//! The control-plane listener. For now it answers health checks (`GET /ping`) for load
-//! balancers and deploy scripts; metrics and the admin API join it later.
+//! The control-plane listener: health checks (`GET /ping`) for load balancers and deploy
+//! scripts, and metrics (`GET /metrics`, Prometheus text format); the admin API joins it later.
 //!
 //! It runs on its own plain thread, outside the shards, because nothing here is on the
 //! request path and its work (snapshot inspection, later config writes) may block.
@@ -10,20 +10,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::{Parsed, RequestHead};
+use crate::metrics::{exposition, NodeMetrics};
 use crate::reload::SnapshotHandle;
 
 /// Largest admin request head accepted.
 const MAX_HEAD: usize = 8192;
 
 /// Binds the admin listener and serves it on a background thread; returns the bound address.
-pub fn start(addr: SocketAddr, snapshots: Arc<SnapshotHandle>) -> io::Result<SocketAddr> {
+pub fn start(
+    addr: SocketAddr,
+    snapshots: Arc<SnapshotHandle>,
+    metrics: Arc<NodeMetrics>,
+) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &snapshots) {
+                if let Err(e) = handle(stream, &snapshots, &metrics) {
                     tracing::debug!("admin connection: {e}");
                 }
             }
@@ -31,7 +36,11 @@ pub fn start(addr: SocketAddr, snapshots: Arc<SnapshotHandle>) -> io::Result<Soc
     Ok(bound)
 }
 
-fn handle(mut stream: TcpStream, snapshots: &SnapshotHandle) -> io::Result<()> {
+fn handle(
+    mut stream: TcpStream,
+    snapshots: &SnapshotHandle,
+    metrics: &NodeMetrics,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(1024);
@@ -58,6 +67,10 @@ fn handle(mut stream: TcpStream, snapshots: &SnapshotHandle) -> io::Result<()> {
                 snapshots.generation()
             );
             respond(&mut stream, 200, &body)
+        }
+        (b"GET", b"/metrics") => {
+            let body = exposition::render(metrics, snapshots.generation());
+            respond_typed(&mut stream, 200, exposition::CONTENT_TYPE, &body)
         }
         (b"GET", path) if path.starts_with(b"/usageplans/") => {
             let (status, body) = usage_report(snapshots, head.target.get(&buf));
@@ -110,9 +123,18 @@ fn set_test_clock(snapshots: &SnapshotHandle, target: &[u8]) -> (u16, String) {
 }
 
 fn respond(stream: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
+    respond_typed(stream, status, "application/json", body)
+}
+
+fn respond_typed(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> io::Result<()> {
     let reason = String::from_utf8_lossy(crate::pipeline::response_filter::reason_phrase(status));
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;

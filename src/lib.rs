@@ -8,12 +8,14 @@
 //! [`integration`], [`wire`] and the [`http`] codec, and answer errors with
 //! [`gateway_response`]s.
 
+pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod gateway_response;
 pub mod http;
 pub mod integration;
 pub mod lifecycle;
+pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod router;

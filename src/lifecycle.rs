@@ -1,11 +1,12 @@
-//! Process signals: SIGHUP reloads the configuration, SIGTERM and SIGINT drain and stop.
+//! Process signals: SIGHUP reloads the configuration, SIGUSR1 reopens the access logs
+//! (logrotate), SIGTERM and SIGINT drain and stop.
 //!
 //! Signals are received on the main thread (never on a shard), which does the reload work
 //! itself: reading and compiling files is blocking work that must stay off the shards.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::reload::Reloader;
@@ -20,17 +21,22 @@ impl SignalWatch {
     /// Registers the handlers.
     pub fn register() -> std::io::Result<Self> {
         Ok(SignalWatch {
-            signals: Signals::new([SIGHUP, SIGTERM, SIGINT])?,
+            signals: Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR1])?,
         })
     }
 
     /// Serves signals until one asks for shutdown, then raises `shutdown` for the shards.
-    pub fn run(mut self, reloader: &Reloader, shutdown: &AtomicBool) {
+    /// SIGUSR1 raises `reopen_logs` for the access-log writer.
+    pub fn run(mut self, reloader: &Reloader, shutdown: &AtomicBool, reopen_logs: &AtomicBool) {
         for signal in self.signals.forever() {
             match signal {
                 SIGHUP => {
                     tracing::info!("SIGHUP: reloading configuration");
                     reloader.reload_and_log();
+                }
+                SIGUSR1 => {
+                    tracing::info!("SIGUSR1: reopening access logs");
+                    reopen_logs.store(true, Ordering::Release);
                 }
                 SIGTERM | SIGINT => {
                     tracing::info!(

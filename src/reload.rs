@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::config::{self, ConfigErrors, NodeSettings};
+use crate::metrics::NodeMetrics;
 use crate::snapshot::Snapshot;
 use crate::throttle::{Clock, TrafficNode};
 
@@ -109,6 +110,7 @@ pub struct Reloader {
     handle: Arc<SnapshotHandle>,
     node: NodeSettings,
     lock: Mutex<()>,
+    metrics: Option<Arc<NodeMetrics>>,
 }
 
 /// What a reload did, for logs and the admin API.
@@ -138,14 +140,25 @@ impl Reloader {
             handle,
             node,
             lock: Mutex::new(()),
+            metrics: None,
         }
+    }
+
+    /// Counts every reload outcome in `metrics` (`tollgate_config_reloads_total`, ...).
+    pub fn counting(mut self, metrics: Arc<NodeMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Loads, validates and compiles the directory; publishes only if it is valid.
     pub fn reload(&self) -> ReloadOutcome {
         let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.handle.generation();
-        match config::load(&self.dir, current + 1) {
+        let loaded = config::load(&self.dir, current + 1);
+        if let Some(m) = &self.metrics {
+            m.record_reload(loaded.is_ok());
+        }
+        match loaded {
             Ok(loaded) => {
                 let restart_needed = loaded.node != self.node;
                 self.handle.publish(loaded.snapshot);
@@ -172,7 +185,7 @@ impl Reloader {
                 tracing::info!("config reloaded generation={generation}");
                 if *restart_needed {
                     tracing::warn!(
-                        "listen, shards, pin_cores or admin changed: those take effect after a restart"
+                        "listen, shards, pin_cores, admin or access_log_queue changed: those take effect after a restart"
                     );
                 }
             }

@@ -99,6 +99,11 @@ pub struct Stage {
     pub router: Router<Arc<Method>>,
     /// The stage's throttles and the usage plans covering it.
     pub traffic: crate::throttle::StageTraffic,
+    /// Metric series of the stage's methods (by `Method::index`) and of its unmatched
+    /// requests.
+    pub metrics: crate::metrics::series::StageSeries,
+    /// Where and how the stage's requests are logged; none when access logging is off.
+    pub access_log: Option<Arc<crate::access_log::StageAccessLog>>,
 }
 
 /// One method on one resource, ready to serve.
@@ -110,7 +115,11 @@ pub struct Method {
     pub http_method: Box<str>,
     /// What answers the request.
     pub integration: Integration,
-    /// Position in the deployment and `apiKeyRequired`.
+    /// Position of the method in its deployment: indexes the per-stage tables (throttle
+    /// buckets, metric series), since methods are shared by the stages serving a deployment
+    /// while those tables are per stage.
+    pub index: u32,
+    /// `apiKeyRequired` and what else traffic management needs of the method.
     pub traffic: crate::throttle::MethodTraffic,
 }
 

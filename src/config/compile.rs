@@ -15,6 +15,7 @@ use ahash::AHashMap;
 use super::error::Sink;
 use super::uri::{self, Resolver};
 use super::validate::{ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage, Validated};
+use crate::metrics::series::StageSeries;
 use crate::router::{HttpMethod, Router};
 use crate::snapshot::{Api, HttpProxyIntegration, Integration, Method, Snapshot, Stage};
 use crate::throttle::build::TrafficBuilder;
@@ -57,7 +58,7 @@ struct MethodHead {
     method: HttpMethod,
     method_name: String,
     resource_path: String,
-    /// Position in the deployment (per-stage traffic tables are indexed by it).
+    /// Position in the deployment (per-stage tables are indexed by it).
     index: u32,
     api_key_required: bool,
 }
@@ -105,6 +106,7 @@ fn compile_api(
                 .collect();
             stage.traffic =
                 traffic.stage(&api.id, &s.name, s.throttle, &s.method_throttle, &methods);
+            stage.metrics = stage_series(&api.id, &s.name, deployment);
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -168,8 +170,8 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         resource_path: head.resource_path.as_str().into(),
         http_method: head.method_name.as_str().into(),
         integration,
+        index: head.index,
         traffic: MethodTraffic {
-            index: head.index,
             api_key_required: head.api_key_required,
         },
     }
@@ -206,7 +208,18 @@ fn build_stage(
         deployment_id: deployment_id.into(),
         router,
         traffic: Default::default(),
+        metrics: Default::default(),
+        access_log: stage.access_log.clone(),
     }
+}
+
+/// Numbers the metric series of a stage's methods (see `metrics::series`).
+fn stage_series(api: &str, stage: &str, methods: &[Prepared]) -> StageSeries {
+    let heads = methods.iter().map(|p| {
+        let h = &p.head;
+        (h.index, h.method_name.as_str(), h.resource_path.as_str())
+    });
+    crate::metrics::series::stage_series(api, stage, heads)
 }
 
 /// Substitutes a stage's variables into a URI, parses and resolves the result.

@@ -38,6 +38,8 @@ pub struct NodeSettings {
     pub pin_cores: bool,
     /// Control-plane listener, if any.
     pub admin: Option<SocketAddr>,
+    /// Capacity of each shard's access-log queue (records).
+    pub access_log_queue: usize,
 }
 
 /// A successfully loaded configuration: what the process needs at start, and the snapshot

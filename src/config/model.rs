@@ -53,6 +53,9 @@ pub struct ServerSection {
     pub default_api: Option<Spanned<String>>,
     /// Domain of host-style requests, `{api-id}.execute-api.{domain}` (default `"localhost"`).
     pub execute_api_domain: Option<Spanned<String>>,
+    /// Access-log records each shard queues for the writer thread before it drops them
+    /// (default 8192).
+    pub access_log_queue: Option<Spanned<i64>>,
 }
 
 /// `server.shards`: `"auto"` or an integer (range-checked in validation).
@@ -149,6 +152,18 @@ pub struct StageModel {
     /// Per-method throttles keyed `"METHOD /path"`, overriding `throttle`.
     #[serde(default)]
     pub method_throttle: Entries<Spanned<String>, super::traffic::ThrottleModel>,
+    /// Access logging of the stage; none when absent.
+    pub access_log: Option<AccessLogModel>,
+}
+
+/// `access_log = { destination = "stdout" | "/abs/path", format = "..." }` of a stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogModel {
+    /// `stdout`, `stderr` or an absolute file path.
+    pub destination: Spanned<String>,
+    /// `$context` format (default: AWS's JSON example).
+    pub format: Option<Spanned<String>>,
 }
 
 /// `[deployments.ID]`: an immutable set of methods.

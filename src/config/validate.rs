@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ahash::AHashMap;
@@ -21,6 +22,7 @@ use super::model::{
 };
 use super::uri::{self, HttpUri, PathParam, StageTemplate};
 use super::NodeSettings;
+use crate::access_log::StageAccessLog;
 use crate::router::{HttpMethod, Router};
 use crate::snapshot::{HostRouting, Limits, MockIntegration};
 
@@ -78,6 +80,8 @@ pub struct ValidStage {
     pub throttle: Option<crate::throttle::Limit>,
     /// Per-method throttles (`"METHOD /path"`, limit).
     pub method_throttle: Vec<(String, crate::throttle::Limit)>,
+    /// Access logging, if configured.
+    pub access_log: Option<Arc<StageAccessLog>>,
 }
 
 /// A deployment and its valid methods.
@@ -235,6 +239,7 @@ impl Default for GatewaySettings {
                 shards: auto_shards(),
                 pin_cores: true,
                 admin: None,
+                access_log_queue: crate::access_log::writer::DEFAULT_QUEUE,
             },
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
@@ -268,6 +273,7 @@ impl GatewayCheck<'_> {
             shards: self.shards(),
             pin_cores: self.src.model.server.pin_cores.unwrap_or(true),
             admin: self.admin(),
+            access_log_queue: self.access_log_queue(),
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();
@@ -331,6 +337,20 @@ impl GatewayCheck<'_> {
                 let message = format!("must be \"auto\" or between 1 and {MAX_SHARDS}, got {n}");
                 self.error(setting, "server.shards", message);
                 auto
+            }
+        }
+    }
+
+    fn access_log_queue(&mut self) -> usize {
+        let default = crate::access_log::writer::DEFAULT_QUEUE;
+        let Some(v) = &self.src.model.server.access_log_queue else {
+            return default;
+        };
+        match check_range(*v.get_ref(), (1, 1 << 20)) {
+            Ok(n) => n as usize,
+            Err(message) => {
+                self.error(v, "server.access_log_queue", message);
+                default
             }
         }
     }
@@ -522,6 +542,7 @@ impl ApiCheck<'_> {
             .unwrap_or_default();
         let (throttle, method_throttle) =
             super::traffic::stage_throttles(self.src, self.sink, &field, model, &method_keys);
+        let access_log = self.access_log(&field, model);
         if self.sink_len() != before {
             return None;
         }
@@ -531,7 +552,29 @@ impl ApiCheck<'_> {
             variables,
             throttle,
             method_throttle,
+            access_log,
         })
+    }
+
+    /// A stage's `access_log`: destination and compiled format.
+    fn access_log(&mut self, stage_field: &str, model: &StageModel) -> Option<Arc<StageAccessLog>> {
+        let log = model.access_log.as_ref()?;
+        let format = log.format.as_ref();
+        match StageAccessLog::compile(
+            log.destination.get_ref(),
+            format.map(|f| f.get_ref().as_str()),
+        ) {
+            Ok(compiled) => Some(Arc::new(compiled)),
+            Err((name, message)) => {
+                let line = match (name, format) {
+                    ("format", Some(f)) => self.src.line(f),
+                    _ => self.src.line(&log.destination),
+                };
+                let field = format!("{stage_field}.access_log.{name}");
+                self.sink.at(&self.src.path, line, field, message);
+                None
+            }
+        }
     }
 
     fn sink_len(&self) -> usize {

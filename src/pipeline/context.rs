@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::gateway_response::GatewayResponse;
+
 /// Per-request state handed from phase to phase.
 #[derive(Debug)]
 pub struct RequestCtx {
@@ -20,6 +22,17 @@ pub struct RequestCtx {
     pub response_body_bytes: u64,
     /// Time from starting the integration to its response head: `IntegrationLatency`.
     pub integration_latency: Option<Duration>,
+    /// Whether the response came from the cache (`Some(true)`), had to be fetched for it
+    /// (`Some(false)`), or the cache was not consulted: `CacheHitCount` / `CacheMissCount`.
+    pub cache_hit: Option<bool>,
+    /// The gateway response sent instead of an integration's, if any:
+    /// `$context.error.message` and `$context.error.responseType`.
+    pub error: Option<GatewayResponse>,
+    /// When the last response byte was handed to the kernel, if the connection then lingers
+    /// before closing: `Latency` ends here, not after the linger.
+    pub sent_at: Option<Instant>,
+    /// The caller's API key, already masked for logs: `$context.identity.apiKey`.
+    pub api_key: MaskedKey,
 }
 
 impl RequestCtx {
@@ -33,13 +46,55 @@ impl RequestCtx {
             status: 0,
             response_body_bytes: 0,
             integration_latency: None,
+            cache_hit: None,
+            error: None,
+            sent_at: None,
+            api_key: MaskedKey::default(),
         }
+    }
+
+    /// Records whether the cache answered the request (for `CacheHitCount`/`CacheMissCount`).
+    pub fn record_cache(&mut self, hit: bool) {
+        self.cache_hit = Some(hit);
+    }
+
+    /// Records the API key the caller presented; only its masked form is kept.
+    pub fn set_api_key(&mut self, key: &str) {
+        self.api_key = MaskedKey::of(key);
     }
 
     /// The request id as text.
     pub fn request_id_str(&self) -> &str {
         // Only ASCII hex digits and dashes are ever written into the array.
         std::str::from_utf8(&self.request_id).unwrap_or("")
+    }
+}
+
+/// An API key as access logs may show it: `****` followed by its last four characters (keys
+/// shorter than 8 characters show only `****`), so a log line never reveals a usable key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaskedKey {
+    text: [u8; 8],
+    len: u8,
+}
+
+impl MaskedKey {
+    /// Masks `key`.
+    pub fn of(key: &str) -> Self {
+        let mut text = *b"********";
+        let bytes = key.as_bytes();
+        let len = if bytes.len() >= 8 {
+            text[4..].copy_from_slice(&bytes[bytes.len() - 4..]);
+            8
+        } else {
+            4
+        };
+        MaskedKey { text, len }
+    }
+
+    /// The masked key, or `None` when no key was presented.
+    pub fn get(&self) -> Option<&[u8]> {
+        (self.len > 0).then(|| &self.text[..self.len as usize])
     }
 }
 
@@ -79,6 +134,16 @@ mod tests {
         assert_eq!(&s[14..15], "4");
         assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
         assert_eq!(&s[..8], "01234567");
+    }
+
+    #[test]
+    fn api_keys_are_masked() {
+        assert_eq!(MaskedKey::default().get(), None);
+        assert_eq!(MaskedKey::of("abc").get(), Some(&b"****"[..]));
+        assert_eq!(
+            MaskedKey::of("0123456789wxyz").get(),
+            Some(&b"****wxyz"[..])
+        );
     }
 
     #[test]

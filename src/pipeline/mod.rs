@@ -6,11 +6,14 @@
 //! 2. [`upstream`]: the method's integration answers (MOCK in place, HTTP_PROXY through the
 //!    shard's backend pool);
 //! 3. [`response_filter`]: every response head, whoever produced it, gets the gateway's
-//!    headers (`Date`, `x-amzn-RequestId`, connection management, framing).
+//!    headers (`Date`, `x-amzn-RequestId`, connection management, framing);
+//! 4. [`observe`]: once the response is sent, the request is counted in metrics and written
+//!    to the access log.
 //!
 //! [`context::RequestCtx`] carries what the phases share about one request.
 
 pub mod context;
+pub mod observe;
 pub mod request_filter;
 pub mod response_filter;
 pub mod throttle_filter;
@@ -56,11 +59,24 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     });
     let route = match routed {
         Ok(route) => route,
-        Err(response) => return gateway_error(shard, conn, &mut ctx, req, limits, response).await,
+        Err(response) => {
+            let target = observe::Target::of_error(snapshot, &conn.head, base);
+            observe::capture(&mut conn.log_facts, target, &conn.head, base);
+            let next = gateway_error(shard, conn, &mut ctx, req, limits, response).await;
+            observe::finish(shard, conn, &ctx, target);
+            return next;
+        }
     };
+    let target = observe::Target::routed(&route);
+    observe::capture(&mut conn.log_facts, target, &conn.head, base);
     let api_key = conn.head.header(base, "x-api-key");
+    if let Some(key) = api_key.and_then(|k| std::str::from_utf8(k).ok()) {
+        ctx.set_api_key(key);
+    }
     if let Err(response) = throttle_filter::check(shard.id, snapshot, &route, api_key) {
-        return gateway_error(shard, conn, &mut ctx, req, limits, response).await;
+        let next = gateway_error(shard, conn, &mut ctx, req, limits, response).await;
+        observe::finish(shard, conn, &ctx, target);
+        return next;
     }
 
     // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
@@ -74,7 +90,10 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         conn.peer,
         &mut conn.upstream_head,
     );
-    upstream::call(shard, conn, prepared, &mut ctx, req, limits).await
+    let next = upstream::call(shard, conn, prepared, &mut ctx, req, limits).await;
+    // Phase 4: report.
+    observe::finish(shard, conn, &ctx, target);
+    next
 }
 
 /// Answers with a gateway response (403 for no route, 413, 400 ...).
@@ -136,6 +155,7 @@ pub(crate) async fn local_response(
     match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
         Ok(()) if ctx.keep_alive => Next::KeepAlive,
         Ok(()) => {
+            ctx.sent_at = Some(std::time::Instant::now());
             crate::server::connection::linger_close(conn).await;
             Next::Close
         }

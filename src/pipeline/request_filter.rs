@@ -95,7 +95,7 @@ fn strip_port(host: &[u8]) -> &[u8] {
 }
 
 /// `/prod/pets/1` → (`prod`, `/pets/1`); `/prod` → (`prod`, `/`).
-fn split_stage(path: &str) -> (&str, &str) {
+pub(crate) fn split_stage(path: &str) -> (&str, &str) {
     let rest = path.strip_prefix('/').unwrap_or(path);
     match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),

@@ -132,6 +132,7 @@ pub fn gateway_response(
         client_minor_version,
     );
     ctx.status = response.status();
+    ctx.error = Some(response);
     if !ctx.is_head {
         out.extend_from_slice(body);
         ctx.response_body_bytes = body.len() as u64;

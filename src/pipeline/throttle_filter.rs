@@ -31,7 +31,7 @@ pub fn check(
         false => None,
     };
     if let Some((binding, key)) = keyed {
-        if let Some(j) = binding.overrides.iter().position(|&m| m == method.index) {
+        if let Some(j) = binding.overrides.iter().position(|&m| m == route.method.index) {
             acquire(traffic, shard, now, Some(key.method_base + j as u32))?;
         }
         let per_key = traffic.key_plans.get(key.key_plan as usize);
@@ -41,7 +41,7 @@ pub fn check(
         .stage
         .traffic
         .method_buckets
-        .get(method.index as usize)
+        .get(route.method.index as usize)
         .copied()
         .flatten();
     acquire(traffic, shard, now, stage_level)?;

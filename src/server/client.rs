@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use monoio::net::TcpStream;
 
+use crate::access_log::RequestFacts;
 use crate::http::RequestHead;
 use crate::wire::InBuf;
 
@@ -25,6 +26,9 @@ pub struct ClientConn {
     pub upstream_head: Vec<u8>,
     /// The parsed head of the current request (spans relative to `inbuf.pos()` at parse time).
     pub head: RequestHead,
+    /// What the access log needs from the current request's head (filled only when its stage
+    /// logs).
+    pub log_facts: RequestFacts,
 }
 
 impl ClientConn {
@@ -38,6 +42,7 @@ impl ClientConn {
             out: Vec::with_capacity(4096),
             upstream_head: Vec::with_capacity(2048),
             head: RequestHead::new(),
+            log_facts: RequestFacts::default(),
         }
     }
 }

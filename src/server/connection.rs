@@ -105,6 +105,7 @@ async fn reject(shard: &ShardCtx, conn: &mut ClientConn, err: HttpError, limits:
     tracing::debug!(peer = %conn.peer, "rejected request: {err}");
     let mut ctx = RequestCtx::new(shard.random_u128(), false, false);
     response_filter::gateway_response(&mut conn.out, &mut ctx, &shard.date, response, 1);
+    shard.metrics.record_unrouted(ctx.status);
     let _ = wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await;
     linger_close(conn).await;
 }

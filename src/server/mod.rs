@@ -11,8 +11,10 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::access_log::AccessLogQueue;
 use crate::config::{self, ConfigErrors};
 use crate::lifecycle::SignalWatch;
+use crate::metrics::NodeMetrics;
 use crate::reload::{Reloader, SnapshotHandle};
 
 /// Why the gateway could not start.
@@ -57,13 +59,18 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for addr in &bound {
         tracing::info!("listening addr={addr}");
     }
+    let metrics = NodeMetrics::new(node.shards);
+    let access_log = Arc::new(
+        AccessLogQueue::start(node.access_log_queue, node.shards)
+            .map_err(io_err("starting the access-log writer"))?,
+    );
     if let Some(addr) = node.admin {
-        let bound = crate::admin::start(addr, Arc::clone(&handle))
+        let bound = crate::admin::start(addr, Arc::clone(&handle), Arc::clone(&metrics))
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown)?;
+    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &metrics, &access_log)?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -74,12 +81,16 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         handle.generation(),
         node.shards
     );
-    let reloader = Reloader::new(dir, Arc::clone(&handle), node);
-    signals.run(&reloader, &shutdown);
+    let reloader = Reloader::new(dir, Arc::clone(&handle), node).counting(metrics);
+    signals.run(&reloader, &shutdown, &access_log.reopen_flag());
     for t in threads {
         let _ = t.join();
     }
     traffic.shutdown();
+    // Every shard (and its queue sender) is gone: flush the access logs.
+    if let Ok(queue) = Arc::try_unwrap(access_log) {
+        queue.shutdown();
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }
@@ -89,6 +100,8 @@ fn spawn_shards(
     handle: &Arc<SnapshotHandle>,
     listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
+    metrics: &Arc<NodeMetrics>,
+    access_log: &Arc<AccessLogQueue>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
@@ -100,9 +113,10 @@ fn spawn_shards(
         };
         let handle = Arc::clone(handle);
         let shutdown = Arc::clone(shutdown);
+        let obs = (Arc::clone(metrics), Arc::clone(access_log));
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown))
+            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, obs))
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -117,6 +131,7 @@ fn shard_main(
     handle: Arc<SnapshotHandle>,
     listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
+    (metrics, access_log): (Arc<NodeMetrics>, Arc<AccessLogQueue>),
 ) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core) {
@@ -136,7 +151,8 @@ fn shard_main(
         }
     };
     runtime.block_on(async move {
-        let ctx = Rc::new(shard::ShardCtx::new(id, handle));
+        let ctx = Rc::new(shard::ShardCtx::new(id, handle, &metrics, &access_log));
+        drop(access_log);
         shard::run(ctx, listeners, shutdown).await;
     });
 }

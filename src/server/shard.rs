@@ -11,7 +11,9 @@ use std::time::Duration;
 use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
 
+use crate::access_log::{AccessLogQueue, ShardLog};
 use crate::integration::pool::Pool;
+use crate::metrics::{NodeMetrics, ShardMetrics};
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
 use crate::server::connection;
@@ -30,6 +32,10 @@ pub struct ShardCtx {
     pub pool: Pool,
     /// `Date` header cache.
     pub date: DateCache,
+    /// This shard's metric counters (written only here, read by `/metrics` scrapes).
+    pub metrics: Arc<ShardMetrics>,
+    /// This shard's side of the access-log queue.
+    pub access_log: ShardLog,
     rng: RefCell<fastrand::Rng>,
     draining: Cell<bool>,
     active: Cell<usize>,
@@ -37,13 +43,21 @@ pub struct ShardCtx {
 }
 
 impl ShardCtx {
-    /// Creates the state of shard `id`.
-    pub fn new(id: usize, handle: Arc<SnapshotHandle>) -> Self {
+    /// Creates the state of shard `id`, counting into its table of `metrics` and logging
+    /// through `access_log`.
+    pub fn new(
+        id: usize,
+        handle: Arc<SnapshotHandle>,
+        metrics: &NodeMetrics,
+        access_log: &AccessLogQueue,
+    ) -> Self {
         ShardCtx {
             id,
             snapshots: ShardSnapshot::new(handle),
             pool: Pool::default(),
             date: DateCache::default(),
+            metrics: metrics.shard(id),
+            access_log: access_log.shard_sender(id, metrics.shard(id)),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
             active: Cell::new(0),
@@ -85,6 +99,7 @@ struct ActiveGuard(Rc<ShardCtx>);
 impl ActiveGuard {
     fn new(shard: Rc<ShardCtx>) -> Self {
         shard.active.set(shard.active.get() + 1);
+        shard.metrics.connection_opened();
         ActiveGuard(shard)
     }
 }
@@ -92,6 +107,7 @@ impl ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.set(self.0.active.get().saturating_sub(1));
+        self.0.metrics.connection_closed();
     }
 }
 

@@ -162,8 +162,6 @@ pub struct BindingKey {
 /// What a method adds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MethodTraffic {
-    /// Position of the method in its deployment (indexes per-stage tables).
-    pub index: u32,
     /// `apiKeyRequired`: the request needs a valid `x-api-key` in a plan of the stage.
     pub api_key_required: bool,
 }

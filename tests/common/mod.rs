@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod traffic;
+pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -72,6 +73,8 @@ pub struct ApiSpec {
     stages: Vec<(String, String, Vars)>,
     /// (deployment id, TOML tables of its methods)
     deployments: Vec<(String, Vec<String>)>,
+    /// (stage name, extra `key = value` TOML line of that stage)
+    stage_lines: Vec<(String, String)>,
 }
 
 /// Stage variables as (name, value).
@@ -84,7 +87,14 @@ impl ApiSpec {
             id: id.to_string(),
             stages: Vec::new(),
             deployments: Vec::new(),
+            stage_lines: Vec::new(),
         }
+    }
+
+    /// Adds a raw `key = value` TOML line to stage `name` (e.g. its `access_log`).
+    pub fn stage_line(mut self, name: &str, line: &str) -> Self {
+        self.stage_lines.push((name.to_string(), line.to_string()));
+        self
     }
 
     /// The API's id (also the file name the API is written to).
@@ -186,6 +196,9 @@ impl std::fmt::Display for ApiSpec {
                     .collect();
                 writeln!(f, "variables = {{ {} }}", vars.join(", "))?;
             }
+            for (_, line) in self.stage_lines.iter().filter(|(s, _)| s == name) {
+                writeln!(f, "{line}")?;
+            }
         }
         for (deployment, methods) in &self.deployments {
             writeln!(f, "\n[deployments.{}]", toml_key(deployment))?;
@@ -233,6 +246,7 @@ pub struct ConfigDir {
     limits: BTreeMap<&'static str, u64>,
     /// Raw TOML appended to `gateway.toml` (sections such as `[throttle]`).
     gateway_extra: String,
+    server_lines: Vec<String>,
 }
 
 impl ConfigDir {
@@ -263,6 +277,7 @@ impl ConfigDir {
             execute_api_domain: "localhost".to_string(),
             limits,
             gateway_extra: String::new(),
+            server_lines: Vec::new(),
         };
         c.write_gateway();
         c
@@ -289,6 +304,13 @@ impl ConfigDir {
     pub fn limit(mut self, key: &'static str, value: u64) -> Self {
         assert!(self.limits.contains_key(key), "unknown limit {key}");
         self.limits.insert(key, value);
+        self.write_gateway();
+        self
+    }
+
+    /// Adds a raw `key = value` line to `[server]`, e.g. `access_log_queue = 4`.
+    pub fn server_line(mut self, line: &str) -> Self {
+        self.server_lines.push(line.to_string());
         self.write_gateway();
         self
     }
@@ -358,6 +380,9 @@ impl ConfigDir {
             toml_str(&self.execute_api_domain)
         )
         .unwrap();
+        for line in &self.server_lines {
+            writeln!(s, "{line}").unwrap();
+        }
         writeln!(s, "\n[limits]").unwrap();
         for (k, v) in &self.limits {
             writeln!(s, "{k} = {v}").unwrap();
