@@ -1,5 +1,6 @@
-//! The control-plane listener. For now it answers health checks (`GET /ping`) for load
-//! balancers and deploy scripts; metrics and the admin API join it later.
+//! The control-plane listener. It answers health checks (`GET /ping`) for load balancers and
+//! deploy scripts, and cache flushes (`DELETE /restapis/{api}/stages/{stage}/cache/data`, see
+//! `cache::control`); metrics and the rest of the admin API join it later.
 //!
 //! It runs on its own plain thread, outside the shards, because nothing here is on the
 //! request path and its work (snapshot inspection, later config writes) may block.
@@ -9,6 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::CacheBoard;
 use crate::http::{Parsed, RequestHead};
 use crate::reload::SnapshotHandle;
 
@@ -16,14 +18,18 @@ use crate::reload::SnapshotHandle;
 const MAX_HEAD: usize = 8192;
 
 /// Binds the admin listener and serves it on a background thread; returns the bound address.
-pub fn start(addr: SocketAddr, snapshots: Arc<SnapshotHandle>) -> io::Result<SocketAddr> {
+pub fn start(
+    addr: SocketAddr,
+    snapshots: Arc<SnapshotHandle>,
+    cache: Arc<CacheBoard>,
+) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &snapshots) {
+                if let Err(e) = handle(stream, &snapshots, &cache) {
                     tracing::debug!("admin connection: {e}");
                 }
             }
@@ -31,7 +37,7 @@ pub fn start(addr: SocketAddr, snapshots: Arc<SnapshotHandle>) -> io::Result<Soc
     Ok(bound)
 }
 
-fn handle(mut stream: TcpStream, snapshots: &SnapshotHandle) -> io::Result<()> {
+fn handle(mut stream: TcpStream, snapshots: &SnapshotHandle, cache: &CacheBoard) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(1024);
@@ -59,7 +65,13 @@ fn handle(mut stream: TcpStream, snapshots: &SnapshotHandle) -> io::Result<()> {
             );
             respond(&mut stream, 200, &body)
         }
-        _ => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
+        _ => {
+            match crate::cache::control::admin_request(method, path, &snapshots.load_full(), cache)
+            {
+                Some((status, body)) => respond(&mut stream, status, &body),
+                None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
+            }
+        }
     }
 }
 

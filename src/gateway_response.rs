@@ -22,6 +22,9 @@ pub enum GatewayResponse {
     NotImplemented,
     /// An HTTP version other than 1.0 and 1.1.
     VersionNotSupported,
+    /// The caller is not allowed to do what it asked (AWS `ACCESS_DENIED`), e.g. invalidate
+    /// a cache entry with `Cache-Control: max-age=0` under `FAIL_WITH_403`.
+    AccessDenied,
 }
 
 impl GatewayResponse {
@@ -36,6 +39,7 @@ impl GatewayResponse {
             Self::HeadersTooLarge => 431,
             Self::NotImplemented => 501,
             Self::VersionNotSupported => 505,
+            Self::AccessDenied => 403,
         }
     }
 
@@ -50,6 +54,9 @@ impl GatewayResponse {
             Self::HeadersTooLarge => br#"{"message":"Request Header Fields Too Large"}"#,
             Self::NotImplemented => br#"{"message":"Not Implemented"}"#,
             Self::VersionNotSupported => br#"{"message":"HTTP Version Not Supported"}"#,
+            Self::AccessDenied => {
+                br#"{"message":"User is not authorized to access this resource"}"#
+            }
         }
     }
 
@@ -63,6 +70,7 @@ impl GatewayResponse {
                 "BadRequestException"
             }
             Self::HeadersTooLarge => "RequestHeaderFieldsTooLargeException",
+            Self::AccessDenied => "AccessDeniedException",
         }
     }
 
@@ -105,6 +113,7 @@ mod tests {
             GatewayResponse::HeadersTooLarge,
             GatewayResponse::NotImplemented,
             GatewayResponse::VersionNotSupported,
+            GatewayResponse::AccessDenied,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

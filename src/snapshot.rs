@@ -95,6 +95,8 @@ pub struct Stage {
     pub deployment_id: Box<str>,
     /// Resource tree of the deployment; values are the methods.
     pub router: Router<Arc<Method>>,
+    /// The stage cache, when `cache_cluster_enabled`.
+    pub cache: Option<Box<crate::cache::StageCache>>,
 }
 
 /// One method on one resource, ready to serve.
@@ -106,6 +108,8 @@ pub struct Method {
     pub http_method: Box<str>,
     /// What answers the request.
     pub integration: Integration,
+    /// Query strings and headers that vary the cache key (`cache_key_parameters`).
+    pub cache_key: Box<[crate::cache::KeyParam]>,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as

@@ -143,6 +143,7 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         resource_path: head.resource_path.as_str().into(),
         http_method: head.method_name.as_str().into(),
         integration,
+        cache_key: Box::default(),
     }
 }
 
@@ -176,6 +177,7 @@ fn build_stage(
         name: stage.name.as_str().into(),
         deployment_id: deployment_id.into(),
         router,
+        cache: None,
     }
 }
 

@@ -20,6 +20,11 @@ pub struct RequestCtx {
     pub response_body_bytes: u64,
     /// Time from starting the integration to its response head: `IntegrationLatency`.
     pub integration_latency: Option<Duration>,
+    /// Cache hit or miss, when the stage caches this request: `CacheHitCount`,
+    /// `CacheMissCount`.
+    pub cache: Option<crate::cache::CacheOutcome>,
+    /// On a cache miss, the copy of the backend response being taken to store it.
+    pub cache_capture: Option<Box<crate::cache::Capture>>,
 }
 
 impl RequestCtx {
@@ -33,6 +38,8 @@ impl RequestCtx {
             status: 0,
             response_body_bytes: 0,
             integration_latency: None,
+            cache: None,
+            cache_capture: None,
         }
     }
 

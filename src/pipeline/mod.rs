@@ -2,6 +2,7 @@
 //!
 //! 1. [`request_filter`]: limits that need the parsed head, then routing (host → API, first
 //!    path segment → stage, resource tree → method, with path parameters);
+//!    then [`cache_filter`]: a stage cache hit answers here, a miss goes on and is stored;
 //! 2. [`upstream`]: the method's integration answers (MOCK in place, HTTP_PROXY through the
 //!    shard's backend pool);
 //! 3. [`response_filter`]: every response head, whoever produced it, gets the gateway's
@@ -9,6 +10,7 @@
 //!
 //! [`context::RequestCtx`] carries what the phases share about one request.
 
+pub mod cache_filter;
 pub mod context;
 pub mod request_filter;
 pub mod response_filter;
@@ -57,6 +59,23 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         Err(response) => return gateway_error(shard, conn, &mut ctx, req, limits, response).await,
     };
 
+    // Phase 1b: the stage cache.
+    let lookup = cache_filter::lookup(shard, &route, &conn.head, base, &params, &mut ctx).await;
+    let fill = match lookup {
+        cache_filter::Lookup::Bypass => None,
+        cache_filter::Lookup::Miss(fill) => {
+            cache_filter::begin(&fill, &mut ctx);
+            Some(fill)
+        }
+        cache_filter::Lookup::Hit { entry, warn } => {
+            return cache_filter::answer(shard, conn, &mut ctx, req, limits, entry, warn).await
+        }
+        cache_filter::Lookup::Deny => {
+            let response = GatewayResponse::AccessDenied;
+            return gateway_error(shard, conn, &mut ctx, req, limits, response).await;
+        }
+    };
+
     // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
     // response head is written. Afterwards `ctx` holds what was sent (status, body bytes,
     // integration latency) for the phases that report on it.
@@ -68,7 +87,11 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         conn.peer,
         &mut conn.upstream_head,
     );
-    upstream::call(shard, conn, prepared, &mut ctx, req, limits).await
+    let next = upstream::call(shard, conn, prepared, &mut ctx, req, limits).await;
+    if let Some(fill) = fill {
+        cache_filter::store(shard, fill, &mut ctx);
+    }
+    next
 }
 
 /// Answers with a gateway response (403 for no route, 413, 400 ...).

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::cache::CacheBoard;
 use crate::config::{self, ConfigErrors};
 use crate::lifecycle::SignalWatch;
 use crate::reload::{Reloader, SnapshotHandle};
@@ -41,6 +42,8 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     let loaded = config::load(dir, 1)?;
     let node = loaded.node.clone();
     let handle = SnapshotHandle::new(loaded.snapshot);
+    let test_clock = std::env::var_os(crate::cache::TEST_CLOCK_ENV).is_some_and(|v| v == "1");
+    let cache = CacheBoard::new(node.shards, test_clock);
     let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
     let (bound, listeners) =
         listener::bind_all(&node.listen, node.shards).map_err(io_err("binding listeners"))?;
@@ -48,12 +51,12 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         tracing::info!("listening addr={addr}");
     }
     if let Some(addr) = node.admin {
-        let bound = crate::admin::start(addr, Arc::clone(&handle))
+        let bound = crate::admin::start(addr, Arc::clone(&handle), Arc::clone(&cache))
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown)?;
+    let threads = spawn_shards(&node, &handle, &cache, listeners, &shutdown)?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -76,6 +79,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
 fn spawn_shards(
     node: &config::NodeSettings,
     handle: &Arc<SnapshotHandle>,
+    cache: &Arc<CacheBoard>,
     listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
@@ -88,10 +92,11 @@ fn spawn_shards(
             None
         };
         let handle = Arc::clone(handle);
+        let cache = Arc::clone(cache);
         let shutdown = Arc::clone(shutdown);
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown))
+            .spawn(move || shard_main(id, core, handle, cache, shard_listeners, shutdown))
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -104,6 +109,7 @@ fn shard_main(
     id: usize,
     core: Option<core_affinity::CoreId>,
     handle: Arc<SnapshotHandle>,
+    cache: Arc<CacheBoard>,
     listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
 ) {
@@ -125,7 +131,7 @@ fn shard_main(
         }
     };
     runtime.block_on(async move {
-        let ctx = Rc::new(shard::ShardCtx::new(id, handle));
+        let ctx = Rc::new(shard::ShardCtx::new(id, handle, cache));
         shard::run(ctx, listeners, shutdown).await;
     });
 }

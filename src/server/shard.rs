@@ -11,6 +11,7 @@ use std::time::Duration;
 use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
 
+use crate::cache::{CacheBoard, ShardCache};
 use crate::integration::pool::Pool;
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
@@ -30,6 +31,8 @@ pub struct ShardCtx {
     pub pool: Pool,
     /// `Date` header cache.
     pub date: DateCache,
+    /// This shard's partitions of the stage caches.
+    pub cache: ShardCache,
     rng: RefCell<fastrand::Rng>,
     draining: Cell<bool>,
     active: Cell<usize>,
@@ -38,12 +41,13 @@ pub struct ShardCtx {
 
 impl ShardCtx {
     /// Creates the state of shard `id`.
-    pub fn new(id: usize, handle: Arc<SnapshotHandle>) -> Self {
+    pub fn new(id: usize, handle: Arc<SnapshotHandle>, cache: Arc<CacheBoard>) -> Self {
         ShardCtx {
             id,
             snapshots: ShardSnapshot::new(handle),
             pool: Pool::default(),
             date: DateCache::default(),
+            cache: ShardCache::new(cache),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
             active: Cell::new(0),
@@ -137,6 +141,7 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
         if ticks.is_multiple_of(20) {
             let snapshot = shard.snapshots.current();
             shard.pool.purge(snapshot.limits.pool_idle_timeout);
+            shard.cache.retain_current(&snapshot);
         }
     }
     shard.begin_drain();
