@@ -53,6 +53,7 @@ struct MethodHead {
     method: HttpMethod,
     method_name: String,
     resource_path: String,
+    cache_key: Box<[crate::cache::KeyParam]>,
 }
 
 enum PreparedBody {
@@ -82,7 +83,9 @@ fn compile_api(api: ValidApi, resolver: &mut Resolver, sink: &mut Sink) -> Api {
         .iter()
         .map(|s| {
             let deployment = &prepared[s.deployment];
-            let stage = build_stage(&file, s, &ids[s.deployment], deployment, resolver, sink);
+            let deployment_id = &ids[s.deployment];
+            let mut stage = build_stage(&file, s, deployment_id, deployment, resolver, sink);
+            stage.cache = super::cache::compile_stage(&api.id, &s.name, deployment_id, &s.cache);
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -106,6 +109,7 @@ fn prepare(
         method: m.method,
         method_name: m.method_name,
         resource_path: m.resource_path,
+        cache_key: m.cache_key,
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
@@ -143,7 +147,7 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         resource_path: head.resource_path.as_str().into(),
         http_method: head.method_name.as_str().into(),
         integration,
-        cache_key: Box::default(),
+        cache_key: head.cache_key.clone(),
     }
 }
 

@@ -72,6 +72,8 @@ pub struct ValidStage {
     pub deployment: usize,
     /// Stage variables.
     pub variables: AHashMap<String, String>,
+    /// Stage cache settings.
+    pub cache: super::cache::ValidStageCache,
 }
 
 /// A deployment and its valid methods.
@@ -100,6 +102,8 @@ pub struct ValidMethod {
     pub resource_path: String,
     /// What answers it.
     pub integration: ValidIntegration,
+    /// Cache key parameters.
+    pub cache_key: Box<[crate::cache::KeyParam]>,
 }
 
 /// A checked integration.
@@ -502,6 +506,7 @@ impl ApiCheck<'_> {
         }
         let deployment = self.stage_deployment(&field, &model.deployment);
         let variables = self.stage_variables(&field, model);
+        let cache = super::cache::stage(self.src, self.sink, &field, model);
         if self.sink_len() != before {
             return None;
         }
@@ -509,6 +514,7 @@ impl ApiCheck<'_> {
             name: key.get_ref().clone(),
             deployment: deployment?,
             variables,
+            cache,
         })
     }
 
@@ -611,6 +617,8 @@ impl ApiCheck<'_> {
             return None;
         }
         let params = uri::path_params(path);
+        let keys = &model.cache_key_parameters;
+        let cache_key = super::cache::key_params(self.src, self.sink, &field, keys, &params);
         let integration = self.integration(&field, &model.integration, &params)?;
         Some(ValidMethod {
             field,
@@ -619,6 +627,7 @@ impl ApiCheck<'_> {
             method_name: method_name.to_string(),
             resource_path: path.to_string(),
             integration,
+            cache_key,
         })
     }
 

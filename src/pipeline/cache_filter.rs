@@ -15,6 +15,7 @@
 //! MOCK integrations are not cached: they are answered from memory already.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::cache::coalesce::{Leader, Role};
 use crate::cache::{
@@ -167,18 +168,29 @@ pub async fn lookup<'s>(
     if refill {
         return Lookup::Miss(fill);
     }
-    match cache.inflight.join(hash) {
-        Role::Leader(leader) => fill._leader = Some(leader),
-        Role::Waiter(wait) => {
-            // The leader's timeout or failure releases us too; then we fetch ourselves.
-            let _ = monoio::time::timeout(proxy.timeout, wait).await;
-            if let Some(entry) = cache.get(stage, hash, &fill.key) {
-                ctx.cache = Some(CacheOutcome::Hit);
-                return Lookup::Hit { entry, warn };
-            }
-            if let Role::Leader(leader) = cache.inflight.join(hash) {
+    // Wait for the fetch in flight, if any, up to the integration timeout; when it ends
+    // without an entry (failure, non-2xx, too large) one waiter leads the next fetch and the
+    // others wait for that one.
+    let deadline = Instant::now() + proxy.timeout;
+    loop {
+        let wait = match cache.inflight.join(hash) {
+            Role::Leader(leader) => {
                 fill._leader = Some(leader);
+                break;
             }
+            Role::Waiter(wait) => wait,
+        };
+        tracing::debug!(
+            shard = shard.id,
+            "cache miss coalesced: waiting for the fetch in flight"
+        );
+        let left = deadline.saturating_duration_since(Instant::now());
+        if monoio::time::timeout(left, wait).await.is_err() {
+            break; // The leader is too slow: fetch without leading.
+        }
+        if let Some(entry) = cache.get(stage, hash, &fill.key) {
+            ctx.cache = Some(CacheOutcome::Hit);
+            return Lookup::Hit { entry, warn };
         }
     }
     Lookup::Miss(fill)

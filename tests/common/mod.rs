@@ -14,6 +14,8 @@
 //!   sleeps.
 #![allow(dead_code)]
 
+pub mod cache;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
@@ -70,6 +72,8 @@ pub struct ApiSpec {
     stages: Vec<(String, String, Vars)>,
     /// (deployment id, TOML tables of its methods)
     deployments: Vec<(String, Vec<String>)>,
+    /// (stage name, raw TOML appended to the stage's table)
+    stage_extras: Vec<(String, String)>,
 }
 
 /// Stage variables as (name, value).
@@ -82,6 +86,7 @@ impl ApiSpec {
             id: id.to_string(),
             stages: Vec::new(),
             deployments: Vec::new(),
+            stage_extras: Vec::new(),
         }
     }
 
@@ -154,10 +159,29 @@ impl ApiSpec {
         self.method(deployment, route, &integration)
     }
 
+    /// Appends raw TOML to stage `name`'s table (key/value lines first, then sub-tables such
+    /// as `[stages.NAME.method_settings."GET /x"]`), e.g. cache settings.
+    pub fn stage_toml(mut self, name: &str, toml: &str) -> Self {
+        self.stage_extras.push((name.to_string(), toml.to_string()));
+        self
+    }
+
     /// Adds a method with a raw TOML inline table as its integration.
-    pub fn method(mut self, deployment: &str, route: &str, integration_toml: &str) -> Self {
+    pub fn method(self, deployment: &str, route: &str, integration_toml: &str) -> Self {
+        self.method_toml(deployment, route, integration_toml, "")
+    }
+
+    /// Adds a method with a raw TOML integration and extra raw lines in the method's table
+    /// (e.g. `cache_key_parameters = [...]`).
+    pub fn method_toml(
+        mut self,
+        deployment: &str,
+        route: &str,
+        integration_toml: &str,
+        extra: &str,
+    ) -> Self {
         let line = format!(
-            "[deployments.{}.methods.{}]\nintegration = {}\n",
+            "[deployments.{}.methods.{}]\nintegration = {}\n{extra}\n",
             toml_key(deployment),
             toml_str(route),
             integration_toml
@@ -183,6 +207,9 @@ impl std::fmt::Display for ApiSpec {
                     .map(|(k, v)| format!("{} = {}", toml_key(k), toml_str(v)))
                     .collect();
                 writeln!(f, "variables = {{ {} }}", vars.join(", "))?;
+            }
+            for (_, extra) in self.stage_extras.iter().filter(|(s, _)| s == name) {
+                writeln!(f, "{extra}")?;
             }
         }
         for (deployment, methods) in &self.deployments {
@@ -422,11 +449,18 @@ impl Gateway {
 
     /// Like [`Gateway::start`] for an arbitrary configuration directory.
     pub fn start_dir(dir: &Path) -> Gateway {
+        Self::start_env(dir, &[])
+    }
+
+    /// Like [`Gateway::start_dir`] with extra environment variables (e.g. test-only switches
+    /// such as `TOLLGATE_TEST_CLOCK=1`).
+    pub fn start_env(dir: &Path, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(tollgate_bin())
             .arg("--config")
             .arg(dir)
             .env("RUST_LOG", "info")
             .env_remove("NO_COLOR")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
