@@ -203,6 +203,8 @@ pub struct ShardCache {
     /// Reused buffer for composing keys (no allocation on a hit).
     scratch: RefCell<Vec<u8>>,
     clock_base: Instant,
+    /// Snapshot generation [`ShardCache::retain_current`] last looked at.
+    retained_generation: Cell<u64>,
 }
 
 impl ShardCache {
@@ -216,6 +218,7 @@ impl ShardCache {
             hasher: ahash::RandomState::new(),
             scratch: RefCell::new(Vec::with_capacity(256)),
             clock_base: Instant::now(),
+            retained_generation: Cell::new(0),
         }
     }
 
@@ -309,10 +312,10 @@ impl ShardCache {
     /// settings or deployment changed, so their memory is returned without waiting for a
     /// request.
     pub fn retain_current(&self, snapshot: &Snapshot) {
-        let mut partitions = self.partitions.borrow_mut();
-        if partitions.is_empty() {
+        if self.retained_generation.replace(snapshot.generation) == snapshot.generation {
             return;
         }
+        let mut partitions = self.partitions.borrow_mut();
         let mut live: AHashMap<&str, u64> = AHashMap::new();
         for api in snapshot.apis.values() {
             for stage in api.stages.values() {
@@ -459,6 +462,19 @@ mod tests {
         assert!(shard.get(&stage("api/a", 2), 1, b"k").is_none());
         let p = shard.partitions.borrow();
         assert_eq!(p["api/a"].capacity(), (1 << 20) / 4);
+    }
+
+    #[test]
+    fn partitions_of_stages_gone_from_a_new_snapshot_are_dropped() {
+        let shard = ShardCache::new(CacheBoard::new(1, false));
+        shard.insert(&stage("api/a", 1), 1, entry(b"k"));
+        assert_eq!(shard.usage("api/a").1, 1);
+        let snapshot = Snapshot {
+            generation: 2,
+            ..Snapshot::empty()
+        };
+        shard.retain_current(&snapshot);
+        assert_eq!(shard.usage("api/a"), (0, 0));
     }
 
     #[test]
