@@ -49,6 +49,27 @@ fn second_get_is_a_hit_until_the_ttl_expires() {
 }
 
 #[test]
+fn chunked_backend_answers_are_replayed_whole() {
+    let backend = Backend::start(|_| {
+        Reply::ok("")
+            .header("x-origin", "yes")
+            .chunked(vec![b"hello ".to_vec(), b"world".to_vec()])
+    });
+    let cfg = ConfigDir::with_api(&cached_api(&backend, ENABLED));
+    let gw = Gateway::start(&cfg);
+    let mut conn = Conn::connect(gw.addr());
+    let miss = get_on(&mut conn, "/prod/pets");
+    miss.assert(200, "hello world");
+    assert!(miss.chunked);
+    let hit = get_on(&mut conn, "/prod/pets");
+    hit.assert(200, "hello world");
+    assert_eq!(hit.header("content-length"), Some("11"));
+    assert_eq!(hit.header("x-origin"), Some("yes"));
+    assert_eq!(hit.header("transfer-encoding"), None);
+    assert_eq!(backend.requests().len(), 1);
+}
+
+#[test]
 fn caching_is_off_unless_the_stage_enables_it_and_ttl_zero_disables_it() {
     let backend = counting_backend();
     let cfg = ConfigDir::with_api(&cached_api(&backend, "").stage_toml(
@@ -299,6 +320,23 @@ fn flush_reaches_every_shard() {
 
     let unknown = flush_stage(&gw, "petstore", "nope");
     assert_eq!(unknown.status, 404, "{unknown:?}");
+}
+
+#[test]
+fn stages_have_their_own_caches_and_flushes() {
+    let backend = counting_backend();
+    let api = cached_api(&backend, ENABLED)
+        .stage("dev", "v1")
+        .stage_toml("dev", ENABLED);
+    let cfg = ConfigDir::with_api(&api);
+    let gw = Gateway::start(&cfg);
+    let mut conn = Conn::connect(gw.addr());
+    get_on(&mut conn, "/prod/pets").assert(200, "#1");
+    get_on(&mut conn, "/dev/pets").assert(200, "#2");
+    assert_eq!(flush_stage(&gw, "petstore", "prod").status, 202);
+    get_on(&mut conn, "/dev/pets").assert(200, "#2");
+    get_on(&mut conn, "/prod/pets").assert(200, "#3");
+    assert_eq!(backend.requests().len(), 3);
 }
 
 #[test]

@@ -20,9 +20,12 @@ pub enum KeyParam {
     Header(Box<str>),
 }
 
-/// Writes the key of a request into `out` (cleared first).
+/// Writes the key of a request into `out` (cleared first). `stage_id` comes first so that
+/// keys (and their hashes, which also key the fetches in flight) never meet across stages.
+#[allow(clippy::too_many_arguments)]
 pub fn compose(
     out: &mut Vec<u8>,
+    stage_id: &str,
     method: &[u8],
     resource_path: &str,
     params: &Params<'_, '_>,
@@ -31,6 +34,7 @@ pub fn compose(
     base: &[u8],
 ) {
     out.clear();
+    part(out, b's', stage_id.as_bytes());
     part(out, b'm', method);
     part(out, b'r', resource_path.as_bytes());
     for (name, value) in params.iter() {
@@ -108,6 +112,7 @@ mod tests {
         let mut out = Vec::new();
         compose(
             &mut out,
+            "api/prod",
             head.method.get(raw),
             "/pets/{id}",
             &params,

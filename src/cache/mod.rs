@@ -228,8 +228,8 @@ impl ShardCache {
         real.saturating_add(self.board.clock_offset_ms.load(Ordering::Relaxed))
     }
 
-    /// Composes a key into the scratch buffer with `f`, and returns what `g` makes of the
-    /// key and its hash.
+    /// Composes a key into the shard's scratch buffer with `compose`, and returns what
+    /// `use_key` makes of the key and its hash (a hit then needs no allocation).
     pub fn with_key<R>(
         &self,
         compose: impl FnOnce(&mut Vec<u8>),

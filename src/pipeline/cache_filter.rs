@@ -136,6 +136,7 @@ pub async fn lookup<'s>(
         |out| {
             key::compose(
                 out,
+                &stage.id,
                 method,
                 &m.resource_path,
                 params,
