@@ -308,10 +308,11 @@ impl ShardCache {
         self.seen_version.set(version);
     }
 
-    /// Housekeeping after a reload: drops partitions of stages that no longer cache or whose
-    /// settings or deployment changed, so their memory is returned without waiting for a
-    /// request.
+    /// Housekeeping (about once a second): applies pending flushes and, after a reload, drops
+    /// partitions of stages that no longer cache or whose settings or deployment changed, so
+    /// their memory is returned without waiting for a request to the stage.
     pub fn retain_current(&self, snapshot: &Snapshot) {
+        self.apply_flushes();
         if self.retained_generation.replace(snapshot.generation) == snapshot.generation {
             return;
         }

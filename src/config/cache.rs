@@ -318,6 +318,91 @@ impl Check<'_> {
 mod tests {
     use super::*;
 
+    /// Loads a one-API directory whose API file is `api`.
+    fn load_api(api: &str) -> crate::snapshot::Snapshot {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gateway.toml"),
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nshards = 2\ndefault_api = \"petstore\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("apis")).unwrap();
+        std::fs::write(dir.path().join("apis/petstore.toml"), api).unwrap();
+        match crate::config::load(dir.path(), 1) {
+            Ok(loaded) => loaded.snapshot,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const API: &str = r#"id = "petstore"
+[stages.prod]
+deployment = "v1"
+cache_cluster_enabled = true
+cache_cluster_size = "1.6"
+cache_ttl_in_seconds = 120
+unauthorized_cache_control_header_strategy = "FAIL_WITH_403"
+[stages.prod.method_settings."GET /pets/{id}"]
+cache_ttl_in_seconds = 5
+[stages.dev]
+deployment = "v1"
+[deployments.v1.methods."GET /pets/{id}"]
+integration = { type = "HTTP_PROXY", uri = "http://127.0.0.1:9/pets/{id}" }
+cache_key_parameters = ["method.request.querystring.type", "method.request.header.X-Tenant", "method.request.path.id"]
+"#;
+
+    #[test]
+    fn stage_and_method_settings_compile_into_the_snapshot() {
+        let snapshot = load_api(API);
+        let api = &snapshot.apis["petstore"];
+        assert!(api.stages["dev"].cache.is_none(), "off by default");
+        let cache = api.stages["prod"].cache.as_deref().expect("prod caches");
+        assert_eq!(&*cache.id, "petstore/prod");
+        assert_eq!(
+            cache.capacity_bytes,
+            (1.6 * 1024.0 * 1024.0 * 1024.0) as u64
+        );
+        assert_eq!(cache.defaults.ttl_secs, 120);
+        assert_eq!(cache.defaults.strategy, UnauthorizedStrategy::FailWith403);
+        assert!(cache.defaults.require_authorization);
+        let (method, path, settings) = &cache.overrides[0];
+        assert_eq!((&**method, &**path), ("GET", "/pets/{id}"));
+        // The override changes the TTL and inherits the rest from the stage.
+        assert_eq!(settings.ttl_secs, 5);
+        assert_eq!(settings.strategy, UnauthorizedStrategy::FailWith403);
+        let mut params = crate::router::Params::default();
+        let m = api.stages["prod"]
+            .router
+            .find(Some(crate::router::HttpMethod::Get), "/pets/1", &mut params)
+            .unwrap();
+        assert_eq!(cache.settings_for(m).ttl_secs, 5);
+        assert_eq!(
+            &*m.cache_key,
+            &[
+                KeyParam::Query("type".into()),
+                KeyParam::Header("x-tenant".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn fingerprints_change_with_settings_and_deployment_only() {
+        let a = load_api(API);
+        let b = load_api(&API.replace(
+            "[stages.dev]",
+            "[stages.qa]\ndeployment = \"v1\"\n[stages.dev]",
+        ));
+        let c = load_api(&API.replace("cache_ttl_in_seconds = 120", "cache_ttl_in_seconds = 121"));
+        let fp = |s: &crate::snapshot::Snapshot| {
+            s.apis["petstore"].stages["prod"]
+                .cache
+                .as_ref()
+                .unwrap()
+                .fingerprint
+        };
+        assert_eq!(fp(&a), fp(&b));
+        assert_ne!(fp(&a), fp(&c));
+    }
+
     #[test]
     fn key_parameters_follow_aws_names() {
         let params = vec![PathParam {
