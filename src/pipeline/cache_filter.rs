@@ -10,7 +10,7 @@
 //!
 //! `Cache-Control: max-age=0` refetches and refills the entry when the caller may invalidate
 //! the cache; otherwise `unauthorizedCacheControlHeaderStrategy` decides (see
-//! [`caller_may_invalidate`]).
+//! `caller_may_invalidate` for who is authorized).
 //!
 //! MOCK integrations are not cached: they are answered from memory already.
 
