@@ -1,20 +1,28 @@
-//! One shard's share of one stage's cache: an LRU of complete responses, bounded by bytes.
+//! One shard's share of one stage's cache: a segmented LRU of complete responses, bounded
+//! by bytes.
 //!
-//! Why `lru` and not TinyLFU: a shard is single-threaded, so the cache needs no
-//! synchronisation at all, and `lru::LruCache` is a small, well-kept, `unsafe`-audited
-//! intrusive list + hash map with O(1) `get`/`put`/`pop_lru` and no background work. The
-//! TinyLFU crates (`moka`, `mini-moka`) are built for concurrent use (atomics, epoch GC,
-//! housekeeping threads) that a shard would pay for on every hit. API Gateway responses are
-//! usually a small hot set behind TTLs of minutes, where LRU keeps the hot set well; a scan of
-//! one-off keys can push it out, which is the known trade-off.
+//! Segmented LRU (SLRU): a new entry enters the *probation* segment; a hit there promotes it
+//! to the *protected* segment (at most 80 % of the bytes), whose least recently used entries
+//! fall back to probation. Eviction takes probation's oldest first, so a scan of one-off keys
+//! (a crawler walking `?page=1..N`) churns probation and leaves the entries that were asked
+//! for twice in place — the hot-set protection TinyLFU is used for, at LRU's cost.
+//!
+//! Why two `lru::LruCache`s and not a TinyLFU crate: a shard is single-threaded, so the cache
+//! needs no synchronisation at all, and `lru` is a small, well-kept intrusive list + hash map
+//! with O(1) `get`/`put`/`pop_lru` and no background work. The TinyLFU crates (`moka`,
+//! `mini-moka`) are built for concurrent use (atomics, epoch GC, housekeeping threads) that a
+//! shard would pay for on every hit.
 //!
 //! Memory is bounded by counting what each entry really holds (key, status line, headers,
-//! body, plus a fixed overhead for the list node, map slot and `Rc`), and evicting least
-//! recently used entries until the total fits.
+//! body, plus a fixed overhead for the list node, map slot and `Rc`), and evicting until the
+//! total fits.
 
 use std::rc::Rc;
 
 use lru::LruCache;
+
+/// Share of a partition's bytes the protected segment may hold, in percent.
+const PROTECTED_PERCENT: usize = 80;
 
 /// Bytes charged per entry on top of its key, headers and body: the `Rc` header, the
 /// `CachedResponse` struct, the LRU list node and the hash-map slot.
@@ -47,10 +55,12 @@ impl CachedResponse {
     }
 }
 
-/// An LRU of responses bounded by `capacity` bytes.
+/// A segmented LRU of responses bounded by `capacity` bytes.
 pub struct Partition {
-    entries: LruCache<u64, Rc<CachedResponse>>,
-    used: usize,
+    probation: LruCache<u64, Rc<CachedResponse>>,
+    protected: LruCache<u64, Rc<CachedResponse>>,
+    probation_bytes: usize,
+    protected_bytes: usize,
     capacity: usize,
     /// What the partition was built for (stage cache settings and deployment); a different
     /// fingerprint in a new snapshot drops the contents.
@@ -62,8 +72,8 @@ pub struct Partition {
 impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Partition")
-            .field("entries", &self.entries.len())
-            .field("used", &self.used)
+            .field("entries", &self.len())
+            .field("used", &self.used_bytes())
             .field("capacity", &self.capacity)
             .finish()
     }
@@ -73,18 +83,23 @@ impl Partition {
     /// An empty partition of `capacity` bytes.
     pub fn new(capacity: usize, fingerprint: u64, flush_epoch: u64) -> Self {
         Partition {
-            entries: LruCache::unbounded(),
-            used: 0,
+            probation: LruCache::unbounded(),
+            protected: LruCache::unbounded(),
+            probation_bytes: 0,
+            protected_bytes: 0,
             capacity,
             fingerprint,
             flush_epoch,
         }
     }
 
-    /// The live entry for `key` (hash `hash`), marked most recently used; an expired entry is
-    /// removed and reported as absent.
+    /// The live entry for `key` (hash `hash`), marked most recently used (and promoted to the
+    /// protected segment on its first hit); an expired entry is removed and reported absent.
     pub fn get(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Rc<CachedResponse>> {
-        let entry = self.entries.get(&hash)?;
+        let entry = match self.protected.get(&hash) {
+            Some(entry) => Rc::clone(entry),
+            None => Rc::clone(self.probation.peek(&hash)?),
+        };
         if *entry.key != *key {
             return None;
         }
@@ -92,66 +107,94 @@ impl Partition {
             self.remove(hash);
             return None;
         }
-        Some(Rc::clone(entry))
+        if let Some(promoted) = self.probation.pop(&hash) {
+            self.probation_bytes -= promoted.charge();
+            self.protected_bytes += promoted.charge();
+            self.protected.put(hash, promoted);
+            self.demote_overflow();
+        }
+        Some(entry)
     }
 
-    /// Stores `entry` under `hash`, replacing what was there, then evicts least recently used
-    /// entries until the partition fits. An entry larger than the whole capacity is refused.
+    /// Stores `entry` under `hash` (in probation), replacing what was there, then evicts until
+    /// the partition fits. An entry larger than the whole capacity is refused.
     pub fn insert(&mut self, hash: u64, entry: CachedResponse) -> bool {
         let charge = entry.charge();
         if charge > self.capacity {
             return false;
         }
-        if let Some(old) = self.entries.put(hash, Rc::new(entry)) {
-            self.used -= old.charge();
-        }
-        self.used += charge;
-        while self.used > self.capacity {
-            match self.entries.pop_lru() {
-                Some((_, old)) => self.used -= old.charge(),
-                None => break,
-            }
-        }
+        self.remove(hash);
+        self.probation.put(hash, Rc::new(entry));
+        self.probation_bytes += charge;
+        self.evict_overflow();
         true
     }
 
     /// Drops one entry.
     pub fn remove(&mut self, hash: u64) {
-        if let Some(old) = self.entries.pop(&hash) {
-            self.used -= old.charge();
+        if let Some(old) = self.probation.pop(&hash) {
+            self.probation_bytes -= old.charge();
+        }
+        if let Some(old) = self.protected.pop(&hash) {
+            self.protected_bytes -= old.charge();
         }
     }
 
     /// Drops every entry (flush, changed settings).
     pub fn clear(&mut self) {
-        self.entries.clear();
-        self.used = 0;
+        self.probation.clear();
+        self.protected.clear();
+        self.probation_bytes = 0;
+        self.protected_bytes = 0;
     }
 
     /// Changes the capacity (settings changed), evicting as needed.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity;
-        while self.used > self.capacity {
-            match self.entries.pop_lru() {
-                Some((_, old)) => self.used -= old.charge(),
-                None => break,
+        self.demote_overflow();
+        self.evict_overflow();
+    }
+
+    /// Moves protected entries beyond the protected share back to probation (most recent
+    /// there: they were hot not long ago).
+    fn demote_overflow(&mut self) {
+        let limit = self.capacity / 100 * PROTECTED_PERCENT;
+        while self.protected_bytes > limit {
+            let Some((hash, entry)) = self.protected.pop_lru() else {
+                break;
+            };
+            self.protected_bytes -= entry.charge();
+            self.probation_bytes += entry.charge();
+            self.probation.put(hash, entry);
+        }
+    }
+
+    /// Evicts probation's oldest, then protected's oldest, until the partition fits.
+    fn evict_overflow(&mut self) {
+        while self.used_bytes() > self.capacity {
+            if let Some((_, old)) = self.probation.pop_lru() {
+                self.probation_bytes -= old.charge();
+            } else if let Some((_, old)) = self.protected.pop_lru() {
+                self.protected_bytes -= old.charge();
+            } else {
+                break;
             }
         }
     }
 
     /// Bytes currently charged.
     pub fn used_bytes(&self) -> usize {
-        self.used
+        self.probation_bytes + self.protected_bytes
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.probation.len() + self.protected.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Capacity in bytes.
@@ -214,6 +257,41 @@ mod tests {
         assert_eq!(p.len(), 10);
         assert!(p.get(99, b"k099", 0).is_some());
         assert!(p.get(50, b"k050", 0).is_none());
+    }
+
+    #[test]
+    fn a_scan_of_one_off_keys_does_not_evict_entries_hit_twice() {
+        let one = entry("k000", 1000, u64::MAX).charge();
+        let mut p = Partition::new(one * 10, 0, 0);
+        for i in 0..3u64 {
+            p.insert(i, entry(&format!("k{i:03}"), 1000, u64::MAX));
+            assert!(p.get(i, format!("k{i:03}").as_bytes(), 0).is_some());
+        }
+        // A crawler: 100 keys, each asked for once, none of them touching the hot three.
+        for i in 100..200u64 {
+            p.insert(i, entry(&format!("k{i:03}"), 1000, u64::MAX));
+            assert!(p.used_bytes() <= one * 10);
+        }
+        for i in 0..3u64 {
+            assert!(
+                p.get(i, format!("k{i:03}").as_bytes(), 0).is_some(),
+                "hot key {i} evicted"
+            );
+        }
+        assert_eq!(p.len(), 10);
+    }
+
+    #[test]
+    fn protected_share_is_bounded_and_overflow_returns_to_probation() {
+        let one = entry("k000", 1000, u64::MAX).charge();
+        let mut p = Partition::new(one * 10, 0, 0);
+        for i in 0..10u64 {
+            p.insert(i, entry(&format!("k{i:03}"), 1000, u64::MAX));
+            p.get(i, format!("k{i:03}").as_bytes(), 0);
+        }
+        assert!(p.protected_bytes <= one * 10 / 100 * PROTECTED_PERCENT);
+        assert_eq!(p.len(), 10, "demoted entries are kept, not dropped");
+        assert_eq!(p.used_bytes(), one * 10);
     }
 
     #[test]
