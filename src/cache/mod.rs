@@ -2,7 +2,7 @@
 //! thread-per-core way: every shard owns its own partition of every cached stage (no lock, no
 //! shared map), sized `cacheClusterSize / shards`.
 //!
-//! - [`partition`]: one shard's LRU for one stage, bounded by bytes.
+//! - [`partition`]: one shard's segmented LRU for one stage, bounded by bytes.
 //! - [`key`]: the cache key (method, resource, path parameters, configured query strings and
 //!   headers) and the `Cache-Control: max-age=0` test.
 //! - [`coalesce`]: concurrent misses for one key on a shard make one backend call.
