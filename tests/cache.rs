@@ -400,8 +400,11 @@ fn a_failed_leader_releases_the_waiters_to_the_backend() {
         .collect();
     bodies.sort();
     assert_eq!(bodies, ["first fails", "retried", "retried"]);
-    // One waiter led the next fetch; the other waited for it and got its entry.
-    assert_eq!(backend.requests().len(), 2);
+    // The 500 was not cached: the waiters went to the backend, each on its own.
+    assert_eq!(backend.requests().len(), N);
+    // Their 200s were: the next request is a hit.
+    get(gw.addr(), "/prod/pets").assert(200, "retried");
+    assert_eq!(backend.requests().len(), N);
 }
 
 #[test]

@@ -15,7 +15,6 @@
 //! MOCK integrations are not cached: they are answered from memory already.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use crate::cache::coalesce::{Leader, Role};
 use crate::cache::{
@@ -103,7 +102,8 @@ fn invalidation(settings: &MethodCacheSettings, asked: bool, ctx: &RequestCtx) -
 
 /// Decides whether the routed request is answered from the cache. Sets `ctx.cache` to the
 /// outcome when caching applies. Concurrent misses for one key wait for the first one's
-/// backend call (at most the integration timeout), then look again.
+/// backend call (at most the integration timeout), then look again; if it stored nothing,
+/// they all fetch.
 pub async fn lookup<'s>(
     shard: &ShardCtx,
     route: &Route<'s>,
@@ -169,29 +169,22 @@ pub async fn lookup<'s>(
     if refill {
         return Lookup::Miss(fill);
     }
-    // Wait for the fetch in flight, if any, up to the integration timeout; when it ends
-    // without an entry (failure, non-2xx, too large) one waiter leads the next fetch and the
-    // others wait for that one.
-    let deadline = Instant::now() + proxy.timeout;
-    loop {
-        let wait = match cache.inflight.join(hash) {
-            Role::Leader(leader) => {
-                fill._leader = Some(leader);
-                break;
+    // Wait for the fetch in flight, if any, up to the integration timeout. When it ends
+    // without an entry (backend failure, non-2xx, too large, client gone) or takes too long,
+    // every waiter goes to the backend at once rather than one after the other, so an
+    // uncacheable answer never serializes the requests for it.
+    match cache.inflight.join(hash) {
+        Role::Leader(leader) => fill._leader = Some(leader),
+        Role::Waiter(wait) => {
+            tracing::debug!(
+                shard = shard.id,
+                "cache miss coalesced: waiting for the fetch in flight"
+            );
+            let _ = monoio::time::timeout(proxy.timeout, wait).await;
+            if let Some(entry) = cache.get(stage, hash, &fill.key) {
+                ctx.cache = Some(CacheOutcome::Hit);
+                return Lookup::Hit { entry, warn };
             }
-            Role::Waiter(wait) => wait,
-        };
-        tracing::debug!(
-            shard = shard.id,
-            "cache miss coalesced: waiting for the fetch in flight"
-        );
-        let left = deadline.saturating_duration_since(Instant::now());
-        if monoio::time::timeout(left, wait).await.is_err() {
-            break; // The leader is too slow: fetch without leading.
-        }
-        if let Some(entry) = cache.get(stage, hash, &fill.key) {
-            ctx.cache = Some(CacheOutcome::Hit);
-            return Lookup::Hit { entry, warn };
         }
     }
     Lookup::Miss(fill)
