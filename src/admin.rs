@@ -1,5 +1,8 @@
 //! The control-plane listener: health checks (`GET /ping`) for load balancers and deploy
-//! scripts, and metrics (`GET /metrics`, Prometheus text format); the admin API joins it later.
+//! scripts, metrics (`GET /metrics`, Prometheus text format), usage reports
+//! (`GET /usageplans/{id}/usage`) and cache flushes
+//! (`DELETE /restapis/{api}/stages/{stage}/cache/data`, see `cache::control`); the rest of the
+//! admin API joins it later.
 //!
 //! It runs on its own plain thread, outside the shards, because nothing here is on the
 //! request path and its work (snapshot inspection, later config writes) may block.
@@ -9,6 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::CacheBoard;
 use crate::http::{Parsed, RequestHead};
 use crate::metrics::{exposition, NodeMetrics};
 use crate::reload::SnapshotHandle;
@@ -20,7 +24,7 @@ const MAX_HEAD: usize = 8192;
 pub fn start(
     addr: SocketAddr,
     snapshots: Arc<SnapshotHandle>,
-    metrics: Arc<NodeMetrics>,
+    (metrics, cache): (Arc<NodeMetrics>, Arc<CacheBoard>),
 ) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
@@ -28,7 +32,7 @@ pub fn start(
         .name("admin".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &snapshots, &metrics) {
+                if let Err(e) = handle(stream, &snapshots, &metrics, &cache) {
                     tracing::debug!("admin connection: {e}");
                 }
             }
@@ -40,6 +44,7 @@ fn handle(
     mut stream: TcpStream,
     snapshots: &SnapshotHandle,
     metrics: &NodeMetrics,
+    cache: &CacheBoard,
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -80,7 +85,13 @@ fn handle(
             let (status, body) = set_test_clock(snapshots, head.target.get(&buf));
             respond(&mut stream, status, &body)
         }
-        _ => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
+        _ => {
+            match crate::cache::control::admin_request(method, path, &snapshots.load_full(), cache)
+            {
+                Some((status, body)) => respond(&mut stream, status, &body),
+                None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
+            }
+        }
     }
 }
 

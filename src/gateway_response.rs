@@ -28,6 +28,9 @@ pub enum GatewayResponse {
     TooManyRequests,
     /// Over a usage plan's quota.
     LimitExceeded,
+    /// The caller is not allowed to do what it asked (AWS `ACCESS_DENIED`), e.g. invalidate
+    /// a cache entry with `Cache-Control: max-age=0` under `FAIL_WITH_403`.
+    AccessDenied,
 }
 
 impl GatewayResponse {
@@ -44,6 +47,7 @@ impl GatewayResponse {
             Self::VersionNotSupported => 505,
             Self::Forbidden => 403,
             Self::TooManyRequests | Self::LimitExceeded => 429,
+            Self::AccessDenied => 403,
         }
     }
 
@@ -61,6 +65,9 @@ impl GatewayResponse {
             Self::Forbidden => br#"{"message":"Forbidden"}"#,
             Self::TooManyRequests => br#"{"message":"Too Many Requests"}"#,
             Self::LimitExceeded => br#"{"message":"Limit Exceeded"}"#,
+            Self::AccessDenied => {
+                br#"{"message":"User is not authorized to access this resource"}"#
+            }
         }
     }
 
@@ -77,6 +84,7 @@ impl GatewayResponse {
             Self::Forbidden => "ForbiddenException",
             Self::TooManyRequests => "TooManyRequestsException",
             Self::LimitExceeded => "LimitExceededException",
+            Self::AccessDenied => "AccessDeniedException",
         }
     }
 
@@ -122,6 +130,7 @@ mod tests {
             GatewayResponse::Forbidden,
             GatewayResponse::TooManyRequests,
             GatewayResponse::LimitExceeded,
+            GatewayResponse::AccessDenied,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

@@ -3,13 +3,14 @@
 //!
 //! Control plane: [`config`] parses, validates and compiles files into a [`snapshot::Snapshot`];
 //! [`reload`] publishes snapshots to shards; [`lifecycle`] turns signals into reloads and
-//! shutdowns; [`admin`] serves health checks. Data plane: [`server`] runs the shards and their
+//! shutdowns; [`admin`] serves health checks and cache flushes. Data plane: [`server`] runs the shards and their
 //! connections; each request goes through the [`pipeline`] phases, which use [`router`],
 //! [`integration`], [`wire`] and the [`http`] codec, and answer errors with
 //! [`gateway_response`]s.
 
 pub mod access_log;
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod gateway_response;
 pub mod http;

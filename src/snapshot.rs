@@ -104,6 +104,8 @@ pub struct Stage {
     pub metrics: crate::metrics::series::StageSeries,
     /// Where and how the stage's requests are logged; none when access logging is off.
     pub access_log: Option<Arc<crate::access_log::StageAccessLog>>,
+    /// The stage cache, when `cache_cluster_enabled`.
+    pub cache: Option<Box<crate::cache::StageCache>>,
 }
 
 /// One method on one resource, ready to serve.
@@ -121,6 +123,8 @@ pub struct Method {
     pub index: u32,
     /// `apiKeyRequired` and what else traffic management needs of the method.
     pub traffic: crate::throttle::MethodTraffic,
+    /// Query strings and headers that vary the cache key (`cache_key_parameters`).
+    pub cache_key: Box<[crate::cache::KeyParam]>,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as

@@ -45,7 +45,7 @@ fn json_lines_match_the_requests_sent() {
     let file = dir.path().join("access.log");
     let api = ApiSpec::new("petstore")
         .stage("prod", "v1")
-        .stage_line("prod", &log_line(&file, None))
+        .stage_toml("prod", &log_line(&file, None))
         .stage("dev", "v1")
         .mock("v1", "GET /pets", 200, "[]")
         .mock("v1", "GET /pets/{petId}", 404, "no such pet")
@@ -119,7 +119,7 @@ fn custom_formats_render_every_variable_to_stdout() {
         $context.error.responseType";
     let api = ApiSpec::new("petstore")
         .stage("prod", "v1")
-        .stage_line(
+        .stage_toml(
             "prod",
             &format!(
                 "access_log = {{ destination = \"stdout\", format = {} }}",
@@ -169,7 +169,7 @@ fn a_full_queue_drops_and_counts_instead_of_stalling() {
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     let api = ApiSpec::new("petstore")
         .stage("prod", "v1")
-        .stage_line("prod", &log_line(&fifo, Some("$context.requestId")))
+        .stage_toml("prod", &log_line(&fifo, Some("$context.requestId")))
         .mock("v1", "GET /pets", 200, "[]");
     let queue = 4;
     let gw = Gateway::start(
@@ -223,7 +223,7 @@ fn sigusr1_reopens_the_log_file() {
     let rotated = dir.path().join("access.log.1");
     let api = ApiSpec::new("petstore")
         .stage("prod", "v1")
-        .stage_line(
+        .stage_toml(
             "prod",
             &log_line(&file, Some("$context.requestId $context.status")),
         )
@@ -250,12 +250,12 @@ fn sigusr1_reopens_the_log_file() {
 fn bad_access_log_settings_are_reported_with_file_and_line() {
     let api = ApiSpec::new("petstore")
         .stage("prod", "v1")
-        .stage_line(
+        .stage_toml(
             "prod",
             "access_log = { destination = \"logs/a.log\", format = \"$context.status\" }",
         )
         .stage("dev", "v1")
-        .stage_line(
+        .stage_toml(
             "dev",
             "access_log = { destination = \"stdout\", format = \"$context.stauts\" }",
         )
@@ -288,7 +288,7 @@ fn a_reload_moves_the_log_to_its_new_destination() {
     let spec = |file: &Path| {
         ApiSpec::new("petstore")
             .stage("prod", "v1")
-            .stage_line("prod", &log_line(file, Some("$context.requestId")))
+            .stage_toml("prod", &log_line(file, Some("$context.requestId")))
             .mock("v1", "GET /pets", 200, "[]")
     };
     let cfg = ConfigDir::with_api(&spec(&first));

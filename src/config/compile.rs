@@ -61,6 +61,7 @@ struct MethodHead {
     /// Position in the deployment (per-stage tables are indexed by it).
     index: u32,
     api_key_required: bool,
+    cache_key: Box<[crate::cache::KeyParam]>,
 }
 
 enum PreparedBody {
@@ -96,7 +97,8 @@ fn compile_api(
         .iter()
         .map(|s| {
             let deployment = &prepared[s.deployment];
-            let mut stage = build_stage(&file, s, &ids[s.deployment], deployment, resolver, sink);
+            let deployment_id = &ids[s.deployment];
+            let mut stage = build_stage(&file, s, deployment_id, deployment, resolver, sink);
             let methods: Vec<(u32, String)> = deployment
                 .iter()
                 .map(|p| {
@@ -107,6 +109,7 @@ fn compile_api(
             stage.traffic =
                 traffic.stage(&api.id, &s.name, s.throttle, &s.method_throttle, &methods);
             stage.metrics = stage_series(&api.id, &s.name, deployment);
+            stage.cache = super::cache::compile_stage(&api.id, &s.name, deployment_id, &s.cache);
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -133,6 +136,7 @@ fn prepare(
         resource_path: m.resource_path,
         index,
         api_key_required: m.api_key_required,
+        cache_key: m.cache_key,
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
@@ -174,6 +178,7 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         traffic: MethodTraffic {
             api_key_required: head.api_key_required,
         },
+        cache_key: head.cache_key.clone(),
     }
 }
 
@@ -210,6 +215,7 @@ fn build_stage(
         traffic: Default::default(),
         metrics: Default::default(),
         access_log: stage.access_log.clone(),
+        cache: None,
     }
 }
 

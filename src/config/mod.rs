@@ -9,6 +9,7 @@
 //! Pipeline: [`load`] (files → [`model`] structs) → [`validate`] (semantic checks) →
 //! [`compile`] (stage routers, stage variables applied, backends resolved).
 
+pub mod cache;
 pub mod compile;
 pub mod error;
 pub mod key_import;

@@ -154,6 +154,22 @@ pub struct StageModel {
     pub method_throttle: Entries<Spanned<String>, super::traffic::ThrottleModel>,
     /// Access logging of the stage; none when absent.
     pub access_log: Option<AccessLogModel>,
+    /// Stage cache on (`cacheClusterEnabled`, default false).
+    pub cache_cluster_enabled: Option<bool>,
+    /// Cache capacity in GB (`cacheClusterSize`: 0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237).
+    pub cache_cluster_size: Option<Spanned<super::cache::CacheSize>>,
+    /// Default TTL of entries, 0..=3600 (default 300).
+    pub cache_ttl_in_seconds: Option<Spanned<i64>>,
+    /// Cache every method (default: only GET methods are cached).
+    pub caching_enabled: Option<bool>,
+    /// Whether `Cache-Control: max-age=0` needs authorization (default true).
+    pub require_authorization_for_cache_control: Option<bool>,
+    /// `FAIL_WITH_403`, `SUCCEED_WITH_RESPONSE_HEADER` (default) or
+    /// `SUCCEED_WITHOUT_RESPONSE_HEADER`.
+    pub unauthorized_cache_control_header_strategy: Option<Spanned<String>>,
+    /// Per-method cache settings, keyed `"METHOD /resource/path"`.
+    #[serde(default)]
+    pub method_settings: Entries<Spanned<String>, super::cache::MethodSettingsModel>,
 }
 
 /// `access_log = { destination = "stdout" | "/abs/path", format = "..." }` of a stage.
@@ -185,6 +201,10 @@ pub struct MethodModel {
     pub integration: IntegrationModel,
     /// AWS `apiKeyRequired`: callers must send a valid `x-api-key` (default false).
     pub api_key_required: Option<bool>,
+    /// Query strings and headers that vary the cache key, AWS-style
+    /// (`method.request.querystring.NAME`, `method.request.header.NAME`).
+    #[serde(default)]
+    pub cache_key_parameters: Vec<Spanned<String>>,
 }
 
 /// `integration = { type = "...", ... }`.

@@ -82,6 +82,8 @@ pub struct ValidStage {
     pub method_throttle: Vec<(String, crate::throttle::Limit)>,
     /// Access logging, if configured.
     pub access_log: Option<Arc<StageAccessLog>>,
+    /// Stage cache settings.
+    pub cache: super::cache::ValidStageCache,
 }
 
 /// A deployment and its valid methods.
@@ -112,6 +114,8 @@ pub struct ValidMethod {
     pub integration: ValidIntegration,
     /// `apiKeyRequired`.
     pub api_key_required: bool,
+    /// Cache key parameters.
+    pub cache_key: Box<[crate::cache::KeyParam]>,
 }
 
 /// A checked integration.
@@ -543,6 +547,7 @@ impl ApiCheck<'_> {
         let (throttle, method_throttle) =
             super::traffic::stage_throttles(self.src, self.sink, &field, model, &method_keys);
         let access_log = self.access_log(&field, model);
+        let cache = super::cache::stage(self.src, self.sink, &field, model);
         if self.sink_len() != before {
             return None;
         }
@@ -553,6 +558,7 @@ impl ApiCheck<'_> {
             throttle,
             method_throttle,
             access_log,
+            cache,
         })
     }
 
@@ -676,6 +682,8 @@ impl ApiCheck<'_> {
             return None;
         }
         let params = uri::path_params(path);
+        let keys = &model.cache_key_parameters;
+        let cache_key = super::cache::key_params(self.src, self.sink, &field, keys, &params);
         let integration = self.integration(&field, &model.integration, &params)?;
         Some(ValidMethod {
             field,
@@ -685,6 +693,7 @@ impl ApiCheck<'_> {
             resource_path: path.to_string(),
             integration,
             api_key_required: model.api_key_required.unwrap_or(false),
+            cache_key,
         })
     }
 

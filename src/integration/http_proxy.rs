@@ -16,6 +16,7 @@ use crate::http::{
     ResponseFraming, LAST_CHUNK,
 };
 use crate::integration::pool::BackendConn;
+use crate::pipeline::cache_filter;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::response_filter::{self, OutFraming};
 use crate::pipeline::Next;
@@ -297,6 +298,7 @@ async fn exchange(
         limits,
     )
     .await?;
+    cache_filter::capture_done(ctx);
     let reusable = backend.head.keep_alive
         && backend.head.framing != ResponseFraming::UntilClose
         && body.is_done();
@@ -533,6 +535,7 @@ async fn relay_response(
             .map_err(|_| ProxyError::Close)?
         {
             push_piece(&mut conn.out, &backend.inbuf.raw()[s..e], chunked);
+            cache_filter::capture_body(ctx, &backend.inbuf.raw()[s..e]);
             ctx.response_body_bytes += (e - s) as u64;
             if conn.out.len() >= FLUSH_AT {
                 flush_to_client(conn, limits).await?;
@@ -594,6 +597,7 @@ fn write_response_head(
     let out = &mut conn.out;
     ctx.status = head.status;
     response_filter::status_line(out, head.status, head.reason.get(base));
+    let headers_start = out.len();
     let connection = ConnectionTokens::of(&head.headers, base);
     for h in &head.headers {
         let name = h.name.get(base);
@@ -602,6 +606,8 @@ fn write_response_head(
         }
         response_filter::header(out, name, h.value.get(base));
     }
+    let reason = head.reason.get(base);
+    cache_filter::capture_head(ctx, out, headers_start, head.status, reason, framing);
     response_filter::finish_head(out, ctx, &shard.date, framing, client_minor);
 }
 

@@ -22,9 +22,6 @@ pub struct RequestCtx {
     pub response_body_bytes: u64,
     /// Time from starting the integration to its response head: `IntegrationLatency`.
     pub integration_latency: Option<Duration>,
-    /// Whether the response came from the cache (`Some(true)`), had to be fetched for it
-    /// (`Some(false)`), or the cache was not consulted: `CacheHitCount` / `CacheMissCount`.
-    pub cache_hit: Option<bool>,
     /// The gateway response sent instead of an integration's, if any:
     /// `$context.error.message` and `$context.error.responseType`.
     pub error: Option<GatewayResponse>,
@@ -33,6 +30,11 @@ pub struct RequestCtx {
     pub sent_at: Option<Instant>,
     /// The caller's API key, already masked for logs: `$context.identity.apiKey`.
     pub api_key: MaskedKey,
+    /// Cache hit or miss, when the stage caches this request (none when the cache was not
+    /// consulted): `CacheHitCount`, `CacheMissCount`.
+    pub cache: Option<crate::cache::CacheOutcome>,
+    /// On a cache miss, the copy of the backend response being taken to store it.
+    pub cache_capture: Option<Box<crate::cache::Capture>>,
 }
 
 impl RequestCtx {
@@ -46,16 +48,12 @@ impl RequestCtx {
             status: 0,
             response_body_bytes: 0,
             integration_latency: None,
-            cache_hit: None,
             error: None,
             sent_at: None,
             api_key: MaskedKey::default(),
+            cache: None,
+            cache_capture: None,
         }
-    }
-
-    /// Records whether the cache answered the request (for `CacheHitCount`/`CacheMissCount`).
-    pub fn record_cache(&mut self, hit: bool) {
-        self.cache_hit = Some(hit);
     }
 
     /// Records the API key the caller presented; only its masked form is kept.

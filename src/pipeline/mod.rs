@@ -3,6 +3,7 @@
 //! 1. [`request_filter`]: limits that need the parsed head, then routing (host → API, first
 //!    path segment → stage, resource tree → method, with path parameters);
 //!    then [`throttle_filter`]: API keys, throttles and quotas;
+//!    then [`cache_filter`]: a stage cache hit answers here, a miss goes on and is stored;
 //! 2. [`upstream`]: the method's integration answers (MOCK in place, HTTP_PROXY through the
 //!    shard's backend pool);
 //! 3. [`response_filter`]: every response head, whoever produced it, gets the gateway's
@@ -12,6 +13,7 @@
 //!
 //! [`context::RequestCtx`] carries what the phases share about one request.
 
+pub mod cache_filter;
 pub mod context;
 pub mod observe;
 pub mod request_filter;
@@ -39,14 +41,29 @@ pub enum Next {
     Close,
 }
 
-/// Serves the request whose head was just parsed into `conn.head`, through every phase.
+/// Serves the request whose head was just parsed into `conn.head`, through every phase, then
+/// reports it (metrics, access log) whoever answered it.
 pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn) -> Next {
-    let limits = &snapshot.limits;
-    let req = RequestInfo::of(&conn.head);
     let base = conn.inbuf.pending();
     let is_head = conn.head.method.get(base) == b"HEAD";
     let keep_alive = conn.head.keep_alive && !shard.is_draining();
     let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
+    let (next, target) = answer(shard, snapshot, conn, &mut ctx).await;
+    // Phase 4: report.
+    observe::finish(shard, conn, &ctx, target);
+    next
+}
+
+/// Runs the phases that produce the response; returns where the request is reported.
+async fn answer<'s>(
+    shard: &ShardCtx,
+    snapshot: &'s Snapshot,
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+) -> (Next, observe::Target<'s>) {
+    let limits = &snapshot.limits;
+    let req = RequestInfo::of(&conn.head);
+    let base = conn.inbuf.pending();
 
     // Phase 1: request filter (limits, routing).
     let mut params = Params::default();
@@ -62,22 +79,41 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         Err(response) => {
             let target = observe::Target::of_error(snapshot, &conn.head, base);
             observe::capture(&mut conn.log_facts, target, &conn.head, base);
-            let next = gateway_error(shard, conn, &mut ctx, req, limits, response).await;
-            observe::finish(shard, conn, &ctx, target);
-            return next;
+            let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+            return (next, target);
         }
     };
     let target = observe::Target::routed(&route);
     observe::capture(&mut conn.log_facts, target, &conn.head, base);
+
+    // Phase 1a: API keys, throttles and quotas.
     let api_key = conn.head.header(base, "x-api-key");
     if let Some(key) = api_key.and_then(|k| std::str::from_utf8(k).ok()) {
         ctx.set_api_key(key);
     }
     if let Err(response) = throttle_filter::check(shard.id, snapshot, &route, api_key) {
-        let next = gateway_error(shard, conn, &mut ctx, req, limits, response).await;
-        observe::finish(shard, conn, &ctx, target);
-        return next;
+        let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+        return (next, target);
     }
+
+    // Phase 1b: the stage cache.
+    let lookup = cache_filter::lookup(shard, &route, &conn.head, base, &params, ctx).await;
+    let fill = match lookup {
+        cache_filter::Lookup::Bypass => None,
+        cache_filter::Lookup::Miss(fill) => {
+            cache_filter::begin(&fill, ctx);
+            Some(fill)
+        }
+        cache_filter::Lookup::Hit { entry, warn } => {
+            let next = cache_filter::answer(shard, conn, ctx, req, limits, entry, warn).await;
+            return (next, target);
+        }
+        cache_filter::Lookup::Deny => {
+            let response = GatewayResponse::AccessDenied;
+            let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+            return (next, target);
+        }
+    };
 
     // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
     // response head is written. Afterwards `ctx` holds what was sent (status, body bytes,
@@ -90,10 +126,11 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         conn.peer,
         &mut conn.upstream_head,
     );
-    let next = upstream::call(shard, conn, prepared, &mut ctx, req, limits).await;
-    // Phase 4: report.
-    observe::finish(shard, conn, &ctx, target);
-    next
+    let next = upstream::call(shard, conn, prepared, ctx, req, limits).await;
+    if let Some(fill) = fill {
+        cache_filter::store(shard, fill, ctx);
+    }
+    (next, target)
 }
 
 /// Answers with a gateway response (403 for no route, 413, 400 ...).

@@ -103,7 +103,7 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
         status: ctx.status,
         latency,
         integration_latency: ctx.integration_latency,
-        cache_hit: ctx.cache_hit,
+        cache_hit: ctx.cache.map(|c| c == crate::cache::CacheOutcome::Hit),
     };
     let Some(log) = &stage.access_log else {
         shard.metrics.record(series, &outcome);

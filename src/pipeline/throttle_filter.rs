@@ -31,7 +31,11 @@ pub fn check(
         false => None,
     };
     if let Some((binding, key)) = keyed {
-        if let Some(j) = binding.overrides.iter().position(|&m| m == route.method.index) {
+        if let Some(j) = binding
+            .overrides
+            .iter()
+            .position(|&m| m == route.method.index)
+        {
             acquire(traffic, shard, now, Some(key.method_base + j as u32))?;
         }
         let per_key = traffic.key_plans.get(key.key_plan as usize);

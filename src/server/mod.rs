@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::access_log::AccessLogQueue;
+use crate::cache::CacheBoard;
 use crate::config::{self, ConfigErrors};
 use crate::lifecycle::SignalWatch;
 use crate::metrics::NodeMetrics;
@@ -36,6 +37,18 @@ pub enum StartError {
     },
 }
 
+/// The node-wide services shards report to or take part in, created once in [`run`] and
+/// shared with the admin listener: one value instead of one parameter per feature.
+#[derive(Clone)]
+pub struct NodeServices {
+    /// Per-shard metric tables, aggregated by `/metrics` scrapes.
+    pub metrics: Arc<NodeMetrics>,
+    /// The access-log writer and its per-shard queues.
+    pub access_log: Arc<AccessLogQueue>,
+    /// Stage-cache flush board (cross-shard flush messages).
+    pub cache: Arc<CacheBoard>,
+}
+
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     let context = context.into();
     move |source| StartError::Io { context, source }
@@ -53,24 +66,30 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         usage.flush_interval,
     )?;
     let handle = SnapshotHandle::with_traffic(loaded.snapshot, Arc::clone(&traffic));
+    let test_clock = std::env::var_os(crate::cache::TEST_CLOCK_ENV).is_some_and(|v| v == "1");
     let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
     let (bound, listeners) =
         listener::bind_all(&node.listen, node.shards).map_err(io_err("binding listeners"))?;
     for addr in &bound {
         tracing::info!("listening addr={addr}");
     }
-    let metrics = NodeMetrics::new(node.shards);
-    let access_log = Arc::new(
-        AccessLogQueue::start(node.access_log_queue, node.shards)
-            .map_err(io_err("starting the access-log writer"))?,
-    );
+    let services = NodeServices {
+        metrics: NodeMetrics::new(node.shards),
+        access_log: Arc::new(
+            AccessLogQueue::start(node.access_log_queue, node.shards)
+                .map_err(io_err("starting the access-log writer"))?,
+        ),
+        cache: CacheBoard::new(node.shards, test_clock),
+    };
     if let Some(addr) = node.admin {
-        let bound = crate::admin::start(addr, Arc::clone(&handle), Arc::clone(&metrics))
+        // Not the access-log queue: its writer is flushed once every holder is gone.
+        let admin = (Arc::clone(&services.metrics), Arc::clone(&services.cache));
+        let bound = crate::admin::start(addr, Arc::clone(&handle), admin)
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &metrics, &access_log)?;
+    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &services)?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -81,6 +100,11 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         handle.generation(),
         node.shards
     );
+    let NodeServices {
+        metrics,
+        access_log,
+        cache: _,
+    } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node).counting(metrics);
     signals.run(&reloader, &shutdown, &access_log.reopen_flag());
     for t in threads {
@@ -100,8 +124,7 @@ fn spawn_shards(
     handle: &Arc<SnapshotHandle>,
     listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
-    metrics: &Arc<NodeMetrics>,
-    access_log: &Arc<AccessLogQueue>,
+    services: &NodeServices,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
@@ -113,10 +136,10 @@ fn spawn_shards(
         };
         let handle = Arc::clone(handle);
         let shutdown = Arc::clone(shutdown);
-        let obs = (Arc::clone(metrics), Arc::clone(access_log));
+        let services = services.clone();
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, obs))
+            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, services))
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -131,7 +154,7 @@ fn shard_main(
     handle: Arc<SnapshotHandle>,
     listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
-    (metrics, access_log): (Arc<NodeMetrics>, Arc<AccessLogQueue>),
+    services: NodeServices,
 ) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core) {
@@ -151,8 +174,10 @@ fn shard_main(
         }
     };
     runtime.block_on(async move {
-        let ctx = Rc::new(shard::ShardCtx::new(id, handle, &metrics, &access_log));
-        drop(access_log);
+        let ctx = Rc::new(shard::ShardCtx::new(id, handle, &services));
+        // The access-log queue's sender lives in the shard context only, so the writer sees
+        // every sender gone once the shards have stopped.
+        drop(services);
         shard::run(ctx, listeners, shutdown).await;
     });
 }

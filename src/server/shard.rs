@@ -11,12 +11,13 @@ use std::time::Duration;
 use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
 
-use crate::access_log::{AccessLogQueue, ShardLog};
+use crate::access_log::ShardLog;
+use crate::cache::ShardCache;
 use crate::integration::pool::Pool;
-use crate::metrics::{NodeMetrics, ShardMetrics};
+use crate::metrics::ShardMetrics;
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
-use crate::server::connection;
+use crate::server::{connection, NodeServices};
 
 /// How often a shard looks at the node-wide shutdown flag and purges its pool.
 const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
@@ -36,6 +37,8 @@ pub struct ShardCtx {
     pub metrics: Arc<ShardMetrics>,
     /// This shard's side of the access-log queue.
     pub access_log: ShardLog,
+    /// This shard's partitions of the stage caches.
+    pub cache: ShardCache,
     rng: RefCell<fastrand::Rng>,
     draining: Cell<bool>,
     active: Cell<usize>,
@@ -43,21 +46,18 @@ pub struct ShardCtx {
 }
 
 impl ShardCtx {
-    /// Creates the state of shard `id`, counting into its table of `metrics` and logging
-    /// through `access_log`.
-    pub fn new(
-        id: usize,
-        handle: Arc<SnapshotHandle>,
-        metrics: &NodeMetrics,
-        access_log: &AccessLogQueue,
-    ) -> Self {
+    /// Creates the state of shard `id`, with its part of each node-wide service (metric
+    /// table, access-log queue, cache partitions).
+    pub fn new(id: usize, handle: Arc<SnapshotHandle>, services: &NodeServices) -> Self {
+        let metrics = &services.metrics;
         ShardCtx {
             id,
             snapshots: ShardSnapshot::new(handle),
             pool: Pool::default(),
             date: DateCache::default(),
             metrics: metrics.shard(id),
-            access_log: access_log.shard_sender(id, metrics.shard(id)),
+            access_log: services.access_log.shard_sender(id, metrics.shard(id)),
+            cache: ShardCache::new(Arc::clone(&services.cache)),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
             active: Cell::new(0),
@@ -153,6 +153,7 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
         if ticks.is_multiple_of(20) {
             let snapshot = shard.snapshots.current();
             shard.pool.purge(snapshot.limits.pool_idle_timeout);
+            shard.cache.retain_current(&snapshot);
         }
     }
     shard.begin_drain();

@@ -14,8 +14,9 @@
 //!   sleeps.
 #![allow(dead_code)]
 
-pub mod traffic;
+pub mod cache;
 pub mod metrics;
+pub mod traffic;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,8 +74,8 @@ pub struct ApiSpec {
     stages: Vec<(String, String, Vars)>,
     /// (deployment id, TOML tables of its methods)
     deployments: Vec<(String, Vec<String>)>,
-    /// (stage name, extra `key = value` TOML line of that stage)
-    stage_lines: Vec<(String, String)>,
+    /// (stage name, raw TOML appended to the stage's table)
+    stage_extras: Vec<(String, String)>,
 }
 
 /// Stage variables as (name, value).
@@ -87,14 +88,8 @@ impl ApiSpec {
             id: id.to_string(),
             stages: Vec::new(),
             deployments: Vec::new(),
-            stage_lines: Vec::new(),
+            stage_extras: Vec::new(),
         }
-    }
-
-    /// Adds a raw `key = value` TOML line to stage `name` (e.g. its `access_log`).
-    pub fn stage_line(mut self, name: &str, line: &str) -> Self {
-        self.stage_lines.push((name.to_string(), line.to_string()));
-        self
     }
 
     /// The API's id (also the file name the API is written to).
@@ -166,10 +161,29 @@ impl ApiSpec {
         self.method(deployment, route, &integration)
     }
 
+    /// Appends raw TOML to stage `name`'s table (key/value lines first, then sub-tables such
+    /// as `[stages.NAME.method_settings."GET /x"]`), e.g. cache settings.
+    pub fn stage_toml(mut self, name: &str, toml: &str) -> Self {
+        self.stage_extras.push((name.to_string(), toml.to_string()));
+        self
+    }
+
     /// Adds a method with a raw TOML inline table as its integration.
-    pub fn method(mut self, deployment: &str, route: &str, integration_toml: &str) -> Self {
+    pub fn method(self, deployment: &str, route: &str, integration_toml: &str) -> Self {
+        self.method_toml(deployment, route, integration_toml, "")
+    }
+
+    /// Adds a method with a raw TOML integration and extra raw lines in the method's table
+    /// (e.g. `cache_key_parameters = [...]`).
+    pub fn method_toml(
+        mut self,
+        deployment: &str,
+        route: &str,
+        integration_toml: &str,
+        extra: &str,
+    ) -> Self {
         let line = format!(
-            "[deployments.{}.methods.{}]\nintegration = {}\n",
+            "[deployments.{}.methods.{}]\nintegration = {}\n{extra}\n",
             toml_key(deployment),
             toml_str(route),
             integration_toml
@@ -196,8 +210,8 @@ impl std::fmt::Display for ApiSpec {
                     .collect();
                 writeln!(f, "variables = {{ {} }}", vars.join(", "))?;
             }
-            for (_, line) in self.stage_lines.iter().filter(|(s, _)| s == name) {
-                writeln!(f, "{line}")?;
+            for (_, extra) in self.stage_extras.iter().filter(|(s, _)| s == name) {
+                writeln!(f, "{extra}")?;
             }
         }
         for (deployment, methods) in &self.deployments {
@@ -473,14 +487,15 @@ impl Gateway {
         Self::start_with_env(dir, &[])
     }
 
-    /// Like [`Gateway::start_dir`] with extra environment variables for the process.
+    /// Like [`Gateway::start_dir`] with extra environment variables (e.g. test-only switches
+    /// such as `TOLLGATE_TEST_CLOCK=1`).
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(tollgate_bin())
             .arg("--config")
             .arg(dir)
-            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env_remove("NO_COLOR")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

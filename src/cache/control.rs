@@ -1,0 +1,103 @@
+//! The cache's admin calls, served on the admin thread (never on a shard):
+//!
+//! - `DELETE /restapis/{api}/stages/{stage}/cache/data`: AWS's `FlushStageCache`; answers
+//!   `202 Accepted` once the flush is published (each shard drops the stage's entries before
+//!   its next lookup in that stage).
+//! - `POST /test/cache-clock/advance/{seconds}`: test only, and only when the gateway was
+//!   started with `TOLLGATE_TEST_CLOCK=1`; moves the cache clock forward so TTL expiry can be
+//!   tested without waiting.
+
+use std::time::Duration;
+
+use super::CacheBoard;
+use crate::snapshot::Snapshot;
+
+/// Serves a cache admin call; `None` when `method path` is not one.
+pub fn admin_request(
+    method: &[u8],
+    path: &[u8],
+    snapshot: &Snapshot,
+    board: &CacheBoard,
+) -> Option<(u16, String)> {
+    let path = std::str::from_utf8(path).ok()?;
+    if let Some(rest) = path.strip_prefix("/restapis/") {
+        let (api, stage) = flush_target(rest)?;
+        if method != b"DELETE" {
+            return Some((405, r#"{"message":"Method Not Allowed"}"#.into()));
+        }
+        return Some(flush(api, stage, snapshot, board));
+    }
+    let seconds = path.strip_prefix("/test/cache-clock/advance/")?;
+    if method != b"POST" {
+        return None;
+    }
+    let Ok(seconds) = seconds.parse::<u64>() else {
+        return Some((
+            400,
+            r#"{"message":"seconds must be a whole number"}"#.into(),
+        ));
+    };
+    if !board.advance_clock(Duration::from_secs(seconds)) {
+        return None;
+    }
+    Some((200, format!(r#"{{"advanced_seconds":{seconds}}}"#)))
+}
+
+/// `{api}/stages/{stage}/cache/data` → (api, stage).
+fn flush_target(rest: &str) -> Option<(&str, &str)> {
+    let (api, rest) = rest.split_once("/stages/")?;
+    let stage = rest.strip_suffix("/cache/data")?;
+    (!api.contains('/') && !stage.contains('/')).then_some((api, stage))
+}
+
+fn flush(api: &str, stage: &str, snapshot: &Snapshot, board: &CacheBoard) -> (u16, String) {
+    let exists = snapshot
+        .apis
+        .get(api)
+        .is_some_and(|a| a.stages.contains_key(stage));
+    if !exists {
+        return (
+            404,
+            r#"{"message":"Invalid stage identifier specified"}"#.into(),
+        );
+    }
+    board.flush(&format!("{api}/{stage}"));
+    tracing::info!("cache flushed api={api} stage={stage}");
+    (202, "{}".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_paths_name_api_and_stage() {
+        assert_eq!(
+            flush_target("petstore/stages/prod/cache/data"),
+            Some(("petstore", "prod"))
+        );
+        assert_eq!(flush_target("petstore/stages/prod/cache"), None);
+        assert_eq!(flush_target("a/b/stages/prod/cache/data"), None);
+    }
+
+    #[test]
+    fn unknown_stages_and_disabled_clock_are_refused() {
+        let board = CacheBoard::new(1, false);
+        let snapshot = Snapshot::empty();
+        let (status, _) = admin_request(
+            b"DELETE",
+            b"/restapis/x/stages/y/cache/data",
+            &snapshot,
+            &board,
+        )
+        .unwrap();
+        assert_eq!(status, 404);
+        assert!(
+            admin_request(b"POST", b"/test/cache-clock/advance/5", &snapshot, &board).is_none()
+        );
+        let board = CacheBoard::new(1, true);
+        let (status, _) =
+            admin_request(b"POST", b"/test/cache-clock/advance/5", &snapshot, &board).unwrap();
+        assert_eq!(status, 200);
+    }
+}
