@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub routing: HostRouting,
     /// APIs by their id (`restapi_id`), for host-style lookups.
     pub apis: AHashMap<Box<str>, Api>,
+    /// Custom domain names: certificates by SNI and base path mappings by `Host`.
+    pub domains: crate::tls::Domains,
 }
 
 /// How a request's `Host` picks an API.
@@ -172,6 +174,7 @@ impl Snapshot {
                 default_api: None,
             },
             apis: AHashMap::new(),
+            domains: crate::tls::Domains::default(),
         }
     }
 }

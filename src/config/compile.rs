@@ -35,6 +35,7 @@ pub(crate) fn compile(validated: Validated, generation: u64, sink: &mut Sink) ->
         limits: validated.limits,
         routing: validated.routing,
         apis,
+        domains: crate::tls::Domains::default(),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct NodeSettings {
     pub pin_cores: bool,
     /// Control-plane listener, if any.
     pub admin: Option<SocketAddr>,
+    /// HTTPS listeners (`[tls] listen`), bound like plain ones.
+    pub tls_listen: Vec<SocketAddr>,
 }
 
 /// A successfully loaded configuration: what the process needs at start, and the snapshot
@@ -104,8 +106,12 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
             .map(|d| d.methods.len())
             .sum(),
     };
-    let node = validated.node.clone();
-    let snapshot = compile::compile(validated, generation, &mut sink);
+    let mut node = validated.node.clone();
+    let mut snapshot = compile::compile(validated, generation, &mut sink);
+    let edge =
+        crate::tls::settings::compile(dir, sources.gateway.as_ref(), &snapshot.apis, &mut sink);
+    node.tls_listen = edge.listen;
+    snapshot.domains = edge.domains;
     sink.finish()?;
     Ok((LoadedConfig { node, snapshot }, counts))
 }

@@ -28,6 +28,12 @@ pub struct GatewayFile {
     /// Connection and request limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// HTTPS listeners and TLS policy.
+    #[serde(default)]
+    pub tls: crate::tls::model::TlsSection,
+    /// Custom domain names (`[[domain]]`), with certificates and base path mappings.
+    #[serde(default)]
+    pub domain: Vec<crate::tls::model::DomainModel>,
 }
 
 /// `[server]` of `gateway.toml`; every field is optional and has a default.

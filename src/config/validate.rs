@@ -226,6 +226,7 @@ impl Default for GatewaySettings {
                 shards: auto_shards(),
                 pin_cores: true,
                 admin: None,
+                tls_listen: Vec::new(),
             },
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
@@ -259,6 +260,7 @@ impl GatewayCheck<'_> {
             shards: self.shards(),
             pin_cores: self.src.model.server.pin_cores.unwrap_or(true),
             admin: self.admin(),
+            tls_listen: Vec::new(),
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();

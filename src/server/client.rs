@@ -2,9 +2,10 @@
 
 use std::net::SocketAddr;
 
-use monoio::net::TcpStream;
+use std::rc::Rc;
 
 use crate::http::RequestHead;
+use crate::server::stream::ClientStream;
 use crate::wire::InBuf;
 
 /// Initial receive buffer; grows only for large heads.
@@ -13,8 +14,8 @@ const CLIENT_BUF: usize = 16 * 1024;
 /// One downstream connection: socket, buffers and parsed-head storage, allocated once when the
 /// connection is accepted so that requests on it allocate nothing of their own.
 pub struct ClientConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket, plain or TLS.
+    pub stream: ClientStream,
     /// The client's address (for `X-Forwarded-For` and logs).
     pub peer: SocketAddr,
     /// Bytes received and not yet consumed; the current head starts at its `pos()`.
@@ -25,12 +26,14 @@ pub struct ClientConn {
     pub upstream_head: Vec<u8>,
     /// The parsed head of the current request (spans relative to `inbuf.pos()` at parse time).
     pub head: RequestHead,
+    /// Subject DN of the client certificate verified during the TLS handshake (mutual TLS).
+    pub client_cert_subject: Option<Rc<str>>,
 }
 
 impl ClientConn {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
-        let _ = stream.set_nodelay(true);
+    pub fn new(stream: ClientStream, peer: SocketAddr) -> Self {
+        stream.set_nodelay();
         ClientConn {
             stream,
             peer,
@@ -38,6 +41,7 @@ impl ClientConn {
             out: Vec::with_capacity(4096),
             upstream_head: Vec::with_capacity(2048),
             head: RequestHead::new(),
+            client_cert_subject: None,
         }
     }
 }

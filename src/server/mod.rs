@@ -3,8 +3,10 @@
 
 pub mod client;
 pub mod connection;
+pub mod https;
 pub mod listener;
 pub mod shard;
+pub mod stream;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -47,13 +49,18 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for addr in &bound {
         tracing::info!("listening addr={addr}");
     }
+    let (tls_bound, tls_listeners) = listener::bind_all(&node.tls_listen, node.shards)
+        .map_err(io_err("binding tls listeners"))?;
+    for addr in &tls_bound {
+        tracing::info!("listening tls addr={addr}");
+    }
     if let Some(addr) = node.admin {
         let bound = crate::admin::start(addr, Arc::clone(&handle))
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown)?;
+    let threads = spawn_shards(&node, &handle, listeners, tls_listeners, &shutdown)?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -77,11 +84,13 @@ fn spawn_shards(
     node: &config::NodeSettings,
     handle: &Arc<SnapshotHandle>,
     listeners: Vec<Vec<std::net::TcpListener>>,
+    tls_listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
-    for (id, shard_listeners) in listeners.into_iter().enumerate() {
+    let paired = listeners.into_iter().zip(tls_listeners);
+    for (id, (shard_listeners, shard_tls)) in paired.enumerate() {
         let core = if node.pin_cores && !cores.is_empty() {
             Some(cores[id % cores.len()])
         } else {
@@ -91,7 +100,7 @@ fn spawn_shards(
         let shutdown = Arc::clone(shutdown);
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown))
+            .spawn(move || shard_main(id, core, handle, shard_listeners, shard_tls, shutdown))
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -105,6 +114,7 @@ fn shard_main(
     core: Option<core_affinity::CoreId>,
     handle: Arc<SnapshotHandle>,
     listeners: Vec<std::net::TcpListener>,
+    tls_listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
 ) {
     if let Some(core) = core {
@@ -126,7 +136,7 @@ fn shard_main(
     };
     runtime.block_on(async move {
         let ctx = Rc::new(shard::ShardCtx::new(id, handle));
-        shard::run(ctx, listeners, shutdown).await;
+        shard::run(ctx, listeners, tls_listeners, shutdown).await;
     });
 }
 

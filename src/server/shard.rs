@@ -101,12 +101,14 @@ impl Drop for ActiveGuard {
 pub async fn run(
     shard: Rc<ShardCtx>,
     listeners: Vec<std::net::TcpListener>,
+    tls_listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
 ) {
-    for std_listener in listeners {
+    let tagged = listeners.into_iter().map(|l| (l, false));
+    for (std_listener, tls) in tagged.chain(tls_listeners.into_iter().map(|l| (l, true))) {
         match TcpListener::from_std(std_listener) {
             Ok(listener) => {
-                monoio::spawn(accept_loop(Rc::clone(&shard), listener));
+                monoio::spawn(accept_loop(Rc::clone(&shard), listener, tls));
             }
             Err(e) => tracing::error!(shard = shard.id, "cannot adopt listener: {e}"),
         }
@@ -142,7 +144,7 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
     shard.begin_drain();
 }
 
-async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
+async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
     loop {
         if shard.is_draining() {
             return;
@@ -151,7 +153,11 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
             Ok((stream, peer)) => {
                 let guard = ActiveGuard::new(Rc::clone(&shard));
                 monoio::spawn(async move {
-                    let served = CatchUnwind(connection::serve(&guard.0, stream, peer)).await;
+                    let served = if tls {
+                        CatchUnwind(crate::server::https::serve(&guard.0, stream, peer)).await
+                    } else {
+                        CatchUnwind(connection::serve(&guard.0, stream, peer)).await
+                    };
                     if served.is_err() {
                         tracing::error!(shard = guard.0.id, %peer, "connection task panicked; connection dropped");
                     }

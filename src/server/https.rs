@@ -1,0 +1,45 @@
+//! HTTPS connections: the TLS handshake (certificate chosen by SNI, client certificate
+//! checked for mutual-TLS domains), then the same HTTP serving as plain connections.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use monoio::net::TcpStream;
+
+use crate::server::client::ClientConn;
+use crate::server::connection;
+use crate::server::shard::ShardCtx;
+use crate::server::stream::ClientStream;
+use crate::tls::{stream, subject};
+
+/// Completes the handshake on an accepted socket within the header timeout, then serves
+/// requests on it. The TLS configuration comes from the snapshot current at accept time: a
+/// reload changes certificates for new handshakes only.
+pub async fn serve(shard: &ShardCtx, socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let snapshot = shard.snapshots.current();
+    let handshake = stream::accept(socket, |hello| {
+        snapshot.domains.tls_for(hello.server_name())
+    });
+    let tls = match monoio::time::timeout(snapshot.limits.header_timeout, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "{e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "tls handshake timed out");
+            return;
+        }
+    };
+    drop(snapshot);
+    let subject = tls
+        .session()
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| subject::subject_dn(leaf))
+        .map(Rc::<str>::from);
+    let mut conn = ClientConn::new(ClientStream::Tls(Box::new(tls)), peer);
+    conn.client_cert_subject = subject;
+    connection::serve_conn(shard, conn).await;
+}

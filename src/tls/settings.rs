@@ -1,0 +1,406 @@
+//! `[tls]` and `[[domain]]` → listeners and a [`Domains`] table, on the control plane.
+//!
+//! Certificates, keys and truststores are read here, while a configuration is loaded (at
+//! start and on SIGHUP), never on a shard. Each domain gets its own `rustls::ServerConfig`
+//! (its certificate, and its client verifier when it has a truststore); all of them share one
+//! session ticketer and one session cache for the life of the process, so a client resumes
+//! its session on any shard and across reloads.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use ahash::AHashMap;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ProducesTickets, StoresServerSessions, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use toml::Spanned;
+
+use super::domains::{Domain, Domains, Mapping};
+use super::model::{DomainModel, MappingModel, TlsSection};
+use crate::config::error::Sink;
+use crate::config::load::Source;
+use crate::config::model::GatewayFile;
+use crate::snapshot::Api;
+
+/// What the `[tls]` section and the domains compile to.
+#[derive(Debug, Default)]
+pub struct EdgeSettings {
+    /// HTTPS listeners (need a restart to change, like plain ones).
+    pub listen: Vec<SocketAddr>,
+    /// Custom domains, for handshakes and routing.
+    pub domains: Domains,
+}
+
+/// ALPN protocols offered, most preferred first.
+pub fn alpn_protocols() -> Vec<Vec<u8>> {
+    vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+}
+
+/// Session resumption state shared by every shard and every reload.
+struct Resumption {
+    ticketer: Option<Arc<dyn ProducesTickets>>,
+    cache: Arc<dyn StoresServerSessions>,
+}
+
+fn resumption() -> &'static Resumption {
+    static SHARED: OnceLock<Resumption> = OnceLock::new();
+    SHARED.get_or_init(|| Resumption {
+        ticketer: rustls::crypto::ring::Ticketer::new().ok(),
+        cache: rustls::server::ServerSessionMemoryCache::new(16 * 1024),
+    })
+}
+
+/// The crypto provider every configuration uses (ring: pure Rust/asm, no C toolchain).
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+}
+
+/// Checks and compiles the TLS settings of `gateway` (files relative to `dir`); mappings must
+/// name APIs and stages of `apis`. Problems go to `sink`.
+pub(crate) fn compile(
+    dir: &Path,
+    gateway: Option<&Source<GatewayFile>>,
+    apis: &AHashMap<Box<str>, Api>,
+    sink: &mut Sink,
+) -> EdgeSettings {
+    let Some(src) = gateway else {
+        return EdgeSettings::default();
+    };
+    let mut check = Check { dir, src, sink };
+    let tls = &src.model.tls;
+    let listen = check.listen(tls);
+    let versions = check.policy(tls);
+    let mut domains = Vec::with_capacity(src.model.domain.len());
+    for (i, model) in src.model.domain.iter().enumerate() {
+        if let Some(d) = check.domain(i, model, versions, apis) {
+            if domains.iter().any(|o: &Arc<Domain>| o.name == d.name) {
+                let message = format!("domain `{}` is configured twice", d.name);
+                check.error(&model.name, &format!("domain[{i}].name"), message);
+            }
+            domains.push(Arc::new(d));
+        }
+    }
+    if !listen.is_empty() && src.model.domain.is_empty() {
+        let at = tls.listen.as_ref().map(|l| src.line(l)).unwrap_or(None);
+        let message = "an HTTPS listener needs at least one [[domain]] with a certificate";
+        check.sink.at(&src.path, at, "tls.listen", message);
+    }
+    let default = check.default_domain(tls, &domains);
+    EdgeSettings {
+        listen,
+        domains: Domains::new(domains, default),
+    }
+}
+
+struct Check<'a> {
+    dir: &'a Path,
+    src: &'a Source<GatewayFile>,
+    sink: &'a mut Sink,
+}
+
+impl Check<'_> {
+    fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
+        let line = self.src.line(at);
+        self.sink.at(&self.src.path, line, field, message);
+    }
+
+    fn listen(&mut self, tls: &TlsSection) -> Vec<SocketAddr> {
+        let Some(list) = &tls.listen else {
+            return Vec::new();
+        };
+        let mut addrs = Vec::new();
+        for (i, item) in list.get_ref().iter().enumerate() {
+            match item.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => addrs.push(addr),
+                Err(_) => {
+                    let message = format!(
+                        "`{}` is not an \"ip:port\" address (e.g. \"0.0.0.0:8443\")",
+                        item.get_ref()
+                    );
+                    self.error(item, &format!("tls.listen[{i}]"), message);
+                }
+            }
+        }
+        addrs
+    }
+
+    fn policy(&mut self, tls: &TlsSection) -> &'static [&'static SupportedProtocolVersion] {
+        static TLS12: [&SupportedProtocolVersion; 2] =
+            [&rustls::version::TLS13, &rustls::version::TLS12];
+        static TLS13: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+        let Some(policy) = &tls.security_policy else {
+            return &TLS12;
+        };
+        match policy.get_ref().as_str() {
+            "TLS_1_2" => &TLS12,
+            "TLS_1_3" => &TLS13,
+            other => {
+                let message = format!("must be \"TLS_1_2\" or \"TLS_1_3\", got \"{other}\"");
+                self.error(policy, "tls.security_policy", message);
+                &TLS12
+            }
+        }
+    }
+
+    fn default_domain(&mut self, tls: &TlsSection, domains: &[Arc<Domain>]) -> Option<Arc<Domain>> {
+        let refuse = match &tls.unknown_sni {
+            None => false,
+            Some(v) => match v.get_ref().as_str() {
+                "default" => false,
+                "refuse" => true,
+                other => {
+                    let message = format!("must be \"default\" or \"refuse\", got \"{other}\"");
+                    self.error(v, "tls.unknown_sni", message);
+                    false
+                }
+            },
+        };
+        let chosen = match &tls.default_domain {
+            None => domains.first().cloned(),
+            Some(name) => {
+                let want = name.get_ref().to_ascii_lowercase();
+                let found = domains.iter().find(|d| *d.name == *want).cloned();
+                if found.is_none() {
+                    let message = format!("no [[domain]] is named `{}`", name.get_ref());
+                    self.error(name, "tls.default_domain", message);
+                }
+                found
+            }
+        };
+        if refuse {
+            None
+        } else {
+            chosen
+        }
+    }
+
+    fn domain(
+        &mut self,
+        i: usize,
+        model: &DomainModel,
+        versions: &'static [&'static SupportedProtocolVersion],
+        apis: &AHashMap<Box<str>, Api>,
+    ) -> Option<Domain> {
+        let field = format!("domain[{i}]");
+        let name = model.name.get_ref().to_ascii_lowercase();
+        if !is_domain_name(&name) {
+            let message = format!(
+                "`{}` is not a domain name (e.g. \"api.example.com\" or \"*.example.com\")",
+                model.name.get_ref()
+            );
+            self.error(&model.name, &format!("{field}.name"), message);
+        }
+        let mut mappings = Vec::with_capacity(model.mappings.len());
+        for (j, m) in model.mappings.iter().enumerate() {
+            if let Some(mapping) = self.mapping(&format!("{field}.mappings[{j}]"), m, apis) {
+                if mappings
+                    .iter()
+                    .any(|o: &Mapping| o.base_path == mapping.base_path)
+                {
+                    let message = format!("base path `{}` is mapped twice", m.base_path.get_ref());
+                    self.error(
+                        &m.base_path,
+                        &format!("{field}.mappings[{j}].base_path"),
+                        message,
+                    );
+                }
+                mappings.push(mapping);
+            }
+        }
+        mappings.sort_by(|a, b| b.base_path.len().cmp(&a.base_path.len()));
+        let tls = self.server_config(&field, model, versions)?;
+        Some(Domain {
+            name: name.into(),
+            tls,
+            mappings,
+        })
+    }
+
+    fn mapping(
+        &mut self,
+        field: &str,
+        m: &MappingModel,
+        apis: &AHashMap<Box<str>, Api>,
+    ) -> Option<Mapping> {
+        let base = m.base_path.get_ref().trim_matches('/');
+        if base.split('/').any(|s| s.is_empty()) && !base.is_empty()
+            || base.bytes().any(|b| b <= b' ' || b == b'?' || b == b'#')
+        {
+            let message = format!(
+                "`{}` is not a base path (\"/\" or segments such as \"v1\")",
+                m.base_path.get_ref()
+            );
+            self.error(&m.base_path, &format!("{field}.base_path"), message);
+            return None;
+        }
+        let Some(api) = apis.get(m.api.get_ref().as_str()) else {
+            let message = format!("no API has id `{}`", m.api.get_ref());
+            self.error(&m.api, &format!("{field}.api"), message);
+            return None;
+        };
+        if !api.stages.contains_key(m.stage.get_ref().as_str()) {
+            let message = format!("API `{}` has no stage `{}`", api.id, m.stage.get_ref());
+            self.error(&m.stage, &format!("{field}.stage"), message);
+            return None;
+        }
+        Some(Mapping {
+            base_path: base.into(),
+            api: m.api.get_ref().as_str().into(),
+            stage: m.stage.get_ref().as_str().into(),
+        })
+    }
+
+    /// Reads the domain's PEM files and builds its `ServerConfig`; every unreadable,
+    /// empty or mismatched file is reported with its path.
+    fn server_config(
+        &mut self,
+        field: &str,
+        model: &DomainModel,
+        versions: &'static [&'static SupportedProtocolVersion],
+    ) -> Option<Arc<ServerConfig>> {
+        let certs = self.certs(&model.cert, &format!("{field}.cert"));
+        let key = self.key(&model.key, &format!("{field}.key"));
+        let roots = match &model.truststore {
+            Some(t) => Some(self.roots(t, &format!("{field}.truststore"))?),
+            None => None,
+        };
+        let (certs, key) = (certs?, key?);
+        let provider = provider();
+        let builder = match ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(versions)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                self.error(&model.name, &format!("{field}.name"), e.to_string());
+                return None;
+            }
+        };
+        let builder = match roots {
+            None => builder.with_no_client_auth(),
+            Some(roots) => {
+                match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()
+                {
+                    Ok(v) => builder.with_client_cert_verifier(v),
+                    Err(e) => {
+                        let at = model.truststore.as_ref().unwrap_or(&model.name);
+                        let message = format!("unusable truststore: {e}");
+                        self.error(at, &format!("{field}.truststore"), message);
+                        return None;
+                    }
+                }
+            }
+        };
+        let mut config = match builder.with_single_cert(certs, key) {
+            Ok(c) => c,
+            Err(e) => {
+                let message = format!(
+                    "key {} does not fit certificate {}: {e}",
+                    self.path(&model.key).display(),
+                    self.path(&model.cert).display()
+                );
+                self.error(&model.key, &format!("{field}.key"), message);
+                return None;
+            }
+        };
+        let shared = resumption();
+        config.alpn_protocols = alpn_protocols();
+        config.session_storage = Arc::clone(&shared.cache);
+        if let Some(t) = &shared.ticketer {
+            config.ticketer = Arc::clone(t);
+        }
+        Some(Arc::new(config))
+    }
+
+    fn path(&self, value: &Spanned<String>) -> PathBuf {
+        self.dir.join(value.get_ref())
+    }
+
+    fn certs(
+        &mut self,
+        value: &Spanned<String>,
+        field: &str,
+    ) -> Option<Vec<CertificateDer<'static>>> {
+        let path = self.path(value);
+        let certs: Result<Vec<_>, _> = match CertificateDer::pem_file_iter(&path) {
+            Ok(iter) => iter.collect(),
+            Err(e) => Err(e),
+        };
+        match certs {
+            Ok(certs) if !certs.is_empty() => Some(certs),
+            Ok(_) => {
+                let message = format!("no PEM certificate in {}", path.display());
+                self.error(value, field, message);
+                None
+            }
+            Err(e) => {
+                let message = format!("cannot read certificates from {}: {e}", path.display());
+                self.error(value, field, message);
+                None
+            }
+        }
+    }
+
+    fn key(&mut self, value: &Spanned<String>, field: &str) -> Option<PrivateKeyDer<'static>> {
+        let path = self.path(value);
+        match PrivateKeyDer::from_pem_file(&path) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                let message = format!("cannot read a private key from {}: {e}", path.display());
+                self.error(value, field, message);
+                None
+            }
+        }
+    }
+
+    fn roots(&mut self, value: &Spanned<String>, field: &str) -> Option<RootCertStore> {
+        let certs = self.certs(value, field)?;
+        let mut roots = RootCertStore::empty();
+        for cert in certs {
+            if let Err(e) = roots.add(cert) {
+                let message = format!("bad CA certificate in {}: {e}", self.path(value).display());
+                self.error(value, field, message);
+                return None;
+            }
+        }
+        Some(roots)
+    }
+}
+
+/// Lower-case DNS name, optionally `*.` followed by at least two labels.
+fn is_domain_name(name: &str) -> bool {
+    let (rest, wildcard) = match name.strip_prefix("*.") {
+        Some(rest) => (rest, true),
+        None => (name, false),
+    };
+    let labels: Vec<&str> = rest.split('.').collect();
+    !rest.is_empty()
+        && rest.len() <= 253
+        && (!wildcard || labels.len() >= 2)
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_and_wildcards() {
+        assert!(is_domain_name("api.example.com"));
+        assert!(is_domain_name("*.example.com"));
+        assert!(is_domain_name("localhost"));
+        assert!(!is_domain_name("*.com"));
+        assert!(!is_domain_name("a.*.com"));
+        assert!(!is_domain_name("bad_name.com"));
+        assert!(!is_domain_name(""));
+    }
+}
