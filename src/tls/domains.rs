@@ -130,7 +130,7 @@ mod tests {
                 stage: (*s).into(),
             })
             .collect();
-        mappings.sort_by(|a, b| b.base_path.len().cmp(&a.base_path.len()));
+        mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
         Arc::new(Domain {
             name: name.into(),
             tls: config(),

@@ -211,7 +211,7 @@ impl Check<'_> {
                 mappings.push(mapping);
             }
         }
-        mappings.sort_by(|a, b| b.base_path.len().cmp(&a.base_path.len()));
+        mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
         let tls = self.server_config(&field, model, versions)?;
         Some(Domain {
             name: name.into(),

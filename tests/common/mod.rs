@@ -14,6 +14,8 @@
 //!   sleeps.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
@@ -229,6 +231,8 @@ pub struct ConfigDir {
     default_api: Option<String>,
     execute_api_domain: String,
     limits: BTreeMap<&'static str, u64>,
+    /// TOML appended to `gateway.toml` (`[tls]`, `[[domain]]`).
+    extra: String,
 }
 
 impl ConfigDir {
@@ -258,6 +262,7 @@ impl ConfigDir {
             default_api: None,
             execute_api_domain: "localhost".to_string(),
             limits,
+            extra: String::new(),
         };
         c.write_gateway();
         c
@@ -313,6 +318,30 @@ impl ConfigDir {
         write_atomically(&path, toml);
     }
 
+    /// Appends TOML (e.g. `[tls]` and `[[domain]]` tables) to `gateway.toml`, replacing what
+    /// an earlier call appended.
+    pub fn gateway_extra(mut self, toml: &str) -> Self {
+        self.set_gateway_extra(toml);
+        self
+    }
+
+    /// Like [`ConfigDir::gateway_extra`] on a directory in use (before [`Gateway::reload`]).
+    pub fn set_gateway_extra(&mut self, toml: &str) {
+        self.extra = toml.to_string();
+        self.write_gateway();
+    }
+
+    /// Writes a file (certificates, keys) at `rel` inside the configuration directory.
+    pub fn write_file(&self, rel: &str, contents: &str) {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create config subfolder");
+        }
+        let tmp = path.with_extension("tmp-write");
+        std::fs::write(&tmp, contents).expect("write config file");
+        std::fs::rename(&tmp, &path).expect("rename config file");
+    }
+
     /// Path of the configuration directory (the argument of `--config`).
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -341,6 +370,7 @@ impl ConfigDir {
         for (k, v) in &self.limits {
             writeln!(s, "{k} = {v}").unwrap();
         }
+        s.push_str(&self.extra);
         write_atomically(&self.dir.path().join("gateway.toml"), &s);
     }
 }
@@ -469,6 +499,14 @@ impl Gateway {
             )
         });
         gw
+    }
+
+    /// Address of the (first) HTTPS listener (`listening tls addr=` log line).
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.logs()
+            .iter()
+            .find_map(|line| addr_after(line, "listening tls addr="))
+            .unwrap_or_else(|| panic!("no `listening tls addr=` line\n{}", self.logs_text()))
     }
 
     /// Address of the (first) data listener.
