@@ -8,6 +8,8 @@ use monoio::net::TcpStream;
 
 use crate::server::client::ClientConn;
 use crate::server::connection;
+use crate::server::h2;
+use crate::server::h2_io::H2Io;
 use crate::server::shard::ShardCtx;
 use crate::server::stream::ClientStream;
 use crate::tls::{stream, subject};
@@ -15,7 +17,7 @@ use crate::tls::{stream, subject};
 /// Completes the handshake on an accepted socket within the header timeout, then serves
 /// requests on it. The TLS configuration comes from the snapshot current at accept time: a
 /// reload changes certificates for new handshakes only.
-pub async fn serve(shard: &ShardCtx, socket: TcpStream, peer: SocketAddr) {
+pub async fn serve(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let snapshot = shard.snapshots.current();
     let handshake = stream::accept(socket, |hello| {
@@ -39,6 +41,11 @@ pub async fn serve(shard: &ShardCtx, socket: TcpStream, peer: SocketAddr) {
         .and_then(|chain| chain.first())
         .and_then(|leaf| subject::subject_dn(leaf))
         .map(Rc::<str>::from);
+    if tls.session().alpn_protocol() == Some(b"h2") {
+        let (socket, session, received) = tls.into_parts();
+        let io = H2Io::new(socket, received, Some(Box::new(session)));
+        return h2::serve(shard, io, peer, subject).await;
+    }
     let mut conn = ClientConn::new(ClientStream::Tls(Box::new(tls)), peer);
     conn.client_cert_subject = subject;
     connection::serve_conn(shard, conn).await;

@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod connection;
+pub mod h2;
+pub mod h2_io;
 pub mod https;
 pub mod listener;
 pub mod shard;

@@ -14,7 +14,7 @@ use monoio::net::TcpListener;
 use crate::integration::pool::Pool;
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
-use crate::server::connection;
+use crate::server::h2;
 
 /// How often a shard looks at the node-wide shutdown flag and purges its pool.
 const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
@@ -156,7 +156,7 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
                     let served = if tls {
                         CatchUnwind(crate::server::https::serve(&guard.0, stream, peer)).await
                     } else {
-                        CatchUnwind(connection::serve(&guard.0, stream, peer)).await
+                        CatchUnwind(h2::serve_plain(&guard.0, stream, peer)).await
                     };
                     if served.is_err() {
                         tracing::error!(shard = guard.0.id, %peer, "connection task panicked; connection dropped");

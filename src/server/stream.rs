@@ -20,6 +20,8 @@ pub enum ClientStream {
     Plain(TcpStream),
     /// HTTPS.
     Tls(Box<TlsStream<ServerConnection>>),
+    /// One HTTP/2 stream's request and response, in memory.
+    Memory(MemStream),
 }
 
 impl ClientStream {
@@ -36,6 +38,7 @@ impl AsyncReadRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.read(buf).await,
             ClientStream::Tls(s) => s.read(buf).await,
+            ClientStream::Memory(m) => m.read_into(buf),
         }
     }
 
@@ -43,6 +46,7 @@ impl AsyncReadRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.readv(buf).await,
             ClientStream::Tls(s) => s.readv(buf).await,
+            ClientStream::Memory(_) => (Ok(0), buf),
         }
     }
 }
@@ -56,6 +60,7 @@ impl CancelableAsyncReadRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.cancelable_read(buf, c).await,
             ClientStream::Tls(s) => s.cancelable_read(buf, c).await,
+            ClientStream::Memory(m) => m.read_into(buf),
         }
     }
 
@@ -67,6 +72,7 @@ impl CancelableAsyncReadRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.cancelable_readv(buf, c).await,
             ClientStream::Tls(s) => s.cancelable_readv(buf, c).await,
+            ClientStream::Memory(_) => (Ok(0), buf),
         }
     }
 }
@@ -76,6 +82,7 @@ impl AsyncWriteRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.write(buf).await,
             ClientStream::Tls(s) => s.write(buf).await,
+            ClientStream::Memory(m) => m.write_from(buf),
         }
     }
 
@@ -83,6 +90,7 @@ impl AsyncWriteRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.writev(buf).await,
             ClientStream::Tls(s) => s.writev(buf).await,
+            ClientStream::Memory(_) => (Ok(0), buf),
         }
     }
 
@@ -90,6 +98,7 @@ impl AsyncWriteRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.flush().await,
             ClientStream::Tls(s) => s.flush().await,
+            ClientStream::Memory(_) => Ok(()),
         }
     }
 
@@ -97,6 +106,46 @@ impl AsyncWriteRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.shutdown().await,
             ClientStream::Tls(s) => s.shutdown().await,
+            ClientStream::Memory(_) => Ok(()),
         }
+    }
+}
+
+/// An in-memory exchange: reads return `input` then end; writes are collected in `output`.
+/// An HTTP/2 stream's request runs through the HTTP/1.1 pipeline this way (see
+/// `server::h2`), so both protocols share one routing and integration path.
+pub struct MemStream {
+    input: Vec<u8>,
+    pos: usize,
+    output: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+}
+
+impl MemStream {
+    /// A stream that yields `input` and appends what is written to `output`.
+    pub fn new(input: Vec<u8>, output: std::rc::Rc<std::cell::RefCell<Vec<u8>>>) -> Self {
+        MemStream {
+            input,
+            pos: 0,
+            output,
+        }
+    }
+
+    fn read_into<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        let rest = &self.input[self.pos..];
+        let n = rest.len().min(buf.bytes_total());
+        // SAFETY: `n` bytes fit in `buf` (`bytes_total`), and the source is initialised.
+        unsafe {
+            buf.write_ptr().copy_from_nonoverlapping(rest.as_ptr(), n);
+            buf.set_init(n);
+        }
+        self.pos += n;
+        (Ok(n), buf)
+    }
+
+    fn write_from<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: `read_ptr`/`bytes_init` describe initialised memory owned by `buf`.
+        let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        self.output.borrow_mut().extend_from_slice(data);
+        (Ok(data.len()), buf)
     }
 }

@@ -63,6 +63,13 @@ where
         }
     }
 
+    /// The socket, the rustls session and the ciphertext received but not yet given to
+    /// rustls: what another I/O adapter (HTTP/2) needs to carry on.
+    pub fn into_parts(mut self) -> (TcpStream, C, Vec<u8>) {
+        self.rbuf.drain(..self.rpos.min(self.rbuf.len()));
+        (self.io, self.conn, self.rbuf)
+    }
+
     /// The rustls connection (peer certificates, ALPN, SNI).
     pub fn session(&self) -> &C {
         &self.conn

@@ -14,6 +14,7 @@
 //!   sleeps.
 #![allow(dead_code)]
 
+pub mod h2;
 pub mod tls;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,432 @@
+//! HTTP/2 downstream (RFC 9113) with the `h2` crate: over TLS when ALPN picks `h2`, and as
+//! h2c with prior knowledge on plain listeners (the connection starts with the preface).
+//!
+//! Each stream's request is rewritten as an HTTP/1.1 message and served by the same code as
+//! HTTP/1.1 connections, over an in-memory stream ([`MemStream`]): routing, limits, gateway
+//! responses and integrations are shared, and backends stay HTTP/1.1. The request body is
+//! collected first (bounded by the payload limit) and the response is sent when complete.
+//!
+//! Limits protect the shard: at most [`MAX_STREAMS`] concurrent streams, header lists of at
+//! most [`MAX_HEADER_LIST`] bytes (which also bounds CONTINUATION floods), bounded windows and
+//! send buffers; the h2 crate answers rapid-reset and locally-reset floods with GOAWAY
+//! (`max_pending_accept_reset_streams`, `max_local_error_reset_streams`), keeps at most one
+//! pending PING/SETTINGS acknowledgement, and each connection is its own task, so a
+//! misbehaving client only loses its own connection.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::{HeaderName, HeaderValue, StatusCode};
+use monoio::net::TcpStream;
+
+use crate::http::{ChunkedDecoder, Decoded, Parsed, ResponseFraming, ResponseHead};
+use crate::server::client::ClientConn;
+use crate::server::connection;
+use crate::server::h2_io::H2Io;
+use crate::server::shard::ShardCtx;
+use crate::server::stream::{ClientStream, MemStream};
+
+/// The client connection preface (RFC 9113 §3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Concurrent streams a client may open.
+pub const MAX_STREAMS: u32 = 128;
+/// Largest header list accepted (decoded size, as HTTP/2 counts it).
+pub const MAX_HEADER_LIST: u32 = 16 * 1024;
+/// Per-stream receive window.
+const STREAM_WINDOW: u32 = 256 * 1024;
+/// Connection receive window.
+const CONN_WINDOW: u32 = 1024 * 1024;
+/// Streams reset by the client before the gateway accepted them, beyond which the client is
+/// sent GOAWAY (rapid reset, CVE-2023-44487).
+const MAX_PENDING_RESETS: usize = 32;
+/// Streams the gateway had to reset for protocol errors before it sends GOAWAY.
+const MAX_LOCAL_RESETS: usize = 256;
+/// How often an idle or draining connection is looked at.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Whether `received` (the first bytes of a plain connection) can still be the preface;
+/// `Some(true)` once all of it is there.
+pub fn preface_state(received: &[u8]) -> Option<bool> {
+    let n = received.len().min(PREFACE.len());
+    if received[..n] != PREFACE[..n] {
+        return None;
+    }
+    Some(n == PREFACE.len())
+}
+
+/// Serves a plain connection: h2c when it opens with the HTTP/2 preface, HTTP/1.1 otherwise.
+pub async fn serve_plain(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAddr) {
+    let mut conn = ClientConn::new(ClientStream::Plain(socket), peer);
+    let limits = shard.snapshots.current().limits.clone();
+    let deadline = Instant::now() + limits.header_timeout.min(limits.idle_timeout);
+    loop {
+        match preface_state(conn.inbuf.pending()) {
+            None => return connection::serve_conn(shard, conn).await,
+            Some(true) => break,
+            Some(false) => {}
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if shard.is_draining() || left.is_zero() {
+            return;
+        }
+        let read = conn
+            .inbuf
+            .fill_cancelable(&mut conn.stream, left, shard.drain_handle())
+            .await;
+        if !matches!(read, Ok(n) if n > 0) {
+            return;
+        }
+    }
+    let received = conn.inbuf.pending().to_vec();
+    let ClientStream::Plain(socket) = conn.stream else {
+        return;
+    };
+    serve(shard, H2Io::new(socket, received, None), peer, None).await;
+}
+
+/// Runs an HTTP/2 connection until the client closes it, it idles out, or the shard drains
+/// (then GOAWAY lets open streams finish).
+pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, subject: Option<Rc<str>>) {
+    let limits = shard.snapshots.current().limits.clone();
+    let handshake = builder().handshake::<_, Bytes>(io);
+    let mut conn = match monoio::time::timeout(limits.header_timeout, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "h2 handshake: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let open = Rc::new(Cell::new(0usize));
+    let mut last_active = Instant::now();
+    let mut closing = false;
+    loop {
+        match monoio::time::timeout(TICK, conn.accept()).await {
+            Ok(Some(Ok((req, respond)))) => {
+                last_active = Instant::now();
+                let task = Stream {
+                    shard: Rc::clone(shard),
+                    peer,
+                    subject: subject.clone(),
+                    open: Rc::clone(&open),
+                };
+                open.set(open.get() + 1);
+                monoio::spawn(task.run(req, respond));
+            }
+            Ok(Some(Err(e))) => {
+                tracing::debug!(%peer, "h2 connection: {e}");
+                if e.is_go_away() || e.is_io() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(_) => {
+                if open.get() > 0 {
+                    last_active = Instant::now();
+                }
+                let idle = last_active.elapsed() >= limits.idle_timeout;
+                if !closing && (shard.is_draining() || idle) {
+                    closing = true;
+                    conn.graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+fn builder() -> h2::server::Builder {
+    let mut b = h2::server::Builder::new();
+    b.max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONN_WINDOW)
+        .max_send_buffer_size(STREAM_WINDOW as usize)
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_RESETS));
+    b
+}
+
+/// One stream being served.
+struct Stream {
+    shard: Rc<ShardCtx>,
+    peer: SocketAddr,
+    subject: Option<Rc<str>>,
+    open: Rc<Cell<usize>>,
+}
+
+impl Stream {
+    async fn run(self, req: http::Request<RecvStream>, mut respond: SendResponse<Bytes>) {
+        let (parts, body) = req.into_parts();
+        let limits = self.shard.snapshots.current().limits.clone();
+        let is_head = parts.method == http::Method::HEAD;
+        let input = match read_body(body, limits.max_body_bytes, limits.body_timeout).await {
+            Some(body) => http1_request(&parts, &body),
+            None => {
+                respond.send_reset(h2::Reason::CANCEL);
+                self.open.set(self.open.get().saturating_sub(1));
+                return;
+            }
+        };
+        let output = Rc::new(RefCell::new(Vec::new()));
+        let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&output)));
+        let mut conn = ClientConn::new(stream, self.peer);
+        conn.client_cert_subject = self.subject.clone();
+        connection::serve_conn(&self.shard, conn).await;
+        let out = output.take();
+        if let Err(e) = send_response(&mut respond, &out, is_head) {
+            tracing::debug!(peer = %self.peer, "h2 response: {e}");
+        }
+        self.open.set(self.open.get().saturating_sub(1));
+    }
+}
+
+/// What a stream's body turned into.
+pub enum Body {
+    /// The whole body.
+    Complete(Vec<u8>),
+    /// Over the limit after this many bytes: the request is answered 413.
+    TooLarge(u64),
+}
+
+/// Collects a request body up to `limit` bytes; `None` when the client reset the stream or
+/// stalled past `timeout`.
+async fn read_body(mut body: RecvStream, limit: u64, timeout: Duration) -> Option<Body> {
+    let mut data = Vec::new();
+    loop {
+        let chunk = match monoio::time::timeout(timeout, body.data()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(Some(Err(_))) | Err(_) => return None,
+            Ok(None) => return Some(Body::Complete(data)),
+        };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        let total = (data.len() + chunk.len()) as u64;
+        if total > limit {
+            return Some(Body::TooLarge(total));
+        }
+        data.extend_from_slice(&chunk);
+    }
+}
+
+/// Headers that are connection-specific in HTTP/1.1 (and forbidden in HTTP/2), or that the
+/// rewrite sets itself.
+fn skipped_request_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "upgrade"
+            | "te"
+            | "expect"
+            | "cookie"
+    )
+}
+
+/// The HTTP/1.1 message equivalent to an HTTP/2 request: `:authority` (else `host`) becomes
+/// `Host`, cookie crumbs are joined (RFC 9113 §8.2.3), the body gets a `Content-Length`. An
+/// oversized body is announced with its size and not sent, so the pipeline answers 413.
+pub fn http1_request(parts: &http::request::Parts, body: &Body) -> Vec<u8> {
+    let body_len = match body {
+        Body::Complete(b) => b.len(),
+        Body::TooLarge(_) => 0,
+    };
+    let mut out = Vec::with_capacity(512 + body_len);
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let host = match parts.uri.authority() {
+        Some(a) => Some(a.as_str().as_bytes()),
+        None => parts.headers.get(http::header::HOST).map(|h| h.as_bytes()),
+    };
+    if let Some(host) = host {
+        push_header(&mut out, b"host", host);
+    }
+    for (name, value) in &parts.headers {
+        if !skipped_request_header(name) {
+            push_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    let mut cookies = parts.headers.get_all(http::header::COOKIE).iter();
+    if let Some(first) = cookies.next() {
+        out.extend_from_slice(b"cookie: ");
+        out.extend_from_slice(first.as_bytes());
+        for more in cookies {
+            out.extend_from_slice(b"; ");
+            out.extend_from_slice(more.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    let declared = match body {
+        Body::Complete(b) if !b.is_empty() || parts.headers.contains_key("content-length") => {
+            Some(b.len() as u64)
+        }
+        Body::Complete(_) => None,
+        Body::TooLarge(n) => Some(*n),
+    };
+    if let Some(n) = declared {
+        let mut digits = itoa::Buffer::new();
+        push_header(&mut out, b"content-length", digits.format(n).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Body::Complete(b) = body {
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Why an HTTP/1.1 response could not be sent as HTTP/2.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// The pipeline produced no complete response (the request was dropped).
+    #[error("no response")]
+    Missing,
+    /// h2 refused to send (stream reset, connection gone).
+    #[error("{0}")]
+    H2(#[from] h2::Error),
+}
+
+/// Response headers that do not exist in HTTP/2.
+fn skipped_response_header(name: &[u8]) -> bool {
+    const HOP: [&[u8]; 6] = [
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"proxy-connection",
+        b"upgrade",
+        b"te",
+    ];
+    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// An HTTP/1.1 response (as the pipeline wrote it) as an HTTP/2 head and body.
+pub fn h2_response(out: &[u8], is_head: bool) -> Option<(http::Response<()>, Bytes)> {
+    let mut head = ResponseHead::new();
+    if !matches!(head.parse(out, out.len(), is_head), Ok(Parsed::Complete)) {
+        return None;
+    }
+    let mut resp = http::Response::new(());
+    *resp.status_mut() = StatusCode::from_u16(head.status).ok()?;
+    for h in &head.headers {
+        let name = h.name.get(out);
+        if skipped_response_header(name) {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(h.value.get(out)),
+        ) else {
+            continue;
+        };
+        resp.headers_mut().append(name, value);
+    }
+    let rest = &out[head.head_len..];
+    let body = match head.framing {
+        ResponseFraming::None => Bytes::new(),
+        ResponseFraming::Length(n) => Bytes::copy_from_slice(&rest[..rest.len().min(n as usize)]),
+        ResponseFraming::UntilClose => Bytes::copy_from_slice(rest),
+        ResponseFraming::Chunked => dechunk(rest)?,
+    };
+    Some((resp, body))
+}
+
+fn dechunk(mut rest: &[u8]) -> Option<Bytes> {
+    let mut decoder = ChunkedDecoder::new();
+    let mut body = Vec::with_capacity(rest.len());
+    loop {
+        let (used, decoded) = decoder.decode(rest).ok()?;
+        match decoded {
+            Decoded::Data { start, end } => body.extend_from_slice(&rest[start..end]),
+            Decoded::Done => return Some(body.into()),
+            Decoded::NeedMore if used == 0 => return Some(body.into()),
+            Decoded::NeedMore => {}
+        }
+        rest = &rest[used..];
+    }
+}
+
+fn send_response(
+    respond: &mut SendResponse<Bytes>,
+    out: &[u8],
+    is_head: bool,
+) -> Result<(), ResponseError> {
+    let Some((head, body)) = h2_response(out, is_head) else {
+        respond.send_reset(h2::Reason::INTERNAL_ERROR);
+        return Err(ResponseError::Missing);
+    };
+    let end = body.is_empty();
+    let mut stream = respond.send_response(head, end)?;
+    if !end {
+        stream.send_data(body, true)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preface_detection() {
+        assert_eq!(preface_state(b"GET / HTTP/1.1\r\n"), None);
+        assert_eq!(preface_state(b"PRI * HT"), Some(false));
+        assert_eq!(preface_state(PREFACE), Some(true));
+        assert_eq!(
+            preface_state(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
+            Some(true)
+        );
+        assert_eq!(preface_state(b"PRI * HTTP/1.1"), None);
+    }
+
+    #[test]
+    fn request_rewrite_sets_host_length_and_joins_cookies() {
+        let req = http::Request::post("https://api.test/v1/pets?x=1")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .header("x-custom", "yes")
+            .header("te", "trailers")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let out = http1_request(&parts, &Body::Complete(b"hello".to_vec()));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "POST /v1/pets?x=1 HTTP/1.1\r\nhost: api.test\r\nx-custom: yes\r\n\
+             cookie: a=1; b=2\r\ncontent-length: 5\r\n\r\nhello"
+        );
+        let too_large = http1_request(&parts, &Body::TooLarge(99));
+        assert!(String::from_utf8(too_large)
+            .unwrap()
+            .ends_with("content-length: 99\r\n\r\n"));
+    }
+
+    #[test]
+    fn response_rewrite_drops_hop_headers_and_dechunks() {
+        let out =
+            b"HTTP/1.1 201 Created\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\
+                    x-amzn-RequestId: abc\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let (resp, body) = h2_response(out, false).unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers().len(), 1);
+        assert_eq!(resp.headers()["x-amzn-requestid"], "abc");
+        assert_eq!(&body[..], b"abcde");
+        assert!(h2_response(b"HTTP/1.1 200 OK\r\n", false).is_none());
+    }
+}
