@@ -84,6 +84,10 @@ fn many_concurrent_streams_on_one_connection() {
     const STREAMS: usize = 300;
     runtime().block_on(async move {
         let send = connect_h2c(addr).await;
+        // One round trip first: until the server's SETTINGS arrive a client may assume no
+        // stream limit, and streams over the limit are refused (REFUSED_STREAM).
+        let warmup = request(&send, "GET", &format!("http://{addr}/prod/hello"), b"").await;
+        assert_eq!(warmup.status, 200);
         let mut tasks = Vec::new();
         for i in 0..STREAMS {
             let send = send.clone();

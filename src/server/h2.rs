@@ -45,7 +45,7 @@ const CONN_WINDOW: u32 = 1024 * 1024;
 /// sent GOAWAY (rapid reset, CVE-2023-44487).
 const MAX_PENDING_RESETS: usize = 32;
 /// Streams the gateway had to reset for protocol errors before it sends GOAWAY.
-const MAX_LOCAL_RESETS: usize = 256;
+const MAX_LOCAL_RESETS: usize = 1024;
 /// How often an idle or draining connection is looked at.
 const TICK: Duration = Duration::from_millis(250);
 
