@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::tls::{client_config, domain_toml, insecure_config, write_cert, Issued, Pki, TlsConn};
+use common::tls::{
+    client_config, domain_toml, insecure_config, write_cert, Issued, Pki, TlsBackend, TlsConn,
+};
 use common::*;
 
 const TLS_LISTEN: &str = "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n";
@@ -240,4 +242,71 @@ fn mismatched_or_missing_key_is_a_config_error_naming_the_file() {
         stderr.contains("domain[1].cert") && stderr.contains("certs/missing.pem"),
         "{stderr}"
     );
+}
+
+/// A gateway proxying `GET /secure` to an HTTPS origin on `port`, with `backend_tls` lines.
+fn https_proxy_gateway(
+    port: u16,
+    backend_tls: &str,
+    files: &[(&str, String)],
+) -> (ConfigDir, Gateway) {
+    let api = ApiSpec::new("petstore").stage("prod", "v1").proxy(
+        "v1",
+        "GET /secure",
+        &format!("https://localhost:{port}/svc"),
+    );
+    let cfg = ConfigDir::with_api(&api);
+    for (name, contents) in files {
+        cfg.write_file(name, contents);
+    }
+    let cfg = cfg.gateway_extra(&format!("\n[backend_tls]\n{backend_tls}\n"));
+    let gw = Gateway::start(&cfg);
+    (cfg, gw)
+}
+
+#[test]
+fn https_backend_with_a_private_ca_and_a_client_certificate() {
+    let (backend_ca, gateway_ca) = (Pki::new("Backend CA"), Pki::new("Gateway CA"));
+    let origin = TlsBackend::start(
+        &backend_ca.server(&["localhost"]),
+        Some(&gateway_ca.ca_pem()),
+    );
+    let me = gateway_ca.client("tollgate-gw");
+    let files = [
+        ("certs/backend-ca.pem", backend_ca.ca_pem()),
+        ("certs/gw.pem", me.cert_pem.clone()),
+        ("certs/gw.key", me.key_pem.clone()),
+    ];
+    let settings = "ca_file = \"certs/backend-ca.pem\"\nclient_cert = \"certs/gw.pem\"\nclient_key = \"certs/gw.key\"";
+    let (_cfg, gw) = https_proxy_gateway(origin.port(), settings, &files);
+    let mut conn = Conn::connect(gw.addr());
+    for _ in 0..2 {
+        // Keep-alive on the client side; the backend connection may come from the pool.
+        conn.send(&Req::get("/prod/secure"));
+        conn.read_response().assert(200, "GET /svc as tollgate-gw");
+    }
+
+    // Without the gateway's client certificate the origin refuses the handshake.
+    let files = [("certs/backend-ca.pem", backend_ca.ca_pem())];
+    let (_cfg, gw) =
+        https_proxy_gateway(origin.port(), "ca_file = \"certs/backend-ca.pem\"", &files);
+    let resp = Req::get("/prod/secure").send(gw.addr());
+    assert_eq!(resp.status, 502, "{resp:?}");
+}
+
+#[test]
+fn https_backend_with_an_untrusted_certificate_is_a_502() {
+    let backend_ca = Pki::new("Backend CA");
+    let origin = TlsBackend::start(&backend_ca.server(&["localhost"]), None);
+    // Default roots (the built-in public CAs) do not include the test CA.
+    let (_cfg, gw) = https_proxy_gateway(origin.port(), "", &[]);
+    let resp = Req::get("/prod/secure").send(gw.addr());
+    assert_eq!(resp.status, 502, "{resp:?}");
+    assert_eq!(resp.body_str(), INTERNAL_SERVER_ERROR);
+    // Trusting the CA makes it work.
+    let files = [("certs/ca.pem", backend_ca.ca_pem())];
+    let (_cfg, gw) = https_proxy_gateway(origin.port(), "ca_file = \"certs/ca.pem\"", &files);
+    Req::get("/prod/secure")
+        .send(gw.addr())
+        .assert(200, "GET /svc as anonymous");
 }

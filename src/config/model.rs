@@ -34,6 +34,9 @@ pub struct GatewayFile {
     /// Custom domain names (`[[domain]]`), with certificates and base path mappings.
     #[serde(default)]
     pub domain: Vec<crate::tls::model::DomainModel>,
+    /// TLS to `https://` backends: trusted CAs and the gateway's client certificate.
+    #[serde(default)]
+    pub backend_tls: crate::tls::model::BackendTlsSection,
 }
 
 /// `[server]` of `gateway.toml`; every field is optional and has a default.

@@ -364,10 +364,20 @@ async fn open(
             .pool
             .checkout(integration.addr, limits.pool_idle_timeout)
         {
-            return Ok(conn);
+            if conn.tls_name == integration.tls_name {
+                return Ok(conn);
+            }
         }
     }
-    match BackendConn::connect(integration.addr, remaining(deadline)).await {
+    let snapshot;
+    let tls = match &integration.tls_name {
+        None => None,
+        Some(name) => {
+            snapshot = shard.snapshots.current();
+            snapshot.backend_tls.as_ref().map(|config| (config, name))
+        }
+    };
+    match BackendConn::connect(integration.addr, tls, remaining(deadline)).await {
         Ok(conn) => Ok(conn),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
             Err(ProxyError::Respond(GatewayResponse::IntegrationTimeout))
@@ -712,6 +722,7 @@ mod tests {
                 ],
             },
             timeout: Duration::from_secs(1),
+            tls_name: None,
         };
         let mut router = crate::router::Router::default();
         router

@@ -6,6 +6,7 @@
 //! [`stream`] runs rustls over monoio sockets; [`subject`] turns a verified client
 //! certificate into the identity later phases see.
 
+pub mod backend;
 pub mod domains;
 pub mod model;
 pub mod settings;

@@ -51,3 +51,16 @@ pub struct MappingModel {
     /// Stage of that API.
     pub stage: Spanned<String>,
 }
+
+/// `[backend_tls]`: how the gateway connects to `https://` integration backends.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsSection {
+    /// PEM bundle of CAs trusted for backend certificates, relative to the configuration
+    /// folder (default: the Mozilla root programme's CAs, built in).
+    pub ca_file: Option<Spanned<String>>,
+    /// PEM certificate chain the gateway presents to backends that ask for one.
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<Spanned<String>>,
+}

@@ -15,23 +15,25 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ProducesTickets, StoresServerSessions, WebPkiClientVerifier};
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use toml::Spanned;
 
 use super::domains::{Domain, Domains, Mapping};
-use super::model::{DomainModel, MappingModel, TlsSection};
+use super::model::{BackendTlsSection, DomainModel, MappingModel, TlsSection};
 use crate::config::error::Sink;
 use crate::config::load::Source;
 use crate::config::model::GatewayFile;
 use crate::snapshot::Api;
 
-/// What the `[tls]` section and the domains compile to.
-#[derive(Debug, Default)]
+/// What the `[tls]`, `[[domain]]` and `[backend_tls]` sections compile to.
+#[derive(Debug)]
 pub struct EdgeSettings {
     /// HTTPS listeners (need a restart to change, like plain ones).
     pub listen: Vec<SocketAddr>,
     /// Custom domains, for handshakes and routing.
     pub domains: Domains,
+    /// Client configuration for `https://` backends.
+    pub backend: Arc<ClientConfig>,
 }
 
 /// ALPN protocols offered, most preferred first.
@@ -68,9 +70,14 @@ pub(crate) fn compile(
     sink: &mut Sink,
 ) -> EdgeSettings {
     let Some(src) = gateway else {
-        return EdgeSettings::default();
+        return EdgeSettings {
+            listen: Vec::new(),
+            domains: Domains::default(),
+            backend: default_backend_config(),
+        };
     };
     let mut check = Check { dir, src, sink };
+    let backend = check.backend(&src.model.backend_tls);
     let tls = &src.model.tls;
     let listen = check.listen(tls);
     let versions = check.policy(tls);
@@ -93,7 +100,27 @@ pub(crate) fn compile(
     EdgeSettings {
         listen,
         domains: Domains::new(domains, default),
+        backend,
     }
+}
+
+/// Backend TLS with the built-in Mozilla roots and no client certificate.
+fn default_backend_config() -> Arc<ClientConfig> {
+    let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    match config {
+        Ok(c) => Arc::new(with_backend_alpn(c)),
+        // The ring provider always supports the default versions.
+        Err(_) => unreachable!("ring supports TLS 1.2 and 1.3"),
+    }
+}
+
+/// Backends are spoken to in HTTP/1.1.
+fn with_backend_alpn(mut config: ClientConfig) -> ClientConfig {
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
 }
 
 struct Check<'a> {
@@ -313,6 +340,52 @@ impl Check<'_> {
             config.ticketer = Arc::clone(t);
         }
         Some(Arc::new(config))
+    }
+
+    /// `[backend_tls]`: trusted CAs (a file, or the built-in roots) and an optional client
+    /// certificate; problems are reported and the default configuration used instead.
+    fn backend(&mut self, section: &BackendTlsSection) -> Arc<ClientConfig> {
+        let roots = match &section.ca_file {
+            None => RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Some(ca) => match self.roots(ca, "backend_tls.ca_file") {
+                Some(roots) => roots,
+                None => return default_backend_config(),
+            },
+        };
+        let builder = match ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+        {
+            Ok(b) => b.with_root_certificates(roots),
+            Err(_) => return default_backend_config(),
+        };
+        let config = match (&section.client_cert, &section.client_key) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let certs = self.certs(cert, "backend_tls.client_cert");
+                let private = self.key(key, "backend_tls.client_key");
+                let (Some(certs), Some(private)) = (certs, private) else {
+                    return default_backend_config();
+                };
+                match builder.with_client_auth_cert(certs, private) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let message = format!(
+                            "key {} does not fit certificate {}: {e}",
+                            self.path(key).display(),
+                            self.path(cert).display()
+                        );
+                        self.error(key, "backend_tls.client_key", message);
+                        return default_backend_config();
+                    }
+                }
+            }
+            (Some(at), None) | (None, Some(at)) => {
+                let message = "client_cert and client_key must be given together";
+                self.error(at, "backend_tls", message);
+                return default_backend_config();
+            }
+        };
+        Arc::new(with_backend_alpn(config))
     }
 
     fn path(&self, value: &Spanned<String>) -> PathBuf {

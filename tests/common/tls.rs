@@ -265,3 +265,109 @@ pub fn write_cert(cfg: &super::ConfigDir, file: &str, issued: &Issued) {
     cfg.write_file(&format!("certs/{file}.pem"), &issued.cert_pem);
     cfg.write_file(&format!("certs/{file}.key"), &issued.key_pem);
 }
+
+/// An HTTPS origin on a thread per connection: answers every request `200` with
+/// `{method} {target} as {client subject CN or "anonymous"}`, after requiring a client
+/// certificate signed by `client_ca` when one is given.
+pub struct TlsBackend {
+    addr: SocketAddr,
+}
+
+impl TlsBackend {
+    /// Starts the origin with certificate `cert`.
+    pub fn start(cert: &Issued, client_ca: Option<&str>) -> TlsBackend {
+        let provider = provider();
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("versions");
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(pem) => {
+                let mut roots = RootCertStore::empty();
+                for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                    roots.add(c.expect("ca pem")).expect("add ca");
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key");
+        let config = Arc::new(
+            builder
+                .with_single_cert(vec![CertificateDer::from(cert.cert_der.clone())], key)
+                .expect("server config"),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let config = Arc::clone(&config);
+                std::thread::spawn(move || serve_tls_origin(tcp, config));
+            }
+        });
+        TlsBackend { addr }
+    }
+
+    /// Port the origin listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+fn serve_tls_origin(tcp: TcpStream, config: Arc<rustls::ServerConfig>) {
+    let _ = tcp.set_read_timeout(Some(IO_TIMEOUT));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match stream.read(&mut chunk) {
+                Ok(n) if n > 0 => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    continue;
+                }
+                _ => return,
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end + 4);
+        let line = head.lines().next().unwrap_or_default().to_string();
+        let mut parts = line.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let who = stream
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| cn_of(c))
+            .unwrap_or_else(|| "anonymous".to_string());
+        let body = format!("{method} {target} as {who}");
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(resp.as_bytes()).is_err() || stream.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// The CN of a certificate made by [`Pki::client`] (found by its value's position in the DER:
+/// good enough for test certificates).
+fn cn_of(cert: &CertificateDer<'_>) -> String {
+    const CN_OID: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x03];
+    let der = cert.as_ref();
+    let Some(at) = der.windows(5).rposition(|w| w == CN_OID) else {
+        return "?".to_string();
+    };
+    let len = der.get(at + 6).copied().unwrap_or(0) as usize;
+    let start = at + 7;
+    String::from_utf8_lossy(der.get(start..start + len).unwrap_or_default()).into_owned()
+}
