@@ -126,3 +126,109 @@ fn oversized_h2_body_gets_413_like_http1() {
     });
     assert_eq!(backend.requests().len(), 1);
 }
+
+mod conformance {
+    //! Hand-made frames: what h2spec-style checks and known floods do, and that a misbehaving
+    //! connection never hurts another one on the same gateway.
+    use super::*;
+    use common::h2::raw::*;
+
+    fn gateway() -> (Backend, Gateway) {
+        let backend = Backend::echo();
+        let gw = Gateway::start(&ConfigDir::with_api(&api(&backend)).shards(1));
+        (backend, gw)
+    }
+
+    /// A normal request on a fresh connection still works.
+    fn still_serves(gw: &Gateway) {
+        let mut ok = RawConn::open(gw.addr());
+        ok.send(&frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            &get_block("gw", "/prod/hello"),
+        ));
+        let data = ok.read_until(|f| f.kind == DATA && f.stream == 1);
+        assert_eq!(data.map(|f| f.payload), Some(b"hello h2".to_vec()));
+    }
+
+    #[test]
+    fn settings_advertise_the_limits_and_ping_is_answered() {
+        let (_b, gw) = gateway();
+        let mut conn = RawConn::open(gw.addr());
+        let settings_frame = conn
+            .read_until(|f| f.kind == SETTINGS && f.flags & ACK == 0)
+            .expect("server SETTINGS");
+        let values = settings(&settings_frame.payload);
+        assert!(
+            values.contains(&(0x3, 128)),
+            "MAX_CONCURRENT_STREAMS: {values:?}"
+        );
+        assert!(
+            values.contains(&(0x6, 16 * 1024)),
+            "MAX_HEADER_LIST_SIZE: {values:?}"
+        );
+        conn.send(&frame(PING, 0, 0, b"12345678"));
+        let pong = conn.read_until(|f| f.kind == PING).expect("PING ACK");
+        assert_eq!(
+            (pong.flags & ACK, &pong.payload[..]),
+            (ACK, &b"12345678"[..])
+        );
+    }
+
+    #[test]
+    fn data_on_stream_zero_is_a_connection_error() {
+        let (_b, gw) = gateway();
+        let mut conn = RawConn::open(gw.addr());
+        conn.send(&frame(DATA, 0, 0, b"nope"));
+        let goaway = conn.read_until(|f| f.kind == GOAWAY).expect("GOAWAY");
+        assert_eq!(goaway_code(&goaway.payload), 0x1, "PROTOCOL_ERROR");
+        still_serves(&gw);
+    }
+
+    #[test]
+    fn continuation_flood_is_cut_off_and_others_are_served() {
+        let (_b, gw) = gateway();
+        let mut conn = RawConn::open(gw.addr());
+        conn.send(&frame(HEADERS, 0, 1, &get_block("gw", "/prod/hello")));
+        let junk = hpack(&[("x-junk", &"j".repeat(4000))]);
+        let mut sent = 0usize;
+        // 4 MiB of header block, far above the 16 KiB limit, unless the server stops us first.
+        while sent < 4 << 20 && conn.send(&frame(CONTINUATION, 0, 1, &junk)) {
+            sent += junk.len();
+        }
+        let end = conn.read_until(|f| f.kind == GOAWAY || f.kind == HEADERS);
+        let end = end.expect("no GOAWAY after an oversized header block");
+        assert_eq!(
+            (end.kind, goaway_code(&end.payload)),
+            (GOAWAY, 0xb),
+            "{end:?}"
+        );
+        still_serves(&gw);
+    }
+
+    #[test]
+    fn rapid_reset_flood_does_not_hurt_other_connections() {
+        let (backend, gw) = gateway();
+        let mut conn = RawConn::open(gw.addr());
+        let mut burst = Vec::new();
+        for i in 0..2000u32 {
+            let id = 2 * i + 1;
+            let block = get_block("gw", "/prod/echo/x");
+            burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+            burst.extend(frame(RST_STREAM, 0, id, &8u32.to_be_bytes()));
+        }
+        conn.send(&burst);
+        let goaway = conn.read_until(|f| f.kind == GOAWAY).expect("GOAWAY");
+        assert_eq!(
+            goaway_code(&goaway.payload),
+            0xb,
+            "ENHANCE_YOUR_CALM: {goaway:?}"
+        );
+        still_serves(&gw);
+        assert!(
+            backend.requests().len() < 2000,
+            "every reset stream reached the backend"
+        );
+    }
+}

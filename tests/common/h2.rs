@@ -95,3 +95,147 @@ pub async fn request(
         .await
         .unwrap_or_else(|_| panic!("h2 {method} {uri} timed out"))
 }
+
+/// Raw HTTP/2 frames over a blocking socket, for conformance and abuse tests that the `h2`
+/// client would refuse to send.
+pub mod raw {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+
+    use super::IO_TIMEOUT;
+
+    pub const DATA: u8 = 0x0;
+    pub const HEADERS: u8 = 0x1;
+    pub const RST_STREAM: u8 = 0x3;
+    pub const SETTINGS: u8 = 0x4;
+    pub const PING: u8 = 0x6;
+    pub const GOAWAY: u8 = 0x7;
+    pub const CONTINUATION: u8 = 0x9;
+    pub const END_STREAM: u8 = 0x1;
+    pub const ACK: u8 = 0x1;
+    pub const END_HEADERS: u8 = 0x4;
+
+    /// One received frame.
+    #[derive(Debug)]
+    pub struct Frame {
+        pub kind: u8,
+        pub flags: u8,
+        pub stream: u32,
+        pub payload: Vec<u8>,
+    }
+
+    /// A frame's bytes.
+    pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// HPACK integer with an `n`-bit prefix whose high bits are `first`.
+    fn int(out: &mut Vec<u8>, first: u8, n: u32, mut v: usize) {
+        let max = (1usize << n) - 1;
+        if v < max {
+            out.push(first | v as u8);
+            return;
+        }
+        out.push(first | max as u8);
+        v -= max;
+        while v >= 128 {
+            out.push((v % 128) as u8 | 0x80);
+            v /= 128;
+        }
+        out.push(v as u8);
+    }
+
+    /// HPACK block of literal fields without indexing (no Huffman).
+    pub fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in fields {
+            out.push(0x00);
+            int(&mut out, 0, 7, name.len());
+            out.extend_from_slice(name.as_bytes());
+            int(&mut out, 0, 7, value.len());
+            out.extend_from_slice(value.as_bytes());
+        }
+        out
+    }
+
+    /// A GET's header block for `path` on `authority`.
+    pub fn get_block(authority: &str, path: &str) -> Vec<u8> {
+        hpack(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", authority),
+            (":path", path),
+        ])
+    }
+
+    /// An h2c connection that has sent the preface and an empty SETTINGS.
+    pub struct RawConn {
+        pub sock: TcpStream,
+    }
+
+    impl RawConn {
+        pub fn open(addr: SocketAddr) -> RawConn {
+            let sock = TcpStream::connect(addr).expect("connect");
+            sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+            let mut conn = RawConn { sock };
+            conn.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+            conn.send(&frame(SETTINGS, 0, 0, &[]));
+            conn
+        }
+
+        /// Writes bytes; errors (the server already closed) are ignored.
+        pub fn send(&mut self, bytes: &[u8]) -> bool {
+            self.sock.write_all(bytes).is_ok()
+        }
+
+        /// The next frame, or `None` at end of stream, error or timeout.
+        pub fn read(&mut self) -> Option<Frame> {
+            let mut head = [0u8; 9];
+            self.sock.read_exact(&mut head).ok()?;
+            let len = (head[0] as usize) << 16 | (head[1] as usize) << 8 | head[2] as usize;
+            let mut payload = vec![0u8; len];
+            self.sock.read_exact(&mut payload).ok()?;
+            let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            Some(Frame {
+                kind: head[3],
+                flags: head[4],
+                stream,
+                payload,
+            })
+        }
+
+        /// Reads frames until one matches `want` (returned) or the connection ends (`None`).
+        pub fn read_until(&mut self, want: impl Fn(&Frame) -> bool) -> Option<Frame> {
+            while let Some(f) = self.read() {
+                if want(&f) {
+                    return Some(f);
+                }
+            }
+            None
+        }
+    }
+
+    /// The settings in a SETTINGS payload, as (identifier, value).
+    pub fn settings(payload: &[u8]) -> Vec<(u16, u32)> {
+        payload
+            .chunks_exact(6)
+            .map(|c| {
+                (
+                    u16::from_be_bytes([c[0], c[1]]),
+                    u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+                )
+            })
+            .collect()
+    }
+
+    /// The error code of a GOAWAY payload.
+    pub fn goaway_code(payload: &[u8]) -> u32 {
+        payload
+            .get(4..8)
+            .map_or(u32::MAX, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
