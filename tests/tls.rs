@@ -7,7 +7,8 @@
 mod common;
 
 use common::tls::{
-    client_config, domain_toml, insecure_config, write_cert, Issued, Pki, TlsBackend, TlsConn,
+    client_config, domain_toml, insecure_config, tls12_only_config, write_cert, Issued, Pki,
+    TlsBackend, TlsConn,
 };
 use common::*;
 
@@ -309,4 +310,64 @@ fn https_backend_with_an_untrusted_certificate_is_a_502() {
     Req::get("/prod/secure")
         .send(gw.addr())
         .assert(200, "GET /svc as anonymous");
+}
+
+/// One domain `a.test` mapped to a mock API, with extra `[tls]` lines.
+fn one_domain(pki: &Pki, tls_options: &str, shards: usize) -> ConfigDir {
+    let cfg = ConfigDir::new()
+        .shards(shards)
+        .api(&mock_api("apia", &[("GET /", "api a")]));
+    write_cert(&cfg, "a", &pki.server(&["a.test"]));
+    let map = "mappings = [{ base_path = \"/\", api = \"apia\", stage = \"prod\" }]";
+    cfg.gateway_extra(&format!(
+        "{TLS_LISTEN}{tls_options}\n{}",
+        domain_toml("a.test", "a", map)
+    ))
+}
+
+#[test]
+fn security_policy_sets_the_lowest_tls_version() {
+    let pki = Pki::new("Test CA");
+    let cfg = one_domain(&pki, "", 1);
+    let gw = Gateway::start(&cfg);
+    let conn = TlsConn::connect(gw.tls_addr(), "a.test", tls12_only_config(&pki.ca_pem()))
+        .expect("TLS 1.2 is accepted by default");
+    assert_eq!(conn.version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    let modern = TlsConn::connect(
+        gw.tls_addr(),
+        "a.test",
+        client_config(&pki.ca_pem(), None, &[]),
+    )
+    .expect("TLS 1.3");
+    assert_eq!(modern.version(), Some(rustls::ProtocolVersion::TLSv1_3));
+
+    let cfg = one_domain(&pki, "security_policy = \"TLS_1_3\"", 1);
+    let gw = Gateway::start(&cfg);
+    let old = TlsConn::connect(gw.tls_addr(), "a.test", tls12_only_config(&pki.ca_pem()));
+    assert!(old.is_err(), "TLS 1.2 accepted under TLS_1_3");
+}
+
+#[test]
+fn sessions_resume_on_every_shard() {
+    let pki = Pki::new("Test CA");
+    let cfg = one_domain(&pki, "", 2);
+    let gw = Gateway::start(&cfg);
+    // One client (one session store): the first handshake is full, later ones resume with a
+    // ticket whichever shard the kernel hands the connection to.
+    let client = client_config(&pki.ca_pem(), None, &[]);
+    let mut first = TlsConn::connect(gw.tls_addr(), "a.test", client.clone()).expect("handshake");
+    // TLS 1.3 tickets arrive after the handshake: one request makes sure they were read.
+    first
+        .roundtrip(&get_host("/", "a.test"))
+        .assert(200, "api a");
+    assert!(!first.resumed());
+    let mut resumed = 0;
+    for _ in 0..8 {
+        let mut conn =
+            TlsConn::connect(gw.tls_addr(), "a.test", client.clone()).expect("handshake");
+        conn.roundtrip(&get_host("/", "a.test"))
+            .assert(200, "api a");
+        resumed += usize::from(conn.resumed());
+    }
+    assert_eq!(resumed, 8, "every later handshake resumes");
 }

@@ -106,6 +106,19 @@ pub fn client_config(ca_pem: &str, client: Option<&Issued>, alpn: &[&[u8]]) -> A
     finish(builder, client, alpn)
 }
 
+/// Client configuration trusting `ca_pem` that only speaks TLS 1.2.
+pub fn tls12_only_config(ca_pem: &str) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("ca pem")).expect("add ca");
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("versions")
+        .with_root_certificates(roots);
+    finish(builder, None, &[])
+}
+
 /// Client configuration that accepts any server certificate (to see which one an unknown name
 /// gets).
 pub fn insecure_config() -> Arc<ClientConfig> {
@@ -207,6 +220,16 @@ impl TlsConn {
             .and_then(|c| c.first())
             .map(|c| c.to_vec())
             .unwrap_or_default()
+    }
+
+    /// Whether the handshake resumed an earlier session (ticket) instead of a full one.
+    pub fn resumed(&self) -> bool {
+        self.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
+    /// The TLS version agreed.
+    pub fn version(&self) -> Option<rustls::ProtocolVersion> {
+        self.stream.conn.protocol_version()
     }
 
     /// The protocol agreed by ALPN.
