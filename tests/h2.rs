@@ -232,3 +232,31 @@ mod conformance {
         );
     }
 }
+
+#[test]
+fn large_proxied_responses_stream_within_the_clients_window() {
+    // 3 MiB: far more than one stream window (256 KiB) and than the gateway's relay buffer
+    // (64 KiB), on two concurrent streams; every byte must arrive in order.
+    let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let body = big.clone();
+    let backend = Backend::start(move |_| Reply::ok(body.clone()));
+    let api = ApiSpec::new("petstore").stage("prod", "v1").proxy(
+        "v1",
+        "GET /big",
+        &format!("{}/big", backend.url()),
+    );
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    let addr = gw.addr();
+    runtime().block_on(async move {
+        let send = connect_h2c(addr).await;
+        let uri = format!("http://{addr}/prod/big");
+        let (a, b) = tokio::join!(
+            request(&send, "GET", &uri, b""),
+            request(&send, "GET", &uri, b"")
+        );
+        for resp in [a, b] {
+            assert_eq!(resp.status, 200);
+            assert!(resp.body == big, "body differs (len {})", resp.body.len());
+        }
+    });
+}

@@ -4,7 +4,8 @@
 //! Each stream's request is rewritten as an HTTP/1.1 message and served by the same code as
 //! HTTP/1.1 connections, over an in-memory stream ([`MemStream`]): routing, limits, gateway
 //! responses and integrations are shared, and backends stay HTTP/1.1. The request body is
-//! collected first (bounded by the payload limit) and the response is sent when complete.
+//! collected first (bounded by the payload limit); the response streams back through a
+//! bounded [`Pipe`] as the client's flow-control window allows.
 //!
 //! Limits protect the shard: at most [`MAX_STREAMS`] concurrent streams, header lists of at
 //! most [`MAX_HEADER_LIST`] bytes (which also bounds CONTINUATION floods), bounded windows and
@@ -13,7 +14,7 @@
 //! pending PING/SETTINGS acknowledgement, and each connection is its own task, so a
 //! misbehaving client only loses its own connection.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use crate::server::client::ClientConn;
 use crate::server::connection;
 use crate::server::h2_io::H2Io;
 use crate::server::shard::ShardCtx;
-use crate::server::stream::{ClientStream, MemStream};
+use crate::server::stream::{ClientStream, MemStream, Pipe};
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -46,6 +47,8 @@ const CONN_WINDOW: u32 = 1024 * 1024;
 const MAX_PENDING_RESETS: usize = 32;
 /// Streams the gateway had to reset for protocol errors before it sends GOAWAY.
 const MAX_LOCAL_RESETS: usize = 1024;
+/// Largest response head the pipeline writes (it builds them itself; this only bounds a bug).
+const MAX_RESPONSE_HEAD: usize = 1 << 20;
 /// How often an idle or draining connection is looked at.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -172,15 +175,23 @@ impl Stream {
                 return;
             }
         };
-        let output = Rc::new(RefCell::new(Vec::new()));
-        let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&output)));
+        let pipe = Pipe::new();
+        let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&pipe)));
         let mut conn = ClientConn::new(stream, self.peer);
         conn.client_cert_subject = self.subject.clone();
-        connection::serve_conn(&self.shard, conn).await;
-        let out = output.take();
-        if let Err(e) = send_response(&mut respond, &out, is_head) {
-            tracing::debug!(peer = %self.peer, "h2 response: {e}");
-        }
+        let serve = async {
+            connection::serve_conn(&self.shard, conn).await;
+            pipe.finish();
+        };
+        let relay = async {
+            let relayed = relay_response(&pipe, &mut respond, is_head).await;
+            if let Err(e) = &relayed {
+                pipe.abandon();
+                respond.send_reset(e.reason());
+                tracing::debug!(peer = %self.peer, "h2 response: {e}");
+            }
+        };
+        monoio::join!(serve, relay);
         self.open.set(self.open.get().saturating_sub(1));
     }
 }
@@ -291,15 +302,25 @@ fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Why an HTTP/1.1 response could not be sent as HTTP/2.
+/// Why an HTTP/1.1 response could not be relayed as HTTP/2.
 #[derive(Debug, thiserror::Error)]
 pub enum ResponseError {
-    /// The pipeline produced no complete response (the request was dropped).
-    #[error("no response")]
-    Missing,
-    /// h2 refused to send (stream reset, connection gone).
+    /// The pipeline ended without a complete, well-formed response.
+    #[error("no complete response from the pipeline")]
+    Incomplete,
+    /// h2 refused to send (stream reset by the client, connection gone).
     #[error("{0}")]
     H2(#[from] h2::Error),
+}
+
+impl ResponseError {
+    /// The RST_STREAM code that ends the stream.
+    fn reason(&self) -> h2::Reason {
+        match self {
+            ResponseError::Incomplete => h2::Reason::INTERNAL_ERROR,
+            ResponseError::H2(_) => h2::Reason::CANCEL,
+        }
+    }
 }
 
 /// Response headers that do not exist in HTTP/2.
@@ -315,65 +336,143 @@ fn skipped_response_header(name: &[u8]) -> bool {
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
-/// An HTTP/1.1 response (as the pipeline wrote it) as an HTTP/2 head and body.
-pub fn h2_response(out: &[u8], is_head: bool) -> Option<(http::Response<()>, Bytes)> {
-    let mut head = ResponseHead::new();
-    if !matches!(head.parse(out, out.len(), is_head), Ok(Parsed::Complete)) {
-        return None;
-    }
+/// The HTTP/2 head of a parsed HTTP/1.1 response head (`buf` holds its bytes).
+pub fn h2_head(head: &ResponseHead, buf: &[u8]) -> Option<http::Response<()>> {
     let mut resp = http::Response::new(());
     *resp.status_mut() = StatusCode::from_u16(head.status).ok()?;
     for h in &head.headers {
-        let name = h.name.get(out);
+        let name = h.name.get(buf);
         if skipped_response_header(name) {
             continue;
         }
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(h.value.get(out)),
+            HeaderValue::from_bytes(h.value.get(buf)),
         ) else {
             continue;
         };
         resp.headers_mut().append(name, value);
     }
-    let rest = &out[head.head_len..];
-    let body = match head.framing {
-        ResponseFraming::None => Bytes::new(),
-        ResponseFraming::Length(n) => Bytes::copy_from_slice(&rest[..rest.len().min(n as usize)]),
-        ResponseFraming::UntilClose => Bytes::copy_from_slice(rest),
-        ResponseFraming::Chunked => dechunk(rest)?,
-    };
-    Some((resp, body))
+    Some(resp)
 }
 
-fn dechunk(mut rest: &[u8]) -> Option<Bytes> {
-    let mut decoder = ChunkedDecoder::new();
-    let mut body = Vec::with_capacity(rest.len());
+/// Relays the HTTP/1.1 response the pipeline writes into `pipe` as the stream's HTTP/2
+/// response, body piece by piece as the client's flow-control window allows.
+async fn relay_response(
+    pipe: &Pipe,
+    respond: &mut SendResponse<Bytes>,
+    is_head: bool,
+) -> Result<(), ResponseError> {
+    let mut head = ResponseHead::new();
     loop {
-        let (used, decoded) = decoder.decode(rest).ok()?;
-        match decoded {
-            Decoded::Data { start, end } => body.extend_from_slice(&rest[start..end]),
-            Decoded::Done => return Some(body.into()),
-            Decoded::NeedMore if used == 0 => return Some(body.into()),
-            Decoded::NeedMore => {}
+        let seen = {
+            let data = pipe.data();
+            match head.parse(&data, MAX_RESPONSE_HEAD, is_head) {
+                Ok(Parsed::Complete) => break,
+                Ok(Parsed::Partial) => data.len(),
+                Err(_) => return Err(ResponseError::Incomplete),
+            }
+        };
+        if pipe.is_finished() {
+            return Err(ResponseError::Incomplete);
         }
-        rest = &rest[used..];
+        pipe.wait_more(seen).await;
+    }
+    let h2_response = h2_head(&head, &pipe.data()).ok_or(ResponseError::Incomplete)?;
+    pipe.consume(head.head_len);
+    let no_body = matches!(
+        head.framing,
+        ResponseFraming::None | ResponseFraming::Length(0)
+    );
+    let mut send = respond.send_response(h2_response, no_body)?;
+    if no_body {
+        return Ok(());
+    }
+    match head.framing {
+        ResponseFraming::Chunked => relay_chunked(pipe, &mut send).await?,
+        ResponseFraming::Length(n) => relay_raw(pipe, &mut send, Some(n)).await?,
+        _ => relay_raw(pipe, &mut send, None).await?,
+    }
+    send.send_data(Bytes::new(), true)?;
+    Ok(())
+}
+
+/// Relays `len` bytes (or everything until the pipeline ends).
+async fn relay_raw(
+    pipe: &Pipe,
+    send: &mut h2::SendStream<Bytes>,
+    len: Option<u64>,
+) -> Result<(), ResponseError> {
+    let mut left = len.unwrap_or(u64::MAX);
+    while left > 0 {
+        let piece = {
+            let data = pipe.data();
+            let n = data.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            Bytes::copy_from_slice(&data[..n])
+        };
+        if piece.is_empty() {
+            if pipe.is_finished() {
+                return match len {
+                    Some(_) => Err(ResponseError::Incomplete),
+                    None => Ok(()),
+                };
+            }
+            pipe.wait_more(0).await;
+            continue;
+        }
+        pipe.consume(piece.len());
+        left -= piece.len() as u64;
+        send_flow_controlled(send, piece).await?;
+    }
+    Ok(())
+}
+
+/// Relays a chunked body, without its framing.
+async fn relay_chunked(pipe: &Pipe, send: &mut h2::SendStream<Bytes>) -> Result<(), ResponseError> {
+    let mut decoder = ChunkedDecoder::new();
+    loop {
+        let (used, decoded, piece) = {
+            let data = pipe.data();
+            let (used, decoded) = decoder
+                .decode(&data)
+                .map_err(|_| ResponseError::Incomplete)?;
+            let piece = match decoded {
+                Decoded::Data { start, end } => Bytes::copy_from_slice(&data[start..end]),
+                _ => Bytes::new(),
+            };
+            (used, decoded, piece)
+        };
+        pipe.consume(used);
+        match decoded {
+            Decoded::Done => return Ok(()),
+            Decoded::Data { .. } => send_flow_controlled(send, piece).await?,
+            Decoded::NeedMore => {
+                if pipe.is_finished() {
+                    return Err(ResponseError::Incomplete);
+                }
+                let seen = pipe.data().len();
+                pipe.wait_more(seen).await;
+            }
+        }
     }
 }
 
-fn send_response(
-    respond: &mut SendResponse<Bytes>,
-    out: &[u8],
-    is_head: bool,
+/// Sends `data` as the peer's window opens, never buffering more than it allows.
+async fn send_flow_controlled(
+    send: &mut h2::SendStream<Bytes>,
+    mut data: Bytes,
 ) -> Result<(), ResponseError> {
-    let Some((head, body)) = h2_response(out, is_head) else {
-        respond.send_reset(h2::Reason::INTERNAL_ERROR);
-        return Err(ResponseError::Missing);
-    };
-    let end = body.is_empty();
-    let mut stream = respond.send_response(head, end)?;
-    if !end {
-        stream.send_data(body, true)?;
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let granted = std::future::poll_fn(|cx| send.poll_capacity(cx)).await;
+        let n = match granted {
+            Some(Ok(n)) => n.min(data.len()),
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ResponseError::Incomplete),
+        };
+        if n > 0 {
+            send.send_data(data.split_to(n), false)?;
+        }
     }
     Ok(())
 }
@@ -418,15 +517,15 @@ mod tests {
     }
 
     #[test]
-    fn response_rewrite_drops_hop_headers_and_dechunks() {
+    fn response_head_drops_hop_headers() {
         let out =
             b"HTTP/1.1 201 Created\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\
-                    x-amzn-RequestId: abc\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        let (resp, body) = h2_response(out, false).unwrap();
+                    x-amzn-RequestId: abc\r\n\r\n";
+        let mut head = ResponseHead::new();
+        assert_eq!(head.parse(out, out.len(), false), Ok(Parsed::Complete));
+        let resp = h2_head(&head, out).unwrap();
         assert_eq!(resp.status(), 201);
         assert_eq!(resp.headers().len(), 1);
         assert_eq!(resp.headers()["x-amzn-requestid"], "abc");
-        assert_eq!(&body[..], b"abcde");
-        assert!(h2_response(b"HTTP/1.1 200 OK\r\n", false).is_none());
     }
 }

@@ -4,7 +4,10 @@
 //! proxy) stays one monomorphization, and the plain path costs one predictable branch per
 //! I/O call. TLS state is boxed so a plain connection does not carry its size.
 
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent};
@@ -82,7 +85,7 @@ impl AsyncWriteRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.write(buf).await,
             ClientStream::Tls(s) => s.write(buf).await,
-            ClientStream::Memory(m) => m.write_from(buf),
+            ClientStream::Memory(m) => m.write_from(buf).await,
         }
     }
 
@@ -111,18 +114,108 @@ impl AsyncWriteRent for ClientStream {
     }
 }
 
-/// An in-memory exchange: reads return `input` then end; writes are collected in `output`.
-/// An HTTP/2 stream's request runs through the HTTP/1.1 pipeline this way (see
-/// `server::h2`), so both protocols share one routing and integration path.
+/// An in-memory exchange: reads return `input` then end; writes go into a [`Pipe`] that the
+/// HTTP/2 side drains while the pipeline is still writing (see `server::h2`), so both protocols
+/// share one routing and integration path and responses stream with back-pressure.
 pub struct MemStream {
     input: Vec<u8>,
     pos: usize,
-    output: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    output: Rc<Pipe>,
+}
+
+/// Bytes the pipeline may have written ahead of the HTTP/2 side before its writes wait.
+const PIPE_HIGH_WATER: usize = 64 * 1024;
+
+/// A single-task byte pipe from the HTTP/1.1 pipeline (writer) to an HTTP/2 stream (reader).
+#[derive(Default)]
+pub struct Pipe {
+    data: RefCell<Vec<u8>>,
+    finished: Cell<bool>,
+    abandoned: Cell<bool>,
+    reader: Cell<Option<Waker>>,
+    writer: Cell<Option<Waker>>,
+}
+
+impl Pipe {
+    /// An empty pipe.
+    pub fn new() -> Rc<Pipe> {
+        Rc::new(Pipe::default())
+    }
+
+    /// The bytes written and not yet consumed.
+    pub fn data(&self) -> std::cell::Ref<'_, Vec<u8>> {
+        self.data.borrow()
+    }
+
+    /// Whether the writer is done (no more bytes will come).
+    pub fn is_finished(&self) -> bool {
+        self.finished.get()
+    }
+
+    /// Drops `n` consumed bytes and lets a waiting writer go on.
+    pub fn consume(&self, n: usize) {
+        let mut data = self.data.borrow_mut();
+        let n = n.min(data.len());
+        data.drain(..n);
+        drop(data);
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    /// The writer is done.
+    pub fn finish(&self) {
+        self.finished.set(true);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
+    /// The reader is gone (stream reset): writes fail from now on.
+    pub fn abandon(&self) {
+        self.abandoned.set(true);
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    /// Waits until more than `seen` bytes are buffered or the writer finished.
+    pub async fn wait_more(&self, seen: usize) {
+        std::future::poll_fn(|cx| {
+            if self.data.borrow().len() > seen || self.finished.get() {
+                Poll::Ready(())
+            } else {
+                self.reader.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Appends `bytes` once the buffer is below the high-water mark.
+    async fn push(&self, bytes: &[u8]) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            if self.abandoned.get() {
+                Poll::Ready(Err(io::Error::from(io::ErrorKind::BrokenPipe)))
+            } else if self.data.borrow().len() < PIPE_HIGH_WATER {
+                Poll::Ready(Ok(()))
+            } else {
+                self.writer.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await?;
+        self.data.borrow_mut().extend_from_slice(bytes);
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+        Ok(())
+    }
 }
 
 impl MemStream {
-    /// A stream that yields `input` and appends what is written to `output`.
-    pub fn new(input: Vec<u8>, output: std::rc::Rc<std::cell::RefCell<Vec<u8>>>) -> Self {
+    /// A stream that yields `input` and writes into `output`.
+    pub fn new(input: Vec<u8>, output: Rc<Pipe>) -> Self {
         MemStream {
             input,
             pos: 0,
@@ -142,10 +235,13 @@ impl MemStream {
         (Ok(n), buf)
     }
 
-    fn write_from<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+    async fn write_from<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         // SAFETY: `read_ptr`/`bytes_init` describe initialised memory owned by `buf`.
         let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        self.output.borrow_mut().extend_from_slice(data);
-        (Ok(data.len()), buf)
+        let len = data.len();
+        match self.output.push(data).await {
+            Ok(()) => (Ok(len), buf),
+            Err(e) => (Err(e), buf),
+        }
     }
 }
