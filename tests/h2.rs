@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::h2::{connect_h2_tls, connect_h2c, request, runtime};
 use common::tls::{client_config, domain_toml, write_cert, Pki};
 use common::*;
@@ -259,4 +261,38 @@ fn large_proxied_responses_stream_within_the_clients_window() {
             assert!(resp.body == big, "body differs (len {})", resp.body.len());
         }
     });
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_h2_stream_finish() {
+    let backend =
+        Backend::start(|_| Reply::ok("slow but complete").delay(Duration::from_millis(300)));
+    let api = ApiSpec::new("petstore").stage("prod", "v1").proxy(
+        "v1",
+        "GET /slow",
+        &format!("{}/slow", backend.url()),
+    );
+    let mut gw = Gateway::start(&ConfigDir::with_api(&api));
+    let addr = gw.addr();
+    let resp = runtime().block_on(async {
+        let send = connect_h2c(addr).await;
+        let uri = format!("http://{addr}/prod/slow");
+        let in_flight = tokio::spawn(async move { request(&send, "GET", &uri, b"").await });
+        let reached = tokio::time::timeout(LOG_TIMEOUT, async {
+            while backend.requests().is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        reached
+            .await
+            .expect("the request never reached the backend");
+        gw.terminate();
+        in_flight.await.expect("request task")
+    });
+    assert_eq!(
+        (resp.status, &resp.body[..]),
+        (200, &b"slow but complete"[..])
+    );
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }

@@ -123,9 +123,7 @@ pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, subject: Op
             }
             Ok(Some(Err(e))) => {
                 tracing::debug!(%peer, "h2 connection: {e}");
-                if e.is_go_away() || e.is_io() {
-                    return;
-                }
+                return;
             }
             Ok(None) => return,
             Err(_) => {
