@@ -379,3 +379,37 @@ fn sessions_resume_on_every_shard() {
     }
     assert_eq!(resumed, 8, "every later handshake resumes");
 }
+
+#[test]
+fn large_bodies_cross_many_tls_records_both_ways() {
+    let pki = Pki::new("Test CA");
+    let backend = Backend::echo();
+    let api = ApiSpec::new("petstore").stage("prod", "v1").proxy(
+        "v1",
+        "POST /echo",
+        &format!("{}/echo", backend.url()),
+    );
+    let cfg = ConfigDir::new().api(&api);
+    write_cert(&cfg, "a", &pki.server(&["a.test"]));
+    let map = "mappings = [{ base_path = \"/\", api = \"petstore\", stage = \"prod\" }]";
+    let cfg = cfg.gateway_extra(&format!("{TLS_LISTEN}{}", domain_toml("a.test", "a", map)));
+    let gw = Gateway::start(&cfg);
+    let trust = client_config(&pki.ca_pem(), None, &[]);
+    let mut conn = TlsConn::connect(gw.tls_addr(), "a.test", trust).expect("handshake");
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    for _ in 0..2 {
+        let req = Req::post("/echo", body.clone()).header("Host", "a.test");
+        let resp = conn.roundtrip(&req);
+        assert_eq!(resp.status, 200);
+        assert!(
+            resp.body == body,
+            "echoed body differs (len {})",
+            resp.body.len()
+        );
+    }
+    let chunked = Req::post("/echo", Vec::new())
+        .header("Host", "a.test")
+        .chunked(vec![b"abc".to_vec(), vec![b'z'; 70_000], b"end".to_vec()]);
+    let resp = conn.roundtrip(&chunked);
+    assert_eq!((resp.status, resp.body.len()), (200, 70_006));
+}
