@@ -466,6 +466,108 @@ fn is_domain_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A configuration folder with one API `shop` (stage `prod`), a certificate for
+    /// `shop.test` in `certs/`, and `extra` appended to gateway.toml.
+    fn dir_with(extra: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("apis")).unwrap();
+        std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["shop.test".into()]).unwrap();
+        std::fs::write(dir.path().join("certs/shop.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("certs/shop.key"),
+            cert.key_pair.serialize_pem(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("apis/shop.toml"),
+            "id = \"shop\"\n[stages.prod]\ndeployment = \"d\"\n\
+             [deployments.d.methods.\"GET /\"]\nintegration = { type = \"MOCK\" }\n",
+        )
+        .unwrap();
+        let gateway = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nshards = 1\n{extra}");
+        std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
+        dir
+    }
+
+    const DOMAIN: &str =
+        "[[domain]]\nname = \"shop.test\"\ncert = \"certs/shop.pem\"\nkey = \"certs/shop.key\"\n";
+
+    fn errors(extra: &str) -> Vec<String> {
+        let dir = dir_with(extra);
+        match crate::config::load(dir.path(), 1) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_domain_compiles_into_the_snapshot() {
+        let dir = dir_with(&format!(
+            "[tls]\nlisten = [\"127.0.0.1:0\"]\n{DOMAIN}mappings = [{{ base_path = \"v1\", api = \"shop\", stage = \"prod\" }}]\n"
+        ));
+        let loaded = crate::config::load(dir.path(), 1).unwrap();
+        assert_eq!(loaded.node.tls_listen.len(), 1);
+        let domain = loaded.snapshot.domains.lookup(b"shop.test").unwrap();
+        assert_eq!(domain.mappings[0].base_path.as_ref(), "v1");
+        assert!(loaded.snapshot.backend_tls.is_some());
+    }
+
+    #[test]
+    fn bad_settings_name_their_field() {
+        let cases = [
+            (
+                "[tls]\nsecurity_policy = \"TLS_1_0\"\n",
+                "tls.security_policy",
+            ),
+            ("[tls]\nunknown_sni = \"maybe\"\n", "tls.unknown_sni"),
+            ("[tls]\nlisten = [\"nope\"]\n", "tls.listen[0]"),
+            ("[tls]\nlisten = [\"127.0.0.1:0\"]\n", "tls.listen"),
+            (
+                "[tls]\ndefault_domain = \"other.test\"\n",
+                "tls.default_domain",
+            ),
+        ];
+        for (extra, field) in cases {
+            let errs = errors(extra);
+            assert!(
+                errs.iter().any(|e| e.starts_with(field)),
+                "{extra}: {errs:?}"
+            );
+        }
+        let bad_mappings = [
+            (
+                "{ base_path = \"/\", api = \"nope\", stage = \"prod\" }",
+                "domain[0].mappings[0].api",
+            ),
+            (
+                "{ base_path = \"/\", api = \"shop\", stage = \"dev\" }",
+                "domain[0].mappings[0].stage",
+            ),
+            (
+                "{ base_path = \"a//b\", api = \"shop\", stage = \"prod\" }",
+                "domain[0].mappings[0].base_path",
+            ),
+        ];
+        for (mapping, field) in bad_mappings {
+            let errs = errors(&format!("{DOMAIN}mappings = [{mapping}]\n"));
+            assert!(
+                errs.iter().any(|e| e.starts_with(field)),
+                "{mapping}: {errs:?}"
+            );
+        }
+        let errs = errors(&format!("{DOMAIN}{}", DOMAIN));
+        assert!(
+            errs.iter().any(|e| e.contains("configured twice")),
+            "{errs:?}"
+        );
+        let errs = errors("[backend_tls]\nclient_cert = \"certs/shop.pem\"\n");
+        assert!(errs.iter().any(|e| e.contains("together")), "{errs:?}");
+    }
+
     #[test]
     fn domain_names_and_wildcards() {
         assert!(is_domain_name("api.example.com"));
