@@ -210,6 +210,28 @@ mod conformance {
     }
 
     #[test]
+    fn ping_and_settings_floods_do_not_hurt_other_connections() {
+        let (_b, gw) = gateway();
+        let mut flood = RawConn::open(gw.addr());
+        let mut burst = Vec::new();
+        for i in 0..20_000u64 {
+            burst.extend(frame(PING, 0, 0, &i.to_be_bytes()));
+            burst.extend(frame(SETTINGS, 0, 0, &[0x0, 0x4, 0x0, 0x1, 0x0, 0x0]));
+        }
+        let mut reader = RawConn {
+            sock: flood.sock.try_clone().expect("clone socket"),
+        };
+        // Write the flood and drain whatever comes back on threads of their own: the server
+        // may throttle the flooding connection, which must not block this test.
+        let writer = std::thread::spawn(move || flood.send(&burst));
+        let drain = std::thread::spawn(move || while reader.read().is_some() {});
+        still_serves(&gw);
+        let _ = writer.join();
+        drop(gw);
+        let _ = drain.join();
+    }
+
+    #[test]
     fn rapid_reset_flood_does_not_hurt_other_connections() {
         let (backend, gw) = gateway();
         let mut conn = RawConn::open(gw.addr());
