@@ -5,6 +5,9 @@
 #   Install the tools first:  apt-get install -y wrk nginx nghttp2-client openssl curl
 #   Run from anywhere:        loadtest/tls.sh
 #
+# Clients connect to 127.0.0.1; h2load sends SNI bench.test (--connect-to), wrk sends no SNI
+# (an IP address) and gets the default certificate, which is the same one; both send
+# `Host: bench.test`, which routes Tollgate's custom domain.
 # Runs, for each proxy (proxy alone on CPU 0, origin + load generator on CPU 1):
 #   wrk-keepalive  wrk over HTTPS/1.1, CONNECTIONS keep-alive connections
 #   h2load         HTTP/2 over TLS, CONNECTIONS connections x STREAMS concurrent streams
@@ -88,13 +91,16 @@ measure() { # LABEL MODE URL PIDS...
     t0="$(cpu_ticks "$@")"
     case "$mode" in
     wrk-keepalive)
-        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url" >"$raw"
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "Host: bench.test" "$url" >"$raw"
         requests="$(awk '/requests in/ { print $1 }' "$raw")" ;;
     wrk-handshake)
-        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "Connection: close" "$url" >"$raw"
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "Host: bench.test" -H "Connection: close" "$url" >"$raw"
         requests="$(awk '/requests in/ { print $1 }' "$raw")" ;;
     h2load)
-        taskset -c "$LOAD_CPU" h2load -c"$CONNECTIONS" -m"$STREAMS" -D"${DURATION%s}" "$url" >"$raw"
+        local port="${url##*:}"
+        port="${port%%/*}"
+        taskset -c "$LOAD_CPU" h2load -c"$CONNECTIONS" -m"$STREAMS" -D"${DURATION%s}" \
+            --connect-to="127.0.0.1:$port" "https://bench.test:$port/${url#https://*:*/}" >"$raw"
         requests="$(awk '/^requests:/ { print $8 }' "$raw")" ;;
     esac
     t1="$(cpu_ticks "$@")"
@@ -131,13 +137,10 @@ render_nginx "$HERE/nginx-origin.conf" "$OUT/origin" "$ORIGIN_PORT"
 start_bg origin "$LOAD_CPU" nginx -p "$OUT/origin" -c "$OUT/origin/nginx.conf" -e "$OUT/origin/error.log"
 wait_url "http://127.0.0.1:$ORIGIN_PORT/json"
 
-CURL_TLS=(-k --resolve "bench.test:0:127.0.0.1")
 run_all() { # LABEL PORT PATH PIDS...
     local label="$1" port="$2" path="$3"
     shift 3
-    local url="https://bench.test:$port$path"
-    # wrk and h2load connect to the host in the URL: resolve bench.test locally.
-    grep -q "bench.test" /etc/hosts || die "add '127.0.0.1 bench.test' to /etc/hosts (SNI must be bench.test)"
+    local url="https://127.0.0.1:$port$path"
     measure "$label" wrk-keepalive "$url" "$@"
     measure "$label" h2load "$url" "$@"
     measure "$label" wrk-handshake "$url" "$@"
@@ -147,7 +150,7 @@ if [[ "$ONLY" != tollgate ]]; then
     render_nginx "$HERE/nginx-tls.conf" "$OUT/nginx" "$NGINX_PORT"
     start_bg nginx "$PROXY_CPU" nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -e "$OUT/nginx/error.log"
     NGINX_PID=$BG_PID
-    wait_url "https://bench.test:$NGINX_PORT/json" "${CURL_TLS[@]/:0:/:$NGINX_PORT:}"
+    wait_url "https://bench.test:$NGINX_PORT/json" -k --resolve "bench.test:$NGINX_PORT:127.0.0.1"
     mapfile -t NGINX_PIDS < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID" || true)
     run_all nginx "$NGINX_PORT" /json "${NGINX_PIDS[@]}"
     kill -TERM "$NGINX_PID" 2>/dev/null || true
@@ -184,7 +187,7 @@ TOML
     "$BIN" --check "$CONF" >&2 || die "generated Tollgate config rejected"
     start_bg tollgate "$PROXY_CPU" env RUST_LOG=warn "$BIN" --config "$CONF"
     TOLLGATE_PID=$BG_PID
-    wait_url "https://bench.test:$TOLLGATE_PORT/json" "${CURL_TLS[@]/:0:/:$TOLLGATE_PORT:}"
+    wait_url "https://bench.test:$TOLLGATE_PORT/json" -k --resolve "bench.test:$TOLLGATE_PORT:127.0.0.1"
     run_all tollgate "$TOLLGATE_PORT" /json "$TOLLGATE_PID"
 fi
 
