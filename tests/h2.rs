@@ -49,6 +49,7 @@ fn h2c_carries_get_and_post_through_the_pipeline() {
     let seen = backend.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].header("content-length"), Some("16"));
+    assert_eq!(seen[0].header("x-forwarded-proto"), Some("http"));
 }
 
 #[test]
@@ -76,6 +77,8 @@ fn h2_over_tls_is_chosen_by_alpn() {
         assert_eq!(resp.body.len(), body.len());
         assert_eq!(resp.headers["x-echo-method"], "PUT");
     });
+    let seen = backend.requests();
+    assert_eq!(seen[0].header("x-forwarded-proto"), Some("https"));
 }
 
 #[test]

@@ -412,4 +412,9 @@ fn large_bodies_cross_many_tls_records_both_ways() {
         .chunked(vec![b"abc".to_vec(), vec![b'z'; 70_000], b"end".to_vec()]);
     let resp = conn.roundtrip(&chunked);
     assert_eq!((resp.status, resp.body.len()), (200, 70_006));
+    let seen = backend.requests();
+    assert_eq!(seen.len(), 3);
+    assert!(seen
+        .iter()
+        .all(|r| r.header("x-forwarded-proto") == Some("https")));
 }

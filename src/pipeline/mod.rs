@@ -69,6 +69,9 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         conn.peer,
         &mut conn.upstream_head,
     );
+    if conn.secure {
+        crate::integration::http_proxy::mark_forwarded_https(&mut conn.upstream_head);
+    }
     upstream::call(shard, conn, prepared, &mut ctx, req, limits).await
 }
 

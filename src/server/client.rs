@@ -28,6 +28,8 @@ pub struct ClientConn {
     pub head: RequestHead,
     /// Subject DN of the client certificate verified during the TLS handshake (mutual TLS).
     pub client_cert_subject: Option<Rc<str>>,
+    /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto: https`).
+    pub secure: bool,
 }
 
 impl ClientConn {
@@ -42,6 +44,7 @@ impl ClientConn {
             upstream_head: Vec::with_capacity(2048),
             head: RequestHead::new(),
             client_cert_subject: None,
+            secure: false,
         }
     }
 }

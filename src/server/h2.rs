@@ -89,12 +89,18 @@ pub async fn serve_plain(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAd
     let ClientStream::Plain(socket) = conn.stream else {
         return;
     };
-    serve(shard, H2Io::new(socket, received, None), peer, None).await;
+    serve(shard, H2Io::new(socket, received, None), peer, None, false).await;
 }
 
 /// Runs an HTTP/2 connection until the client closes it, it idles out, or the shard drains
-/// (then GOAWAY lets open streams finish).
-pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, subject: Option<Rc<str>>) {
+/// (then GOAWAY lets open streams finish). `secure`: the connection is TLS.
+pub async fn serve(
+    shard: &Rc<ShardCtx>,
+    io: H2Io,
+    peer: SocketAddr,
+    subject: Option<Rc<str>>,
+    secure: bool,
+) {
     let limits = shard.snapshots.current().limits.clone();
     let handshake = builder().handshake::<_, Bytes>(io);
     let mut conn = match monoio::time::timeout(limits.header_timeout, handshake).await {
@@ -116,6 +122,7 @@ pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, subject: Op
                     shard: Rc::clone(shard),
                     peer,
                     subject: subject.clone(),
+                    secure,
                     open: Rc::clone(&open),
                 };
                 open.set(open.get() + 1);
@@ -157,6 +164,7 @@ struct Stream {
     shard: Rc<ShardCtx>,
     peer: SocketAddr,
     subject: Option<Rc<str>>,
+    secure: bool,
     open: Rc<Cell<usize>>,
 }
 
@@ -177,6 +185,7 @@ impl Stream {
         let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&pipe)));
         let mut conn = ClientConn::new(stream, self.peer);
         conn.client_cert_subject = self.subject.clone();
+        conn.secure = self.secure;
         let serve = async {
             connection::serve_conn(&self.shard, conn).await;
             pipe.finish();

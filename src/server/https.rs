@@ -44,9 +44,10 @@ pub async fn serve(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAddr) {
     if tls.session().alpn_protocol() == Some(b"h2") {
         let (socket, session, received) = tls.into_parts();
         let io = H2Io::new(socket, received, Some(Box::new(session)));
-        return h2::serve(shard, io, peer, subject).await;
+        return h2::serve(shard, io, peer, subject, true).await;
     }
     let mut conn = ClientConn::new(ClientStream::Tls(Box::new(tls)), peer);
     conn.client_cert_subject = subject;
+    conn.secure = true;
     connection::serve_conn(shard, conn).await;
 }
