@@ -22,6 +22,9 @@ pub enum GatewayResponse {
     NotImplemented,
     /// An HTTP version other than 1.0 and 1.1.
     VersionNotSupported,
+    /// The `Host` names a mutual-TLS custom domain the connection's TLS session was not
+    /// established (and the client certificate not checked) for.
+    MisdirectedRequest,
 }
 
 impl GatewayResponse {
@@ -36,6 +39,7 @@ impl GatewayResponse {
             Self::HeadersTooLarge => 431,
             Self::NotImplemented => 501,
             Self::VersionNotSupported => 505,
+            Self::MisdirectedRequest => 421,
         }
     }
 
@@ -50,6 +54,7 @@ impl GatewayResponse {
             Self::HeadersTooLarge => br#"{"message":"Request Header Fields Too Large"}"#,
             Self::NotImplemented => br#"{"message":"Not Implemented"}"#,
             Self::VersionNotSupported => br#"{"message":"HTTP Version Not Supported"}"#,
+            Self::MisdirectedRequest => br#"{"message":"Misdirected Request"}"#,
         }
     }
 
@@ -63,6 +68,7 @@ impl GatewayResponse {
                 "BadRequestException"
             }
             Self::HeadersTooLarge => "RequestHeaderFieldsTooLargeException",
+            Self::MisdirectedRequest => "MisdirectedRequestException",
         }
     }
 
@@ -105,6 +111,7 @@ mod tests {
             GatewayResponse::HeadersTooLarge,
             GatewayResponse::NotImplemented,
             GatewayResponse::VersionNotSupported,
+            GatewayResponse::MisdirectedRequest,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

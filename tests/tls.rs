@@ -418,3 +418,44 @@ fn large_bodies_cross_many_tls_records_both_ways() {
         .iter()
         .all(|r| r.header("x-forwarded-proto") == Some("https")));
 }
+
+#[test]
+fn a_mutual_tls_domain_cannot_be_reached_through_another_name() {
+    let (server_ca, client_ca) = (Pki::new("Server CA"), Pki::new("Client CA"));
+    let cfg = ConfigDir::new()
+        .api(&mock_api("secure", &[("GET /", "secret")]))
+        .api(&mock_api("open", &[("GET /", "public")]));
+    write_cert(&cfg, "s", &server_ca.server(&["secure.test"]));
+    write_cert(&cfg, "o", &server_ca.server(&["open.test"]));
+    cfg.write_file("certs/clients.pem", &client_ca.ca_pem());
+    let secure = "truststore = \"certs/clients.pem\"\nmappings = [{ base_path = \"/\", api = \"secure\", stage = \"prod\" }]";
+    let open = "mappings = [{ base_path = \"/\", api = \"open\", stage = \"prod\" }]";
+    let cfg = cfg.gateway_extra(&format!(
+        "{TLS_LISTEN}{}{}",
+        domain_toml("secure.test", "s", secure),
+        domain_toml("open.test", "o", open)
+    ));
+    let gw = Gateway::start(&cfg);
+
+    // Handshake for the open name, then ask for the mutual-TLS one: 421, no certificate check
+    // was skipped.
+    let anonymous = client_config(&server_ca.ca_pem(), None, &[]);
+    let mut conn = TlsConn::connect(gw.tls_addr(), "open.test", anonymous).expect("handshake");
+    conn.roundtrip(&get_host("/", "open.test"))
+        .assert(200, "public");
+    let resp = conn.roundtrip(&get_host("/", "secure.test"));
+    assert_eq!(resp.status, 421, "{resp:?}");
+    assert_eq!(resp.body_str(), r#"{"message":"Misdirected Request"}"#);
+    // Plain HTTP cannot reach it either.
+    let resp = get_host("/", "secure.test").send(gw.addr());
+    assert_eq!(resp.status, 421, "{resp:?}");
+
+    // A verified client may use its session for both names.
+    let client = client_ca.client("client-1");
+    let verified = client_config(&server_ca.ca_pem(), Some(&client), &[]);
+    let mut conn = TlsConn::connect(gw.tls_addr(), "secure.test", verified).expect("handshake");
+    conn.roundtrip(&get_host("/", "secure.test"))
+        .assert(200, "secret");
+    conn.roundtrip(&get_host("/", "open.test"))
+        .assert(200, "public");
+}

@@ -50,6 +50,9 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
         let path = std::str::from_utf8(conn.head.path.get(base))
             .map_err(|_| GatewayResponse::BadRequest)?;
         let host = conn.head.host.map(|h| h.get(base));
+        snapshot
+            .domains
+            .check_host(conn.tls_domain.as_deref(), host)?;
         let method = conn.head.method.get(base);
         request_filter::route(snapshot, host, method, path, &mut params)
     });

@@ -30,6 +30,9 @@ pub struct ClientConn {
     pub client_cert_subject: Option<Rc<str>>,
     /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto: https`).
     pub secure: bool,
+    /// The custom domain the TLS session was established for (see
+    /// `tls::Domains::check_host`).
+    pub tls_domain: Option<Rc<str>>,
 }
 
 impl ClientConn {
@@ -45,6 +48,7 @@ impl ClientConn {
             head: RequestHead::new(),
             client_cert_subject: None,
             secure: false,
+            tls_domain: None,
         }
     }
 }

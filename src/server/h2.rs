@@ -29,6 +29,7 @@ use crate::http::{ChunkedDecoder, Decoded, Parsed, ResponseFraming, ResponseHead
 use crate::server::client::ClientConn;
 use crate::server::connection;
 use crate::server::h2_io::H2Io;
+use crate::server::https::TlsInfo;
 use crate::server::shard::ShardCtx;
 use crate::server::stream::{ClientStream, MemStream, Pipe};
 
@@ -89,18 +90,12 @@ pub async fn serve_plain(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAd
     let ClientStream::Plain(socket) = conn.stream else {
         return;
     };
-    serve(shard, H2Io::new(socket, received, None), peer, None, false).await;
+    serve(shard, H2Io::new(socket, received, None), peer, None).await;
 }
 
 /// Runs an HTTP/2 connection until the client closes it, it idles out, or the shard drains
-/// (then GOAWAY lets open streams finish). `secure`: the connection is TLS.
-pub async fn serve(
-    shard: &Rc<ShardCtx>,
-    io: H2Io,
-    peer: SocketAddr,
-    subject: Option<Rc<str>>,
-    secure: bool,
-) {
+/// (then GOAWAY lets open streams finish). `tls`: the session, for connections over TLS.
+pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, tls: Option<Rc<TlsInfo>>) {
     let limits = shard.snapshots.current().limits.clone();
     let handshake = builder().handshake::<_, Bytes>(io);
     let mut conn = match monoio::time::timeout(limits.header_timeout, handshake).await {
@@ -121,8 +116,7 @@ pub async fn serve(
                 let task = Stream {
                     shard: Rc::clone(shard),
                     peer,
-                    subject: subject.clone(),
-                    secure,
+                    tls: tls.clone(),
                     open: Rc::clone(&open),
                 };
                 open.set(open.get() + 1);
@@ -163,8 +157,7 @@ fn builder() -> h2::server::Builder {
 struct Stream {
     shard: Rc<ShardCtx>,
     peer: SocketAddr,
-    subject: Option<Rc<str>>,
-    secure: bool,
+    tls: Option<Rc<TlsInfo>>,
     open: Rc<Cell<usize>>,
 }
 
@@ -184,8 +177,9 @@ impl Stream {
         let pipe = Pipe::new();
         let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&pipe)));
         let mut conn = ClientConn::new(stream, self.peer);
-        conn.client_cert_subject = self.subject.clone();
-        conn.secure = self.secure;
+        if let Some(tls) = &self.tls {
+            tls.apply(&mut conn);
+        }
         let serve = async {
             connection::serve_conn(&self.shard, conn).await;
             pipe.finish();

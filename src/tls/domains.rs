@@ -18,6 +18,8 @@ pub struct Domain {
     pub tls: Arc<ServerConfig>,
     /// Base path mappings, longest base path first.
     pub mappings: Vec<Mapping>,
+    /// Whether clients must present a certificate (mutual TLS).
+    pub client_auth: bool,
 }
 
 /// A base path mapping.
@@ -79,10 +81,44 @@ impl Domains {
 
     /// The TLS configuration for a ClientHello naming `sni`; `None` refuses the handshake.
     pub fn tls_for(&self, sni: Option<&str>) -> Option<Arc<ServerConfig>> {
-        let domain = sni
-            .and_then(|name| self.lookup(name.as_bytes()))
-            .or(self.default.as_ref())?;
-        Some(Arc::clone(&domain.tls))
+        self.handshake_domain(sni).map(|d| Arc::clone(&d.tls))
+    }
+
+    /// The domain whose configuration answers a ClientHello naming `sni` (the default domain
+    /// for unknown names unless they are refused).
+    pub fn handshake_domain(&self, sni: Option<&str>) -> Option<&Arc<Domain>> {
+        sni.and_then(|name| self.lookup(name.as_bytes()))
+            .or(self.default.as_ref())
+    }
+
+    /// Refuses a request whose `Host` names a mutual-TLS domain that the connection's TLS
+    /// session (`session_domain`, `None` on plain connections) was not set up for: otherwise
+    /// a client could handshake for another name, or skip TLS, and reach an API whose
+    /// domain demands a client certificate (domain fronting).
+    pub fn check_host(
+        &self,
+        session_domain: Option<&str>,
+        host: Option<&[u8]>,
+    ) -> Result<(), crate::gateway_response::GatewayResponse> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let Some(target) = host.and_then(|h| self.lookup(strip_port(h))) else {
+            return Ok(());
+        };
+        if !target.client_auth || session_domain == Some(&*target.name) {
+            Ok(())
+        } else {
+            Err(crate::gateway_response::GatewayResponse::MisdirectedRequest)
+        }
+    }
+}
+
+/// `host:port` → `host` (IPv6 literals keep their brackets).
+fn strip_port(host: &[u8]) -> &[u8] {
+    match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host[i..].contains(&b']') => &host[..i],
+        _ => host,
     }
 }
 
@@ -135,6 +171,7 @@ mod tests {
             name: name.into(),
             tls: config(),
             mappings,
+            client_auth: name.starts_with("secure"),
         })
     }
 
@@ -164,6 +201,31 @@ mod tests {
         let table = Domains::new(vec![Arc::clone(&d)], Some(d));
         assert!(table.tls_for(Some("other.test")).is_some());
         assert!(table.tls_for(None).is_some());
+    }
+
+    #[test]
+    fn mutual_tls_domains_only_serve_their_own_sessions() {
+        let table = Domains::new(
+            vec![domain("secure.test", &[]), domain("open.test", &[])],
+            None,
+        );
+        let misdirected = Err(crate::gateway_response::GatewayResponse::MisdirectedRequest);
+        assert_eq!(
+            table.check_host(Some("secure.test"), Some(b"secure.test:443")),
+            Ok(())
+        );
+        assert_eq!(
+            table.check_host(Some("open.test"), Some(b"secure.test")),
+            misdirected
+        );
+        assert_eq!(table.check_host(None, Some(b"SECURE.test")), misdirected);
+        assert_eq!(
+            table.check_host(Some("secure.test"), Some(b"open.test")),
+            Ok(())
+        );
+        assert_eq!(table.check_host(None, Some(b"open.test")), Ok(()));
+        assert_eq!(table.check_host(None, Some(b"other.test")), Ok(()));
+        assert_eq!(table.check_host(None, None), Ok(()));
     }
 
     #[test]

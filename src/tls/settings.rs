@@ -244,6 +244,7 @@ impl Check<'_> {
             name: name.into(),
             tls,
             mappings,
+            client_auth: model.truststore.is_some(),
         })
     }
 
