@@ -28,7 +28,7 @@ pub struct Snapshot {
     /// Custom domain names: certificates by SNI and base path mappings by `Host`.
     pub domains: crate::tls::Domains,
     /// How `https://` backends are reached (trusted CAs, client certificate).
-    pub backend_tls: Option<Arc<rustls::ClientConfig>>,
+    pub backend_tls: Option<Arc<crate::tls::backend::BackendTls>>,
 }
 
 /// How a request's `Host` picks an API.

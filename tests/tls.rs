@@ -301,6 +301,18 @@ fn https_backend_with_a_private_ca_and_a_client_certificate() {
         https_proxy_gateway(origin.port(), "ca_file = \"certs/backend-ca.pem\"", &files);
     let resp = Req::get("/prod/secure").send(gw.addr());
     assert_eq!(resp.status, 502, "{resp:?}");
+
+    // The same settings scoped to the backend host, other hosts keeping the public roots.
+    let files = [
+        ("certs/backend-ca.pem", backend_ca.ca_pem()),
+        ("certs/gw.pem", me.cert_pem.clone()),
+        ("certs/gw.key", me.key_pem.clone()),
+    ];
+    let per_host = format!("[[backend_tls.hosts]]\nhost = \"localhost\"\n{settings}");
+    let (_cfg, gw) = https_proxy_gateway(origin.port(), &per_host, &files);
+    Req::get("/prod/secure")
+        .send(gw.addr())
+        .assert(200, "GET /svc as tollgate-gw");
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
         crate::tls::settings::compile(dir, sources.gateway.as_ref(), &snapshot.apis, &mut sink);
     node.tls_listen = edge.listen;
     snapshot.domains = edge.domains;
-    snapshot.backend_tls = Some(edge.backend);
+    snapshot.backend_tls = Some(std::sync::Arc::new(edge.backend));
     sink.finish()?;
     Ok((LoadedConfig { node, snapshot }, counts))
 }

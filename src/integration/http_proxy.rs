@@ -384,7 +384,10 @@ async fn open(
         None => None,
         Some(name) => {
             snapshot = shard.snapshots.current();
-            snapshot.backend_tls.as_ref().map(|config| (config, name))
+            snapshot
+                .backend_tls
+                .as_ref()
+                .map(|tls| (tls.config_for(name), name))
         }
     };
     match BackendConn::connect(integration.addr, tls, remaining(deadline)).await {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ahash::AHashMap;
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
@@ -14,6 +15,31 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
 use super::TlsStream;
+
+/// How `https://` backends are reached: one client configuration for all of them, and
+/// others for particular hosts (`[[backend_tls.hosts]]`).
+#[derive(Debug)]
+pub struct BackendTls {
+    /// Used for hosts without settings of their own.
+    pub default: Arc<ClientConfig>,
+    /// By lower-case host name or IP address text.
+    pub by_host: AHashMap<Box<str>, Arc<ClientConfig>>,
+}
+
+impl BackendTls {
+    /// The configuration for a backend named `name`.
+    pub fn config_for(&self, name: &ServerName<'_>) -> &Arc<ClientConfig> {
+        if self.by_host.is_empty() {
+            return &self.default;
+        }
+        let key = match name {
+            ServerName::DnsName(d) => d.as_ref().to_ascii_lowercase(),
+            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+            _ => return &self.default,
+        };
+        self.by_host.get(key.as_str()).unwrap_or(&self.default)
+    }
+}
 
 /// A backend connection's transport.
 pub enum BackendStream {

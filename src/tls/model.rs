@@ -63,4 +63,22 @@ pub struct BackendTlsSection {
     pub client_cert: Option<Spanned<String>>,
     /// PEM private key of `client_cert`.
     pub client_key: Option<Spanned<String>>,
+    /// Settings for particular backend hosts (`[[backend_tls.hosts]]`); fields they leave out
+    /// come from the section.
+    #[serde(default)]
+    pub hosts: Vec<BackendHostTls>,
+}
+
+/// `[[backend_tls.hosts]]`: TLS settings for one backend host name (or IP address).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendHostTls {
+    /// Host as written in `https://` integration URIs.
+    pub host: Spanned<String>,
+    /// PEM bundle of CAs trusted for this host's certificate.
+    pub ca_file: Option<Spanned<String>>,
+    /// PEM certificate chain presented to this host.
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<Spanned<String>>,
 }

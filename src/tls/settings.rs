@@ -18,6 +18,7 @@ use rustls::server::{ProducesTickets, StoresServerSessions, WebPkiClientVerifier
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use toml::Spanned;
 
+use super::backend::BackendTls;
 use super::domains::{Domain, Domains, Mapping};
 use super::model::{BackendTlsSection, DomainModel, MappingModel, TlsSection};
 use crate::config::error::Sink;
@@ -32,8 +33,8 @@ pub struct EdgeSettings {
     pub listen: Vec<SocketAddr>,
     /// Custom domains, for handshakes and routing.
     pub domains: Domains,
-    /// Client configuration for `https://` backends.
-    pub backend: Arc<ClientConfig>,
+    /// Client configurations for `https://` backends.
+    pub backend: BackendTls,
 }
 
 /// ALPN protocols offered, most preferred first.
@@ -73,7 +74,10 @@ pub(crate) fn compile(
         return EdgeSettings {
             listen: Vec::new(),
             domains: Domains::default(),
-            backend: default_backend_config(),
+            backend: BackendTls {
+                default: default_backend_config(),
+                by_host: AHashMap::new(),
+            },
         };
     };
     let mut check = Check { dir, src, sink };
@@ -344,11 +348,48 @@ impl Check<'_> {
     }
 
     /// `[backend_tls]`: trusted CAs (a file, or the built-in roots) and an optional client
-    /// certificate; problems are reported and the default configuration used instead.
-    fn backend(&mut self, section: &BackendTlsSection) -> Arc<ClientConfig> {
-        let roots = match &section.ca_file {
+    /// certificate, for all backends and per host; problems are reported and the default
+    /// configuration used in their place.
+    fn backend(&mut self, section: &BackendTlsSection) -> BackendTls {
+        let default = self.client_config(
+            "backend_tls",
+            section.ca_file.as_ref(),
+            section.client_cert.as_ref(),
+            section.client_key.as_ref(),
+        );
+        let mut by_host = AHashMap::new();
+        for (i, h) in section.hosts.iter().enumerate() {
+            let field = format!("backend_tls.hosts[{i}]");
+            let config = self.client_config(
+                &field,
+                h.ca_file.as_ref().or(section.ca_file.as_ref()),
+                h.client_cert.as_ref().or(section.client_cert.as_ref()),
+                h.client_key.as_ref().or(section.client_key.as_ref()),
+            );
+            let host = h
+                .host
+                .get_ref()
+                .trim_matches(['[', ']'])
+                .to_ascii_lowercase();
+            if by_host.insert(host.into_boxed_str(), config).is_some() {
+                let message = format!("host `{}` is listed twice", h.host.get_ref());
+                self.error(&h.host, &format!("{field}.host"), message);
+            }
+        }
+        BackendTls { default, by_host }
+    }
+
+    /// One backend client configuration; `field` prefixes error fields.
+    fn client_config(
+        &mut self,
+        field: &str,
+        ca_file: Option<&Spanned<String>>,
+        client_cert: Option<&Spanned<String>>,
+        client_key: Option<&Spanned<String>>,
+    ) -> Arc<ClientConfig> {
+        let roots = match ca_file {
             None => RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            Some(ca) => match self.roots(ca, "backend_tls.ca_file") {
+            Some(ca) => match self.roots(ca, &format!("{field}.ca_file")) {
                 Some(roots) => roots,
                 None => return default_backend_config(),
             },
@@ -359,11 +400,11 @@ impl Check<'_> {
             Ok(b) => b.with_root_certificates(roots),
             Err(_) => return default_backend_config(),
         };
-        let config = match (&section.client_cert, &section.client_key) {
+        let config = match (client_cert, client_key) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => {
-                let certs = self.certs(cert, "backend_tls.client_cert");
-                let private = self.key(key, "backend_tls.client_key");
+                let certs = self.certs(cert, &format!("{field}.client_cert"));
+                let private = self.key(key, &format!("{field}.client_key"));
                 let (Some(certs), Some(private)) = (certs, private) else {
                     return default_backend_config();
                 };
@@ -375,14 +416,14 @@ impl Check<'_> {
                             self.path(key).display(),
                             self.path(cert).display()
                         );
-                        self.error(key, "backend_tls.client_key", message);
+                        self.error(key, &format!("{field}.client_key"), message);
                         return default_backend_config();
                     }
                 }
             }
             (Some(at), None) | (None, Some(at)) => {
                 let message = "client_cert and client_key must be given together";
-                self.error(at, "backend_tls", message);
+                self.error(at, field, message);
                 return default_backend_config();
             }
         };
