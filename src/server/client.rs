@@ -38,11 +38,17 @@ pub struct ClientConn {
 impl ClientConn {
     /// Wraps an accepted socket.
     pub fn new(stream: ClientStream, peer: SocketAddr) -> Self {
+        Self::with_buffer(stream, peer, CLIENT_BUF)
+    }
+
+    /// Like [`ClientConn::new`] with a receive buffer of `capacity` bytes to start with
+    /// (HTTP/2 streams, whose whole request is already in memory, need little).
+    pub fn with_buffer(stream: ClientStream, peer: SocketAddr, capacity: usize) -> Self {
         stream.set_nodelay();
         ClientConn {
             stream,
             peer,
-            inbuf: InBuf::with_capacity(CLIENT_BUF),
+            inbuf: InBuf::with_capacity(capacity),
             out: Vec::with_capacity(4096),
             upstream_head: Vec::with_capacity(2048),
             head: RequestHead::new(),

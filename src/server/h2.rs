@@ -50,6 +50,8 @@ const MAX_PENDING_RESETS: usize = 32;
 const MAX_LOCAL_RESETS: usize = 1024;
 /// Largest response head the pipeline writes (it builds them itself; this only bounds a bug).
 const MAX_RESPONSE_HEAD: usize = 1 << 20;
+/// Receive buffer of a stream's in-memory HTTP/1.1 connection (grows for large heads).
+const STREAM_BUF: usize = 4096;
 /// How often an idle or draining connection is looked at.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -176,7 +178,7 @@ impl Stream {
         };
         let pipe = Pipe::new();
         let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&pipe)));
-        let mut conn = ClientConn::new(stream, self.peer);
+        let mut conn = ClientConn::with_buffer(stream, self.peer, STREAM_BUF);
         if let Some(tls) = &self.tls {
             tls.apply(&mut conn);
         }
