@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::h2::{connect_h2_tls, connect_h2c, request, runtime};
+use common::h2::{connect_h2_tls, connect_h2c, request, request_with, runtime};
 use common::tls::{client_config, domain_toml, write_cert, Pki};
 use common::*;
 
@@ -114,7 +114,7 @@ fn many_concurrent_streams_on_one_connection() {
 }
 
 #[test]
-fn oversized_h2_body_gets_413_like_http1() {
+fn oversized_h2_body_and_headers_get_413_and_431_like_http1() {
     let backend = Backend::echo();
     let cfg = ConfigDir::with_api(&api(&backend)).limit("max_body_bytes", 1000);
     let gw = Gateway::start(&cfg);
@@ -128,6 +128,12 @@ fn oversized_h2_body_gets_413_like_http1() {
         // The connection still serves.
         let resp = request(&send, "POST", &uri, &[b'z'; 1000]).await;
         assert_eq!((resp.status, resp.body.len()), (200, 1000));
+        // Headers are held to the same 10,240-byte limit as HTTP/1.1 (AWS's).
+        let big = "v".repeat(11_000);
+        let resp = request_with(&send, "GET", &uri, &[("x-big", &big)], b"").await;
+        assert_eq!(resp.status, 431, "{resp:?}");
+        let resp = request(&send, "GET", &format!("http://{addr}/prod/hello"), b"").await;
+        assert_eq!(resp.status, 200);
     });
     assert_eq!(backend.requests().len(), 1);
 }

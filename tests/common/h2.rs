@@ -64,13 +64,24 @@ pub async fn request(
     uri: &str,
     body: &[u8],
 ) -> H2Response {
+    request_with(send, method, uri, &[], body).await
+}
+
+/// Like [`request`] with extra request headers.
+pub async fn request_with(
+    send: &SendRequest<Bytes>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> H2Response {
     let fut = async {
         let mut send = send.clone().ready().await.expect("connection ready");
-        let req = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(())
-            .expect("request");
+        let mut req = http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(()).expect("request");
         let (resp, mut stream) = send.send_request(req, body.is_empty()).expect("send");
         if !body.is_empty() {
             stream
