@@ -76,9 +76,22 @@ fn h2_over_tls_is_chosen_by_alpn() {
         assert_eq!(resp.status, 200, "{resp:?}");
         assert_eq!(resp.body.len(), body.len());
         assert_eq!(resp.headers["x-echo-method"], "PUT");
+        // A body with a declared length streams with that length.
+        let len = body.len().to_string();
+        let headers = [("content-length", len.as_str())];
+        let resp = request_with(&send, "POST", "https://api.test/echo/len", &headers, &body).await;
+        assert_eq!((resp.status, resp.body.len()), (200, body.len()));
     });
     let seen = backend.requests();
     assert_eq!(seen[0].header("x-forwarded-proto"), Some("https"));
+    // Over one pipe's worth and of unknown length: streamed to the backend chunked.
+    assert_eq!(
+        seen[0].header("transfer-encoding"),
+        Some("chunked"),
+        "{:?}",
+        seen[0].headers
+    );
+    assert_eq!(seen[1].header("content-length"), Some("100000"));
 }
 
 #[test]

@@ -3,9 +3,8 @@
 //!
 //! Each stream's request is rewritten as an HTTP/1.1 message and served by the same code as
 //! HTTP/1.1 connections, over an in-memory stream ([`MemStream`]): routing, limits, gateway
-//! responses and integrations are shared, and backends stay HTTP/1.1. The request body is
-//! collected first (bounded by the payload limit); the response streams back through a
-//! bounded [`Pipe`] as the client's flow-control window allows.
+//! responses and integrations are shared, and backends stay HTTP/1.1. Request and response
+//! bodies stream through bounded [`Pipe`]s, paced by HTTP/2 flow control on both sides.
 //!
 //! Limits protect the shard: at most [`MAX_STREAMS`] concurrent streams, header lists of at
 //! most [`MAX_HEADER_LIST`] bytes (which also bounds CONTINUATION floods), bounded windows and
@@ -31,7 +30,7 @@ use crate::server::connection;
 use crate::server::h2_io::H2Io;
 use crate::server::https::TlsInfo;
 use crate::server::shard::ShardCtx;
-use crate::server::stream::{ClientStream, MemStream, Pipe};
+use crate::server::stream::{ClientStream, MemStream, Pipe, PIPE_HIGH_WATER};
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -166,63 +165,159 @@ struct Stream {
 impl Stream {
     async fn run(self, req: http::Request<RecvStream>, mut respond: SendResponse<Bytes>) {
         let (parts, body) = req.into_parts();
-        let limits = self.shard.snapshots.current().limits.clone();
+        let body_timeout = self.shard.snapshots.current().limits.body_timeout;
         let is_head = parts.method == http::Method::HEAD;
-        let input = match read_body(body, limits.max_body_bytes, limits.body_timeout).await {
-            Some(body) => http1_request(&parts, &body),
+        let mut body = Some(body);
+        let start = match start_body(&parts, &mut body, body_timeout).await {
+            Some(start) => start,
             None => {
                 respond.send_reset(h2::Reason::CANCEL);
                 self.open.set(self.open.get().saturating_sub(1));
                 return;
             }
         };
-        let pipe = Pipe::new();
-        let stream = ClientStream::Memory(MemStream::new(input, Rc::clone(&pipe)));
+        let input = Pipe::new();
+        let output = Pipe::new();
+        // The head and the first piece fit: the pipe is empty and its bound only holds
+        // writers back.
+        let _ = input.push(&http1_head(&parts, start.framing)).await;
+        let _ = push_piece(&input, &start.data, start.framing).await;
+        let stream = ClientStream::Memory(MemStream::new(Rc::clone(&input), Rc::clone(&output)));
         let mut conn = ClientConn::with_buffer(stream, self.peer, STREAM_BUF);
         if let Some(tls) = &self.tls {
             tls.apply(&mut conn);
         }
+        let pump = async {
+            if let Some(body) = body {
+                pump_body(body, &input, start.framing, body_timeout).await;
+            }
+            input.finish();
+        };
         let serve = async {
             connection::serve_conn(&self.shard, conn).await;
-            pipe.finish();
+            // A body the pipeline did not read (a 413, a mock) is not waited for.
+            input.abandon();
+            output.finish();
         };
         let relay = async {
-            let relayed = relay_response(&pipe, &mut respond, is_head).await;
+            let relayed = relay_response(&output, &mut respond, is_head).await;
             if let Err(e) = &relayed {
-                pipe.abandon();
+                output.abandon();
                 respond.send_reset(e.reason());
                 tracing::debug!(peer = %self.peer, "h2 response: {e}");
             }
         };
-        monoio::join!(serve, relay);
+        monoio::join!(pump, serve, relay);
         self.open.set(self.open.get().saturating_sub(1));
     }
 }
 
-/// What a stream's body turned into.
-pub enum Body {
-    /// The whole body.
-    Complete(Vec<u8>),
-    /// Over the limit after this many bytes: the request is answered 413.
-    TooLarge(u64),
+/// How the rewritten HTTP/1.1 request delimits its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFraming {
+    /// The stream ended with its headers.
+    None,
+    /// The client announced `content-length` (h2 checks the DATA frames against it).
+    Length(u64),
+    /// Length unknown: the body is re-framed as chunked.
+    Chunked,
 }
 
-/// Collects a request body up to `limit` bytes; `None` when the client reset the stream or
-/// stalled past `timeout`.
-async fn read_body(mut body: RecvStream, limit: u64, timeout: Duration) -> Option<Body> {
+/// The framing a request announces for itself: none when the stream ended with its headers,
+/// else its `content-length`, if any.
+fn declared_framing(parts: &http::request::Parts, end_stream: bool) -> Option<RequestFraming> {
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match (end_stream, declared) {
+        (true, Some(0)) | (true, None) => Some(RequestFraming::None),
+        (_, Some(n)) => Some(RequestFraming::Length(n)),
+        (false, None) => None,
+    }
+}
+
+/// How the body starts: its framing and the bytes already read.
+struct BodyStart {
+    framing: RequestFraming,
+    data: Vec<u8>,
+}
+
+/// Decides the framing. A body of unknown length is read up to one pipe's worth: if it ends
+/// by then, the backend gets a `Content-Length` as from any HTTP/1.1 client (most request
+/// bodies); otherwise it streams as chunked. `body` is taken when it is fully read. `None`:
+/// the client reset or stalled.
+async fn start_body(
+    parts: &http::request::Parts,
+    body: &mut Option<RecvStream>,
+    timeout: Duration,
+) -> Option<BodyStart> {
+    let recv = body.as_mut()?;
+    if let Some(framing) = declared_framing(parts, recv.is_end_stream()) {
+        if framing == RequestFraming::None {
+            *body = None;
+        }
+        return Some(BodyStart {
+            framing,
+            data: Vec::new(),
+        });
+    }
     let mut data = Vec::new();
+    while data.len() < PIPE_HIGH_WATER {
+        match monoio::time::timeout(timeout, recv.data()).await {
+            Ok(Some(Ok(chunk))) => {
+                let _ = recv.flow_control().release_capacity(chunk.len());
+                data.extend_from_slice(&chunk);
+            }
+            Ok(None) => {
+                *body = None;
+                return Some(BodyStart {
+                    framing: RequestFraming::Length(data.len() as u64),
+                    data,
+                });
+            }
+            Ok(Some(Err(_))) | Err(_) => return None,
+        }
+    }
+    Some(BodyStart {
+        framing: RequestFraming::Chunked,
+        data,
+    })
+}
+
+/// Puts body bytes into the pipe, as a chunk when the body is re-framed as chunked.
+async fn push_piece(input: &Pipe, data: &[u8], framing: RequestFraming) -> std::io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if framing == RequestFraming::Chunked {
+        let mut frame = Vec::with_capacity(data.len() + 24);
+        crate::http::write_chunk(&mut frame, data);
+        input.push(&frame).await
+    } else {
+        input.push(data).await
+    }
+}
+
+/// Moves the stream's DATA into `input` as the pipeline reads it, releasing flow-control
+/// window only for what the pipe took, so a client can never make the gateway hold more
+/// than the pipe's bound and one window of its body.
+async fn pump_body(mut body: RecvStream, input: &Pipe, framing: RequestFraming, timeout: Duration) {
     loop {
         let chunk = match monoio::time::timeout(timeout, body.data()).await {
             Ok(Some(Ok(chunk))) => chunk,
-            Ok(Some(Err(_))) | Err(_) => return None,
-            Ok(None) => return Some(Body::Complete(data)),
+            Ok(None) => break,
+            // Reset by the client or stalled: the pipeline sees the body end early.
+            Ok(Some(Err(_))) | Err(_) => return,
         };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        let total = (data.len() + chunk.len()) as u64;
-        if total > limit {
-            return Some(Body::TooLarge(total));
+        if push_piece(input, &chunk, framing).await.is_err() {
+            return;
         }
-        data.extend_from_slice(&chunk);
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    if framing == RequestFraming::Chunked {
+        let _ = input.push(b"0\r\n\r\n").await;
     }
 }
 
@@ -244,15 +339,11 @@ fn skipped_request_header(name: &HeaderName) -> bool {
     )
 }
 
-/// The HTTP/1.1 message equivalent to an HTTP/2 request: `:authority` (else `host`) becomes
-/// `Host`, cookie crumbs are joined (RFC 9113 §8.2.3), the body gets a `Content-Length`. An
-/// oversized body is announced with its size and not sent, so the pipeline answers 413.
-pub fn http1_request(parts: &http::request::Parts, body: &Body) -> Vec<u8> {
-    let body_len = match body {
-        Body::Complete(b) => b.len(),
-        Body::TooLarge(_) => 0,
-    };
-    let mut out = Vec::with_capacity(512 + body_len);
+/// The HTTP/1.1 head equivalent to an HTTP/2 request's: `:authority` (else `host`) becomes
+/// `Host`, cookie crumbs are joined (RFC 9113 §8.2.3), and the body is announced by
+/// `framing`.
+pub fn http1_head(parts: &http::request::Parts, framing: RequestFraming) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -280,21 +371,15 @@ pub fn http1_request(parts: &http::request::Parts, body: &Body) -> Vec<u8> {
         }
         out.extend_from_slice(b"\r\n");
     }
-    let declared = match body {
-        Body::Complete(b) if !b.is_empty() || parts.headers.contains_key("content-length") => {
-            Some(b.len() as u64)
+    match framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => {
+            let mut digits = itoa::Buffer::new();
+            push_header(&mut out, b"content-length", digits.format(n).as_bytes());
         }
-        Body::Complete(_) => None,
-        Body::TooLarge(n) => Some(*n),
-    };
-    if let Some(n) = declared {
-        let mut digits = itoa::Buffer::new();
-        push_header(&mut out, b"content-length", digits.format(n).as_bytes());
+        RequestFraming::Chunked => push_header(&mut out, b"transfer-encoding", b"chunked"),
     }
     out.extend_from_slice(b"\r\n");
-    if let Body::Complete(b) = body {
-        out.extend_from_slice(b);
-    }
     out
 }
 
@@ -497,26 +582,38 @@ mod tests {
     }
 
     #[test]
-    fn request_rewrite_sets_host_length_and_joins_cookies() {
+    fn request_rewrite_sets_host_framing_and_joins_cookies() {
         let req = http::Request::post("https://api.test/v1/pets?x=1")
             .header("cookie", "a=1")
             .header("cookie", "b=2")
             .header("x-custom", "yes")
             .header("te", "trailers")
+            .header("content-length", "5")
             .body(())
             .unwrap();
         let (parts, ()) = req.into_parts();
-        let out = http1_request(&parts, &Body::Complete(b"hello".to_vec()));
-        let text = String::from_utf8(out).unwrap();
         assert_eq!(
-            text,
-            "POST /v1/pets?x=1 HTTP/1.1\r\nhost: api.test\r\nx-custom: yes\r\n\
-             cookie: a=1; b=2\r\ncontent-length: 5\r\n\r\nhello"
+            declared_framing(&parts, false),
+            Some(RequestFraming::Length(5))
         );
-        let too_large = http1_request(&parts, &Body::TooLarge(99));
-        assert!(String::from_utf8(too_large)
+        let head = String::from_utf8(http1_head(&parts, RequestFraming::Length(5))).unwrap();
+        assert_eq!(
+            head,
+            "POST /v1/pets?x=1 HTTP/1.1\r\nhost: api.test\r\nx-custom: yes\r\n\
+             cookie: a=1; b=2\r\ncontent-length: 5\r\n\r\n"
+        );
+        let chunked = String::from_utf8(http1_head(&parts, RequestFraming::Chunked)).unwrap();
+        assert!(
+            chunked.ends_with("transfer-encoding: chunked\r\n\r\n"),
+            "{chunked}"
+        );
+        let get = http::Request::get("http://h/")
+            .body(())
             .unwrap()
-            .ends_with("content-length: 99\r\n\r\n"));
+            .into_parts()
+            .0;
+        assert_eq!(declared_framing(&get, true), Some(RequestFraming::None));
+        assert_eq!(declared_framing(&get, false), None);
     }
 
     #[test]

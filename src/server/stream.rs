@@ -41,7 +41,7 @@ impl AsyncReadRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.read(buf).await,
             ClientStream::Tls(s) => s.read(buf).await,
-            ClientStream::Memory(m) => m.read_into(buf),
+            ClientStream::Memory(m) => m.read_into(buf).await,
         }
     }
 
@@ -63,7 +63,7 @@ impl CancelableAsyncReadRent for ClientStream {
         match self {
             ClientStream::Plain(s) => s.cancelable_read(buf, c).await,
             ClientStream::Tls(s) => s.cancelable_read(buf, c).await,
-            ClientStream::Memory(m) => m.read_into(buf),
+            ClientStream::Memory(m) => m.read_into(buf).await,
         }
     }
 
@@ -114,19 +114,20 @@ impl AsyncWriteRent for ClientStream {
     }
 }
 
-/// An in-memory exchange: reads return `input` then end; writes go into a [`Pipe`] that the
-/// HTTP/2 side drains while the pipeline is still writing (see `server::h2`), so both protocols
-/// share one routing and integration path and responses stream with back-pressure.
+/// An in-memory exchange between an HTTP/2 stream and the HTTP/1.1 pipeline: reads come
+/// from the `input` [`Pipe`] (the rewritten request head, then the body as the client sends
+/// it) and writes go into the `output` pipe, which the HTTP/2 side drains while the pipeline
+/// is still writing (see `server::h2`). Both directions are bounded, so both stream with
+/// back-pressure, and both protocols share one routing and integration path.
 pub struct MemStream {
-    input: Vec<u8>,
-    pos: usize,
+    input: Rc<Pipe>,
     output: Rc<Pipe>,
 }
 
-/// Bytes the pipeline may have written ahead of the HTTP/2 side before its writes wait.
-const PIPE_HIGH_WATER: usize = 64 * 1024;
+/// Bytes a writer may put in a [`Pipe`] ahead of its reader before its writes wait.
+pub const PIPE_HIGH_WATER: usize = 64 * 1024;
 
-/// A single-task byte pipe from the HTTP/1.1 pipeline (writer) to an HTTP/2 stream (reader).
+/// A single-task, bounded byte pipe between the HTTP/1.1 pipeline and an HTTP/2 stream.
 #[derive(Default)]
 pub struct Pipe {
     data: RefCell<Vec<u8>>,
@@ -192,8 +193,9 @@ impl Pipe {
         .await
     }
 
-    /// Appends `bytes` once the buffer is below the high-water mark.
-    async fn push(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Appends `bytes` once the buffer is below the high-water mark; fails once the reader
+    /// abandoned the pipe.
+    pub async fn push(&self, bytes: &[u8]) -> io::Result<()> {
         std::future::poll_fn(|cx| {
             if self.abandoned.get() {
                 Poll::Ready(Err(io::Error::from(io::ErrorKind::BrokenPipe)))
@@ -214,24 +216,24 @@ impl Pipe {
 }
 
 impl MemStream {
-    /// A stream that yields `input` and writes into `output`.
-    pub fn new(input: Vec<u8>, output: Rc<Pipe>) -> Self {
-        MemStream {
-            input,
-            pos: 0,
-            output,
-        }
+    /// A stream that reads from `input` and writes into `output`.
+    pub fn new(input: Rc<Pipe>, output: Rc<Pipe>) -> Self {
+        MemStream { input, output }
     }
 
-    fn read_into<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        let rest = &self.input[self.pos..];
-        let n = rest.len().min(buf.bytes_total());
-        // SAFETY: `n` bytes fit in `buf` (`bytes_total`), and the source is initialised.
-        unsafe {
-            buf.write_ptr().copy_from_nonoverlapping(rest.as_ptr(), n);
-            buf.set_init(n);
-        }
-        self.pos += n;
+    async fn read_into<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        self.input.wait_more(0).await;
+        let n = {
+            let data = self.input.data();
+            let n = data.len().min(buf.bytes_total());
+            // SAFETY: `n` bytes fit in `buf` (`bytes_total`), and the source is initialised.
+            unsafe {
+                buf.write_ptr().copy_from_nonoverlapping(data.as_ptr(), n);
+                buf.set_init(n);
+            }
+            n
+        };
+        self.input.consume(n);
         (Ok(n), buf)
     }
 
