@@ -20,9 +20,8 @@ pub struct RequestCtx {
     pub response_body_bytes: u64,
     /// Time from starting the integration to its response head: `IntegrationLatency`.
     pub integration_latency: Option<Duration>,
-    /// Subject DN of the verified client certificate (mutual TLS):
-    /// `$context.identity.clientCert.subjectDN`.
-    pub client_cert_subject: Option<std::rc::Rc<str>>,
+    /// The verified client certificate (mutual TLS): `$context.identity.clientCert`.
+    pub client_cert: Option<std::rc::Rc<crate::tls::subject::ClientCert>>,
 }
 
 impl RequestCtx {
@@ -36,7 +35,7 @@ impl RequestCtx {
             status: 0,
             response_body_bytes: 0,
             integration_latency: None,
-            client_cert_subject: None,
+            client_cert: None,
         }
     }
 

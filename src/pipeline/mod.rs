@@ -42,7 +42,7 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     let is_head = conn.head.method.get(base) == b"HEAD";
     let keep_alive = conn.head.keep_alive && !shard.is_draining();
     let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
-    ctx.client_cert_subject = conn.client_cert_subject.clone();
+    ctx.client_cert = conn.client_cert.clone();
 
     // Phase 1: request filter (limits, routing).
     let mut params = Params::default();

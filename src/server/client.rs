@@ -26,8 +26,8 @@ pub struct ClientConn {
     pub upstream_head: Vec<u8>,
     /// The parsed head of the current request (spans relative to `inbuf.pos()` at parse time).
     pub head: RequestHead,
-    /// Subject DN of the client certificate verified during the TLS handshake (mutual TLS).
-    pub client_cert_subject: Option<Rc<str>>,
+    /// The client certificate verified during the TLS handshake (mutual TLS).
+    pub client_cert: Option<Rc<crate::tls::subject::ClientCert>>,
     /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto: https`).
     pub secure: bool,
     /// The custom domain the TLS session was established for (see
@@ -52,7 +52,7 @@ impl ClientConn {
             out: Vec::with_capacity(4096),
             upstream_head: Vec::with_capacity(2048),
             head: RequestHead::new(),
-            client_cert_subject: None,
+            client_cert: None,
             secure: false,
             tls_domain: None,
         }

@@ -18,8 +18,8 @@ use crate::tls::{stream, subject};
 /// What a TLS session tells the requests it carries.
 #[derive(Debug, Clone, Default)]
 pub struct TlsInfo {
-    /// Subject DN of the verified client certificate (mutual TLS).
-    pub subject: Option<Rc<str>>,
+    /// The verified client certificate (mutual TLS).
+    pub client_cert: Option<Rc<subject::ClientCert>>,
     /// The custom domain whose configuration completed the handshake.
     pub domain: Option<Rc<str>>,
 }
@@ -28,7 +28,7 @@ impl TlsInfo {
     /// Marks `conn` as carried by this session.
     pub fn apply(&self, conn: &mut ClientConn) {
         conn.secure = true;
-        conn.client_cert_subject = self.subject.clone();
+        conn.client_cert = self.client_cert.clone();
         conn.tls_domain = self.domain.clone();
     }
 }
@@ -58,12 +58,12 @@ pub async fn serve(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAddr) {
     };
     drop(snapshot);
     let info = TlsInfo {
-        subject: tls
+        client_cert: tls
             .session()
             .peer_certificates()
             .and_then(|chain| chain.first())
-            .and_then(|leaf| subject::subject_dn(leaf))
-            .map(Rc::<str>::from),
+            .and_then(|leaf| subject::client_cert(leaf))
+            .map(Rc::new),
         domain,
     };
     if tls.session().alpn_protocol() == Some(b"h2") {

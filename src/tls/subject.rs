@@ -1,8 +1,115 @@
-//! The subject of a verified client certificate, as `$context.identity.clientCert.subjectDN`.
+//! A verified client certificate as API Gateway shows it to later phases:
+//! `$context.identity.clientCert` with `clientCertPem`, `subjectDN`, `issuerDN`,
+//! `serialNumber` and `validity.notBefore`/`notAfter`.
 //!
-//! rustls verifies the chain but exposes only DER; reading one `Name` needs a few lines of DER
-//! walking, not a full X.509 library. The name is written as RFC 4514 does (last RDN first,
-//! `CN=client,O=Example`), which is how API Gateway shows it.
+//! rustls verifies the chain but exposes only DER; reading these few fields needs a few lines
+//! of DER walking, not a full X.509 library. Names are written as RFC 4514 does (last RDN
+//! first, `CN=client,O=Example`), dates as OpenSSL prints them (`May 28 12:30:02 2019 GMT`).
+
+/// `$context.identity.clientCert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The leaf certificate, PEM.
+    pub pem: String,
+    /// Subject distinguished name.
+    pub subject_dn: String,
+    /// Issuer distinguished name.
+    pub issuer_dn: String,
+    /// Serial number, colon-separated hex bytes.
+    pub serial_number: String,
+    /// Start of validity.
+    pub not_before: String,
+    /// End of validity.
+    pub not_after: String,
+}
+
+/// The fields of a DER certificate, or `None` when it cannot be read.
+pub fn client_cert(der: &[u8]) -> Option<ClientCert> {
+    let mut tbs = tbs(der)?;
+    if tbs.first() == Some(&0xa0) {
+        tbs = element(tbs)?.2;
+    }
+    let (_, serial, rest) = element(tbs)?;
+    let (_, _signature, rest) = element(rest)?;
+    let (_, issuer, rest) = element(rest)?;
+    let (_, validity, rest) = element(rest)?;
+    let (_, subject, _) = element(rest)?;
+    let (t1, before, after) = element(validity)?;
+    let (t2, after, _) = element(after)?;
+    Some(ClientCert {
+        pem: pem(der),
+        subject_dn: format_name(subject)?,
+        issuer_dn: format_name(issuer)?,
+        serial_number: serial
+            .iter()
+            .skip_while(|&&b| b == 0 && serial.len() > 1)
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        not_before: format_time(t1, before)?,
+        not_after: format_time(t2, after)?,
+    })
+}
+
+/// The `tbsCertificate` contents of a DER certificate.
+fn tbs(cert: &[u8]) -> Option<&[u8]> {
+    const SEQUENCE: u8 = 0x30;
+    let (tag, cert, _) = element(cert)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, tbs, _) = element(cert)?;
+    (tag == SEQUENCE).then_some(tbs)
+}
+
+/// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as
+/// `May 28 12:30:02 2019 GMT`.
+fn format_time(tag: u8, value: &[u8]) -> Option<String> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let text = std::str::from_utf8(value).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: u32 = text.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, text.get(2..)?)
+        }
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    let num = |r: std::ops::Range<usize>| rest.get(r).and_then(|d| d.parse::<u32>().ok());
+    let month = MONTHS.get(usize::try_from(num(0..2)?).ok()?.checked_sub(1)?)?;
+    let (day, h, m, sec) = (num(2..4)?, num(4..6)?, num(6..8)?, num(8..10)?);
+    Some(format!(
+        "{month} {day:>2} {h:02}:{m:02}:{sec:02} {year} GMT"
+    ))
+}
+
+/// PEM text of a DER certificate.
+fn pem(der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
 
 /// One DER element: its tag and contents, and what follows it.
 fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -28,27 +135,7 @@ fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 /// The subject DN of a DER certificate, or `None` when it cannot be read.
 pub fn subject_dn(cert: &[u8]) -> Option<String> {
-    const SEQUENCE: u8 = 0x30;
-    let (tag, cert, _) = element(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = element(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    // [0] version is optional; then serial, signature algorithm, issuer, validity, subject.
-    if tbs.first() == Some(&0xa0) {
-        tbs = element(tbs)?.2;
-    }
-    for _ in 0..4 {
-        tbs = element(tbs)?.2;
-    }
-    let (tag, name, _) = element(tbs)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    format_name(name)
+    client_cert(cert).map(|c| c.subject_dn)
 }
 
 /// RFC 4514 string of a `Name`'s contents.
@@ -158,6 +245,36 @@ mod tests {
         assert_eq!(
             subject_dn(cert.der()).as_deref(),
             Some("CN=client-1,O=Acme\\, Inc,C=DE")
+        );
+    }
+
+    #[test]
+    fn every_field_of_a_client_certificate() {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name = rcgen::DistinguishedName::new();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name = rcgen::DistinguishedName::new();
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "client-1");
+        leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, 0xbc, 0x01]));
+        leaf.not_before = rcgen::date_time_ymd(2019, 5, 28);
+        leaf.not_after = rcgen::date_time_ymd(2051, 1, 2);
+        let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+        let cert = client_cert(leaf.der()).unwrap();
+        assert_eq!(cert.subject_dn, "CN=client-1");
+        assert_eq!(cert.issuer_dn, "CN=Test CA");
+        assert_eq!(cert.serial_number, "0a:bc:01");
+        assert_eq!(cert.not_before, "May 28 00:00:00 2019 GMT");
+        assert_eq!(cert.not_after, "Jan  2 00:00:00 2051 GMT");
+        assert_eq!(
+            cert.pem.replace("\r\n", "\n"),
+            leaf.pem().replace("\r\n", "\n")
         );
     }
 
