@@ -146,6 +146,13 @@ impl Check<'_> {
         let mut addrs = Vec::new();
         for (i, item) in list.get_ref().iter().enumerate() {
             match item.get_ref().parse::<SocketAddr>() {
+                Ok(addr) if self.taken(addr) => {
+                    let message = format!(
+                        "`{addr}` is also a plain listener or the admin address: with \
+                         SO_REUSEPORT both would share its connections"
+                    );
+                    self.error(item, &format!("tls.listen[{i}]"), message);
+                }
                 Ok(addr) => addrs.push(addr),
                 Err(_) => {
                     let message = format!(
@@ -157,6 +164,22 @@ impl Check<'_> {
             }
         }
         addrs
+    }
+
+    /// Whether `addr` (a fixed port) is already a plain or admin listener.
+    fn taken(&self, addr: SocketAddr) -> bool {
+        let server = &self.src.model.server;
+        let plain = server.listen.iter().flat_map(|l| l.get_ref().iter());
+        addr.port() != 0
+            && plain
+                .chain(server.admin.iter())
+                .filter_map(|s| s.get_ref().parse::<SocketAddr>().ok())
+                .any(|other| {
+                    other.port() == addr.port()
+                        && (other.ip() == addr.ip()
+                            || other.ip().is_unspecified()
+                            || addr.ip().is_unspecified())
+                })
     }
 
     fn policy(&mut self, tls: &TlsSection) -> &'static [&'static SupportedProtocolVersion] {
@@ -527,7 +550,7 @@ mod tests {
              [deployments.d.methods.\"GET /\"]\nintegration = { type = \"MOCK\" }\n",
         )
         .unwrap();
-        let gateway = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nshards = 1\n{extra}");
+        let gateway = format!("[server]\nlisten = [\"127.0.0.1:8080\"]\nshards = 1\n{extra}");
         std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
         dir
     }
@@ -567,6 +590,7 @@ mod tests {
             ),
             ("[tls]\nunknown_sni = \"maybe\"\n", "tls.unknown_sni"),
             ("[tls]\nlisten = [\"nope\"]\n", "tls.listen[0]"),
+            ("[tls]\nlisten = [\"0.0.0.0:8080\"]\n", "tls.listen[0]"),
             ("[tls]\nlisten = [\"127.0.0.1:0\"]\n", "tls.listen"),
             (
                 "[tls]\ndefault_domain = \"other.test\"\n",
