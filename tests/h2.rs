@@ -340,3 +340,22 @@ fn sigterm_lets_an_in_flight_h2_stream_finish() {
     let status = gw.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
+
+#[test]
+fn idle_h2_connections_get_goaway_and_do_not_delay_shutdown() {
+    let backend = Backend::echo();
+    let cfg = ConfigDir::with_api(&api(&backend)).limit("drain_timeout_ms", 10_000);
+    let mut gw = Gateway::start(&cfg);
+    let addr = gw.addr();
+    let status = runtime().block_on(async move {
+        let send = connect_h2c(addr).await;
+        let resp = request(&send, "GET", &format!("http://{addr}/prod/hello"), b"").await;
+        assert_eq!(resp.status, 200);
+        gw.terminate();
+        // Wait on another thread so this one keeps the client's connection answering the
+        // gateway's GOAWAY and PING.
+        let exit = tokio::task::spawn_blocking(move || gw.wait_exit(Duration::from_secs(5)));
+        exit.await.expect("wait thread")
+    });
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}

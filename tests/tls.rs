@@ -471,3 +471,18 @@ fn a_mutual_tls_domain_cannot_be_reached_through_another_name() {
     conn.roundtrip(&get_host("/", "open.test"))
         .assert(200, "public");
 }
+
+#[test]
+fn idle_tls_connections_do_not_delay_shutdown() {
+    let pki = Pki::new("Test CA");
+    let cfg = one_domain(&pki, "", 1).limit("drain_timeout_ms", 10_000);
+    let mut gw = Gateway::start(&cfg);
+    let trust = client_config(&pki.ca_pem(), None, &[]);
+    let mut idle = TlsConn::connect(gw.tls_addr(), "a.test", trust).expect("handshake");
+    idle.roundtrip(&get_host("/", "a.test"))
+        .assert(200, "api a");
+    gw.terminate();
+    // The idle read is cancelled: no waiting for the 10 s drain deadline (generous bound 5 s).
+    let status = gw.wait_exit(std::time::Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}
