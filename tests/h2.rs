@@ -254,6 +254,22 @@ mod conformance {
     }
 
     #[test]
+    fn idle_connections_get_goaway_then_close_even_if_the_client_never_answers() {
+        let backend = Backend::echo();
+        let cfg = ConfigDir::with_api(&api(&backend))
+            .limit("idle_timeout_ms", 200)
+            .limit("header_timeout_ms", 200);
+        let gw = Gateway::start(&cfg);
+        let mut conn = RawConn::open(gw.addr());
+        // This client acknowledges nothing (not even the GOAWAY's PING).
+        let goaway = conn
+            .read_until(|f| f.kind == GOAWAY)
+            .expect("GOAWAY when idle");
+        assert_eq!(goaway_code(&goaway.payload), 0, "NO_ERROR");
+        assert!(conn.closed_by_server(), "the connection stays open");
+    }
+
+    #[test]
     fn rapid_reset_flood_does_not_hurt_other_connections() {
         let (backend, gw) = gateway();
         let mut conn = RawConn::open(gw.addr());

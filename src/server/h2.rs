@@ -109,7 +109,7 @@ pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, tls: Option
     };
     let open = Rc::new(Cell::new(0usize));
     let mut last_active = Instant::now();
-    let mut closing = false;
+    let mut closing: Option<Instant> = None;
     loop {
         match monoio::time::timeout(TICK, conn.accept()).await {
             Ok(Some(Ok((req, respond)))) => {
@@ -133,9 +133,17 @@ pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, tls: Option
                     last_active = Instant::now();
                 }
                 let idle = last_active.elapsed() >= limits.idle_timeout;
-                if !closing && (shard.is_draining() || idle) {
-                    closing = true;
-                    conn.graceful_shutdown();
+                match closing {
+                    None if shard.is_draining() || idle => {
+                        closing = Some(Instant::now());
+                        conn.graceful_shutdown();
+                    }
+                    // GOAWAY is two-phase (a PING round trip); a client that never answers
+                    // is dropped once nothing is in flight.
+                    Some(since) if open.get() == 0 && since.elapsed() >= limits.header_timeout => {
+                        return;
+                    }
+                    _ => {}
                 }
             }
         }

@@ -219,6 +219,24 @@ pub mod raw {
             })
         }
 
+        /// Reads (and drops) frames until the server closes the connection: `true`, or until
+        /// a read times out: `false`.
+        pub fn closed_by_server(&mut self) -> bool {
+            let mut buf = [0u8; 4096];
+            loop {
+                match self.sock.read(&mut buf) {
+                    Ok(0) => return true,
+                    Ok(_) => {}
+                    Err(e) => {
+                        return !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        )
+                    }
+                }
+            }
+        }
+
         /// Reads frames until one matches `want` (returned) or the connection ends (`None`).
         pub fn read_until(&mut self, want: impl Fn(&Frame) -> bool) -> Option<Frame> {
             while let Some(f) = self.read() {
