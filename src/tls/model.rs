@@ -82,3 +82,13 @@ pub struct BackendHostTls {
     /// PEM private key of `client_cert`.
     pub client_key: Option<Spanned<String>>,
 }
+
+/// A file of `domains/` (next to `gateway.toml`): more `[[domain]]` entries, for operators who
+/// keep each domain (or group of domains) in a file of its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainsFile {
+    /// The domains of this file.
+    #[serde(default)]
+    pub domain: Vec<DomainModel>,
+}

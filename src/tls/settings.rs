@@ -20,10 +20,10 @@ use toml::Spanned;
 
 use super::backend::BackendTls;
 use super::domains::{Domain, Domains, Mapping};
-use super::model::{BackendTlsSection, DomainModel, MappingModel, TlsSection};
-use crate::config::error::Sink;
+use super::model::{BackendTlsSection, DomainModel, DomainsFile, MappingModel, TlsSection};
+use crate::config::error::{line_of, Sink};
 use crate::config::load::Source;
-use crate::config::model::GatewayFile;
+use crate::config::model::{GatewayFile, ServerSection};
 use crate::snapshot::Api;
 
 /// What the `[tls]`, `[[domain]]` and `[backend_tls]` sections compile to.
@@ -80,22 +80,22 @@ pub(crate) fn compile(
             },
         };
     };
-    let mut check = Check { dir, src, sink };
+    let server = &src.model.server;
+    let mut check = Check::new(dir, &src.path, &src.text, server, sink);
     let backend = check.backend(&src.model.backend_tls);
     let tls = &src.model.tls;
     let listen = check.listen(tls);
     let versions = check.policy(tls);
-    let mut domains = Vec::with_capacity(src.model.domain.len());
-    for (i, model) in src.model.domain.iter().enumerate() {
-        if let Some(d) = check.domain(i, model, versions, apis) {
-            if domains.iter().any(|o: &Arc<Domain>| o.name == d.name) {
-                let message = format!("domain `{}` is configured twice", d.name);
-                check.error(&model.name, &format!("domain[{i}].name"), message);
-            }
-            domains.push(Arc::new(d));
-        }
+    let mut domains = Vec::new();
+    check.domains(&src.model.domain, versions, apis, &mut domains);
+    let files = read_domain_files(dir, check.sink);
+    for file in &files {
+        let mut other = Check::new(dir, &file.path, &file.text, server, check.sink);
+        other.domains(&file.model.domain, versions, apis, &mut domains);
     }
-    if !listen.is_empty() && src.model.domain.is_empty() {
+    let configured =
+        src.model.domain.len() + files.iter().map(|f| f.model.domain.len()).sum::<usize>();
+    if !listen.is_empty() && configured == 0 {
         let at = tls.listen.as_ref().map(|l| src.line(l)).unwrap_or(None);
         let message = "an HTTPS listener needs at least one [[domain]] with a certificate";
         check.sink.at(&src.path, at, "tls.listen", message);
@@ -127,16 +127,82 @@ fn with_backend_alpn(mut config: ClientConfig) -> ClientConfig {
     config
 }
 
+/// Folder of extra domain files, next to `gateway.toml`.
+pub const DOMAINS_DIR: &str = "domains";
+
+/// The `*.toml` files of `domains/` in name order (none when the folder does not exist).
+fn read_domain_files(dir: &Path, sink: &mut Sink) -> Vec<Source<DomainsFile>> {
+    let folder = dir.join(DOMAINS_DIR);
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            sink.at(&folder, None, "", format!("cannot read domain folder: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.ends_with(".toml") && !n.starts_with('.')) && !p.is_dir()
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| crate::config::load::read_file::<DomainsFile>(p, sink))
+        .collect()
+}
+
+/// Checks one file's TLS settings, reporting problems with that file's lines.
 struct Check<'a> {
     dir: &'a Path,
-    src: &'a Source<GatewayFile>,
+    path: &'a Path,
+    text: &'a str,
+    server: &'a ServerSection,
     sink: &'a mut Sink,
 }
 
-impl Check<'_> {
+impl<'a> Check<'a> {
+    fn new(
+        dir: &'a Path,
+        path: &'a Path,
+        text: &'a str,
+        server: &'a ServerSection,
+        sink: &'a mut Sink,
+    ) -> Self {
+        Check {
+            dir,
+            path,
+            text,
+            server,
+            sink,
+        }
+    }
+
     fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
-        let line = self.src.line(at);
-        self.sink.at(&self.src.path, line, field, message);
+        let line = Some(line_of(self.text, at.span().start));
+        self.sink.at(self.path, line, field, message);
+    }
+
+    /// Compiles `models` into `out`, refusing names already there.
+    fn domains(
+        &mut self,
+        models: &[DomainModel],
+        versions: &'static [&'static SupportedProtocolVersion],
+        apis: &AHashMap<Box<str>, Api>,
+        out: &mut Vec<Arc<Domain>>,
+    ) {
+        for (i, model) in models.iter().enumerate() {
+            if let Some(d) = self.domain(i, model, versions, apis) {
+                if out.iter().any(|o| o.name == d.name) {
+                    let message = format!("domain `{}` is configured twice", d.name);
+                    self.error(&model.name, &format!("domain[{i}].name"), message);
+                }
+                out.push(Arc::new(d));
+            }
+        }
     }
 
     fn listen(&mut self, tls: &TlsSection) -> Vec<SocketAddr> {
@@ -168,7 +234,7 @@ impl Check<'_> {
 
     /// Whether `addr` (a fixed port) is already a plain or admin listener.
     fn taken(&self, addr: SocketAddr) -> bool {
-        let server = &self.src.model.server;
+        let server = self.server;
         let plain = server.listen.iter().flat_map(|l| l.get_ref().iter());
         addr.port() != 0
             && plain
@@ -579,6 +645,31 @@ mod tests {
         let domain = loaded.snapshot.domains.lookup(b"shop.test").unwrap();
         assert_eq!(domain.mappings[0].base_path.as_ref(), "v1");
         assert!(loaded.snapshot.backend_tls.is_some());
+    }
+
+    #[test]
+    fn domains_can_live_in_their_own_files() {
+        let dir = dir_with("[tls]\nlisten = [\"127.0.0.1:0\"]\n");
+        std::fs::create_dir(dir.path().join("domains")).unwrap();
+        let file = dir.path().join("domains/shop.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "{DOMAIN}mappings = [{{ base_path = \"/\", api = \"shop\", stage = \"prod\" }}]\n"
+            ),
+        )
+        .unwrap();
+        let loaded = crate::config::load(dir.path(), 1).unwrap();
+        assert!(loaded.snapshot.domains.lookup(b"shop.test").is_some());
+
+        std::fs::write(&file, format!("{DOMAIN}\nmappings = [{{ base_path = \"/\", api = \"gone\", stage = \"prod\" }}]\n")).unwrap();
+        let errs = crate::config::load(dir.path(), 1).unwrap_err();
+        let err = errs.iter().next().unwrap();
+        assert!(err.file.ends_with("domains/shop.toml"), "{err}");
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (Some(6), "domain[0].mappings[0].api")
+        );
     }
 
     #[test]
