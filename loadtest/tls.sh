@@ -84,6 +84,7 @@ cpu_ticks() { # PID... -> utime+stime in clock ticks
 }
 
 ROWS=()
+declare -A CPU
 measure() { # LABEL MODE URL PIDS...
     local label="$1" mode="$2" url="$3"
     shift 3
@@ -111,6 +112,7 @@ measure() { # LABEL MODE URL PIDS...
     cpu_us="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
     local per_cpu_s
     per_cpu_s="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.0f", (d > 0 ? n / (d / hz) : 0) }')"
+    CPU[$label/$mode]="$cpu_us"
     ROWS+=("$(printf '%-10s %-14s %10s req/s %10s us CPU/req %10s req per CPU-s' "$label" "$mode" "$rps" "$cpu_us" "$per_cpu_s")")
     log "${ROWS[-1]}"
 }
@@ -195,5 +197,11 @@ fi
     echo
     echo "TLS benchmark: $CONNECTIONS connections ($STREAMS streams each for h2load), $DURATION per run"
     printf '%s\n' "${ROWS[@]}"
+    for mode in wrk-keepalive h2load wrk-handshake; do
+        if [[ -n "${CPU[tollgate/$mode]:-}" && -n "${CPU[nginx/$mode]:-}" ]]; then
+            awk -v m="$mode" -v t="${CPU[tollgate/$mode]}" -v n="${CPU[nginx/$mode]}" \
+                'BEGIN { if (n > 0) printf "Tollgate/nginx CPU per request (%s): x%.2f\n", m, t / n }'
+        fi
+    done
     echo "raw output: $OUT"
 } | tee "$OUT/summary.txt"
