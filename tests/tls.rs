@@ -462,6 +462,17 @@ fn a_mutual_tls_domain_cannot_be_reached_through_another_name() {
     let resp = get_host("/", "secure.test").send(gw.addr());
     assert_eq!(resp.status, 421, "{resp:?}");
 
+    // Over HTTP/2 the same: a stream naming the mutual-TLS domain on this session is refused.
+    let anonymous = client_config(&server_ca.ca_pem(), None, &[b"h2"]);
+    let addr = gw.tls_addr();
+    common::h2::runtime().block_on(async move {
+        let (send, _) = common::h2::connect_h2_tls(addr, "open.test", anonymous).await;
+        let ok = common::h2::request(&send, "GET", "https://open.test/", b"").await;
+        assert_eq!((ok.status, &ok.body[..]), (200, &b"public"[..]));
+        let refused = common::h2::request(&send, "GET", "https://secure.test/", b"").await;
+        assert_eq!(refused.status, 421, "{refused:?}");
+    });
+
     // A verified client may use its session for both names.
     let client = client_ca.client("client-1");
     let verified = client_config(&server_ca.ca_pem(), Some(&client), &[]);
