@@ -34,6 +34,10 @@ pub struct TlsStream<C> {
     rpos: usize,
     /// Ciphertext staged for one socket write.
     wbuf: Vec<u8>,
+    /// Decrypted bytes rustls holds, as of the last record processed.
+    plain_avail: usize,
+    /// The peer sent `close_notify`.
+    peer_closed: bool,
 }
 
 /// Why a TLS handshake did not complete.
@@ -60,6 +64,8 @@ where
             rbuf,
             rpos,
             wbuf: Vec::with_capacity(TLS_BUF),
+            plain_avail: 0,
+            peer_closed: false,
         }
     }
 
@@ -95,9 +101,15 @@ where
         let mut pending = &self.rbuf[self.rpos..];
         let n = self.conn.read_tls(&mut pending)?;
         self.rpos += n;
-        if let Err(e) = self.conn.process_new_packets() {
-            let _ = self.flush_tls().await;
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        match self.conn.process_new_packets() {
+            Ok(state) => {
+                self.plain_avail = state.plaintext_bytes_to_read();
+                self.peer_closed = state.peer_has_closed();
+            }
+            Err(e) => {
+                let _ = self.flush_tls().await;
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
         }
         Ok(n.max(1))
     }
@@ -136,18 +148,26 @@ where
         cancel: Option<&CancelHandle>,
     ) -> BufResult<usize, T> {
         loop {
-            // SAFETY: `write_ptr`/`bytes_total` describe memory owned by `buf` for its whole
-            // length; rustls only writes into it, and `set_init` records how much.
-            let slice =
-                unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
-            match self.conn.reader().read(slice) {
-                Ok(n) => {
-                    unsafe { buf.set_init(n) };
-                    return (Ok(n), buf);
+            if self.plain_avail > 0 {
+                let n = self.plain_avail.min(buf.bytes_total());
+                // SAFETY: `write_ptr` points to `bytes_total` writable bytes owned by `buf`; the
+                // first `n` are zeroed before a slice is made of them, so rustls only ever sees
+                // initialised memory, and `set_init` records what it wrote.
+                let slice = unsafe {
+                    std::ptr::write_bytes(buf.write_ptr(), 0, n);
+                    std::slice::from_raw_parts_mut(buf.write_ptr(), n)
+                };
+                match self.conn.reader().read(slice) {
+                    Ok(got) => {
+                        self.plain_avail = self.plain_avail.saturating_sub(got);
+                        unsafe { buf.set_init(got) };
+                        return (Ok(got), buf);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.plain_avail = 0,
+                    Err(e) => return (Err(e), buf),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return (Ok(0), buf),
-                Err(e) => return (Err(e), buf),
+            } else if self.peer_closed {
+                return (Ok(0), buf);
             }
             match self.read_tls(cancel).await {
                 Ok(0) => return (Ok(0), buf),
