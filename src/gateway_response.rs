@@ -31,6 +31,9 @@ pub enum GatewayResponse {
     /// The caller is not allowed to do what it asked (AWS `ACCESS_DENIED`), e.g. invalidate
     /// a cache entry with `Cache-Control: max-age=0` under `FAIL_WITH_403`.
     AccessDenied,
+    /// The `Host` names a mutual-TLS custom domain the connection's TLS session was not
+    /// established (and the client certificate not checked) for.
+    MisdirectedRequest,
 }
 
 impl GatewayResponse {
@@ -48,6 +51,7 @@ impl GatewayResponse {
             Self::Forbidden => 403,
             Self::TooManyRequests | Self::LimitExceeded => 429,
             Self::AccessDenied => 403,
+            Self::MisdirectedRequest => 421,
         }
     }
 
@@ -68,6 +72,7 @@ impl GatewayResponse {
             Self::AccessDenied => {
                 br#"{"message":"User is not authorized to access this resource"}"#
             }
+            Self::MisdirectedRequest => br#"{"message":"Misdirected Request"}"#,
         }
     }
 
@@ -85,6 +90,7 @@ impl GatewayResponse {
             Self::TooManyRequests => "TooManyRequestsException",
             Self::LimitExceeded => "LimitExceededException",
             Self::AccessDenied => "AccessDeniedException",
+            Self::MisdirectedRequest => "MisdirectedRequestException",
         }
     }
 
@@ -131,6 +137,7 @@ mod tests {
             GatewayResponse::TooManyRequests,
             GatewayResponse::LimitExceeded,
             GatewayResponse::AccessDenied,
+            GatewayResponse::MisdirectedRequest,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

@@ -23,4 +23,5 @@ pub mod router;
 pub mod server;
 pub mod snapshot;
 pub mod throttle;
+pub mod tls;
 pub mod wire;

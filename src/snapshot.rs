@@ -27,6 +27,10 @@ pub struct Snapshot {
     pub apis: AHashMap<Box<str>, Api>,
     /// Throttles, API keys, usage plans (see `throttle`).
     pub traffic: crate::throttle::Traffic,
+    /// Custom domain names: certificates by SNI and base path mappings by `Host`.
+    pub domains: crate::tls::Domains,
+    /// How `https://` backends are reached (trusted CAs, client certificate).
+    pub backend_tls: Option<Arc<crate::tls::backend::BackendTls>>,
 }
 
 /// How a request's `Host` picks an API.
@@ -160,6 +164,8 @@ pub struct HttpProxyIntegration {
     pub path: UriTemplate,
     /// Deadline for the backend's response head (AWS: 50 ms..29 s, default 29 s).
     pub timeout: Duration,
+    /// `https://` backends: the name for SNI and certificate verification (`None`: plain).
+    pub tls_name: Option<rustls::pki_types::ServerName<'static>>,
 }
 
 /// A URI path (and optional query) split into literal text and path-parameter slots.
@@ -192,6 +198,8 @@ impl Snapshot {
             },
             apis: AHashMap::new(),
             traffic: crate::throttle::Traffic::default(),
+            domains: crate::tls::Domains::default(),
+            backend_tls: None,
         }
     }
 }

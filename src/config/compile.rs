@@ -40,6 +40,8 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         routing: validated.routing,
         apis,
         traffic: traffic.finish(),
+        domains: crate::tls::Domains::default(),
+        backend_tls: None,
     }
 }
 
@@ -147,12 +149,16 @@ fn prepare(
                     body: PreparedBody::PerStage(plan),
                 })
             }
-            Some(parsed) => match resolver.resolve(&parsed.host, parsed.port) {
-                Ok(addr) => Integration::HttpProxy(HttpProxyIntegration {
+            Some(parsed) => match resolver
+                .resolve(&parsed.host, parsed.port)
+                .and_then(|addr| Ok((addr, uri::tls_name(parsed)?)))
+            {
+                Ok((addr, tls_name)) => Integration::HttpProxy(HttpProxyIntegration {
                     addr,
                     host_header: parsed.host_header.as_str().into(),
                     path: parsed.template.clone(),
                     timeout: plan.timeout,
+                    tls_name,
                 }),
                 Err(message) => {
                     sink.at(file, plan.line, plan.field, message);
@@ -238,10 +244,12 @@ fn instantiate(
     let parsed =
         uri::parse_http_uri(&uri, &plan.params).map_err(|e| format!("URI `{uri}`: {e}"))?;
     let addr = resolver.resolve(&parsed.host, parsed.port)?;
+    let tls_name = uri::tls_name(&parsed)?;
     Ok(Integration::HttpProxy(HttpProxyIntegration {
         addr,
         host_header: parsed.host_header.into(),
         path: parsed.template,
         timeout: plan.timeout,
+        tls_name,
     }))
 }

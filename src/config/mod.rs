@@ -41,6 +41,8 @@ pub struct NodeSettings {
     pub admin: Option<SocketAddr>,
     /// Capacity of each shard's access-log queue (records).
     pub access_log_queue: usize,
+    /// HTTPS listeners (`[tls] listen`), bound like plain ones.
+    pub tls_listen: Vec<SocketAddr>,
 }
 
 /// A successfully loaded configuration: what the process needs at start, and the snapshot
@@ -117,8 +119,13 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
             .map(|d| d.methods.len())
             .sum(),
     };
-    let node = validated.node.clone();
-    let snapshot = compile::compile(validated, generation, &mut sink);
+    let mut node = validated.node.clone();
+    let mut snapshot = compile::compile(validated, generation, &mut sink);
+    let edge =
+        crate::tls::settings::compile(dir, sources.gateway.as_ref(), &snapshot.apis, &mut sink);
+    node.tls_listen = edge.listen;
+    snapshot.domains = edge.domains;
+    snapshot.backend_tls = Some(std::sync::Arc::new(edge.backend));
     sink.finish()?;
     Ok((LoadedConfig { node, snapshot }, counts))
 }

@@ -33,6 +33,15 @@ pub struct GatewayFile {
     /// Usage counter store.
     #[serde(default)]
     pub usage: super::traffic::UsageSection,
+    /// HTTPS listeners and TLS policy.
+    #[serde(default)]
+    pub tls: crate::tls::model::TlsSection,
+    /// Custom domain names (`[[domain]]`), with certificates and base path mappings.
+    #[serde(default)]
+    pub domain: Vec<crate::tls::model::DomainModel>,
+    /// TLS to `https://` backends: trusted CAs and the gateway's client certificate.
+    #[serde(default)]
+    pub backend_tls: crate::tls::model::BackendTlsSection,
 }
 
 /// `[server]` of `gateway.toml`; every field is optional and has a default.

@@ -1120,15 +1120,9 @@ fn uri_error(route: &str, uri: &str) -> ConfigErrors {
 }
 
 #[test]
-fn https_uris_are_not_supported_yet() {
-    let errs = uri_error("GET /x", "https://127.0.0.1/");
-    expect(
-        &errs,
-        "petstore.toml",
-        Some(11),
-        &integration_field("GET /x", ".uri"),
-        "https:// integration URIs are not supported yet",
-    );
+fn https_uris_are_accepted() {
+    let integration = r#"{ type = "HTTP_PROXY", uri = "https://127.0.0.1/" }"#;
+    Dir::api_only(&api_with_integration("GET /x", integration)).ok();
 }
 
 #[test]
@@ -1306,14 +1300,16 @@ integration = { type = "MOCK" }
     );
     Dir::api_only(&fine).ok();
     // ...syntax errors are not.
-    let bad = format!("{base}integration = {{ type = \"HTTP_PROXY\", uri = \"https://${{stageVariables.h}}/\" }}\n");
+    let bad = format!(
+        "{base}integration = {{ type = \"HTTP_PROXY\", uri = \"ftp://${{stageVariables.h}}/\" }}\n"
+    );
     let errs = Dir::api_only(&bad).errors();
     expect(
         &errs,
         "petstore.toml",
         Some(7),
         "deployments.old.methods.\"GET /y\".integration.uri",
-        "https://",
+        "ftp://",
     );
     let bad =
         format!("{base}integration = {{ type = \"HTTP_PROXY\", uri = \"http://h/{{nope}}\" }}\n");

@@ -168,6 +168,8 @@ pub struct HttpUri {
     pub host_header: String,
     /// Path and query with `{param}` slots; `/` when the URI has no path.
     pub template: UriTemplate,
+    /// `https://`: the backend is reached over TLS (SNI and verification use `host`).
+    pub tls: bool,
 }
 
 /// Parses a substituted URI and checks its placeholders against the resource's `params`.
@@ -176,27 +178,46 @@ pub fn parse_http_uri(uri: &str, params: &[PathParam]) -> Result<HttpUri, String
         .split_once("://")
         .ok_or_else(|| format!("`{uri}` must start with http://"))?;
     check_scheme(scheme)?;
+    let tls = scheme.eq_ignore_ascii_case("https");
     let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, target) = rest.split_at(split);
-    let (host, port) = parse_authority(authority)?;
+    let (host, mut port) = parse_authority(authority)?;
+    if tls && !authority.ends_with(":80") && port == 80 {
+        port = 443;
+    }
     let template = parse_target(target, params)?;
     Ok(HttpUri {
         host,
         port,
         host_header: authority.to_string(),
         template,
+        tls,
     })
 }
 
-/// Only plain `http` is supported by the proxy integration for now.
+/// The TLS server name of an `https://` URI (`None` for `http://`): a DNS name or an IP
+/// address, checked against the backend's certificate.
+pub fn tls_name(uri: &HttpUri) -> Result<Option<rustls::pki_types::ServerName<'static>>, String> {
+    if !uri.tls {
+        return Ok(None);
+    }
+    rustls::pki_types::ServerName::try_from(uri.host.clone())
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "`{}` cannot be checked against a certificate: {e}",
+                uri.host
+            )
+        })
+}
+
+/// `http` and `https` (TLS to the backend) are supported.
 fn check_scheme(scheme: &str) -> Result<(), String> {
-    if scheme.eq_ignore_ascii_case("http") {
+    if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         Ok(())
-    } else if scheme.eq_ignore_ascii_case("https") {
-        Err("https:// integration URIs are not supported yet".to_string())
     } else {
         Err(format!(
-            "unsupported scheme `{scheme}://`: only http:// is supported"
+            "unsupported scheme `{scheme}://`: only http:// and https:// are supported"
         ))
     }
 }
@@ -481,9 +502,23 @@ mod tests {
     }
 
     #[test]
+    fn https_uris_use_tls_and_port_443_by_default() {
+        let u = parse_http_uri("https://api.test/x", &[]).expect("valid");
+        assert_eq!(
+            (u.tls, u.port, u.host_header.as_str()),
+            (true, 443, "api.test")
+        );
+        let u = parse_http_uri("HTTPS://api.test:8443/x", &[]).expect("valid");
+        assert_eq!((u.tls, u.port), (true, 8443));
+        let u = parse_http_uri("https://api.test:80/x", &[]).expect("valid");
+        assert_eq!((u.tls, u.port), (true, 80));
+        let u = parse_http_uri("http://api.test/x", &[]).expect("valid");
+        assert_eq!((u.tls, u.port), (false, 80));
+    }
+
+    #[test]
     fn bad_uris_are_rejected_with_a_reason() {
         let cases = [
-            ("https://h/", "not supported yet"),
             ("ftp://h/", "unsupported scheme"),
             ("h:80/x", "must start with http://"),
             ("http:///x", "no host"),
@@ -512,8 +547,8 @@ mod tests {
         let p = params("/{id}");
         let ok = StageTemplate::parse("${stageVariables.url}/{id}").expect("valid");
         assert_eq!(ok.check_without_stage(&p), Ok(()));
-        let bad = StageTemplate::parse("https://${stageVariables.h}/").expect("valid");
-        assert!(bad.check_without_stage(&p).unwrap_err().contains("https"));
+        let bad = StageTemplate::parse("ftp://${stageVariables.h}/").expect("valid");
+        assert!(bad.check_without_stage(&p).unwrap_err().contains("ftp"));
         let bad = StageTemplate::parse("http://${stageVariables.h}/{other}").expect("valid");
         assert!(bad.check_without_stage(&p).is_err());
     }

@@ -244,6 +244,7 @@ impl Default for GatewaySettings {
                 pin_cores: true,
                 admin: None,
                 access_log_queue: crate::access_log::writer::DEFAULT_QUEUE,
+                tls_listen: Vec::new(),
             },
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
@@ -278,6 +279,7 @@ impl GatewayCheck<'_> {
             pin_cores: self.src.model.server.pin_cores.unwrap_or(true),
             admin: self.admin(),
             access_log_queue: self.access_log_queue(),
+            tls_listen: Vec::new(),
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();

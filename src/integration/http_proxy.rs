@@ -194,6 +194,16 @@ fn write_forwarded(out: &mut Vec<u8>, existing: Option<&[u8]>, peer: SocketAddr)
     out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\n");
 }
 
+/// Turns the `X-Forwarded-Proto: http` that [`write_request_head`] wrote into `https`, for
+/// requests that reached the gateway over TLS (the client's own value is never forwarded, so
+/// the gateway's line is the only one).
+pub fn mark_forwarded_https(upstream_head: &mut Vec<u8>) {
+    const LINE: &[u8] = b"\r\nX-Forwarded-Proto: http\r\n";
+    if let Some(at) = memchr::memmem::find(upstream_head, LINE) {
+        upstream_head.insert(at + LINE.len() - 2, b's');
+    }
+}
+
 /// Runs the exchange with the backend whose request head is in `conn.upstream_head`, and
 /// answers the client. Returns whether the client connection stays open.
 pub async fn forward(
@@ -366,10 +376,23 @@ async fn open(
             .pool
             .checkout(integration.addr, limits.pool_idle_timeout)
         {
-            return Ok(conn);
+            if conn.tls_name == integration.tls_name {
+                return Ok(conn);
+            }
         }
     }
-    match BackendConn::connect(integration.addr, remaining(deadline)).await {
+    let snapshot;
+    let tls = match &integration.tls_name {
+        None => None,
+        Some(name) => {
+            snapshot = shard.snapshots.current();
+            snapshot
+                .backend_tls
+                .as_ref()
+                .map(|tls| (tls.config_for(name), name))
+        }
+    };
+    match BackendConn::connect(integration.addr, tls, remaining(deadline)).await {
         Ok(conn) => Ok(conn),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
             Err(ProxyError::Respond(GatewayResponse::IntegrationTimeout))
@@ -718,6 +741,7 @@ mod tests {
                 ],
             },
             timeout: Duration::from_secs(1),
+            tls_name: None,
         };
         let mut router = crate::router::Router::default();
         router
@@ -748,5 +772,16 @@ mod tests {
         assert!(!text.to_ascii_lowercase().contains("x-hop"), "{text}");
         assert!(!text.contains("Host: gw"));
         assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn forwarded_proto_becomes_https_for_tls_clients() {
+        let mut out = Vec::new();
+        write_forwarded(&mut out, None, "192.0.2.9:5000".parse().unwrap());
+        mark_forwarded_https(&mut out);
+        assert_eq!(
+            out,
+            b"X-Forwarded-For: 192.0.2.9\r\nX-Forwarded-Proto: https\r\n".to_vec()
+        );
     }
 }

@@ -10,9 +10,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
-use monoio::net::TcpStream;
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use std::sync::Arc;
 
 use crate::http::ResponseHead;
+use crate::tls::backend::{self, BackendStream};
 use crate::wire::InBuf;
 
 /// Receive buffer size for a backend connection.
@@ -21,8 +24,11 @@ const BACKEND_BUF: usize = 16 * 1024;
 /// One connection to a backend, with its receive buffer and parsed-head storage, all reused
 /// across the exchanges it carries.
 pub struct BackendConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket, plain or TLS.
+    pub stream: BackendStream,
+    /// The name TLS was negotiated for (`None`: plain), so a pooled connection is only reused
+    /// for the same backend identity.
+    pub tls_name: Option<ServerName<'static>>,
     /// Bytes received from the backend.
     pub inbuf: InBuf,
     /// Storage for the backend's response heads.
@@ -34,16 +40,17 @@ pub struct BackendConn {
 }
 
 impl BackendConn {
-    /// Opens a new connection to `addr` within `timeout`.
-    pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
-        let stream = match monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await {
-            Ok(res) => res?,
-            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-        };
-        // Heads and small bodies are written whole; Nagle would only add latency.
-        let _ = stream.set_nodelay(true);
+    /// Opens a new connection to `addr` (with TLS for `name` when `tls` is given) within
+    /// `timeout`.
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<(&Arc<ClientConfig>, &ServerName<'static>)>,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        let stream = backend::connect(addr, tls, timeout).await?;
         Ok(BackendConn {
             stream,
+            tls_name: tls.map(|(_, name)| name.clone()),
             inbuf: InBuf::with_capacity(BACKEND_BUF),
             head: ResponseHead::new(),
             reused: false,

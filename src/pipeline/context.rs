@@ -35,6 +35,8 @@ pub struct RequestCtx {
     pub cache: Option<crate::cache::CacheOutcome>,
     /// On a cache miss, the copy of the backend response being taken to store it.
     pub cache_capture: Option<Box<crate::cache::Capture>>,
+    /// The verified client certificate (mutual TLS): `$context.identity.clientCert`.
+    pub client_cert: Option<std::rc::Rc<crate::tls::subject::ClientCert>>,
 }
 
 impl RequestCtx {
@@ -53,6 +55,7 @@ impl RequestCtx {
             api_key: MaskedKey::default(),
             cache: None,
             cache_capture: None,
+            client_cert: None,
         }
     }
 

@@ -48,6 +48,7 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     let is_head = conn.head.method.get(base) == b"HEAD";
     let keep_alive = conn.head.keep_alive && !shard.is_draining();
     let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
+    ctx.client_cert = conn.client_cert.clone();
     let (next, target) = answer(shard, snapshot, conn, &mut ctx).await;
     // Phase 4: report.
     observe::finish(shard, conn, &ctx, target);
@@ -71,6 +72,9 @@ async fn answer<'s>(
         let path = std::str::from_utf8(conn.head.path.get(base))
             .map_err(|_| GatewayResponse::BadRequest)?;
         let host = conn.head.host.map(|h| h.get(base));
+        snapshot
+            .domains
+            .check_host(conn.tls_domain.as_deref(), host)?;
         let method = conn.head.method.get(base);
         request_filter::route(snapshot, host, method, path, &mut params)
     });
@@ -126,6 +130,9 @@ async fn answer<'s>(
         conn.peer,
         &mut conn.upstream_head,
     );
+    if conn.secure {
+        crate::integration::http_proxy::mark_forwarded_https(&mut conn.upstream_head);
+    }
     let next = upstream::call(shard, conn, prepared, ctx, req, limits).await;
     if let Some(fill) = fill {
         cache_filter::store(shard, fill, ctx);

@@ -37,6 +37,11 @@ pub fn route<'s, 'p>(
     path: &'p str,
     params: &mut Params<'s, 'p>,
 ) -> Result<Route<'s>, GatewayResponse> {
+    if !snapshot.domains.is_empty() {
+        if let Some(domain) = host.and_then(|h| snapshot.domains.lookup(strip_port(h))) {
+            return route_custom_domain(snapshot, domain, method, path, params);
+        }
+    }
     let api = select_api(snapshot, host).ok_or(GatewayResponse::MissingAuthenticationToken)?;
     let (stage_name, resource_path) = split_stage(path);
     let stage = api
@@ -47,6 +52,26 @@ pub fn route<'s, 'p>(
         .router
         .find(HttpMethod::from_request(method), resource_path, params)
         .ok_or(GatewayResponse::MissingAuthenticationToken)?;
+    Ok(Route { api, stage, method })
+}
+
+/// Routes a request for a custom domain: its base path mapping picks the API and stage, and
+/// the rest of the path is looked up in that stage (no stage segment in the URL).
+fn route_custom_domain<'s, 'p>(
+    snapshot: &'s Snapshot,
+    domain: &'s crate::tls::Domain,
+    method: &[u8],
+    path: &'p str,
+    params: &mut Params<'s, 'p>,
+) -> Result<Route<'s>, GatewayResponse> {
+    let no_route = GatewayResponse::MissingAuthenticationToken;
+    let (mapping, resource_path) = domain.map(path).ok_or(no_route)?;
+    let api = snapshot.apis.get(&mapping.api).ok_or(no_route)?;
+    let stage = api.stages.get(&mapping.stage).ok_or(no_route)?;
+    let method = stage
+        .router
+        .find(HttpMethod::from_request(method), resource_path, params)
+        .ok_or(no_route)?;
     Ok(Route { api, stage, method })
 }
 

@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 
-use monoio::net::TcpStream;
+use std::rc::Rc;
 
 use crate::access_log::RequestFacts;
 use crate::http::RequestHead;
+use crate::server::stream::ClientStream;
 use crate::wire::InBuf;
 
 /// Initial receive buffer; grows only for large heads.
@@ -14,8 +15,8 @@ const CLIENT_BUF: usize = 16 * 1024;
 /// One downstream connection: socket, buffers and parsed-head storage, allocated once when the
 /// connection is accepted so that requests on it allocate nothing of their own.
 pub struct ClientConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket, plain or TLS.
+    pub stream: ClientStream,
     /// The client's address (for `X-Forwarded-For` and logs).
     pub peer: SocketAddr,
     /// Bytes received and not yet consumed; the current head starts at its `pos()`.
@@ -29,20 +30,36 @@ pub struct ClientConn {
     /// What the access log needs from the current request's head (filled only when its stage
     /// logs).
     pub log_facts: RequestFacts,
+    /// The client certificate verified during the TLS handshake (mutual TLS).
+    pub client_cert: Option<Rc<crate::tls::subject::ClientCert>>,
+    /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto: https`).
+    pub secure: bool,
+    /// The custom domain the TLS session was established for (see
+    /// `tls::Domains::check_host`).
+    pub tls_domain: Option<Rc<str>>,
 }
 
 impl ClientConn {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
-        let _ = stream.set_nodelay(true);
+    pub fn new(stream: ClientStream, peer: SocketAddr) -> Self {
+        Self::with_buffer(stream, peer, CLIENT_BUF)
+    }
+
+    /// Like [`ClientConn::new`] with a receive buffer of `capacity` bytes to start with
+    /// (HTTP/2 streams, whose whole request is already in memory, need little).
+    pub fn with_buffer(stream: ClientStream, peer: SocketAddr, capacity: usize) -> Self {
+        stream.set_nodelay();
         ClientConn {
             stream,
             peer,
-            inbuf: InBuf::with_capacity(CLIENT_BUF),
+            inbuf: InBuf::with_capacity(capacity),
             out: Vec::with_capacity(4096),
             upstream_head: Vec::with_capacity(2048),
             head: RequestHead::new(),
             log_facts: RequestFacts::default(),
+            client_cert: None,
+            secure: false,
+            tls_domain: None,
         }
     }
 }

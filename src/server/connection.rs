@@ -12,6 +12,7 @@ use crate::http::{HttpError, Parsed};
 use crate::pipeline::{self, context::RequestCtx, response_filter, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
+use crate::server::stream::ClientStream;
 use crate::snapshot::Limits;
 use crate::wire::{self, WireError};
 
@@ -25,7 +26,11 @@ enum HeadError {
 
 /// Serves requests on `stream` until it closes.
 pub async fn serve(shard: &ShardCtx, stream: TcpStream, peer: SocketAddr) {
-    let mut conn = ClientConn::new(stream, peer);
+    serve_conn(shard, ClientConn::new(ClientStream::Plain(stream), peer)).await
+}
+
+/// Serves requests on an accepted connection (plain, or TLS after its handshake).
+pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
     let mut first = true;
     loop {
         let snapshot = shard.snapshots.current();

@@ -3,8 +3,12 @@
 
 pub mod client;
 pub mod connection;
+pub mod h2;
+pub mod h2_io;
+pub mod https;
 pub mod listener;
 pub mod shard;
+pub mod stream;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -73,6 +77,11 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for addr in &bound {
         tracing::info!("listening addr={addr}");
     }
+    let (tls_bound, tls_listeners) = listener::bind_all(&node.tls_listen, node.shards)
+        .map_err(io_err("binding tls listeners"))?;
+    for addr in &tls_bound {
+        tracing::info!("listening tls addr={addr}");
+    }
     let services = NodeServices {
         metrics: NodeMetrics::new(node.shards),
         access_log: Arc::new(
@@ -89,7 +98,14 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let threads = spawn_shards(&node, &handle, listeners, &shutdown, &services)?;
+    let threads = spawn_shards(
+        &node,
+        &handle,
+        listeners,
+        tls_listeners,
+        &shutdown,
+        &services,
+    )?;
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -123,12 +139,14 @@ fn spawn_shards(
     node: &config::NodeSettings,
     handle: &Arc<SnapshotHandle>,
     listeners: Vec<Vec<std::net::TcpListener>>,
+    tls_listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
     services: &NodeServices,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
-    for (id, shard_listeners) in listeners.into_iter().enumerate() {
+    let paired = listeners.into_iter().zip(tls_listeners);
+    for (id, (shard_listeners, shard_tls)) in paired.enumerate() {
         let core = if node.pin_cores && !cores.is_empty() {
             Some(cores[id % cores.len()])
         } else {
@@ -139,7 +157,17 @@ fn spawn_shards(
         let services = services.clone();
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
-            .spawn(move || shard_main(id, core, handle, shard_listeners, shutdown, services))
+            .spawn(move || {
+                shard_main(
+                    id,
+                    core,
+                    handle,
+                    shard_listeners,
+                    shard_tls,
+                    shutdown,
+                    services,
+                )
+            })
             .map_err(io_err(format!("spawning shard {id}")))?;
         threads.push(thread);
     }
@@ -153,6 +181,7 @@ fn shard_main(
     core: Option<core_affinity::CoreId>,
     handle: Arc<SnapshotHandle>,
     listeners: Vec<std::net::TcpListener>,
+    tls_listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
     services: NodeServices,
 ) {
@@ -178,7 +207,7 @@ fn shard_main(
         // The access-log queue's sender lives in the shard context only, so the writer sees
         // every sender gone once the shards have stopped.
         drop(services);
-        shard::run(ctx, listeners, shutdown).await;
+        shard::run(ctx, listeners, tls_listeners, shutdown).await;
     });
 }
 

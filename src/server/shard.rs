@@ -17,7 +17,7 @@ use crate::integration::pool::Pool;
 use crate::metrics::ShardMetrics;
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
-use crate::server::{connection, NodeServices};
+use crate::server::{h2, NodeServices};
 
 /// How often a shard looks at the node-wide shutdown flag and purges its pool.
 const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
@@ -117,12 +117,14 @@ impl Drop for ActiveGuard {
 pub async fn run(
     shard: Rc<ShardCtx>,
     listeners: Vec<std::net::TcpListener>,
+    tls_listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
 ) {
-    for std_listener in listeners {
+    let tagged = listeners.into_iter().map(|l| (l, false));
+    for (std_listener, tls) in tagged.chain(tls_listeners.into_iter().map(|l| (l, true))) {
         match TcpListener::from_std(std_listener) {
             Ok(listener) => {
-                monoio::spawn(accept_loop(Rc::clone(&shard), listener));
+                monoio::spawn(accept_loop(Rc::clone(&shard), listener, tls));
             }
             Err(e) => tracing::error!(shard = shard.id, "cannot adopt listener: {e}"),
         }
@@ -159,7 +161,7 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
     shard.begin_drain();
 }
 
-async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
+async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
     loop {
         if shard.is_draining() {
             return;
@@ -168,7 +170,11 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener) {
             Ok((stream, peer)) => {
                 let guard = ActiveGuard::new(Rc::clone(&shard));
                 monoio::spawn(async move {
-                    let served = CatchUnwind(connection::serve(&guard.0, stream, peer)).await;
+                    let served = if tls {
+                        CatchUnwind(crate::server::https::serve(&guard.0, stream, peer)).await
+                    } else {
+                        CatchUnwind(h2::serve_plain(&guard.0, stream, peer)).await
+                    };
                     if served.is_err() {
                         tracing::error!(shard = guard.0.id, %peer, "connection task panicked; connection dropped");
                     }

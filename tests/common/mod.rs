@@ -15,7 +15,9 @@
 #![allow(dead_code)]
 
 pub mod cache;
+pub mod h2;
 pub mod metrics;
+pub mod tls;
 pub mod traffic;
 
 use std::collections::BTreeMap;
@@ -258,9 +260,10 @@ pub struct ConfigDir {
     default_api: Option<String>,
     execute_api_domain: String,
     limits: BTreeMap<&'static str, u64>,
-    /// Raw TOML appended to `gateway.toml` (sections such as `[throttle]`).
-    gateway_extra: String,
+    /// Extra `key = value` lines of `[server]`.
     server_lines: Vec<String>,
+    /// Raw TOML appended to `gateway.toml` (`[throttle]`, `[tls]`, `[[domain]]` ...).
+    extra: String,
 }
 
 impl ConfigDir {
@@ -290,8 +293,8 @@ impl ConfigDir {
             default_api: None,
             execute_api_domain: "localhost".to_string(),
             limits,
-            gateway_extra: String::new(),
             server_lines: Vec::new(),
+            extra: String::new(),
         };
         c.write_gateway();
         c
@@ -347,9 +350,10 @@ impl ConfigDir {
         self
     }
 
-    /// Appends raw TOML sections to `gateway.toml`, e.g. `"[throttle]\nrate_limit = 5\n"`.
+    /// Appends raw TOML sections to `gateway.toml`, e.g. `"[throttle]\nrate_limit = 5\n"` or
+    /// `[tls]` and `[[domain]]` tables.
     pub fn gateway_extra(mut self, toml: &str) -> Self {
-        self.gateway_extra.push_str(toml);
+        self.extra.push_str(toml);
         self.write_gateway();
         self
     }
@@ -368,6 +372,13 @@ impl ConfigDir {
     pub fn write_api(&self, name: &str, toml: &str) {
         let path = self.dir.path().join("apis").join(format!("{name}.toml"));
         write_atomically(&path, toml);
+    }
+
+    /// Replaces what [`ConfigDir::gateway_extra`] appended, on a directory in use (before
+    /// [`Gateway::reload`]).
+    pub fn set_gateway_extra(&mut self, toml: &str) {
+        self.extra = toml.to_string();
+        self.write_gateway();
     }
 
     /// Path of the configuration directory (the argument of `--config`).
@@ -402,7 +413,7 @@ impl ConfigDir {
             writeln!(s, "{k} = {v}").unwrap();
         }
         s.push('\n');
-        s.push_str(&self.gateway_extra);
+        s.push_str(&self.extra);
         write_atomically(&self.dir.path().join("gateway.toml"), &s);
     }
 }
@@ -538,6 +549,14 @@ impl Gateway {
             )
         });
         gw
+    }
+
+    /// Address of the (first) HTTPS listener (`listening tls addr=` log line).
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.logs()
+            .iter()
+            .find_map(|line| addr_after(line, "listening tls addr="))
+            .unwrap_or_else(|| panic!("no `listening tls addr=` line\n{}", self.logs_text()))
     }
 
     /// Address of the (first) data listener.
