@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::cache::*;
+use common::metrics::scrape_after;
 use common::*;
 
 const ENABLED: &str = "cache_cluster_enabled = true\ncache_cluster_size = 0.5\n";
@@ -46,6 +47,11 @@ fn second_get_is_a_hit_until_the_ttl_expires() {
     get_on(&mut conn, "/prod/pets").assert(200, "#2");
     get_on(&mut conn, "/prod/pets").assert(200, "#2");
     assert_eq!(backend.requests().len(), 2);
+    // `/metrics`: three hits and two misses of 5 requests.
+    let m = scrape_after(&gw, 5);
+    let labels = [("stage", "prod")];
+    assert_eq!(m.count("tollgate_cache_hit_count", &labels), 3);
+    assert_eq!(m.count("tollgate_cache_miss_count", &labels), 2);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::metrics::scrape_after;
 use common::traffic::*;
 use common::*;
 
@@ -61,6 +62,11 @@ fn account_level_limit_applies_to_every_method() {
     get(gw.addr(), "/dev/open").assert(200, "open");
     assert_throttled(&get(gw.addr(), "/prod/open"));
     assert_throttled(&get(gw.addr(), "/dev/other"));
+    // `/metrics` counts the two refusals under the account level only.
+    let m = scrape_after(&gw, 5);
+    let throttled = |level| m.count("tollgate_throttled_requests_total", &[("level", level)]);
+    assert_eq!(throttled("account"), 2);
+    assert_eq!(throttled("stage") + throttled("usage_plan"), 0);
 }
 
 #[test]
@@ -78,6 +84,9 @@ fn stage_default_limits_each_method_separately() {
         [200, 200, 429]
     );
     assert_eq!(statuses(4, || get(gw.addr(), "/dev/open")), [200; 4]);
+    let m = scrape_after(&gw, 12);
+    let throttled = |level| m.count("tollgate_throttled_requests_total", &[("level", level)]);
+    assert_eq!((throttled("stage"), throttled("account")), (4, 0));
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::gateway_response::GatewayResponse;
+use crate::tls::subject::ClientCert;
 
 /// AWS's JSON example format (without the IAM-only `caller` and `user`), used when a stage
 /// sets no `format`.
@@ -54,6 +55,16 @@ pub enum Var {
     /// `$context.error.responseType`: AWS's gateway response type (`MISSING_AUTHENTICATION_TOKEN`,
     /// `INTEGRATION_TIMEOUT`, ...).
     ErrorResponseType,
+    /// `$context.identity.clientCert.subjectDN`: the verified mutual-TLS client certificate.
+    ClientCertSubject,
+    /// `$context.identity.clientCert.issuerDN`.
+    ClientCertIssuer,
+    /// `$context.identity.clientCert.serialNumber`.
+    ClientCertSerial,
+    /// `$context.identity.clientCert.validity.notBefore`.
+    ClientCertNotBefore,
+    /// `$context.identity.clientCert.validity.notAfter`.
+    ClientCertNotAfter,
 }
 
 /// Names after `$context.`; longer names first where one is a prefix of another.
@@ -65,6 +76,17 @@ const NAMES: &[(&str, Var)] = &[
     ("identity.sourceIp", Var::SourceIp),
     ("identity.userAgent", Var::UserAgent),
     ("identity.apiKey", Var::ApiKey),
+    ("identity.clientCert.subjectDN", Var::ClientCertSubject),
+    ("identity.clientCert.issuerDN", Var::ClientCertIssuer),
+    ("identity.clientCert.serialNumber", Var::ClientCertSerial),
+    (
+        "identity.clientCert.validity.notBefore",
+        Var::ClientCertNotBefore,
+    ),
+    (
+        "identity.clientCert.validity.notAfter",
+        Var::ClientCertNotAfter,
+    ),
     ("httpMethod", Var::HttpMethod),
     ("resourcePath", Var::ResourcePath),
     ("path", Var::Path),
@@ -142,6 +164,8 @@ pub struct Record<'a> {
     pub domain_name: Option<&'a [u8]>,
     /// The gateway response sent, if the gateway answered itself.
     pub error: Option<GatewayResponse>,
+    /// The client certificate verified by mutual TLS, if any.
+    pub client_cert: Option<&'a ClientCert>,
 }
 
 impl Record<'static> {
@@ -165,6 +189,7 @@ impl Record<'static> {
             api_id: "api",
             domain_name: Some(b"host"),
             error: Some(GatewayResponse::MissingAuthenticationToken),
+            client_cert: None,
         }
     }
 }
@@ -273,8 +298,18 @@ impl Template {
             Var::DomainName => text(out, r.domain_name),
             Var::ErrorMessage => text(out, r.error.and_then(error_message)),
             Var::ErrorResponseType => text(out, r.error.map(|e| response_type(e).as_bytes())),
+            Var::ClientCertSubject => text(out, cert_field(r, |c| &c.subject_dn)),
+            Var::ClientCertIssuer => text(out, cert_field(r, |c| &c.issuer_dn)),
+            Var::ClientCertSerial => text(out, cert_field(r, |c| &c.serial_number)),
+            Var::ClientCertNotBefore => text(out, cert_field(r, |c| &c.not_before)),
+            Var::ClientCertNotAfter => text(out, cert_field(r, |c| &c.not_after)),
         }
     }
+}
+
+/// One field of the record's client certificate, if it has one.
+fn cert_field<'a>(r: &Record<'a>, field: fn(&'a ClientCert) -> &'a String) -> Option<&'a [u8]> {
+    r.client_cert.map(|c| field(c).as_bytes())
 }
 
 /// The `message` of a gateway response's JSON body (`{"message": "..."}`).
@@ -427,7 +462,39 @@ mod tests {
             api_id: "petstore",
             domain_name: None,
             error: None,
+            client_cert: None,
         }
+    }
+
+    #[test]
+    fn client_certificate_fields_render_when_mutual_tls_verified_one() {
+        let t = Template::parse(
+            r#"{"subject":"$context.identity.clientCert.subjectDN","serial":"$context.identity.clientCert.serialNumber","until":"$context.identity.clientCert.validity.notAfter"}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        t.render(&mut out, &record());
+        assert_eq!(out, br#"{"subject":"-","serial":"-","until":"-"}"#);
+        let cert = ClientCert {
+            pem: String::new(),
+            subject_dn: "CN=client \"one\",O=Test".into(),
+            issuer_dn: "CN=Test CA".into(),
+            serial_number: "01:02".into(),
+            not_before: "Nov 23 00:00:00 2026 GMT".into(),
+            not_after: "Nov 23 00:00:00 2027 GMT".into(),
+        };
+        out.clear();
+        t.render(
+            &mut out,
+            &Record {
+                client_cert: Some(&cert),
+                ..record()
+            },
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["subject"], "CN=client \"one\",O=Test");
+        assert_eq!(v["serial"], "01:02");
+        assert_eq!(v["until"], "Nov 23 00:00:00 2027 GMT");
     }
 
     #[test]

@@ -28,12 +28,12 @@ const SEGMENTS: usize = series::MAX_SERIES as usize / SEGMENT;
 pub enum ThrottleLevel {
     /// The node-wide (AWS: account-level, per region) limit.
     Account,
-    /// A stage's default method limit.
+    /// A stage's method limit (its default or a per-method override).
     Stage,
-    /// A per-method override of the stage limit.
-    Method,
     /// A usage plan's limit for the caller's API key.
     UsagePlan,
+    /// A usage plan's per-method limit for the caller's API key.
+    UsagePlanMethod,
 }
 
 impl ThrottleLevel {
@@ -41,8 +41,8 @@ impl ThrottleLevel {
     pub const ALL: [ThrottleLevel; 4] = [
         ThrottleLevel::Account,
         ThrottleLevel::Stage,
-        ThrottleLevel::Method,
         ThrottleLevel::UsagePlan,
+        ThrottleLevel::UsagePlanMethod,
     ];
 
     /// The `level` label value.
@@ -50,8 +50,8 @@ impl ThrottleLevel {
         match self {
             ThrottleLevel::Account => "account",
             ThrottleLevel::Stage => "stage",
-            ThrottleLevel::Method => "method",
             ThrottleLevel::UsagePlan => "usage_plan",
+            ThrottleLevel::UsagePlanMethod => "usage_plan_method",
         }
     }
 }
@@ -315,9 +315,9 @@ mod tests {
         s.connection_opened();
         s.connection_closed();
         assert_eq!(node.sum(|s| s.open_connections.load(Ordering::Relaxed)), 1);
-        s.record_throttled(ThrottleLevel::Method);
+        s.record_throttled(ThrottleLevel::UsagePlanMethod);
         assert_eq!(
-            s.throttled[ThrottleLevel::Method as usize].load(Ordering::Relaxed),
+            s.throttled[ThrottleLevel::UsagePlanMethod as usize].load(Ordering::Relaxed),
             1
         );
     }

@@ -95,8 +95,11 @@ async fn answer<'s>(
     if let Some(key) = api_key.and_then(|k| std::str::from_utf8(k).ok()) {
         ctx.set_api_key(key);
     }
-    if let Err(response) = throttle_filter::check(shard.id, snapshot, &route, api_key) {
-        let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+    if let Err(refusal) = throttle_filter::check(shard.id, snapshot, &route, api_key) {
+        if let Some(level) = refusal.level {
+            shard.metrics.record_throttled(level);
+        }
+        let next = gateway_error(shard, conn, ctx, req, limits, refusal.response).await;
         return (next, target);
     }
 

@@ -12,9 +12,29 @@
 //! see `throttle` for how the buckets stay node-wide.
 
 use crate::gateway_response::GatewayResponse;
+use crate::metrics::ThrottleLevel;
 use crate::pipeline::request_filter::Route;
 use crate::snapshot::Snapshot;
 use crate::throttle::{Binding, BindingKey, Traffic};
+
+/// Why a request was refused: the response to send and, for a throttle, which level
+/// refused it (counted in `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the caller gets.
+    pub response: GatewayResponse,
+    /// The throttling level that had no token, if a throttle refused.
+    pub level: Option<ThrottleLevel>,
+}
+
+impl From<GatewayResponse> for Refusal {
+    fn from(response: GatewayResponse) -> Self {
+        Refusal {
+            response,
+            level: None,
+        }
+    }
+}
 
 /// Admits or refuses a routed request on `shard`; `api_key` is the `x-api-key` header.
 pub fn check(
@@ -22,7 +42,7 @@ pub fn check(
     snapshot: &Snapshot,
     route: &Route<'_>,
     api_key: Option<&[u8]>,
-) -> Result<(), GatewayResponse> {
+) -> Result<(), Refusal> {
     let traffic = &snapshot.traffic;
     let method = route.method.traffic;
     let now = traffic.live.clock.mono_ns();
@@ -36,10 +56,12 @@ pub fn check(
             .iter()
             .position(|&m| m == route.method.index)
         {
-            acquire(traffic, shard, now, Some(key.method_base + j as u32))?;
+            let bucket = Some(key.method_base + j as u32);
+            acquire(traffic, shard, now, bucket, ThrottleLevel::UsagePlanMethod)?;
         }
         let per_key = traffic.key_plans.get(key.key_plan as usize);
-        acquire(traffic, shard, now, per_key.and_then(|kp| kp.bucket))?;
+        let bucket = per_key.and_then(|kp| kp.bucket);
+        acquire(traffic, shard, now, bucket, ThrottleLevel::UsagePlan)?;
     }
     let stage_level = route
         .stage
@@ -48,13 +70,13 @@ pub fn check(
         .get(route.method.index as usize)
         .copied()
         .flatten();
-    acquire(traffic, shard, now, stage_level)?;
-    acquire(traffic, shard, now, traffic.account)?;
+    acquire(traffic, shard, now, stage_level, ThrottleLevel::Stage)?;
+    acquire(traffic, shard, now, traffic.account, ThrottleLevel::Account)?;
     if let Some((_, key)) = keyed {
         let kp = key.key_plan as usize;
         if let Some(quota) = traffic.live.quotas.get(kp).and_then(Option::as_ref) {
             if !quota.try_admit(shard, traffic.live.clock.unix_day()) {
-                return Err(GatewayResponse::LimitExceeded);
+                return Err(GatewayResponse::LimitExceeded.into());
             }
         }
         if let Some(usage) = traffic.live.usage.get(kp) {
@@ -81,16 +103,20 @@ fn authorize<'t>(
         .ok_or(GatewayResponse::Forbidden)
 }
 
-/// Takes a token from bucket `index` (none: the level does not apply).
+/// Takes a token from bucket `index` of `level` (none: the level does not apply).
 #[inline]
 fn acquire(
     traffic: &Traffic,
     shard: usize,
     now: u64,
     index: Option<u32>,
-) -> Result<(), GatewayResponse> {
+    level: ThrottleLevel,
+) -> Result<(), Refusal> {
     match index.and_then(|i| traffic.live.buckets.get(i as usize)) {
-        Some(bucket) if !bucket.try_acquire(shard, now) => Err(GatewayResponse::TooManyRequests),
+        Some(bucket) if !bucket.try_acquire(shard, now) => Err(Refusal {
+            response: GatewayResponse::TooManyRequests,
+            level: Some(level),
+        }),
         _ => Ok(()),
     }
 }
@@ -138,6 +164,10 @@ mod tests {
         path: &str,
         key: Option<&[u8]>,
     ) -> Result<(), GatewayResponse> {
+        refusal(s, shard, path, key).map_err(|r| r.response)
+    }
+
+    fn refusal(s: &Snapshot, shard: usize, path: &str, key: Option<&[u8]>) -> Result<(), Refusal> {
         let mut params = Params::default();
         let r = route(s, None, b"GET", path, &mut params).unwrap();
         check(shard, s, &r, key)
@@ -164,8 +194,11 @@ mod tests {
         assert_eq!(call(&s, 0, "/prod/keyed", Some(KEY)), Ok(()));
         assert_eq!(call(&s, 1, "/prod/keyed", Some(KEY)), Ok(()));
         assert_eq!(
-            call(&s, 0, "/prod/keyed", Some(KEY)),
-            Err(GatewayResponse::TooManyRequests)
+            refusal(&s, 0, "/prod/keyed", Some(KEY)),
+            Err(Refusal {
+                response: GatewayResponse::TooManyRequests,
+                level: Some(ThrottleLevel::UsagePlan),
+            })
         );
         // The refused request took no token from the stage bucket: its third is still there.
         let stage = s
