@@ -20,6 +20,7 @@
 #   TOLLGATE_BIN        measure this Tollgate binary instead of the one built (with SKIP_BUILD=1)
 #   ACCESS_LOG=1        also measure Tollgate with the stage's access log on (default JSON format,
 #                       to a file in the run directory): row `tollgate+log`
+#   BASELINE_GATEWAY_EXTRA  TOML appended to the baseline's gateway.toml (default: none)
 #   BASELINE_BIN        also measure this other Tollgate binary (e.g. one built without
 #                       metrics/access logs) on the same config: row `baseline`
 #   TOLLGATE_PORT=18080 ORIGIN_PORT=18081 NGINX_PORT=18082
@@ -217,7 +218,7 @@ fi
 if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
     # run_tollgate LABEL BIN ACCESS_LOG_LINE : starts BIN on a fresh config, measures, stops it.
     run_tollgate() {
-        local label="$1" bin="$2" log_line="$3" conf="$OUT/$1"
+        local label="$1" bin="$2" log_line="$3" gateway_extra="$4" conf="$OUT/$1"
         mkdir -p "$conf/apis"
         cat >"$conf/gateway.toml" <<EOF
 [server]
@@ -239,11 +240,7 @@ drain_timeout_ms = 2000
 integration_timeout_ms = 29000
 pool_max_idle_per_backend = 64
 pool_idle_timeout_ms = 60000
-
-# The account throttle (AWS default 10,000 req/s) would cap this measurement: raise it.
-[throttle]
-rate_limit = 1000000000
-burst_limit = 1000000000
+$gateway_extra
 EOF
         cat >"$conf/apis/bench.toml" <<EOF
 id = "bench"
@@ -273,12 +270,15 @@ EOF
             sleep 0.1
         done
     }
-    run_tollgate tollgate "$BIN" ""
+    # The account throttle (AWS default 10,000 req/s) would cap this measurement: raise it.
+    # A baseline binary older than throttling does not know the section and runs without it.
+    unthrottled=$'\n[throttle]\nrate_limit = 1000000000\nburst_limit = 1000000000'
+    run_tollgate tollgate "$BIN" "" "$unthrottled"
     if [[ -n "${ACCESS_LOG:-}" ]]; then
-        run_tollgate tollgate+log "$BIN" "access_log = { destination = \"$OUT/tollgate+log/access.log\" }"
+        run_tollgate tollgate+log "$BIN" "access_log = { destination = \"$OUT/tollgate+log/access.log\" }" "$unthrottled"
     fi
     if [[ -n "${BASELINE_BIN:-}" ]]; then
-        run_tollgate baseline "$BASELINE_BIN" ""
+        run_tollgate baseline "$BASELINE_BIN" "" "${BASELINE_GATEWAY_EXTRA:-}"
     fi
 fi
 
