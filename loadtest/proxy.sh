@@ -9,12 +9,16 @@
 # For each proxy and load generator it prints req/s, p50, p99 and the proxy's CPU time per
 # request (utime+stime of all its processes from /proc/PID/stat, in clock ticks, divided by the
 # requests completed), then a side-by-side table with Tollgate/nginx ratios.
+# Tollgate is also measured answering from its stage cache (`tollgate-hit`: same URL on a stage
+# with `cache_cluster_enabled`, so after the first request the origin is not called), compared
+# with nginx's plain proxying (issue 4's target: CPU per request <= 0.35x).
 #
 # Environment knobs:
 #   DURATION=10s        length of each measured run (wrk -d / oha -z)
 #   CONNECTIONS=64      concurrent client connections
 #   WARMUP=2s           unmeasured run before each measurement
 #   ONLY=all|nginx|tollgate   which proxies to measure (nginx: no Rust build needed)
+#   CACHE_HIT=1         also measure Tollgate's cache hits (0: skip)
 #   SKIP_BUILD=1        use the existing release binary
 #   CARGO_TARGET_DIR    where the release binary is looked for/built (default: <repo>/target)
 #   TOLLGATE_BIN        measure this Tollgate binary instead of the one built (with SKIP_BUILD=1)
@@ -36,6 +40,7 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 WARMUP="${WARMUP:-2s}"
 ONLY="${ONLY:-all}"
+CACHE_HIT="${CACHE_HIT:-1}"
 TOLLGATE_PORT="${TOLLGATE_PORT:-18080}"
 ORIGIN_PORT="${ORIGIN_PORT:-18081}"
 NGINX_PORT="${NGINX_PORT:-18082}"
@@ -218,7 +223,12 @@ fi
 if [[ "$ONLY" == all || "$ONLY" == tollgate ]]; then
     # run_tollgate LABEL BIN ACCESS_LOG_LINE : starts BIN on a fresh config, measures, stops it.
     run_tollgate() {
-        local label="$1" bin="$2" log_line="$3" gateway_extra="$4" conf="$OUT/$1"
+        local label="$1" bin="$2" log_line="$3" gateway_extra="$4" conf="$OUT/$1" cached_stage=""
+        # The cache-hit case runs on the main Tollgate row only (a baseline binary may predate
+        # the cache settings).
+        if [[ "$label" == tollgate && "$CACHE_HIT" == 1 ]]; then
+            cached_stage=$'[stages.cached]\ndeployment = "d1"\ncache_cluster_enabled = true\ncache_ttl_in_seconds = 3600'
+        fi
         mkdir -p "$conf/apis"
         cat >"$conf/gateway.toml" <<EOF
 [server]
@@ -250,6 +260,8 @@ name = "bench"
 deployment = "d1"
 $log_line
 
+$cached_stage
+
 [deployments.d1]
 description = "load test: everything proxied to the origin"
 
@@ -264,6 +276,12 @@ EOF
         for tool in "${TOOLS[@]}"; do
             measure "$label" "$tool" "http://127.0.0.1:$TOLLGATE_PORT/bench/json" "$pid"
         done
+        if [[ -n "$cached_stage" ]]; then
+            wait_http "http://127.0.0.1:$TOLLGATE_PORT/cached/json" # fills the cache
+            for tool in "${TOOLS[@]}"; do
+                measure "$label-hit" "$tool" "http://127.0.0.1:$TOLLGATE_PORT/cached/json" "$pid"
+            done
+        fi
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 50); do
             kill -0 "$pid" 2>/dev/null || break
@@ -304,6 +322,11 @@ fi
                 -v tc="${CPU_US[tollgate/$tool]}" -v nc="${CPU_US[nginx/$tool]}" 'BEGIN {
                 printf "Tollgate/nginx (%s): req/s x%.2f   p99 x%.2f   CPU per request x%.2f\n",
                     t, tr / nr, (np > 0 ? tp / np : 0), (nc > 0 ? tc / nc : 0) }'
+        fi
+        if [[ -n "${CPU_US[tollgate-hit/$tool]:-}" && -n "${CPU_US[nginx/$tool]:-}" ]]; then
+            awk -v t="$tool" -v hc="${CPU_US[tollgate-hit/$tool]}" -v nc="${CPU_US[nginx/$tool]}" 'BEGIN {
+                printf "Tollgate cache hit/nginx proxy (%s): CPU per request x%.2f (target <= 0.35)\n",
+                    t, (nc > 0 ? hc / nc : 0) }'
         fi
     done
     echo "raw output: $OUT"
