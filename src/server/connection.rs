@@ -2,17 +2,14 @@
 //! the connection may be kept alive. Pipelined requests are answered in order because each is
 //! served to the end before the next head is parsed from the buffer.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
 
 use crate::gateway_response::GatewayResponse;
 use crate::http::{HttpError, Parsed};
 use crate::pipeline::{self, context::RequestCtx, response_filter, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
-use crate::server::stream::ClientStream;
 use crate::snapshot::Limits;
 use crate::wire::{self, WireError};
 
@@ -22,11 +19,6 @@ enum HeadError {
     Gone,
     /// The bytes were not an acceptable HTTP/1.1 head.
     Invalid(HttpError),
-}
-
-/// Serves requests on `stream` until it closes.
-pub async fn serve(shard: &ShardCtx, stream: TcpStream, peer: SocketAddr) {
-    serve_conn(shard, ClientConn::new(ClientStream::Plain(stream), peer)).await
 }
 
 /// Serves requests on an accepted connection (plain, or TLS after its handshake).
