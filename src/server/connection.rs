@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-
 use crate::gateway_response::GatewayResponse;
 use crate::http::{HttpError, Parsed};
 use crate::pipeline::{self, context::RequestCtx, response_filter, Next};

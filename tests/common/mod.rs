@@ -443,22 +443,31 @@ struct LogBuffer {
 }
 
 impl LogBuffer {
-    /// Spawns a thread appending every line of `r` until EOF.
+    /// Spawns a thread appending every line of `r` until EOF. Lines that arrived together
+    /// (one multi-line log event, written with one `write`) are appended together, so a
+    /// waiter woken by an event's first line also sees the rest of it.
     fn collect(self: &Arc<Self>, r: impl Read + Send + 'static) {
         let me = Arc::clone(self);
         thread::spawn(move || {
             let mut r = BufReader::new(r);
             let mut line = Vec::new();
             loop {
-                line.clear();
-                match r.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let text = String::from_utf8_lossy(&line).trim_end().to_string();
-                        me.lines.lock().unwrap().push(text);
-                        me.changed.notify_all();
+                let mut batch = Vec::new();
+                loop {
+                    line.clear();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => batch.push(String::from_utf8_lossy(&line).trim_end().to_string()),
+                    }
+                    if !r.buffer().contains(&b'\n') {
+                        break;
                     }
                 }
+                if batch.is_empty() {
+                    break;
+                }
+                me.lines.lock().unwrap().extend(batch);
+                me.changed.notify_all();
             }
         });
     }
