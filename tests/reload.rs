@@ -50,6 +50,26 @@ fn reload_adds_a_route() {
 }
 
 #[test]
+fn an_idle_keep_alive_connection_serves_its_next_request_on_the_new_config() {
+    let cfg = ConfigDir::with_api(&v1());
+    let gw = Gateway::start(&cfg);
+    let mut conn = Conn::connect(gw.addr());
+    conn.roundtrip(&Req::get("/prod/pets"))
+        .assert(200, "pets v1");
+
+    cfg.write_api(
+        "petstore",
+        &v1().mock("v1", "GET /owners", 200, "owners").to_string(),
+    );
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
+
+    // The connection was waiting for its next request when the reload landed: that request
+    // is routed by the new snapshot, not the one current when the wait began.
+    conn.roundtrip(&Req::get("/prod/owners"))
+        .assert(200, "owners");
+}
+
+#[test]
 fn reload_with_a_syntax_error_keeps_the_old_config() {
     let cfg = ConfigDir::with_api(&v1());
     let gw = Gateway::start(&cfg);

@@ -24,8 +24,9 @@ enum HeadError {
 pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
     let mut first = true;
     loop {
-        let snapshot = shard.snapshots.current();
-        let limits = &snapshot.limits;
+        // Limits for reading the head come from the configuration current while waiting.
+        let waiting = shard.snapshots.current();
+        let limits = &waiting.limits;
         // A new connection must start its request within the header timeout (as nginx's
         // client_header_timeout); between requests the longer idle timeout applies.
         let idle = if first {
@@ -38,10 +39,13 @@ pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
             Ok(()) => {}
             Err(HeadError::Gone) => return,
             Err(HeadError::Invalid(e)) => {
-                reject(shard, &mut conn, e, &snapshot.limits).await;
+                reject(shard, &mut conn, e, limits).await;
                 return;
             }
         }
+        // Route on the configuration current now, not the one current when the wait for this
+        // request began: an idle keep-alive connection may have slept through a reload.
+        let snapshot = shard.snapshots.current();
         let next = pipeline::serve(shard, &snapshot, &mut conn).await;
         if next == Next::Close || shard.is_draining() {
             return;
