@@ -130,21 +130,29 @@ to_us() {
         printf "%.0f", n * m }'
 }
 
-declare -A RPS P50 P99 CPU_US ERRS
+# tcp_out_segs : TCP segments sent by this host since boot (loopback: every segment of the
+# client, the proxy and the origin). Segments per request show how well a proxy coalesces writes.
+tcp_out_segs() {
+    nstat -asz TcpOutSegs 2>/dev/null | awk '$1 == "TcpOutSegs" { print $2 }'
+}
+
+declare -A RPS P50 P99 CPU_US ERRS SEGS
 ROWS=()
 
 # measure LABEL TOOL URL PIDS... : warm-up, then one measured run; records the results.
 measure() {
     local label="$1" tool="$2" url="$3"
     shift 3
-    local pids=("$@") raw="$OUT/$label-$tool.txt" t0 t1 requests rps p50 p99 errs
+    local pids=("$@") raw="$OUT/$label-$tool.txt" t0 t1 s0 s1 requests rps p50 p99 errs
     log "$label / $tool: warm-up $WARMUP, then $DURATION with $CONNECTIONS connections"
     case "$tool" in
     wrk)
         taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+        s0="$(tcp_out_segs)"
         t0="$(cpu_ticks "${pids[@]}")"
         taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$raw"
         t1="$(cpu_ticks "${pids[@]}")"
+        s1="$(tcp_out_segs)"
         requests="$(awk '/requests in/ { print $1 }' "$raw")"
         rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$raw")"
         p50="$(to_us "$(awk '$1 == "50%" { print $2 }' "$raw")")"
@@ -153,10 +161,12 @@ measure() {
         ;;
     oha)
         taskset -c "$LOAD_CPU" oha --no-tui -c "$CONNECTIONS" -z "$WARMUP" "$url" >/dev/null
+        s0="$(tcp_out_segs)"
         t0="$(cpu_ticks "${pids[@]}")"
         taskset -c "$LOAD_CPU" oha --no-tui -c "$CONNECTIONS" -z "$DURATION" --output-format json "$url" >"$raw" 2>/dev/null ||
             taskset -c "$LOAD_CPU" oha --no-tui -c "$CONNECTIONS" -z "$DURATION" -j "$url" >"$raw"
         t1="$(cpu_ticks "${pids[@]}")"
+        s1="$(tcp_out_segs)"
         read -r requests rps p50 p99 errs < <(python3 - "$raw" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -176,9 +186,10 @@ PY
     P99[$key]="$p99"
     ERRS[$key]="$errs"
     CPU_US[$key]="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
+    SEGS[$key]="$(awk -v a="${s0:-0}" -v b="${s1:-0}" -v n="$requests" 'BEGIN { printf "%.2f", (b - a) / n }')"
     ROWS+=("$key")
-    printf '    %-16s %10s req/s   p50 %8s us   p99 %8s us   CPU %8s us/req   errors %s\n' \
-        "$key" "$rps" "$p50" "$p99" "${CPU_US[$key]}" "$errs" >&2
+    printf '    %-16s %10s req/s   p50 %8s us   p99 %8s us   CPU %8s us/req   segs %s/req   errors %s\n' \
+        "$key" "$rps" "$p50" "$p99" "${CPU_US[$key]}" "${SEGS[$key]}" "$errs" >&2
 }
 
 # Build first, so that no compilation runs during a measurement.
@@ -304,9 +315,9 @@ fi
 {
     echo
     echo "Proxy benchmark: $CONNECTIONS connections, $DURATION per run, proxy on CPU $PROXY_CPU, origin + load on CPU $LOAD_CPU"
-    printf '%-16s %12s %10s %10s %14s %8s\n' "proxy/tool" "req/s" "p50 (us)" "p99 (us)" "CPU us/req" "errors"
+    printf '%-16s %12s %10s %10s %14s %10s %8s\n' "proxy/tool" "req/s" "p50 (us)" "p99 (us)" "CPU us/req" "segs/req" "errors"
     for key in "${ROWS[@]}"; do
-        printf '%-16s %12s %10s %10s %14s %8s\n' "$key" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU_US[$key]}" "${ERRS[$key]}"
+        printf '%-16s %12s %10s %10s %14s %10s %8s\n' "$key" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU_US[$key]}" "${SEGS[$key]}" "${ERRS[$key]}"
     done
     for tool in "${TOOLS[@]}"; do
         for other in tollgate+log baseline; do

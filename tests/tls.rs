@@ -332,6 +332,25 @@ fn https_backend_with_an_untrusted_certificate_is_a_502() {
         .assert(200, "GET /svc as anonymous");
 }
 
+#[test]
+fn https_backend_trusted_by_the_system_store_needs_no_ca_file() {
+    let backend_ca = Pki::new("System CA");
+    let origin = TlsBackend::start(&backend_ca.server(&["localhost"]), None);
+    let api = ApiSpec::new("petstore").stage("prod", "v1").proxy(
+        "v1",
+        "GET /secure",
+        &format!("https://localhost:{}/svc", origin.port()),
+    );
+    let cfg = ConfigDir::with_api(&api);
+    // The system's trust store, as OpenSSL and nginx's distribution packages name it.
+    cfg.write_file("system/ca-bundle.pem", &backend_ca.ca_pem());
+    let bundle = cfg.path().join("system/ca-bundle.pem");
+    let gw = Gateway::start_with_env(cfg.path(), &[("SSL_CERT_FILE", bundle.to_str().unwrap())]);
+    Req::get("/prod/secure")
+        .send(gw.addr())
+        .assert(200, "GET /svc as anonymous");
+}
+
 /// One domain `a.test` mapped to a mock API, with extra `[tls]` lines.
 fn one_domain(pki: &Pki, tls_options: &str, shards: usize) -> ConfigDir {
     let cfg = ConfigDir::new()

@@ -57,7 +57,8 @@ pub struct MappingModel {
 #[serde(deny_unknown_fields)]
 pub struct BackendTlsSection {
     /// PEM bundle of CAs trusted for backend certificates, relative to the configuration
-    /// folder (default: the Mozilla root programme's CAs, built in).
+    /// folder (default: the system's trusted CAs, as `SSL_CERT_FILE`/`SSL_CERT_DIR` or the
+    /// distribution's bundle name them).
     pub ca_file: Option<Spanned<String>>,
     /// PEM certificate chain the gateway presents to backends that ask for one.
     pub client_cert: Option<Spanned<String>>,

@@ -108,9 +108,14 @@ pub(crate) fn compile(
     }
 }
 
-/// Backend TLS with the built-in Mozilla roots and no client certificate.
+/// Backend TLS trusting the system's CAs and presenting no client certificate: what an
+/// `https://` integration gets when `[backend_tls]` says nothing.
 fn default_backend_config() -> Arc<ClientConfig> {
-    let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    backend_config(system_roots())
+}
+
+/// A backend client configuration trusting `roots`, without a client certificate.
+fn backend_config(roots: RootCertStore) -> Arc<ClientConfig> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map(|b| b.with_root_certificates(roots).with_no_client_auth());
@@ -119,6 +124,36 @@ fn default_backend_config() -> Arc<ClientConfig> {
         // The ring provider always supports the default versions.
         Err(_) => unreachable!("ring supports TLS 1.2 and 1.3"),
     }
+}
+
+/// The system's trusted CAs, read at each load (start and SIGHUP) so that an updated
+/// `ca-certificates` takes effect on reload, as for nginx. `SSL_CERT_FILE` and `SSL_CERT_DIR`
+/// override the distribution's bundle. A system with no usable CA (a minimal container) gets
+/// the Mozilla roots built into the binary instead of trusting nothing, and the log says so.
+fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "reading the system's trusted CAs");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!(
+            ignored,
+            "unparsable certificates in the system's trusted CAs"
+        );
+    }
+    if added == 0 {
+        tracing::warn!("no trusted CA found on the system; backends are verified against the built-in Mozilla roots");
+        return RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    roots
+}
+
+/// Stands in for a backend configuration that had an error: the load is refused, so it is
+/// never used, and building it reads no file.
+fn refused() -> Arc<ClientConfig> {
+    backend_config(RootCertStore::empty())
 }
 
 /// Backends are spoken to in HTTP/1.1.
@@ -162,6 +197,8 @@ struct Check<'a> {
     text: &'a str,
     server: &'a ServerSection,
     sink: &'a mut Sink,
+    /// The system's trusted CAs, once read.
+    system: Option<RootCertStore>,
 }
 
 impl<'a> Check<'a> {
@@ -178,6 +215,7 @@ impl<'a> Check<'a> {
             text,
             server,
             sink,
+            system: None,
         }
     }
 
@@ -436,7 +474,7 @@ impl<'a> Check<'a> {
         Some(Arc::new(config))
     }
 
-    /// `[backend_tls]`: trusted CAs (a file, or the built-in roots) and an optional client
+    /// `[backend_tls]`: trusted CAs (a file, or the system's) and an optional client
     /// certificate, for all backends and per host; problems are reported and the default
     /// configuration used in their place.
     fn backend(&mut self, section: &BackendTlsSection) -> BackendTls {
@@ -477,17 +515,17 @@ impl<'a> Check<'a> {
         client_key: Option<&Spanned<String>>,
     ) -> Arc<ClientConfig> {
         let roots = match ca_file {
-            None => RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            None => self.system_roots(),
             Some(ca) => match self.roots(ca, &format!("{field}.ca_file")) {
                 Some(roots) => roots,
-                None => return default_backend_config(),
+                None => return refused(),
             },
         };
         let builder = match ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
         {
             Ok(b) => b.with_root_certificates(roots),
-            Err(_) => return default_backend_config(),
+            Err(_) => return refused(),
         };
         let config = match (client_cert, client_key) {
             (None, None) => builder.with_no_client_auth(),
@@ -495,7 +533,7 @@ impl<'a> Check<'a> {
                 let certs = self.certs(cert, &format!("{field}.client_cert"));
                 let private = self.key(key, &format!("{field}.client_key"));
                 let (Some(certs), Some(private)) = (certs, private) else {
-                    return default_backend_config();
+                    return refused();
                 };
                 match builder.with_client_auth_cert(certs, private) {
                     Ok(c) => c,
@@ -506,17 +544,22 @@ impl<'a> Check<'a> {
                             self.path(cert).display()
                         );
                         self.error(key, &format!("{field}.client_key"), message);
-                        return default_backend_config();
+                        return refused();
                     }
                 }
             }
             (Some(at), None) | (None, Some(at)) => {
                 let message = "client_cert and client_key must be given together";
                 self.error(at, field, message);
-                return default_backend_config();
+                return refused();
             }
         };
         Arc::new(with_backend_alpn(config))
+    }
+
+    /// The system's CAs, read once per load however many backend settings use them.
+    fn system_roots(&mut self) -> RootCertStore {
+        self.system.get_or_insert_with(system_roots).clone()
     }
 
     fn path(&self, value: &Spanned<String>) -> PathBuf {
