@@ -194,6 +194,44 @@ fn unparsable_requests_count_as_unrouted_errors() {
 }
 
 #[test]
+fn unmatched_requests_on_a_custom_domain_count_under_its_mapped_stage() {
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let cfg = ConfigDir::with_api(&api);
+    let pki = common::tls::Pki::new("Test CA");
+    common::tls::write_cert(&cfg, "api", &pki.server(&["api.test"]));
+    let mapping = "mappings = [{ base_path = \"v1\", api = \"petstore\", stage = \"prod\" }]";
+    let cfg = cfg.gateway_extra(&format!(
+        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
+        common::tls::domain_toml("api.test", "api", mapping)
+    ));
+    let gw = Gateway::start(&cfg);
+    let on_domain = |path: &str| Req::get(path).header("Host", "api.test").send(gw.addr());
+
+    on_domain("/v1/pets").assert(200, "[]");
+    // Mapped to petstore/prod, no such method: the stage's unmatched series.
+    for _ in 0..3 {
+        on_domain("/v1/nothing").assert_missing_auth_token();
+    }
+    // No base path mapping: unrouted, even though `/prod/...` names a stage of the default
+    // API under path-style routing.
+    for _ in 0..2 {
+        on_domain("/prod/nothing").assert_missing_auth_token();
+    }
+
+    let m = scrape_after(&gw, 6);
+    assert_eq!(classes(&m, PETS), (1, 0, 0), "{}", m.text);
+    assert_eq!(
+        classes(&m, &series("prod", "-", "-")),
+        (3, 3, 0),
+        "{}",
+        m.text
+    );
+    assert_eq!(m.count("tollgate_unrouted_4xx_error", &[]), 2, "{}", m.text);
+}
+
+#[test]
 fn the_grafana_dashboard_plots_metrics_the_gateway_serves() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("loadtest/grafana-dashboard.json");

@@ -61,11 +61,8 @@ impl<'s> Target<'s> {
         if let Ok(route) = request_filter::route(snapshot, host, method, path, &mut params) {
             return Target::routed(&route);
         }
-        let Some(api) = request_filter::select_api(snapshot, host) else {
-            return Target::Unrouted;
-        };
-        match api.stages.get(request_filter::split_stage(path).0) {
-            Some(stage) => Target::Stage {
+        match request_filter::stage_of(snapshot, host, path) {
+            Some((api, stage, _)) => Target::Stage {
                 api,
                 stage,
                 series: stage.metrics.unmatched,

@@ -37,17 +37,8 @@ pub fn route<'s, 'p>(
     path: &'p str,
     params: &mut Params<'s, 'p>,
 ) -> Result<Route<'s>, GatewayResponse> {
-    if !snapshot.domains.is_empty() {
-        if let Some(domain) = host.and_then(|h| snapshot.domains.lookup(strip_port(h))) {
-            return route_custom_domain(snapshot, domain, method, path, params);
-        }
-    }
-    let api = select_api(snapshot, host).ok_or(GatewayResponse::MissingAuthenticationToken)?;
-    let (stage_name, resource_path) = split_stage(path);
-    let stage = api
-        .stages
-        .get(stage_name)
-        .ok_or(GatewayResponse::MissingAuthenticationToken)?;
+    let (api, stage, resource_path) =
+        stage_of(snapshot, host, path).ok_or(GatewayResponse::MissingAuthenticationToken)?;
     let method = stage
         .router
         .find(HttpMethod::from_request(method), resource_path, params)
@@ -55,24 +46,30 @@ pub fn route<'s, 'p>(
     Ok(Route { api, stage, method })
 }
 
-/// Routes a request for a custom domain: its base path mapping picks the API and stage, and
-/// the rest of the path is looked up in that stage (no stage segment in the URL).
-fn route_custom_domain<'s, 'p>(
+/// The API and stage a request is addressed to, and its path within the stage: shared by
+/// routing and by the reporting of requests that match no method, so that both agree on
+/// which stage's metrics and access log a request belongs to.
+///
+/// A custom domain's base path mapping picks the API and stage (the URL has no stage
+/// segment) and never falls back to the default API; other hosts pick the API by
+/// [`select_api`] and the stage by the first path segment.
+pub fn stage_of<'s, 'p>(
     snapshot: &'s Snapshot,
-    domain: &'s crate::tls::Domain,
-    method: &[u8],
+    host: Option<&[u8]>,
     path: &'p str,
-    params: &mut Params<'s, 'p>,
-) -> Result<Route<'s>, GatewayResponse> {
-    let no_route = GatewayResponse::MissingAuthenticationToken;
-    let (mapping, resource_path) = domain.map(path).ok_or(no_route)?;
-    let api = snapshot.apis.get(&mapping.api).ok_or(no_route)?;
-    let stage = api.stages.get(&mapping.stage).ok_or(no_route)?;
-    let method = stage
-        .router
-        .find(HttpMethod::from_request(method), resource_path, params)
-        .ok_or(no_route)?;
-    Ok(Route { api, stage, method })
+) -> Option<(&'s Api, &'s Stage, &'p str)> {
+    if !snapshot.domains.is_empty() {
+        if let Some(domain) = host.and_then(|h| snapshot.domains.lookup(strip_port(h))) {
+            let (mapping, resource_path) = domain.map(path)?;
+            let api = snapshot.apis.get(&mapping.api)?;
+            let stage = api.stages.get(&mapping.stage)?;
+            return Some((api, stage, resource_path));
+        }
+    }
+    let api = select_api(snapshot, host)?;
+    let (stage_name, resource_path) = split_stage(path);
+    let stage = api.stages.get(stage_name)?;
+    Some((api, stage, resource_path))
 }
 
 /// Picks the API from the `Host` header: host-style names select by id, anything else gets
