@@ -4,11 +4,12 @@
 //! this is the common path, leases hitting the shared word once per lease.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use tollgate::clock::Clock;
 use tollgate::pipeline::request_filter::route;
 use tollgate::pipeline::throttle_filter::check;
 use tollgate::router::Params;
 use tollgate::snapshot::Snapshot;
-use tollgate::throttle::{Clock, TrafficNode};
+use tollgate::throttle::TrafficNode;
 
 const KEY: &[u8] = b"benchbenchbenchbenchbench";
 const HIGH: &str = "{ rate_limit = 1000000000, burst_limit = 1000000000 }";

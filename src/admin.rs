@@ -4,6 +4,11 @@
 //! (`DELETE /restapis/{api}/stages/{stage}/cache/data`, see `cache::control`); the rest of the
 //! admin API joins it later.
 //!
+//! Test only, when the gateway was started with the test clock (`crate::clock`,
+//! `TOLLGATE_TEST_CLOCK_MS`): `POST /test/clock?ms=N` sets the node's frozen clock to Unix
+//! time N ms and `POST /test/clock/advance?ms=N` moves it forward by N ms; both answer
+//! `{"ms":<new time>}`. Without the variable they answer 404 like any unknown path.
+//!
 //! It runs on its own plain thread, outside the shards, because nothing here is on the
 //! request path and its work (snapshot inspection, later config writes) may block.
 
@@ -82,7 +87,16 @@ fn handle(
             respond(&mut stream, status, &body)
         }
         (b"POST", b"/test/clock") => {
-            let (status, body) = set_test_clock(snapshots, head.target.get(&buf));
+            let (status, body) =
+                move_test_clock(snapshots.traffic(), ClockMove::Set, head.target.get(&buf));
+            respond(&mut stream, status, &body)
+        }
+        (b"POST", b"/test/clock/advance") => {
+            let (status, body) = move_test_clock(
+                snapshots.traffic(),
+                ClockMove::Advance,
+                head.target.get(&buf),
+            );
             respond(&mut stream, status, &body)
         }
         _ => {
@@ -111,26 +125,65 @@ fn usage_report(snapshots: &SnapshotHandle, target: &[u8]) -> (u16, String) {
     }
 }
 
-/// `POST /test/clock?ms=N`: moves the frozen test clock (only when the gateway was started
-/// with `TOLLGATE_TEST_CLOCK_MS`); counted usage is flushed first so it is attributed to the
-/// day it happened.
-fn set_test_clock(snapshots: &SnapshotHandle, target: &[u8]) -> (u16, String) {
-    let traffic = snapshots.traffic();
-    if !traffic.clock().is_fixed() {
+/// How a `/test/clock` call moves the test clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClockMove {
+    /// `POST /test/clock?ms=N`: to Unix time N ms (forwards or back).
+    Set,
+    /// `POST /test/clock/advance?ms=N`: forward by N ms.
+    Advance,
+}
+
+/// Why a `/test/clock` call's query was refused (answered 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ClockQueryError {
+    /// No `ms` parameter.
+    #[error("ms is required")]
+    Missing,
+    /// `ms` is not a whole, non-negative number of milliseconds.
+    #[error("ms must be a whole number of milliseconds")]
+    Invalid,
+}
+
+/// Serves the test-clock calls (see the module documentation). The node's one clock is the
+/// traffic node's, shared with the shards' caches, so this moves buckets, quota periods and
+/// cache TTLs alike. Counted usage is flushed first so that it is attributed to the day it
+/// happened, not to the day the clock is moved to.
+fn move_test_clock(
+    traffic: &crate::throttle::TrafficNode,
+    how: ClockMove,
+    target: &[u8],
+) -> (u16, String) {
+    let clock = traffic.clock();
+    if !clock.is_fixed() {
         return (404, r#"{"message":"Not Found"}"#.to_string());
     }
-    let target = String::from_utf8_lossy(target);
-    let Some(ms) = target
-        .split_once("?ms=")
-        .and_then(|(_, v)| v.parse::<u64>().ok())
-    else {
-        return (400, r#"{"message":"ms is required"}"#.to_string());
+    let ms = match query_ms(target) {
+        Ok(ms) => ms,
+        Err(e) => return (400, format!(r#"{{"message":"{e}"}}"#)),
     };
     if let Err(e) = traffic.flush() {
         tracing::error!("{e}");
     }
-    traffic.clock().set_ms(ms);
-    (200, format!(r#"{{"ms":{ms}}}"#))
+    let now = match how {
+        ClockMove::Set => clock.set_ms(ms),
+        ClockMove::Advance => clock.advance_ms(ms),
+    };
+    match now {
+        Some(now) => (200, format!(r#"{{"ms":{now}}}"#)),
+        None => (404, r#"{"message":"Not Found"}"#.to_string()),
+    }
+}
+
+/// The `ms` query parameter of a request target.
+fn query_ms(target: &[u8]) -> Result<u64, ClockQueryError> {
+    let target = std::str::from_utf8(target).map_err(|_| ClockQueryError::Invalid)?;
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let value = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("ms="))
+        .ok_or(ClockQueryError::Missing)?;
+    value.parse().map_err(|_| ClockQueryError::Invalid)
 }
 
 fn respond(stream: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
@@ -150,4 +203,61 @@ fn respond_typed(
     );
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::throttle::TrafficNode;
+
+    #[test]
+    fn test_clock_calls_set_and_advance_the_frozen_clock() {
+        let node = TrafficNode::in_memory(1, Clock::fixed(5_000));
+        let set = move_test_clock(&node, ClockMove::Set, b"/test/clock?ms=86400000");
+        assert_eq!(set, (200, r#"{"ms":86400000}"#.to_string()));
+        assert_eq!(node.clock().unix_day(), 1);
+        let advanced = move_test_clock(
+            &node,
+            ClockMove::Advance,
+            b"/test/clock/advance?x=1&ms=1500",
+        );
+        assert_eq!(advanced, (200, r#"{"ms":86401500}"#.to_string()));
+        assert_eq!(node.clock().mono_ms(), 86_401_500);
+    }
+
+    #[test]
+    fn test_clock_calls_are_not_found_on_the_real_clock() {
+        let node = TrafficNode::in_memory(1, Clock::default());
+        for how in [ClockMove::Set, ClockMove::Advance] {
+            let (status, body) = move_test_clock(&node, how, b"/test/clock?ms=1");
+            assert_eq!((status, body.as_str()), (404, r#"{"message":"Not Found"}"#));
+        }
+    }
+
+    #[test]
+    fn bad_ms_is_refused_and_leaves_the_clock_alone() {
+        let node = TrafficNode::in_memory(1, Clock::fixed(5_000));
+        for (target, message) in [
+            (&b"/test/clock"[..], "ms is required"),
+            (b"/test/clock?when=3", "ms is required"),
+            (
+                b"/test/clock?ms=",
+                "ms must be a whole number of milliseconds",
+            ),
+            (
+                b"/test/clock?ms=-1",
+                "ms must be a whole number of milliseconds",
+            ),
+            (
+                b"/test/clock?ms=1e3",
+                "ms must be a whole number of milliseconds",
+            ),
+        ] {
+            let (status, body) = move_test_clock(&node, ClockMove::Advance, target);
+            assert_eq!(status, 400, "{target:?}");
+            assert_eq!(body, format!(r#"{{"message":"{message}"}}"#));
+        }
+        assert_eq!(node.clock().mono_ms(), 5_000);
+    }
 }

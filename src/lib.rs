@@ -6,11 +6,13 @@
 //! shutdowns; [`admin`] serves health checks and cache flushes. Data plane: [`server`] runs the shards and their
 //! connections; each request goes through the [`pipeline`] phases, which use [`router`],
 //! [`integration`], [`wire`] and the [`http`] codec, and answer errors with
-//! [`gateway_response`]s.
+//! [`gateway_response`]s. Everything that decides by time (throttling, quotas, cache TTLs)
+//! reads the node's one [`clock`]: real time, or the frozen test clock.
 
 pub mod access_log;
 pub mod admin;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod gateway_response;
 pub mod http;

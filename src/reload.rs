@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::clock::Clock;
 use crate::config::{self, ConfigErrors, NodeSettings};
 use crate::metrics::NodeMetrics;
 use crate::snapshot::Snapshot;
-use crate::throttle::{Clock, TrafficNode};
+use crate::throttle::TrafficNode;
 
 /// The published snapshot, shared by the control plane and every shard.
 #[derive(Debug)]

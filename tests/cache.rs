@@ -1,5 +1,5 @@
-//! Stage cache: hits and misses (proved by the backend's request count), expiry on the test
-//! clock, key composition, `Cache-Control: max-age=0` under each strategy, the 1 MB limit,
+//! Stage cache: hits and misses (proved by the backend's request count), expiry on the frozen
+//! test clock (`common::clock`), key composition, `Cache-Control: max-age=0` under each strategy, the 1 MB limit,
 //! what is never cached, flushes reaching every shard, coalescing of concurrent misses,
 //! reloads dropping entries, and configuration errors.
 //!
@@ -9,8 +9,10 @@
 mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::cache::*;
+use common::clock::advance_clock;
 use common::metrics::scrape_after;
 use common::*;
 
@@ -41,9 +43,10 @@ fn second_get_is_a_hit_until_the_ttl_expires() {
     );
     assert_eq!(backend.requests().len(), 1);
 
-    advance_cache_clock(&gw, 59);
+    // The clock is frozen: the entry lives exactly its TTL, to the millisecond.
+    advance_clock(&gw, Duration::from_millis(59_999));
     get_on(&mut conn, "/prod/pets").assert(200, "#1");
-    advance_cache_clock(&gw, 1);
+    advance_clock(&gw, Duration::from_millis(1));
     get_on(&mut conn, "/prod/pets").assert(200, "#2");
     get_on(&mut conn, "/prod/pets").assert(200, "#2");
     assert_eq!(backend.requests().len(), 2);

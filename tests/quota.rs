@@ -1,11 +1,12 @@
 //! Usage-plan quotas, durable usage counters, the usage report and `tollgate keys import`.
-//! The gateway's clock is frozen and moved by the test (see `common::traffic`), so period
+//! The gateway's clock is frozen and moved by the test (see `common::clock`), so period
 //! boundaries are crossed exactly, without waiting.
 
 mod common;
 
 use std::time::Duration;
 
+use common::clock::*;
 use common::traffic::*;
 use common::*;
 

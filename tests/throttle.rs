@@ -1,10 +1,13 @@
-//! Throttling at every AWS level, API keys and their 403s. The gateway's traffic clock is
-//! frozen (see `common::traffic`), so buckets never refill and exactly `burst` requests pass:
+//! Throttling at every AWS level, API keys and their 403s. The gateway's clock is
+//! frozen (see `common::clock`), so buckets never refill and exactly `burst` requests pass:
 //! no test depends on timing. Requests use fresh connections, spread over both shards by
 //! SO_REUSEPORT, so the counts also prove the buckets are node-wide.
 
 mod common;
 
+use std::time::Duration;
+
+use common::clock::*;
 use common::metrics::scrape_after;
 use common::traffic::*;
 use common::*;
@@ -87,6 +90,38 @@ fn stage_default_limits_each_method_separately() {
     let m = scrape_after(&gw, 12);
     let throttled = |level| m.count("tollgate_throttled_requests_total", &[("level", level)]);
     assert_eq!((throttled("stage"), throttled("account")), (4, 0));
+}
+
+#[test]
+fn advancing_the_clock_refills_a_bucket_at_its_rate() {
+    let cfg = config("throttle = { rate_limit = 1, burst_limit = 2 }");
+    let gw = start(&cfg);
+    assert_eq!(
+        statuses(3, || get(gw.addr(), "/prod/open")),
+        [200, 200, 429]
+    );
+    // Rate 1/s: the next token is due exactly one second later.
+    advance_clock(&gw, Duration::from_millis(999));
+    assert_throttled(&get(gw.addr(), "/prod/open"));
+    assert_eq!(
+        advance_clock(&gw, Duration::from_millis(1)),
+        day_ms(NOW, 3601)
+    );
+    assert_eq!(statuses(2, || get(gw.addr(), "/prod/open")), [200, 429]);
+}
+
+#[test]
+fn test_clock_calls_are_not_found_without_the_test_clock() {
+    let gw = Gateway::start(&config(""));
+    for target in [
+        "/test/clock?ms=1",
+        "/test/clock/advance?ms=1",
+        "/test/cache-clock/advance/1",
+    ] {
+        Req::new("POST", target)
+            .send(gw.admin_addr())
+            .assert(404, r#"{"message":"Not Found"}"#);
+    }
 }
 
 #[test]

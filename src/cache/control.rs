@@ -1,13 +1,10 @@
-//! The cache's admin calls, served on the admin thread (never on a shard):
+//! The cache's admin call, served on the admin thread (never on a shard):
+//! `DELETE /restapis/{api}/stages/{stage}/cache/data`, AWS's `FlushStageCache`; answers
+//! `202 Accepted` once the flush is published (each shard drops the stage's entries before
+//! its next lookup in that stage).
 //!
-//! - `DELETE /restapis/{api}/stages/{stage}/cache/data`: AWS's `FlushStageCache`; answers
-//!   `202 Accepted` once the flush is published (each shard drops the stage's entries before
-//!   its next lookup in that stage).
-//! - `POST /test/cache-clock/advance/{seconds}`: test only, and only when the gateway was
-//!   started with `TOLLGATE_TEST_CLOCK=1`; moves the cache clock forward so TTL expiry can be
-//!   tested without waiting.
-
-use std::time::Duration;
+//! TTL expiry is tested with the node's test clock (`crate::clock`, moved by the admin's
+//! `/test/clock` calls), not with anything cache-specific.
 
 use super::CacheBoard;
 use crate::snapshot::Snapshot;
@@ -20,27 +17,11 @@ pub fn admin_request(
     board: &CacheBoard,
 ) -> Option<(u16, String)> {
     let path = std::str::from_utf8(path).ok()?;
-    if let Some(rest) = path.strip_prefix("/restapis/") {
-        let (api, stage) = flush_target(rest)?;
-        if method != b"DELETE" {
-            return Some((405, r#"{"message":"Method Not Allowed"}"#.into()));
-        }
-        return Some(flush(api, stage, snapshot, board));
+    let (api, stage) = flush_target(path.strip_prefix("/restapis/")?)?;
+    if method != b"DELETE" {
+        return Some((405, r#"{"message":"Method Not Allowed"}"#.into()));
     }
-    let seconds = path.strip_prefix("/test/cache-clock/advance/")?;
-    if method != b"POST" {
-        return None;
-    }
-    let Ok(seconds) = seconds.parse::<u64>() else {
-        return Some((
-            400,
-            r#"{"message":"seconds must be a whole number"}"#.into(),
-        ));
-    };
-    if !board.advance_clock(Duration::from_secs(seconds)) {
-        return None;
-    }
-    Some((200, format!(r#"{{"advanced_seconds":{seconds}}}"#)))
+    Some(flush(api, stage, snapshot, board))
 }
 
 /// `{api}/stages/{stage}/cache/data` → (api, stage).
@@ -81,8 +62,8 @@ mod tests {
     }
 
     #[test]
-    fn unknown_stages_and_disabled_clock_are_refused() {
-        let board = CacheBoard::new(1, false);
+    fn unknown_stages_are_refused() {
+        let board = CacheBoard::new(1);
         let snapshot = Snapshot::empty();
         let (status, _) = admin_request(
             b"DELETE",
@@ -92,12 +73,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(status, 404);
-        assert!(
-            admin_request(b"POST", b"/test/cache-clock/advance/5", &snapshot, &board).is_none()
-        );
-        let board = CacheBoard::new(1, true);
-        let (status, _) =
-            admin_request(b"POST", b"/test/cache-clock/advance/5", &snapshot, &board).unwrap();
-        assert_eq!(status, 200);
     }
 }

@@ -10,9 +10,10 @@
 //!   thread, read by shards with one relaxed atomic load per cached request.
 //! - [`ShardCache`]: what a shard holds (its partitions, fetches in flight).
 //! - [`Capture`]: the copy of a backend response taken while it streams to the client.
-//! - [`control`]: the admin calls (flush a stage, the test clock).
+//! - [`control`]: the admin call that flushes a stage.
 //!
-//! The request-path phase using all this is `pipeline::cache_filter`.
+//! The request-path phase using all this is `pipeline::cache_filter`. TTLs run on the node's
+//! [`Clock`], so the test clock (`crate::clock`) expires entries without a test sleeping.
 
 pub mod coalesce;
 pub mod control;
@@ -22,7 +23,6 @@ pub mod partition;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 use arc_swap::ArcSwap;
@@ -30,6 +30,7 @@ use arc_swap::ArcSwap;
 pub use key::KeyParam;
 pub use partition::{CachedResponse, Partition};
 
+use crate::clock::Clock;
 use crate::snapshot::{Method, Snapshot};
 
 /// Responses whose body is larger than this are not cached (AWS: 1 MB).
@@ -37,10 +38,6 @@ pub const MAX_ENTRY_BODY: usize = 1024 * 1024;
 
 /// Cache sizes AWS offers, in GB, as written in configuration.
 pub const CLUSTER_SIZES: [&str; 8] = ["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"];
-
-/// Environment variable that enables the admin's test clock (`POST /test/cache-clock/...`):
-/// test-only, so expiry can be tested without sleeping through a TTL.
-pub const TEST_CLOCK_ENV: &str = "TOLLGATE_TEST_CLOCK";
 
 /// The `Warning` header added under `SUCCEED_WITH_RESPONSE_HEADER` when an unauthorized
 /// `Cache-Control: max-age=0` was ignored.
@@ -151,20 +148,16 @@ pub struct CacheBoard {
     /// Flush epoch per stage id (absent = 0).
     epochs: ArcSwap<AHashMap<Box<str>, u64>>,
     writer: Mutex<()>,
-    clock_offset_ms: AtomicU64,
-    test_clock: bool,
 }
 
 impl CacheBoard {
-    /// A board for `shards` shards; `test_clock` enables [`CacheBoard::advance_clock`].
-    pub fn new(shards: usize, test_clock: bool) -> Arc<Self> {
+    /// A board for `shards` shards.
+    pub fn new(shards: usize) -> Arc<Self> {
         Arc::new(CacheBoard {
             shards: shards.max(1),
             version: AtomicU64::new(0),
             epochs: ArcSwap::from_pointee(AHashMap::new()),
             writer: Mutex::new(()),
-            clock_offset_ms: AtomicU64::new(0),
-            test_clock,
         })
     }
 
@@ -176,15 +169,6 @@ impl CacheBoard {
         *epochs.entry(id.into()).or_insert(0) += 1;
         self.epochs.store(Arc::new(epochs));
         self.version.fetch_add(1, Ordering::Release);
-    }
-
-    /// Test clock: moves the cache clock forward. `false` unless enabled at start.
-    pub fn advance_clock(&self, by: Duration) -> bool {
-        if self.test_clock {
-            let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-            self.clock_offset_ms.fetch_add(ms, Ordering::Relaxed);
-        }
-        self.test_clock
     }
 
     fn epoch(epochs: &AHashMap<Box<str>, u64>, id: &str) -> u64 {
@@ -202,14 +186,16 @@ pub struct ShardCache {
     hasher: ahash::RandomState,
     /// Reused buffer for composing keys (no allocation on a hit).
     scratch: RefCell<Vec<u8>>,
-    clock_base: Instant,
+    /// The node's clock (a clone: reading it touches no shared state in production).
+    clock: Clock,
     /// Snapshot generation [`ShardCache::retain_current`] last looked at.
     retained_generation: Cell<u64>,
 }
 
 impl ShardCache {
-    /// Empty caches of a shard.
-    pub fn new(board: Arc<CacheBoard>) -> Self {
+    /// Empty caches of a shard, whose entries expire on `clock` (the node's clock, so that
+    /// the test clock moves TTLs too).
+    pub fn new(board: Arc<CacheBoard>, clock: Clock) -> Self {
         ShardCache {
             seen_version: Cell::new(board.version.load(Ordering::Acquire)),
             board,
@@ -217,15 +203,16 @@ impl ShardCache {
             inflight: coalesce::Inflight::default(),
             hasher: ahash::RandomState::new(),
             scratch: RefCell::new(Vec::with_capacity(256)),
-            clock_base: Instant::now(),
+            clock,
             retained_generation: Cell::new(0),
         }
     }
 
-    /// The cache clock in milliseconds (monotonic, plus the test offset).
+    /// The cache clock in milliseconds: the node clock's monotonic reading, frozen under the
+    /// test clock.
+    #[inline]
     pub fn now_ms(&self) -> u64 {
-        let real = u64::try_from(self.clock_base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        real.saturating_add(self.board.clock_offset_ms.load(Ordering::Relaxed))
+        self.clock.mono_ms()
     }
 
     /// Composes a key into the shard's scratch buffer with `compose`, and returns what
@@ -430,17 +417,33 @@ mod tests {
     }
 
     fn entry(key: &[u8]) -> CachedResponse {
+        entry_until(key, u64::MAX)
+    }
+
+    fn entry_until(key: &[u8], expires_at_ms: u64) -> CachedResponse {
         let mut c = Capture::new(false);
         c.head(200, b"OK", b"A: b\r\n", Some(2), false);
         c.body(b"hi");
         c.finish();
-        c.into_entry(key.into(), u64::MAX).unwrap()
+        c.into_entry(key.into(), expires_at_ms).unwrap()
+    }
+
+    #[test]
+    fn entries_expire_on_the_node_clock() {
+        let clock = Clock::fixed(1_700_000_000_000);
+        let shard = ShardCache::new(CacheBoard::new(1), clock.clone());
+        let a = stage("api/a", 1);
+        shard.insert(&a, 1, entry_until(b"k", shard.now_ms() + 60_000));
+        assert!(clock.advance_ms(59_999).is_some());
+        assert!(shard.get(&a, 1, b"k").is_some(), "live until the TTL");
+        assert!(clock.advance_ms(1).is_some());
+        assert!(shard.get(&a, 1, b"k").is_none(), "expired at the TTL");
     }
 
     #[test]
     fn flush_reaches_a_shard_through_the_board() {
-        let board = CacheBoard::new(2, false);
-        let shard = ShardCache::new(Arc::clone(&board));
+        let board = CacheBoard::new(2);
+        let shard = ShardCache::new(Arc::clone(&board), Clock::default());
         let (a, b) = (stage("api/a", 1), stage("api/b", 1));
         shard.insert(&a, 1, entry(b"k"));
         shard.insert(&b, 1, entry(b"k"));
@@ -451,14 +454,14 @@ mod tests {
             "other stages keep their entries"
         );
         // A partition created after a flush starts at the current epoch.
-        let later = ShardCache::new(Arc::clone(&board));
+        let later = ShardCache::new(Arc::clone(&board), Clock::default());
         later.insert(&a, 1, entry(b"k"));
         assert!(later.get(&a, 1, b"k").is_some());
     }
 
     #[test]
     fn new_fingerprint_drops_entries_and_capacity_is_per_shard() {
-        let shard = ShardCache::new(CacheBoard::new(4, false));
+        let shard = ShardCache::new(CacheBoard::new(4), Clock::default());
         shard.insert(&stage("api/a", 1), 1, entry(b"k"));
         assert!(shard.get(&stage("api/a", 2), 1, b"k").is_none());
         let p = shard.partitions.borrow();
@@ -467,7 +470,7 @@ mod tests {
 
     #[test]
     fn partitions_of_stages_gone_from_a_new_snapshot_are_dropped() {
-        let shard = ShardCache::new(CacheBoard::new(1, false));
+        let shard = ShardCache::new(CacheBoard::new(1), Clock::default());
         shard.insert(&stage("api/a", 1), 1, entry(b"k"));
         assert_eq!(shard.usage("api/a").1, 1);
         let snapshot = Snapshot {

@@ -124,9 +124,10 @@ fn acquire(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use crate::pipeline::request_filter::route;
     use crate::router::Params;
-    use crate::throttle::{Clock, TrafficNode};
+    use crate::throttle::TrafficNode;
 
     const KEY: &[u8] = b"aaaaaaaaaaaaaaaaaaaaaaaa";
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::access_log::AccessLogQueue;
 use crate::cache::CacheBoard;
+use crate::clock::{Clock, TestClockEnvError};
 use crate::config::{self, ConfigErrors};
 use crate::lifecycle::SignalWatch;
 use crate::metrics::NodeMetrics;
@@ -31,6 +32,9 @@ pub enum StartError {
     /// The usage store (quotas, usage counters) could not be opened.
     #[error("{0}")]
     Usage(#[from] crate::throttle::StoreError),
+    /// The test clock variable is set but unreadable.
+    #[error("{0}")]
+    TestClock(#[from] TestClockEnvError),
     /// A socket, thread or runtime could not be set up.
     #[error("{context}: {source}")]
     Io {
@@ -51,6 +55,9 @@ pub struct NodeServices {
     pub access_log: Arc<AccessLogQueue>,
     /// Stage-cache flush board (cross-shard flush messages).
     pub cache: Arc<CacheBoard>,
+    /// The node's one clock (also held by the traffic node): shards expire cache entries on
+    /// it, so the test clock moves TTLs, buckets and quota periods together.
+    pub clock: Clock,
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -63,14 +70,21 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     let loaded = config::load(dir, 1)?;
     let node = loaded.node.clone();
     let usage = loaded.snapshot.traffic.usage.clone();
+    let clock = Clock::from_env()?;
+    if clock.is_fixed() {
+        tracing::warn!(
+            "test clock frozen at unix_ms={} ({}); never set it in production",
+            clock.unix_ms(),
+            crate::clock::TEST_CLOCK_ENV
+        );
+    }
     let traffic = crate::throttle::TrafficNode::with_store(
         node.shards,
-        crate::throttle::Clock::from_env(),
+        clock.clone(),
         &usage.store,
         usage.flush_interval,
     )?;
     let handle = SnapshotHandle::with_traffic(loaded.snapshot, Arc::clone(&traffic));
-    let test_clock = std::env::var_os(crate::cache::TEST_CLOCK_ENV).is_some_and(|v| v == "1");
     let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
     let (bound, listeners) =
         listener::bind_all(&node.listen, node.shards).map_err(io_err("binding listeners"))?;
@@ -88,7 +102,8 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             AccessLogQueue::start(node.access_log_queue, node.shards)
                 .map_err(io_err("starting the access-log writer"))?,
         ),
-        cache: CacheBoard::new(node.shards, test_clock),
+        cache: CacheBoard::new(node.shards),
+        clock,
     };
     if let Some(addr) = node.admin {
         // Not the access-log queue: its writer is flushed once every holder is gone.
@@ -120,6 +135,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         metrics,
         access_log,
         cache: _,
+        clock: _,
     } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node).counting(metrics);
     signals.run(&reloader, &shutdown, &access_log.reopen_flag());

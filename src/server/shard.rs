@@ -57,7 +57,7 @@ impl ShardCtx {
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
-            cache: ShardCache::new(Arc::clone(&services.cache)),
+            cache: ShardCache::new(Arc::clone(&services.cache), services.clock.clone()),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
             active: Cell::new(0),

@@ -15,7 +15,6 @@
 
 pub mod bucket;
 pub mod build;
-pub mod clock;
 pub mod keys;
 mod padded;
 pub mod quota;
@@ -31,11 +30,11 @@ use std::time::Duration;
 use ahash::AHashMap;
 
 pub use bucket::{Bucket, Limit};
-pub use clock::Clock;
 pub use keys::KeyTable;
 pub use quota::{Period, QuotaSpec, QuotaState, Usage};
 pub use store::{Store, StoreError};
 
+use crate::clock::Clock;
 use crate::snapshot::Snapshot;
 
 /// AWS's account-level defaults.

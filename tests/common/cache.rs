@@ -1,10 +1,12 @@
 //! Helpers for stage cache tests: a backend that numbers its answers (so a test sees whether
-//! a response came from the backend or from the cache), the admin's flush call and the
-//! test-only cache clock.
+//! a response came from the backend or from the cache), the admin's flush call, and a
+//! gateway on the frozen test clock ([`super::clock`]) so TTLs expire only when a test
+//! advances it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::clock::{day_ms, start_frozen_with_env, START_DATE};
 use super::{ApiSpec, Backend, ConfigDir, Gateway, Reply, Req, Response, LOG_TIMEOUT};
 
 /// Log line a shard writes (at debug level) when a miss waits for a fetch in flight.
@@ -33,14 +35,13 @@ pub fn cached_api(backend: &Backend, stage_toml: &str) -> ApiSpec {
         )
 }
 
-/// Starts a gateway with the test clock enabled and coalescing logged.
+/// Starts a gateway with the test clock frozen at [`START_DATE`] (move it with
+/// [`super::clock::advance_clock`]) and coalescing logged.
 pub fn start_with_test_clock(cfg: &ConfigDir) -> Gateway {
-    Gateway::start_with_env(
-        cfg.path(),
-        &[
-            ("TOLLGATE_TEST_CLOCK", "1"),
-            ("RUST_LOG", "info,tollgate::pipeline::cache_filter=debug"),
-        ],
+    start_frozen_with_env(
+        cfg,
+        day_ms(START_DATE, 0),
+        &[("RUST_LOG", "info,tollgate::pipeline::cache_filter=debug")],
     )
 }
 
@@ -48,13 +49,6 @@ pub fn start_with_test_clock(cfg: &ConfigDir) -> Gateway {
 pub fn flush_stage(gw: &Gateway, api: &str, stage: &str) -> Response {
     let path = format!("/restapis/{api}/stages/{stage}/cache/data");
     Req::new("DELETE", &path).send(gw.admin_addr())
-}
-
-/// Moves the gateway's cache clock forward (needs [`start_with_test_clock`]).
-pub fn advance_cache_clock(gw: &Gateway, seconds: u64) {
-    let path = format!("/test/cache-clock/advance/{seconds}");
-    let resp = Req::new("POST", &path).send(gw.admin_addr());
-    assert_eq!(resp.status, 200, "advancing the cache clock: {resp:?}");
 }
 
 /// Waits until the gateway logged `n` coalesced misses since log line `from`.

@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod cache;
+pub mod clock;
 pub mod h2;
 pub mod metrics;
 pub mod tls;
@@ -508,7 +509,7 @@ impl Gateway {
     }
 
     /// Like [`Gateway::start_dir`] with extra environment variables (e.g. test-only switches
-    /// such as `TOLLGATE_TEST_CLOCK=1`).
+    /// such as the test clock, see [`clock`]).
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(tollgate_bin())
             .arg("--config")

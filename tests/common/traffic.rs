@@ -1,38 +1,19 @@
-//! Helpers for traffic-management tests: a frozen, settable gateway clock (so bursts and
-//! quota periods are tested without timing), keyed requests, AWS's throttling bodies, the
-//! usage report and `tollgate keys import`.
+//! Helpers for traffic-management tests: keyed requests, AWS's throttling bodies, the usage
+//! report and `tollgate keys import`. The frozen gateway clock these tests run on is in
+//! [`super::clock`].
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use super::{ConfigDir, Gateway, Req, Response};
+use super::{Gateway, Req, Response};
 
-/// Hidden variable freezing the gateway's traffic clock at a Unix time in ms (tests only).
-pub const TEST_CLOCK_ENV: &str = "TOLLGATE_TEST_CLOCK_MS";
 /// 429 body of a throttle.
 pub const TOO_MANY_REQUESTS: &str = r#"{"message":"Too Many Requests"}"#;
 /// 429 body of a spent quota.
 pub const LIMIT_EXCEEDED: &str = r#"{"message":"Limit Exceeded"}"#;
 /// 403 body of a bad or missing API key.
 pub const FORBIDDEN: &str = r#"{"message":"Forbidden"}"#;
-
-/// Unix milliseconds of `YYYY-MM-DD` at `secs` seconds after midnight UTC.
-pub fn day_ms(date: &str, secs: u64) -> u64 {
-    let day = tollgate::throttle::quota::parse_day(date).expect("YYYY-MM-DD");
-    (day as u64 * 86_400 + secs) * 1000
-}
-
-/// Starts the gateway with its clock frozen at `unix_ms` (buckets never refill).
-pub fn start_frozen(cfg: &ConfigDir, unix_ms: u64) -> Gateway {
-    Gateway::start_with_env(cfg.path(), &[(TEST_CLOCK_ENV, &unix_ms.to_string())])
-}
-
-/// Moves the frozen clock of a gateway started with [`start_frozen`].
-pub fn set_clock(gw: &Gateway, unix_ms: u64) {
-    let resp = Req::new("POST", &format!("/test/clock?ms={unix_ms}")).send(gw.admin_addr());
-    assert_eq!(resp.status, 200, "setting the test clock: {resp:?}");
-}
 
 /// `GET path` with `x-api-key: key` on a fresh connection.
 pub fn keyed(addr: SocketAddr, path: &str, key: &str) -> Response {

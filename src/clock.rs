@@ -1,0 +1,216 @@
+//! The node's one clock: real time in production, a frozen, settable time in black-box tests.
+//!
+//! Everything that decides by time what a request gets reads this clock: token buckets
+//! (monotonic nanoseconds), quota periods and usage days (Unix time), and the stage cache's
+//! TTLs (monotonic milliseconds). One clock, created once in `server::run` and shared by
+//! cloning, means a test that moves it moves all of them together.
+//!
+//! # The test clock
+//!
+//! [`TEST_CLOCK_ENV`] (`TOLLGATE_TEST_CLOCK_MS=<Unix time in ms>`) freezes the clock at that
+//! time; it moves only when a test asks the admin listener to (`POST /test/clock?ms=N` sets
+//! it, `POST /test/clock/advance?ms=N` moves it forward, see [`crate::admin`]). Frozen rather
+//! than offset from real time, so that:
+//! - token buckets never refill during a test, and exactly `burst` requests pass whatever the
+//!   machine's speed (no timing thresholds);
+//! - quota periods and cache TTLs are crossed exactly, to the millisecond, without sleeping
+//!   (an entry with a 60 s TTL is still served after 59 s and expired after 60 s).
+//!
+//! Both readings come from the one frozen value: monotonic time is the Unix time in
+//! nanoseconds, so setting the clock backwards is allowed (buckets and quotas tolerate it;
+//! cache entries then live longer) but only tests ever do it.
+//!
+//! # Cost in production
+//!
+//! Without the variable the clock is [`Clock::Real`]: a reading is one match on the enum's
+//! tag plus `Instant::elapsed` or `SystemTime::now` (a vDSO call). There is no atomic
+//! read-modify-write, no lock and no shared cache line written on the request path; only the
+//! frozen variant reads an atomic (a relaxed load), and only the admin thread writes it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Hidden environment variable used only by the test suite: when set to a Unix time in
+/// milliseconds, the clock is frozen at that time and the admin listener accepts the
+/// `/test/clock` calls that move it. Never set it in production.
+pub const TEST_CLOCK_ENV: &str = "TOLLGATE_TEST_CLOCK_MS";
+
+/// [`TEST_CLOCK_ENV`] is set but does not hold a Unix time in milliseconds: refused rather
+/// than ignored, because a test expecting a frozen clock would otherwise run on real time.
+#[derive(Debug, thiserror::Error)]
+#[error("{TEST_CLOCK_ENV}={value:?} is not a Unix time in milliseconds")]
+pub struct TestClockEnvError {
+    /// The value found (lossily decoded).
+    pub value: String,
+}
+
+/// The node's clock. Cloning is cheap (an `Arc` at most) and clones share the time: moving a
+/// test clock moves every clone.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// Monotonic time for buckets and the cache, wall-clock time for quota periods.
+    Real {
+        /// Origin of the monotonic readings.
+        base: Instant,
+    },
+    /// Frozen at a Unix time in milliseconds, moved only by tests.
+    Fixed(Arc<AtomicU64>),
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::Real {
+            base: Instant::now(),
+        }
+    }
+}
+
+impl Clock {
+    /// The real clock, or a frozen one when [`TEST_CLOCK_ENV`] is set.
+    pub fn from_env() -> Result<Clock, TestClockEnvError> {
+        Self::from_env_value(std::env::var_os(TEST_CLOCK_ENV).as_deref())
+    }
+
+    /// [`Clock::from_env`] on a given value of the variable (`None`: unset).
+    fn from_env_value(value: Option<&std::ffi::OsStr>) -> Result<Clock, TestClockEnvError> {
+        let Some(value) = value else {
+            return Ok(Clock::default());
+        };
+        value
+            .to_str()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Clock::fixed)
+            .ok_or_else(|| TestClockEnvError {
+                value: value.to_string_lossy().into_owned(),
+            })
+    }
+
+    /// A clock frozen at `unix_ms`.
+    pub fn fixed(unix_ms: u64) -> Clock {
+        Clock::Fixed(Arc::new(AtomicU64::new(unix_ms)))
+    }
+
+    /// Nanoseconds on a clock that never goes backwards in production (token buckets).
+    #[inline]
+    pub fn mono_ns(&self) -> u64 {
+        match self {
+            Clock::Real { base } => u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Clock::Fixed(ms) => ms.load(Ordering::Relaxed).saturating_mul(1_000_000),
+        }
+    }
+
+    /// Milliseconds on the same clock as [`Clock::mono_ns`] (cache expiry).
+    #[inline]
+    pub fn mono_ms(&self) -> u64 {
+        match self {
+            Clock::Real { base } => u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Clock::Fixed(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Milliseconds since the Unix epoch (what the test clock is set in).
+    #[inline]
+    pub fn unix_ms(&self) -> u64 {
+        match self {
+            Clock::Real { .. } => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            Clock::Fixed(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Seconds since the Unix epoch (quota periods, daily usage).
+    #[inline]
+    pub fn unix_secs(&self) -> u64 {
+        match self {
+            Clock::Real { .. } => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            Clock::Fixed(ms) => ms.load(Ordering::Relaxed) / 1000,
+        }
+    }
+
+    /// Days since the Unix epoch (UTC).
+    #[inline]
+    pub fn unix_day(&self) -> u32 {
+        (self.unix_secs() / 86_400) as u32
+    }
+
+    /// Sets a test clock to `unix_ms` and returns it; `None` (and nothing changes) on the
+    /// real clock.
+    pub fn set_ms(&self, unix_ms: u64) -> Option<u64> {
+        match self {
+            Clock::Real { .. } => None,
+            Clock::Fixed(ms) => {
+                ms.store(unix_ms, Ordering::Relaxed);
+                Some(unix_ms)
+            }
+        }
+    }
+
+    /// Moves a test clock forward by `by_ms` (saturating) and returns the new time; `None`
+    /// (and nothing changes) on the real clock.
+    pub fn advance_ms(&self, by_ms: u64) -> Option<u64> {
+        match self {
+            Clock::Real { .. } => None,
+            Clock::Fixed(ms) => {
+                let before = ms
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                        Some(t.saturating_add(by_ms))
+                    })
+                    .unwrap_or_else(|t| t);
+                Some(before.saturating_add(by_ms))
+            }
+        }
+    }
+
+    /// True for the test clock.
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, Clock::Fixed(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn fixed_clock_moves_only_when_set_or_advanced() {
+        let c = Clock::fixed(86_400_000 * 3 + 5_000);
+        assert_eq!(c.unix_day(), 3);
+        assert_eq!(c.unix_secs(), 86_400 * 3 + 5);
+        assert_eq!(c.unix_ms(), 86_400_000 * 3 + 5_000);
+        let before = c.mono_ns();
+        assert_eq!(c.mono_ns(), before);
+        assert_eq!(c.mono_ms() * 1_000_000, before);
+        assert_eq!(c.set_ms(86_400_000 * 4), Some(86_400_000 * 4));
+        assert_eq!(c.unix_day(), 4);
+        let shared = c.clone();
+        assert_eq!(shared.advance_ms(1_500), Some(86_400_000 * 4 + 1_500));
+        assert_eq!(c.mono_ms(), 86_400_000 * 4 + 1_500, "clones share the time");
+        assert_eq!(c.advance_ms(u64::MAX), Some(u64::MAX), "saturates");
+    }
+
+    #[test]
+    fn real_clock_cannot_be_moved() {
+        let c = Clock::default();
+        assert!(!c.is_fixed());
+        assert_eq!(c.set_ms(1), None);
+        assert_eq!(c.advance_ms(1), None);
+        assert!(c.unix_day() > 20_000, "real wall-clock time");
+    }
+
+    #[test]
+    fn environment_value_freezes_the_clock_or_is_refused() {
+        assert!(!Clock::from_env_value(None).unwrap().is_fixed());
+        let c = Clock::from_env_value(Some(OsStr::new(" 86400000 "))).unwrap();
+        assert!(c.is_fixed());
+        assert_eq!(c.unix_day(), 1);
+        for bad in ["", "soon", "-5", "1.5"] {
+            let err = Clock::from_env_value(Some(OsStr::new(bad))).expect_err(bad);
+            assert!(err.to_string().contains(TEST_CLOCK_ENV), "{err}");
+        }
+    }
+}
