@@ -186,6 +186,55 @@ fn mutual_tls_refuses_clients_without_a_certificate_or_with_a_foreign_one() {
 }
 
 #[test]
+fn the_verified_client_certificate_is_in_the_access_log() {
+    let (server_ca, client_ca) = (Pki::new("Server CA"), Pki::new("Client CA"));
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("access.log");
+    let format = r#"{"subject":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN","serial":"$context.identity.clientCert.serialNumber","from":"$context.identity.clientCert.validity.notBefore","until":"$context.identity.clientCert.validity.notAfter"}"#;
+    let access_log = format!(
+        "access_log = {{ destination = {}, format = {} }}",
+        toml_str(log.to_str().expect("utf-8 temp path")),
+        toml_str(format)
+    );
+    let api = mock_api("secure", &[("GET /", "secret")]).stage_toml("prod", &access_log);
+    let cfg = ConfigDir::new().api(&api);
+    write_cert(&cfg, "s", &server_ca.server(&["secure.test"]));
+    cfg.write_file("certs/clients.pem", &client_ca.ca_pem());
+    let extra = "truststore = \"certs/clients.pem\"\nmappings = [{ base_path = \"/\", api = \"secure\", stage = \"prod\" }]";
+    let cfg = cfg.gateway_extra(&format!(
+        "{TLS_LISTEN}{}",
+        domain_toml("secure.test", "s", extra)
+    ));
+    let gw = Gateway::start(&cfg);
+    let client = client_ca.client("client-1");
+    let config = client_config(&server_ca.ca_pem(), Some(&client), &[]);
+    let mut conn = TlsConn::connect(gw.tls_addr(), "secure.test", config).expect("handshake");
+    conn.roundtrip(&get_host("/", "secure.test"))
+        .assert(200, "secret");
+
+    let deadline = std::time::Instant::now() + LOG_TIMEOUT;
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
+            break line.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log line");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    // The certificate's RDN order, as API Gateway shows it; rcgen's default validity.
+    assert_eq!(v["subject"], "O=Tollgate Tests,CN=client-1", "{line}");
+    assert_eq!(v["issuer"], "CN=Client CA", "{line}");
+    assert_eq!(v["from"], "Jan  1 00:00:00 1975 GMT", "{line}");
+    assert_eq!(v["until"], "Jan  1 00:00:00 4096 GMT", "{line}");
+    let serial = v["serial"].as_str().unwrap_or_default();
+    assert!(
+        !serial.is_empty() && serial != "-",
+        "no serial number: {line}"
+    );
+}
+
+#[test]
 fn sighup_swaps_the_certificate_and_keeps_open_connections() {
     let pki = Pki::new("Test CA");
     let (old, new) = (pki.server(&["a.test"]), pki.server(&["a.test"]));
