@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::access_log::writer::DestinationTracker;
 use crate::clock::Clock;
 use crate::config::{self, ConfigErrors, NodeSettings};
 use crate::metrics::NodeMetrics;
@@ -93,6 +94,13 @@ impl ShardSnapshot {
         }
     }
 
+    /// Lets go of a replaced snapshot even when no request comes to do it (an idle shard):
+    /// called from the shard's housekeeping, so that what only the old snapshot used (its
+    /// access-log files, see [`DestinationTracker`]) is released soon after a reload.
+    pub fn refresh(&self) {
+        drop(self.current());
+    }
+
     /// The snapshot a new request should use; cheap when nothing was reloaded.
     #[allow(clippy::redundant_allocation)]
     pub fn current(&self) -> Rc<Arc<Snapshot>> {
@@ -112,6 +120,7 @@ pub struct Reloader {
     node: NodeSettings,
     lock: Mutex<()>,
     metrics: Option<Arc<NodeMetrics>>,
+    access_logs: Option<DestinationTracker>,
 }
 
 /// What a reload did, for logs and the admin API.
@@ -142,12 +151,20 @@ impl Reloader {
             node,
             lock: Mutex::new(()),
             metrics: None,
+            access_logs: None,
         }
     }
 
     /// Counts every reload outcome in `metrics` (`tollgate_config_reloads_total`, ...).
     pub fn counting(mut self, metrics: Arc<NodeMetrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Tells the access-log writer about every snapshot before it is published, so that it
+    /// closes the files a reload stopped writing to (once their last records are written).
+    pub fn tracking_access_logs(mut self, tracker: DestinationTracker) -> Self {
+        self.access_logs = Some(tracker);
         self
     }
 
@@ -162,6 +179,10 @@ impl Reloader {
         match loaded {
             Ok(loaded) => {
                 let restart_needed = loaded.node != self.node;
+                // Before publishing: see `DestinationTracker::track`.
+                if let Some(tracker) = &self.access_logs {
+                    tracker.track(&loaded.snapshot);
+                }
                 self.handle.publish(loaded.snapshot);
                 ReloadOutcome::Applied {
                     generation: current + 1,

@@ -281,8 +281,127 @@ fn bad_access_log_settings_are_reported_with_file_and_line() {
     assert!(err.contains("petstore.toml:10: stages.dev"), "{err}");
 }
 
+fn request_id(resp: &Response) -> String {
+    resp.header("x-amzn-requestid")
+        .unwrap_or_else(|| panic!("no x-amzn-requestid: {resp:?}"))
+        .to_string()
+}
+
 #[test]
-fn a_reload_moves_the_log_to_its_new_destination() {
+fn a_reload_moves_the_log_to_its_new_destination_and_closes_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    // A backend that holds its answer until the test opens the gate: a request that started
+    // on the old configuration and ends on the new one.
+    let gate = Gate::new();
+    let backend = {
+        let gate = gate.clone();
+        Backend::start(move |_| {
+            gate.wait(IO_TIMEOUT);
+            Reply::ok("slow")
+        })
+    };
+    let spec = |file: &Path| {
+        ApiSpec::new("petstore")
+            .stage("prod", "v1")
+            .stage_toml("prod", &log_line(file, Some("$context.requestId")))
+            .mock("v1", "GET /pets", 200, "[]")
+            .proxy("v1", "GET /slow", &format!("{}/slow", backend.url()))
+    };
+    let cfg = ConfigDir::with_api(&spec(&first)).shards(2);
+    let gw = Gateway::start(&cfg);
+    let before = get(gw.addr(), "/prod/pets");
+    before.assert(200, "[]");
+    assert_eq!(wait_lines(&first, 1), vec![request_id(&before)]);
+    assert!(gw.has_open(&first), "{:?}", gw.open_files());
+
+    let addr = gw.addr();
+    let slow = std::thread::spawn(move || get(addr, "/prod/slow"));
+    assert!(
+        backend.wait_requests(1, IO_TIMEOUT),
+        "the slow request never left"
+    );
+    cfg.write_api("petstore", &spec(&second).to_string());
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
+    let after = get(gw.addr(), "/prod/pets");
+    after.assert(200, "[]");
+    assert_eq!(wait_lines(&second, 1), vec![request_id(&after)]);
+
+    // The request routed before the reload is logged where the configuration it ran on
+    // said, and only then is the old file closed.
+    gate.open();
+    let slow = slow.join().unwrap();
+    slow.assert(200, "slow");
+    assert_eq!(
+        wait_lines(&first, 2),
+        vec![request_id(&before), request_id(&slow)]
+    );
+    assert!(
+        gw.wait_closed(&first, LOG_TIMEOUT),
+        "{} still open after the reload: {:?}",
+        first.display(),
+        gw.open_files()
+    );
+    assert!(gw.has_open(&second), "{:?}", gw.open_files());
+    assert_eq!(wait_lines(&second, 1), vec![request_id(&after)]);
+    assert_eq!(wait_lines(&first, 2).len(), 2);
+}
+
+#[test]
+fn a_reload_that_removes_the_access_log_closes_the_deleted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("access.log");
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let logged = api
+        .clone()
+        .stage_toml("prod", &log_line(&file, Some("$context.requestId")));
+    let cfg = ConfigDir::with_api(&logged).shards(2);
+    let gw = Gateway::start(&cfg);
+    let resp = get(gw.addr(), "/prod/pets");
+    assert_eq!(wait_lines(&file, 1), vec![request_id(&resp)]);
+
+    // The operator deletes the log and turns access logging off: the space on disk is
+    // only freed once the gateway closes the file.
+    std::fs::remove_file(&file).unwrap();
+    assert!(gw.has_open(&file), "{:?}", gw.open_files());
+    cfg.write_api("petstore", &api.to_string());
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
+    assert!(
+        gw.wait_closed(&file, LOG_TIMEOUT),
+        "the deleted log is still open: {:?}",
+        gw.open_files()
+    );
+    get(gw.addr(), "/prod/pets").assert(200, "[]");
+    assert!(
+        !file.exists(),
+        "no log was configured, yet the file came back"
+    );
+}
+
+#[test]
+fn a_reload_that_adds_an_access_log_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("access.log");
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let cfg = ConfigDir::with_api(&api).shards(2);
+    let gw = Gateway::start(&cfg);
+    get(gw.addr(), "/prod/pets").assert(200, "[]");
+
+    let logged = api.stage_toml("prod", &log_line(&file, Some("$context.requestId")));
+    cfg.write_api("petstore", &logged.to_string());
+    assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
+    let resp = get(gw.addr(), "/prod/pets");
+    resp.assert(200, "[]");
+    assert_eq!(wait_lines(&file, 1), vec![request_id(&resp)]);
+    assert!(gw.has_open(&file), "{:?}", gw.open_files());
+}
+
+#[test]
+fn an_idle_keep_alive_connection_does_not_keep_the_old_file_open() {
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let spec = |file: &Path| {
@@ -291,13 +410,25 @@ fn a_reload_moves_the_log_to_its_new_destination() {
             .stage_toml("prod", &log_line(file, Some("$context.requestId")))
             .mock("v1", "GET /pets", 200, "[]")
     };
-    let cfg = ConfigDir::with_api(&spec(&first));
+    // One shard, and no request after the reload until the file is closed: nothing but the
+    // shard itself moves it off the old configuration.
+    let cfg = ConfigDir::with_api(&spec(&first)).shards(1);
     let gw = Gateway::start(&cfg);
-    let before = get(gw.addr(), "/prod/pets");
+    let mut conn = Conn::connect(gw.addr());
+    let before = conn.roundtrip(&Req::get("/prod/pets"));
+    before.assert(200, "[]");
+    assert_eq!(wait_lines(&first, 1), vec![request_id(&before)]);
+
     cfg.write_api("petstore", &spec(&second).to_string());
     assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
-    let after = get(gw.addr(), "/prod/pets");
-    let id = |r: &Response| r.header("x-amzn-requestid").unwrap().to_string();
-    assert_eq!(wait_lines(&second, 1), vec![id(&after)]);
-    assert_eq!(wait_lines(&first, 1), vec![id(&before)]);
+    assert!(
+        gw.wait_closed(&first, LOG_TIMEOUT),
+        "{} kept open by an idle connection: {:?}",
+        first.display(),
+        gw.open_files()
+    );
+    let after = conn.roundtrip(&Req::get("/prod/pets"));
+    after.assert(200, "[]");
+    assert_eq!(wait_lines(&second, 1), vec![request_id(&after)]);
+    assert_eq!(wait_lines(&first, 1), vec![request_id(&before)]);
 }

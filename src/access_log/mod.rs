@@ -5,7 +5,9 @@
 //! into a recycled buffer and hands it to one writer thread through its own bounded queue
 //! ([`writer`]): file writes never run on a shard, and a full queue drops the record and
 //! counts it (`tollgate_access_log_dropped_total`) rather than slowing requests down.
-//! SIGUSR1 makes the writer reopen its files, for logrotate.
+//! SIGUSR1 makes the writer reopen its files, for logrotate. A reload that moves or removes a
+//! stage's log closes the old file once the requests still running on the old configuration
+//! have logged to it ([`writer::DestinationTracker`]).
 
 pub mod template;
 pub mod writer;

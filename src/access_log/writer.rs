@@ -5,18 +5,24 @@
 //! queue drops the record (counted per shard) instead of blocking the shard. Buffers come back
 //! to the shard through a second channel, so the steady state allocates nothing. SIGUSR1 raises a flag the writer checks between batches: every file is reopened
 //! (logrotate's `create` mode: the old file was renamed, a new one is started).
+//!
+//! Files are opened by the first record for them, and closed once no snapshot still being
+//! served names them (a reload moved or removed the stage's log) and every record queued for
+//! them is written: see [`DestinationTracker`].
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ahash::{AHashMap, AHashSet};
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError, TrySendError};
 
+use super::StageAccessLog;
 use crate::metrics::ShardMetrics;
+use crate::snapshot::Snapshot;
 
 /// Queue length per shard when `server.access_log_queue` is not set.
 pub const DEFAULT_QUEUE: usize = 8192;
@@ -55,6 +61,10 @@ struct Entry {
     line: Vec<u8>,
 }
 
+/// A stage's access-log settings as the writer follows them: their destination, and a weak
+/// reference that dies with the last snapshot holding the settings.
+type Lease = (u32, Weak<StageAccessLog>);
+
 /// One shard's pair of channels, writer side.
 struct Lane {
     entries: Receiver<Entry>,
@@ -67,6 +77,7 @@ struct Lane {
 pub struct AccessLogQueue {
     /// Shard sides, by shard id.
     lanes: Vec<(Sender<Entry>, Receiver<Vec<u8>>)>,
+    leases: Sender<Vec<Lease>>,
     reopen: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     done: Receiver<()>,
@@ -88,6 +99,7 @@ impl AccessLogQueue {
                 closed: false,
             });
         }
+        let (leases, lease_rx) = unbounded::<Vec<Lease>>();
         let (done_tx, done) = bounded::<()>(1);
         let reopen = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
@@ -95,11 +107,12 @@ impl AccessLogQueue {
         let thread = std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
-                Writer::default().run(&mut writer_lanes, &flags.0, &flags.1);
+                Writer::default().run(&mut writer_lanes, &lease_rx, &flags.0, &flags.1);
                 let _ = done_tx.send(());
             })?;
         Ok(AccessLogQueue {
             lanes,
+            leases,
             reopen,
             stop,
             done,
@@ -114,6 +127,14 @@ impl AccessLogQueue {
             sender: sender.clone(),
             free: free.clone(),
             metrics,
+        }
+    }
+
+    /// The control plane's handle for telling the writer which destinations the snapshots it
+    /// publishes write to, so that files no longer written to can be closed.
+    pub fn tracker(&self) -> DestinationTracker {
+        DestinationTracker {
+            leases: self.leases.clone(),
         }
     }
 
@@ -138,6 +159,41 @@ impl AccessLogQueue {
                 }
             }
             Err(_) => tracing::warn!("access-log writer did not finish flushing; exiting anyway"),
+        }
+    }
+}
+
+/// Tells the writer which destinations a snapshot writes to, so that it can close a file once
+/// no snapshot still being served writes to it (a reload moved or removed a stage's log);
+/// without this the descriptor would leak until the next SIGUSR1, and a deleted or rotated
+/// file's space would not be freed.
+///
+/// The writer does not learn this from reload events but from the snapshots' lifetimes: it
+/// keeps a weak reference to each stage's [`StageAccessLog`]. A request queues its record
+/// before it drops the snapshot it runs on, so once every such reference is dead, every record
+/// for the destination is already in a queue; the writer writes those out, then closes the
+/// file. Shards do nothing more than drop their snapshot, as they always did.
+#[derive(Clone)]
+pub struct DestinationTracker {
+    leases: Sender<Vec<Lease>>,
+}
+
+impl DestinationTracker {
+    /// Registers the access logs of `snapshot`. Must be called before `snapshot` is published
+    /// (so before any record for it can be queued, and before the snapshot it replaces can
+    /// die): the writer then never sees a destination unused between the two. Registering
+    /// also makes the writer retry a destination it failed to open.
+    pub fn track(&self, snapshot: &Snapshot) {
+        let leases: Vec<Lease> = snapshot
+            .apis
+            .values()
+            .flat_map(|api| api.stages.values())
+            .filter_map(|stage| stage.access_log.as_ref())
+            .map(|log| (log.destination_id, Arc::downgrade(log)))
+            .collect();
+        if !leases.is_empty() {
+            // A writer that is gone (the process is exiting) has nothing left to close.
+            let _ = self.leases.send(leases);
         }
     }
 }
@@ -195,12 +251,13 @@ impl Sink {
     }
 }
 
-/// The writer thread's state: open destinations by id, and those that failed to open (so the
-/// error is logged once, not per record).
+/// The writer thread's state: open destinations by id, those that failed to open (so the
+/// error is logged once, not per record), and the destinations of the snapshots alive.
 #[derive(Default)]
 struct Writer {
     sinks: AHashMap<u32, Sink>,
     failed: AHashSet<u32>,
+    leases: Vec<Lease>,
 }
 
 impl Writer {
@@ -210,30 +267,18 @@ impl Writer {
     /// woken by the sender, which would cost a shard a futex system call per record whenever
     /// the writer has caught up. Polling keeps `try_send` a few atomic operations; the price
     /// is that records reach the file up to one tick late.
-    fn run(&mut self, lanes: &mut [Lane], reopen: &AtomicBool, stop: &AtomicBool) {
+    fn run(
+        &mut self,
+        lanes: &mut [Lane],
+        leases: &Receiver<Vec<Lease>>,
+        reopen: &AtomicBool,
+        stop: &AtomicBool,
+    ) {
         loop {
             std::thread::sleep(TICK);
             // Read before draining, so that everything queued before the stop is written.
             let stopping = stop.load(Ordering::Acquire);
-            let mut wrote = false;
-            for lane in lanes.iter_mut().filter(|l| !l.closed) {
-                loop {
-                    match lane.entries.try_recv() {
-                        Ok(entry) => {
-                            self.write(entry, &lane.recycle);
-                            wrote = true;
-                        }
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => {
-                            lane.closed = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            if wrote {
-                self.flush();
-            }
+            self.tick(lanes, leases);
             if stopping || lanes.iter().all(|l| l.closed) {
                 self.flush();
                 return;
@@ -245,6 +290,69 @@ impl Writer {
                 tracing::info!("access logs reopened");
             }
         }
+    }
+
+    /// One round: notes which destinations are still in use, writes out what every shard
+    /// queued, flushes, and closes the files no snapshot writes to any more.
+    fn tick(&mut self, lanes: &mut [Lane], leases: &Receiver<Vec<Lease>>) {
+        // The order of these steps is what makes closing safe.
+        //
+        // 1. Which stage logs are dead is read before the queues are drained: a request queues
+        //    its record before it drops its snapshot, and the fence pairs with the release of
+        //    the last reference, so every record for a log seen dead here is already in a
+        //    queue and is written below, before its file is closed.
+        self.leases.retain(|(_, log)| log.strong_count() > 0);
+        fence(Ordering::Acquire);
+        // 2. New snapshots are registered after that check: a snapshot is registered before it
+        //    is published, so the one that replaced a dead log is already known here, and a
+        //    destination it keeps is not closed and reopened for nothing.
+        while let Ok(batch) = leases.try_recv() {
+            for (id, _) in &batch {
+                self.failed.remove(id);
+            }
+            self.leases.extend(batch);
+        }
+        // 3. Everything queued so far.
+        let mut wrote = false;
+        for lane in lanes.iter_mut().filter(|l| !l.closed) {
+            loop {
+                match lane.entries.try_recv() {
+                    Ok(entry) => {
+                        self.write(entry, &lane.recycle);
+                        wrote = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        lane.closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if wrote {
+            self.flush();
+        }
+        // 4. Files nobody writes to any more.
+        self.close_unused();
+    }
+
+    /// Closes (after flushing) every open destination that no live snapshot names, and
+    /// forgets failures to open those, so that a later reload naming one tries again.
+    fn close_unused(&mut self) {
+        let leases = &self.leases;
+        let in_use = |id: &u32| leases.iter().any(|(used, _)| used == id);
+        self.failed.retain(in_use);
+        self.sinks.retain(|id, sink| {
+            if in_use(id) {
+                return true;
+            }
+            let name = destination_name(*id).unwrap_or_default();
+            if let Err(e) = sink.flush() {
+                tracing::error!("access log flush failed: {e}");
+            }
+            tracing::info!("access log {name} closed: no stage logs to it any more");
+            false
+        });
     }
 
     fn write(&mut self, mut entry: Entry, recycle: &Sender<Vec<u8>>) {
@@ -271,7 +379,7 @@ impl Writer {
                 }
                 Err(e) => {
                     tracing::error!(
-                        "cannot open access log {name}: {e}; its records are lost until SIGUSR1"
+                        "cannot open access log {name}: {e}; its records are lost until SIGUSR1 or a reload"
                     );
                     self.failed.insert(id);
                     return None;
@@ -311,5 +419,95 @@ mod tests {
         queue.shutdown();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "line 0\nline 1\nline 2\n");
+    }
+
+    /// One shard's queue, driven by hand instead of by the writer thread.
+    fn lane() -> (Sender<Entry>, Lane) {
+        let (sender, entries) = bounded(16);
+        let (recycle, _) = bounded(16);
+        let lane = Lane {
+            entries,
+            recycle,
+            closed: false,
+        };
+        (sender, lane)
+    }
+
+    fn stage_log(path: &std::path::Path) -> Arc<StageAccessLog> {
+        let destination = path.to_str().unwrap();
+        Arc::new(StageAccessLog::compile(destination, Some("$context.status")).unwrap())
+    }
+
+    fn queue(shard: &Sender<Entry>, log: &StageAccessLog, line: &str) {
+        let entry = Entry {
+            destination: log.destination_id,
+            line: line.as_bytes().to_vec(),
+        };
+        shard.try_send(entry).unwrap();
+    }
+
+    #[test]
+    fn a_file_is_closed_once_no_live_snapshot_names_it_and_its_records_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.log");
+        let (shard, mut lanes) = lane();
+        let lanes = std::slice::from_mut(&mut lanes);
+        let (tracker, registered) = unbounded();
+        let mut writer = Writer::default();
+        let log = stage_log(&path);
+        tracker
+            .send(vec![(log.destination_id, Arc::downgrade(&log))])
+            .unwrap();
+
+        queue(&shard, &log, "first");
+        writer.tick(lanes, &registered);
+        assert!(writer.sinks.contains_key(&log.destination_id));
+        writer.tick(lanes, &registered);
+        assert!(
+            writer.sinks.contains_key(&log.destination_id),
+            "closed while in use"
+        );
+
+        // The last request on the old configuration queues its record, then the snapshot
+        // goes: the record is written, then the file closed.
+        queue(&shard, &log, "last");
+        let id = log.destination_id;
+        drop(log);
+        writer.tick(lanes, &registered);
+        assert!(!writer.sinks.contains_key(&id), "still open");
+        assert!(writer.leases.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nlast\n");
+    }
+
+    #[test]
+    fn a_destination_a_newer_snapshot_still_names_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kept.log");
+        let (shard, mut lanes) = lane();
+        let lanes = std::slice::from_mut(&mut lanes);
+        let (tracker, registered) = unbounded();
+        let mut writer = Writer::default();
+        let old = stage_log(&path);
+        tracker
+            .send(vec![(old.destination_id, Arc::downgrade(&old))])
+            .unwrap();
+        queue(&shard, &old, "old");
+        writer.tick(lanes, &registered);
+
+        // A reload keeps the destination: the new snapshot is registered before it is
+        // published, the old one dies after.
+        let new = stage_log(&path);
+        tracker
+            .send(vec![(new.destination_id, Arc::downgrade(&new))])
+            .unwrap();
+        drop(old);
+        writer.tick(lanes, &registered);
+        assert!(
+            writer.sinks.contains_key(&new.destination_id),
+            "closed though in use"
+        );
+        queue(&shard, &new, "new");
+        writer.tick(lanes, &registered);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\nnew\n");
     }
 }

@@ -24,9 +24,10 @@ enum HeadError {
 pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
     let mut first = true;
     loop {
-        // Limits for reading the head come from the configuration current while waiting.
-        let waiting = shard.snapshots.current();
-        let limits = &waiting.limits;
+        // Limits for reading the head come from the configuration current while waiting;
+        // copied, so that an idle connection does not keep a replaced snapshot (and the
+        // access-log files only it writes to) alive.
+        let limits = shard.snapshots.current().limits.clone();
         // A new connection must start its request within the header timeout (as nginx's
         // client_header_timeout); between requests the longer idle timeout applies.
         let idle = if first {
@@ -35,11 +36,11 @@ pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
             limits.idle_timeout
         };
         first = false;
-        match read_head(shard, &mut conn, limits, idle).await {
+        match read_head(shard, &mut conn, &limits, idle).await {
             Ok(()) => {}
             Err(HeadError::Gone) => return,
             Err(HeadError::Invalid(e)) => {
-                reject(shard, &mut conn, e, limits).await;
+                reject(shard, &mut conn, e, &limits).await;
                 return;
             }
         }

@@ -105,6 +105,9 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         cache: CacheBoard::new(node.shards),
         clock,
     };
+    // Before any shard can queue a record: the writer closes files no tracked snapshot names.
+    let access_logs = services.access_log.tracker();
+    access_logs.track(&handle.load_full());
     if let Some(addr) = node.admin {
         // Not the access-log queue: its writer is flushed once every holder is gone.
         let admin = (Arc::clone(&services.metrics), Arc::clone(&services.cache));
@@ -137,7 +140,9 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         cache: _,
         clock: _,
     } = services;
-    let reloader = Reloader::new(dir, Arc::clone(&handle), node).counting(metrics);
+    let reloader = Reloader::new(dir, Arc::clone(&handle), node)
+        .counting(metrics)
+        .tracking_access_logs(access_logs);
     signals.run(&reloader, &shutdown, &access_log.reopen_flag());
     for t in threads {
         let _ = t.join();

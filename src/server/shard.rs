@@ -19,7 +19,8 @@ use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
 use crate::server::{h2, NodeServices};
 
-/// How often a shard looks at the node-wide shutdown flag and purges its pool.
+/// How often a shard looks at the node-wide shutdown flag and for a replaced snapshot to let
+/// go of, and (every 20th tick) purges its pool.
 const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
 
 /// State owned by one shard and shared by its connection tasks (single-threaded: `Cell`s and
@@ -146,12 +147,14 @@ pub async fn run(
     }
 }
 
-/// Watches the shutdown flag and ages out idle backend connections until shutdown.
+/// Watches the shutdown flag, drops a replaced snapshot even when no request comes, and ages
+/// out idle backend connections until shutdown.
 async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
     let mut ticks: u32 = 0;
     while !shutdown.load(Ordering::Acquire) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
+        shard.snapshots.refresh();
         if ticks.is_multiple_of(20) {
             let snapshot = shard.snapshots.current();
             shard.pool.purge(snapshot.limits.pool_idle_timeout);

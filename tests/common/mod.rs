@@ -585,6 +585,39 @@ impl Gateway {
         self.child.id()
     }
 
+    /// Files the gateway process has open now (targets of `/proc/<pid>/fd`), a deleted
+    /// file under the path it had (without the kernel's ` (deleted)` suffix).
+    pub fn open_files(&self) -> Vec<PathBuf> {
+        let dir = format!("/proc/{}/fd", self.pid());
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        entries
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .map(|target| {
+                let text = target.to_string_lossy();
+                PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
+            })
+            .collect()
+    }
+
+    /// Whether the gateway has `file` open (even if it was deleted since). `file`'s folder
+    /// must exist, to be resolved as the kernel names it (`/tmp` may be a symbolic link).
+    pub fn has_open(&self, file: &Path) -> bool {
+        let resolved = canonical_file_path(file);
+        self.open_files().contains(&resolved)
+    }
+
+    /// Waits at most `timeout` for the gateway to close `file`; returns whether it did.
+    pub fn wait_closed(&self, file: &Path, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.has_open(file) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// All log lines so far (stderr and stdout, in arrival order per stream).
     pub fn logs(&self) -> Vec<String> {
         self.logs.lines.lock().unwrap().clone()
@@ -725,6 +758,17 @@ impl Drop for Gateway {
             eprintln!("----- end of tollgate logs -----");
         }
     }
+}
+
+/// `file` with its folder resolved (symbolic links, `..`), as `/proc/<pid>/fd` shows it; the
+/// file itself need not exist.
+fn canonical_file_path(file: &Path) -> PathBuf {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        panic!("{} is not a file path", file.display());
+    };
+    dir.canonicalize()
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .join(name)
 }
 
 /// Parses the `IP:PORT` following `key` in a log line (tolerates quotes around it).
