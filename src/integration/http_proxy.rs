@@ -23,7 +23,7 @@ use crate::pipeline::Next;
 use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
-use crate::snapshot::{HttpProxyIntegration, Limits, UriPart};
+use crate::snapshot::{HttpProxyIntegration, Limits, Snapshot, UriPart};
 use crate::wire::{self, BodyReader, Framing, WireError};
 
 /// Bodies up to this size that are already buffered are sent together with the head.
@@ -212,8 +212,9 @@ pub async fn forward(
     integration: &HttpProxyIntegration,
     ctx: &mut RequestCtx,
     req: RequestInfo,
-    limits: &Limits,
+    snapshot: &Snapshot,
 ) -> Next {
+    let limits = &snapshot.limits;
     conn.inbuf.consume(req.head_len);
     let deadline = Instant::now() + integration.timeout;
     let mut body = plan_request_body(conn, req, limits);
@@ -225,7 +226,7 @@ pub async fn forward(
         req,
         &mut body,
         deadline,
-        limits,
+        snapshot,
     )
     .await
     {
@@ -271,14 +272,15 @@ async fn exchange(
     req: RequestInfo,
     body: &mut BodyReader,
     deadline: Instant,
-    limits: &Limits,
+    snapshot: &Snapshot,
 ) -> Result<Next, ProxyError> {
+    let limits = &snapshot.limits;
     let replayable = body.is_done();
     let mut attempt = 0;
     let started = Instant::now();
     let mut backend = loop {
         attempt += 1;
-        let mut backend = open(shard, integration, limits, deadline, attempt > 1).await?;
+        let mut backend = open(shard, integration, snapshot, deadline, attempt > 1).await?;
         let sent = send_request(conn, &mut backend, body, req, deadline, limits).await;
         let result = match sent {
             Ok(()) => read_response_head(&mut backend, deadline, ctx.is_head).await,
@@ -363,35 +365,31 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// A pooled connection, or a new one (`fresh` skips the pool after a stale one failed).
+/// A pooled connection, or a new one (`fresh` skips the pool after a stale one failed). A new
+/// TLS connection uses the backend TLS settings of `snapshot`, the request's configuration.
 async fn open(
     shard: &ShardCtx,
     integration: &HttpProxyIntegration,
-    limits: &Limits,
+    snapshot: &Snapshot,
     deadline: Instant,
     fresh: bool,
 ) -> Result<BackendConn, ProxyError> {
     if !fresh {
         if let Some(conn) = shard
             .pool
-            .checkout(integration.addr, limits.pool_idle_timeout)
+            .checkout(integration.addr, snapshot.limits.pool_idle_timeout)
         {
             if conn.tls_name == integration.tls_name {
                 return Ok(conn);
             }
         }
     }
-    let snapshot;
-    let tls = match &integration.tls_name {
-        None => None,
-        Some(name) => {
-            snapshot = shard.snapshots.current();
-            snapshot
-                .backend_tls
-                .as_ref()
-                .map(|tls| (tls.config_for(name), name))
-        }
-    };
+    let tls = integration.tls_name.as_ref().and_then(|name| {
+        snapshot
+            .backend_tls
+            .as_ref()
+            .map(|tls| (tls.config_for(name), name))
+    });
     match BackendConn::connect(integration.addr, tls, remaining(deadline)).await {
         Ok(conn) => Ok(conn),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {

@@ -136,7 +136,7 @@ async fn answer<'s>(
     if conn.secure {
         crate::integration::http_proxy::mark_forwarded_https(&mut conn.upstream_head);
     }
-    let next = upstream::call(shard, conn, prepared, ctx, req, limits).await;
+    let next = upstream::call(shard, conn, prepared, ctx, req, snapshot).await;
     if let Some(fill) = fill {
         cache_filter::store(shard, fill, ctx);
     }

@@ -13,7 +13,7 @@ use crate::pipeline::{local_response, Next};
 use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
-use crate::snapshot::{HttpProxyIntegration, Integration, Limits, MockIntegration};
+use crate::snapshot::{HttpProxyIntegration, Integration, MockIntegration, Snapshot};
 
 /// An integration ready to run, detached from the receive buffer.
 #[derive(Debug, Clone, Copy)]
@@ -49,8 +49,9 @@ pub async fn call(
     prepared: Prepared<'_>,
     ctx: &mut RequestCtx,
     req: http_proxy::RequestInfo,
-    limits: &Limits,
+    snapshot: &Snapshot,
 ) -> Next {
+    let limits = &snapshot.limits;
     match prepared {
         Prepared::Mock(m) => {
             local_response(shard, conn, ctx, req, limits, |out, ctx, date| {
@@ -58,6 +59,6 @@ pub async fn call(
             })
             .await
         }
-        Prepared::Proxy(p) => http_proxy::forward(shard, conn, p, ctx, req, limits).await,
+        Prepared::Proxy(p) => http_proxy::forward(shard, conn, p, ctx, req, snapshot).await,
     }
 }
