@@ -190,7 +190,7 @@ fn the_verified_client_certificate_is_in_the_access_log() {
     let (server_ca, client_ca) = (Pki::new("Server CA"), Pki::new("Client CA"));
     let logs = tempfile::tempdir().expect("tempdir");
     let log = logs.path().join("access.log");
-    let format = r#"{"subject":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN","serial":"$context.identity.clientCert.serialNumber","from":"$context.identity.clientCert.validity.notBefore","until":"$context.identity.clientCert.validity.notAfter"}"#;
+    let format = r#"{"subject":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN","serial":"$context.identity.clientCert.serialNumber","from":"$context.identity.clientCert.validity.notBefore","until":"$context.identity.clientCert.validity.notAfter","pem":"$context.identity.clientCert.clientCertPem"}"#;
     let access_log = format!(
         "access_log = {{ destination = {}, format = {} }}",
         toml_str(log.to_str().expect("utf-8 temp path")),
@@ -232,6 +232,7 @@ fn the_verified_client_certificate_is_in_the_access_log() {
         !serial.is_empty() && serial != "-",
         "no serial number: {line}"
     );
+    assert_eq!(v["pem"].as_str(), Some(client.cert_pem.as_str()), "{line}");
 }
 
 #[test]

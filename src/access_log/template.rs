@@ -55,6 +55,10 @@ pub enum Var {
     /// `$context.error.responseType`: AWS's gateway response type (`MISSING_AUTHENTICATION_TOKEN`,
     /// `INTEGRATION_TIMEOUT`, ...).
     ErrorResponseType,
+    /// `$context.identity.clientCert.clientCertPem`: the verified mutual-TLS client
+    /// certificate itself, so a log can be audited against the CA later (line breaks are
+    /// escaped in JSON formats, `?` in others, keeping one record per line).
+    ClientCertPem,
     /// `$context.identity.clientCert.subjectDN`: the verified mutual-TLS client certificate.
     ClientCertSubject,
     /// `$context.identity.clientCert.issuerDN`.
@@ -76,6 +80,7 @@ const NAMES: &[(&str, Var)] = &[
     ("identity.sourceIp", Var::SourceIp),
     ("identity.userAgent", Var::UserAgent),
     ("identity.apiKey", Var::ApiKey),
+    ("identity.clientCert.clientCertPem", Var::ClientCertPem),
     ("identity.clientCert.subjectDN", Var::ClientCertSubject),
     ("identity.clientCert.issuerDN", Var::ClientCertIssuer),
     ("identity.clientCert.serialNumber", Var::ClientCertSerial),
@@ -298,6 +303,7 @@ impl Template {
             Var::DomainName => text(out, r.domain_name),
             Var::ErrorMessage => text(out, r.error.and_then(error_message)),
             Var::ErrorResponseType => text(out, r.error.map(|e| response_type(e).as_bytes())),
+            Var::ClientCertPem => text(out, cert_field(r, |c| &c.pem)),
             Var::ClientCertSubject => text(out, cert_field(r, |c| &c.subject_dn)),
             Var::ClientCertIssuer => text(out, cert_field(r, |c| &c.issuer_dn)),
             Var::ClientCertSerial => text(out, cert_field(r, |c| &c.serial_number)),
