@@ -126,16 +126,66 @@ fn test_clock_calls_are_not_found_without_the_test_clock() {
 
 #[test]
 fn per_method_setting_overrides_the_stage_default() {
-    let cfg = config(
-        "throttle = { rate_limit = 1, burst_limit = 4 }\n\
-         method_throttle = { \"GET /open\" = { rate_limit = 1, burst_limit = 1 } }",
-    );
+    let cfg = config(&format!(
+        "throttle = {{ rate_limit = 1, burst_limit = 4 }}\n{}",
+        method_settings_toml(
+            "prod",
+            "GET /open",
+            "throttling_rate_limit = 1\nthrottling_burst_limit = 1"
+        )
+    ));
     let gw = start(&cfg);
     assert_eq!(statuses(2, || get(gw.addr(), "/prod/open")), [200, 429]);
+    assert_throttled(&get(gw.addr(), "/prod/open"));
     assert_eq!(
         statuses(5, || get(gw.addr(), "/prod/other")),
         [200, 200, 200, 200, 429]
     );
+    // The per-method limit belongs to the stage: stage `dev` serves the method unlimited.
+    assert_eq!(statuses(3, || get(gw.addr(), "/dev/open")), [200; 3]);
+    let m = scrape_after(&gw, 11);
+    let throttled = |level| m.count("tollgate_throttled_requests_total", &[("level", level)]);
+    assert_eq!((throttled("stage"), throttled("account")), (3, 0));
+}
+
+#[test]
+fn one_method_settings_entry_applies_its_throttle_and_its_cache_ttl() {
+    let backend = common::cache::counting_backend();
+    // Stage: cache for 300 s, 10 requests per method. `ANY /pets/{id}`: 3 requests, 5 s.
+    let api = common::cache::cached_api(
+        &backend,
+        "cache_cluster_enabled = true\ncache_ttl_in_seconds = 300\n\
+         throttle = { rate_limit = 1, burst_limit = 10 }",
+    )
+    .method_settings(
+        "prod",
+        "ANY /pets/{id}",
+        "throttling_rate_limit = 1\nthrottling_burst_limit = 3\ncache_ttl_in_seconds = 5",
+    );
+    // One shard: every request sees the same cache partition.
+    let cfg = ConfigDir::with_api(&api).shards(1);
+    let gw = Gateway::start_with_env(
+        cfg.path(),
+        &[
+            (TEST_CLOCK_ENV, &day_ms(NOW, 3600).to_string()),
+            (tollgate::cache::TEST_CLOCK_ENV, "1"),
+        ],
+    );
+    get(gw.addr(), "/prod/pets/1").assert(200, "#1");
+    get(gw.addr(), "/prod/pets/1").assert(200, "#1");
+    get(gw.addr(), "/prod/pets").assert(200, "#2");
+    // The method's TTL (5 s) is over, the stage's (300 s) is not.
+    common::cache::advance_cache_clock(&gw, 6);
+    get(gw.addr(), "/prod/pets/1").assert(200, "#3");
+    get(gw.addr(), "/prod/pets").assert(200, "#2");
+    // The method's third request spent its burst of 3 (cache hits take tokens too) ...
+    assert_throttled(&get(gw.addr(), "/prod/pets/1"));
+    // ... while the other method still has the stage default's tokens.
+    get(gw.addr(), "/prod/pets").assert(200, "#2");
+    assert_eq!(backend.requests().len(), 3);
+    let m = scrape_after(&gw, 7);
+    let throttled = |level| m.count("tollgate_throttled_requests_total", &[("level", level)]);
+    assert_eq!(throttled("stage"), 1);
 }
 
 /// Plans: `gold` (per-key burst 2, and 1 on GET /keyed) and `silver` (no per-key limit),
@@ -248,7 +298,15 @@ fn reload_keeps_bucket_state_unless_the_setting_changes() {
 
 #[test]
 fn throttle_settings_are_validated_with_file_and_line() {
-    let cfg = config("throttle = { rate_limit = -1, burst_limit = 2 }\nmethod_throttle = { \"GET /nope\" = { rate_limit = 1, burst_limit = 1 } }");
+    let cfg = config(&format!(
+        "throttle = {{ rate_limit = -1, burst_limit = 2 }}\n{}{}",
+        method_settings_toml(
+            "prod",
+            "GET /nope",
+            "throttling_rate_limit = 1\nthrottling_burst_limit = 1"
+        ),
+        method_settings_toml("prod", "GET /open", "throttling_burst_limit = -1"),
+    ));
     cfg.write_file(
         "usage_plans.toml",
         &plan_toml("gold", "shop", "staging", ""),
@@ -262,7 +320,16 @@ fn throttle_settings_are_validated_with_file_and_line() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("stages.prod.method_throttle.\"GET /nope\""),
+        stderr.contains(
+            "shop.toml:5: stages.prod.method_settings.\"GET /nope\": `GET /nope` is not a method of deployment `v1`"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "shop.toml:9: stages.prod.method_settings.\"GET /open\".throttling_burst_limit: \
+             throttling_burst_limit must be between 0 and 1000000000, got -1"
+        ),
         "{stderr}"
     );
     assert!(
@@ -271,4 +338,31 @@ fn throttle_settings_are_validated_with_file_and_line() {
         ),
         "{stderr}"
     );
+}
+
+#[test]
+fn stage_method_throttle_is_refused_with_where_to_move_it() {
+    let cfg = config(&method_settings_toml(
+        "prod",
+        "GET /open",
+        "throttling_rate_limit = 1\nthrottling_burst_limit = 1",
+    ));
+    let gw = start(&cfg);
+    get(gw.addr(), "/prod/open").assert(200, "open");
+    // The former spelling fails `--check` and a reload, saying where the entry goes ...
+    let old = shop("method_throttle = { \"GET /open\" = { rate_limit = 5, burst_limit = 2 } }");
+    cfg.write_api("shop", &old);
+    let expected = "shop.toml:4: stages.prod.method_throttle.\"GET /open\": `method_throttle` is \
+                    no longer a stage setting: move this entry to \
+                    `[stages.prod.method_settings.\"GET /open\"]` as `throttling_rate_limit = 5` \
+                    and `throttling_burst_limit = 2`";
+    let out = run_check(cfg.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("unknown field"), "{stderr}");
+    assert_eq!(gw.reload(), Reload::Failed);
+    assert!(gw.logs_text().contains(expected), "{}", gw.logs_text());
+    // ... and the running configuration keeps its per-method limit (burst 1, spent).
+    assert_throttled(&get(gw.addr(), "/prod/open"));
 }

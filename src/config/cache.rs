@@ -4,7 +4,8 @@
 //! `cache_cluster_enabled`, `cache_cluster_size` (GB), `cache_ttl_in_seconds`,
 //! `caching_enabled`, `require_authorization_for_cache_control`,
 //! `unauthorized_cache_control_header_strategy`, overridden per method in
-//! `[stages.NAME.method_settings."METHOD /path"]`; on a deployment's method
+//! `[stages.NAME.method_settings."METHOD /path"]` (see [`super::method_settings`], which also
+//! holds the method's throttle); on a deployment's method
 //! `cache_key_parameters = ["method.request.querystring.NAME", "method.request.header.NAME"]`.
 
 use std::fmt;
@@ -14,8 +15,9 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{join_key, Sink};
+use super::error::Sink;
 use super::load::Source;
+use super::method_settings::MethodEntry;
 use super::model::{ApiFile, StageModel};
 use super::uri::PathParam;
 use crate::cache::{
@@ -58,21 +60,6 @@ impl<'de> Deserialize<'de> for CacheSize {
     }
 }
 
-/// `[stages.NAME.method_settings."METHOD /path"]`: per-method overrides of the stage's cache
-/// settings.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MethodSettingsModel {
-    /// Cache this method (default: GET methods only).
-    pub caching_enabled: Option<bool>,
-    /// TTL of this method's entries, 0..=3600.
-    pub cache_ttl_in_seconds: Option<Spanned<i64>>,
-    /// Whether `Cache-Control: max-age=0` needs authorization.
-    pub require_authorization_for_cache_control: Option<bool>,
-    /// What an unauthorized `max-age=0` gets.
-    pub unauthorized_cache_control_header_strategy: Option<Spanned<String>>,
-}
-
 /// A stage's checked cache settings.
 #[derive(Debug, Clone, Default)]
 pub struct ValidStageCache {
@@ -86,12 +73,14 @@ pub struct ValidStageCache {
     pub overrides: Vec<(String, String, MethodCacheSettings)>,
 }
 
-/// Checks of one stage's cache settings; problems go to `sink`.
+/// Checks of one stage's cache settings, with the cache fields of its `method_settings`
+/// entries (whose keys are already checked); problems go to `sink`.
 pub(crate) fn stage(
     src: &Source<ApiFile>,
     sink: &mut Sink,
     stage_field: &str,
     model: &StageModel,
+    methods: &[MethodEntry<'_>],
 ) -> ValidStageCache {
     let mut check = Check { src, sink };
     let size = match &model.cache_cluster_size {
@@ -112,24 +101,21 @@ pub(crate) fn stage(
         ),
     };
     let mut overrides = Vec::new();
-    for (key, m) in &model.method_settings {
-        let field = join_key(&format!("{stage_field}.method_settings"), key.get_ref());
-        let Some((method, path)) = check.method_key(key, &field, model) else {
-            continue;
-        };
+    for entry in methods.iter().filter(|e| e.settings.has_cache_settings()) {
+        let (m, field) = (entry.settings, &entry.field);
         let settings = MethodCacheSettings {
             enabled: m.caching_enabled.or(defaults.enabled),
-            ttl_secs: check.ttl(&m.cache_ttl_in_seconds, &field, defaults.ttl_secs),
+            ttl_secs: check.ttl(&m.cache_ttl_in_seconds, field, defaults.ttl_secs),
             require_authorization: m
                 .require_authorization_for_cache_control
                 .unwrap_or(defaults.require_authorization),
             strategy: check.strategy(
                 &m.unauthorized_cache_control_header_strategy,
-                &field,
+                field,
                 defaults.strategy,
             ),
         };
-        overrides.push((method, path, settings));
+        overrides.push((entry.method.to_string(), entry.path.to_string(), settings));
     }
     ValidStageCache {
         enabled: model.cache_cluster_enabled.unwrap_or(false),
@@ -280,38 +266,6 @@ impl Check<'_> {
             }
         }
     }
-
-    /// `"METHOD /path"` naming a method of the stage's deployment → (method, path).
-    fn method_key(
-        &mut self,
-        key: &Spanned<String>,
-        field: &str,
-        stage: &StageModel,
-    ) -> Option<(String, String)> {
-        let text = key.get_ref();
-        let deployment = self
-            .src
-            .model
-            .deployments
-            .iter()
-            .find(|(k, _)| k.get_ref() == stage.deployment.get_ref());
-        let exists =
-            deployment.is_none_or(|(_, d)| d.methods.iter().any(|(k, _)| k.get_ref() == text));
-        let parsed = text
-            .split_once(' ')
-            .filter(|(m, p)| !m.is_empty() && p.starts_with('/'));
-        match parsed {
-            Some((m, p)) if exists => Some((m.to_string(), p.to_string())),
-            _ => {
-                let message = format!(
-                    "`{text}` is not a method of deployment `{}`: use its method key, e.g. \"GET /pets\"",
-                    stage.deployment.get_ref()
-                );
-                self.error(key, field, message);
-                None
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -401,6 +355,26 @@ cache_key_parameters = ["method.request.querystring.type", "method.request.heade
         };
         assert_eq!(fp(&a), fp(&b));
         assert_ne!(fp(&a), fp(&c));
+        // A method_settings entry that only throttles is not a cache setting: adding one
+        // must not flush the stage's cache on reload.
+        let post = format!(
+            "{API}[deployments.v1.methods.\"POST /pets\"]\nintegration = {{ type = \"MOCK\" }}\n"
+        );
+        let throttled = post.replace(
+            "[stages.dev]",
+            "[stages.prod.method_settings.\"POST /pets\"]\nthrottling_rate_limit = 1\nthrottling_burst_limit = 1\n[stages.dev]",
+        );
+        assert_eq!(fp(&load_api(&post)), fp(&load_api(&throttled)));
+        let cache = load_api(&throttled);
+        let cache = cache.apis["petstore"].stages["prod"]
+            .cache
+            .as_deref()
+            .unwrap();
+        assert_eq!(
+            cache.overrides.len(),
+            1,
+            "only GET /pets/{{id}} overrides the cache"
+        );
     }
 
     #[test]

@@ -108,8 +108,7 @@ fn compile_api(
                     (p.head.index, key)
                 })
                 .collect();
-            stage.traffic =
-                traffic.stage(&api.id, &s.name, s.throttle, &s.method_throttle, &methods);
+            stage.traffic = traffic.stage(&api.id, &s.name, s.throttle, &s.method_limits, &methods);
             stage.metrics = stage_series(&api.id, &s.name, deployment);
             stage.cache = super::cache::compile_stage(&api.id, &s.name, deployment_id, &s.cache);
             (s.name.as_str().into(), stage)

@@ -34,6 +34,15 @@ impl<T> Source<T> {
     pub fn line<U>(&self, spanned: &Spanned<U>) -> Option<usize> {
         Some(line_of(&self.text, spanned.span().start))
     }
+
+    /// 1-based line of the key at dotted `path` (quoted as `join_key` writes it), for fields the
+    /// model does not keep a span of; `None` when the key is not found.
+    pub fn key_line(&self, path: &str) -> Option<usize> {
+        key_positions(&self.text)
+            .iter()
+            .find(|k| k.path == path)
+            .map(|k| line_of(&self.text, k.start))
+    }
 }
 
 /// Everything read from a configuration directory.

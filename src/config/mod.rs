@@ -14,6 +14,7 @@ pub mod compile;
 pub mod error;
 pub mod key_import;
 pub mod load;
+pub mod method_settings;
 pub mod model;
 pub mod traffic;
 pub mod uri;

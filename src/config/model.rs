@@ -156,11 +156,14 @@ pub struct StageModel {
     /// Stage variables, substituted into `${stageVariables.NAME}`.
     #[serde(default)]
     pub variables: Entries<Spanned<String>, Spanned<String>>,
-    /// Default throttle of every method of the stage.
+    /// Default throttle of every method of the stage (one bucket per method).
     pub throttle: Option<super::traffic::ThrottleModel>,
-    /// Per-method throttles keyed `"METHOD /path"`, overriding `throttle`.
-    #[serde(default)]
-    pub method_throttle: Entries<Spanned<String>, super::traffic::ThrottleModel>,
+    /// No longer a setting: per-method throttles are `throttling_rate_limit` and
+    /// `throttling_burst_limit` in `method_settings`, as in AWS's one `methodSettings` map.
+    /// Still read, so that a file using it gets an error saying where its entries go instead
+    /// of serde's bare "unknown field".
+    #[serde(rename = "method_throttle")]
+    pub removed_method_throttle: Option<super::method_settings::RemovedTable>,
     /// Access logging of the stage; none when absent.
     pub access_log: Option<AccessLogModel>,
     /// Stage cache on (`cacheClusterEnabled`, default false).
@@ -176,9 +179,9 @@ pub struct StageModel {
     /// `FAIL_WITH_403`, `SUCCEED_WITH_RESPONSE_HEADER` (default) or
     /// `SUCCEED_WITHOUT_RESPONSE_HEADER`.
     pub unauthorized_cache_control_header_strategy: Option<Spanned<String>>,
-    /// Per-method cache settings, keyed `"METHOD /resource/path"`.
+    /// Per-method settings (throttling and caching), keyed `"METHOD /resource/path"`.
     #[serde(default)]
-    pub method_settings: Entries<Spanned<String>, super::cache::MethodSettingsModel>,
+    pub method_settings: Entries<Spanned<String>, super::method_settings::MethodSettingsModel>,
 }
 
 /// `access_log = { destination = "stdout" | "/abs/path", format = "..." }` of a stage.

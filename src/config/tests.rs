@@ -1460,3 +1460,171 @@ fn error_display_format() {
         "gateway.toml: cannot read\ngateway.toml: cannot read"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Per-method settings: throttling next to caching in `method_settings`
+// ---------------------------------------------------------------------------------------------
+
+/// An API whose stage `prod` has `stage` lines (line 5 on) after `deployment`, followed by
+/// `methods` (sub-tables of the stage), over deployment v1 with `GET /pets`,
+/// `GET /pets/{id}`, `POST /pets` and `GET /other`.
+fn throttled_api(stage: &str, methods: &str) -> String {
+    format!(
+        "id = \"petstore\"\n[stages.prod]\ndeployment = \"v1\"\n# settings\n{stage}\n{methods}\n\
+         [deployments.v1.methods.\"GET /pets\"]\nintegration = {{ type = \"MOCK\" }}\n\
+         [deployments.v1.methods.\"GET /pets/{{id}}\"]\nintegration = {{ type = \"MOCK\" }}\n\
+         [deployments.v1.methods.\"POST /pets\"]\nintegration = {{ type = \"MOCK\" }}\n\
+         [deployments.v1.methods.\"GET /other\"]\nintegration = {{ type = \"MOCK\" }}\n"
+    )
+}
+
+/// The limit of bucket `id` (`stage petstore/prod GET /pets`), if it exists.
+fn bucket_limit(loaded: &LoadedConfig, id: &str) -> Option<crate::throttle::Limit> {
+    let t = &loaded.snapshot.traffic;
+    t.buckets.iter().find(|b| &*b.id == id).map(|b| b.limit)
+}
+
+fn limit(rate: f64, burst: u64) -> Option<crate::throttle::Limit> {
+    Some(crate::throttle::Limit { rate, burst })
+}
+
+#[test]
+fn method_settings_throttle_overrides_the_stage_default_per_method() {
+    let d = Dir::api_only(&throttled_api(
+        "throttle = { rate_limit = 100, burst_limit = 50 }",
+        "[stages.prod.method_settings.\"GET /pets\"]\nthrottling_rate_limit = 10\nthrottling_burst_limit = 5\n\
+         [stages.prod.method_settings.\"GET /pets/{id}\"]\nthrottling_rate_limit = 2.5\n\
+         [stages.prod.method_settings.\"POST /pets\"]\nthrottling_burst_limit = 7\n\
+         [stages.prod.method_settings.\"GET /other\"]\ncache_ttl_in_seconds = 10\n",
+    ));
+    let loaded = d.ok();
+    let b = |key: &str| bucket_limit(&loaded, &format!("stage petstore/prod {key}"));
+    assert_eq!(b("GET /pets"), limit(10.0, 5));
+    // A method giving one of the two values takes the other from the stage's throttle.
+    assert_eq!(b("GET /pets/{id}"), limit(2.5, 50));
+    assert_eq!(b("POST /pets"), limit(100.0, 7));
+    // An entry with cache settings only keeps the stage default.
+    assert_eq!(b("GET /other"), limit(100.0, 50));
+}
+
+#[test]
+fn method_settings_throttle_without_a_stage_throttle_needs_both_values() {
+    let d = Dir::api_only(&throttled_api(
+        "",
+        "[stages.prod.method_settings.\"GET /pets\"]\nthrottling_rate_limit = 10\n\
+         [stages.prod.method_settings.\"POST /pets\"]\nthrottling_rate_limit = 1\nthrottling_burst_limit = 1\n",
+    ));
+    let errs = d.errors();
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(7),
+        "stages.prod.method_settings.\"GET /pets\".throttling_burst_limit",
+        "not set, and the stage has no `throttle` to take it from",
+    );
+    assert_eq!(errs.len(), 1, "{errs}");
+    // Both values and no stage throttle: the method has a bucket, the others none.
+    let d = Dir::api_only(&throttled_api(
+        "",
+        "[stages.prod.method_settings.\"POST /pets\"]\nthrottling_rate_limit = 1\nthrottling_burst_limit = 3\n",
+    ));
+    let loaded = d.ok();
+    assert_eq!(
+        bucket_limit(&loaded, "stage petstore/prod POST /pets"),
+        limit(1.0, 3)
+    );
+    assert_eq!(bucket_limit(&loaded, "stage petstore/prod GET /pets"), None);
+}
+
+#[test]
+fn method_settings_throttle_values_and_keys_are_checked() {
+    let d = Dir::api_only(&throttled_api(
+        "throttle = { rate_limit = 1, burst_limit = 1 }",
+        "[stages.prod.method_settings.\"GET /pets\"]\nthrottling_rate_limit = -1\nthrottling_burst_limit = 2000000000\n\
+         [stages.prod.method_settings.\"GET /nope\"]\nthrottling_rate_limit = 1\ncache_ttl_in_seconds = 5\n\
+         [stages.prod.method_settings.\"POST /pets\"]\nthrottling_rate_limit = nan\n",
+    ));
+    let errs = d.errors();
+    let field = |key: &str, name: &str| format!("stages.prod.method_settings.\"{key}\".{name}");
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(7),
+        &field("GET /pets", "throttling_rate_limit"),
+        "throttling_rate_limit must be 0 or more, got -1",
+    );
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(8),
+        &field("GET /pets", "throttling_burst_limit"),
+        "throttling_burst_limit must be between 0 and 1000000000, got 2000000000",
+    );
+    // An unknown method is reported once, whatever settings the entry carries.
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(9),
+        "stages.prod.method_settings.\"GET /nope\"",
+        "`GET /nope` is not a method of deployment `v1`",
+    );
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(13),
+        &field("POST /pets", "throttling_rate_limit"),
+        "must be 0 or more, got NaN",
+    );
+    assert_eq!(errs.len(), 4, "{errs}");
+}
+
+#[test]
+fn stage_method_throttle_is_refused_with_where_to_move_it() {
+    let d = Dir::api_only(&throttled_api(
+        "throttle = { rate_limit = 1, burst_limit = 1 }\n\
+         method_throttle = { \"GET /pets\" = { rate_limit = 10, burst_limit = 5 }, \"GET /other\" = { rate_limit = 1, burst_limit = 1 } }",
+        "",
+    ));
+    let errs = d.errors();
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(6),
+        "stages.prod.method_throttle.\"GET /pets\"",
+        "`method_throttle` is no longer a stage setting: move this entry to \
+         `[stages.prod.method_settings.\"GET /pets\"]` as `throttling_rate_limit = 10` and \
+         `throttling_burst_limit = 5`",
+    );
+    find(
+        &errs,
+        "petstore.toml",
+        Some(6),
+        "stages.prod.method_throttle.\"GET /other\"",
+    );
+    assert_eq!(errs.len(), 2, "{errs}");
+    // The same as sub-tables.
+    let d = Dir::api_only(&throttled_api(
+        "",
+        "[stages.prod.method_throttle.\"POST /pets\"]\nrate_limit = 0.5\nburst_limit = 1\n",
+    ));
+    let errs = d.errors();
+    expect(
+        &errs,
+        "petstore.toml",
+        Some(6),
+        "stages.prod.method_throttle.\"POST /pets\"",
+        "`[stages.prod.method_settings.\"POST /pets\"]` as `throttling_rate_limit = 0.5` and \
+         `throttling_burst_limit = 1`",
+    );
+    assert_eq!(errs.len(), 1, "{errs}");
+    // Whatever it holds, the table gets the same advice rather than a type error.
+    let d = Dir::api_only(&throttled_api("method_throttle = 5", ""));
+    expect(
+        &d.errors(),
+        "petstore.toml",
+        Some(5),
+        "stages.prod.method_throttle",
+        "give each method its throttle in `[stages.prod.method_settings.\"METHOD /path\"]` \
+         with `throttling_rate_limit` and `throttling_burst_limit`",
+    );
+}

@@ -1,5 +1,6 @@
 //! Configuration of traffic management: the account throttle and usage store
-//! (`gateway.toml`), stage and per-method throttles (API files), usage plans
+//! (`gateway.toml`), stage throttles and per-method throttles (API files: a stage's
+//! `throttle` and the `throttling_*` fields of its `method_settings`), usage plans
 //! (`usage_plans.toml`) and API keys (`api_keys.toml` plus `api_keys/*.toml`, where
 //! `tollgate keys import` writes).
 //!
@@ -15,7 +16,8 @@ use toml::Spanned;
 
 use super::error::{join_key, Sink};
 use super::load::{self, Source};
-use super::model::{Entries, GatewayFile, StageModel};
+use super::method_settings::MethodEntry;
+use super::model::{ApiFile, Entries, GatewayFile, StageModel};
 use super::validate::ValidApi;
 use crate::throttle::quota::MAX_LIMIT;
 use crate::throttle::{Limit, Period, QuotaSpec, UsageSettings, ACCOUNT_DEFAULT};
@@ -176,23 +178,30 @@ pub struct ValidKey {
     pub plans: Vec<usize>,
 }
 
-/// A throttle's settings, or the reason they are invalid.
-pub fn limit_of(m: &ThrottleModel) -> Result<Limit, (bool, String)> {
-    let rate = *m.rate_limit.get_ref();
+/// A `rate_limit` (requests per second, may be fractional), or why it is invalid; `name` is
+/// the setting's name as written, for the message.
+fn rate_of(name: &str, rate: f64) -> Result<f64, String> {
     if !rate.is_finite() || rate < 0.0 {
-        return Err((true, format!("rate_limit must be 0 or more, got {rate}")));
+        return Err(format!("{name} must be 0 or more, got {rate}"));
     }
-    let burst = *m.burst_limit.get_ref();
+    Ok(rate)
+}
+
+/// A `burst_limit` (bucket size), or why it is invalid; `name` as for [`rate_of`].
+fn burst_of(name: &str, burst: i64) -> Result<u64, String> {
     if !(0..=MAX_BURST).contains(&burst) {
-        return Err((
-            false,
-            format!("burst_limit must be between 0 and {MAX_BURST}, got {burst}"),
+        return Err(format!(
+            "{name} must be between 0 and {MAX_BURST}, got {burst}"
         ));
     }
-    Ok(Limit {
-        rate,
-        burst: burst as u64,
-    })
+    Ok(burst as u64)
+}
+
+/// A throttle's settings, or the reason they are invalid (`true` when the rate is at fault).
+pub fn limit_of(m: &ThrottleModel) -> Result<Limit, (bool, String)> {
+    let rate = rate_of("rate_limit", *m.rate_limit.get_ref()).map_err(|e| (true, e))?;
+    let burst = burst_of("burst_limit", *m.burst_limit.get_ref()).map_err(|e| (false, e))?;
+    Ok(Limit { rate, burst })
 }
 
 /// Checks a throttle, reporting at `field.rate_limit` / `field.burst_limit`.
@@ -252,35 +261,85 @@ pub(crate) fn gateway_settings(
     (account, usage)
 }
 
-/// A stage's default throttle and per-method throttles (whose keys must be methods of the
-/// stage's deployment, as written there).
-pub(crate) fn stage_throttles<T>(
-    src: &Source<T>,
+/// A stage's default throttle and its per-method throttles, the latter from the
+/// `throttling_rate_limit` / `throttling_burst_limit` of its `method_settings` entries (whose
+/// keys are already checked against the deployment).
+///
+/// A method that gives only one of the two takes the other from the stage's `throttle` (as
+/// in AWS, a missing method value inherits the stage default); with no stage throttle to take
+/// it from, the missing one is reported rather than guessed.
+pub(crate) fn stage_throttles(
+    src: &Source<ApiFile>,
     sink: &mut Sink,
     stage_field: &str,
     model: &StageModel,
-    method_keys: &[&str],
+    methods: &[MethodEntry<'_>],
 ) -> (Option<Limit>, Vec<(String, Limit)>) {
     let default = model
         .throttle
         .as_ref()
         .and_then(|t| check_limit(src, sink, &format!("{stage_field}.throttle"), t));
-    let mut methods = Vec::new();
-    for (key, t) in &model.method_throttle {
-        let field = join_key(&format!("{stage_field}.method_throttle"), key.get_ref());
-        if !method_keys.contains(&key.get_ref().as_str()) {
-            let message = format!(
-                "method `{}` is not in the stage's deployment (write it as in `methods`)",
-                key.get_ref()
-            );
-            sink.at(&src.path, src.line(key), field, message);
-            continue;
-        }
-        if let Some(l) = check_limit(src, sink, &field, t) {
-            methods.push((key.get_ref().clone(), l));
+    let mut limits = Vec::new();
+    for entry in methods.iter().filter(|e| e.settings.has_throttle()) {
+        if let Some(l) = method_limit(src, sink, model, default, entry) {
+            limits.push((entry.key.to_string(), l));
         }
     }
-    (default, methods)
+    (default, limits)
+}
+
+/// One method's throttle from its `method_settings` entry, missing values taken from the
+/// stage's `default`; `None` when a value is invalid or cannot be inherited (reported).
+fn method_limit(
+    src: &Source<ApiFile>,
+    sink: &mut Sink,
+    model: &StageModel,
+    default: Option<Limit>,
+    entry: &MethodEntry<'_>,
+) -> Option<Limit> {
+    const RATE: &str = "throttling_rate_limit";
+    const BURST: &str = "throttling_burst_limit";
+    let m = entry.settings;
+    let mut report = |at: &Option<usize>, name: &str, message: String| {
+        sink.at(&src.path, *at, format!("{}.{name}", entry.field), message);
+    };
+    let rate = match &m.throttling_rate_limit {
+        Some(r) => rate_of(RATE, *r.get_ref())
+            .map_err(|e| report(&src.line(r), RATE, e))
+            .ok(),
+        None => default.map(|d| d.rate),
+    };
+    let burst = match &m.throttling_burst_limit {
+        Some(b) => burst_of(BURST, *b.get_ref())
+            .map_err(|e| report(&src.line(b), BURST, e))
+            .ok(),
+        None => default.map(|d| d.burst),
+    };
+    // A stage throttle that is there but invalid is reported already: nothing more to say.
+    if default.is_none() && model.throttle.is_none() {
+        let given = m
+            .throttling_rate_limit
+            .as_ref()
+            .map(|r| src.line(r))
+            .or_else(|| m.throttling_burst_limit.as_ref().map(|b| src.line(b)))
+            .flatten();
+        for (missing, name, other) in [
+            (m.throttling_rate_limit.is_none(), RATE, BURST),
+            (m.throttling_burst_limit.is_none(), BURST, RATE),
+        ] {
+            if missing {
+                let message = format!(
+                    "not set, and the stage has no `throttle` to take it from: set both {name} \
+                     and {other}, or the stage's `throttle`"
+                );
+                report(&given, name, message);
+            }
+        }
+    }
+    Some(Limit {
+        rate: rate?,
+        burst: burst?,
+    })
 }
 
 /// Reads and checks `usage_plans.toml` and the key files against the validated APIs.

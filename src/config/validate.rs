@@ -76,10 +76,11 @@ pub struct ValidStage {
     pub deployment: usize,
     /// Stage variables.
     pub variables: AHashMap<String, String>,
-    /// Default method throttle.
+    /// Default method throttle (the stage's `throttle`).
     pub throttle: Option<crate::throttle::Limit>,
-    /// Per-method throttles (`"METHOD /path"`, limit).
-    pub method_throttle: Vec<(String, crate::throttle::Limit)>,
+    /// Per-method throttles from `method_settings` (`"METHOD /path"`, limit), missing values
+    /// already taken from [`ValidStage::throttle`].
+    pub method_limits: Vec<(String, crate::throttle::Limit)>,
     /// Access logging, if configured.
     pub access_log: Option<Arc<StageAccessLog>>,
     /// Stage cache settings.
@@ -537,19 +538,14 @@ impl ApiCheck<'_> {
         }
         let deployment = self.stage_deployment(&field, &model.deployment);
         let variables = self.stage_variables(&field, model);
-        let method_keys: Vec<&str> = deployment
-            .and_then(|d| self.src.model.deployments.0.get(d))
-            .map(|(_, d)| {
-                d.methods
-                    .iter()
-                    .map(|(k, _)| k.get_ref().as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (throttle, method_throttle) =
-            super::traffic::stage_throttles(self.src, self.sink, &field, model, &method_keys);
+        super::method_settings::report_removed_method_throttle(
+            self.src, self.sink, key, &field, model,
+        );
+        let methods = super::method_settings::entries(self.src, self.sink, &field, model);
+        let (throttle, method_limits) =
+            super::traffic::stage_throttles(self.src, self.sink, &field, model, &methods);
         let access_log = self.access_log(&field, model);
-        let cache = super::cache::stage(self.src, self.sink, &field, model);
+        let cache = super::cache::stage(self.src, self.sink, &field, model, &methods);
         if self.sink_len() != before {
             return None;
         }
@@ -558,7 +554,7 @@ impl ApiCheck<'_> {
             deployment: deployment?,
             variables,
             throttle,
-            method_throttle,
+            method_limits,
             access_log,
             cache,
         })

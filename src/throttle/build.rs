@@ -71,8 +71,9 @@ impl TrafficBuilder {
         (self.buckets.len() - 1) as u32
     }
 
-    /// A stage's buckets and plan bindings. `methods` lists the deployment's methods as
-    /// (method index, `"METHOD /path"`).
+    /// A stage's buckets and plan bindings. `default` is the stage's `throttle`,
+    /// `per_method` the throttles of its `method_settings` entries (`"METHOD /path"`, limit),
+    /// and `methods` lists the deployment's methods as (method index, `"METHOD /path"`).
     pub fn stage(
         &mut self,
         api: &str,

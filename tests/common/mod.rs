@@ -165,10 +165,17 @@ impl ApiSpec {
     }
 
     /// Appends raw TOML to stage `name`'s table (key/value lines first, then sub-tables such
-    /// as `[stages.NAME.method_settings."GET /x"]`), e.g. cache settings.
+    /// as `[stages.NAME.method_settings."GET /x"]`), e.g. cache settings or `throttle`.
     pub fn stage_toml(mut self, name: &str, toml: &str) -> Self {
         self.stage_extras.push((name.to_string(), toml.to_string()));
         self
+    }
+
+    /// Adds stage `stage`'s per-method settings for method `key` (`"GET /pets"`): `fields` are
+    /// `throttling_rate_limit`, `throttling_burst_limit` and cache lines (see
+    /// [`method_settings_toml`]). A sub-table: add the stage's own lines before it.
+    pub fn method_settings(self, stage: &str, key: &str, fields: &str) -> Self {
+        self.stage_toml(stage, &method_settings_toml(stage, key, fields))
     }
 
     /// Adds a method with a raw TOML inline table as its integration.
@@ -235,6 +242,18 @@ impl std::fmt::Display for ApiSpec {
 /// A TOML basic string literal for `s` (quoted and escaped).
 pub fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
+}
+
+/// A stage's per-method settings table, AWS's `methodSettings` entry for one method:
+/// `[stages.STAGE.method_settings."KEY"]` followed by `fields`, e.g.
+/// `"throttling_rate_limit = 1\nthrottling_burst_limit = 2\ncache_ttl_in_seconds = 5"`.
+/// It is a table header, so it must come after the stage's own `key = value` lines.
+pub fn method_settings_toml(stage: &str, key: &str, fields: &str) -> String {
+    format!(
+        "[stages.{}.method_settings.{}]\n{fields}\n",
+        toml_key(stage),
+        toml_str(key)
+    )
 }
 
 /// A TOML key: bare if possible, quoted otherwise.
