@@ -164,26 +164,23 @@ fn one_method_settings_entry_applies_its_throttle_and_its_cache_ttl() {
     );
     // One shard: every request sees the same cache partition.
     let cfg = ConfigDir::with_api(&api).shards(1);
-    let gw = Gateway::start_with_env(
-        cfg.path(),
-        &[
-            (TEST_CLOCK_ENV, &day_ms(NOW, 3600).to_string()),
-            (tollgate::cache::TEST_CLOCK_ENV, "1"),
-        ],
-    );
+    let gw = start_frozen(&cfg, day_ms(NOW, 3600));
     get(gw.addr(), "/prod/pets/1").assert(200, "#1");
     get(gw.addr(), "/prod/pets/1").assert(200, "#1");
     get(gw.addr(), "/prod/pets").assert(200, "#2");
     // The method's TTL (5 s) is over, the stage's (300 s) is not.
-    common::cache::advance_cache_clock(&gw, 6);
+    advance_clock(&gw, Duration::from_secs(6));
     get(gw.addr(), "/prod/pets/1").assert(200, "#3");
     get(gw.addr(), "/prod/pets").assert(200, "#2");
-    // The method's third request spent its burst of 3 (cache hits take tokens too) ...
+    // The 6 s also refilled the method's bucket to its burst of 3: one token is spent on
+    // the miss above, two more on cache hits (hits take tokens too), then it is empty ...
+    get(gw.addr(), "/prod/pets/1").assert(200, "#3");
+    get(gw.addr(), "/prod/pets/1").assert(200, "#3");
     assert_throttled(&get(gw.addr(), "/prod/pets/1"));
     // ... while the other method still has the stage default's tokens.
     get(gw.addr(), "/prod/pets").assert(200, "#2");
     assert_eq!(backend.requests().len(), 3);
-    let m = scrape_after(&gw, 7);
+    let m = scrape_after(&gw, 9);
     let throttled = |level| m.count("tollgate_throttled_requests_total", &[("level", level)]);
     assert_eq!(throttled("stage"), 1);
 }
