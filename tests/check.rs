@@ -51,6 +51,28 @@ fn generated_test_config_is_valid() {
 }
 
 #[test]
+fn the_summary_counts_what_was_understood() {
+    let cfg = ConfigDir::new();
+    cfg.write_api("petstore", VALID_API);
+    let pki = common::tls::Pki::new("Test CA");
+    common::tls::write_cert(&cfg, "a", &pki.server(&["a.test", "*.wild.test"]));
+    let mapping = "mappings = [{ base_path = \"/\", api = \"petstore\", stage = \"prod\" }]";
+    let cfg = cfg.default_api("petstore").gateway_extra(&format!(
+        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}{}",
+        common::tls::domain_toml("a.test", "a", mapping),
+        common::tls::domain_toml("*.wild.test", "a", mapping),
+    ));
+    let (code, stdout, stderr) = check(cfg.path());
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains(
+            "configuration OK: 1 API, 1 stage, 1 deployment, 1 method, 0 usage plans, 0 API keys, 2 custom domains ("
+        ),
+        "stdout: {stdout}"
+    );
+}
+
+#[test]
 fn syntax_error_is_reported_with_file_and_line() {
     let cfg = ConfigDir::new().default_api("petstore");
     cfg.write_api(

@@ -65,15 +65,20 @@ pub fn load(dir: &Path, generation: u64) -> Result<LoadedConfig, ConfigErrors> {
 
 /// Validates `dir` exactly as [`load`] does (backend hosts are resolved too) and returns a
 /// one-line summary for `tollgate --check`, e.g.
-/// `configuration OK: 1 API, 2 stages, 2 deployments, 4 methods (config)`.
+/// `configuration OK: 1 API, 2 stages, 2 deployments, 4 methods, 1 usage plan, 2 API keys,
+/// 0 custom domains (config)`: what was understood, so a file that was skipped by mistake
+/// (wrong folder, wrong extension) shows as a count that is too low.
 pub fn check(dir: &Path) -> Result<String, ConfigErrors> {
     let (_, counts) = load_counted(dir, 0)?;
     Ok(format!(
-        "configuration OK: {}, {}, {}, {} ({})",
+        "configuration OK: {}, {}, {}, {}, {}, {}, {} ({})",
         plural(counts.apis, "API"),
         plural(counts.stages, "stage"),
         plural(counts.deployments, "deployment"),
         plural(counts.methods, "method"),
+        plural(counts.plans, "usage plan"),
+        plural(counts.keys, "API key"),
+        plural(counts.domains, "custom domain"),
         dir.display()
     ))
 }
@@ -85,6 +90,9 @@ struct Counts {
     stages: usize,
     deployments: usize,
     methods: usize,
+    plans: usize,
+    keys: usize,
+    domains: usize,
 }
 
 /// `1 API`, `2 APIs`.
@@ -109,7 +117,10 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
         plans,
         keys,
     };
-    let counts = Counts {
+    let mut counts = Counts {
+        plans: validated.traffic.plans.len(),
+        keys: validated.traffic.keys.len(),
+        domains: 0,
         apis: validated.apis.len(),
         stages: validated.apis.iter().map(|a| a.stages.len()).sum(),
         deployments: validated.apis.iter().map(|a| a.deployments.len()).sum(),
@@ -125,6 +136,7 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     let edge =
         crate::tls::settings::compile(dir, sources.gateway.as_ref(), &snapshot.apis, &mut sink);
     node.tls_listen = edge.listen;
+    counts.domains = edge.domains.len();
     snapshot.domains = edge.domains;
     snapshot.backend_tls = Some(std::sync::Arc::new(edge.backend));
     sink.finish()?;

@@ -235,7 +235,9 @@ fn example_config_routes_compile() {
 fn check_summarises_the_example() {
     let summary = check(&example_dir()).expect("example config");
     assert!(
-        summary.starts_with("configuration OK: 1 API, 2 stages, 2 deployments, 4 methods ("),
+        summary.starts_with(
+            "configuration OK: 1 API, 2 stages, 2 deployments, 4 methods, 1 usage plan, 1 API key, 0 custom domains ("
+        ),
         "{summary}"
     );
     assert!(summary.ends_with("config)"), "{summary}");

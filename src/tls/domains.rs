@@ -64,6 +64,11 @@ impl Domains {
         self.exact.is_empty() && self.wildcard.is_empty()
     }
 
+    /// How many custom domains (names and wildcards) are configured, for `--check`.
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.wildcard.len()
+    }
+
     /// The domain covering `name` (a host without port, any case).
     pub fn lookup(&self, name: &[u8]) -> Option<&Arc<Domain>> {
         let mut lower = [0u8; 256];
