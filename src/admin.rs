@@ -147,8 +147,8 @@ enum ClockQueryError {
 
 /// Serves the test-clock calls (see the module documentation). The node's one clock is the
 /// traffic node's, shared with the shards' caches, so this moves buckets, quota periods and
-/// cache TTLs alike. Counted usage is flushed first so that it is attributed to the day it
-/// happened, not to the day the clock is moved to.
+/// cache TTLs alike. Counted usage needs no flush first: each count carries the day it was
+/// made on.
 fn move_test_clock(
     traffic: &crate::throttle::TrafficNode,
     how: ClockMove,
@@ -162,9 +162,6 @@ fn move_test_clock(
         Ok(ms) => ms,
         Err(e) => return (400, format!(r#"{{"message":"{e}"}}"#)),
     };
-    if let Err(e) = traffic.flush() {
-        tracing::error!("{e}");
-    }
     let now = match how {
         ClockMove::Set => clock.set_ms(ms),
         ClockMove::Advance => clock.advance_ms(ms),

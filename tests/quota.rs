@@ -144,6 +144,27 @@ fn a_removed_and_re_added_key_keeps_its_period_usage() {
 }
 
 #[test]
+fn requests_just_before_midnight_are_reported_on_their_day() {
+    // No flush happens between the last request of a day and the first of the next.
+    let cfg = config(r#"quota = { limit = 10, period = "DAY" }"#)
+        .gateway_extra("\n[usage]\nflush_interval_ms = 60000\n");
+    let gw = start_frozen(&cfg, day_ms("2026-11-23", 86_399));
+    assert_eq!(statuses(3, || call(&gw, KEY_A)), [200; 3]);
+    set_clock(&gw, day_ms("2026-11-24", 1));
+    assert_eq!(statuses(2, || call(&gw, KEY_A)), [200; 2]);
+
+    let report = usage_report(
+        &gw,
+        "gold",
+        "keyId=a&startDate=2026-11-23&endDate=2026-11-24",
+    );
+    assert_eq!(
+        report["items"],
+        serde_json::json!({ "a": [[3, 7], [2, 8]] })
+    );
+}
+
+#[test]
 fn usage_report_counts_every_admitted_request_per_day() {
     let cfg = config(r#"quota = { limit = 10, period = "DAY" }"#);
     let gw = start_frozen(&cfg, day_ms("2026-11-23", 100));

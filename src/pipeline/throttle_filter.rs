@@ -74,13 +74,14 @@ pub fn check(
     acquire(traffic, shard, now, traffic.account, ThrottleLevel::Account)?;
     if let Some((_, key)) = keyed {
         let kp = key.key_plan as usize;
+        let today = traffic.live.clock.unix_day();
         if let Some(quota) = traffic.live.quotas.get(kp).and_then(Option::as_ref) {
-            if !quota.try_admit(shard, traffic.live.clock.unix_day()) {
+            if !quota.try_admit(shard, today) {
                 return Err(GatewayResponse::LimitExceeded.into());
             }
         }
         if let Some(usage) = traffic.live.usage.get(kp) {
-            usage.record(shard);
+            usage.record(shard, today);
         }
     }
     Ok(())

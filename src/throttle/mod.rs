@@ -309,13 +309,12 @@ impl TrafficNode {
         QuotaState::new(spec, self.shards, today, used)
     }
 
-    /// Writes every counted request not yet in the store (attributed to today, UTC).
+    /// Writes every counted request not yet in the store, under the UTC day it was admitted.
     pub fn flush(&self) -> Result<(), StoreError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
         let _serial = lock(&self.flush_lock);
-        let day = self.clock.unix_day();
         let counters: Vec<(UsageId, Arc<Usage>)> = lock(&self.registry)
             .usage
             .iter()
@@ -323,17 +322,21 @@ impl TrafficNode {
             .collect();
         let mut deltas = Vec::new();
         let mut taken = Vec::new();
+        let mut days = Vec::new();
         for ((key, plan), u) in &counters {
-            let n = u.take_unflushed();
-            if n > 0 {
-                deltas.push((key.clone(), plan.clone(), day, n));
-                taken.push((Arc::clone(u), n));
+            days.clear();
+            let marks = u.take_unflushed(&mut days);
+            if !days.is_empty() {
+                for &(day, n) in &days {
+                    deltas.push((key.clone(), plan.clone(), day, n));
+                }
+                taken.push((Arc::clone(u), marks));
             }
         }
         let written = store.add(&deltas);
         if written.is_err() {
-            for (u, n) in taken {
-                u.restore_unflushed(n);
+            for (u, marks) in taken {
+                u.restore_unflushed(&marks);
             }
         }
         written

@@ -4,7 +4,8 @@
 //! [`QuotaState`] hands out the period's allowance in leases, like the token bucket: one
 //! packed word holds (period start day, requests reserved in that period); a shard reserves
 //! a few at once and spends them from its own slot. [`Usage`] counts admitted requests per
-//! shard slot; the flusher thread sums the slots and writes the deltas to the store.
+//! shard slot and per UTC day; the flusher thread sums the slots and writes the deltas to the
+//! store under the day each request was admitted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -233,53 +234,112 @@ impl QuotaState {
     }
 }
 
-/// Requests admitted for one key in one usage plan since the process started, one counter
-/// per shard (each written only by its shard).
+/// Requests admitted for one key in one usage plan, per shard and per UTC day, so that a
+/// request is filed under the day it was admitted even when the flush that writes it runs
+/// after midnight.
 #[derive(Debug)]
 pub struct Usage {
-    slots: Box<[Padded<AtomicU64>]>,
-    /// Part of the total already written to the store (flusher thread only).
+    slots: Box<[Padded<UsageSlot>]>,
+}
+
+/// One shard's counts: the day it is counting and the day before it had traffic. Written
+/// only by its shard (plain stores, no read-modify-write on shared memory).
+#[derive(Debug, Default)]
+struct UsageSlot {
+    /// `(day << 40) | requests admitted on that day`.
+    current: AtomicU64,
+    /// What `current` held when the shard's day last changed.
+    previous: AtomicU64,
+    /// The `current` word as last written to the store (flusher thread only).
     flushed: AtomicU64,
 }
+
+/// Requests counted on one day and not yet in the store.
+pub type DayCount = (u32, u64);
 
 impl Usage {
     /// Zeroed counters for `shards` shards.
     pub fn new(shards: usize) -> Self {
         Usage {
             slots: (0..shards.max(1))
-                .map(|_| Padded(AtomicU64::new(0)))
+                .map(|_| Padded(UsageSlot::default()))
                 .collect(),
-            flushed: AtomicU64::new(0),
         }
     }
 
-    /// Counts one admitted request on `shard`.
+    /// Counts one request admitted on `shard` on `today` (days since 1970-01-01, UTC).
     #[inline]
-    pub fn record(&self, shard: usize) {
+    pub fn record(&self, shard: usize, today: u32) {
         let slot = &self.slots[shard.min(self.slots.len() - 1)];
-        if shard < self.slots.len() {
-            slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // Only the slot's own shard writes it, so load + store cannot lose a count; a shard
+        // number beyond the slots (never in the server) shares the last slot and may.
+        let word = slot.current.load(Ordering::Relaxed);
+        let (day, n) = unpack(word);
+        if day == today {
+            slot.current.store(pack(day, n + 1), Ordering::Release);
         } else {
-            // Not a shard of this node (never happens in the server): stay correct anyway.
-            slot.fetch_add(1, Ordering::Relaxed);
+            // `previous` first: a flusher that sees the new day in `current` sees it too.
+            slot.previous.store(word, Ordering::Release);
+            slot.current.store(pack(today, 1), Ordering::Release);
         }
     }
 
-    /// Admitted requests since start.
+    /// Admitted requests since start on all days (for tests and diagnostics; the days a
+    /// shard has moved past and already flushed are not kept).
     pub fn total(&self) -> u64 {
-        self.slots.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+        self.slots
+            .iter()
+            .map(|s| {
+                let (_, cur) = unpack(s.current.load(Ordering::Acquire));
+                let (_, prev) = unpack(s.previous.load(Ordering::Acquire));
+                cur + prev
+            })
+            .sum()
     }
 
-    /// Requests not yet written to the store; marks them written.
-    pub fn take_unflushed(&self) -> u64 {
-        let total = self.total();
-        let before = self.flushed.swap(total, Ordering::AcqRel);
-        total.saturating_sub(before)
+    /// Requests not yet written to the store, per day (at most two days per shard: the one
+    /// it counts and the one before); marks them written. Returns the marks to hand back to
+    /// [`Usage::restore_unflushed`] if the write fails.
+    pub fn take_unflushed(&self, out: &mut Vec<DayCount>) -> Vec<u64> {
+        let mut marks = Vec::with_capacity(self.slots.len());
+        for slot in self.slots.iter() {
+            let current = slot.current.load(Ordering::Acquire);
+            let previous = slot.previous.load(Ordering::Acquire);
+            let flushed = slot.flushed.swap(current, Ordering::AcqRel);
+            marks.push(flushed);
+            let (day, n) = unpack(current);
+            let (done_day, done) = unpack(flushed);
+            if day == done_day {
+                add_day(out, day, n.saturating_sub(done));
+                continue;
+            }
+            // The shard moved to a new day since the last flush: the rest of the day it
+            // left, then the new day's count.
+            let (prev_day, prev_n) = unpack(previous);
+            let already = if prev_day == done_day { done } else { 0 };
+            add_day(out, prev_day, prev_n.saturating_sub(already));
+            add_day(out, day, n);
+        }
+        marks
     }
 
-    /// Gives back a delta whose write failed, so the next flush retries it.
-    pub fn restore_unflushed(&self, delta: u64) {
-        self.flushed.fetch_sub(delta, Ordering::AcqRel);
+    /// Gives back the marks of a [`Usage::take_unflushed`] whose write failed, so the next
+    /// flush writes the same counts again.
+    pub fn restore_unflushed(&self, marks: &[u64]) {
+        for (slot, &mark) in self.slots.iter().zip(marks) {
+            slot.flushed.store(mark, Ordering::Release);
+        }
+    }
+}
+
+/// Adds `n` requests on `day` to `out` (nothing for 0).
+fn add_day(out: &mut Vec<DayCount>, day: u32, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match out.iter_mut().find(|(d, _)| *d == day) {
+        Some((_, total)) => *total += n,
+        None => out.push((day, n)),
     }
 }
 
@@ -359,16 +419,54 @@ mod tests {
 
     #[test]
     fn usage_deltas_are_flushed_once() {
+        let day = 20_000;
         let u = Usage::new(2);
-        u.record(0);
-        u.record(1);
-        u.record(1);
-        assert_eq!(u.take_unflushed(), 3);
-        assert_eq!(u.take_unflushed(), 0);
-        u.record(0);
-        let d = u.take_unflushed();
-        u.restore_unflushed(d);
-        assert_eq!(u.take_unflushed(), 1);
+        u.record(0, day);
+        u.record(1, day);
+        u.record(1, day);
+        let mut out = Vec::new();
+        u.take_unflushed(&mut out);
+        assert_eq!(out, [(day, 3)]);
+        out.clear();
+        u.take_unflushed(&mut out);
+        assert_eq!(out, []);
+        u.record(0, day);
+        let marks = u.take_unflushed(&mut out);
+        u.restore_unflushed(&marks);
+        out.clear();
+        u.take_unflushed(&mut out);
+        assert_eq!(out, [(day, 1)]);
         assert_eq!(u.total(), 4);
+    }
+
+    #[test]
+    fn usage_is_filed_under_the_day_it_was_counted() {
+        let (monday, tuesday) = (20_000, 20_001);
+        let u = Usage::new(2);
+        let mut out = Vec::new();
+        u.record(0, monday);
+        u.take_unflushed(&mut out);
+        assert_eq!(out, [(monday, 1)]);
+        // Before midnight, unflushed; after midnight, more traffic; then one flush.
+        u.record(0, monday);
+        u.record(1, monday);
+        u.record(0, tuesday);
+        u.record(0, tuesday);
+        u.record(1, tuesday);
+        out.clear();
+        u.take_unflushed(&mut out);
+        out.sort_unstable();
+        assert_eq!(out, [(monday, 2), (tuesday, 3)]);
+        // A failed write gives everything back, still on the right days.
+        let marks = {
+            out.clear();
+            u.record(1, tuesday);
+            u.take_unflushed(&mut out)
+        };
+        assert_eq!(out, [(tuesday, 1)]);
+        u.restore_unflushed(&marks);
+        out.clear();
+        u.take_unflushed(&mut out);
+        assert_eq!(out, [(tuesday, 1)]);
     }
 }
