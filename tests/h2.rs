@@ -127,6 +127,58 @@ fn many_concurrent_streams_on_one_connection() {
 }
 
 #[test]
+fn a_burst_of_streams_reuses_its_backend_connections_beyond_max_idle() {
+    // Many streams on one connection end together: the pool keeps their backend connections
+    // for the next burst even beyond `pool_max_idle_per_backend`, instead of closing all but
+    // one and reconnecting (the connect/close churn that dominated HTTP/2's CPU cost).
+    const WAVE: usize = 8;
+    let arrived = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+    let gate = std::sync::Arc::clone(&arrived);
+    // Each request is answered once its whole wave reached the backend, so every wave holds
+    // WAVE backend connections at once.
+    let backend = Backend::start(move |req| {
+        let (count, cv) = &*gate;
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        let wave_end = n.div_ceil(WAVE) * WAVE;
+        cv.notify_all();
+        let _ = cv
+            .wait_timeout_while(n, Duration::from_secs(10), |n| *n < wave_end)
+            .unwrap();
+        Reply::ok(req.target.clone())
+    });
+    let cfg = ConfigDir::with_api(&api(&backend)).limit("pool_max_idle_per_backend", 1);
+    let gw = Gateway::start(&cfg);
+    let addr = gw.addr();
+    runtime().block_on(async move {
+        let send = connect_h2c(addr).await;
+        let warmup = request(&send, "GET", &format!("http://{addr}/prod/hello"), b"").await;
+        assert_eq!(warmup.status, 200);
+        for wave in 0..3 {
+            let mut tasks = Vec::new();
+            for i in 0..WAVE {
+                let send = send.clone();
+                tasks.push(tokio::spawn(async move {
+                    let uri = format!("http://{addr}/prod/echo/{wave}-{i}");
+                    (i, request(&send, "GET", &uri, b"").await)
+                }));
+            }
+            for task in tasks {
+                let (i, resp) = task.await.expect("stream task");
+                assert_eq!(resp.status, 200, "wave {wave} stream {i}: {resp:?}");
+                assert_eq!(resp.body, format!("/svc/{wave}-{i}").into_bytes());
+            }
+        }
+    });
+    assert_eq!(backend.requests().len(), 3 * WAVE);
+    assert_eq!(
+        backend.connections(),
+        WAVE,
+        "three bursts of {WAVE} streams should share {WAVE} backend connections"
+    );
+}
+
+#[test]
 fn oversized_h2_body_and_headers_get_413_and_431_like_http1() {
     let backend = Backend::echo();
     let cfg = ConfigDir::with_api(&api(&backend)).limit("max_body_bytes", 1000);
