@@ -229,6 +229,25 @@ mod conformance {
     }
 
     #[test]
+    fn a_response_of_known_length_ends_with_its_last_data_frame() {
+        // No empty DATA frame just to carry END_STREAM: one frame less per response.
+        let (_backend, gw) = gateway();
+        let mut conn = RawConn::open(gw.addr());
+        for stream in [1, 3] {
+            conn.send(&frame(
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                stream,
+                &get_block("gw", "/prod/hello"),
+            ));
+            // Any DATA frame: an empty one left over from stream 1 would show up here.
+            let data = conn.read_until(|f| f.kind == DATA).expect("DATA frame");
+            assert_eq!((data.stream, &data.payload[..]), (stream, &b"hello h2"[..]));
+            assert_eq!(data.flags & END_STREAM, END_STREAM, "{data:?}");
+        }
+    }
+
+    #[test]
     fn settings_advertise_the_limits_and_ping_is_answered() {
         let (_b, gw) = gateway();
         let mut conn = RawConn::open(gw.addr());
