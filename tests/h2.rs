@@ -127,6 +127,58 @@ fn many_concurrent_streams_on_one_connection() {
 }
 
 #[test]
+fn a_burst_of_streams_reuses_its_backend_connections_beyond_max_idle() {
+    // Many streams on one connection end together: the pool keeps their backend connections
+    // for the next burst even beyond `pool_max_idle_per_backend`, instead of closing all but
+    // one and reconnecting (the connect/close churn that dominated HTTP/2's CPU cost).
+    const WAVE: usize = 8;
+    let arrived = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+    let gate = std::sync::Arc::clone(&arrived);
+    // Each request is answered once its whole wave reached the backend, so every wave holds
+    // WAVE backend connections at once.
+    let backend = Backend::start(move |req| {
+        let (count, cv) = &*gate;
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        let wave_end = n.div_ceil(WAVE) * WAVE;
+        cv.notify_all();
+        let _ = cv
+            .wait_timeout_while(n, Duration::from_secs(10), |n| *n < wave_end)
+            .unwrap();
+        Reply::ok(req.target.clone())
+    });
+    let cfg = ConfigDir::with_api(&api(&backend)).limit("pool_max_idle_per_backend", 1);
+    let gw = Gateway::start(&cfg);
+    let addr = gw.addr();
+    runtime().block_on(async move {
+        let send = connect_h2c(addr).await;
+        let warmup = request(&send, "GET", &format!("http://{addr}/prod/hello"), b"").await;
+        assert_eq!(warmup.status, 200);
+        for wave in 0..3 {
+            let mut tasks = Vec::new();
+            for i in 0..WAVE {
+                let send = send.clone();
+                tasks.push(tokio::spawn(async move {
+                    let uri = format!("http://{addr}/prod/echo/{wave}-{i}");
+                    (i, request(&send, "GET", &uri, b"").await)
+                }));
+            }
+            for task in tasks {
+                let (i, resp) = task.await.expect("stream task");
+                assert_eq!(resp.status, 200, "wave {wave} stream {i}: {resp:?}");
+                assert_eq!(resp.body, format!("/svc/{wave}-{i}").into_bytes());
+            }
+        }
+    });
+    assert_eq!(backend.requests().len(), 3 * WAVE);
+    assert_eq!(
+        backend.connections(),
+        WAVE,
+        "three bursts of {WAVE} streams should share {WAVE} backend connections"
+    );
+}
+
+#[test]
 fn oversized_h2_body_and_headers_get_413_and_431_like_http1() {
     let backend = Backend::echo();
     let cfg = ConfigDir::with_api(&api(&backend)).limit("max_body_bytes", 1000);
@@ -174,6 +226,25 @@ mod conformance {
         ));
         let data = ok.read_until(|f| f.kind == DATA && f.stream == 1);
         assert_eq!(data.map(|f| f.payload), Some(b"hello h2".to_vec()));
+    }
+
+    #[test]
+    fn a_response_of_known_length_ends_with_its_last_data_frame() {
+        // No empty DATA frame just to carry END_STREAM: one frame less per response.
+        let (_backend, gw) = gateway();
+        let mut conn = RawConn::open(gw.addr());
+        for stream in [1, 3] {
+            conn.send(&frame(
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                stream,
+                &get_block("gw", "/prod/hello"),
+            ));
+            // Any DATA frame: an empty one left over from stream 1 would show up here.
+            let data = conn.read_until(|f| f.kind == DATA).expect("DATA frame");
+            assert_eq!((data.stream, &data.payload[..]), (stream, &b"hello h2"[..]));
+            assert_eq!(data.flags & END_STREAM, END_STREAM, "{data:?}");
+        }
     }
 
     #[test]
@@ -321,6 +392,72 @@ fn large_proxied_responses_stream_within_the_clients_window() {
             assert!(resp.body == big, "body differs (len {})", resp.body.len());
         }
     });
+}
+
+#[test]
+fn many_large_responses_interleave_intact_on_one_connection() {
+    // Frames of many streams gather behind the socket write in flight and go out together:
+    // each stream's bytes must still arrive complete and in order, over h2c and over TLS.
+    const STREAMS: usize = 24;
+    let backend = Backend::start(|req| {
+        let i: usize = req
+            .target
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Reply::ok(stream_body(i))
+    });
+    let pki = Pki::new("Test CA");
+    let api = ApiSpec::new("petstore").stage("prod", "v1").proxy(
+        "v1",
+        "GET /big/{i}",
+        &format!("{}/big/{{i}}", backend.url()),
+    );
+    let cfg = ConfigDir::with_api(&api);
+    write_cert(&cfg, "a", &pki.server(&["api.test"]));
+    let map = "mappings = [{ base_path = \"/\", api = \"petstore\", stage = \"prod\" }]";
+    let cfg = cfg.gateway_extra(&format!(
+        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
+        domain_toml("api.test", "a", map)
+    ));
+    let gw = Gateway::start(&cfg);
+    let (addr, tls_addr) = (gw.addr(), gw.tls_addr());
+    let config = client_config(&pki.ca_pem(), None, &[b"h2"]);
+    runtime().block_on(async move {
+        let h2c = connect_h2c(addr).await;
+        let (h2, _) = connect_h2_tls(tls_addr, "api.test", config).await;
+        for (send, base) in [
+            (h2c, format!("http://{addr}/prod/big")),
+            (h2, "https://api.test/big".to_string()),
+        ] {
+            let warmup = request(&send, "GET", &format!("{base}/0"), b"").await;
+            assert_eq!(warmup.body, stream_body(0));
+            let mut tasks = Vec::new();
+            for i in 0..STREAMS {
+                let (send, uri) = (send.clone(), format!("{base}/{i}"));
+                tasks.push(tokio::spawn(async move {
+                    (i, request(&send, "GET", &uri, b"").await)
+                }));
+            }
+            for task in tasks {
+                let (i, resp) = task.await.expect("stream task");
+                assert_eq!(resp.status, 200, "{base} stream {i}");
+                assert!(
+                    resp.body == stream_body(i),
+                    "{base} stream {i}: body differs (len {})",
+                    resp.body.len()
+                );
+            }
+        }
+    });
+}
+
+/// A body of its own for stream `i`: its length and every byte depend on `i`.
+fn stream_body(i: usize) -> Vec<u8> {
+    (0..40_000 + i * 7_919)
+        .map(|b| ((b * 31 + i * 17) % 251) as u8)
+        .collect()
 }
 
 #[test]

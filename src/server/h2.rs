@@ -14,8 +14,10 @@
 //! misbehaving client only loses its own connection.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -110,9 +112,20 @@ pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, tls: Option
     let open = Rc::new(Cell::new(0usize));
     let mut last_active = Instant::now();
     let mut closing: Option<Instant> = None;
+    // One timer for the connection's life, re-armed each tick, rather than a timeout per
+    // accepted stream (a timer insertion and a clock read per request); it also looks at
+    // draining and idleness while streams keep arriving.
+    let mut tick = std::pin::pin!(monoio::time::sleep(TICK));
     loop {
-        match monoio::time::timeout(TICK, conn.accept()).await {
-            Ok(Some(Ok((req, respond)))) => {
+        let event = std::future::poll_fn(|cx| {
+            if let Poll::Ready(accepted) = conn.poll_accept(cx) {
+                return Poll::Ready(Some(accepted));
+            }
+            tick.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match event {
+            Some(Some(Ok((req, respond)))) => {
                 last_active = Instant::now();
                 let task = Stream {
                     shard: Rc::clone(shard),
@@ -123,12 +136,13 @@ pub async fn serve(shard: &Rc<ShardCtx>, io: H2Io, peer: SocketAddr, tls: Option
                 open.set(open.get() + 1);
                 monoio::spawn(task.run(req, respond));
             }
-            Ok(Some(Err(e))) => {
+            Some(Some(Err(e))) => {
                 tracing::debug!(%peer, "h2 connection: {e}");
                 return;
             }
-            Ok(None) => return,
-            Err(_) => {
+            Some(None) => return,
+            None => {
+                tick.as_mut().reset(monoio::time::Instant::now() + TICK);
                 if open.get() > 0 {
                     last_active = Instant::now();
                 }
@@ -484,21 +498,24 @@ async fn relay_response(
     if no_body {
         return Ok(());
     }
-    match head.framing {
+    let ended = match head.framing {
         ResponseFraming::Chunked => relay_chunked(pipe, &mut send).await?,
         ResponseFraming::Length(n) => relay_raw(pipe, &mut send, Some(n)).await?,
         _ => relay_raw(pipe, &mut send, None).await?,
+    };
+    if !ended {
+        send.send_data(Bytes::new(), true)?;
     }
-    send.send_data(Bytes::new(), true)?;
     Ok(())
 }
 
-/// Relays `len` bytes (or everything until the pipeline ends).
+/// Relays `len` bytes (or everything until the pipeline ends). Returns whether the stream
+/// was ended with the last piece (known length: no empty DATA frame needed to end it).
 async fn relay_raw(
     pipe: &Pipe,
     send: &mut h2::SendStream<Bytes>,
     len: Option<u64>,
-) -> Result<(), ResponseError> {
+) -> Result<bool, ResponseError> {
     let mut left = len.unwrap_or(u64::MAX);
     while left > 0 {
         let piece = {
@@ -510,7 +527,7 @@ async fn relay_raw(
             if pipe.is_finished() {
                 return match len {
                     Some(_) => Err(ResponseError::Incomplete),
-                    None => Ok(()),
+                    None => Ok(false),
                 };
             }
             pipe.wait_more(0).await;
@@ -518,13 +535,21 @@ async fn relay_raw(
         }
         pipe.consume(piece.len());
         left -= piece.len() as u64;
-        send_flow_controlled(send, piece).await?;
+        let last = len.is_some() && left == 0;
+        send_flow_controlled(send, piece, last).await?;
+        if last {
+            return Ok(true);
+        }
     }
-    Ok(())
+    Ok(false)
 }
 
-/// Relays a chunked body, without its framing.
-async fn relay_chunked(pipe: &Pipe, send: &mut h2::SendStream<Bytes>) -> Result<(), ResponseError> {
+/// Relays a chunked body, without its framing (the stream is left open: the last chunk is
+/// only known once the terminating one is read).
+async fn relay_chunked(
+    pipe: &Pipe,
+    send: &mut h2::SendStream<Bytes>,
+) -> Result<bool, ResponseError> {
     let mut decoder = ChunkedDecoder::new();
     loop {
         let (used, decoded, piece) = {
@@ -540,8 +565,8 @@ async fn relay_chunked(pipe: &Pipe, send: &mut h2::SendStream<Bytes>) -> Result<
         };
         pipe.consume(used);
         match decoded {
-            Decoded::Done => return Ok(()),
-            Decoded::Data { .. } => send_flow_controlled(send, piece).await?,
+            Decoded::Done => return Ok(false),
+            Decoded::Data { .. } => send_flow_controlled(send, piece, false).await?,
             Decoded::NeedMore => {
                 if pipe.is_finished() {
                     return Err(ResponseError::Incomplete);
@@ -553,10 +578,12 @@ async fn relay_chunked(pipe: &Pipe, send: &mut h2::SendStream<Bytes>) -> Result<
     }
 }
 
-/// Sends `data` as the peer's window opens, never buffering more than it allows.
+/// Sends `data` as the peer's window opens, never buffering more than it allows; `end`: its
+/// last DATA frame ends the stream.
 async fn send_flow_controlled(
     send: &mut h2::SendStream<Bytes>,
     mut data: Bytes,
+    end: bool,
 ) -> Result<(), ResponseError> {
     while !data.is_empty() {
         send.reserve_capacity(data.len());
@@ -567,7 +594,8 @@ async fn send_flow_controlled(
             None => return Err(ResponseError::Incomplete),
         };
         if n > 0 {
-            send.send_data(data.split_to(n), false)?;
+            let piece = data.split_to(n);
+            send.send_data(piece, end && data.is_empty())?;
         }
     }
     Ok(())

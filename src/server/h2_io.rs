@@ -7,6 +7,14 @@
 //! and a write can be in flight at once (h2 waits for frames while its writes drain) without
 //! any shared mutable borrow. rustls is only ever called synchronously from `poll_*`, between
 //! those operations.
+//!
+//! Writes are batched: `poll_write` only appends to a buffer, and `poll_flush` hands what has
+//! gathered to one socket write, reporting it flushed while that write is in flight (the h2
+//! crate flushes before buffering each DATA frame of 1 KiB or more, and waiting there for the
+//! socket cost one write per frame, serialised across all streams). Frames produced meanwhile
+//! gather behind the write in flight, up to [`WRITE_HIGH_WATER`], and go out together once it
+//! completes; its completion wakes the connection task, whose next poll flushes again.
+//! `poll_shutdown` still waits until every byte is written.
 
 use std::future::Future;
 use std::io::{self, Read, Write};
@@ -20,6 +28,12 @@ use tokio::io::ReadBuf;
 
 /// Read buffer size (ciphertext or plaintext).
 const READ_BUF: usize = 16 * 1024;
+/// Bytes gathered behind a write in flight beyond which `poll_write` waits for it: the h2
+/// crate's send side gets back-pressure from the socket instead of growing this buffer.
+pub const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Capacity a write buffer keeps once emptied: a burst's larger buffers are given back, so
+/// an idle connection holds little.
+const KEPT_CAPACITY: usize = 2 * READ_BUF;
 
 type Reader = OwnedReadHalf<TcpStream>;
 type Writer = OwnedWriteHalf<TcpStream>;
@@ -36,7 +50,10 @@ pub struct H2Io {
     eof: bool,
     writer: Option<Writer>,
     write_op: Option<WriteOp>,
-    /// Bytes accepted and not yet sent (empty while a write is in flight).
+    /// Bytes accepted from h2 and not yet handed to a write (plaintext).
+    pending: Vec<u8>,
+    /// The buffer the next write takes: ciphertext staging over TLS, a spare to swap with
+    /// `pending` otherwise (the write in flight owns the other one).
     wbuf: Vec<u8>,
     tls: Option<Box<ServerConnection>>,
     closing: bool,
@@ -57,6 +74,7 @@ impl H2Io {
             eof: false,
             writer: Some(writer),
             write_op: None,
+            pending: Vec::with_capacity(READ_BUF),
             wbuf: Vec::with_capacity(READ_BUF),
             tls,
             closing: false,
@@ -102,25 +120,49 @@ impl H2Io {
         self.write_op = None;
         self.writer = Some(writer);
         buf.clear();
+        buf.shrink_to(KEPT_CAPACITY);
         self.wbuf = buf;
         Poll::Ready(res)
     }
 
-    /// Moves rustls' pending records into `wbuf` and starts writing `wbuf` (no write may be
-    /// in flight).
+    /// Starts writing everything accepted so far (encrypted over TLS) and any records rustls
+    /// wants to send of its own (no write may be in flight).
     fn start_write(&mut self) -> io::Result<()> {
-        if let Some(tls) = self.tls.as_mut() {
-            while tls.wants_write() {
-                tls.write_tls(&mut self.wbuf)?;
+        let buf = match self.tls.as_mut() {
+            Some(tls) => {
+                let mut sent = 0;
+                loop {
+                    // rustls bounds what it buffers: move its records out as they are made.
+                    let n = tls.writer().write(&self.pending[sent..])?;
+                    sent += n;
+                    let mut drained = false;
+                    while tls.wants_write() {
+                        tls.write_tls(&mut self.wbuf)?;
+                        drained = true;
+                    }
+                    if sent == self.pending.len() {
+                        break;
+                    }
+                    if n == 0 && !drained {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                }
+                self.pending.clear();
+                self.pending.shrink_to(KEPT_CAPACITY);
+                std::mem::take(&mut self.wbuf)
             }
-        }
-        if self.wbuf.is_empty() {
+            None => {
+                let spare = std::mem::take(&mut self.wbuf);
+                std::mem::replace(&mut self.pending, spare)
+            }
+        };
+        if buf.is_empty() {
+            self.wbuf = buf;
             return Ok(());
         }
         let Some(writer) = self.writer.take() else {
             return Err(io::ErrorKind::BrokenPipe.into());
         };
-        let buf = std::mem::take(&mut self.wbuf);
         self.write_op = Some(Box::pin(async move {
             let mut writer = writer;
             let (res, buf) = writer.write_all(buf).await;
@@ -130,7 +172,22 @@ impl H2Io {
     }
 
     fn has_unsent(&self) -> bool {
-        !self.wbuf.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
+        !self.pending.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Completes the write in flight if it is done, then starts one for whatever is unsent.
+    /// `Ready` once nothing waits that a write could take now: a write may still be in
+    /// flight, and its completion wakes this task.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.poll_write_done(cx)?.is_pending() {
+                return Poll::Ready(Ok(()));
+            }
+            if !self.has_unsent() {
+                return Poll::Ready(Ok(()));
+            }
+            self.start_write()?;
+        }
     }
 }
 
@@ -193,29 +250,24 @@ impl tokio::io::AsyncWrite for H2Io {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        ready!(this.poll_write_done(cx))?;
-        let n = match this.tls.as_mut() {
-            Some(tls) => tls.writer().write(data)?,
-            None => {
-                this.wbuf.extend_from_slice(data);
-                data.len()
+        if this.pending.len() >= WRITE_HIGH_WATER {
+            ready!(this.poll_send(cx))?;
+            if this.pending.len() >= WRITE_HIGH_WATER {
+                // Still full: the write in flight was polled, and its completion wakes us.
+                return Poll::Pending;
             }
-        };
-        this.start_write()?;
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            ready!(this.poll_write_done(cx))?;
-            if !this.has_unsent() {
-                return Poll::Ready(Ok(()));
-            }
-            this.start_write()?;
         }
+        this.pending.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
     }
 
+    /// Hands what has gathered to a socket write and returns without waiting for it (see the
+    /// module documentation); an error of an earlier write is reported here.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_send(cx)
+    }
+
+    /// Sends close_notify over TLS, then waits until every byte is written.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.closing {
@@ -224,6 +276,12 @@ impl tokio::io::AsyncWrite for H2Io {
                 tls.send_close_notify();
             }
         }
-        Pin::new(this).poll_flush(cx)
+        loop {
+            ready!(this.poll_write_done(cx))?;
+            if !this.has_unsent() {
+                return Poll::Ready(Ok(()));
+            }
+            this.start_write()?;
+        }
     }
 }

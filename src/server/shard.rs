@@ -157,7 +157,10 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
         shard.snapshots.refresh();
         if ticks.is_multiple_of(20) {
             let snapshot = shard.snapshots.current();
-            shard.pool.purge(snapshot.limits.pool_idle_timeout);
+            shard.pool.purge(
+                snapshot.limits.pool_idle_timeout,
+                snapshot.limits.pool_max_idle_per_backend,
+            );
             shard.cache.retain_current(&snapshot);
         }
     }
