@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::h2::{connect_h2_tls, connect_h2c, request, request_with, runtime};
-use common::tls::{client_config, domain_toml, write_cert, Pki};
+use common::tls::{client_config, https_domain, Pki};
 use common::*;
 
 fn api(backend: &Backend) -> ApiSpec {
@@ -57,12 +57,8 @@ fn h2_over_tls_is_chosen_by_alpn() {
     let backend = Backend::echo();
     let pki = Pki::new("Test CA");
     let cfg = ConfigDir::with_api(&api(&backend));
-    write_cert(&cfg, "a", &pki.server(&["api.test"]));
-    let map = "mappings = [{ base_path = \"/\", api = \"petstore\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!(
-        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
-        domain_toml("api.test", "a", map)
-    ));
+    let server = pki.server(&["api.test"]);
+    let cfg = https_domain(cfg, "api.test", "a", &server, ("/", "petstore"), "");
     let gw = Gateway::start(&cfg);
     let addr = gw.tls_addr();
     let config = client_config(&pki.ca_pem(), None, &[b"h2", b"http/1.1"]);
@@ -415,12 +411,8 @@ fn many_large_responses_interleave_intact_on_one_connection() {
         &format!("{}/big/{{i}}", backend.url()),
     );
     let cfg = ConfigDir::with_api(&api);
-    write_cert(&cfg, "a", &pki.server(&["api.test"]));
-    let map = "mappings = [{ base_path = \"/\", api = \"petstore\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!(
-        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
-        domain_toml("api.test", "a", map)
-    ));
+    let server = pki.server(&["api.test"]);
+    let cfg = https_domain(cfg, "api.test", "a", &server, ("/", "petstore"), "");
     let gw = Gateway::start(&cfg);
     let (addr, tls_addr) = (gw.addr(), gw.tls_addr());
     let config = client_config(&pki.ca_pem(), None, &[b"h2"]);

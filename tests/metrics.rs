@@ -199,13 +199,8 @@ fn unmatched_requests_on_a_custom_domain_count_under_its_mapped_stage() {
         .stage("prod", "v1")
         .mock("v1", "GET /pets", 200, "[]");
     let cfg = ConfigDir::with_api(&api);
-    let pki = common::tls::Pki::new("Test CA");
-    common::tls::write_cert(&cfg, "api", &pki.server(&["api.test"]));
-    let mapping = "mappings = [{ base_path = \"v1\", api = \"petstore\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!(
-        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
-        common::tls::domain_toml("api.test", "api", mapping)
-    ));
+    let server = common::tls::Pki::new("Test CA").server(&["api.test"]);
+    let cfg = common::tls::https_domain(cfg, "api.test", "api", &server, ("v1", "petstore"), "");
     let gw = Gateway::start(&cfg);
     let on_domain = |path: &str| Req::get(path).header("Host", "api.test").send(gw.addr());
 

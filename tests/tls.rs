@@ -7,8 +7,8 @@
 mod common;
 
 use common::tls::{
-    client_config, domain_toml, insecure_config, tls12_only_config, write_cert, Issued, Pki,
-    TlsBackend, TlsConn,
+    client_config, domain_toml, https_domain, insecure_config, tls12_only_config, write_cert,
+    Issued, Pki, TlsBackend, TlsConn,
 };
 use common::*;
 
@@ -143,15 +143,24 @@ fn unknown_server_name_is_refused_when_configured() {
 /// A domain requiring client certificates signed by `client_ca`.
 fn mtls_gateway(server_ca: &Pki, client_ca: &Pki) -> (ConfigDir, Gateway) {
     let cfg = ConfigDir::new().api(&mock_api("secure", &[("GET /", "secret")]));
-    write_cert(&cfg, "s", &server_ca.server(&["secure.test"]));
-    cfg.write_file("certs/clients.pem", &client_ca.ca_pem());
-    let extra = "truststore = \"certs/clients.pem\"\nmappings = [{ base_path = \"/\", api = \"secure\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!(
-        "{TLS_LISTEN}{}",
-        domain_toml("secure.test", "s", extra)
-    ));
+    let cfg = secure_domain(cfg, server_ca, client_ca);
     let gw = Gateway::start(&cfg);
     (cfg, gw)
+}
+
+/// `secure.test`, mapped to API `secure`, requiring client certificates from `client_ca`.
+fn secure_domain(cfg: ConfigDir, server_ca: &Pki, client_ca: &Pki) -> ConfigDir {
+    cfg.write_file("certs/clients.pem", &client_ca.ca_pem());
+    let server = server_ca.server(&["secure.test"]);
+    let truststore = "truststore = \"certs/clients.pem\"";
+    https_domain(
+        cfg,
+        "secure.test",
+        "s",
+        &server,
+        ("/", "secure"),
+        truststore,
+    )
 }
 
 #[test]
@@ -197,14 +206,7 @@ fn the_verified_client_certificate_is_in_the_access_log() {
         toml_str(format)
     );
     let api = mock_api("secure", &[("GET /", "secret")]).stage_toml("prod", &access_log);
-    let cfg = ConfigDir::new().api(&api);
-    write_cert(&cfg, "s", &server_ca.server(&["secure.test"]));
-    cfg.write_file("certs/clients.pem", &client_ca.ca_pem());
-    let extra = "truststore = \"certs/clients.pem\"\nmappings = [{ base_path = \"/\", api = \"secure\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!(
-        "{TLS_LISTEN}{}",
-        domain_toml("secure.test", "s", extra)
-    ));
+    let cfg = secure_domain(ConfigDir::new().api(&api), &server_ca, &client_ca);
     let gw = Gateway::start(&cfg);
     let client = client_ca.client("client-1");
     let config = client_config(&server_ca.ca_pem(), Some(&client), &[]);
@@ -240,9 +242,7 @@ fn sighup_swaps_the_certificate_and_keeps_open_connections() {
     let pki = Pki::new("Test CA");
     let (old, new) = (pki.server(&["a.test"]), pki.server(&["a.test"]));
     let cfg = ConfigDir::new().api(&mock_api("apia", &[("GET /", "api a")]));
-    write_cert(&cfg, "a", &old);
-    let map = "mappings = [{ base_path = \"/\", api = \"apia\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!("{TLS_LISTEN}{}", domain_toml("a.test", "a", map)));
+    let cfg = https_domain(cfg, "a.test", "a", &old, ("/", "apia"), "");
     let gw = Gateway::start(&cfg);
     let trust = client_config(&pki.ca_pem(), None, &[]);
     let mut open = TlsConn::connect(gw.tls_addr(), "a.test", trust.clone()).expect("handshake");
@@ -470,10 +470,15 @@ fn large_bodies_cross_many_tls_records_both_ways() {
         "POST /echo",
         &format!("{}/echo", backend.url()),
     );
-    let cfg = ConfigDir::new().api(&api);
-    write_cert(&cfg, "a", &pki.server(&["a.test"]));
-    let map = "mappings = [{ base_path = \"/\", api = \"petstore\", stage = \"prod\" }]";
-    let cfg = cfg.gateway_extra(&format!("{TLS_LISTEN}{}", domain_toml("a.test", "a", map)));
+    let server = pki.server(&["a.test"]);
+    let cfg = https_domain(
+        ConfigDir::new().api(&api),
+        "a.test",
+        "a",
+        &server,
+        ("/", "petstore"),
+        "",
+    );
     let gw = Gateway::start(&cfg);
     let trust = client_config(&pki.ca_pem(), None, &[]);
     let mut conn = TlsConn::connect(gw.tls_addr(), "a.test", trust).expect("handshake");

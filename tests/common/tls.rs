@@ -283,6 +283,28 @@ pub fn domain_toml(name: &str, file: &str, extra: &str) -> String {
     )
 }
 
+/// `cfg` with an HTTPS listener on a free port and one custom domain `name` serving the
+/// certificate `issued` (written as `certs/{file}.pem|.key`), whose base path `mapping.0`
+/// maps to stage `prod` of API `mapping.1`; `extra` adds `[[domain]]` lines (a truststore).
+pub fn https_domain(
+    cfg: super::ConfigDir,
+    name: &str,
+    file: &str,
+    issued: &Issued,
+    mapping: (&str, &str),
+    extra: &str,
+) -> super::ConfigDir {
+    write_cert(&cfg, file, issued);
+    let (base_path, api) = mapping;
+    let lines = format!(
+        "mappings = [{{ base_path = \"{base_path}\", api = \"{api}\", stage = \"prod\" }}]\n{extra}"
+    );
+    cfg.gateway_extra(&format!(
+        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
+        domain_toml(name, file, &lines)
+    ))
+}
+
 /// Writes `issued` as `certs/{file}.pem` and `certs/{file}.key` into `cfg`.
 pub fn write_cert(cfg: &super::ConfigDir, file: &str, issued: &Issued) {
     cfg.write_file(&format!("certs/{file}.pem"), &issued.cert_pem);
