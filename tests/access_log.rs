@@ -43,17 +43,9 @@ fn json_lines_match_the_requests_sent() {
     let backend = Backend::start(|_| Reply::ok("from backend"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("access.log");
-    let api = ApiSpec::new("petstore")
-        .stage("prod", "v1")
+    let api = reported_api(&backend)
         .stage_toml("prod", &log_line(&file, None))
-        .stage("dev", "v1")
-        .mock("v1", "GET /pets", 200, "[]")
-        .mock("v1", "GET /pets/{petId}", 404, "no such pet")
-        .proxy(
-            "v1",
-            "ANY /up/{proxy+}",
-            &format!("{}/{{proxy}}", backend.url()),
-        );
+        .stage("dev", "v1");
     let gw = Gateway::start(&ConfigDir::with_api(&api).shards(2));
 
     let sent = [

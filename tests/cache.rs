@@ -22,6 +22,14 @@ fn get_on(conn: &mut Conn, target: &str) -> Response {
     conn.roundtrip(&Req::get(target))
 }
 
+/// A gateway serving `api` and one keep-alive connection to it (one shard, one partition).
+fn serve(api: &ApiSpec) -> (ConfigDir, Gateway, Conn) {
+    let cfg = ConfigDir::with_api(api);
+    let gw = Gateway::start(&cfg);
+    let conn = Conn::connect(gw.addr());
+    (cfg, gw, conn)
+}
+
 #[test]
 fn second_get_is_a_hit_until_the_ttl_expires() {
     let backend = counting_backend();
@@ -64,9 +72,7 @@ fn chunked_backend_answers_are_replayed_whole() {
             .header("x-origin", "yes")
             .chunked(vec![b"hello ".to_vec(), b"world".to_vec()])
     });
-    let cfg = ConfigDir::with_api(&cached_api(&backend, ENABLED));
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&cached_api(&backend, ENABLED));
     let miss = get_on(&mut conn, "/prod/pets");
     miss.assert(200, "hello world");
     assert!(miss.chunked);
@@ -81,23 +87,22 @@ fn chunked_backend_answers_are_replayed_whole() {
 #[test]
 fn caching_is_off_unless_the_stage_enables_it_and_ttl_zero_disables_it() {
     let backend = counting_backend();
-    let cfg = ConfigDir::with_api(&cached_api(&backend, "").stage_toml(
+    let api = cached_api(&backend, "").method_settings(
         "prod",
-        "[stages.prod.method_settings.\"ANY /pets/{id}\"]\ncache_ttl_in_seconds = 0",
-    ));
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+        "ANY /pets/{id}",
+        "cache_ttl_in_seconds = 0",
+    );
+    let (_cfg, _gw, mut conn) = serve(&api);
     get_on(&mut conn, "/prod/pets").assert(200, "#1");
     get_on(&mut conn, "/prod/pets").assert(200, "#2");
 
     let backend = counting_backend();
-    let api = cached_api(&backend, ENABLED).stage_toml(
+    let api = cached_api(&backend, ENABLED).method_settings(
         "prod",
-        "[stages.prod.method_settings.\"ANY /pets/{id}\"]\ncache_ttl_in_seconds = 0",
+        "ANY /pets/{id}",
+        "cache_ttl_in_seconds = 0",
     );
-    let cfg = ConfigDir::with_api(&api);
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&api);
     get_on(&mut conn, "/prod/pets/1").assert(200, "#1");
     get_on(&mut conn, "/prod/pets/1").assert(200, "#2");
     get_on(&mut conn, "/prod/pets").assert(200, "#3");
@@ -119,9 +124,7 @@ fn key_is_path_params_plus_configured_query_strings_and_headers() {
             ),
             "cache_key_parameters = [\"method.request.querystring.type\", \"method.request.header.Accept\"]",
         );
-    let cfg = ConfigDir::with_api(&api);
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&api);
     let send = |conn: &mut Conn, target: &str, accept: &str, other: &str| {
         conn.roundtrip(
             &Req::get(target)
@@ -160,9 +163,7 @@ fn post_and_non_2xx_answers_are_not_cached() {
         };
         Reply::status(status).body(format!("#{n}"))
     });
-    let cfg = ConfigDir::with_api(&cached_api(&backend, ENABLED));
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&cached_api(&backend, ENABLED));
     conn.roundtrip(&Req::post("/prod/pets", "x"))
         .assert(200, "#1");
     conn.roundtrip(&Req::post("/prod/pets", "x"))
@@ -179,13 +180,12 @@ fn post_and_non_2xx_answers_are_not_cached() {
 #[test]
 fn caching_enabled_on_a_method_caches_post_too() {
     let backend = counting_backend();
-    let api = cached_api(&backend, ENABLED).stage_toml(
+    let api = cached_api(&backend, ENABLED).method_settings(
         "prod",
-        "[stages.prod.method_settings.\"ANY /pets\"]\ncaching_enabled = true",
+        "ANY /pets",
+        "caching_enabled = true",
     );
-    let cfg = ConfigDir::with_api(&api);
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&api);
     conn.roundtrip(&Req::post("/prod/pets", "a"))
         .assert(200, "#1");
     conn.roundtrip(&Req::post("/prod/pets", "b"))
@@ -200,9 +200,7 @@ fn responses_over_one_megabyte_are_not_cached() {
         let size: usize = req.target.rsplit('/').next().unwrap().parse().unwrap();
         Reply::ok(vec![b'x'; size])
     });
-    let cfg = ConfigDir::with_api(&cached_api(&backend, ENABLED));
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&cached_api(&backend, ENABLED));
     for _ in 0..2 {
         let resp = get_on(&mut conn, &format!("/prod/pets/{}", MB + 1));
         assert_eq!((resp.status, resp.body.len()), (200, MB + 1));
@@ -222,9 +220,7 @@ fn responses_over_one_megabyte_are_not_cached() {
 /// Fills the entry, then sends `Cache-Control: max-age=0` under `settings`.
 fn max_age_zero(settings: &str) -> (Response, Response, usize) {
     let backend = counting_backend();
-    let cfg = ConfigDir::with_api(&cached_api(&backend, &format!("{ENABLED}{settings}")));
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&cached_api(&backend, &format!("{ENABLED}{settings}")));
     get_on(&mut conn, "/prod/pets").assert(200, "#1");
     let fresh = conn.roundtrip(&Req::get("/prod/pets").header("Cache-Control", "max-age=0"));
     let after = get_on(&mut conn, "/prod/pets");
@@ -281,9 +277,7 @@ fn max_age_zero_is_ignored_silently_when_configured() {
 #[test]
 fn ignored_max_age_zero_on_a_miss_warns_without_storing_the_warning() {
     let backend = counting_backend();
-    let cfg = ConfigDir::with_api(&cached_api(&backend, ENABLED));
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, _gw, mut conn) = serve(&cached_api(&backend, ENABLED));
     let first = conn.roundtrip(&Req::get("/prod/pets").header("Cache-Control", "max-age=0"));
     first.assert(200, "#1");
     assert!(first.header("warning").is_some());
@@ -337,9 +331,7 @@ fn stages_have_their_own_caches_and_flushes() {
     let api = cached_api(&backend, ENABLED)
         .stage("dev", "v1")
         .stage_toml("dev", ENABLED);
-    let cfg = ConfigDir::with_api(&api);
-    let gw = Gateway::start(&cfg);
-    let mut conn = Conn::connect(gw.addr());
+    let (_cfg, gw, mut conn) = serve(&api);
     get_on(&mut conn, "/prod/pets").assert(200, "#1");
     get_on(&mut conn, "/dev/pets").assert(200, "#2");
     assert_eq!(flush_stage(&gw, "petstore", "prod").status, 202);

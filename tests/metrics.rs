@@ -37,15 +37,7 @@ fn counters_equal_the_requests_sent_per_status_class() {
         "/fail" => Reply::status(503).body("down"),
         _ => Reply::ok("fine"),
     });
-    let api = ApiSpec::new("petstore")
-        .stage("prod", "v1")
-        .mock("v1", "GET /pets", 200, "[]")
-        .mock("v1", "GET /pets/{petId}", 404, "no such pet")
-        .proxy(
-            "v1",
-            "ANY /up/{proxy+}",
-            &format!("{}/{{proxy}}", backend.url()),
-        );
+    let api = reported_api(&backend);
     let cfg = ConfigDir::with_api(&api).shards(2);
     let gw = Gateway::start(&cfg);
 

@@ -47,6 +47,12 @@ fn call(gw: &Gateway, key: &str) -> Response {
     keyed(gw.addr(), "/prod/keyed", key)
 }
 
+/// Key a's `[used, remaining]` per day of plan gold, `first..=last`.
+fn usage_of_a(gw: &Gateway, first: &str, last: &str) -> serde_json::Value {
+    let query = format!("keyId=a&startDate={first}&endDate={last}");
+    usage_report(gw, "gold", &query)["items"]["a"].clone()
+}
+
 #[test]
 fn daily_quota_is_exceeded_until_the_next_utc_day() {
     let cfg = config(r#"quota = { limit = 3, period = "DAY" }"#);
@@ -84,15 +90,9 @@ fn quota_usage_survives_a_graceful_restart() {
     drop(gw);
     let gw = start_frozen(&cfg, now);
     assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 429]);
-    let report = usage_report(
-        &gw,
-        "gold",
-        "keyId=a&startDate=2026-11-23&endDate=2026-11-23",
-    );
     assert_eq!(
-        report["items"]["a"],
-        serde_json::json!([[3, 0]]),
-        "{report}"
+        usage_of_a(&gw, "2026-11-23", "2026-11-23"),
+        serde_json::json!([[3, 0]])
     );
 }
 
@@ -103,15 +103,9 @@ fn flushed_usage_survives_kill_9() {
     let mut gw = start_frozen(&cfg, now);
     assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 200]);
     // The report flushes (commits) the counters before answering.
-    let report = usage_report(
-        &gw,
-        "gold",
-        "keyId=a&startDate=2026-11-23&endDate=2026-11-23",
-    );
     assert_eq!(
-        report["items"]["a"],
-        serde_json::json!([[2, 1]]),
-        "{report}"
+        usage_of_a(&gw, "2026-11-23", "2026-11-23"),
+        serde_json::json!([[2, 1]])
     );
     gw.signal(libc::SIGKILL);
     assert!(!gw.wait_exit(Duration::from_secs(10)).success());
@@ -153,14 +147,9 @@ fn requests_just_before_midnight_are_reported_on_their_day() {
     set_clock(&gw, day_ms("2026-11-24", 1));
     assert_eq!(statuses(2, || call(&gw, KEY_A)), [200; 2]);
 
-    let report = usage_report(
-        &gw,
-        "gold",
-        "keyId=a&startDate=2026-11-23&endDate=2026-11-24",
-    );
     assert_eq!(
-        report["items"],
-        serde_json::json!({ "a": [[3, 7], [2, 8]] })
+        usage_of_a(&gw, "2026-11-23", "2026-11-24"),
+        serde_json::json!([[3, 7], [2, 8]])
     );
 }
 

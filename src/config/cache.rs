@@ -87,34 +87,26 @@ pub(crate) fn stage(
         None => 0.5,
         Some(s) => check.size(s, &format!("{stage_field}.cache_cluster_size")),
     };
-    let base = MethodCacheSettings::default();
-    let defaults = MethodCacheSettings {
-        enabled: model.caching_enabled,
-        ttl_secs: check.ttl(&model.cache_ttl_in_seconds, stage_field, base.ttl_secs),
-        require_authorization: model
-            .require_authorization_for_cache_control
-            .unwrap_or(base.require_authorization),
-        strategy: check.strategy(
-            &model.unauthorized_cache_control_header_strategy,
-            stage_field,
-            base.strategy,
-        ),
-    };
+    let defaults = check.settings(
+        CacheFields {
+            enabled: model.caching_enabled,
+            ttl: &model.cache_ttl_in_seconds,
+            require_authorization: model.require_authorization_for_cache_control,
+            strategy: &model.unauthorized_cache_control_header_strategy,
+        },
+        stage_field,
+        &MethodCacheSettings::default(),
+    );
     let mut overrides = Vec::new();
     for entry in methods.iter().filter(|e| e.settings.has_cache_settings()) {
-        let (m, field) = (entry.settings, &entry.field);
-        let settings = MethodCacheSettings {
-            enabled: m.caching_enabled.or(defaults.enabled),
-            ttl_secs: check.ttl(&m.cache_ttl_in_seconds, field, defaults.ttl_secs),
-            require_authorization: m
-                .require_authorization_for_cache_control
-                .unwrap_or(defaults.require_authorization),
-            strategy: check.strategy(
-                &m.unauthorized_cache_control_header_strategy,
-                field,
-                defaults.strategy,
-            ),
+        let m = entry.settings;
+        let fields = CacheFields {
+            enabled: m.caching_enabled,
+            ttl: &m.cache_ttl_in_seconds,
+            require_authorization: m.require_authorization_for_cache_control,
+            strategy: &m.unauthorized_cache_control_header_strategy,
         };
+        let settings = check.settings(fields, &entry.field, &defaults);
         overrides.push((entry.method.to_string(), entry.path.to_string(), settings));
     }
     ValidStageCache {
@@ -208,7 +200,33 @@ struct Check<'a> {
     sink: &'a mut Sink,
 }
 
+/// The cache fields a stage and a `method_settings` entry share (serde's `flatten` cannot be
+/// combined with `deny_unknown_fields`, so each model declares them itself).
+struct CacheFields<'m> {
+    enabled: Option<bool>,
+    ttl: &'m Option<Spanned<i64>>,
+    require_authorization: Option<bool>,
+    strategy: &'m Option<Spanned<String>>,
+}
+
 impl Check<'_> {
+    /// Checked settings from `fields`, each missing one taken from `base`.
+    fn settings(
+        &mut self,
+        fields: CacheFields<'_>,
+        field: &str,
+        base: &MethodCacheSettings,
+    ) -> MethodCacheSettings {
+        MethodCacheSettings {
+            enabled: fields.enabled.or(base.enabled),
+            ttl_secs: self.ttl(fields.ttl, field, base.ttl_secs),
+            require_authorization: fields
+                .require_authorization
+                .unwrap_or(base.require_authorization),
+            strategy: self.strategy(fields.strategy, field, base.strategy),
+        }
+    }
+
     fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
         let line = self.src.line(at);
         self.sink.at(&self.src.path, line, field, message);

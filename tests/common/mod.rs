@@ -239,6 +239,21 @@ impl std::fmt::Display for ApiSpec {
     }
 }
 
+/// API `petstore`, stage `prod` on deployment `v1`: `GET /pets` (MOCK 200 `[]`),
+/// `GET /pets/{petId}` (MOCK 404) and `ANY /up/{proxy+}` proxied to `backend`: one method of
+/// each outcome, for the tests that count what the gateway reports about requests.
+pub fn reported_api(backend: &Backend) -> ApiSpec {
+    ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]")
+        .mock("v1", "GET /pets/{petId}", 404, "no such pet")
+        .proxy(
+            "v1",
+            "ANY /up/{proxy+}",
+            &format!("{}/{{proxy}}", backend.url()),
+        )
+}
+
 /// A TOML basic string literal for `s` (quoted and escaped).
 pub fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
