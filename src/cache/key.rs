@@ -87,8 +87,7 @@ pub fn wants_refresh(head: &RequestHead, base: &[u8]) -> bool {
     head.headers
         .iter()
         .filter(|h| h.name.get(base).eq_ignore_ascii_case(b"cache-control"))
-        .flat_map(|h| h.value.get(base).split(|&b| b == b','))
-        .any(|directive| directive.trim_ascii().eq_ignore_ascii_case(b"max-age=0"))
+        .any(|h| crate::http::contains_token(h.value.get(base), "max-age=0"))
 }
 
 #[cfg(test)]

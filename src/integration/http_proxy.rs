@@ -66,6 +66,16 @@ enum ProxyError {
     Close,
 }
 
+/// The client a backend request is forwarded for: what `X-Forwarded-For` and
+/// `X-Forwarded-Proto` say.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether it reached the gateway over TLS.
+    pub secure: bool,
+}
+
 /// Writes the head of the backend request into `out` (cleared first).
 pub fn write_request_head(
     out: &mut Vec<u8>,
@@ -73,7 +83,7 @@ pub fn write_request_head(
     params: &Params<'_, '_>,
     head: &RequestHead,
     base: &[u8],
-    peer: SocketAddr,
+    from: Downstream,
 ) {
     out.clear();
     out.extend_from_slice(head.method.get(base));
@@ -86,7 +96,7 @@ pub fn write_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     response_filter::header(out, b"Host", integration.host_header.as_bytes());
     let forwarded_for = copy_end_to_end_headers(out, head, base);
-    write_forwarded(out, forwarded_for, peer);
+    write_forwarded(out, forwarded_for, from);
     match head.framing {
         BodyFraming::Length(n) => {
             let mut b = itoa::Buffer::new();
@@ -183,25 +193,19 @@ fn skip_request_header(name: &[u8], connection: &ConnectionTokens<'_>) -> bool {
         || connection.names(name)
 }
 
-fn write_forwarded(out: &mut Vec<u8>, existing: Option<&[u8]>, peer: SocketAddr) {
+fn write_forwarded(out: &mut Vec<u8>, existing: Option<&[u8]>, from: Downstream) {
     out.extend_from_slice(b"X-Forwarded-For: ");
     if let Some(v) = existing.filter(|v| !v.is_empty()) {
         out.extend_from_slice(v);
         out.extend_from_slice(b", ");
     }
     use std::io::Write;
-    let _ = write!(out, "{}", peer.ip());
-    out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\n");
-}
-
-/// Turns the `X-Forwarded-Proto: http` that [`write_request_head`] wrote into `https`, for
-/// requests that reached the gateway over TLS (the client's own value is never forwarded, so
-/// the gateway's line is the only one).
-pub fn mark_forwarded_https(upstream_head: &mut Vec<u8>) {
-    const LINE: &[u8] = b"\r\nX-Forwarded-Proto: http\r\n";
-    if let Some(at) = memchr::memmem::find(upstream_head, LINE) {
-        upstream_head.insert(at + LINE.len() - 2, b's');
-    }
+    let _ = write!(out, "{}", from.peer.ip());
+    // The client's own value is never forwarded, so the gateway's line is the only one.
+    out.extend_from_slice(match from.secure {
+        true => b"\r\nX-Forwarded-Proto: https\r\n",
+        false => b"\r\nX-Forwarded-Proto: http\r\n",
+    });
 }
 
 /// Runs the exchange with the backend whose request head is in `conn.upstream_head`, and
@@ -277,7 +281,8 @@ async fn exchange(
     let limits = &snapshot.limits;
     let replayable = body.is_done();
     let mut attempt = 0;
-    let started = Instant::now();
+    // The deadline was set from the clock reading taken when the exchange began.
+    let started = deadline - integration.timeout;
     let mut backend = loop {
         attempt += 1;
         let mut backend = open(shard, integration, snapshot, deadline, attempt > 1).await?;
@@ -375,13 +380,12 @@ async fn open(
     fresh: bool,
 ) -> Result<BackendConn, ProxyError> {
     if !fresh {
-        if let Some(conn) = shard
-            .pool
-            .checkout(integration.addr, snapshot.limits.pool_idle_timeout)
-        {
-            if conn.tls_name == integration.tls_name {
-                return Ok(conn);
-            }
+        if let Some(conn) = shard.pool.checkout(
+            integration.addr,
+            &integration.tls_name,
+            snapshot.limits.pool_idle_timeout,
+        ) {
+            return Ok(conn);
         }
     }
     let tls = integration.tls_name.as_ref().and_then(|name| {
@@ -755,7 +759,11 @@ mod tests {
             .unwrap();
         let mut out = Vec::new();
         let peer: SocketAddr = "192.0.2.9:5000".parse().unwrap();
-        write_request_head(&mut out, &integration, &params, &head, raw, peer);
+        let from = Downstream {
+            peer,
+            secure: false,
+        };
+        write_request_head(&mut out, &integration, &params, &head, raw, from);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("POST /v1/pets/7?src=gw&x=1 HTTP/1.1\r\nHost: backend:9\r\n"),
@@ -775,8 +783,11 @@ mod tests {
     #[test]
     fn forwarded_proto_becomes_https_for_tls_clients() {
         let mut out = Vec::new();
-        write_forwarded(&mut out, None, "192.0.2.9:5000".parse().unwrap());
-        mark_forwarded_https(&mut out);
+        let from = Downstream {
+            peer: "192.0.2.9:5000".parse().unwrap(),
+            secure: true,
+        };
+        write_forwarded(&mut out, None, from);
         assert_eq!(
             out,
             b"X-Forwarded-For: 192.0.2.9\r\nX-Forwarded-Proto: https\r\n".to_vec()

@@ -74,20 +74,32 @@ impl BackendConn {
     }
 }
 
-/// Idle backend connections of one shard, by backend address.
+/// Idle connections to one address, one list per TLS name (`None`: plain). Virtual hosts
+/// behind one address are few, so they are told apart by a scan, which also needs no key
+/// allocation per lookup.
+type ByName = Vec<(Option<ServerName<'static>>, VecDeque<BackendConn>)>;
+
+/// Idle backend connections of one shard, by backend address and TLS name: a connection is
+/// reused only for the identity it was negotiated for.
 #[derive(Default)]
 pub struct Pool {
     /// Per backend, least recently used first (check-in pushes to the back, check-out pops
     /// from the back), so `idle_since` grows from front to back.
-    idle: RefCell<AHashMap<SocketAddr, VecDeque<BackendConn>>>,
+    idle: RefCell<AHashMap<SocketAddr, ByName>>,
 }
 
 impl Pool {
-    /// Takes the most recently used idle connection to `addr` that is younger than
-    /// `idle_timeout`; older ones are closed on the way.
-    pub fn checkout(&self, addr: SocketAddr, idle_timeout: Duration) -> Option<BackendConn> {
+    /// Takes the most recently used idle connection to `addr` for `tls_name` that is younger
+    /// than `idle_timeout`; older ones are closed on the way.
+    pub fn checkout(
+        &self,
+        addr: SocketAddr,
+        tls_name: &Option<ServerName<'static>>,
+        idle_timeout: Duration,
+    ) -> Option<BackendConn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let lists = idle.get_mut(&addr)?;
+        let (_, list) = lists.iter_mut().find(|(name, _)| name == tls_name)?;
         while let Some(mut conn) = list.pop_back() {
             if conn.idle_since.elapsed() < idle_timeout {
                 conn.reused = true;
@@ -107,7 +119,15 @@ impl Pool {
         }
         conn.idle_since = Instant::now();
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
+        let lists = idle.entry(addr).or_default();
+        let at = match lists.iter().position(|(name, _)| *name == conn.tls_name) {
+            Some(at) => at,
+            None => {
+                lists.push((conn.tls_name.clone(), VecDeque::new()));
+                lists.len() - 1
+            }
+        };
+        let list = &mut lists[at].1;
         if list.len() >= max_idle.saturating_mul(SURPLUS_FACTOR) {
             list.pop_front();
         }
@@ -123,21 +143,25 @@ impl Pool {
     fn purge_at(&self, now: Instant, idle_timeout: Duration, max_idle: usize) {
         let idle_for = |c: &BackendConn| now.saturating_duration_since(c.idle_since);
         let mut idle = self.idle.borrow_mut();
-        for list in idle.values_mut() {
-            list.retain(|c| idle_for(c) < idle_timeout);
-            // Least recently used first: the front is the surplus nobody needed lately.
-            while list.len() > max_idle
-                && list.front().is_some_and(|c| idle_for(c) >= SURPLUS_GRACE)
-            {
-                list.pop_front();
+        for lists in idle.values_mut() {
+            for (_, list) in lists.iter_mut() {
+                list.retain(|c| idle_for(c) < idle_timeout);
+                // Least recently used first: the front is the surplus nobody needed lately.
+                while list.len() > max_idle
+                    && list.front().is_some_and(|c| idle_for(c) >= SURPLUS_GRACE)
+                {
+                    list.pop_front();
+                }
             }
+            lists.retain(|(_, list)| !list.is_empty());
         }
-        idle.retain(|_, list| !list.is_empty());
+        idle.retain(|_, lists| !lists.is_empty());
     }
 
     /// Number of idle connections held, for tests and metrics.
     pub fn idle_count(&self) -> usize {
-        self.idle.borrow().values().map(VecDeque::len).sum()
+        let idle = self.idle.borrow();
+        idle.values().flatten().map(|(_, list)| list.len()).sum()
     }
 }
 
@@ -165,6 +189,29 @@ mod tests {
     }
 
     #[test]
+    fn connections_are_reused_only_for_their_tls_name() {
+        with_conns(2, |addr, conns| {
+            let pool = Pool::default();
+            let names = ["a.test", "b.test"].map(|n| ServerName::try_from(n).ok());
+            for (mut conn, name) in conns.into_iter().zip(&names) {
+                conn.tls_name = name.clone();
+                pool.checkin(addr, conn, 4);
+            }
+            let ttl = Duration::from_secs(60);
+            assert!(pool.checkout(addr, &None, ttl).is_none());
+            let b = pool
+                .checkout(addr, &names[1], ttl)
+                .expect("b.test's connection");
+            assert_eq!(b.tls_name, names[1]);
+            let a = pool
+                .checkout(addr, &names[0], ttl)
+                .expect("a.test's connection");
+            assert_eq!(a.tls_name, names[0]);
+            assert_eq!(pool.idle_count(), 0);
+        });
+    }
+
+    #[test]
     fn surplus_is_kept_until_the_purge_finds_it_unused() {
         with_conns(6, |addr, conns| {
             let pool = Pool::default();
@@ -177,15 +224,13 @@ mod tests {
             pool.purge(idle_timeout, 2);
             assert_eq!(pool.idle_count(), 6, "surplus closed before its grace");
             // Two are used again: the purge closes the surplus that was not.
-            let a = pool.checkout(addr, idle_timeout).unwrap();
-            let b = pool.checkout(addr, idle_timeout).unwrap();
+            let a = pool.checkout(addr, &None, idle_timeout).unwrap();
+            let b = pool.checkout(addr, &None, idle_timeout).unwrap();
             let later = Instant::now() + SURPLUS_GRACE + Duration::from_millis(1);
             pool.checkin(addr, a, 2);
             pool.checkin(addr, b, 2);
-            pool.idle
-                .borrow_mut()
-                .get_mut(&addr)
-                .unwrap()
+            pool.idle.borrow_mut().get_mut(&addr).unwrap()[0]
+                .1
                 .back_mut()
                 .unwrap()
                 .idle_since = later;

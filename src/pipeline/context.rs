@@ -35,8 +35,6 @@ pub struct RequestCtx {
     pub cache: Option<crate::cache::CacheOutcome>,
     /// On a cache miss, the copy of the backend response being taken to store it.
     pub cache_capture: Option<Box<crate::cache::Capture>>,
-    /// The verified client certificate (mutual TLS): `$context.identity.clientCert`.
-    pub client_cert: Option<std::rc::Rc<crate::tls::subject::ClientCert>>,
 }
 
 impl RequestCtx {
@@ -55,19 +53,12 @@ impl RequestCtx {
             api_key: MaskedKey::default(),
             cache: None,
             cache_capture: None,
-            client_cert: None,
         }
     }
 
     /// Records the API key the caller presented; only its masked form is kept.
     pub fn set_api_key(&mut self, key: &str) {
         self.api_key = MaskedKey::of(key);
-    }
-
-    /// The request id as text.
-    pub fn request_id_str(&self) -> &str {
-        // Only ASCII hex digits and dashes are ever written into the array.
-        std::str::from_utf8(&self.request_id).unwrap_or("")
     }
 }
 

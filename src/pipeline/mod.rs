@@ -48,7 +48,6 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     let is_head = conn.head.method.get(base) == b"HEAD";
     let keep_alive = conn.head.keep_alive && !shard.is_draining();
     let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
-    ctx.client_cert = conn.client_cert.clone();
     let (next, target) = answer(shard, snapshot, conn, &mut ctx).await;
     // Phase 4: report.
     observe::finish(shard, conn, &ctx, target);
@@ -90,8 +89,11 @@ async fn answer<'s>(
     let target = observe::Target::routed(&route);
     observe::capture(&mut conn.log_facts, target, &conn.head, base);
 
-    // Phase 1a: API keys, throttles and quotas.
-    let api_key = conn.head.header(base, "x-api-key");
+    // Phase 1a: API keys, throttles and quotas. The key header is only looked for when the
+    // method needs a key or the stage logs it.
+    let api_key = (route.method.traffic.api_key_required || route.stage.access_log.is_some())
+        .then(|| conn.head.header(base, "x-api-key"))
+        .flatten();
     if let Some(key) = api_key.and_then(|k| std::str::from_utf8(k).ok()) {
         ctx.set_api_key(key);
     }
@@ -130,12 +132,12 @@ async fn answer<'s>(
         &params,
         &conn.head,
         base,
-        conn.peer,
+        crate::integration::http_proxy::Downstream {
+            peer: conn.peer,
+            secure: conn.secure,
+        },
         &mut conn.upstream_head,
     );
-    if conn.secure {
-        crate::integration::http_proxy::mark_forwarded_https(&mut conn.upstream_head);
-    }
     let next = upstream::call(shard, conn, prepared, ctx, req, snapshot).await;
     if let Some(fill) = fill {
         cache_filter::store(shard, fill, ctx);

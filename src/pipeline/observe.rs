@@ -125,7 +125,7 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
         api_id: &api.id,
         domain_name: facts.host(),
         error: ctx.error,
-        client_cert: ctx.client_cert.as_deref(),
+        client_cert: conn.client_cert.as_deref(),
     };
     shard
         .access_log

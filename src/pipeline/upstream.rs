@@ -4,8 +4,6 @@
 //! borrowed from the receive buffer (it copies what the backend needs, e.g. path parameters
 //! into the backend request line), then [`call`] owns the connection for the exchange.
 
-use std::net::SocketAddr;
-
 use crate::http::RequestHead;
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
@@ -30,13 +28,13 @@ pub fn prepare<'s>(
     params: &Params<'_, '_>,
     head: &RequestHead,
     base: &[u8],
-    peer: SocketAddr,
+    from: http_proxy::Downstream,
     upstream_head: &mut Vec<u8>,
 ) -> Prepared<'s> {
     match integration {
         Integration::Mock(m) => Prepared::Mock(m),
         Integration::HttpProxy(p) => {
-            http_proxy::write_request_head(upstream_head, p, params, head, base, peer);
+            http_proxy::write_request_head(upstream_head, p, params, head, base, from);
             Prepared::Proxy(p)
         }
     }
