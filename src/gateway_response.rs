@@ -34,6 +34,9 @@ pub enum GatewayResponse {
     /// The `Host` names a mutual-TLS custom domain the connection's TLS session was not
     /// established (and the client certificate not checked) for.
     MisdirectedRequest,
+    /// The gateway itself failed on this request (a bug caught by the per-request panic
+    /// guard): AWS's 500 `Internal server error`, of type `DEFAULT_5XX`.
+    InternalError,
 }
 
 impl GatewayResponse {
@@ -52,6 +55,7 @@ impl GatewayResponse {
             Self::TooManyRequests | Self::LimitExceeded => 429,
             Self::AccessDenied => 403,
             Self::MisdirectedRequest => 421,
+            Self::InternalError => 500,
         }
     }
 
@@ -73,6 +77,7 @@ impl GatewayResponse {
                 br#"{"message":"User is not authorized to access this resource"}"#
             }
             Self::MisdirectedRequest => br#"{"message":"Misdirected Request"}"#,
+            Self::InternalError => br#"{"message": "Internal server error"}"#,
         }
     }
 
@@ -81,7 +86,9 @@ impl GatewayResponse {
         match self {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::RequestTooLong => "RequestTooLongException",
-            Self::IntegrationTimeout | Self::IntegrationFailure => "InternalServerErrorException",
+            Self::IntegrationTimeout | Self::IntegrationFailure | Self::InternalError => {
+                "InternalServerErrorException"
+            }
             Self::BadRequest | Self::NotImplemented | Self::VersionNotSupported => {
                 "BadRequestException"
             }
@@ -106,6 +113,38 @@ impl GatewayResponse {
         )
     }
 
+    /// AWS's gateway response type, whose per-API override applies; `None` for HTTP protocol
+    /// errors (malformed framing, oversized heads, misdirected requests), which API Gateway's
+    /// front end answers before any API is involved, so no API can customise them.
+    pub fn response_type(self) -> Option<ResponseType> {
+        Some(match self {
+            Self::MissingAuthenticationToken => ResponseType::MissingAuthenticationToken,
+            Self::RequestTooLong => ResponseType::RequestTooLarge,
+            Self::IntegrationTimeout => ResponseType::IntegrationTimeout,
+            Self::IntegrationFailure => ResponseType::IntegrationFailure,
+            Self::Forbidden => ResponseType::InvalidApiKey,
+            Self::TooManyRequests => ResponseType::Throttled,
+            Self::LimitExceeded => ResponseType::QuotaExceeded,
+            Self::AccessDenied => ResponseType::AccessDenied,
+            Self::InternalError => ResponseType::Default5xx,
+            Self::BadRequest
+            | Self::HeadersTooLarge
+            | Self::NotImplemented
+            | Self::VersionNotSupported
+            | Self::MisdirectedRequest => return None,
+        })
+    }
+
+    /// `$context.error.message`: the text of the default body's `message`.
+    pub fn message(self) -> &'static str {
+        let body = std::str::from_utf8(self.body()).unwrap_or("");
+        body.strip_prefix(r#"{"message":"#)
+            .map(|r| r.trim_start())
+            .and_then(|r| r.strip_prefix('"'))
+            .and_then(|r| r.strip_suffix(r#""}"#))
+            .unwrap_or("")
+    }
+
     /// The response for a request the codec rejected.
     pub fn from_http_error(err: HttpError) -> Self {
         match err {
@@ -116,6 +155,261 @@ impl GatewayResponse {
             HttpError::BadResponse(_) => Self::IntegrationFailure,
         }
     }
+}
+
+/// AWS's gateway response types (`GatewayResponseType` in the API Gateway reference): the keys
+/// of a REST API's `gatewayResponses`, each with a default status (none for the two defaults).
+/// Source: "Gateway response types for API Gateway" in the API Gateway developer guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResponseType {
+    AccessDenied,
+    ApiConfigurationError,
+    AuthorizerConfigurationError,
+    AuthorizerFailure,
+    BadRequestParameters,
+    BadRequestBody,
+    Default4xx,
+    Default5xx,
+    ExpiredToken,
+    IntegrationFailure,
+    IntegrationTimeout,
+    InvalidApiKey,
+    InvalidSignature,
+    MissingAuthenticationToken,
+    QuotaExceeded,
+    RequestTooLarge,
+    ResourceNotFound,
+    Throttled,
+    Unauthorized,
+    UnsupportedMediaType,
+    WafFiltered,
+}
+
+impl ResponseType {
+    /// Every type, in the order of AWS's table (also the index of [`GatewayResponses`]).
+    pub const ALL: [ResponseType; 21] = [
+        Self::AccessDenied,
+        Self::ApiConfigurationError,
+        Self::AuthorizerConfigurationError,
+        Self::AuthorizerFailure,
+        Self::BadRequestParameters,
+        Self::BadRequestBody,
+        Self::Default4xx,
+        Self::Default5xx,
+        Self::ExpiredToken,
+        Self::IntegrationFailure,
+        Self::IntegrationTimeout,
+        Self::InvalidApiKey,
+        Self::InvalidSignature,
+        Self::MissingAuthenticationToken,
+        Self::QuotaExceeded,
+        Self::RequestTooLarge,
+        Self::ResourceNotFound,
+        Self::Throttled,
+        Self::Unauthorized,
+        Self::UnsupportedMediaType,
+        Self::WafFiltered,
+    ];
+
+    /// The name AWS uses (`THROTTLED`), in configuration and `$context.error.responseType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "ACCESS_DENIED",
+            Self::ApiConfigurationError => "API_CONFIGURATION_ERROR",
+            Self::AuthorizerConfigurationError => "AUTHORIZER_CONFIGURATION_ERROR",
+            Self::AuthorizerFailure => "AUTHORIZER_FAILURE",
+            Self::BadRequestParameters => "BAD_REQUEST_PARAMETERS",
+            Self::BadRequestBody => "BAD_REQUEST_BODY",
+            Self::Default4xx => "DEFAULT_4XX",
+            Self::Default5xx => "DEFAULT_5XX",
+            Self::ExpiredToken => "EXPIRED_TOKEN",
+            Self::IntegrationFailure => "INTEGRATION_FAILURE",
+            Self::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
+            Self::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
+            Self::RequestTooLarge => "REQUEST_TOO_LARGE",
+            Self::ResourceNotFound => "RESOURCE_NOT_FOUND",
+            Self::Throttled => "THROTTLED",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::WafFiltered => "WAF_FILTERED",
+        }
+    }
+
+    /// The type named `name` (exact, upper case as AWS spells it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// AWS's default status of the type; `None` for `DEFAULT_4XX` and `DEFAULT_5XX`, which
+    /// only lend their settings to other types.
+    pub fn default_status(self) -> Option<u16> {
+        Some(match self {
+            Self::AccessDenied
+            | Self::ExpiredToken
+            | Self::InvalidApiKey
+            | Self::InvalidSignature
+            | Self::MissingAuthenticationToken
+            | Self::WafFiltered => 403,
+            Self::ApiConfigurationError
+            | Self::AuthorizerConfigurationError
+            | Self::AuthorizerFailure => 500,
+            Self::BadRequestParameters | Self::BadRequestBody => 400,
+            Self::IntegrationFailure | Self::IntegrationTimeout => 504,
+            Self::QuotaExceeded | Self::Throttled => 429,
+            Self::RequestTooLarge => 413,
+            Self::ResourceNotFound => 404,
+            Self::Unauthorized => 401,
+            Self::UnsupportedMediaType => 415,
+            Self::Default4xx | Self::Default5xx => return None,
+        })
+    }
+
+    /// The default type whose override this type inherits: `DEFAULT_5XX` for 5xx types,
+    /// `DEFAULT_4XX` for the rest ("If DEFAULT_4XX is customized, all other 4XX responses
+    /// that are not customized inherit it", AWS developer guide).
+    pub fn class_default(self) -> ResponseType {
+        match self.default_status() {
+            Some(s) if s >= 500 => Self::Default5xx,
+            None if self == Self::Default5xx => Self::Default5xx,
+            _ => Self::Default4xx,
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|&t| t == self).unwrap_or(0)
+    }
+}
+
+/// One API's `gatewayResponses` override of one type: any of status, headers and body
+/// template; what it leaves out comes from its class default's override, then from AWS's
+/// default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseOverride {
+    /// `statusCode`.
+    pub status: Option<u16>,
+    /// `responseParameters` `gatewayresponse.header.*`: static values, names as written.
+    pub headers: Vec<(Box<str>, Box<str>)>,
+    /// The body template (`responseTemplates`): `$context.error.message`,
+    /// `$context.error.messageString`, `$context.error.responseType` and `$context.requestId`
+    /// are substituted (full mapping templates come with the template engine).
+    pub body: Option<Box<str>>,
+    /// `Content-Type` of the body (the template's media type; default `application/json`).
+    pub content_type: Option<Box<str>>,
+}
+
+/// The overrides of one API, by type; empty for an API that customises none (the common case,
+/// which then costs nothing per request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayResponses {
+    by_type: Vec<Option<ResponseOverride>>,
+}
+
+/// A gateway response with an API's overrides applied: what the responder writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved<'a> {
+    /// Status sent.
+    pub status: u16,
+    /// Extra headers, the type's own override first, then its class default's.
+    pub headers: Vec<&'a (Box<str>, Box<str>)>,
+    /// `Content-Type` sent.
+    pub content_type: &'a str,
+    /// The body, rendered.
+    pub body: Vec<u8>,
+}
+
+impl GatewayResponses {
+    /// Overrides from `(type, override)` pairs (later pairs of one type replace earlier).
+    pub fn new(entries: impl IntoIterator<Item = (ResponseType, ResponseOverride)>) -> Self {
+        let mut by_type = vec![None; ResponseType::ALL.len()];
+        for (t, o) in entries {
+            by_type[t.index()] = Some(o);
+        }
+        GatewayResponses { by_type }
+    }
+
+    /// Whether any type is overridden.
+    pub fn is_empty(&self) -> bool {
+        self.by_type.iter().all(Option::is_none)
+    }
+
+    fn get(&self, t: ResponseType) -> Option<&ResponseOverride> {
+        self.by_type.get(t.index()).and_then(Option::as_ref)
+    }
+
+    /// `response` with the overrides of its type and of its class default applied; `None` when
+    /// neither is overridden (or the response has no AWS type), so the caller sends AWS's
+    /// static default.
+    pub fn resolve(&self, response: GatewayResponse, request_id: &str) -> Option<Resolved<'_>> {
+        let t = response.response_type()?;
+        let own = self.get(t);
+        let class = self
+            .get(t.class_default())
+            .filter(|_| t.class_default() != t);
+        if own.is_none() && class.is_none() {
+            return None;
+        }
+        let pick =
+            |f: fn(&ResponseOverride) -> bool| own.filter(|o| f(o)).or(class.filter(|o| f(o)));
+        let status = own
+            .and_then(|o| o.status)
+            .or_else(|| class.and_then(|o| o.status))
+            .unwrap_or(response.status());
+        let body = match pick(|o| o.body.is_some()).and_then(|o| o.body.as_deref()) {
+            Some(template) => render(template, response, request_id),
+            None => response.body().to_vec(),
+        };
+        let content_type = pick(|o| o.content_type.is_some())
+            .and_then(|o| o.content_type.as_deref())
+            .unwrap_or("application/json");
+        let mut headers: Vec<&(Box<str>, Box<str>)> =
+            own.map(|o| o.headers.iter().collect()).unwrap_or_default();
+        for h in class.iter().flat_map(|o| o.headers.iter()) {
+            if !headers.iter().any(|o| o.0.eq_ignore_ascii_case(&h.0)) {
+                headers.push(h);
+            }
+        }
+        Some(Resolved {
+            status,
+            headers,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// Substitutes the `$context` variables a gateway response template may use today.
+fn render(template: &str, response: GatewayResponse, request_id: &str) -> Vec<u8> {
+    let message = response.message();
+    let quoted = serde_json::to_string(message).unwrap_or_default();
+    let response_type = response.response_type().map_or("", ResponseType::as_str);
+    // Longest names first, so `$context.error.message` does not eat `...messageString`.
+    let vars: [(&str, &str); 4] = [
+        ("$context.error.messageString", &quoted),
+        ("$context.error.responseType", response_type),
+        ("$context.error.message", message),
+        ("$context.requestId", request_id),
+    ];
+    let mut out = Vec::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.extend_from_slice(rest[..at].as_bytes());
+        let tail = &rest[at..];
+        match vars.iter().find(|(name, _)| tail.starts_with(name)) {
+            Some((name, value)) => {
+                out.extend_from_slice(value.as_bytes());
+                rest = &tail[name.len()..];
+            }
+            None => {
+                out.push(b'$');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out
 }
 
 #[cfg(test)]
@@ -138,6 +432,7 @@ mod tests {
             GatewayResponse::LimitExceeded,
             GatewayResponse::AccessDenied,
             GatewayResponse::MisdirectedRequest,
+            GatewayResponse::InternalError,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

@@ -31,6 +31,29 @@ pub struct Snapshot {
     pub domains: crate::tls::Domains,
     /// How `https://` backends are reached (trusted CAs, client certificate).
     pub backend_tls: Option<Arc<crate::tls::backend::BackendTls>>,
+    /// Credentials and account of Lambda invocations (`AWS_PROXY`).
+    pub lambda: Arc<LambdaSettings>,
+}
+
+/// What every Lambda invocation shares.
+#[derive(Debug, Default)]
+pub struct LambdaSettings {
+    /// Keys that sign Invoke API calls (SigV4, service `lambda`); `None`: calls go unsigned
+    /// (only local Invoke API servers accept that).
+    pub credentials: Option<crate::upstream::sigv4::Credentials>,
+    /// `requestContext.accountId` of events.
+    pub account_id: Box<str>,
+}
+
+/// Where a region's Lambda Invoke API is reached.
+#[derive(Debug)]
+pub struct InvokeEndpoint {
+    /// Resolved address (on the control plane: shards never call DNS).
+    pub addr: SocketAddr,
+    /// `Host` header (`host[:port]`), also signed.
+    pub host_header: Box<str>,
+    /// `https://` endpoints: the TLS name (`None`: plain HTTP).
+    pub tls_name: Option<rustls::pki_types::ServerName<'static>>,
 }
 
 /// How a request's `Host` picks an API.
@@ -65,6 +88,9 @@ pub struct Limits {
     pub pool_max_idle_per_backend: usize,
     /// How long an idle pooled backend connection is kept.
     pub pool_idle_timeout: Duration,
+    /// Request bodies up to this size are read whole before the backend is connected
+    /// (nginx's `proxy_request_buffering`); 0 streams every body.
+    pub request_buffer_bytes: u64,
 }
 
 impl Default for Limits {
@@ -79,6 +105,7 @@ impl Default for Limits {
             drain_timeout: Duration::from_secs(10),
             pool_max_idle_per_backend: 64,
             pool_idle_timeout: Duration::from_secs(60),
+            request_buffer_bytes: 64 * 1024,
         }
     }
 }
@@ -90,6 +117,10 @@ pub struct Api {
     pub id: Box<str>,
     /// Stages by name (`dev`, `prod`).
     pub stages: AHashMap<Box<str>, Stage>,
+    /// Overrides of the gateway's own responses; `None` when the API customises none.
+    pub gateway_responses: Option<Arc<crate::gateway_response::GatewayResponses>>,
+    /// `binaryMediaTypes`, lower-case.
+    pub binary_media_types: Box<[Box<str>]>,
 }
 
 /// A stage: a deployment's resource tree with the stage's variables already applied.
@@ -110,6 +141,8 @@ pub struct Stage {
     pub access_log: Option<Arc<crate::access_log::StageAccessLog>>,
     /// The stage cache, when `cache_cluster_enabled`.
     pub cache: Option<Box<crate::cache::StageCache>>,
+    /// Stage variables, sorted by name (`stageVariables` of Lambda events).
+    pub variables: Box<[(Box<str>, Box<str>)]>,
 }
 
 /// One method on one resource, ready to serve.
@@ -139,6 +172,23 @@ pub enum Integration {
     Mock(MockIntegration),
     /// The request is passed through to an HTTP backend and its answer passed back.
     HttpProxy(HttpProxyIntegration),
+    /// The request becomes a Lambda proxy event; the function's result becomes the reply.
+    AwsProxy(AwsProxyIntegration),
+}
+
+/// A Lambda proxy integration.
+#[derive(Debug)]
+pub struct AwsProxyIntegration {
+    /// Region of the function: signs the call.
+    pub region: Box<str>,
+    /// Function name or ARN as configured (stage variables applied), for logs.
+    pub function: Box<str>,
+    /// `/2015-03-31/functions/{FunctionName}/invocations`, percent-encoded.
+    pub invoke_path: Box<str>,
+    /// The region's Invoke API.
+    pub endpoint: Arc<InvokeEndpoint>,
+    /// Deadline for the function's result (AWS: 50 ms..29 s, default 29 s).
+    pub timeout: Duration,
 }
 
 /// A fixed answer.
@@ -200,6 +250,7 @@ impl Snapshot {
             traffic: crate::throttle::Traffic::default(),
             domains: crate::tls::Domains::default(),
             backend_tls: None,
+            lambda: Arc::default(),
         }
     }
 }

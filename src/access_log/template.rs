@@ -320,23 +320,18 @@ fn cert_field<'a>(r: &Record<'a>, field: fn(&'a ClientCert) -> &'a String) -> Op
 
 /// The `message` of a gateway response's JSON body (`{"message": "..."}`).
 fn error_message(e: GatewayResponse) -> Option<&'static [u8]> {
-    let body = e.body();
-    let rest = body.strip_prefix(br#"{"message":"#)?;
-    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    rest.strip_prefix(b"\"")?.strip_suffix(br#""}"#)
+    Some(e.message().as_bytes()).filter(|m| !m.is_empty())
 }
 
 /// AWS's gateway response type of a response (what a `gatewayResponses` key would be).
 fn response_type(e: GatewayResponse) -> &'static str {
-    // Responses without a type of their own fall back to AWS's defaults.
-    match e {
-        GatewayResponse::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
-        GatewayResponse::RequestTooLong => "REQUEST_TOO_LARGE",
-        GatewayResponse::IntegrationTimeout => "INTEGRATION_TIMEOUT",
-        GatewayResponse::IntegrationFailure => "INTEGRATION_FAILURE",
-        GatewayResponse::BadRequest => "BAD_REQUEST_BODY",
-        _ if e.status() >= 500 => "DEFAULT_5XX",
-        _ => "DEFAULT_4XX",
+    // Protocol errors have no type of their own: AWS's defaults by status (a malformed body
+    // is logged as BAD_REQUEST_BODY).
+    match e.response_type() {
+        Some(t) => t.as_str(),
+        None if e == GatewayResponse::BadRequest => "BAD_REQUEST_BODY",
+        None if e.status() >= 500 => "DEFAULT_5XX",
+        None => "DEFAULT_4XX",
     }
 }
 

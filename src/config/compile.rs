@@ -13,11 +13,16 @@ use std::sync::Arc;
 use ahash::AHashMap;
 
 use super::error::Sink;
+use super::lambda::ValidLambda;
 use super::uri::{self, Resolver};
-use super::validate::{ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage, Validated};
+use super::validate::{
+    LambdaPlan, ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage, Validated,
+};
 use crate::metrics::series::StageSeries;
 use crate::router::{HttpMethod, Router};
-use crate::snapshot::{Api, HttpProxyIntegration, Integration, Method, Snapshot, Stage};
+use crate::snapshot::{
+    Api, AwsProxyIntegration, HttpProxyIntegration, Integration, Method, Snapshot, Stage,
+};
 use crate::throttle::build::TrafficBuilder;
 use crate::throttle::MethodTraffic;
 
@@ -26,14 +31,25 @@ use crate::throttle::MethodTraffic;
 pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink) -> Snapshot {
     let mut resolver = Resolver::default();
     let mut traffic = TrafficBuilder::new(std::mem::take(&mut validated.traffic));
+    let lambda = std::mem::take(&mut validated.lambda);
+    let mut ctx = Ctx {
+        resolver: &mut resolver,
+        sink,
+        lambda: &lambda,
+        lambda_used: None,
+    };
     let apis = validated
         .apis
         .into_iter()
         .map(|api| {
-            let api = compile_api(api, &mut resolver, sink, &mut traffic);
+            let api = compile_api(api, &mut ctx, &mut traffic);
             (api.id.clone(), api)
         })
         .collect();
+    if let (Some((file, line, field)), false) = (ctx.lambda_used.take(), lambda.has_credentials()) {
+        let message = "AWS_PROXY needs credentials to sign Lambda calls: set [lambda] access_key_id and secret_access_key, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a shared credentials file";
+        ctx.sink.at(&file, line, field, message);
+    }
     Snapshot {
         generation,
         limits: validated.limits,
@@ -42,7 +58,18 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         traffic: traffic.finish(),
         domains: crate::tls::Domains::default(),
         backend_tls: None,
+        lambda: Arc::new(lambda.settings()),
     }
+}
+
+/// What compiling methods needs besides the method itself.
+struct Ctx<'a> {
+    resolver: &'a mut Resolver,
+    sink: &'a mut Sink,
+    lambda: &'a ValidLambda,
+    /// The first `AWS_PROXY` compiled (file, line, field): such a configuration needs
+    /// credentials.
+    lambda_used: Option<(std::path::PathBuf, Option<usize>, String)>,
 }
 
 /// A method ready to be put in stage routers.
@@ -71,14 +98,11 @@ enum PreparedBody {
     Shared(Arc<Method>),
     /// An `HTTP_PROXY` whose URI uses stage variables.
     PerStage(ProxyPlan),
+    /// An `AWS_PROXY`, whose function may name stage variables.
+    Lambda(LambdaPlan),
 }
 
-fn compile_api(
-    api: ValidApi,
-    resolver: &mut Resolver,
-    sink: &mut Sink,
-    traffic: &mut TrafficBuilder,
-) -> Api {
+fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -> Api {
     let file = api.file;
     let ids: Vec<String> = api.deployments.iter().map(|d| d.id.clone()).collect();
     let prepared: Vec<Vec<Prepared>> = api
@@ -89,7 +113,7 @@ fn compile_api(
                 .methods
                 .into_iter()
                 .enumerate()
-                .filter_map(|(i, m)| prepare(&file, i as u32, m, resolver, sink))
+                .filter_map(|(i, m)| prepare(&file, i as u32, m, ctx.resolver, ctx.sink))
                 .collect(),
             false => Vec::new(),
         })
@@ -100,7 +124,7 @@ fn compile_api(
         .map(|s| {
             let deployment = &prepared[s.deployment];
             let deployment_id = &ids[s.deployment];
-            let mut stage = build_stage(&file, s, deployment_id, deployment, resolver, sink);
+            let mut stage = build_stage(&file, s, deployment_id, deployment, ctx);
             let methods: Vec<(u32, String)> = deployment
                 .iter()
                 .map(|p| {
@@ -117,6 +141,9 @@ fn compile_api(
     Api {
         id: api.id.into(),
         stages,
+        gateway_responses: (!api.gateway_responses.is_empty())
+            .then(|| Arc::new(api.gateway_responses)),
+        binary_media_types: api.binary_media_types,
     }
 }
 
@@ -141,6 +168,12 @@ fn prepare(
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
+        ValidIntegration::AwsProxy(plan) => {
+            return Some(Prepared {
+                head,
+                body: PreparedBody::Lambda(plan),
+            })
+        }
         ValidIntegration::HttpProxy(plan) => match &plan.fixed {
             None => {
                 return Some(Prepared {
@@ -193,26 +226,46 @@ fn build_stage(
     stage: &ValidStage,
     deployment_id: &str,
     methods: &[Prepared],
-    resolver: &mut Resolver,
-    sink: &mut Sink,
+    ctx: &mut Ctx<'_>,
 ) -> Stage {
     let mut router = Router::default();
     for p in methods {
-        let value = match &p.body {
-            PreparedBody::Shared(m) => Arc::clone(m),
-            PreparedBody::PerStage(plan) => match instantiate(plan, &stage.variables, resolver) {
-                Ok(integration) => Arc::new(method(&p.head, integration)),
-                Err(message) => {
-                    let message = format!("in stage `{}`: {message}", stage.name);
-                    sink.at(file, plan.line, plan.field.as_str(), message);
-                    continue;
+        let (instantiated, line, field) = match &p.body {
+            PreparedBody::Shared(m) => (Ok(Arc::clone(m)), None, ""),
+            PreparedBody::PerStage(plan) => (
+                instantiate(plan, &stage.variables, ctx.resolver)
+                    .map(|i| Arc::new(method(&p.head, i))),
+                plan.line,
+                plan.field.as_str(),
+            ),
+            PreparedBody::Lambda(plan) => {
+                if ctx.lambda_used.is_none() {
+                    ctx.lambda_used = Some((file.to_path_buf(), plan.line, plan.field.clone()));
                 }
-            },
+                let lambda = lambda_integration(plan, &stage.variables, ctx)
+                    .map(|i| Arc::new(method(&p.head, i)));
+                (lambda, plan.line, plan.field.as_str())
+            }
+        };
+        let value = match instantiated {
+            Ok(method) => method,
+            Err(message) => {
+                let message = format!("in stage `{}`: {message}", stage.name);
+                ctx.sink.at(file, line, field, message);
+                continue;
+            }
         };
         if let Err(e) = router.insert(p.head.method, &p.head.resource_path, value) {
-            sink.at(file, p.head.line, p.head.field.as_str(), e.to_string());
+            ctx.sink
+                .at(file, p.head.line, p.head.field.as_str(), e.to_string());
         }
     }
+    let mut variables: Vec<(Box<str>, Box<str>)> = stage
+        .variables
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
+    variables.sort();
     Stage {
         name: stage.name.as_str().into(),
         deployment_id: deployment_id.into(),
@@ -221,7 +274,27 @@ fn build_stage(
         metrics: Default::default(),
         access_log: stage.access_log.clone(),
         cache: None,
+        variables: variables.into_boxed_slice(),
     }
+}
+
+/// An `AWS_PROXY` for one stage: its function with the stage's variables, the region's
+/// endpoint resolved.
+fn lambda_integration(
+    plan: &LambdaPlan,
+    vars: &AHashMap<String, String>,
+    ctx: &mut Ctx<'_>,
+) -> Result<Integration, String> {
+    let uri = plan.template.substitute(vars)?;
+    let target = super::lambda::parse_function_uri(&uri)?;
+    let endpoint = ctx.lambda.endpoint(&target.region, ctx.resolver)?;
+    Ok(Integration::AwsProxy(AwsProxyIntegration {
+        invoke_path: super::lambda::invoke_path(&target.function).into(),
+        region: target.region.into(),
+        function: target.function.into(),
+        endpoint,
+        timeout: plan.timeout,
+    }))
 }
 
 /// Numbers the metric series of a stage's methods (see `metrics::series`).

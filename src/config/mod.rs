@@ -12,7 +12,9 @@
 pub mod cache;
 pub mod compile;
 pub mod error;
+pub mod gateway_responses;
 pub mod key_import;
+pub mod lambda;
 pub mod load;
 pub mod method_settings;
 pub mod model;
@@ -109,6 +111,8 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     let mut sink = Sink::default();
     let sources = load::read_sources(dir, &mut sink);
     let mut validated = validate::validate(&sources, &mut sink);
+    validated.lambda =
+        lambda::gateway_section(sources.gateway.as_ref(), &sources.gateway_path, &mut sink);
     let (account, usage) = traffic::gateway_settings(dir, sources.gateway.as_ref(), &mut sink);
     let (plans, keys) = traffic::plans_and_keys(dir, &validated.apis, &mut sink);
     validated.traffic = traffic::ValidTraffic {

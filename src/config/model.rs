@@ -42,6 +42,32 @@ pub struct GatewayFile {
     /// TLS to `https://` backends: trusted CAs and the gateway's client certificate.
     #[serde(default)]
     pub backend_tls: crate::tls::model::BackendTlsSection,
+    /// How Lambda functions are invoked (`AWS_PROXY`).
+    #[serde(default)]
+    pub lambda: LambdaSection,
+}
+
+/// `[lambda]`: where the Lambda Invoke API is and the credentials that sign calls to it.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaSection {
+    /// Invoke API endpoint for every region not in `region_endpoints` (default: AWS's
+    /// `https://lambda.{region}.amazonaws.com`).
+    pub endpoint: Option<Spanned<String>>,
+    /// Endpoint per region.
+    #[serde(default)]
+    pub region_endpoints: Entries<Spanned<String>, Spanned<String>>,
+    /// Access key id; with `secret_access_key` (and optional `session_token`) it takes
+    /// precedence over the environment and the shared credentials file.
+    pub access_key_id: Option<Spanned<String>>,
+    /// Secret access key.
+    pub secret_access_key: Option<Spanned<String>>,
+    /// Session token of temporary credentials.
+    pub session_token: Option<Spanned<String>>,
+    /// Profile of the shared credentials file (default `AWS_PROFILE`, else `default`).
+    pub profile: Option<Spanned<String>>,
+    /// The AWS account id shown in events (`requestContext.accountId`).
+    pub account_id: Option<Spanned<String>>,
 }
 
 /// `[server]` of `gateway.toml`; every field is optional and has a default.
@@ -126,6 +152,9 @@ pub struct LimitsSection {
     pub pool_max_idle_per_backend: Option<Spanned<i64>>,
     /// How long an idle pooled backend connection is kept (> 0).
     pub pool_idle_timeout_ms: Option<Spanned<i64>>,
+    /// Request bodies up to this many bytes are read whole before the backend is connected
+    /// (default 65536; 0 streams every body).
+    pub request_buffer_bytes: Option<Spanned<i64>>,
 }
 
 /// One API file in `apis_dir`: a REST API with its stages and deployments.
@@ -143,6 +172,28 @@ pub struct ApiFile {
     /// `[deployments.ID]`, in file order.
     #[serde(default)]
     pub deployments: Entries<Spanned<String>, DeploymentModel>,
+    /// Per-type overrides of the gateway's own responses (AWS `gatewayResponses`), keyed by
+    /// type name (`THROTTLED`, `DEFAULT_4XX`, ...).
+    #[serde(default)]
+    pub gateway_responses: Entries<Spanned<String>, GatewayResponseModel>,
+    /// Media types whose bodies are binary (AWS `binaryMediaTypes`): `image/png`, `image/*`,
+    /// `*/*`. Lambda proxy events carry such bodies base64-encoded.
+    #[serde(default)]
+    pub binary_media_types: Vec<Spanned<String>>,
+}
+
+/// One `[gateway_responses.TYPE]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayResponseModel {
+    /// `statusCode`.
+    pub status: Option<Spanned<i64>>,
+    /// Static response headers (`responseParameters` `gatewayresponse.header.*`).
+    pub headers: Option<Entries<Spanned<String>, Spanned<String>>>,
+    /// Body template (`responseTemplates`).
+    pub body: Option<Spanned<String>>,
+    /// Media type of the body template (default `application/json`).
+    pub content_type: Option<Spanned<String>>,
 }
 
 /// `[stages.NAME]`: a named pointer to a deployment, with stage variables.
@@ -241,6 +292,9 @@ pub struct IntegrationModel {
     pub uri: Option<Spanned<String>>,
     /// HTTP_PROXY: backend timeout (50..=29000, default `limits.integration_timeout_ms`).
     pub timeout_ms: Option<Spanned<i64>>,
+    /// `integrationHttpMethod`: the method of the call to the integration; `AWS_PROXY` takes
+    /// only `POST` (Lambda's Invoke API), which is also its default.
+    pub http_method: Option<Spanned<String>>,
 }
 
 /// The integration types Tollgate implements, spelled as AWS spells them.
@@ -252,6 +306,9 @@ pub enum IntegrationType {
     /// Pass-through to an HTTP backend.
     #[serde(rename = "HTTP_PROXY")]
     HttpProxy,
+    /// Lambda proxy integration.
+    #[serde(rename = "AWS_PROXY")]
+    AwsProxy,
 }
 
 impl IntegrationType {
@@ -260,6 +317,7 @@ impl IntegrationType {
         match self {
             IntegrationType::Mock => "MOCK",
             IntegrationType::HttpProxy => "HTTP_PROXY",
+            IntegrationType::AwsProxy => "AWS_PROXY",
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Validated {
     pub apis: Vec<ValidApi>,
     /// Throttles, usage plans and keys (filled in by `config::traffic`).
     pub traffic: super::traffic::ValidTraffic,
+    /// Lambda endpoints and credentials (filled in by `config::lambda`).
+    pub lambda: super::lambda::ValidLambda,
 }
 
 /// One API file that parsed.
@@ -65,6 +67,10 @@ pub struct ValidApi {
     /// Every deployment of the file, in file order (indices are stable for
     /// [`ValidStage::deployment`]); methods with errors are left out.
     pub deployments: Vec<ValidDeployment>,
+    /// The API's gateway response overrides.
+    pub gateway_responses: crate::gateway_response::GatewayResponses,
+    /// `binaryMediaTypes`, lower-case.
+    pub binary_media_types: Box<[Box<str>]>,
 }
 
 /// A stage pointing at an existing deployment.
@@ -126,6 +132,21 @@ pub enum ValidIntegration {
     Mock(MockIntegration),
     /// Needs its URI resolved (and, with stage variables, instantiated per stage).
     HttpProxy(ProxyPlan),
+    /// Needs its function (and endpoint) fixed per stage.
+    AwsProxy(LambdaPlan),
+}
+
+/// An `AWS_PROXY` integration before stage variables are applied.
+#[derive(Debug)]
+pub struct LambdaPlan {
+    /// Dotted path of the `uri` field, for errors.
+    pub field: String,
+    /// Line of the `uri` value.
+    pub line: Option<usize>,
+    /// The URI split on stage variable references.
+    pub template: StageTemplate,
+    /// Function timeout.
+    pub timeout: Duration,
 }
 
 /// An `HTTP_PROXY` integration before stage variables and DNS are applied.
@@ -186,6 +207,7 @@ pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
         },
         apis,
         traffic: Default::default(),
+        lambda: Default::default(),
     }
 }
 
@@ -421,6 +443,13 @@ impl GatewayCheck<'_> {
                 "pool_idle_timeout_ms",
                 d.pool_idle_timeout,
             ),
+            request_buffer_bytes: self
+                .int(
+                    &l.request_buffer_bytes,
+                    "request_buffer_bytes",
+                    (0, 10 * 1024 * 1024),
+                )
+                .map_or(d.request_buffer_bytes, |v| v as u64),
         };
         let timeout = self.int(
             &l.integration_timeout_ms,
@@ -498,6 +527,8 @@ impl ApiCheck<'_> {
             id,
             stages,
             deployments,
+            gateway_responses: super::gateway_responses::check(self.src, self.sink),
+            binary_media_types: super::gateway_responses::binary_media_types(self.src, self.sink),
         }
     }
 
@@ -709,6 +740,7 @@ impl ApiCheck<'_> {
             IntegrationType::HttpProxy => self
                 .proxy(&field, model, params)
                 .map(ValidIntegration::HttpProxy),
+            IntegrationType::AwsProxy => self.lambda(&field, model).map(ValidIntegration::AwsProxy),
         };
         checked.filter(|_| foreign_ok)
     }
@@ -731,7 +763,7 @@ impl ApiCheck<'_> {
                     present.push(("timeout_ms", self.src.line(v)));
                 }
             }
-            IntegrationType::HttpProxy => {
+            IntegrationType::HttpProxy | IntegrationType::AwsProxy => {
                 if let Some(v) = &model.status {
                     present.push(("status", self.src.line(v)));
                 }
@@ -744,9 +776,17 @@ impl ApiCheck<'_> {
                 }
             }
         }
+        if let Some(v) = model
+            .http_method
+            .as_ref()
+            .filter(|_| kind != IntegrationType::AwsProxy)
+        {
+            present.push(("http_method", self.src.line(v)));
+        }
         let takes = match kind {
             IntegrationType::Mock => "status, headers and body",
             IntegrationType::HttpProxy => "uri and timeout_ms",
+            IntegrationType::AwsProxy => "uri, http_method and timeout_ms",
         };
         for (name, line) in &present {
             let message = format!(
@@ -804,13 +844,9 @@ impl ApiCheck<'_> {
         out
     }
 
-    fn proxy(
-        &mut self,
-        field: &str,
-        model: &IntegrationModel,
-        params: &[PathParam],
-    ) -> Option<ProxyPlan> {
-        let timeout = match &model.timeout_ms {
+    /// An integration's `timeout_ms` (the node default when absent); `None` when reported.
+    fn timeout(&mut self, field: &str, model: &IntegrationModel) -> Option<Duration> {
+        match &model.timeout_ms {
             None => Some(self.default_timeout),
             Some(t) => match check_range(*t.get_ref(), INTEGRATION_TIMEOUT_MS) {
                 Ok(ms) => Some(Duration::from_millis(ms as u64)),
@@ -819,7 +855,57 @@ impl ApiCheck<'_> {
                     None
                 }
             },
+        }
+    }
+
+    /// `AWS_PROXY`: a Lambda integration URI (checked fully once stage variables are known)
+    /// and `integrationHttpMethod` POST, the only method the Invoke API takes ("For Lambda
+    /// integrations, you must use the HTTP method of POST", API Gateway developer guide).
+    fn lambda(&mut self, field: &str, model: &IntegrationModel) -> Option<LambdaPlan> {
+        let timeout = self.timeout(field, model);
+        if let Some(m) = &model.http_method {
+            if m.get_ref() != "POST" {
+                let message = format!(
+                    "`{}`: Lambda functions are invoked with POST (integrationHttpMethod)",
+                    m.get_ref()
+                );
+                self.error(m, &format!("{field}.http_method"), message);
+            }
+        }
+        let uri_field = format!("{field}.uri");
+        let Some(uri) = &model.uri else {
+            let message = "AWS_PROXY integrations need a `uri` (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations)";
+            self.error(&model.kind, &uri_field, message);
+            return None;
         };
+        let template = match StageTemplate::parse(uri.get_ref()) {
+            Ok(t) => t,
+            Err(message) => {
+                self.error(uri, &uri_field, message);
+                return None;
+            }
+        };
+        if !template.has_vars() {
+            if let Err(message) = super::lambda::parse_function_uri(uri.get_ref()) {
+                self.error(uri, &uri_field, message);
+                return None;
+            }
+        }
+        Some(LambdaPlan {
+            field: uri_field,
+            line: self.src.line(uri),
+            template,
+            timeout: timeout?,
+        })
+    }
+
+    fn proxy(
+        &mut self,
+        field: &str,
+        model: &IntegrationModel,
+        params: &[PathParam],
+    ) -> Option<ProxyPlan> {
+        let timeout = self.timeout(field, model);
         let uri_field = format!("{field}.uri");
         let Some(uri) = &model.uri else {
             self.error(

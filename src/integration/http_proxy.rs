@@ -15,7 +15,6 @@ use crate::http::{
     connection_names, is_hop_by_hop, write_chunk, BodyFraming, Header, Parsed, RequestHead,
     ResponseFraming, LAST_CHUNK,
 };
-use crate::integration::pool::BackendConn;
 use crate::pipeline::cache_filter;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::response_filter::{self, OutFraming};
@@ -24,9 +23,11 @@ use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::snapshot::{HttpProxyIntegration, Limits, Snapshot, UriPart};
+use crate::upstream::pool::BackendConn;
 use crate::wire::{self, BodyReader, Framing, WireError};
 
-/// Bodies up to this size that are already buffered are sent together with the head.
+/// Bodies up to this size that are already received whole are sent together with the head,
+/// even when request buffering is off.
 const INLINE_BODY_MAX: u64 = 16 * 1024;
 /// Staged output is flushed once it reaches this size.
 const FLUSH_AT: usize = 64 * 1024;
@@ -220,8 +221,16 @@ pub async fn forward(
 ) -> Next {
     let limits = &snapshot.limits;
     conn.inbuf.consume(req.head_len);
+    let mut req = req;
+    let mut body = match buffer_request_body(conn, &mut req, limits).await {
+        Ok(body) => body,
+        Err(ProxyError::Close) => return Next::Close,
+        Err(ProxyError::Respond(response)) => {
+            ctx.keep_alive = false;
+            return respond_error(shard, conn, ctx, req, limits, response).await;
+        }
+    };
     let deadline = Instant::now() + integration.timeout;
-    let mut body = plan_request_body(conn, req, limits);
     match exchange(
         shard,
         conn,
@@ -238,32 +247,92 @@ pub async fn forward(
         Err(ProxyError::Close) => Next::Close,
         Err(ProxyError::Respond(response)) => {
             ctx.keep_alive &= body.is_done();
-            let minor = req.minor_version;
-            response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
-            match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
-                Ok(()) if ctx.keep_alive => Next::KeepAlive,
-                _ => Next::Close,
-            }
+            respond_error(shard, conn, ctx, req, limits, response).await
         }
     }
 }
 
-/// Moves a small, already-buffered body into the upstream head (one write, replayable) and
-/// returns the reader for whatever body is left to stream.
-fn plan_request_body(conn: &mut ClientConn, req: RequestInfo, limits: &Limits) -> BodyReader {
-    match req.framing {
-        BodyFraming::None => BodyReader::new(Framing::None, 0),
-        BodyFraming::Length(n)
-            if n <= INLINE_BODY_MAX && conn.inbuf.pending().len() as u64 >= n =>
-        {
-            let n = n as usize;
-            conn.upstream_head
-                .extend_from_slice(&conn.inbuf.pending()[..n]);
-            conn.inbuf.consume(n);
-            BodyReader::new(Framing::None, 0)
+/// Answers with a gateway response instead of the backend's. Whatever the client's output
+/// buffer still holds is body bytes staged for the backend (the relay shares the buffer), and
+/// must never reach the client.
+async fn respond_error(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+    req: RequestInfo,
+    limits: &Limits,
+    response: GatewayResponse,
+) -> Next {
+    conn.out.clear();
+    let minor = req.minor_version;
+    response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
+    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
+        Ok(()) if ctx.keep_alive => Next::KeepAlive,
+        _ => Next::Close,
+    }
+}
+
+/// Request buffering, as nginx's `proxy_request_buffering`: a body of at most
+/// `limits.request_buffer_bytes` is read whole into the upstream head before any backend is
+/// chosen or connected, so a slow client holds no backend connection and the exchange can be
+/// replayed on a stale pooled connection. A longer body is streamed: a `Content-Length` one
+/// from its start, a chunked one after its first `request_buffer_bytes`. Returns the reader
+/// for what is left to stream (done when everything was buffered). A client that waits for
+/// `100 Continue` gets it here when its body is buffered (`req.expect_continue` is then
+/// cleared so the relay does not send it again).
+async fn buffer_request_body(
+    conn: &mut ClientConn,
+    req: &mut RequestInfo,
+    limits: &Limits,
+) -> Result<BodyReader, ProxyError> {
+    let limit = limits.request_buffer_bytes;
+    let (mut body, chunked) = match req.framing {
+        BodyFraming::None => return Ok(BodyReader::new(Framing::None, 0)),
+        BodyFraming::Length(n) => {
+            let reader = BodyReader::new(Framing::Length(n), limits.max_body_bytes);
+            let whole = conn.inbuf.pending().len() as u64 >= n;
+            // Beyond the limit, only a body already received whole travels with the head.
+            if n > limit && !(whole && n <= INLINE_BODY_MAX) {
+                return Ok(reader);
+            }
+            (reader, false)
         }
-        BodyFraming::Length(n) => BodyReader::new(Framing::Length(n), limits.max_body_bytes),
-        BodyFraming::Chunked => BodyReader::new(Framing::Chunked, limits.max_body_bytes),
+        BodyFraming::Chunked if limit == 0 => {
+            return Ok(BodyReader::new(Framing::Chunked, limits.max_body_bytes))
+        }
+        BodyFraming::Chunked => (
+            BodyReader::new(Framing::Chunked, limits.max_body_bytes),
+            true,
+        ),
+    };
+    if req.expect_continue && conn.inbuf.pending().is_empty() {
+        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
+            .await
+            .map_err(|_| ProxyError::Close)?;
+        req.expect_continue = false;
+    }
+    let mut buffered: u64 = 0;
+    loop {
+        while let Some((s, e)) = body
+            .take_buffered(&mut conn.inbuf)
+            .map_err(|e| client_body_error(e).into_proxy_error())?
+        {
+            push_piece(&mut conn.upstream_head, &conn.inbuf.raw()[s..e], chunked);
+            buffered += (e - s) as u64;
+        }
+        if body.is_done() {
+            if chunked {
+                conn.upstream_head.extend_from_slice(LAST_CHUNK);
+            }
+            return Ok(body);
+        }
+        if buffered >= limit {
+            return Ok(body);
+        }
+        body.read_more(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
+            .await
+            .map_err(|_| ProxyError::Close)?;
     }
 }
 

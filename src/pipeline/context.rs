@@ -35,6 +35,9 @@ pub struct RequestCtx {
     pub cache: Option<crate::cache::CacheOutcome>,
     /// On a cache miss, the copy of the backend response being taken to store it.
     pub cache_capture: Option<Box<crate::cache::Capture>>,
+    /// The API's gateway response overrides, once the API is known (`None` when it has
+    /// none: the common case costs no reference count).
+    pub responses: Option<std::sync::Arc<crate::gateway_response::GatewayResponses>>,
 }
 
 impl RequestCtx {
@@ -53,6 +56,7 @@ impl RequestCtx {
             api_key: MaskedKey::default(),
             cache: None,
             cache_capture: None,
+            responses: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod cache_filter;
 pub mod context;
 pub mod observe;
 pub mod request_filter;
+pub mod respond;
 pub mod response_filter;
 pub mod throttle_filter;
 pub mod upstream;
@@ -64,6 +65,12 @@ async fn answer<'s>(
     let limits = &snapshot.limits;
     let req = RequestInfo::of(&conn.head);
     let base = conn.inbuf.pending();
+    // Test builds only: a request that asks for it panics here, to prove that a panic costs
+    // that request alone (tests/panic.rs).
+    #[cfg(feature = "test-faults")]
+    if conn.head.header(base, "x-tollgate-test-panic").is_some() {
+        panic!("test-faults: panic requested by x-tollgate-test-panic");
+    }
 
     // Phase 1: request filter (limits, routing).
     let mut params = Params::default();
@@ -81,12 +88,14 @@ async fn answer<'s>(
         Ok(route) => route,
         Err(response) => {
             let target = observe::Target::of_error(snapshot, &conn.head, base);
+            ctx.responses = target.api().and_then(|a| a.gateway_responses.clone());
             observe::capture(&mut conn.log_facts, target, &conn.head, base);
             let next = gateway_error(shard, conn, ctx, req, limits, response).await;
             return (next, target);
         }
     };
     let target = observe::Target::routed(&route);
+    ctx.responses.clone_from(&route.api.gateway_responses);
     observe::capture(&mut conn.log_facts, target, &conn.head, base);
 
     // Phase 1a: API keys, throttles and quotas. The key header is only looked for when the
@@ -138,7 +147,7 @@ async fn answer<'s>(
         },
         &mut conn.upstream_head,
     );
-    let next = upstream::call(shard, conn, prepared, ctx, req, snapshot).await;
+    let next = upstream::call(shard, conn, prepared, ctx, req, snapshot, &route).await;
     if let Some(fill) = fill {
         cache_filter::store(shard, fill, ctx);
     }

@@ -38,6 +38,14 @@ pub enum Target<'s> {
 }
 
 impl<'s> Target<'s> {
+    /// The API the request reached, if any.
+    pub fn api(&self) -> Option<&'s Api> {
+        match self {
+            Target::Stage { api, .. } => Some(api),
+            Target::Unrouted => None,
+        }
+    }
+
     /// The target of a routed request.
     pub fn routed(route: &Route<'s>) -> Self {
         Target::Stage {

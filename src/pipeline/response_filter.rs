@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::gateway_response::GatewayResponse;
+use crate::gateway_response::{GatewayResponse, Resolved};
 use crate::pipeline::context::RequestCtx;
 
 /// How the body that follows a head is delimited for the client.
@@ -120,6 +120,13 @@ pub fn gateway_response(
     response: GatewayResponse,
     client_minor_version: u8,
 ) {
+    ctx.error = Some(response);
+    if let Some(responses) = ctx.responses.clone() {
+        let id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
+        if let Some(resolved) = responses.resolve(response, id) {
+            return overridden(out, ctx, date, response, &resolved, client_minor_version);
+        }
+    }
     status_line(out, response.status(), reason_phrase(response.status()));
     header(out, b"Content-Type", b"application/json");
     header(out, b"x-amzn-ErrorType", response.error_type().as_bytes());
@@ -132,7 +139,31 @@ pub fn gateway_response(
         client_minor_version,
     );
     ctx.status = response.status();
-    ctx.error = Some(response);
+    if !ctx.is_head {
+        out.extend_from_slice(body);
+        ctx.response_body_bytes = body.len() as u64;
+    }
+}
+
+/// A gateway response with the API's `gatewayResponses` override applied.
+fn overridden(
+    out: &mut Vec<u8>,
+    ctx: &mut RequestCtx,
+    date: &DateCache,
+    response: GatewayResponse,
+    resolved: &Resolved<'_>,
+    client_minor_version: u8,
+) {
+    status_line(out, resolved.status, reason_phrase(resolved.status));
+    header(out, b"Content-Type", resolved.content_type.as_bytes());
+    header(out, b"x-amzn-ErrorType", response.error_type().as_bytes());
+    for (name, value) in &resolved.headers {
+        header(out, name.as_bytes(), value.as_bytes());
+    }
+    let body = &resolved.body;
+    let framing = OutFraming::Length(body.len() as u64);
+    finish_head(out, ctx, date, framing, client_minor_version);
+    ctx.status = resolved.status;
     if !ctx.is_head {
         out.extend_from_slice(body);
         ctx.response_body_bytes = body.len() as u64;

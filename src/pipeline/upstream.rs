@@ -1,25 +1,46 @@
 //! Phase 2: the routed method's integration produces the response.
 //!
 //! Split in two steps because of ownership: [`prepare`] runs while the request head is still
-//! borrowed from the receive buffer (it copies what the backend needs, e.g. path parameters
-//! into the backend request line), then [`call`] owns the connection for the exchange.
+//! borrowed from the receive buffer (it copies what the integration needs: the backend request
+//! line for `HTTP_PROXY`, the head and path parameters for `AWS_PROXY`), then [`call`] owns
+//! the connection for the exchange. Leaf integrations (`MOCK`, `AWS_PROXY`) return a
+//! [`Reply`](crate::exchange::Reply) that the responder writes; `HTTP_PROXY` streams.
 
-use crate::http::RequestHead;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::gateway_response::GatewayResponse;
+use crate::http::{BodyFraming, RequestHead};
+use crate::integration::aws_proxy::{self, LambdaRequest};
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
-use crate::pipeline::{local_response, Next};
+use crate::pipeline::request_filter::{self, Route};
+use crate::pipeline::{local_response, respond, response_filter, Next};
 use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
-use crate::snapshot::{HttpProxyIntegration, Integration, MockIntegration, Snapshot};
+use crate::snapshot::{
+    AwsProxyIntegration, HttpProxyIntegration, Integration, Limits, MockIntegration, Snapshot,
+};
+use crate::upstream::invoke;
+use crate::wire::{self, BodyReader, Framing, WireError};
 
 /// An integration ready to run, detached from the receive buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub enum Prepared<'s> {
     /// Answer from configuration.
     Mock(&'s MockIntegration),
     /// Forward; the backend request head is already in `ClientConn::upstream_head`.
     Proxy(&'s HttpProxyIntegration),
+    /// Invoke a function with the request as its event.
+    Lambda(&'s AwsProxyIntegration, Box<OwnedHead>),
+}
+
+/// A request head copied out of the receive buffer, so the body can be read into it while the
+/// head stays readable (the parsed spans index `bytes`).
+#[derive(Debug)]
+pub struct OwnedHead {
+    bytes: Vec<u8>,
+    params: Vec<(Box<str>, String)>,
 }
 
 /// Copies what the integration needs out of the borrowed request.
@@ -37,6 +58,16 @@ pub fn prepare<'s>(
             http_proxy::write_request_head(upstream_head, p, params, head, base, from);
             Prepared::Proxy(p)
         }
+        Integration::AwsProxy(l) => Prepared::Lambda(
+            l,
+            Box::new(OwnedHead {
+                bytes: base[..head.head_len].to_vec(),
+                params: params
+                    .iter()
+                    .map(|(k, v)| (Box::from(k), v.to_string()))
+                    .collect(),
+            }),
+        ),
     }
 }
 
@@ -48,15 +79,152 @@ pub async fn call(
     ctx: &mut RequestCtx,
     req: http_proxy::RequestInfo,
     snapshot: &Snapshot,
+    route: &Route<'_>,
 ) -> Next {
     let limits = &snapshot.limits;
     match prepared {
         Prepared::Mock(m) => {
             local_response(shard, conn, ctx, req, limits, |out, ctx, date| {
-                mock::respond(out, ctx, date, m, req.minor_version)
+                respond::write_reply(out, ctx, date, &mock::reply(m), req.minor_version)
             })
             .await
         }
         Prepared::Proxy(p) => http_proxy::forward(shard, conn, p, ctx, req, snapshot).await,
+        Prepared::Lambda(l, head) => lambda(shard, conn, l, &head, ctx, req, snapshot, route).await,
+    }
+}
+
+/// `AWS_PROXY`: reads the body whole, invokes the function, answers with its result.
+#[allow(clippy::too_many_arguments)]
+async fn lambda(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    integration: &AwsProxyIntegration,
+    head: &OwnedHead,
+    ctx: &mut RequestCtx,
+    req: http_proxy::RequestInfo,
+    snapshot: &Snapshot,
+    route: &Route<'_>,
+) -> Next {
+    let limits = &snapshot.limits;
+    conn.inbuf.consume(req.head_len);
+    let body = match buffer_body(conn, req, limits).await {
+        Ok(body) => body,
+        Err(None) => return Next::Close,
+        Err(Some(response)) => {
+            ctx.keep_alive = false;
+            return send_gateway_response(shard, conn, ctx, req, limits, response).await;
+        }
+    };
+    let base = &head.bytes[..];
+    let full_path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
+    let host = conn.head.host.map(|h| h.get(base));
+    let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
+    let request_id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
+    let source_ip = conn.peer.ip().to_string();
+    let start_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let call = LambdaRequest {
+        head: &conn.head,
+        base,
+        full_path,
+        path,
+        params: &head.params,
+        api: route.api,
+        stage: route.stage,
+        method: route.method,
+        request_id,
+        source_ip: &source_ip,
+        start_unix_ms,
+        body: body.as_deref(),
+        client_cert: conn.client_cert.as_deref(),
+    };
+    let target = invoke::Target {
+        integration,
+        lambda: &snapshot.lambda,
+        tls: snapshot.backend_tls.as_deref(),
+        limits,
+    };
+    let started = Instant::now();
+    let outcome = aws_proxy::call(&shard.pool, target, &call).await;
+    ctx.integration_latency = Some(started.elapsed());
+    match outcome {
+        Ok(reply) => {
+            respond::write_reply(&mut conn.out, ctx, &shard.date, &reply, req.minor_version)
+        }
+        Err(response) => response_filter::gateway_response(
+            &mut conn.out,
+            ctx,
+            &shard.date,
+            response,
+            req.minor_version,
+        ),
+    }
+    flush(conn, ctx, limits).await
+}
+
+/// Reads a whole request body (up to the payload limit), after `100 Continue` if the client
+/// waits for it. `Err(Some(..))`: the response to send (the connection then closes);
+/// `Err(None)`: the client went away.
+pub async fn buffer_body(
+    conn: &mut ClientConn,
+    req: http_proxy::RequestInfo,
+    limits: &Limits,
+) -> Result<Option<Vec<u8>>, Option<GatewayResponse>> {
+    let framing = match req.framing {
+        BodyFraming::None => return Ok(None),
+        BodyFraming::Length(n) => Framing::Length(n),
+        BodyFraming::Chunked => Framing::Chunked,
+    };
+    if req.expect_continue && conn.inbuf.pending().is_empty() {
+        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
+            .await
+            .map_err(|_| None)?;
+    }
+    let mut reader = BodyReader::new(framing, limits.max_body_bytes);
+    let mut body = match req.framing {
+        BodyFraming::Length(n) => Vec::with_capacity(n as usize),
+        _ => Vec::new(),
+    };
+    loop {
+        match reader
+            .next(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
+            .await
+        {
+            Ok(Some((s, e))) => body.extend_from_slice(&conn.inbuf.raw()[s..e]),
+            Ok(None) => return Ok(Some(body)),
+            Err(WireError::TooLarge) => return Err(Some(GatewayResponse::RequestTooLong)),
+            Err(WireError::Http(e)) => return Err(Some(GatewayResponse::from_http_error(e))),
+            Err(_) => return Err(None),
+        }
+    }
+}
+
+/// Writes a gateway response and flushes it.
+async fn send_gateway_response(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+    req: http_proxy::RequestInfo,
+    limits: &Limits,
+    response: GatewayResponse,
+) -> Next {
+    let minor = req.minor_version;
+    response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
+    flush(conn, ctx, limits).await
+}
+
+/// Sends what `conn.out` holds; closes (after a linger) when the connection cannot go on.
+async fn flush(conn: &mut ClientConn, ctx: &mut RequestCtx, limits: &Limits) -> Next {
+    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
+        Ok(()) if ctx.keep_alive => Next::KeepAlive,
+        Ok(()) => {
+            ctx.sent_at = Some(Instant::now());
+            crate::server::connection::linger_close(conn).await;
+            Next::Close
+        }
+        Err(_) => Next::Close,
     }
 }

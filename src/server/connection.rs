@@ -8,7 +8,7 @@ use crate::gateway_response::GatewayResponse;
 use crate::http::{HttpError, Parsed};
 use crate::pipeline::{self, context::RequestCtx, response_filter, Next};
 use crate::server::client::ClientConn;
-use crate::server::shard::ShardCtx;
+use crate::server::shard::{CatchUnwind, ShardCtx};
 use crate::snapshot::Limits;
 use crate::wire::{self, WireError};
 
@@ -47,7 +47,14 @@ pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
         // Route on the configuration current now, not the one current when the wait for this
         // request began: an idle keep-alive connection may have slept through a reload.
         let snapshot = shard.snapshots.current();
-        let next = pipeline::serve(shard, &snapshot, &mut conn).await;
+        let served = CatchUnwind(pipeline::serve(shard, &snapshot, &mut conn)).await;
+        let Ok(next) = served else {
+            // A bug hit by this request: it alone gets a 500 and its connection closes (what
+            // it had half-written is discarded); the shard and its other connections go on.
+            tracing::error!(shard = shard.id, peer = %conn.peer, "request panicked; answered 500 and closed the connection");
+            internal_error(shard, &mut conn, &limits).await;
+            return;
+        };
         if next == Next::Close || shard.is_draining() {
             return;
         }
@@ -97,6 +104,17 @@ async fn read_head(
             Ok(_) => {}
         }
     }
+}
+
+/// Answers a request whose processing panicked with AWS's 500 and lets the caller close.
+async fn internal_error(shard: &ShardCtx, conn: &mut ClientConn, limits: &Limits) {
+    conn.out.clear();
+    let mut ctx = RequestCtx::new(shard.random_u128(), false, false);
+    let response = GatewayResponse::InternalError;
+    response_filter::gateway_response(&mut conn.out, &mut ctx, &shard.date, response, 1);
+    shard.metrics.record_unrouted(ctx.status);
+    let _ = wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await;
+    linger_close(conn).await;
 }
 
 /// Answers a head the codec refused and lets the caller close: the byte stream can no longer

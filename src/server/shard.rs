@@ -13,11 +13,11 @@ use monoio::net::TcpListener;
 
 use crate::access_log::ShardLog;
 use crate::cache::ShardCache;
-use crate::integration::pool::Pool;
 use crate::metrics::ShardMetrics;
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
 use crate::server::{h2, NodeServices};
+use crate::upstream::pool::Pool;
 
 /// How often a shard looks at the node-wide shutdown flag and for a replaced snapshot to let
 /// go of, and (every 20th tick) purges its pool.
@@ -199,7 +199,9 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
 
 /// Runs a future and turns a panic inside it into an `Err`, so that a bug hit by one
 /// connection drops that connection instead of the whole shard and every connection on it.
-struct CatchUnwind<F>(F);
+/// Needs `panic = "unwind"` (the release profile's setting, see tuning.md "Panics"): under
+/// `abort` the process would end before this runs.
+pub(crate) struct CatchUnwind<F>(pub(crate) F);
 
 impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
     type Output = Result<F::Output, ()>;

@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod clock;
 pub mod h2;
+pub mod lambda;
 pub mod metrics;
 pub mod tls;
 pub mod traffic;
@@ -320,6 +321,7 @@ impl ConfigDir {
             ("integration_timeout_ms", 29_000),
             ("pool_max_idle_per_backend", 64),
             ("pool_idle_timeout_ms", 60_000),
+            ("request_buffer_bytes", 65_536),
         ]);
         let c = ConfigDir {
             dir,

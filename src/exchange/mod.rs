@@ -1,0 +1,81 @@
+//! The exchange: what an integration hands back to the pipeline instead of writing to the
+//! client itself.
+//!
+//! A [`Reply`] is a status, a header list and a body; only the responder
+//! (`pipeline::respond`) turns it into wire bytes, adding what the gateway owes every response
+//! (`Date`, `x-amzn-RequestId`, framing, `HEAD` handling) and counting what was sent. Leaf
+//! integrations (`MOCK`, `AWS_PROXY`) return a `Reply` or a
+//! [`GatewayResponse`](crate::gateway_response::GatewayResponse); `HTTP_PROXY` still relays
+//! its backend's body piece by piece itself (see `integration::http_proxy`).
+
+/// A complete response produced by an integration.
+#[derive(Debug)]
+pub struct Reply<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order. Names the gateway owns are remapped by the responder.
+    pub headers: Headers<'a>,
+    /// The body.
+    pub body: Body<'a>,
+}
+
+/// A reply's header list: borrowed from the snapshot (`MOCK`) or built per request.
+#[derive(Debug)]
+pub enum Headers<'a> {
+    /// Configured headers.
+    Config(&'a [(Box<str>, Box<str>)]),
+    /// Headers built for this request (a Lambda result's).
+    Owned(Vec<(String, String)>),
+}
+
+impl Headers<'_> {
+    /// The headers as `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let (config, owned) = match self {
+            Headers::Config(c) => (*c, &[][..]),
+            Headers::Owned(o) => (&[][..], o.as_slice()),
+        };
+        config
+            .iter()
+            .map(|(n, v)| (&**n, &**v))
+            .chain(owned.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    }
+}
+
+/// A reply's body.
+#[derive(Debug)]
+pub enum Body<'a> {
+    /// Borrowed from the snapshot.
+    Config(&'a [u8]),
+    /// Built for this request.
+    Owned(Vec<u8>),
+}
+
+impl Body<'_> {
+    /// The body's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Config(b) => b,
+            Body::Owned(b) => b,
+        }
+    }
+}
+
+/// What a request body is when an integration asks for it.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// The request has no body.
+    None,
+    /// Read whole (up to the payload limit) before the integration runs.
+    Buffered(Vec<u8>),
+}
+
+impl RequestBody {
+    /// The body's bytes, `None` when the request had none.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            RequestBody::None => None,
+            RequestBody::Buffered(b) => Some(b),
+        }
+    }
+}

@@ -1,0 +1,832 @@
+//! The Lambda proxy event, payload format 1.0: the JSON document a REST API sends its function.
+//!
+//! Written by hand into the caller's buffer, so an event costs one scratch vector for the
+//! headers, one for the query string and no allocation per header. The shape follows AWS's
+//! "Input format of a Lambda function for proxy integration" (developer guide,
+//! set-up-lambda-proxy-integrations.md) and the events LocalStack recorded against real AWS
+//! (localstack/localstack `tests/aws/services/apigateway/test_apigateway_lambda.snapshot.json`,
+//! "the snapshot" below).
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use data_encoding::BASE64;
+
+/// The request as the event describes it. Borrowed; nothing is copied until written.
+pub struct EventInput<'a> {
+    /// The resource path as configured, e.g. `/pets/{petId}`.
+    pub resource: &'a str,
+    /// AWS's `path`: the request path without the stage on the default execute-api host
+    /// (`/pets/1`), still percent-encoded (the snapshot keeps `test%2Balias@gmail.com`).
+    pub path: &'a str,
+    /// `requestContext.path`: the path as the client sent it, stage included (`/prod/pets/1`).
+    pub context_path: &'a str,
+    pub http_method: &'a str,
+    /// Request headers in received order, names as sent.
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    /// The query string after `?`, still percent-encoded; `None` when there was no `?`.
+    pub raw_query: Option<&'a [u8]>,
+    /// Path parameters exactly as they appear in the URL. REST APIs do not percent-decode them
+    /// (the snapshot's greedy `proxy` keeps `%2B`; HTTP APIs do decode, REST APIs don't).
+    pub path_parameters: &'a [(&'a str, &'a str)],
+    pub stage_variables: &'a [(&'a str, &'a str)],
+    pub ctx: RequestContextInput<'a>,
+    pub body: Option<&'a [u8]>,
+    /// Whether the body goes base64-encoded: [`is_binary`] of the request's Content-Type.
+    pub base64_body: bool,
+}
+
+/// The `requestContext` values the gateway knows about the request.
+pub struct RequestContextInput<'a> {
+    pub resource_id: &'a str,
+    pub stage: &'a str,
+    pub request_id: &'a str,
+    pub extended_request_id: &'a str,
+    /// Formatted by [`request_time`].
+    pub request_time: &'a str,
+    pub request_time_epoch_ms: u64,
+    pub protocol: &'a str,
+    pub domain_name: &'a str,
+    pub domain_prefix: &'a str,
+    pub api_id: &'a str,
+    pub account_id: &'a str,
+    /// The deployment the stage points at (`deploymentId`, present in every AWS event).
+    pub deployment_id: &'a str,
+    pub source_ip: &'a str,
+    pub user_agent: Option<&'a str>,
+    /// The API key of a method that requires one; `apiKey`/`apiKeyId` are left out otherwise,
+    /// as in the snapshot's events from methods without `apiKeyRequired`.
+    pub api_key: Option<&'a str>,
+    pub api_key_id: Option<&'a str>,
+    /// The client certificate under mutual TLS; `clientCert` is left out otherwise.
+    pub client_cert: Option<ClientCertInput<'a>>,
+}
+
+/// `requestContext.identity.clientCert` ($context.identity.clientCert.* in the AWS docs).
+pub struct ClientCertInput<'a> {
+    pub client_cert_pem: &'a str,
+    pub subject_dn: &'a str,
+    pub issuer_dn: &'a str,
+    pub serial_number: &'a str,
+    pub not_before: &'a str,
+    pub not_after: &'a str,
+}
+
+/// Headers that never reach an integration (LocalStack `header_utils.py`,
+/// `DROPPED_FROM_REQUEST_COMMON`; the snapshot's POST events have no Content-Length or Connection).
+const DROPPED: [&str; 12] = [
+    "connection",
+    "content-length",
+    "content-md5",
+    "expect",
+    "max-forwards",
+    "proxy-authenticate",
+    "server",
+    "te",
+    "transfer-encoding",
+    "trailer",
+    "upgrade",
+    "www-authenticate",
+];
+
+/// Headers AWS renames in the event whatever their casing (snapshot: `aUThorization` arrives as
+/// `Authorization`, `user-Agent` as `User-Agent`; LocalStack `aws.py` `_format_headers`).
+const CANONICAL: [&str; 2] = ["Authorization", "User-Agent"];
+
+/// Appends the event for `input` to `out` as compact JSON.
+pub fn write_event(input: &EventInput<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"resource\":");
+    string(out, input.resource);
+    out.extend_from_slice(b",\"path\":");
+    string(out, input.path);
+    out.extend_from_slice(b",\"httpMethod\":");
+    string(out, input.http_method);
+    headers(out, input.headers);
+    query(out, input.raw_query.unwrap_or_default());
+    out.extend_from_slice(b",\"pathParameters\":");
+    pairs(out, input.path_parameters);
+    out.extend_from_slice(b",\"stageVariables\":");
+    pairs(out, input.stage_variables);
+    out.extend_from_slice(b",\"requestContext\":");
+    request_context(out, input);
+    out.extend_from_slice(b",\"body\":");
+    // No body and an empty body are both `null` (snapshot: GET events; LocalStack `body or None`).
+    let body = input.body.filter(|b| !b.is_empty());
+    match body {
+        None => out.extend_from_slice(b"null"),
+        Some(b) if input.base64_body => {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + BASE64.encode_len(b.len()), 0);
+            BASE64.encode_mut(b, &mut out[start..]);
+            out.push(b'"');
+        }
+        Some(b) => bytes(out, b),
+    }
+    out.extend_from_slice(b",\"isBase64Encoded\":");
+    let base64 = body.is_some() && input.base64_body;
+    out.extend_from_slice(if base64 { b"true}" } else { b"false}" });
+}
+
+fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
+    let c = &input.ctx;
+    let fields = [
+        ("resourceId", c.resource_id),
+        ("resourcePath", input.resource),
+        ("httpMethod", input.http_method),
+        ("extendedRequestId", c.extended_request_id),
+        ("requestTime", c.request_time),
+        ("path", input.context_path),
+        ("accountId", c.account_id),
+        ("protocol", c.protocol),
+        ("stage", c.stage),
+        ("domainPrefix", c.domain_prefix),
+    ];
+    object_fields(out, b'{', &fields);
+    out.extend_from_slice(b",\"requestTimeEpoch\":");
+    out.extend_from_slice(
+        itoa::Buffer::new()
+            .format(c.request_time_epoch_ms)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b",\"requestId\":");
+    string(out, c.request_id);
+    // The twelve identity keys of every snapshot event, null when the gateway has no value.
+    out.extend_from_slice(
+        b",\"identity\":{\"cognitoIdentityPoolId\":null,\"accountId\":null,\
+          \"cognitoIdentityId\":null,\"caller\":null",
+    );
+    if let Some(key) = c.api_key {
+        out.extend_from_slice(b",\"apiKey\":");
+        string(out, key);
+        out.extend_from_slice(b",\"apiKeyId\":");
+        opt_string(out, c.api_key_id);
+    }
+    out.extend_from_slice(b",\"sourceIp\":");
+    string(out, c.source_ip);
+    out.extend_from_slice(
+        b",\"principalOrgId\":null,\"accessKey\":null,\"cognitoAuthenticationType\":null,\
+          \"cognitoAuthenticationProvider\":null,\"userArn\":null,\"userAgent\":",
+    );
+    opt_string(out, c.user_agent);
+    out.extend_from_slice(b",\"user\":null");
+    if let Some(cert) = &c.client_cert {
+        out.extend_from_slice(b",\"clientCert\":");
+        let fields = [
+            ("clientCertPem", cert.client_cert_pem),
+            ("subjectDN", cert.subject_dn),
+            ("issuerDN", cert.issuer_dn),
+            ("serialNumber", cert.serial_number),
+        ];
+        object_fields(out, b'{', &fields);
+        out.extend_from_slice(b",\"validity\":");
+        let validity = [("notBefore", cert.not_before), ("notAfter", cert.not_after)];
+        object_fields(out, b'{', &validity);
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b'}');
+    let fields = [
+        ("domainName", c.domain_name),
+        ("deploymentId", c.deployment_id),
+        ("apiId", c.api_id),
+    ];
+    object_fields(out, b',', &fields);
+    out.push(b'}');
+}
+
+/// Writes `"k":"v"` pairs, the first one after `open`, without the closing brace.
+fn object_fields(out: &mut Vec<u8>, open: u8, fields: &[(&str, &str)]) {
+    for (i, (key, value)) in fields.iter().enumerate() {
+        out.push(if i == 0 { open } else { b',' });
+        string(out, key);
+        out.push(b':');
+        string(out, value);
+    }
+}
+
+/// A map of strings, or `null` when empty (snapshot: `pathParameters` and `stageVariables` are
+/// `null`, never `{}`).
+fn pairs(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
+    if pairs.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    object_fields(out, b'{', pairs);
+    out.push(b'}');
+}
+
+/// `headers` and `multiValueHeaders`. Names group case-insensitively under their first
+/// spelling; `headers` holds the last value of each name (AWS docs' example query string, where
+/// `multivalueName` is `["you","me"]` and `"me"` single-valued), `multiValueHeaders` every value
+/// in received order. Both are `null` when no header is left.
+fn headers(out: &mut Vec<u8>, all: &[(&[u8], &[u8])]) {
+    let kept: Vec<(&[u8], &[u8])> = all
+        .iter()
+        .filter(|(name, _)| {
+            !DROPPED
+                .iter()
+                .any(|d| d.as_bytes().eq_ignore_ascii_case(name))
+        })
+        .copied()
+        .collect();
+    let groups = Groups::new(kept.len(), |a, b| cmp_ignore_case(kept[a].0, kept[b].0));
+    for multi in [false, true] {
+        out.extend_from_slice(if multi {
+            b",\"multiValueHeaders\":"
+        } else {
+            b",\"headers\":"
+        });
+        if groups.runs.is_empty() {
+            out.extend_from_slice(b"null");
+            continue;
+        }
+        for (i, run) in groups.runs.iter().enumerate() {
+            let members = &groups.order[run.clone()];
+            out.push(if i == 0 { b'{' } else { b',' });
+            let name = kept[members[0] as usize].0;
+            match CANONICAL
+                .iter()
+                .find(|c| c.as_bytes().eq_ignore_ascii_case(name))
+            {
+                Some(canonical) => string(out, canonical),
+                None => bytes(out, name),
+            }
+            out.push(b':');
+            if multi {
+                for (j, &m) in members.iter().enumerate() {
+                    out.push(if j == 0 { b'[' } else { b',' });
+                    bytes(out, kept[m as usize].1);
+                }
+                out.push(b']');
+            } else if let Some(&last) = members.last() {
+                bytes(out, kept[last as usize].1);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// `queryStringParameters` and `multiValueQueryStringParameters`: pairs split on `&`, names and
+/// values percent-decoded with `+` as a space (snapshot "params-encoding": `plus=test+alias`
+/// arrives as `test alias`, `email=test%2Balias` as `test+alias`), a name without `=` has the
+/// value `""`, the last value wins in the single map (snapshot "params-encoding-multi":
+/// `price=10&price=20&price=30` gives `"30"`). Both `null` without parameters.
+fn query(out: &mut Vec<u8>, raw: &[u8]) {
+    let mut buf = Vec::with_capacity(raw.len());
+    let mut params: Vec<(Range<usize>, Range<usize>)> = Vec::new();
+    for part in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match memchr::memchr(b'=', part) {
+            Some(i) => (&part[..i], &part[i + 1..]),
+            None => (part, &b""[..]),
+        };
+        let start = buf.len();
+        percent_decode(&mut buf, name);
+        let mid = buf.len();
+        percent_decode(&mut buf, value);
+        params.push((start..mid, mid..buf.len()));
+    }
+    let name = |i: usize| &buf[params[i].0.clone()];
+    let value = |i: u32| &buf[params[i as usize].1.clone()];
+    let groups = Groups::new(params.len(), |a, b| name(a).cmp(name(b)));
+    for multi in [false, true] {
+        out.extend_from_slice(if multi {
+            b",\"multiValueQueryStringParameters\":"
+        } else {
+            b",\"queryStringParameters\":"
+        });
+        if groups.runs.is_empty() {
+            out.extend_from_slice(b"null");
+            continue;
+        }
+        for (i, run) in groups.runs.iter().enumerate() {
+            let members = &groups.order[run.clone()];
+            out.push(if i == 0 { b'{' } else { b',' });
+            bytes(out, name(members[0] as usize));
+            out.push(b':');
+            if multi {
+                for (j, &m) in members.iter().enumerate() {
+                    out.push(if j == 0 { b'[' } else { b',' });
+                    bytes(out, value(m));
+                }
+                out.push(b']');
+            } else if let Some(&last) = members.first() {
+                bytes(out, value(last));
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Items grouped by a comparison: `order` holds item indices with equal items adjacent and in
+/// original order, `runs` the group ranges in `order`, sorted by each group's first item. Sorting
+/// keeps a request with thousands of headers at n log n.
+struct Groups {
+    order: Vec<u32>,
+    runs: Vec<Range<usize>>,
+}
+
+impl Groups {
+    fn new(n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> Self {
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by(|&a, &b| cmp(a as usize, b as usize).then(a.cmp(&b)));
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for i in 1..=n {
+            if i == n || cmp(order[start] as usize, order[i] as usize) != Ordering::Equal {
+                runs.push(start..i);
+                start = i;
+            }
+        }
+        runs.sort_unstable_by_key(|r| order[r.start]);
+        Groups { order, runs }
+    }
+}
+
+fn cmp_ignore_case(a: &[u8], b: &[u8]) -> Ordering {
+    let lower = u8::to_ascii_lowercase;
+    a.iter().map(lower).cmp(b.iter().map(lower))
+}
+
+/// `%XX` to the byte, `+` to a space; a `%` without two hex digits stays as it is.
+fn percent_decode(out: &mut Vec<u8>, s: &[u8]) {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                s.get(i + 1).and_then(|&b| hex(b)),
+                s.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    escape(out, s.as_bytes());
+    out.push(b'"');
+}
+
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A JSON string of bytes that should be UTF-8: the event is JSON text, so invalid sequences
+/// become U+FFFD, as `String::from_utf8_lossy` does (LocalStack decodes header values the same
+/// way; binary bodies are meant to go base64 through `binaryMediaTypes`).
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'"');
+    for chunk in b.utf8_chunks() {
+        escape(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+/// Escapes `"`, `\` and control characters (as `\u00XX`) of valid UTF-8.
+fn escape(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            out.extend_from_slice(&s[start..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                _ => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]),
+            }
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// AWS `requestTime`: `dd/Mon/yyyy:HH:mm:ss +0000` in UTC (AWS docs example:
+/// `"requestTime": "20/Feb/2018:22:48:57 +0000"` with `"requestTimeEpoch": 1519166937665`).
+pub fn request_time(unix_ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = unix_ms / 1000;
+    let (days, day_secs) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
+    // Algorithms", civil_from_days), with March as the first month of the computing year.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        day_secs / 3600,
+        day_secs / 60 % 60,
+        day_secs % 60
+    )
+}
+
+/// Whether a body with this Content-Type (request) is passed base64-encoded, per the API's
+/// binaryMediaTypes (exact type, `type/*` wildcards, `*/*`; parameters after ';' ignored;
+/// case-insensitive). Without a Content-Type, or with one that is not `type/subtype`, nothing
+/// matches. Also decides a result's body from the Accept header's first media type (see
+/// `result.rs`).
+pub fn is_binary(content_type: Option<&[u8]>, binary_media_types: &[Box<str>]) -> bool {
+    let Some(media) = content_type.and_then(|ct| media_type(ct)) else {
+        return false;
+    };
+    binary_media_types.iter().any(|t| {
+        media_type(t.as_bytes()).is_some_and(|pattern| {
+            let part = |p: &[u8], v: &[u8]| p == b"*" || p.eq_ignore_ascii_case(v);
+            part(pattern.0, media.0) && part(pattern.1, media.1)
+        })
+    })
+}
+
+/// `type/subtype` of a media type, parameters and surrounding whitespace dropped.
+fn media_type(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let s = s
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let slash = memchr::memchr(b'/', s)?;
+    let (t, st) = (s[..slash].trim_ascii(), s[slash + 1..].trim_ascii());
+    (!t.is_empty() && !st.is_empty()).then_some((t, st))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn ctx() -> RequestContextInput<'static> {
+        RequestContextInput {
+            resource_id: "roq9wj",
+            stage: "prod",
+            request_id: "deef4878-7910-11e6-8f14-25afc3e9ae33",
+            extended_request_id: "ext-1",
+            request_time: "20/Feb/2018:22:48:57 +0000",
+            request_time_epoch_ms: 1_519_166_937_665,
+            protocol: "HTTP/1.1",
+            domain_name: "abc123.execute-api.us-east-1.amazonaws.com",
+            domain_prefix: "abc123",
+            api_id: "abc123",
+            account_id: "123456789012",
+            deployment_id: "dep1",
+            source_ip: "192.0.2.1",
+            user_agent: None,
+            api_key: None,
+            api_key_id: None,
+            client_cert: None,
+        }
+    }
+
+    fn input() -> EventInput<'static> {
+        EventInput {
+            resource: "/pets",
+            path: "/pets",
+            context_path: "/prod/pets",
+            http_method: "GET",
+            headers: &[],
+            raw_query: None,
+            path_parameters: &[],
+            stage_variables: &[],
+            ctx: ctx(),
+            body: None,
+            base64_body: false,
+        }
+    }
+
+    fn event(input: &EventInput<'_>) -> Value {
+        let mut out = b"prefix".to_vec();
+        write_event(input, &mut out);
+        assert_eq!(&out[..6], b"prefix", "appends");
+        serde_json::from_slice(&out[6..]).unwrap()
+    }
+
+    #[test]
+    fn get_without_query_or_headers_has_nulls_and_the_full_context() {
+        let expected = json!({
+            "resource": "/pets",
+            "path": "/pets",
+            "httpMethod": "GET",
+            "headers": null,
+            "multiValueHeaders": null,
+            "queryStringParameters": null,
+            "multiValueQueryStringParameters": null,
+            "pathParameters": null,
+            "stageVariables": null,
+            "requestContext": {
+                "resourceId": "roq9wj",
+                "resourcePath": "/pets",
+                "httpMethod": "GET",
+                "extendedRequestId": "ext-1",
+                "requestTime": "20/Feb/2018:22:48:57 +0000",
+                "path": "/prod/pets",
+                "accountId": "123456789012",
+                "protocol": "HTTP/1.1",
+                "stage": "prod",
+                "domainPrefix": "abc123",
+                "requestTimeEpoch": 1_519_166_937_665_u64,
+                "requestId": "deef4878-7910-11e6-8f14-25afc3e9ae33",
+                "identity": {
+                    "cognitoIdentityPoolId": null,
+                    "accountId": null,
+                    "cognitoIdentityId": null,
+                    "caller": null,
+                    "sourceIp": "192.0.2.1",
+                    "principalOrgId": null,
+                    "accessKey": null,
+                    "cognitoAuthenticationType": null,
+                    "cognitoAuthenticationProvider": null,
+                    "userArn": null,
+                    "userAgent": null,
+                    "user": null
+                },
+                "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                "deploymentId": "dep1",
+                "apiId": "abc123"
+            },
+            "body": null,
+            "isBase64Encoded": false
+        });
+        assert_eq!(event(&input()), expected);
+        // `?` with nothing after it is no parameters; an empty body is no body.
+        let e = event(&EventInput {
+            raw_query: Some(&b"&&"[..]),
+            body: Some(&b""[..]),
+            base64_body: true,
+            ..input()
+        });
+        assert_eq!(e, expected);
+    }
+
+    #[test]
+    fn repeated_headers_keep_the_last_value_and_every_value() {
+        let headers: &[(&[u8], &[u8])] = &[
+            (b"Accept", b"*/*"),
+            (b"X-Multi", b"1"),
+            (b"tEsT-HEADeR", b"aValUE"),
+            (b"x-multi", b"2"),
+            (b"X-MULTI", b"3"),
+            (b"content-length", b"12"),
+            (b"Connection", b"keep-alive"),
+            (b"aUThorization", b"Bearer t"),
+            (b"user-agent", b"curl/8"),
+        ];
+        let e = event(&EventInput { headers, ..input() });
+        assert_eq!(
+            e["headers"],
+            json!({"Accept": "*/*", "X-Multi": "3", "tEsT-HEADeR": "aValUE",
+                   "Authorization": "Bearer t", "User-Agent": "curl/8"})
+        );
+        assert_eq!(
+            e["multiValueHeaders"],
+            json!({"Accept": ["*/*"], "X-Multi": ["1", "2", "3"], "tEsT-HEADeR": ["aValUE"],
+                   "Authorization": ["Bearer t"], "User-Agent": ["curl/8"]})
+        );
+        // Groups come out in first-appearance order.
+        let mut out = Vec::new();
+        write_event(&EventInput { headers, ..input() }, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let at = |s: &str| text.find(s).unwrap();
+        assert!(at("\"Accept\":\"*/*\"") < at("\"X-Multi\":\"3\""));
+        assert!(at("\"X-Multi\":\"3\"") < at("\"tEsT-HEADeR\""));
+        // Only dropped headers left: null maps.
+        let only_dropped: &[(&[u8], &[u8])] = &[(b"Content-Length", b"0")];
+        let e = event(&EventInput {
+            headers: only_dropped,
+            ..input()
+        });
+        assert_eq!(
+            (&e["headers"], &e["multiValueHeaders"]),
+            (&json!(null), &json!(null))
+        );
+    }
+
+    #[test]
+    fn repeated_query_keys_keep_the_last_value_and_every_value() {
+        let e = event(&EventInput {
+            raw_query: Some(
+                &b"category=electronics&price=10&category=books&price=20&flag&&price=30"[..],
+            ),
+            ..input()
+        });
+        assert_eq!(
+            e["queryStringParameters"],
+            json!({"category": "books", "price": "30", "flag": ""})
+        );
+        assert_eq!(
+            e["multiValueQueryStringParameters"],
+            json!({"category": ["electronics", "books"], "price": ["10", "20", "30"], "flag": [""]})
+        );
+    }
+
+    #[test]
+    fn query_names_and_values_are_percent_decoded() {
+        let e = event(&EventInput {
+            raw_query: Some(
+                &b"email=test%2Balias%40gmail.com&plus=test+alias&dateTimeOffset=12:05+00:00\
+                  &url=https%3A%2F%2Fwww.google.com%2F&odd=100%&bad=%zz%4&u=%C3%A9%FF&na%20me=v"[..],
+            ),
+            ..input()
+        });
+        assert_eq!(
+            e["queryStringParameters"],
+            json!({
+                "email": "test+alias@gmail.com",
+                "plus": "test alias",
+                "dateTimeOffset": "12:05 00:00",
+                "url": "https://www.google.com/",
+                "odd": "100%",
+                "bad": "%zz%4",
+                "u": "é\u{FFFD}",
+                "na me": "v"
+            })
+        );
+    }
+
+    #[test]
+    fn greedy_path_parameters_stay_percent_encoded() {
+        let e = event(&EventInput {
+            resource: "/{proxy+}",
+            path: "/api/user/test%2Balias@gmail.com",
+            context_path: "/prod/api/user/test%2Balias@gmail.com",
+            path_parameters: &[("proxy", "api/user/test%2Balias@gmail.com")],
+            ..input()
+        });
+        assert_eq!(e["resource"], "/{proxy+}");
+        assert_eq!(e["requestContext"]["resourcePath"], "/{proxy+}");
+        assert_eq!(e["path"], "/api/user/test%2Balias@gmail.com");
+        assert_eq!(
+            e["requestContext"]["path"],
+            "/prod/api/user/test%2Balias@gmail.com"
+        );
+        assert_eq!(
+            e["pathParameters"],
+            json!({"proxy": "api/user/test%2Balias@gmail.com"})
+        );
+    }
+
+    #[test]
+    fn stage_variables_are_a_map() {
+        let e = event(&EventInput {
+            stage_variables: &[("lambdaAlias", "live"), ("quote", "a\"b")],
+            ..input()
+        });
+        assert_eq!(
+            e["stageVariables"],
+            json!({"lambdaAlias": "live", "quote": "a\"b"})
+        );
+    }
+
+    #[test]
+    fn a_binary_body_goes_base64() {
+        let e = event(&EventInput {
+            http_method: "POST",
+            body: Some(&[0x89, b'P', b'N', b'G', 0, 0xff][..]),
+            base64_body: true,
+            ..input()
+        });
+        assert_eq!(e["body"], "iVBORwD/");
+        assert_eq!(e["isBase64Encoded"], true);
+    }
+
+    #[test]
+    fn a_text_body_is_escaped_and_invalid_utf8_replaced() {
+        let e = event(&EventInput {
+            http_method: "POST",
+            body: Some(&b"{\r\n\t\"a\": \"\\\x01\x1f\"}\xff\xfe caf\xc3\xa9"[..]),
+            ..input()
+        });
+        assert_eq!(
+            e["body"],
+            "{\r\n\t\"a\": \"\\\u{1}\u{1f}\"}\u{FFFD}\u{FFFD} café"
+        );
+        assert_eq!(e["isBase64Encoded"], false);
+        let mut out = Vec::new();
+        write_event(
+            &EventInput {
+                body: Some(&b"\x01\n"[..]),
+                ..input()
+            },
+            &mut out,
+        );
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains(r#""body":"\u0001\u000a""#));
+    }
+
+    #[test]
+    fn identity_carries_user_agent_api_key_and_client_cert_when_known() {
+        let e = event(&EventInput {
+            ctx: RequestContextInput {
+                user_agent: Some("python-requests/testing"),
+                api_key: Some("key-value"),
+                api_key_id: Some("k1"),
+                client_cert: Some(ClientCertInput {
+                    client_cert_pem: "-----BEGIN CERTIFICATE-----\nMII\n",
+                    subject_dn: "CN=client",
+                    issuer_dn: "CN=ca",
+                    serial_number: "01",
+                    not_before: "May 28 12:30:02 2019 GMT",
+                    not_after: "Aug  5 09:36:04 2021 GMT",
+                }),
+                ..ctx()
+            },
+            ..input()
+        });
+        let identity = &e["requestContext"]["identity"];
+        assert_eq!(identity["userAgent"], "python-requests/testing");
+        assert_eq!(identity["apiKey"], "key-value");
+        assert_eq!(identity["apiKeyId"], "k1");
+        assert_eq!(
+            identity["clientCert"],
+            json!({
+                "clientCertPem": "-----BEGIN CERTIFICATE-----\nMII\n",
+                "subjectDN": "CN=client",
+                "issuerDN": "CN=ca",
+                "serialNumber": "01",
+                "validity": {"notBefore": "May 28 12:30:02 2019 GMT",
+                             "notAfter": "Aug  5 09:36:04 2021 GMT"}
+            })
+        );
+        assert_eq!(identity.as_object().unwrap().len(), 15);
+        // Without them the keys are absent, as in AWS's events.
+        let e = event(&input());
+        let identity = e["requestContext"]["identity"].as_object().unwrap();
+        assert!(!identity.contains_key("apiKey") && !identity.contains_key("clientCert"));
+    }
+
+    #[test]
+    fn request_time_is_the_aws_format() {
+        assert_eq!(request_time(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(
+            request_time(1_519_166_937_665),
+            "20/Feb/2018:22:48:57 +0000"
+        );
+        assert_eq!(
+            request_time(1_709_164_800_000),
+            "29/Feb/2024:00:00:00 +0000"
+        );
+        // Every day across four centuries against httpdate's calendar.
+        for day in (0..146_097_u64).step_by(7) {
+            let secs = day * 86_400 + day % 86_400;
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let http = httpdate::fmt_http_date(t); // "Sun, 06 Nov 1994 08:49:37 GMT"
+            let want = format!(
+                "{}/{}/{}:{} +0000",
+                &http[5..7],
+                &http[8..11],
+                &http[12..16],
+                &http[17..25]
+            );
+            assert_eq!(request_time(secs * 1000 + 999), want);
+        }
+    }
+
+    #[test]
+    fn binary_media_types_match_exactly_by_wildcard_and_ignoring_parameters() {
+        let is = |ct: Option<&str>, types: &[&str]| {
+            let types: Vec<Box<str>> = types.iter().map(|&t| t.into()).collect();
+            is_binary(ct.map(str::as_bytes), &types)
+        };
+        let types = ["image/png", "application/*"];
+        assert!(is(Some("image/png"), &types));
+        assert!(is(Some(" IMAGE/PNG ; charset=binary"), &types));
+        assert!(is(Some("application/octet-stream"), &types));
+        assert!(!is(Some("image/jpeg"), &types));
+        assert!(!is(Some("text/plain"), &types));
+        assert!(!is(Some("image"), &types));
+        assert!(!is(None, &types));
+        assert!(!is(Some("image/png"), &[]));
+        assert!(is(Some("text/plain"), &["*/*"]));
+        assert!(!is(None, &["*/*"]));
+        assert!(!is(Some(""), &["*/*"]));
+    }
+}

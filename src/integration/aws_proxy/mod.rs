@@ -1,0 +1,253 @@
+//! `AWS_PROXY`: the Lambda proxy integration (payload format 1.0).
+//!
+//! The whole request becomes one JSON [`event`]; the function is invoked through the Invoke
+//! API (`upstream::invoke`); its [`result`] becomes the [`Reply`]. A leaf: it takes the
+//! request and returns a reply or a gateway error, and never touches the client connection.
+//!
+//! Errors, as API Gateway answers them (developer guide, "Handle Lambda errors in API
+//! Gateway"): a malformed result, a function error or an unreachable function is
+//! 502 `{"message": "Internal server error"}`; no result within the integration timeout is
+//! 504 `{"message": "Endpoint request timed out"}`. The reason goes to the log.
+
+pub mod event;
+pub mod result;
+
+use crate::exchange::{Body, Headers, Reply};
+use crate::gateway_response::GatewayResponse;
+use crate::http::RequestHead;
+use crate::snapshot::{Api, Method, Stage};
+use crate::upstream::invoke::{self, InvokeError};
+use crate::upstream::pool::Pool;
+
+/// Header names the gateway owns in a Lambda proxy result: AWS answers with its own value
+/// and passes the function's as `x-amzn-Remapped-<name>` (developer guide, "Amazon API
+/// Gateway important notes for REST APIs", header remapping table).
+const REMAPPED: [&str; 6] = [
+    "connection",
+    "content-length",
+    "date",
+    "server",
+    "www-authenticate",
+    "x-amzn-requestid",
+];
+
+/// Everything about one request that the event is built from.
+pub struct LambdaRequest<'a> {
+    /// The parsed head, its spans into `base`.
+    pub head: &'a RequestHead,
+    /// The head's bytes.
+    pub base: &'a [u8],
+    /// The request path as received (`requestContext.path`).
+    pub full_path: &'a str,
+    /// The path within the stage (`path`).
+    pub path: &'a str,
+    /// Path parameters, names as in the resource path.
+    pub params: &'a [(Box<str>, String)],
+    /// API, stage and method that were routed to.
+    pub api: &'a Api,
+    /// The stage.
+    pub stage: &'a Stage,
+    /// The method.
+    pub method: &'a Method,
+    /// `x-amzn-RequestId`.
+    pub request_id: &'a str,
+    /// The client's address (`identity.sourceIp`).
+    pub source_ip: &'a str,
+    /// Start of the request, Unix milliseconds (`requestTimeEpoch`).
+    pub start_unix_ms: u64,
+    /// The body, if the request had one.
+    pub body: Option<&'a [u8]>,
+    /// The client certificate under mutual TLS.
+    pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
+}
+
+/// Builds the event, invokes the function and turns its result into the reply.
+pub async fn call(
+    pool: &Pool,
+    target: invoke::Target<'_>,
+    req: &LambdaRequest<'_>,
+) -> Result<Reply<'static>, GatewayResponse> {
+    let mut payload = Vec::with_capacity(1024 + req.body.map_or(0, |b| b.len() * 4 / 3));
+    write_event(req, target.lambda.account_id.as_ref(), &mut payload);
+    let function = &target.integration.function;
+    let raw = match invoke::invoke(pool, target, &payload).await {
+        Ok(raw) => raw,
+        Err(e @ InvokeError::Timeout(_)) => {
+            tracing::warn!(%function, "Lambda invocation timed out: {e}");
+            return Err(GatewayResponse::IntegrationTimeout);
+        }
+        Err(e) => {
+            tracing::warn!(%function, "Lambda invocation failed: {e}");
+            return Err(GatewayResponse::IntegrationFailure);
+        }
+    };
+    let accept = req.head.header(req.base, "accept");
+    match result::parse_result(&raw, accept, &req.api.binary_media_types) {
+        Ok(r) => Ok(reply_of(r)),
+        Err(e) => {
+            tracing::warn!(%function, "Execution failed due to configuration error: Malformed Lambda proxy response: {e}");
+            Err(GatewayResponse::IntegrationFailure)
+        }
+    }
+}
+
+/// The reply of a well-formed result: reserved names remapped, and `Content-Type:
+/// application/json` when the function set none (what API Gateway sends then).
+fn reply_of(r: result::ProxyResult) -> Reply<'static> {
+    let mut has_type = false;
+    let headers = r
+        .headers
+        .into_iter()
+        .map(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            has_type |= lower == "content-type";
+            if REMAPPED.contains(&lower.as_str()) {
+                (format!("x-amzn-Remapped-{name}"), value)
+            } else {
+                (name, value)
+            }
+        })
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("transfer-encoding"))
+        .collect::<Vec<_>>();
+    let mut headers = headers;
+    if !has_type {
+        headers.push(("Content-Type".into(), "application/json".into()));
+    }
+    Reply {
+        status: r.status,
+        headers: Headers::Owned(headers),
+        body: Body::Owned(r.body),
+    }
+}
+
+/// The payload 1.0 event of `req`.
+fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
+    let head = req.head;
+    let base = req.base;
+    let headers: Vec<(&[u8], &[u8])> = head
+        .headers
+        .iter()
+        .map(|h| (h.name.get(base), h.value.get(base)))
+        .collect();
+    let params: Vec<(&str, &str)> = req.params.iter().map(|(k, v)| (&**k, v.as_str())).collect();
+    let vars: Vec<(&str, &str)> = req
+        .stage
+        .variables
+        .iter()
+        .map(|(k, v)| (&**k, &**v))
+        .collect();
+    let host = head
+        .host
+        .map(|h| std::str::from_utf8(h.get(base)).unwrap_or(""))
+        .unwrap_or("");
+    let domain = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let text = |name: &str| {
+        head.header(base, name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    };
+    let api_key = text("x-api-key").filter(|_| req.method.traffic.api_key_required);
+    let content_type = head.header(base, "content-type");
+    let base64_body =
+        req.body.is_some() && event::is_binary(content_type, &req.api.binary_media_types);
+    let resource_id = resource_id(&req.method.resource_path);
+    let input = event::EventInput {
+        resource: &req.method.resource_path,
+        path: req.path,
+        context_path: req.full_path,
+        http_method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
+        headers: &headers,
+        raw_query: head.query.map(|q| q.get(base)),
+        path_parameters: &params,
+        stage_variables: &vars,
+        ctx: event::RequestContextInput {
+            resource_id: &resource_id,
+            stage: &req.stage.name,
+            request_id: req.request_id,
+            extended_request_id: req.request_id,
+            request_time: &event::request_time(req.start_unix_ms),
+            request_time_epoch_ms: req.start_unix_ms,
+            protocol: if head.minor_version == 0 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            },
+            domain_name: domain,
+            domain_prefix: domain.split('.').next().unwrap_or(domain),
+            api_id: &req.api.id,
+            account_id,
+            source_ip: req.source_ip,
+            user_agent: text("user-agent"),
+            deployment_id: &req.stage.deployment_id,
+            api_key,
+            api_key_id: None,
+            client_cert: req.client_cert.map(|c| event::ClientCertInput {
+                client_cert_pem: &c.pem,
+                subject_dn: &c.subject_dn,
+                issuer_dn: &c.issuer_dn,
+                serial_number: &c.serial_number,
+                not_before: &c.not_before,
+                not_after: &c.not_after,
+            }),
+        },
+        body: req.body,
+        base64_body,
+    };
+    event::write_event(&input, out);
+}
+
+/// A stable resource id for `requestContext.resourceId`: AWS's ids are 6 to 10 lower-case
+/// alphanumerics assigned at creation; here they are derived from the resource path, so the
+/// same resource keeps its id across reloads.
+fn resource_id(resource_path: &str) -> String {
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    // FNV-1a: stable across builds and platforms (a std hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in resource_path.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..6)
+        .map(|i| ALPHABET[((h >> (i * 6)) % 36) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_ids_are_stable_and_differ() {
+        assert_eq!(resource_id("/pets"), resource_id("/pets"));
+        assert_ne!(resource_id("/pets"), resource_id("/pets/{id}"));
+        assert_eq!(resource_id("/").len(), 6);
+    }
+
+    #[test]
+    fn reserved_result_headers_are_remapped_and_a_type_added() {
+        let r = result::ProxyResult {
+            status: 201,
+            headers: vec![
+                ("Date".into(), "yesterday".into()),
+                ("X-Custom".into(), "1".into()),
+                ("Transfer-Encoding".into(), "chunked".into()),
+            ],
+            body: b"{}".to_vec(),
+        };
+        let reply = reply_of(r);
+        let names: Vec<(&str, &str)> = reply.headers.iter().collect();
+        assert_eq!(
+            names,
+            vec![
+                ("x-amzn-Remapped-Date", "yesterday"),
+                ("X-Custom", "1"),
+                ("Content-Type", "application/json")
+            ]
+        );
+        assert_eq!(reply.status, 201);
+    }
+}
