@@ -395,7 +395,7 @@ fn render(template: &str, response: GatewayResponse, request_id: &str) -> Vec<u8
     let mut out = Vec::with_capacity(template.len() + 32);
     let mut rest = template;
     while let Some(at) = rest.find('$') {
-        out.extend_from_slice(rest[..at].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..at]);
         let tail = &rest[at..];
         match vars.iter().find(|(name, _)| tail.starts_with(name)) {
             Some((name, value)) => {

@@ -1,7 +1,7 @@
 //! The Lambda proxy event, payload format 1.0: the JSON document a REST API sends its function.
 //!
-//! Written by hand into the caller's buffer, so an event costs one scratch vector for the
-//! headers, one for the query string and no allocation per header. The shape follows AWS's
+//! Written by hand into the caller's buffer, so an event costs a few scratch vectors (headers
+//! and query parameters grouped by name) and no allocation per header. The shape follows AWS's
 //! "Input format of a Lambda function for proxy integration" (developer guide,
 //! set-up-lambda-proxy-integrations.md) and the events LocalStack recorded against real AWS
 //! (localstack/localstack `tests/aws/services/apigateway/test_apigateway_lambda.snapshot.json`,
@@ -216,9 +216,9 @@ fn pairs(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
 }
 
 /// `headers` and `multiValueHeaders`. Names group case-insensitively under their first
-/// spelling; `headers` holds the last value of each name (AWS docs' example query string, where
-/// `multivalueName` is `["you","me"]` and `"me"` single-valued), `multiValueHeaders` every value
-/// in received order. Both are `null` when no header is left.
+/// spelling; `headers` holds the last value of each name (captured events: glassechidna/
+/// serverlessish#4 shows `header-double: second` after `first` and `second`; floci-io/floci#1806),
+/// `multiValueHeaders` every value in received order. Both are `null` when no header is left.
 fn headers(out: &mut Vec<u8>, all: &[(&[u8], &[u8])]) {
     let kept: Vec<(&[u8], &[u8])> = all
         .iter()
@@ -268,9 +268,10 @@ fn headers(out: &mut Vec<u8>, all: &[(&[u8], &[u8])]) {
 
 /// `queryStringParameters` and `multiValueQueryStringParameters`: pairs split on `&`, names and
 /// values percent-decoded with `+` as a space (snapshot "params-encoding": `plus=test+alias`
-/// arrives as `test alias`, `email=test%2Balias` as `test+alias`), a name without `=` has the
-/// value `""`, the last value wins in the single map (snapshot "params-encoding-multi":
-/// `price=10&price=20&price=30` gives `"30"`). Both `null` without parameters.
+/// arrives as `test alias`, `email=test%2Balias` as `test+alias`), the last value winning in the
+/// single map (snapshot "params-encoding-multi": `price=10&price=20&price=30` gives `"30"`). Both
+/// `null` without parameters. Not from a source: a name without `=` gets `""`, a `%` without two
+/// hex digits stays literal, and decoded bytes that are not UTF-8 become U+FFFD.
 fn query(out: &mut Vec<u8>, raw: &[u8]) {
     let mut buf = Vec::with_capacity(raw.len());
     let mut params: Vec<(Range<usize>, Range<usize>)> = Vec::new();
@@ -309,7 +310,7 @@ fn query(out: &mut Vec<u8>, raw: &[u8]) {
                     bytes(out, value(m));
                 }
                 out.push(b']');
-            } else if let Some(&last) = members.first() {
+            } else if let Some(&last) = members.last() {
                 bytes(out, value(last));
             }
         }

@@ -366,6 +366,9 @@ mod tests {
             parse(r#"{"statusCode": null, "body": 12}"#).unwrap(),
             ok(200, &[], b"12")
         );
+        // A repeated key: the last one counts.
+        let twice = parse(r#"{"statusCode": 500, "statusCode": 201}"#).unwrap();
+        assert_eq!(twice.status, 201);
     }
 
     #[test]
@@ -427,6 +430,7 @@ mod tests {
             body(Some("image/png;q=0.9, text/html"), &types),
             b"test-data"
         );
+        assert_eq!(body(Some("image/png,text/html"), &types), b"test-data");
         // Only the first media type counts, and the response Content-Type does not.
         assert_eq!(body(Some("text/html, image/png"), &types), b"dGVzdC1kYXRh");
         assert_eq!(body(Some("*/*"), &types), b"dGVzdC1kYXRh");
