@@ -314,3 +314,23 @@ fn lambda_configuration_errors_name_the_field() {
     );
     assert!(text.contains("is not a Lambda integration URI"), "{text}");
 }
+
+#[test]
+fn the_stage_cache_keeps_function_results() {
+    let invoke = invoke_server(|e| {
+        result(json!({"statusCode": 200, "headers": {"X-Pet": e["pathParameters"]["petId"].clone()}, "body": "cached pet"}))
+    });
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .stage_toml("prod", "cache_cluster_enabled = true\ncache_cluster_size = 0.5");
+    let api = lambda_method(api, "v1", "GET /pets/{petId}", "pets");
+    let cfg = ConfigDir::with_api(&api).gateway_extra(&lambda_section(&invoke));
+    let gw = Gateway::start(&cfg);
+    for _ in 0..3 {
+        let resp = get(gw.addr(), "/prod/pets/9");
+        resp.assert(200, "cached pet");
+        assert_eq!(resp.header("x-pet"), Some("9"));
+    }
+    get(gw.addr(), "/prod/pets/10").assert(200, "cached pet");
+    assert_eq!(invoke.requests().len(), 2, "one invocation per cache key");
+}

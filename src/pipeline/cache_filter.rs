@@ -1,10 +1,10 @@
 //! Phase 1b, between routing and upstream: the stage cache.
 //!
 //! For a request the stage caches (cache cluster enabled, method cached, `GET` by default,
-//! TTL > 0, an `HTTP_PROXY` integration), [`lookup`] composes the key and either answers from
+//! TTL > 0, any integration but MOCK), [`lookup`] composes the key and either answers from
 //! this shard's partition ([`answer`]: stored status, headers and body, with a fresh `Date`
 //! and `x-amzn-RequestId` from the response filter) or lets the request go upstream with a
-//! [`Fill`]. On the way back the proxy tees the response into `ctx.cache_capture`
+//! [`Fill`]. On the way back the responder (or the proxy, which streams) tees the response into `ctx.cache_capture`
 //! ([`capture_head`], [`capture_body`], [`capture_done`]) while streaming it, and [`store`]
 //! keeps it if it was complete, 2xx and at most 1 MB.
 //!
@@ -115,8 +115,12 @@ pub async fn lookup<'s>(
     let Some(stage) = route.stage.cache.as_deref() else {
         return Lookup::Bypass;
     };
-    let Integration::HttpProxy(proxy) = &route.method.integration else {
-        return Lookup::Bypass;
+    // MOCK answers from memory already; every other integration's 2xx is cacheable (the
+    // responder and the proxy tee it into the capture).
+    let integration_timeout = match &route.method.integration {
+        Integration::Mock(_) => return Lookup::Bypass,
+        Integration::HttpProxy(p) => p.timeout,
+        Integration::AwsProxy(l) => l.timeout,
     };
     let method = head.method.get(base);
     let settings = stage.settings_for(route.method);
@@ -180,7 +184,7 @@ pub async fn lookup<'s>(
                 shard = shard.id,
                 "cache miss coalesced: waiting for the fetch in flight"
             );
-            let _ = monoio::time::timeout(proxy.timeout, wait).await;
+            let _ = monoio::time::timeout(integration_timeout, wait).await;
             if let Some(entry) = cache.get(stage, hash, &fill.key) {
                 ctx.cache = Some(CacheOutcome::Hit);
                 return Lookup::Hit { entry, warn };

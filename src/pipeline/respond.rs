@@ -5,6 +5,7 @@
 //! leaves the body out for `HEAD`, and records status and body bytes for metrics and logs.
 
 use crate::exchange::Reply;
+use crate::pipeline::cache_filter;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::response_filter::{self, DateCache, OutFraming};
 
@@ -17,7 +18,9 @@ pub fn write_reply(
     client_minor_version: u8,
 ) {
     let status = reply.status;
-    response_filter::status_line(out, status, response_filter::reason_phrase(status));
+    let reason = response_filter::reason_phrase(status);
+    response_filter::status_line(out, status, reason);
+    let headers_start = out.len();
     for (name, value) in reply.headers.iter() {
         if is_framing(name) {
             continue;
@@ -26,6 +29,11 @@ pub fn write_reply(
     }
     let body = reply.body.bytes();
     let framing = OutFraming::Length(body.len() as u64);
+    // The cache tee: on a stage-cache miss, any integration's reply is captured as it is
+    // written (stored afterwards if 2xx and small enough).
+    cache_filter::capture_head(ctx, out, headers_start, status, reason, framing);
+    cache_filter::capture_body(ctx, body);
+    cache_filter::capture_done(ctx);
     response_filter::finish_head(out, ctx, date, framing, client_minor_version);
     ctx.status = status;
     if !ctx.is_head {

@@ -145,6 +145,7 @@ async fn lambda(
         lambda: &snapshot.lambda,
         tls: snapshot.backend_tls.as_deref(),
         limits,
+        keys: &shard.signing_keys,
     };
     let started = Instant::now();
     let outcome = aws_proxy::call(&shard.pool, target, &call).await;

@@ -32,6 +32,8 @@ pub struct ShardCtx {
     pub snapshots: ShardSnapshot,
     /// Keep-alive connections to backends.
     pub pool: Pool,
+    /// SigV4 signing keys of Lambda invocations (derived once a day per scope).
+    pub signing_keys: crate::upstream::sigv4::KeyCache,
     /// `Date` header cache.
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
@@ -55,6 +57,7 @@ impl ShardCtx {
             id,
             snapshots: ShardSnapshot::new(handle),
             pool: Pool::default(),
+            signing_keys: Default::default(),
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),

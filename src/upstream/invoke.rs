@@ -60,6 +60,8 @@ pub struct Target<'a> {
     pub tls: Option<&'a BackendTls>,
     /// Pool sizes.
     pub limits: &'a Limits,
+    /// The shard's signing keys.
+    pub keys: &'a sigv4::KeyCache,
 }
 
 /// Invokes the function with `payload` (the event) and returns its result payload.
@@ -115,15 +117,10 @@ fn write_request(out: &mut Vec<u8>, target: Target<'_>, payload: &[u8], now: Sys
             service: "lambda",
         };
         let time = SigningTime::from_unix(secs);
-        sigv4::sign(
-            "POST",
-            &integration.invoke_path,
-            "",
-            &unsigned,
-            payload,
-            creds,
-            &scope,
-            &time,
+        let path = &integration.invoke_path;
+        let keys = target.keys;
+        sigv4::sign_with_content_sha256(
+            "POST", path, "", &unsigned, payload, creds, &scope, &time, false, keys,
         )
     });
     out.extend_from_slice(b"POST ");

@@ -204,16 +204,30 @@ pub fn canonical_query(query: &str) -> String {
 /// `name:value\n` for each signed header: values of repeated headers joined by `,` in the
 /// order sent, each trimmed with inner whitespace runs collapsed to one space ("Trimall").
 pub fn canonical_headers(headers: &[(&str, &str)], signed_headers: &[&str]) -> String {
-    let mut out = String::new();
-    for name in signed_headers {
-        let values: Vec<String> = headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        out.push_str(&format!("{name}:{}\n", values.join(",")));
-    }
+    let mut out = String::with_capacity(64 * signed_headers.len());
+    write_canonical_headers(&mut out, headers, signed_headers);
     out
+}
+
+/// [`canonical_headers`] appended to `out` (no intermediate strings: signing runs per request).
+fn write_canonical_headers(out: &mut String, headers: &[(&str, &str)], signed_headers: &[&str]) {
+    for name in signed_headers {
+        out.push_str(name);
+        out.push(':');
+        let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        for (i, (_, v)) in values.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            for (j, word) in v.split_ascii_whitespace().enumerate() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+        }
+        out.push('\n');
+    }
 }
 
 /// The canonical request. `signed_headers` must be lower-case and sorted (it is written out as
@@ -227,13 +241,26 @@ pub fn canonical_request(
     payload_hash_hex: &str,
     double_encode_path: bool,
 ) -> String {
-    format!(
-        "{method}\n{}\n{}\n{}\n{}\n{payload_hash_hex}",
-        canonical_uri(encoded_path, double_encode_path),
-        canonical_query(query),
-        canonical_headers(headers, signed_headers),
-        signed_headers.join(";"),
-    )
+    let mut out = String::with_capacity(256 + encoded_path.len() * 2 + 64 * headers.len());
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(&canonical_uri(encoded_path, double_encode_path));
+    out.push('\n');
+    if !query.is_empty() {
+        out.push_str(&canonical_query(query));
+    }
+    out.push('\n');
+    write_canonical_headers(&mut out, headers, signed_headers);
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(payload_hash_hex);
+    out
 }
 
 /// Algorithm, timestamp, credential scope and the canonical request's hash: what the key signs,
@@ -301,7 +328,42 @@ pub fn sign(
     time: &SigningTime,
 ) -> Vec<(&'static str, String)> {
     let (m, p, q, h) = (method, encoded_path, query, headers);
-    sign_with_content_sha256(m, p, q, h, payload, creds, scope, time, false)
+    sign_with_content_sha256(m, p, q, h, payload, creds, scope, time, false, &KeyCache::default())
+}
+
+/// The last signing key derived, for one signer (a shard): `kSigning` changes once a day per
+/// scope, so deriving it (four HMACs, a third of a Lambda invocation's signing cost) for every
+/// request is waste. Not `Sync`: each shard keeps its own.
+#[derive(Default)]
+pub struct KeyCache(std::cell::RefCell<Option<CachedKey>>);
+
+struct CachedKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: hmac::Key,
+}
+
+impl KeyCache {
+    /// The signing key of `secret` for `date` and `scope`, derived only when they changed.
+    pub fn get(&self, secret: &str, date: &str, scope: &Scope) -> hmac::Key {
+        let mut slot = self.0.borrow_mut();
+        if let Some(c) = slot.as_ref() {
+            if c.secret == secret && c.date == date && c.region == scope.region && c.service == scope.service {
+                return c.key.clone();
+            }
+        }
+        let key = signing_key(secret, date, scope);
+        *slot = Some(CachedKey {
+            secret: secret.to_owned(),
+            date: date.to_owned(),
+            region: scope.region.to_owned(),
+            service: scope.service.to_owned(),
+            key: key.clone(),
+        });
+        key
+    }
 }
 
 /// [`sign`], plus an `x-amz-content-sha256` header (added and signed) when
@@ -317,6 +379,7 @@ pub fn sign_with_content_sha256(
     scope: &Scope,
     time: &SigningTime,
     content_sha256_header: bool,
+    keys: &KeyCache,
 ) -> Vec<(&'static str, String)> {
     let payload_hash = sha256_hex(payload);
     let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", time.amz_date().to_owned())];
@@ -342,7 +405,7 @@ pub fn sign_with_content_sha256(
         &payload_hash,
         double,
     );
-    let key = signing_key(&creds.secret_access_key, time.date(), scope);
+    let key = keys.get(&creds.secret_access_key, time.date(), scope);
     let sig = signature(&key, &string_to_sign(time, scope, &creq));
     let cred_scope = scope.credential_scope(time.date());
     let auth = authorization(&creds.access_key_id, &cred_scope, &names, &sig);
@@ -506,7 +569,7 @@ mod tests {
         assert_eq!(out, want.map(|(n, v)| (n, v.to_owned())));
         // S3 signs the wire path as is and adds the payload hash header (botocore S3SigV4Auth).
         let s3 = Scope { region: "us-east-1", service: "s3" };
-        let out = sign_with_content_sha256("PUT", "/a%3Ab", "", &headers, body, &c, &s3, &time, true);
+        let out = sign_with_content_sha256("PUT", "/a%3Ab", "", &headers, body, &c, &s3, &time, true, &KeyCache::default());
         assert_eq!(out[2], ("x-amz-content-sha256", sha256_hex(body)));
         assert_eq!(out[3].1, "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEKEYID/20150830/us-east-1/s3/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date;x-amz-invocation-type;x-amz-security-token, Signature=67175083daab66449e8ffeb2c7b7ce2380f46df4bd629f9148cd84e9fcec314c");
         assert_eq!(canonical_uri("/a%3Ab/./c", false), "/a%3Ab/./c");
