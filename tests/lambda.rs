@@ -318,13 +318,19 @@ fn lambda_configuration_errors_name_the_field() {
 #[test]
 fn the_stage_cache_keeps_function_results() {
     let invoke = invoke_server(|e| {
-        result(json!({"statusCode": 200, "headers": {"X-Pet": e["pathParameters"]["petId"].clone()}, "body": "cached pet"}))
+        result(
+            json!({"statusCode": 200, "headers": {"X-Pet": e["pathParameters"]["petId"].clone()}, "body": "cached pet"}),
+        )
     });
-    let api = ApiSpec::new("petstore")
-        .stage("prod", "v1")
-        .stage_toml("prod", "cache_cluster_enabled = true\ncache_cluster_size = 0.5");
+    let api = ApiSpec::new("petstore").stage("prod", "v1").stage_toml(
+        "prod",
+        "cache_cluster_enabled = true\ncache_cluster_size = 0.5",
+    );
     let api = lambda_method(api, "v1", "GET /pets/{petId}", "pets");
-    let cfg = ConfigDir::with_api(&api).gateway_extra(&lambda_section(&invoke));
+    // One shard: each shard keeps its own cache partition.
+    let cfg = ConfigDir::with_api(&api)
+        .shards(1)
+        .gateway_extra(&lambda_section(&invoke));
     let gw = Gateway::start(&cfg);
     for _ in 0..3 {
         let resp = get(gw.addr(), "/prod/pets/9");

@@ -2,15 +2,10 @@
 //! outbound client are leaves. They may import `exchange`, `upstream`, `snapshot`, `http`,
 //! `wire`, `gateway_response` and `tls`, never `pipeline`, `server` or `cache`: only the
 //! pipeline calls them, and only its responder writes to the client.
-//!
-//! `integration/http_proxy.rs` still relays its backend's body to the client itself (issue:
-//! the exchange redesign); it is the one listed exception, and the test fails once it no
-//! longer needs to be one, so the exception cannot outlive its reason.
 
 use std::path::{Path, PathBuf};
 
 const FORBIDDEN: [&str; 3] = ["crate::pipeline", "crate::server", "crate::cache"];
-const EXCEPTIONS: [&str; 1] = ["src/integration/http_proxy.rs"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src dir") {
@@ -53,8 +48,7 @@ fn integrations_and_upstream_do_not_import_the_pipeline_server_or_cache() {
             offending.push((rel, found));
         }
     }
-    let names: Vec<&str> = offending.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(names, EXCEPTIONS, "forbidden imports: {offending:#?}");
+    assert!(offending.is_empty(), "forbidden imports: {offending:#?}");
 }
 
 #[test]

@@ -5,8 +5,10 @@
 //! (`pipeline::respond`) turns it into wire bytes, adding what the gateway owes every response
 //! (`Date`, `x-amzn-RequestId`, framing, `HEAD` handling) and counting what was sent. Leaf
 //! integrations (`MOCK`, `AWS_PROXY`) return a `Reply` or a
-//! [`GatewayResponse`](crate::gateway_response::GatewayResponse); `HTTP_PROXY` still relays
-//! its backend's body piece by piece itself (see `integration::http_proxy`).
+//! [`GatewayResponse`]; `HTTP_PROXY` streams both ways: it reads the client's body through a
+//! [`BodySource`] and hands back the backend connection, whose body the pipeline relays.
+
+use crate::gateway_response::GatewayResponse;
 
 /// A complete response produced by an integration.
 #[derive(Debug)]
@@ -78,4 +80,27 @@ impl RequestBody {
             RequestBody::Buffered(b) => Some(b),
         }
     }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Malformed or over the payload limit: answer with this response.
+    Refused(GatewayResponse),
+    /// The client went away or stalled.
+    Gone,
+}
+
+/// The client's request body as a streaming integration reads it, without seeing the client
+/// connection (the pipeline implements it over the connection's receive buffer).
+#[allow(async_fn_in_trait)]
+pub trait BodySource {
+    /// Appends the body bytes already received to `out`, chunk-framed when `chunked`.
+    fn take(&mut self, out: &mut Vec<u8>, chunked: bool) -> Result<(), BodyError>;
+    /// Whether the whole body has been taken.
+    fn is_done(&self) -> bool;
+    /// Body bytes taken so far.
+    fn bytes_read(&self) -> u64;
+    /// Waits for more of the body (sending `100 Continue` first when the client waits for it).
+    async fn read_more(&mut self) -> Result<(), BodyError>;
 }

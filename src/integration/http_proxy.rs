@@ -6,31 +6,29 @@
 //! sees a message the gateway would have delimited differently. A request whose body already
 //! sits whole in the buffer travels with its head; such an exchange is retried once on a new
 //! connection when a pooled keep-alive connection turns out to have been closed by the backend.
+//!
+//! A leaf, like every integration: [`exchange`] takes the backend request head, the client's
+//! body as an [`exchange::BodySource`](crate::exchange::BodySource) and the shard's pool, and
+//! returns the backend connection with its response head parsed (its body still to be read) or
+//! a gateway error. The pipeline (`pipeline::proxy`) relays that response to the client.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::exchange::{BodyError, BodySource};
 use crate::gateway_response::GatewayResponse;
 use crate::http::{
     connection_names, is_hop_by_hop, write_chunk, BodyFraming, Header, Parsed, RequestHead,
     ResponseFraming, LAST_CHUNK,
 };
-use crate::pipeline::cache_filter;
-use crate::pipeline::context::RequestCtx;
-use crate::pipeline::response_filter::{self, OutFraming};
-use crate::pipeline::Next;
 use crate::router::Params;
-use crate::server::client::ClientConn;
-use crate::server::shard::ShardCtx;
-use crate::snapshot::{HttpProxyIntegration, Limits, Snapshot, UriPart};
-use crate::upstream::pool::BackendConn;
-use crate::wire::{self, BodyReader, Framing, WireError};
+use crate::snapshot::{HttpProxyIntegration, Limits, UriPart};
+use crate::tls::backend::BackendTls;
+use crate::upstream::pool::{BackendConn, Pool};
+use crate::wire::{self, Framing, WireError};
 
-/// Bodies up to this size that are already received whole are sent together with the head,
-/// even when request buffering is off.
-const INLINE_BODY_MAX: u64 = 16 * 1024;
 /// Staged output is flushed once it reaches this size.
-const FLUSH_AT: usize = 64 * 1024;
+pub const FLUSH_AT: usize = 64 * 1024;
 /// Largest response head accepted from a backend.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -60,7 +58,8 @@ impl RequestInfo {
 }
 
 /// Why an exchange ended early.
-enum ProxyError {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyError {
     /// Nothing sent to the client yet: answer with this gateway response.
     Respond(GatewayResponse),
     /// The client went away or stalled, or the response already started: just close.
@@ -95,15 +94,15 @@ pub fn write_request_head(
         out.extend_from_slice(query.get(base));
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    response_filter::header(out, b"Host", integration.host_header.as_bytes());
+    write_header(out, b"Host", integration.host_header.as_bytes());
     let forwarded_for = copy_end_to_end_headers(out, head, base);
     write_forwarded(out, forwarded_for, from);
     match head.framing {
         BodyFraming::Length(n) => {
             let mut b = itoa::Buffer::new();
-            response_filter::header(out, b"Content-Length", b.format(n).as_bytes());
+            write_header(out, b"Content-Length", b.format(n).as_bytes());
         }
-        BodyFraming::Chunked => response_filter::header(out, b"Transfer-Encoding", b"chunked"),
+        BodyFraming::Chunked => write_header(out, b"Transfer-Encoding", b"chunked"),
         BodyFraming::None => {}
     }
     out.extend_from_slice(b"\r\n");
@@ -144,13 +143,13 @@ fn copy_end_to_end_headers<'b>(
         if skip_request_header(name, &connection) {
             continue;
         }
-        response_filter::header(out, name, h.value.get(base));
+        write_header(out, name, h.value.get(base));
     }
     forwarded_for
 }
 
 /// The `Connection` headers of a message, which name further hop-by-hop headers to drop.
-struct ConnectionTokens<'b> {
+pub struct ConnectionTokens<'b> {
     headers: &'b [Header],
     base: &'b [u8],
     /// Whether any `Connection` header names more than `close`/`keep-alive` (rare): only then
@@ -159,7 +158,8 @@ struct ConnectionTokens<'b> {
 }
 
 impl<'b> ConnectionTokens<'b> {
-    fn of(headers: &'b [Header], base: &'b [u8]) -> Self {
+    /// The tokens of `headers`.
+    pub fn of(headers: &'b [Header], base: &'b [u8]) -> Self {
         let names_others = Self::values(headers, base).any(|v| {
             connection_names(v).any(|t| {
                 !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive")
@@ -179,7 +179,8 @@ impl<'b> ConnectionTokens<'b> {
             .map(move |h| h.value.get(base))
     }
 
-    fn names(&self, name: &[u8]) -> bool {
+    /// Whether a `Connection` header names `name` (which is then hop-by-hop).
+    pub fn names(&self, name: &[u8]) -> bool {
         self.names_others
             && Self::values(self.headers, self.base)
                 .any(|v| connection_names(v).any(|t| t.eq_ignore_ascii_case(name)))
@@ -209,197 +210,6 @@ fn write_forwarded(out: &mut Vec<u8>, existing: Option<&[u8]>, from: Downstream)
     });
 }
 
-/// Runs the exchange with the backend whose request head is in `conn.upstream_head`, and
-/// answers the client. Returns whether the client connection stays open.
-pub async fn forward(
-    shard: &ShardCtx,
-    conn: &mut ClientConn,
-    integration: &HttpProxyIntegration,
-    ctx: &mut RequestCtx,
-    req: RequestInfo,
-    snapshot: &Snapshot,
-) -> Next {
-    let limits = &snapshot.limits;
-    conn.inbuf.consume(req.head_len);
-    let mut req = req;
-    let mut body = match buffer_request_body(conn, &mut req, limits).await {
-        Ok(body) => body,
-        Err(ProxyError::Close) => return Next::Close,
-        Err(ProxyError::Respond(response)) => {
-            ctx.keep_alive = false;
-            return respond_error(shard, conn, ctx, req, limits, response).await;
-        }
-    };
-    let deadline = Instant::now() + integration.timeout;
-    match exchange(
-        shard,
-        conn,
-        integration,
-        ctx,
-        req,
-        &mut body,
-        deadline,
-        snapshot,
-    )
-    .await
-    {
-        Ok(next) => next,
-        Err(ProxyError::Close) => Next::Close,
-        Err(ProxyError::Respond(response)) => {
-            ctx.keep_alive &= body.is_done();
-            respond_error(shard, conn, ctx, req, limits, response).await
-        }
-    }
-}
-
-/// Answers with a gateway response instead of the backend's. Whatever the client's output
-/// buffer still holds is body bytes staged for the backend (the relay shares the buffer), and
-/// must never reach the client.
-async fn respond_error(
-    shard: &ShardCtx,
-    conn: &mut ClientConn,
-    ctx: &mut RequestCtx,
-    req: RequestInfo,
-    limits: &Limits,
-    response: GatewayResponse,
-) -> Next {
-    conn.out.clear();
-    let minor = req.minor_version;
-    response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
-    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
-        Ok(()) if ctx.keep_alive => Next::KeepAlive,
-        _ => Next::Close,
-    }
-}
-
-/// Request buffering, as nginx's `proxy_request_buffering`: a body of at most
-/// `limits.request_buffer_bytes` is read whole into the upstream head before any backend is
-/// chosen or connected, so a slow client holds no backend connection and the exchange can be
-/// replayed on a stale pooled connection. A longer body is streamed: a `Content-Length` one
-/// from its start, a chunked one after its first `request_buffer_bytes`. Returns the reader
-/// for what is left to stream (done when everything was buffered). A client that waits for
-/// `100 Continue` gets it here when its body is buffered (`req.expect_continue` is then
-/// cleared so the relay does not send it again).
-async fn buffer_request_body(
-    conn: &mut ClientConn,
-    req: &mut RequestInfo,
-    limits: &Limits,
-) -> Result<BodyReader, ProxyError> {
-    let limit = limits.request_buffer_bytes;
-    let (mut body, chunked) = match req.framing {
-        BodyFraming::None => return Ok(BodyReader::new(Framing::None, 0)),
-        BodyFraming::Length(n) => {
-            let reader = BodyReader::new(Framing::Length(n), limits.max_body_bytes);
-            let whole = conn.inbuf.pending().len() as u64 >= n;
-            // Beyond the limit, only a body already received whole travels with the head.
-            if n > limit && !(whole && n <= INLINE_BODY_MAX) {
-                return Ok(reader);
-            }
-            (reader, false)
-        }
-        BodyFraming::Chunked if limit == 0 => {
-            return Ok(BodyReader::new(Framing::Chunked, limits.max_body_bytes))
-        }
-        BodyFraming::Chunked => (
-            BodyReader::new(Framing::Chunked, limits.max_body_bytes),
-            true,
-        ),
-    };
-    if req.expect_continue && conn.inbuf.pending().is_empty() {
-        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
-            .await
-            .map_err(|_| ProxyError::Close)?;
-        req.expect_continue = false;
-    }
-    let mut buffered: u64 = 0;
-    loop {
-        while let Some((s, e)) = body
-            .take_buffered(&mut conn.inbuf)
-            .map_err(|e| client_body_error(e).into_proxy_error())?
-        {
-            push_piece(&mut conn.upstream_head, &conn.inbuf.raw()[s..e], chunked);
-            buffered += (e - s) as u64;
-        }
-        if body.is_done() {
-            if chunked {
-                conn.upstream_head.extend_from_slice(LAST_CHUNK);
-            }
-            return Ok(body);
-        }
-        if buffered >= limit {
-            return Ok(body);
-        }
-        body.read_more(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
-            .await
-            .map_err(|_| ProxyError::Close)?;
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn exchange(
-    shard: &ShardCtx,
-    conn: &mut ClientConn,
-    integration: &HttpProxyIntegration,
-    ctx: &mut RequestCtx,
-    req: RequestInfo,
-    body: &mut BodyReader,
-    deadline: Instant,
-    snapshot: &Snapshot,
-) -> Result<Next, ProxyError> {
-    let limits = &snapshot.limits;
-    let replayable = body.is_done();
-    let mut attempt = 0;
-    // The deadline was set from the clock reading taken when the exchange began.
-    let started = deadline - integration.timeout;
-    let mut backend = loop {
-        attempt += 1;
-        let mut backend = open(shard, integration, snapshot, deadline, attempt > 1).await?;
-        let sent = send_request(conn, &mut backend, body, req, deadline, limits).await;
-        let result = match sent {
-            Ok(()) => read_response_head(&mut backend, deadline, ctx.is_head).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                ctx.integration_latency = Some(started.elapsed());
-                break backend;
-            }
-            // Nothing of the client's body is lost when it was inline or not yet read.
-            Err(Failure::Stale)
-                if backend.reused && attempt < 3 && (replayable || body.bytes_read() == 0) =>
-            {
-                continue
-            }
-            Err(f) => return Err(f.into_proxy_error()),
-        }
-    };
-    relay_response(
-        shard,
-        conn,
-        &mut backend,
-        ctx,
-        req.minor_version,
-        integration.timeout,
-        limits,
-    )
-    .await?;
-    cache_filter::capture_done(ctx);
-    let reusable = backend.head.keep_alive
-        && backend.head.framing != ResponseFraming::UntilClose
-        && body.is_done();
-    if reusable {
-        shard
-            .pool
-            .checkin(integration.addr, backend, limits.pool_max_idle_per_backend);
-    }
-    Ok(if ctx.keep_alive && body.is_done() {
-        Next::KeepAlive
-    } else {
-        Next::Close
-    })
-}
-
 /// How one attempt failed, before the client saw anything.
 enum Failure {
     /// The backend closed or reset before answering: on a reused connection, probably stale.
@@ -426,6 +236,13 @@ impl Failure {
         }
     }
 
+    fn from_body(e: BodyError) -> Self {
+        match e {
+            BodyError::Refused(r) => Failure::ClientBody(r),
+            BodyError::Gone => Failure::ClientGone,
+        }
+    }
+
     fn from_backend(e: WireError) -> Self {
         match e {
             WireError::Timeout => Failure::Timeout,
@@ -439,30 +256,129 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// A pooled connection, or a new one (`fresh` skips the pool after a stale one failed). A new
-/// TLS connection uses the backend TLS settings of `snapshot`, the request's configuration.
-async fn open(
-    shard: &ShardCtx,
+/// Appends one header line.
+fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Where an exchange runs: the shard's pool, and the request's limits and backend TLS
+/// settings (those of its own snapshot).
+#[derive(Clone, Copy)]
+pub struct Upstream<'a> {
+    /// The shard's idle backend connections.
+    pub pool: &'a Pool,
+    /// Pool sizes and timeouts.
+    pub limits: &'a Limits,
+    /// How `https://` backends are verified.
+    pub tls: Option<&'a BackendTls>,
+}
+
+/// Sends the request whose head is in `head` (kept, for a retry) and the client's `body`, and
+/// reads the backend's final response head. Returns the connection (response head parsed in
+/// `backend.head`, body unread) and the integration latency. A stale pooled connection is
+/// retried on a new one while nothing of the client's body was lost (it was buffered whole, or
+/// none of it was read yet).
+pub async fn exchange<B: BodySource>(
+    up: Upstream<'_>,
     integration: &HttpProxyIntegration,
-    snapshot: &Snapshot,
+    head: &mut Vec<u8>,
+    body: &mut B,
+    chunked: bool,
+    is_head: bool,
+) -> Result<(BackendConn, Duration), ProxyError> {
+    let started = Instant::now();
+    let deadline = started + integration.timeout;
+    let replayable = body.is_done();
+    let mut staging = Vec::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut backend = open(up, integration, deadline, attempt > 1).await?;
+        let sent = send_request(head, &mut staging, &mut backend, body, chunked, deadline).await;
+        let result = match sent {
+            Ok(()) => read_response_head(&mut backend, deadline, is_head).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return Ok((backend, started.elapsed())),
+            Err(Failure::Stale)
+                if backend.reused && attempt < 3 && (replayable || body.bytes_read() == 0) =>
+            {
+                continue
+            }
+            Err(f) => return Err(f.into_proxy_error()),
+        }
+    }
+}
+
+/// Sends the head (with any buffered body), then streams the rest of the client's body through
+/// `staging`, a buffer of the exchange's own (never the client's output buffer, so a body that
+/// fails part-way cannot leak to the client).
+async fn send_request<B: BodySource>(
+    head: &mut Vec<u8>,
+    staging: &mut Vec<u8>,
+    backend: &mut BackendConn,
+    body: &mut B,
+    chunked: bool,
+    deadline: Instant,
+) -> Result<(), Failure> {
+    write_keep(&mut backend.stream, head, remaining(deadline))
+        .await
+        .map_err(Failure::from_backend)?;
+    if body.is_done() {
+        return Ok(());
+    }
+    loop {
+        body.take(staging, chunked).map_err(Failure::from_body)?;
+        if body.is_done() {
+            if chunked {
+                staging.extend_from_slice(LAST_CHUNK);
+            }
+            return flush_to_backend(staging, backend, deadline).await;
+        }
+        flush_to_backend(staging, backend, deadline).await?;
+        body.read_more().await.map_err(Failure::from_body)?;
+    }
+}
+
+async fn flush_to_backend(
+    staging: &mut Vec<u8>,
+    backend: &mut BackendConn,
+    deadline: Instant,
+) -> Result<(), Failure> {
+    wire::write_out(&mut backend.stream, staging, remaining(deadline))
+        .await
+        .map_err(|e| match Failure::from_backend(e) {
+            // Part of the body was sent: never retry it.
+            Failure::Stale => Failure::Failed,
+            f => f,
+        })
+}
+
+/// A pooled connection, or a new one (`fresh` skips the pool after a stale one failed). A new
+/// TLS connection uses the backend TLS settings of the request's own snapshot.
+async fn open(
+    up: Upstream<'_>,
+    integration: &HttpProxyIntegration,
     deadline: Instant,
     fresh: bool,
 ) -> Result<BackendConn, ProxyError> {
     if !fresh {
-        if let Some(conn) = shard.pool.checkout(
-            integration.addr,
-            &integration.tls_name,
-            snapshot.limits.pool_idle_timeout,
-        ) {
+        let idle = up.limits.pool_idle_timeout;
+        if let Some(conn) = up
+            .pool
+            .checkout(integration.addr, &integration.tls_name, idle)
+        {
             return Ok(conn);
         }
     }
-    let tls = integration.tls_name.as_ref().and_then(|name| {
-        snapshot
-            .backend_tls
-            .as_ref()
-            .map(|tls| (tls.config_for(name), name))
-    });
+    let tls = integration
+        .tls_name
+        .as_ref()
+        .and_then(|name| up.tls.map(|tls| (tls.config_for(name), name)));
     match BackendConn::connect(integration.addr, tls, remaining(deadline)).await {
         Ok(conn) => Ok(conn),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -473,77 +389,6 @@ async fn open(
             Err(ProxyError::Respond(GatewayResponse::IntegrationFailure))
         }
     }
-}
-
-/// Sends the head (with any inline body), then streams the rest of the client's body.
-async fn send_request(
-    conn: &mut ClientConn,
-    backend: &mut BackendConn,
-    body: &mut BodyReader,
-    req: RequestInfo,
-    deadline: Instant,
-    limits: &Limits,
-) -> Result<(), Failure> {
-    write_keep(
-        &mut backend.stream,
-        &mut conn.upstream_head,
-        remaining(deadline),
-    )
-    .await
-    .map_err(Failure::from_backend)?;
-    if body.is_done() {
-        return Ok(());
-    }
-    if req.expect_continue && conn.inbuf.pending().is_empty() {
-        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
-            .await
-            .map_err(|_| Failure::ClientGone)?;
-    }
-    let chunked = req.framing == BodyFraming::Chunked;
-    loop {
-        while let Some((s, e)) = body
-            .take_buffered(&mut conn.inbuf)
-            .map_err(client_body_error)?
-        {
-            push_piece(&mut conn.out, &conn.inbuf.raw()[s..e], chunked);
-            if conn.out.len() >= FLUSH_AT {
-                flush_to_backend(conn, backend, deadline).await?;
-            }
-        }
-        if body.is_done() {
-            if chunked {
-                conn.out.extend_from_slice(LAST_CHUNK);
-            }
-            return flush_to_backend(conn, backend, deadline).await;
-        }
-        flush_to_backend(conn, backend, deadline).await?;
-        body.read_more(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
-            .await
-            .map_err(|_| Failure::ClientGone)?;
-    }
-}
-
-fn client_body_error(e: WireError) -> Failure {
-    match e {
-        WireError::TooLarge => Failure::ClientBody(GatewayResponse::RequestTooLong),
-        WireError::Http(err) => Failure::ClientBody(GatewayResponse::from_http_error(err)),
-        _ => Failure::ClientGone,
-    }
-}
-
-async fn flush_to_backend(
-    conn: &mut ClientConn,
-    backend: &mut BackendConn,
-    deadline: Instant,
-) -> Result<(), Failure> {
-    wire::write_out(&mut backend.stream, &mut conn.out, remaining(deadline))
-        .await
-        .map_err(|e| match Failure::from_backend(e) {
-            // Part of the body was sent: never retry it.
-            Failure::Stale => Failure::Failed,
-            f => f,
-        })
 }
 
 /// Writes `buf` whole, keeping its contents (a retry may send it again).
@@ -605,69 +450,7 @@ async fn read_response_head(
     }
 }
 
-/// Sends the backend's head and body to the client.
-async fn relay_response(
-    shard: &ShardCtx,
-    conn: &mut ClientConn,
-    backend: &mut BackendConn,
-    ctx: &mut RequestCtx,
-    client_minor: u8,
-    read_timeout: Duration,
-    limits: &Limits,
-) -> Result<(), ProxyError> {
-    let out_framing = client_framing(backend.head.framing, client_minor);
-    write_response_head(shard, conn, backend, ctx, out_framing, client_minor);
-    backend.inbuf.consume(backend.head.head_len);
-    if out_framing == OutFraming::Close {
-        ctx.keep_alive = false;
-    }
-    let chunked = out_framing == OutFraming::Chunked;
-    let mut body = BodyReader::new(backend_framing(backend.head.framing), u64::MAX);
-    loop {
-        while let Some((s, e)) = body
-            .take_buffered(&mut backend.inbuf)
-            .map_err(|_| ProxyError::Close)?
-        {
-            push_piece(&mut conn.out, &backend.inbuf.raw()[s..e], chunked);
-            cache_filter::capture_body(ctx, &backend.inbuf.raw()[s..e]);
-            ctx.response_body_bytes += (e - s) as u64;
-            if conn.out.len() >= FLUSH_AT {
-                flush_to_client(conn, limits).await?;
-            }
-        }
-        if body.is_done() {
-            break;
-        }
-        flush_to_client(conn, limits).await?;
-        body.read_more(&mut backend.stream, &mut backend.inbuf, read_timeout)
-            .await
-            .map_err(|_| ProxyError::Close)?;
-    }
-    if chunked {
-        conn.out.extend_from_slice(LAST_CHUNK);
-    }
-    flush_to_client(conn, limits).await
-}
-
-async fn flush_to_client(conn: &mut ClientConn, limits: &Limits) -> Result<(), ProxyError> {
-    wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
-        .await
-        .map_err(|_| ProxyError::Close)
-}
-
-/// The framing the client gets for a backend body framed as `framing`.
-fn client_framing(framing: ResponseFraming, client_minor: u8) -> OutFraming {
-    match framing {
-        ResponseFraming::None => OutFraming::NoBody,
-        ResponseFraming::Length(n) => OutFraming::Length(n),
-        ResponseFraming::Chunked | ResponseFraming::UntilClose if client_minor >= 1 => {
-            OutFraming::Chunked
-        }
-        ResponseFraming::Chunked | ResponseFraming::UntilClose => OutFraming::Close,
-    }
-}
-
-fn backend_framing(framing: ResponseFraming) -> Framing {
+pub fn backend_framing(framing: ResponseFraming) -> Framing {
     match framing {
         ResponseFraming::None => Framing::None,
         ResponseFraming::Length(n) => Framing::Length(n),
@@ -676,52 +459,8 @@ fn backend_framing(framing: ResponseFraming) -> Framing {
     }
 }
 
-/// Writes the client's response head from the backend's: end-to-end headers pass, hop-by-hop
-/// ones and the backend's own framing and `Date` are replaced by the gateway's.
-fn write_response_head(
-    shard: &ShardCtx,
-    conn: &mut ClientConn,
-    backend: &BackendConn,
-    ctx: &mut RequestCtx,
-    framing: OutFraming,
-    client_minor: u8,
-) {
-    let head = &backend.head;
-    let base = backend.inbuf.pending();
-    let out = &mut conn.out;
-    ctx.status = head.status;
-    response_filter::status_line(out, head.status, head.reason.get(base));
-    let headers_start = out.len();
-    let connection = ConnectionTokens::of(&head.headers, base);
-    for h in &head.headers {
-        let name = h.name.get(base);
-        if skip_response_header(name, &connection, framing) {
-            continue;
-        }
-        response_filter::header(out, name, h.value.get(base));
-    }
-    let reason = head.reason.get(base);
-    cache_filter::capture_head(ctx, out, headers_start, head.status, reason, framing);
-    response_filter::finish_head(out, ctx, &shard.date, framing, client_minor);
-}
-
-fn skip_response_header(
-    name: &[u8],
-    connection: &ConnectionTokens<'_>,
-    framing: OutFraming,
-) -> bool {
-    if is_hop_by_hop(name) || connection.names(name) {
-        return true;
-    }
-    if name.eq_ignore_ascii_case(b"date") || name.eq_ignore_ascii_case(b"x-amzn-requestid") {
-        return true;
-    }
-    // Without a body the backend's Content-Length (e.g. of a HEAD) is the client's to see.
-    name.eq_ignore_ascii_case(b"content-length") && framing != OutFraming::NoBody
-}
-
 /// Stages one body piece, with chunk framing when the client gets chunked encoding.
-fn push_piece(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+pub fn push_piece(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
     if chunked {
         // Never an empty chunk: that would be the last-chunk marker.
         write_chunk(out, data);
@@ -747,27 +486,6 @@ mod tests {
         assert!(out.is_empty());
     }
 
-    #[test]
-    fn response_framing_follows_the_client_version() {
-        assert_eq!(
-            client_framing(ResponseFraming::UntilClose, 1),
-            OutFraming::Chunked
-        );
-        assert_eq!(
-            client_framing(ResponseFraming::UntilClose, 0),
-            OutFraming::Close
-        );
-        assert_eq!(
-            client_framing(ResponseFraming::Chunked, 0),
-            OutFraming::Close
-        );
-        assert_eq!(
-            client_framing(ResponseFraming::Length(3), 0),
-            OutFraming::Length(3)
-        );
-        assert_eq!(client_framing(ResponseFraming::None, 1), OutFraming::NoBody);
-    }
-
     fn parsed(raw: &[u8]) -> RequestHead {
         let mut head = RequestHead::new();
         assert_eq!(head.parse(raw, 8192), Ok(Parsed::Complete));
@@ -775,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn hop_by_hop_and_connection_named_headers_are_dropped() {
+    fn hop_by_hop_and_connection_named_request_headers_are_dropped() {
         let raw = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nConnection: x-secret\r\n\r\n";
         let head = parsed(raw);
         let tokens = ConnectionTokens::of(&head.headers, raw);
@@ -783,17 +501,6 @@ mod tests {
         assert!(skip_request_header(b"X-Secret", &tokens));
         assert!(skip_request_header(b"Expect", &tokens));
         assert!(!skip_request_header(b"Accept", &tokens));
-        assert!(skip_response_header(b"Date", &tokens, OutFraming::Chunked));
-        assert!(skip_response_header(
-            b"content-length",
-            &tokens,
-            OutFraming::Length(1)
-        ));
-        assert!(!skip_response_header(
-            b"content-length",
-            &tokens,
-            OutFraming::NoBody
-        ));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 pub mod cache_filter;
 pub mod context;
 pub mod observe;
+pub mod proxy;
 pub mod request_filter;
 pub mod respond;
 pub mod response_filter;

@@ -14,7 +14,7 @@ use crate::integration::aws_proxy::{self, LambdaRequest};
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::{self, Route};
-use crate::pipeline::{local_response, respond, response_filter, Next};
+use crate::pipeline::{local_response, proxy, respond, response_filter, Next};
 use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
@@ -89,7 +89,7 @@ pub async fn call(
             })
             .await
         }
-        Prepared::Proxy(p) => http_proxy::forward(shard, conn, p, ctx, req, snapshot).await,
+        Prepared::Proxy(p) => proxy::forward(shard, conn, p, ctx, req, snapshot).await,
         Prepared::Lambda(l, head) => lambda(shard, conn, l, &head, ctx, req, snapshot, route).await,
     }
 }

@@ -328,7 +328,18 @@ pub fn sign(
     time: &SigningTime,
 ) -> Vec<(&'static str, String)> {
     let (m, p, q, h) = (method, encoded_path, query, headers);
-    sign_with_content_sha256(m, p, q, h, payload, creds, scope, time, false, &KeyCache::default())
+    sign_with_content_sha256(
+        m,
+        p,
+        q,
+        h,
+        payload,
+        creds,
+        scope,
+        time,
+        false,
+        &KeyCache::default(),
+    )
 }
 
 /// The last signing key derived, for one signer (a shard): `kSigning` changes once a day per
@@ -350,7 +361,11 @@ impl KeyCache {
     pub fn get(&self, secret: &str, date: &str, scope: &Scope) -> hmac::Key {
         let mut slot = self.0.borrow_mut();
         if let Some(c) = slot.as_ref() {
-            if c.secret == secret && c.date == date && c.region == scope.region && c.service == scope.service {
+            if c.secret == secret
+                && c.date == date
+                && c.region == scope.region
+                && c.service == scope.service
+            {
                 return c.key.clone();
             }
         }
