@@ -13,6 +13,7 @@
 # cancels out; deterministic, unlike timings).
 #
 # Knobs: DURATION=10s CONNECTIONS=32 ROUNDS=3 CALLGRIND=0 SKIP_BUILD=0 TOLLGATE_BIN=...
+#        PROXY_ONLY=1: HTTP_PROXY alone (for binaries without AWS_PROXY, e.g. an A/B baseline)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -59,17 +60,21 @@ default_api = "bench"
 [throttle]
 rate_limit = 1000000
 burst_limit = 1000000
-[lambda]
-endpoint = "http://127.0.0.1:$ORIGIN"
-access_key_id = "AKIDBENCH"
-secret_access_key = "bench-secret"
 EOF
+PATHS="pets fn"
+if [[ "${PROXY_ONLY:-0}" == 1 ]]; then
+    PATHS="pets"
+else
+    printf '[lambda]\nendpoint = "http://127.0.0.1:%s"\naccess_key_id = "AKIDBENCH"\nsecret_access_key = "bench-secret"\n' "$ORIGIN" >>"$OUT/config/gateway.toml"
+fi
 cat >"$OUT/config/apis/bench.toml" <<EOF
 id = "bench"
 [stages.prod]
 deployment = "v1"
 [deployments.v1.methods."GET /pets"]
 integration = { type = "HTTP_PROXY", uri = "http://127.0.0.1:$ORIGIN/pets" }
+EOF
+[[ "${PROXY_ONLY:-0}" == 1 ]] || cat >>"$OUT/config/apis/bench.toml" <<EOF
 [deployments.v1.methods."GET /fn"]
 integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/pets/invocations" }
 EOF
@@ -85,7 +90,7 @@ start_gateway() {
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_up "http://127.0.0.1:$GW/prod/pets"
-    wait_up "http://127.0.0.1:$GW/prod/fn"
+    [[ "$PATHS" == pets ]] || wait_up "http://127.0.0.1:$GW/prod/fn"
 }
 
 # run PATH : prints "req/s ticks_per_request"
@@ -105,14 +110,14 @@ start_gateway "$BIN"
 printf '%-6s %-11s %12s %16s\n' round path "req/s" "CPU us/request"
 for round in $(seq "$ROUNDS"); do
     # Alternate the order each round so drift on a shared VM does not favour one path.
-    if (( round % 2 )); then order="pets fn"; else order="fn pets"; fi
+    if (( round % 2 )); then order="$PATHS"; else order="$(echo "$PATHS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')"; fi
     for path in $order; do
         read -r rps us <<<"$(run "$path")"
         printf '%-6s %-11s %12s %16s\n' "$round" "$path" "$rps" "$us"
         echo "$path $us" >>"$OUT/cpu.txt"
     done
 done
-[[ "$ROUNDS" -gt 0 ]] && awk '{ s[$1] += $2; n[$1]++ } END {
+[[ "$ROUNDS" -gt 0 && "$PATHS" != pets ]] && awk '{ s[$1] += $2; n[$1]++ } END {
     p = s["pets"] / n["pets"]; f = s["fn"] / n["fn"];
     printf "\nmean CPU us/request: HTTP_PROXY %.2f  AWS_PROXY %.2f  ratio AWS_PROXY/HTTP_PROXY x%.2f\n", p, f, f / p }' "$OUT/cpu.txt"
 kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
@@ -136,7 +141,7 @@ PY
     VG_PID=$!
     PIDS+=("$VG_PID")
     for _ in $(seq 600); do curl -fsS -o /dev/null "http://127.0.0.1:$GW/prod/pets" 2>/dev/null && break; sleep 0.2; done
-    for path in pets fn; do
+    for path in $PATHS; do
         client "$path" 200
         callgrind_control -z "$VG_PID" >/dev/null
         client "$path" "$N"
@@ -147,6 +152,6 @@ PY
         echo "$path $((ir / N))" | tee -a "$OUT/ir.txt"
     done
     kill -9 "$VG_PID" 2>/dev/null || true
-    awk '{ v[$1] = $2 } END { printf "user-space instructions/request: HTTP_PROXY %d  AWS_PROXY %d  ratio x%.2f\n", v["pets"], v["fn"], v["fn"] / v["pets"] }' "$OUT/ir.txt"
+    [[ "$PATHS" == pets ]] || awk '{ v[$1] = $2 } END { printf "user-space instructions/request: HTTP_PROXY %d  AWS_PROXY %d  ratio x%.2f\n", v["pets"], v["fn"], v["fn"] / v["pets"] }' "$OUT/ir.txt"
 fi
 echo "raw output in $OUT" >&2

@@ -104,3 +104,17 @@ pub trait BodySource {
     /// Waits for more of the body (sending `100 Continue` first when the client waits for it).
     async fn read_more(&mut self) -> Result<(), BodyError>;
 }
+
+/// Who is calling, as the authorization phases (resource policy, authorizers, IAM) establish it
+/// and later phases read it: the API key phase, `$context.authorizer.*`, the Lambda event's
+/// `requestContext.authorizer`. Anonymous until an authorizer runs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `principalId` an authorizer returned.
+    pub principal_id: Option<Box<str>>,
+    /// The authorizer's `context` map (string, number and boolean values as strings).
+    pub authorizer_context: Vec<(Box<str>, Box<str>)>,
+    /// `usageIdentifierKey`: the API key an authorizer supplied (`apiKeySource =
+    /// AUTHORIZER`), which then replaces `x-api-key`.
+    pub usage_identifier_key: Option<Box<str>>,
+}

@@ -38,6 +38,8 @@ pub struct RequestCtx {
     /// The API's gateway response overrides, once the API is known (`None` when it has
     /// none: the common case costs no reference count).
     pub responses: Option<std::sync::Arc<crate::gateway_response::GatewayResponses>>,
+    /// Who is calling, as the authorization phases establish it.
+    pub identity: crate::exchange::Identity,
 }
 
 impl RequestCtx {
@@ -57,6 +59,7 @@ impl RequestCtx {
             cache: None,
             cache_capture: None,
             responses: None,
+            identity: Default::default(),
         }
     }
 

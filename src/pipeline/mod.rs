@@ -1,15 +1,20 @@
-//! The request path, as a short pipeline of phases run for every request a shard receives:
+//! The request path: the phases API Gateway runs, in its order, for every request a shard
+//! receives. [`answer`] calls them top to bottom; each either lets the request go on or ends
+//! it with a reply or a gateway error (answered through [`gateway_error`]):
 //!
-//! 1. [`request_filter`]: limits that need the parsed head, then routing (host → API, first
-//!    path segment → stage, resource tree → method, with path parameters);
-//!    then [`throttle_filter`]: API keys, throttles and quotas;
-//!    then [`cache_filter`]: a stage cache hit answers here, a miss goes on and is stored;
-//! 2. [`upstream`]: the method's integration answers (MOCK in place, HTTP_PROXY through the
-//!    shard's backend pool);
-//! 3. [`response_filter`]: every response head, whoever produced it, gets the gateway's
-//!    headers (`Date`, `x-amzn-RequestId`, connection management, framing);
-//! 4. [`observe`]: once the response is sent, the request is counted in metrics and written
-//!    to the access log.
+//! 1. route ([`request_filter`]): limits that need the parsed head, then host → API, first
+//!    path segment → stage, resource tree → method, with path parameters;
+//! 2. resource policy, 3. authorizer: not built yet (the authorization issue); the request's
+//!    [`Identity`](crate::exchange::Identity) in `ctx` stays anonymous;
+//! 4. API key, throttles, quotas ([`throttle_filter`]); the key is the authorizer's
+//!    (`apiKeySource = AUTHORIZER`) when it supplied one, else `x-api-key`;
+//! 5. request validation: not built yet (the templates/validation issue);
+//! 6. cache lookup ([`cache_filter`]): a hit answers here, a miss is teed and stored;
+//! 7. integration request → integration → integration response ([`upstream`], [`proxy`]): the
+//!    leaf integrations (`integration::*`) return a reply or an error;
+//! 8. respond ([`respond`], [`response_filter`], [`proxy`]'s relay): the one writer of
+//!    responses: gateway headers (`Date`, `x-amzn-RequestId`), framing, `HEAD`, the cache tee;
+//! 9. observe ([`observe`]): metrics and the access log, whoever answered.
 //!
 //! [`context::RequestCtx`] carries what the phases share about one request.
 
@@ -51,7 +56,7 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     let keep_alive = conn.head.keep_alive && !shard.is_draining();
     let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
     let (next, target) = answer(shard, snapshot, conn, &mut ctx).await;
-    // Phase 4: report.
+    // 9. Observe.
     observe::finish(shard, conn, &ctx, target);
     next
 }
@@ -73,7 +78,7 @@ async fn answer<'s>(
         panic!("test-faults: panic requested by x-tollgate-test-panic");
     }
 
-    // Phase 1: request filter (limits, routing).
+    // 1. Route.
     let mut params = Params::default();
     let routed = request_filter::check_body_limit(req.framing, limits).and_then(|()| {
         let path = std::str::from_utf8(conn.head.path.get(base))
@@ -99,11 +104,18 @@ async fn answer<'s>(
     ctx.responses.clone_from(&route.api.gateway_responses);
     observe::capture(&mut conn.log_facts, target, &conn.head, base);
 
-    // Phase 1a: API keys, throttles and quotas. The key header is only looked for when the
-    // method needs a key or the stage logs it.
-    let api_key = (route.method.traffic.api_key_required || route.stage.access_log.is_some())
-        .then(|| conn.head.header(base, "x-api-key"))
-        .flatten();
+    // 2. Resource policy and 3. authorizer: no method has one yet (ctx.identity is anonymous).
+
+    // 4. API key, throttles and quotas. An authorizer's key comes first (AWS apiKeySource =
+    // AUTHORIZER); the header is only looked for when the method needs a key or the stage
+    // logs it.
+    let from_authorizer = ctx.identity.usage_identifier_key.clone();
+    let api_key = match &from_authorizer {
+        Some(key) => Some(key.as_bytes()),
+        None => (route.method.traffic.api_key_required || route.stage.access_log.is_some())
+            .then(|| conn.head.header(base, "x-api-key"))
+            .flatten(),
+    };
     if let Some(key) = api_key.and_then(|k| std::str::from_utf8(k).ok()) {
         ctx.set_api_key(key);
     }
@@ -115,7 +127,9 @@ async fn answer<'s>(
         return (next, target);
     }
 
-    // Phase 1b: the stage cache.
+    // 5. Request validation: no method has a validator yet.
+
+    // 6. The stage cache.
     let lookup = cache_filter::lookup(shard, &route, &conn.head, base, &params, ctx).await;
     let fill = match lookup {
         cache_filter::Lookup::Bypass => None,
@@ -134,9 +148,9 @@ async fn answer<'s>(
         }
     };
 
-    // Phase 2: upstream (the integration); phase 3 (response filter) runs inside it as each
-    // response head is written. Afterwards `ctx` holds what was sent (status, body bytes,
-    // integration latency) for the phases that report on it.
+    // 7. Integration request, integration, integration response; 8. respond (inside: the one
+    // responder writes the reply, or the proxy relay streams it). Afterwards `ctx` holds what
+    // was sent (status, body bytes, integration latency) for the report.
     let prepared = upstream::prepare(
         &route.method.integration,
         &params,
