@@ -288,7 +288,7 @@ pub async fn exchange<B: BodySource>(
     body: &mut B,
     chunked: bool,
     is_head: bool,
-) -> Result<(BackendConn, Duration), ProxyError> {
+) -> Result<(Box<BackendConn>, Duration), ProxyError> {
     let started = Instant::now();
     let deadline = started + integration.timeout;
     let replayable = body.is_done();
@@ -365,7 +365,7 @@ async fn open(
     integration: &HttpProxyIntegration,
     deadline: Instant,
     fresh: bool,
-) -> Result<BackendConn, ProxyError> {
+) -> Result<Box<BackendConn>, ProxyError> {
     if !fresh {
         let idle = up.limits.pool_idle_timeout;
         if let Some(conn) = up

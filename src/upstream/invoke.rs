@@ -160,7 +160,7 @@ async fn open(
     target: Target<'_>,
     deadline: Instant,
     fresh: bool,
-) -> Result<BackendConn, InvokeError> {
+) -> Result<Box<BackendConn>, InvokeError> {
     let endpoint = &target.integration.endpoint;
     if !fresh {
         let idle = target.limits.pool_idle_timeout;

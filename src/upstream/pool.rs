@@ -61,23 +61,26 @@ impl BackendConn {
         addr: SocketAddr,
         tls: Option<(&Arc<ClientConfig>, &ServerName<'static>)>,
         timeout: Duration,
-    ) -> io::Result<Self> {
+    ) -> io::Result<Box<Self>> {
         let stream = backend::connect(addr, tls, timeout).await?;
-        Ok(BackendConn {
+        Ok(Box::new(BackendConn {
             stream,
             tls_name: tls.map(|(_, name)| name.clone()),
             inbuf: InBuf::with_capacity(BACKEND_BUF),
             head: ResponseHead::new(),
             reused: false,
             idle_since: Instant::now(),
-        })
+        }))
     }
 }
 
 /// Idle connections to one address, one list per TLS name (`None`: plain). Virtual hosts
 /// behind one address are few, so they are told apart by a scan, which also needs no key
 /// allocation per lookup.
-type ByName = Vec<(Option<ServerName<'static>>, VecDeque<BackendConn>)>;
+/// Connections are boxed: one allocation when a connection is opened, and every checkout,
+/// check-in and hand-over between the integration and the relay moves a pointer instead of
+/// the whole connection (socket, TLS state, buffers: over a kilobyte).
+type ByName = Vec<(Option<ServerName<'static>>, VecDeque<Box<BackendConn>>)>;
 
 /// Idle backend connections of one shard, by backend address and TLS name: a connection is
 /// reused only for the identity it was negotiated for.
@@ -96,7 +99,7 @@ impl Pool {
         addr: SocketAddr,
         tls_name: &Option<ServerName<'static>>,
         idle_timeout: Duration,
-    ) -> Option<BackendConn> {
+    ) -> Option<Box<BackendConn>> {
         let mut idle = self.idle.borrow_mut();
         let lists = idle.get_mut(&addr)?;
         let (_, list) = lists.iter_mut().find(|(name, _)| name == tls_name)?;
@@ -113,7 +116,7 @@ impl Pool {
     /// pooling); beyond `max_idle` it is surplus that the next [`Pool::purge`] closes unless
     /// it was used again, and beyond [`SURPLUS_FACTOR`] × `max_idle` the least recently used
     /// is closed at once.
-    pub fn checkin(&self, addr: SocketAddr, mut conn: BackendConn, max_idle: usize) {
+    pub fn checkin(&self, addr: SocketAddr, mut conn: Box<BackendConn>, max_idle: usize) {
         if max_idle == 0 {
             return;
         }
@@ -171,7 +174,7 @@ mod tests {
 
     /// Runs `test` with `n` fresh connections to a local listener (accepted by the kernel's
     /// backlog; nothing is ever sent on them).
-    fn with_conns(n: usize, test: impl FnOnce(SocketAddr, Vec<BackendConn>)) {
+    fn with_conns(n: usize, test: impl FnOnce(SocketAddr, Vec<Box<BackendConn>>)) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
