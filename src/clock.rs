@@ -171,6 +171,21 @@ impl Clock {
     }
 }
 
+/// The proleptic Gregorian date `(year, month 1..=12, day 1..=31)` of a day counted from
+/// 1970-01-01, for the timestamps the gateway formats itself (SigV4's `X-Amz-Date`, Lambda
+/// events' `requestTime`). H. Hinnant, "chrono-Compatible Low-Level Date Algorithms",
+/// `civil_from_days`, with March as the first month of the computing year.
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(month <= 2), month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,15 +47,7 @@ impl SigningTime {
     /// seconds, which is what both Unix time and `X-Amz-Date` assume).
     pub fn from_unix(secs: u64) -> Self {
         let (days, rem) = (secs / 86_400, secs % 86_400);
-        // Howard Hinnant's `civil_from_days`, shifted so the year starts on 1 March.
-        let z = days + 719_468;
-        let (era, doe) = (z / 146_097, z % 146_097);
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + u64::from(month <= 2);
+        let (year, month, day) = crate::clock::civil_from_days(days);
         let (h, m, s) = (rem / 3_600, rem / 60 % 60, rem % 60);
         let amz_date = format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z");
         SigningTime { amz_date }
