@@ -230,40 +230,24 @@ fn headers(out: &mut Vec<u8>, all: &[(&[u8], &[u8])]) {
         .copied()
         .collect();
     let groups = Groups::new(kept.len(), |a, b| cmp_ignore_case(kept[a].0, kept[b].0));
-    for multi in [false, true] {
-        out.extend_from_slice(if multi {
-            b",\"multiValueHeaders\":"
-        } else {
-            b",\"headers\":"
-        });
-        if groups.runs.is_empty() {
-            out.extend_from_slice(b"null");
-            continue;
+    let key = |out: &mut Vec<u8>, first: u32| {
+        let name = kept[first as usize].0;
+        match CANONICAL
+            .iter()
+            .find(|c| c.as_bytes().eq_ignore_ascii_case(name))
+        {
+            Some(canonical) => string(out, canonical),
+            None => bytes(out, name),
         }
-        for (i, run) in groups.runs.iter().enumerate() {
-            let members = &groups.order[run.clone()];
-            out.push(if i == 0 { b'{' } else { b',' });
-            let name = kept[members[0] as usize].0;
-            match CANONICAL
-                .iter()
-                .find(|c| c.as_bytes().eq_ignore_ascii_case(name))
-            {
-                Some(canonical) => string(out, canonical),
-                None => bytes(out, name),
-            }
-            out.push(b':');
-            if multi {
-                for (j, &m) in members.iter().enumerate() {
-                    out.push(if j == 0 { b'[' } else { b',' });
-                    bytes(out, kept[m as usize].1);
-                }
-                out.push(b']');
-            } else if let Some(&last) = members.last() {
-                bytes(out, kept[last as usize].1);
-            }
-        }
-        out.push(b'}');
-    }
+    };
+    let value = |m: u32| kept[m as usize].1;
+    groups.write_maps(
+        out,
+        b",\"headers\":",
+        b",\"multiValueHeaders\":",
+        key,
+        value,
+    );
 }
 
 /// `queryStringParameters` and `multiValueQueryStringParameters`: pairs split on `&`, names and
@@ -289,33 +273,10 @@ fn query(out: &mut Vec<u8>, raw: &[u8]) {
     let name = |i: usize| &buf[params[i].0.clone()];
     let value = |i: u32| &buf[params[i as usize].1.clone()];
     let groups = Groups::new(params.len(), |a, b| name(a).cmp(name(b)));
-    for multi in [false, true] {
-        out.extend_from_slice(if multi {
-            b",\"multiValueQueryStringParameters\":"
-        } else {
-            b",\"queryStringParameters\":"
-        });
-        if groups.runs.is_empty() {
-            out.extend_from_slice(b"null");
-            continue;
-        }
-        for (i, run) in groups.runs.iter().enumerate() {
-            let members = &groups.order[run.clone()];
-            out.push(if i == 0 { b'{' } else { b',' });
-            bytes(out, name(members[0] as usize));
-            out.push(b':');
-            if multi {
-                for (j, &m) in members.iter().enumerate() {
-                    out.push(if j == 0 { b'[' } else { b',' });
-                    bytes(out, value(m));
-                }
-                out.push(b']');
-            } else if let Some(&last) = members.last() {
-                bytes(out, value(last));
-            }
-        }
-        out.push(b'}');
-    }
+    let key = |out: &mut Vec<u8>, first: u32| bytes(out, name(first as usize));
+    let single = b",\"queryStringParameters\":";
+    let multi = b",\"multiValueQueryStringParameters\":";
+    groups.write_maps(out, single, multi, key, value);
 }
 
 /// Items grouped by a comparison: `order` holds item indices with equal items adjacent and in
@@ -340,6 +301,42 @@ impl Groups {
         }
         runs.sort_unstable_by_key(|r| order[r.start]);
         Groups { order, runs }
+    }
+
+    /// Writes the two maps of grouped items, `single` (each group's last value) then `multi`
+    /// (all its values in order), both `null` when there is no group; `key` writes a group's
+    /// name from its first item.
+    fn write_maps<'v>(
+        &self,
+        out: &mut Vec<u8>,
+        single: &[u8],
+        multi: &[u8],
+        key: impl Fn(&mut Vec<u8>, u32),
+        value: impl Fn(u32) -> &'v [u8],
+    ) {
+        for (field, all) in [(single, false), (multi, true)] {
+            out.extend_from_slice(field);
+            if self.runs.is_empty() {
+                out.extend_from_slice(b"null");
+                continue;
+            }
+            for (i, run) in self.runs.iter().enumerate() {
+                let members = &self.order[run.clone()];
+                out.push(if i == 0 { b'{' } else { b',' });
+                key(out, members[0]);
+                out.push(b':');
+                if all {
+                    for (j, &m) in members.iter().enumerate() {
+                        out.push(if j == 0 { b'[' } else { b',' });
+                        bytes(out, value(m));
+                    }
+                    out.push(b']');
+                } else if let Some(&last) = members.last() {
+                    bytes(out, value(last));
+                }
+            }
+            out.push(b'}');
+        }
     }
 }
 
