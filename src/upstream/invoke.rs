@@ -172,7 +172,16 @@ async fn open(
         .tls_name
         .as_ref()
         .and_then(|name| target.tls.map(|tls| (tls.config_for(name), name)));
-    match BackendConn::connect(endpoint.addr, tls, remaining(deadline)).await {
+    // Boxed: a connect (TCP, then perhaps a TLS handshake) is rare next to a pooled
+    // connection, and its large state inline would grow, and be copied with, every exchange's
+    // future.
+    match Box::pin(BackendConn::connect(
+        endpoint.addr,
+        tls,
+        remaining(deadline),
+    ))
+    .await
+    {
         Ok(conn) => Ok(conn),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
             Err(InvokeError::Timeout(target.integration.timeout))
