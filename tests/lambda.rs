@@ -53,6 +53,8 @@ fn get_event_carries_the_whole_request() {
     assert_eq!(e["headers"]["X-Many"], "two");
     assert_eq!(e["multiValueHeaders"]["X-Many"], json!(["one", "two"]));
     assert_eq!(e["headers"]["User-Agent"], "tests/1.0");
+    assert_eq!(e["headers"]["X-Forwarded-For"], "127.0.0.1");
+    assert_eq!(e["headers"]["X-Forwarded-Proto"], "http");
     assert_eq!(e["queryStringParameters"]["a"], "2");
     assert_eq!(e["queryStringParameters"]["b"], "x");
     assert_eq!(e["multiValueQueryStringParameters"]["a"], json!(["1", "2"]));
@@ -107,6 +109,8 @@ fn post_body_and_greedy_path_reach_the_function() {
     let (_cfg, gw) = gateway_with(&invoke, "ANY /{proxy+}", "");
     let resp = Req::post("/prod/a/b/c", r#"{"name":"rex"}"#)
         .header("Content-Type", "application/json")
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-Forwarded-Proto", "https")
         .send(gw.addr());
     assert_eq!(resp.status, 201);
     assert_eq!(resp.body_str(), r#"{"name":"rex"}"#);
@@ -117,6 +121,8 @@ fn post_body_and_greedy_path_reach_the_function() {
     let e = event_of(&invoke.single_request());
     assert_eq!(e["httpMethod"], "POST");
     assert_eq!(e["resource"], "/{proxy+}");
+    assert_eq!(e["headers"]["X-Forwarded-For"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(e["multiValueHeaders"]["X-Forwarded-Proto"], json!(["http"]));
     assert_eq!(e["isBase64Encoded"], false);
 }
 

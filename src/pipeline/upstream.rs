@@ -139,6 +139,7 @@ async fn lambda(
         start_unix_ms,
         body: body.as_deref(),
         client_cert: conn.client_cert.as_deref(),
+        secure: conn.secure,
     };
     let target = invoke::Target {
         integration,

@@ -59,6 +59,8 @@ pub struct LambdaRequest<'a> {
     pub body: Option<&'a [u8]>,
     /// The client certificate under mutual TLS.
     pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
+    /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto`).
+    pub secure: bool,
 }
 
 /// Builds the event, invokes the function and turns its result into the reply.
@@ -124,11 +126,24 @@ fn reply_of(r: result::ProxyResult) -> Reply<'static> {
 fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
     let head = req.head;
     let base = req.base;
-    let headers: Vec<(&[u8], &[u8])> = head
-        .headers
-        .iter()
-        .map(|h| (h.name.get(base), h.value.get(base)))
-        .collect();
+    // The gateway's forwarding headers replace the client's, as API Gateway adds them to the
+    // event (`X-Forwarded-For` with the client's address appended, `X-Forwarded-Proto`; AWS's
+    // "Input format" example event).
+    let mut forwarded_for = Vec::new();
+    let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(head.headers.len() + 2);
+    for h in &head.headers {
+        let (name, value) = (h.name.get(base), h.value.get(base));
+        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            forwarded_for.extend_from_slice(value);
+            forwarded_for.extend_from_slice(b", ");
+        } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+            headers.push((name, value));
+        }
+    }
+    forwarded_for.extend_from_slice(req.source_ip.as_bytes());
+    headers.push((b"X-Forwarded-For", &forwarded_for));
+    let proto: &[u8] = if req.secure { b"https" } else { b"http" };
+    headers.push((b"X-Forwarded-Proto", proto));
     let params: Vec<(&str, &str)> = req.params.iter().map(|(k, v)| (&**k, v.as_str())).collect();
     let vars: Vec<(&str, &str)> = req
         .stage
