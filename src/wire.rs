@@ -194,6 +194,19 @@ pub enum Framing {
     UntilClose,
 }
 
+impl From<crate::http::ResponseFraming> for Framing {
+    /// How a response body framed as the backend announced it is read.
+    fn from(f: crate::http::ResponseFraming) -> Self {
+        use crate::http::ResponseFraming as R;
+        match f {
+            R::None => Framing::None,
+            R::Length(n) => Framing::Length(n),
+            R::Chunked => Framing::Chunked,
+            R::UntilClose => Framing::UntilClose,
+        }
+    }
+}
+
 /// Reads a body of any framing out of an [`InBuf`], one piece at a time, enforcing a limit.
 #[derive(Debug)]
 pub struct BodyReader {

@@ -49,12 +49,7 @@ fn check_one(
     for (name, value) in model.headers.iter().flat_map(|h| h.iter()) {
         let hfield = join_key(&format!("{field}.headers"), name.get_ref());
         let lower = name.get_ref().to_ascii_lowercase();
-        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if lower.is_empty() || !lower.bytes().all(tchar) {
-            let message = format!("`{}` is not a valid header name", name.get_ref());
-            sink.at(&src.path, src.line(name), hfield, message);
-        } else if RESERVED.contains(&lower.as_str()) {
-            let message = format!("`{lower}` is set by the gateway and cannot be configured");
+        if let Err(message) = super::validate::check_header_name(&lower, &RESERVED) {
             sink.at(&src.path, src.line(name), hfield, message);
         } else if value.get_ref().contains(['\r', '\n', '\0']) {
             let message = "header values cannot contain CR, LF or NUL";

@@ -9,7 +9,7 @@
 //! `default`). They are read here, on the control-plane thread at start and on every SIGHUP,
 //! never on a shard.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use toml::Spanned;
@@ -95,8 +95,6 @@ pub struct ValidLambda {
     region_endpoints: Vec<(String, HttpUri)>,
     credentials: Option<Credentials>,
     account_id: Option<String>,
-    /// Where `[lambda]` is, for errors found while compiling.
-    file: PathBuf,
 }
 
 impl ValidLambda {
@@ -111,11 +109,6 @@ impl ValidLambda {
     /// Whether calls can be signed.
     pub fn has_credentials(&self) -> bool {
         self.credentials.is_some()
-    }
-
-    /// The file `[lambda]` lives in.
-    pub fn file(&self) -> &Path {
-        &self.file
     }
 
     /// The Invoke API endpoint of `region`, resolved: `region_endpoints`, then `endpoint`,
@@ -149,15 +142,8 @@ impl ValidLambda {
 }
 
 /// Checks `[lambda]` and finds the credentials.
-pub(crate) fn gateway_section(
-    g: Option<&Source<GatewayFile>>,
-    gateway_path: &Path,
-    sink: &mut Sink,
-) -> ValidLambda {
-    let mut out = ValidLambda {
-        file: gateway_path.to_path_buf(),
-        ..ValidLambda::default()
-    };
+pub(crate) fn gateway_section(g: Option<&Source<GatewayFile>>, sink: &mut Sink) -> ValidLambda {
+    let mut out = ValidLambda::default();
     let from_env = env_credentials();
     let Some(g) = g else {
         out.credentials = from_env.or_else(|| file_credentials(None));

@@ -111,8 +111,7 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     let mut sink = Sink::default();
     let sources = load::read_sources(dir, &mut sink);
     let mut validated = validate::validate(&sources, &mut sink);
-    validated.lambda =
-        lambda::gateway_section(sources.gateway.as_ref(), &sources.gateway_path, &mut sink);
+    validated.lambda = lambda::gateway_section(sources.gateway.as_ref(), &mut sink);
     let (account, usage) = traffic::gateway_settings(dir, sources.gateway.as_ref(), &mut sink);
     let (plans, keys) = traffic::plans_and_keys(dir, &validated.apis, &mut sink);
     validated.traffic = traffic::ValidTraffic {

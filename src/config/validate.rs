@@ -826,7 +826,7 @@ impl ApiCheck<'_> {
         for (name, value) in model.headers.iter().flat_map(|h| h.iter()) {
             let hfield = join_key(&format!("{field}.headers"), name.get_ref());
             let lower = name.get_ref().to_ascii_lowercase();
-            if let Err(message) = check_header_name(&lower) {
+            if let Err(message) = check_header_name(&lower, &RESERVED_MOCK_HEADERS) {
                 self.error(name, &hfield, message);
                 continue;
             }
@@ -961,12 +961,12 @@ fn parse_method_key(key: &str) -> Result<(HttpMethod, &str, &str), String> {
 }
 
 /// Header names must be RFC 9110 tokens and not one the gateway writes itself.
-fn check_header_name(lower: &str) -> Result<(), String> {
+pub(super) fn check_header_name(lower: &str, reserved: &[&str]) -> Result<(), String> {
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if lower.is_empty() || !lower.bytes().all(tchar) {
         return Err(format!("`{lower}` is not a valid header name"));
     }
-    if RESERVED_MOCK_HEADERS.contains(&lower) {
+    if reserved.contains(&lower) {
         return Err(format!(
             "`{lower}` is set by the gateway and cannot be configured"
         ));

@@ -244,6 +244,15 @@ static AUTHORITY_BYTES: [bool; 256] = {
     table
 };
 
+/// Appends one header line, `name: value\r\n`: every head the gateway writes (responses,
+/// backend requests, Invoke API calls) goes through here.
+pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

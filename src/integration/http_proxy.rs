@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use crate::exchange::{BodyError, BodySource};
 use crate::gateway_response::GatewayResponse;
 use crate::http::{
-    connection_names, is_hop_by_hop, write_chunk, BodyFraming, Header, Parsed, RequestHead,
-    ResponseFraming, LAST_CHUNK,
+    connection_names, is_hop_by_hop, write_chunk, write_header, BodyFraming, Header, Parsed,
+    RequestHead, LAST_CHUNK,
 };
 use crate::router::Params;
 use crate::snapshot::{HttpProxyIntegration, Limits, UriPart};
 use crate::tls::backend::BackendTls;
 use crate::upstream::pool::{BackendConn, Pool};
-use crate::wire::{self, Framing, WireError};
+use crate::wire::{self, WireError};
 
 /// Staged output is flushed once it reaches this size.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -256,14 +256,6 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-/// Appends one header line.
-fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
 /// Where an exchange runs: the shard's pool, and the request's limits and backend TLS
 /// settings (those of its own snapshot).
 #[derive(Clone, Copy)]
@@ -456,15 +448,6 @@ async fn read_response_head(
             Err(_) if !received => return Err(Failure::Stale),
             Err(_) => return Err(Failure::Failed),
         }
-    }
-}
-
-pub fn backend_framing(framing: ResponseFraming) -> Framing {
-    match framing {
-        ResponseFraming::None => Framing::None,
-        ResponseFraming::Length(n) => Framing::Length(n),
-        ResponseFraming::Chunked => Framing::Chunked,
-        ResponseFraming::UntilClose => Framing::UntilClose,
     }
 }
 

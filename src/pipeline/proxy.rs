@@ -10,8 +10,7 @@ use crate::exchange::{BodyError, BodySource};
 use crate::gateway_response::GatewayResponse;
 use crate::http::{is_hop_by_hop, BodyFraming, ResponseFraming, LAST_CHUNK};
 use crate::integration::http_proxy::{
-    self, backend_framing, push_piece, ConnectionTokens, ProxyError, RequestInfo, Upstream,
-    FLUSH_AT,
+    self, push_piece, ConnectionTokens, ProxyError, RequestInfo, Upstream, FLUSH_AT,
 };
 use crate::pipeline::cache_filter;
 use crate::pipeline::context::RequestCtx;
@@ -256,7 +255,7 @@ async fn relay_response(
         ctx.keep_alive = false;
     }
     let chunked = out_framing == OutFraming::Chunked;
-    let mut body = BodyReader::new(backend_framing(backend.head.framing), u64::MAX);
+    let mut body = BodyReader::new(backend.head.framing.into(), u64::MAX);
     loop {
         while let Some((s, e)) = body
             .take_buffered(&mut backend.inbuf)

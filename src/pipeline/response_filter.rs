@@ -77,13 +77,7 @@ pub fn status_line(out: &mut Vec<u8>, status: u16, reason: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends one header line.
-pub fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
+pub use crate::http::write_header as header;
 
 /// Ends a response head with the gateway's headers, the framing and the connection decision.
 pub fn finish_head(

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::http::Parsed;
+use crate::http::{write_header, Parsed};
 use crate::snapshot::{AwsProxyIntegration, LambdaSettings, Limits};
 use crate::tls::backend::BackendTls;
 use crate::upstream::pool::{BackendConn, Pool};
@@ -126,12 +126,7 @@ fn write_request(out: &mut Vec<u8>, target: Target<'_>, payload: &[u8], now: Sys
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(integration.invoke_path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut header = |name: &str, value: &str| {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    };
+    let mut header = |name: &str, value: &str| write_header(out, name.as_bytes(), value.as_bytes());
     header("Host", host);
     header("Content-Length", &length);
     header("X-Amz-Invocation-Type", "RequestResponse");
@@ -218,12 +213,7 @@ async fn exchange(
         })
         .map(|h| String::from_utf8_lossy(h.value.get(base)).into_owned());
     let keep = conn.head.keep_alive;
-    let framing = match conn.head.framing {
-        crate::http::ResponseFraming::None => Framing::None,
-        crate::http::ResponseFraming::Length(n) => Framing::Length(n),
-        crate::http::ResponseFraming::Chunked => Framing::Chunked,
-        crate::http::ResponseFraming::UntilClose => Framing::UntilClose,
-    };
+    let framing = Framing::from(conn.head.framing);
     let until_close = framing == Framing::UntilClose;
     conn.inbuf.consume(conn.head.head_len);
     let mut body = Vec::new();
