@@ -69,6 +69,14 @@ impl InBuf {
         &self.buf
     }
 
+    /// Empties the buffer and hands it out to be written directly: an HTTP/2 stream's head
+    /// is copied in by `RequestHead::from_h2` instead of being received as bytes.
+    pub fn reset_for_head(&mut self) -> &mut Vec<u8> {
+        self.pos = 0;
+        self.buf.clear();
+        &mut self.buf
+    }
+
     /// Marks `n` pending bytes as used. Their memory stays valid until the next fill.
     pub fn consume(&mut self, n: usize) {
         self.pos = self.pos.saturating_add(n).min(self.buf.len());

@@ -13,6 +13,7 @@
 
 mod chunked;
 mod error;
+mod h2_request;
 mod headers;
 mod request;
 mod response;

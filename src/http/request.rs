@@ -23,6 +23,28 @@ pub enum BodyFraming {
     Length(u64),
     /// `Transfer-Encoding: chunked`; decode with [`super::ChunkedDecoder`].
     Chunked,
+    /// HTTP/2 without `content-length`: the body ends with the stream (RFC 9113 §8.1). It is
+    /// forwarded to HTTP/1.1 backends as chunked.
+    UntilEnd,
+}
+
+impl BodyFraming {
+    /// How a reader delimits the body on the client's transport.
+    pub fn reader(self) -> crate::wire::Framing {
+        use crate::wire::Framing;
+        match self {
+            BodyFraming::None => Framing::None,
+            BodyFraming::Length(n) => Framing::Length(n),
+            BodyFraming::Chunked => Framing::Chunked,
+            // The HTTP/2 stream's reader returns end-of-file at END_STREAM.
+            BodyFraming::UntilEnd => Framing::UntilClose,
+        }
+    }
+
+    /// Whether the body is forwarded to an HTTP/1.1 backend as chunked (its length unknown).
+    pub fn forwarded_chunked(self) -> bool {
+        matches!(self, BodyFraming::Chunked | BodyFraming::UntilEnd)
+    }
 }
 
 /// A parsed request head. Lives in the connection and is reused for every request on it.
@@ -161,7 +183,7 @@ impl RequestHead {
     }
 
     /// Sets `path` and `query` from `target`; returns the absolute-form authority, if any.
-    fn split_target(&mut self, buf: &[u8]) -> Result<Option<Span>, HttpError> {
+    pub(super) fn split_target(&mut self, buf: &[u8]) -> Result<Option<Span>, HttpError> {
         let target = self.target.get(buf);
         let parts = target_parts(target).map_err(HttpError::BadRequest)?;
         let rest = &target[parts.path_start..];

@@ -102,7 +102,9 @@ pub fn write_request_head(
             let mut b = itoa::Buffer::new();
             write_header(out, b"Content-Length", b.format(n).as_bytes());
         }
-        BodyFraming::Chunked => write_header(out, b"Transfer-Encoding", b"chunked"),
+        BodyFraming::Chunked | BodyFraming::UntilEnd => {
+            write_header(out, b"Transfer-Encoding", b"chunked")
+        }
         BodyFraming::None => {}
     }
     out.extend_from_slice(b"\r\n");

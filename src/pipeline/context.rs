@@ -16,6 +16,8 @@ pub struct RequestCtx {
     pub keep_alive: bool,
     /// Whether the request was `HEAD` (responses then carry no body).
     pub is_head: bool,
+    /// Whether the client is an HTTP/2 stream (no connection-level fields, no chunked coding).
+    pub h2: bool,
     /// Status sent to the client (0 until a response head is written): `$context.status`.
     pub status: u16,
     /// Body bytes sent to the client: `$context.responseLength`.
@@ -50,6 +52,7 @@ impl RequestCtx {
             start: Instant::now(),
             keep_alive,
             is_head,
+            h2: false,
             status: 0,
             response_body_bytes: 0,
             integration_latency: None,

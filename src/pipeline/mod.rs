@@ -35,7 +35,7 @@ use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::snapshot::{Limits, Snapshot};
-use crate::wire::{self, BodyReader, Framing, WireError};
+use crate::wire::{BodyReader, WireError};
 use context::RequestCtx;
 use response_filter::DateCache;
 
@@ -55,6 +55,7 @@ pub async fn serve(shard: &ShardCtx, snapshot: &Snapshot, conn: &mut ClientConn)
     let is_head = conn.head.method.get(base) == b"HEAD";
     let keep_alive = conn.head.keep_alive && !shard.is_draining();
     let mut ctx = RequestCtx::new(shard.random_u128(), keep_alive, is_head);
+    ctx.h2 = conn.is_h2();
     let (next, target) = answer(shard, snapshot, conn, &mut ctx).await;
     // 9. Observe.
     observe::finish(shard, conn, &ctx, target);
@@ -202,7 +203,8 @@ pub(crate) async fn local_response(
 ) -> Next {
     conn.inbuf.consume(req.head_len);
     let mut write = Some(write);
-    if req.framing != BodyFraming::None {
+    // An HTTP/2 stream's unread body is refused by ending the stream (h2 resets it).
+    if req.framing != BodyFraming::None && !ctx.h2 {
         if req.expect_continue || !ctx.keep_alive {
             ctx.keep_alive = false;
         } else if let Err(e) = discard_body(conn, req.framing, limits).await {
@@ -225,7 +227,7 @@ pub(crate) async fn local_response(
     if let Some(write) = write {
         write(&mut conn.out, ctx, &shard.date);
     }
-    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
+    match conn.send_out(true, limits.send_timeout).await {
         Ok(()) if ctx.keep_alive => Next::KeepAlive,
         Ok(()) => {
             ctx.sent_at = Some(std::time::Instant::now());
@@ -242,12 +244,7 @@ async fn discard_body(
     framing: BodyFraming,
     limits: &Limits,
 ) -> Result<(), WireError> {
-    let framing = match framing {
-        BodyFraming::None => return Ok(()),
-        BodyFraming::Length(n) => Framing::Length(n),
-        BodyFraming::Chunked => Framing::Chunked,
-    };
-    let mut body = BodyReader::new(framing, limits.max_body_bytes);
+    let mut body = BodyReader::new(framing.reader(), limits.max_body_bytes);
     while body
         .next(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
         .await?

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::exchange::{BodyError, BodySource};
 use crate::gateway_response::GatewayResponse;
-use crate::http::{is_hop_by_hop, BodyFraming, ResponseFraming, LAST_CHUNK};
+use crate::http::{is_hop_by_hop, write_header, BodyFraming, ResponseFraming, LAST_CHUNK};
 use crate::integration::http_proxy::{
     self, push_piece, ConnectionTokens, ProxyError, RequestInfo, Upstream, FLUSH_AT,
 };
@@ -53,7 +53,7 @@ pub async fn forward(
         limits,
         tls: snapshot.backend_tls.as_deref(),
     };
-    let chunked = req.framing == BodyFraming::Chunked;
+    let chunked = req.framing.forwarded_chunked();
     let mut source = ClientBody {
         stream: &mut conn.stream,
         inbuf: &mut conn.inbuf,
@@ -165,7 +165,7 @@ async fn respond_error(
     conn.out.clear();
     let minor = req.minor_version;
     response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
-    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
+    match conn.send_out(true, limits.send_timeout).await {
         Ok(()) if ctx.keep_alive => Next::KeepAlive,
         _ => Next::Close,
     }
@@ -196,13 +196,15 @@ async fn buffer_request_body(
             }
             (reader, false)
         }
-        BodyFraming::Chunked if limit == 0 => {
-            return Ok(BodyReader::new(Framing::Chunked, limits.max_body_bytes))
+        BodyFraming::Chunked | BodyFraming::UntilEnd => {
+            let reader = BodyReader::new(req.framing.reader(), limits.max_body_bytes);
+            if limit == 0 {
+                return Ok(reader);
+            }
+            // An HTTP/2 body of unknown length is kept raw until it is known whether it ends
+            // within the buffer (see `frame_until_end`).
+            (reader, req.framing == BodyFraming::Chunked)
         }
-        BodyFraming::Chunked => (
-            BodyReader::new(Framing::Chunked, limits.max_body_bytes),
-            true,
-        ),
     };
     if req.expect_continue && conn.inbuf.pending().is_empty() {
         conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -211,6 +213,7 @@ async fn buffer_request_body(
             .map_err(|_| ProxyError::Close)?;
         req.expect_continue = false;
     }
+    let head_end = conn.upstream_head.len();
     let mut buffered: u64 = 0;
     loop {
         while let Some((s, e)) =
@@ -223,19 +226,45 @@ async fn buffer_request_body(
             push_piece(&mut conn.upstream_head, &conn.inbuf.raw()[s..e], chunked);
             buffered += (e - s) as u64;
         }
-        if body.is_done() {
-            if chunked {
+        if body.is_done() || buffered >= limit {
+            if req.framing == BodyFraming::UntilEnd {
+                let done = body.is_done();
+                if let Some(n) = frame_until_end(&mut conn.upstream_head, head_end, done) {
+                    req.framing = BodyFraming::Length(n);
+                }
+            } else if chunked && body.is_done() {
                 conn.upstream_head.extend_from_slice(LAST_CHUNK);
             }
-            return Ok(body);
-        }
-        if buffered >= limit {
             return Ok(body);
         }
         body.read_more(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
             .await
             .map_err(|_| ProxyError::Close)?;
     }
+}
+
+/// Frames an HTTP/2 body of unknown length that was buffered raw after its backend head
+/// (which ends with `Transfer-Encoding: chunked`). When the body ended within the buffer, the
+/// head announces its length instead, as any HTTP/1.1 client would (some backends refuse
+/// chunked requests), and the length is returned; otherwise what was buffered becomes the first
+/// chunk and the rest streams as chunks.
+fn frame_until_end(buf: &mut Vec<u8>, head_end: usize, done: bool) -> Option<u64> {
+    const CHUNKED_END: &[u8] = b"Transfer-Encoding: chunked\r\n\r\n";
+    let body = buf.split_off(head_end);
+    if done && buf.ends_with(CHUNKED_END) {
+        buf.truncate(buf.len() - CHUNKED_END.len());
+        let n = body.len() as u64;
+        let mut digits = itoa::Buffer::new();
+        write_header(buf, b"Content-Length", digits.format(n).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(&body);
+        return Some(n);
+    }
+    push_piece(buf, &body, true);
+    if done {
+        buf.extend_from_slice(LAST_CHUNK);
+    }
+    None
 }
 
 /// Sends the backend's head and body to the client.
@@ -248,7 +277,7 @@ async fn relay_response(
     read_timeout: Duration,
     limits: &Limits,
 ) -> Result<(), ProxyError> {
-    let out_framing = client_framing(backend.head.framing, client_minor);
+    let out_framing = client_framing(backend.head.framing, client_minor, ctx.h2);
     write_response_head(shard, conn, backend, ctx, out_framing, client_minor);
     backend.inbuf.consume(backend.head.head_len);
     if out_framing == OutFraming::Close {
@@ -265,13 +294,13 @@ async fn relay_response(
             cache_filter::capture_body(ctx, &backend.inbuf.raw()[s..e]);
             ctx.response_body_bytes += (e - s) as u64;
             if conn.out.len() >= FLUSH_AT {
-                flush_to_client(conn, limits).await?;
+                flush_to_client(conn, false, limits).await?;
             }
         }
         if body.is_done() {
             break;
         }
-        flush_to_client(conn, limits).await?;
+        flush_to_client(conn, false, limits).await?;
         body.read_more(&mut backend.stream, &mut backend.inbuf, read_timeout)
             .await
             .map_err(|_| ProxyError::Close)?;
@@ -279,21 +308,27 @@ async fn relay_response(
     if chunked {
         conn.out.extend_from_slice(LAST_CHUNK);
     }
-    flush_to_client(conn, limits).await
+    flush_to_client(conn, true, limits).await
 }
 
-async fn flush_to_client(conn: &mut ClientConn, limits: &Limits) -> Result<(), ProxyError> {
-    wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
+/// Sends the staged part of the response; `last`: it ends with these bytes.
+async fn flush_to_client(
+    conn: &mut ClientConn,
+    last: bool,
+    limits: &Limits,
+) -> Result<(), ProxyError> {
+    conn.send_out(last, limits.send_timeout)
         .await
         .map_err(|_| ProxyError::Close)
 }
 
-/// The framing the client gets for a backend body framed as `framing`.
-fn client_framing(framing: ResponseFraming, client_minor: u8) -> OutFraming {
+/// The framing the client gets for a backend body framed as `framing`. HTTP/2 has no chunked
+/// coding: a body of unknown length ends with the stream ([`OutFraming::Close`]).
+fn client_framing(framing: ResponseFraming, client_minor: u8, h2: bool) -> OutFraming {
     match framing {
         ResponseFraming::None => OutFraming::NoBody,
         ResponseFraming::Length(n) => OutFraming::Length(n),
-        ResponseFraming::Chunked | ResponseFraming::UntilClose if client_minor >= 1 => {
+        ResponseFraming::Chunked | ResponseFraming::UntilClose if client_minor >= 1 && !h2 => {
             OutFraming::Chunked
         }
         ResponseFraming::Chunked | ResponseFraming::UntilClose => OutFraming::Close,
@@ -352,22 +387,45 @@ mod tests {
     #[test]
     fn response_framing_follows_the_client_version() {
         assert_eq!(
-            client_framing(ResponseFraming::UntilClose, 1),
+            client_framing(ResponseFraming::UntilClose, 1, false),
             OutFraming::Chunked
         );
         assert_eq!(
-            client_framing(ResponseFraming::UntilClose, 0),
+            client_framing(ResponseFraming::UntilClose, 0, false),
             OutFraming::Close
         );
         assert_eq!(
-            client_framing(ResponseFraming::Chunked, 0),
+            client_framing(ResponseFraming::Chunked, 0, false),
             OutFraming::Close
         );
         assert_eq!(
-            client_framing(ResponseFraming::Length(3), 0),
+            client_framing(ResponseFraming::Length(3), 0, false),
             OutFraming::Length(3)
         );
-        assert_eq!(client_framing(ResponseFraming::None, 1), OutFraming::NoBody);
+        assert_eq!(
+            client_framing(ResponseFraming::None, 1, false),
+            OutFraming::NoBody
+        );
+        assert_eq!(
+            client_framing(ResponseFraming::Chunked, 1, true),
+            OutFraming::Close
+        );
+    }
+
+    #[test]
+    fn an_http2_body_that_ended_in_the_buffer_gets_a_length() {
+        let head = b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut buf = head.to_vec();
+        buf.extend_from_slice(b"hello");
+        assert_eq!(frame_until_end(&mut buf, head.len(), true), Some(5));
+        assert_eq!(
+            buf,
+            b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 5\r\n\r\nhello"
+        );
+        let mut buf = head.to_vec();
+        buf.extend_from_slice(b"hello");
+        assert_eq!(frame_until_end(&mut buf, head.len(), false), None);
+        assert!(buf.ends_with(b"chunked\r\n\r\n5\r\nhello\r\n"), "{buf:?}");
     }
 
     #[test]

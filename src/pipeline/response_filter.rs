@@ -18,7 +18,8 @@ pub enum OutFraming {
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
-    /// Delimited by closing the connection (HTTP/1.0 clients of a streamed body).
+    /// Delimited by closing the connection (HTTP/1.0 clients of a streamed body), or by the
+    /// end of the stream on HTTP/2.
     Close,
     /// No body and no framing header written here (HEAD, 204, 304: the integration's own
     /// `Content-Length`, if any, was passed through).
@@ -98,7 +99,9 @@ pub fn finish_head(
         OutFraming::Close | OutFraming::NoBody => {}
     }
     let keep_alive = ctx.keep_alive && framing != OutFraming::Close;
-    if !keep_alive {
+    if ctx.h2 {
+        // HTTP/2 has no connection-level fields; the stream ends the response.
+    } else if !keep_alive {
         header(out, b"Connection", b"close");
     } else if client_minor_version == 0 {
         header(out, b"Connection", b"keep-alive");

@@ -22,7 +22,7 @@ use crate::snapshot::{
     AwsProxyIntegration, HttpProxyIntegration, Integration, Limits, MockIntegration, Snapshot,
 };
 use crate::upstream::invoke;
-use crate::wire::{self, BodyReader, Framing, WireError};
+use crate::wire::{self, BodyReader, WireError};
 
 /// An integration ready to run, detached from the receive buffer.
 #[derive(Debug)]
@@ -174,18 +174,16 @@ pub async fn buffer_body(
     req: http_proxy::RequestInfo,
     limits: &Limits,
 ) -> Result<Option<Vec<u8>>, Option<GatewayResponse>> {
-    let framing = match req.framing {
-        BodyFraming::None => return Ok(None),
-        BodyFraming::Length(n) => Framing::Length(n),
-        BodyFraming::Chunked => Framing::Chunked,
-    };
+    if req.framing == BodyFraming::None {
+        return Ok(None);
+    }
     if req.expect_continue && conn.inbuf.pending().is_empty() {
         conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
             .await
             .map_err(|_| None)?;
     }
-    let mut reader = BodyReader::new(framing, limits.max_body_bytes);
+    let mut reader = BodyReader::new(req.framing.reader(), limits.max_body_bytes);
     let mut body = match req.framing {
         BodyFraming::Length(n) => Vec::with_capacity(n as usize),
         _ => Vec::new(),
@@ -220,7 +218,7 @@ async fn send_gateway_response(
 
 /// Sends what `conn.out` holds; closes (after a linger) when the connection cannot go on.
 async fn flush(conn: &mut ClientConn, ctx: &mut RequestCtx, limits: &Limits) -> Next {
-    match wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await {
+    match conn.send_out(true, limits.send_timeout).await {
         Ok(()) if ctx.keep_alive => Next::KeepAlive,
         Ok(()) => {
             ctx.sent_at = Some(Instant::now());

@@ -1,13 +1,14 @@
 //! A client connection's state, reused across the requests it carries.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use std::rc::Rc;
 
 use crate::access_log::RequestFacts;
 use crate::http::RequestHead;
 use crate::server::stream::ClientStream;
-use crate::wire::InBuf;
+use crate::wire::{self, InBuf, WireError};
 
 /// Initial receive buffer; grows only for large heads.
 const CLIENT_BUF: usize = 16 * 1024;
@@ -40,6 +41,21 @@ pub struct ClientConn {
 }
 
 impl ClientConn {
+    /// Whether this is an HTTP/2 stream rather than an HTTP/1.1 connection.
+    pub fn is_h2(&self) -> bool {
+        matches!(self.stream, ClientStream::H2(_))
+    }
+
+    /// Sends what `out` holds (the responder's head and body bytes) on the client's protocol:
+    /// as they are on HTTP/1.1, as fields and DATA on HTTP/2. `last`: the response ends here
+    /// (HTTP/2 then ends the stream).
+    pub async fn send_out(&mut self, last: bool, timeout: Duration) -> Result<(), WireError> {
+        match &mut self.stream {
+            ClientStream::H2(stream) => stream.send(&mut self.out, last, timeout).await,
+            _ => wire::write_out(&mut self.stream, &mut self.out, timeout).await,
+        }
+    }
+
     /// Wraps an accepted socket.
     pub fn new(stream: ClientStream, peer: SocketAddr) -> Self {
         Self::with_buffer(stream, peer, CLIENT_BUF)

@@ -9,8 +9,9 @@ use crate::http::{HttpError, Parsed};
 use crate::pipeline::{self, context::RequestCtx, response_filter, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::{CatchUnwind, ShardCtx};
+use crate::server::stream::ClientStream;
 use crate::snapshot::Limits;
-use crate::wire::{self, WireError};
+use crate::wire::WireError;
 
 /// Why no request head could be read.
 enum HeadError {
@@ -106,33 +107,49 @@ async fn read_head(
     }
 }
 
-/// Answers a request whose processing panicked with AWS's 500 and lets the caller close.
-async fn internal_error(shard: &ShardCtx, conn: &mut ClientConn, limits: &Limits) {
+/// Answers a request whose processing panicked with AWS's 500 and lets the caller close. An
+/// HTTP/2 stream whose response had already started can only be reset.
+pub(crate) async fn internal_error(shard: &ShardCtx, conn: &mut ClientConn, limits: &Limits) {
+    if let ClientStream::H2(stream) = &mut conn.stream {
+        if stream.started() {
+            stream.reset();
+            return;
+        }
+    }
     conn.out.clear();
     let mut ctx = RequestCtx::new(shard.random_u128(), false, false);
     let response = GatewayResponse::InternalError;
     response_filter::gateway_response(&mut conn.out, &mut ctx, &shard.date, response, 1);
     shard.metrics.record_unrouted(ctx.status);
-    let _ = wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await;
+    let _ = conn.send_out(true, limits.send_timeout).await;
     linger_close(conn).await;
 }
 
 /// Answers a head the codec refused and lets the caller close: the byte stream can no longer
 /// be trusted to be in sync.
-async fn reject(shard: &ShardCtx, conn: &mut ClientConn, err: HttpError, limits: &Limits) {
+pub(crate) async fn reject(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    err: HttpError,
+    limits: &Limits,
+) {
     let response = GatewayResponse::from_http_error(err);
     tracing::debug!(peer = %conn.peer, "rejected request: {err}");
     let mut ctx = RequestCtx::new(shard.random_u128(), false, false);
     response_filter::gateway_response(&mut conn.out, &mut ctx, &shard.date, response, 1);
     shard.metrics.record_unrouted(ctx.status);
-    let _ = wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout).await;
+    let _ = conn.send_out(true, limits.send_timeout).await;
     linger_close(conn).await;
 }
 
 /// Half-closes and briefly drains what the client is still sending, so the error response is
-/// not destroyed by a TCP reset caused by unread data.
+/// not destroyed by a TCP reset caused by unread data. (An HTTP/2 stream just ends: the
+/// connection goes on.)
 pub async fn linger_close(conn: &mut ClientConn) {
     use monoio::io::AsyncWriteRent;
+    if conn.is_h2() {
+        return;
+    }
     let _ = conn.stream.shutdown().await;
     let deadline = Instant::now() + Duration::from_millis(200);
     loop {

@@ -5,6 +5,7 @@ pub mod client;
 pub mod connection;
 pub mod h2;
 pub mod h2_io;
+pub mod h2_stream;
 pub mod https;
 pub mod listener;
 pub mod shard;
