@@ -17,6 +17,7 @@
 #
 # Environment: DURATION=10s CONNECTIONS=64 STREAMS=10 SKIP_BUILD=1 TOLLGATE_BIN=...
 #              TOLLGATE_PORT=18443 ORIGIN_PORT=18081 NGINX_PORT=18444 ONLY=all|nginx|tollgate
+#              MODES="wrk-keepalive h2load wrk-handshake" (a subset runs only those)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +26,7 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 STREAMS="${STREAMS:-10}"
 ONLY="${ONLY:-all}"
+MODES="${MODES:-wrk-keepalive h2load wrk-handshake}"
 TOLLGATE_PORT="${TOLLGATE_PORT:-18443}"
 ORIGIN_PORT="${ORIGIN_PORT:-18081}"
 NGINX_PORT="${NGINX_PORT:-18444}"
@@ -152,10 +154,10 @@ wait_url "http://127.0.0.1:$ORIGIN_PORT/json"
 run_all() { # LABEL PORT PATH PIDS...
     local label="$1" port="$2" path="$3"
     shift 3
-    local url="https://127.0.0.1:$port$path"
-    measure "$label" wrk-keepalive "$url" "$@"
-    measure "$label" h2load "$url" "$@"
-    measure "$label" wrk-handshake "$url" "$@"
+    local url="https://127.0.0.1:$port$path" mode
+    for mode in $MODES; do
+        measure "$label" "$mode" "$url" "$@"
+    done
 }
 
 if [[ "$ONLY" != tollgate ]]; then

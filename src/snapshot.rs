@@ -143,6 +143,21 @@ pub struct Stage {
     pub cache: Option<Box<crate::cache::StageCache>>,
     /// Stage variables, sorted by name (`stageVariables` of Lambda events).
     pub variables: Box<[(Box<str>, Box<str>)]>,
+    /// `request_buffer_bytes` per method (by `Method::index`) where the stage or the method's
+    /// `method_settings` set one; see [`Stage::request_buffer_bytes`].
+    pub request_buffer: Box<[Option<u64>]>,
+}
+
+impl Stage {
+    /// How much of a request body a streaming integration reads before it connects: the
+    /// method's `method_settings` size, else the stage's, else the node's `limits`.
+    pub fn request_buffer_bytes(&self, method: &Method, limits: &Limits) -> u64 {
+        self.request_buffer
+            .get(method.index as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(limits.request_buffer_bytes)
+    }
 }
 
 /// One method on one resource, ready to serve.

@@ -137,3 +137,56 @@ fn an_oversized_chunked_body_gets_413_without_echo() {
         assert!(text.ends_with(REQUEST_TOO_LONG), "{text}");
     }
 }
+
+/// `request_buffer_bytes` per stage and per method (`method_settings`) override the node's
+/// `[limits]`: with 0 the gateway connects the backend as soon as the head is in, so a
+/// trickling body holds an origin connection there and nowhere else.
+#[test]
+fn buffering_is_set_per_stage_and_per_method() {
+    let backend = Backend::echo();
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .stage("live", "v1")
+        .stage_toml("live", "request_buffer_bytes = 0")
+        .method_settings("prod", "POST /upload", "request_buffer_bytes = 0")
+        .proxy("v1", "POST /echo", &format!("{}/echo", backend.url()))
+        .proxy("v1", "POST /upload", &format!("{}/upload", backend.url()));
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    let trickle = |path: &str| {
+        let mut c = Conn::connect(gw.addr());
+        let head = format!("POST {path} HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\n12345");
+        c.write(head.as_bytes());
+        std::thread::sleep(Duration::from_millis(200));
+        (c, backend.connections())
+    };
+    let (mut buffered, held) = trickle("/prod/echo");
+    assert_eq!(held, 0, "the node's 64 KiB buffer applies on prod");
+    let (mut per_stage, held) = trickle("/live/echo");
+    assert_eq!(held, 1, "stage live streams from the first byte");
+    let (mut per_method, held) = trickle("/prod/upload");
+    assert_eq!(held, 2, "POST /upload streams on prod");
+    for c in [&mut buffered, &mut per_stage, &mut per_method] {
+        c.write(b"67890");
+        let resp = c.read_response();
+        assert_eq!((resp.status, &resp.body[..]), (200, &b"1234567890"[..]));
+    }
+}
+
+#[test]
+fn a_bad_buffer_size_is_a_config_error_with_its_field() {
+    let backend = Backend::echo();
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .stage_toml("prod", "request_buffer_bytes = -1")
+        .proxy("v1", "POST /echo", &format!("{}/echo", backend.url()));
+    let cfg = ConfigDir::with_api(&api);
+    let out = run_check(cfg.path());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("stages.prod.request_buffer_bytes"), "{text}");
+    assert!(
+        text.contains("must be between 0 and 10485760 bytes"),
+        "{text}"
+    );
+}

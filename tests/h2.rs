@@ -504,3 +504,38 @@ fn idle_h2_connections_get_goaway_and_do_not_delay_shutdown() {
     });
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
+
+/// The stream is served natively in both directions: a body without `content-length` longer
+/// than the request buffer streams to the backend as chunked (a short one gets a
+/// `Content-Length`, see the first test), and a chunked backend response reaches the client as
+/// DATA frames ending the stream, without HTTP/1.1 framing fields.
+#[test]
+fn unannounced_bodies_and_chunked_responses_stream_natively() {
+    let backend = Backend::start(|req| {
+        Reply::ok(Vec::new())
+            .chunked(vec![
+                b"got ".to_vec(),
+                req.body.len().to_string().into_bytes(),
+            ])
+            .header("x-te", req.header("transfer-encoding").unwrap_or("-"))
+            .header("x-cl", req.header("content-length").unwrap_or("-"))
+    });
+    let cfg = ConfigDir::with_api(&api(&backend)).limit("request_buffer_bytes", 1000);
+    let gw = Gateway::start(&cfg);
+    let addr = gw.addr();
+    runtime().block_on(async move {
+        let send = connect_h2c(addr).await;
+        let uri = format!("http://{addr}/prod/echo/1");
+        let resp = request(&send, "POST", &uri, &[b'q'; 5000]).await;
+        assert_eq!(resp.status, 200, "{resp:?}");
+        assert_eq!(resp.body, b"got 5000");
+        assert_eq!(resp.headers["x-te"], "chunked");
+        assert_eq!(resp.headers["x-cl"], "-");
+        assert!(resp.headers.get("transfer-encoding").is_none(), "{resp:?}");
+        assert!(resp.headers.get("content-length").is_none(), "{resp:?}");
+        let resp = request(&send, "POST", &uri, &[b'q'; 500]).await;
+        assert_eq!(resp.body, b"got 500");
+        assert_eq!(resp.headers["x-te"], "-");
+        assert_eq!(resp.headers["x-cl"], "500");
+    });
+}

@@ -31,3 +31,27 @@ fn a_panicking_request_gets_500_and_the_node_keeps_serving() {
     assert!(gw.logs_text().contains("request panicked"));
     assert_eq!(gw.ping()["status"], "ok");
 }
+
+/// On HTTP/2 the panic costs one stream: it gets the 500, and the same connection goes on
+/// serving other streams.
+#[test]
+fn a_panicking_h2_stream_gets_500_and_its_connection_goes_on() {
+    use common::h2::{connect_h2c, request, request_with, runtime};
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let gw = Gateway::start(&ConfigDir::with_api(&api).shards(1));
+    let addr = gw.addr();
+    runtime().block_on(async move {
+        let send = connect_h2c(addr).await;
+        let uri = format!("http://{addr}/prod/pets");
+        let panic = [("x-tollgate-test-panic", "1")];
+        let resp = request_with(&send, "GET", &uri, &panic, b"").await;
+        assert_eq!(resp.status, 500, "{resp:?}");
+        assert_eq!(resp.body, INTERNAL_SERVER_ERROR.as_bytes());
+        assert!(resp.headers.contains_key("x-amzn-requestid"));
+        let resp = request(&send, "GET", &uri, b"").await;
+        assert_eq!((resp.status, &resp.body[..]), (200, &b"[]"[..]));
+    });
+    assert!(gw.logs_text().contains("request panicked"));
+}

@@ -135,6 +135,7 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
             stage.traffic = traffic.stage(&api.id, &s.name, s.throttle, &s.method_limits, &methods);
             stage.metrics = stage_series(&api.id, &s.name, deployment);
             stage.cache = super::cache::compile_stage(&api.id, &s.name, deployment_id, &s.cache);
+            stage.request_buffer = super::buffering::compile(&s.buffering, &methods);
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -274,6 +275,7 @@ fn build_stage(
         metrics: Default::default(),
         access_log: stage.access_log.clone(),
         cache: None,
+        request_buffer: Box::default(),
         variables: variables.into_boxed_slice(),
     }
 }

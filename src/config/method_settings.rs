@@ -45,6 +45,9 @@ pub struct MethodSettingsModel {
     pub require_authorization_for_cache_control: Option<bool>,
     /// What an unauthorized `max-age=0` gets.
     pub unauthorized_cache_control_header_strategy: Option<Spanned<String>>,
+    /// Request bytes read before a streaming integration connects (Tollgate's; see
+    /// `config::buffering`). Without it the stage's `request_buffer_bytes` is used.
+    pub request_buffer_bytes: Option<Spanned<i64>>,
 }
 
 impl MethodSettingsModel {

@@ -9,7 +9,8 @@
 //! Pipeline: [`load`] (files → [`model`] structs) → [`validate`] (semantic checks) →
 //! [`compile`] (stage routers, stage variables applied, backends resolved).
 
-pub mod cache;
+pub mod buffering;
+mod cache;
 pub mod compile;
 pub mod error;
 pub mod gateway_responses;

@@ -233,6 +233,9 @@ pub struct StageModel {
     /// Per-method settings (throttling and caching), keyed `"METHOD /resource/path"`.
     #[serde(default)]
     pub method_settings: Entries<Spanned<String>, super::method_settings::MethodSettingsModel>,
+    /// Request bytes read before a streaming integration connects, for the stage's methods
+    /// (Tollgate's; see `config::buffering`). Without it `[limits] request_buffer_bytes`.
+    pub request_buffer_bytes: Option<Spanned<i64>>,
 }
 
 /// `access_log = { destination = "stdout" | "/abs/path", format = "..." }` of a stage.

@@ -91,6 +91,8 @@ pub struct ValidStage {
     pub access_log: Option<Arc<StageAccessLog>>,
     /// Stage cache settings.
     pub cache: super::cache::ValidStageCache,
+    /// Request buffering of the stage and its methods.
+    pub buffering: super::buffering::ValidBuffering,
 }
 
 /// A deployment and its valid methods.
@@ -577,6 +579,7 @@ impl ApiCheck<'_> {
             super::traffic::stage_throttles(self.src, self.sink, &field, model, &methods);
         let access_log = self.access_log(&field, model);
         let cache = super::cache::stage(self.src, self.sink, &field, model, &methods);
+        let buffering = super::buffering::stage(self.src, self.sink, &field, model, &methods);
         if self.sink_len() != before {
             return None;
         }
@@ -588,6 +591,7 @@ impl ApiCheck<'_> {
             method_limits,
             access_log,
             cache,
+            buffering,
         })
     }
 

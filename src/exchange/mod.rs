@@ -8,7 +8,11 @@
 //! [`GatewayResponse`]; `HTTP_PROXY` streams both ways: it reads the client's body through a
 //! [`BodySource`] and hands back the backend connection, whose body the pipeline relays.
 
+pub mod request;
+
 use crate::gateway_response::GatewayResponse;
+
+pub use request::{BodyState, BufferPool, Request};
 
 /// A complete response produced by an integration.
 #[derive(Debug)]
@@ -59,25 +63,6 @@ impl Body<'_> {
         match self {
             Body::Config(b) => b,
             Body::Owned(b) => b,
-        }
-    }
-}
-
-/// What a request body is when an integration asks for it.
-#[derive(Debug)]
-pub enum RequestBody {
-    /// The request has no body.
-    None,
-    /// Read whole (up to the payload limit) before the integration runs.
-    Buffered(Vec<u8>),
-}
-
-impl RequestBody {
-    /// The body's bytes, `None` when the request had none.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        match self {
-            RequestBody::None => None,
-            RequestBody::Buffered(b) => Some(b),
         }
     }
 }

@@ -153,6 +153,7 @@ async fn answer<'s>(
     // responder writes the reply, or the proxy relay streams it). Afterwards `ctx` holds what
     // was sent (status, body bytes, integration latency) for the report.
     let prepared = upstream::prepare(
+        shard,
         &route.method.integration,
         &params,
         &conn.head,

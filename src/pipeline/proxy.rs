@@ -28,7 +28,8 @@ use crate::wire::{self, BodyReader, Framing, InBuf, WireError};
 const INLINE_BODY_MAX: u64 = 16 * 1024;
 
 /// Runs the exchange with the backend whose request head is in `conn.upstream_head`, and
-/// answers the client. Returns whether the client connection stays open.
+/// answers the client. `buffer`: the request body bytes read before a backend is chosen (the
+/// method's `request_buffer_bytes`). Returns whether the client connection stays open.
 pub async fn forward(
     shard: &ShardCtx,
     conn: &mut ClientConn,
@@ -36,11 +37,12 @@ pub async fn forward(
     ctx: &mut RequestCtx,
     req: RequestInfo,
     snapshot: &Snapshot,
+    buffer: u64,
 ) -> Next {
     let limits = &snapshot.limits;
     conn.inbuf.consume(req.head_len);
     let mut req = req;
-    let mut body = match buffer_request_body(conn, &mut req, limits).await {
+    let mut body = match buffer_request_body(conn, &mut req, limits, buffer).await {
         Ok(body) => body,
         Err(ProxyError::Close) => return Next::Close,
         Err(ProxyError::Respond(response)) => {
@@ -171,11 +173,11 @@ async fn respond_error(
     }
 }
 
-/// Request buffering, as nginx's `proxy_request_buffering`: a body of at most
-/// `limits.request_buffer_bytes` is read whole into the upstream head before any backend is
+/// Request buffering, as nginx's `proxy_request_buffering`: a body of at most `limit` bytes
+/// (the method's `request_buffer_bytes`) is read whole into the upstream head before any backend is
 /// chosen or connected, so a slow client holds no backend connection and the exchange can be
 /// replayed on a stale pooled connection. A longer body is streamed: a `Content-Length` one
-/// from its start, a chunked one after its first `request_buffer_bytes`. Returns the reader
+/// from its start, a chunked one after its first `limit` bytes. Returns the reader
 /// for what is left to stream (done when everything was buffered). A client that waits for
 /// `100 Continue` gets it here when its body is buffered (`req.expect_continue` is then
 /// cleared so the relay does not send it again).
@@ -183,8 +185,8 @@ async fn buffer_request_body(
     conn: &mut ClientConn,
     req: &mut RequestInfo,
     limits: &Limits,
+    limit: u64,
 ) -> Result<BodyReader, ProxyError> {
-    let limit = limits.request_buffer_bytes;
     let (mut body, chunked) = match req.framing {
         BodyFraming::None => return Ok(BodyReader::new(Framing::None, 0)),
         BodyFraming::Length(n) => {

@@ -8,6 +8,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::exchange::Request;
 use crate::gateway_response::GatewayResponse;
 use crate::http::{BodyFraming, RequestHead};
 use crate::integration::aws_proxy::{self, LambdaRequest};
@@ -31,20 +32,14 @@ pub enum Prepared<'s> {
     Mock(&'s MockIntegration),
     /// Forward; the backend request head is already in `ClientConn::upstream_head`.
     Proxy(&'s HttpProxyIntegration),
-    /// Invoke a function with the request as its event.
-    Lambda(&'s AwsProxyIntegration, Box<OwnedHead>),
-}
-
-/// A request head copied out of the receive buffer, so the body can be read into it while the
-/// head stays readable (the parsed spans index `bytes`).
-#[derive(Debug)]
-pub struct OwnedHead {
-    bytes: Vec<u8>,
-    params: Vec<(Box<str>, String)>,
+    /// Invoke a function with the request as its event: it needs the head and the whole
+    /// body at once, so the head is copied into a pooled [`Request`].
+    Lambda(&'s AwsProxyIntegration, Request),
 }
 
 /// Copies what the integration needs out of the borrowed request.
 pub fn prepare<'s>(
+    shard: &ShardCtx,
     integration: &'s Integration,
     params: &Params<'_, '_>,
     head: &RequestHead,
@@ -58,16 +53,10 @@ pub fn prepare<'s>(
             http_proxy::write_request_head(upstream_head, p, params, head, base, from);
             Prepared::Proxy(p)
         }
-        Integration::AwsProxy(l) => Prepared::Lambda(
-            l,
-            Box::new(OwnedHead {
-                bytes: base[..head.head_len].to_vec(),
-                params: params
-                    .iter()
-                    .map(|(k, v)| (Box::from(k), v.to_string()))
-                    .collect(),
-            }),
-        ),
+        Integration::AwsProxy(l) => {
+            let buf = shard.buffers.take(head.head_len + 1024);
+            Prepared::Lambda(l, Request::new(buf, &base[..head.head_len], params))
+        }
     }
 }
 
@@ -89,8 +78,15 @@ pub async fn call(
             })
             .await
         }
-        Prepared::Proxy(p) => proxy::forward(shard, conn, p, ctx, req, snapshot).await,
-        Prepared::Lambda(l, head) => lambda(shard, conn, l, &head, ctx, req, snapshot, route).await,
+        Prepared::Proxy(p) => {
+            let buffer = route.stage.request_buffer_bytes(route.method, limits);
+            proxy::forward(shard, conn, p, ctx, req, snapshot, buffer).await
+        }
+        Prepared::Lambda(l, mut request) => {
+            let next = lambda(shard, conn, l, &mut request, ctx, req, snapshot, route).await;
+            shard.buffers.give(request.into_buffer());
+            next
+        }
     }
 }
 
@@ -100,7 +96,7 @@ async fn lambda(
     shard: &ShardCtx,
     conn: &mut ClientConn,
     integration: &AwsProxyIntegration,
-    head: &OwnedHead,
+    request: &mut Request,
     ctx: &mut RequestCtx,
     req: http_proxy::RequestInfo,
     snapshot: &Snapshot,
@@ -108,15 +104,15 @@ async fn lambda(
 ) -> Next {
     let limits = &snapshot.limits;
     conn.inbuf.consume(req.head_len);
-    let body = match buffer_body(conn, req, limits).await {
-        Ok(body) => body,
+    match buffer_body(conn, req, limits, request).await {
+        Ok(()) => {}
         Err(None) => return Next::Close,
         Err(Some(response)) => {
             ctx.keep_alive = false;
             return send_gateway_response(shard, conn, ctx, req, limits, response).await;
         }
-    };
-    let base = &head.bytes[..];
+    }
+    let base = request.base();
     let full_path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
     let host = conn.head.host.map(|h| h.get(base));
     let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
@@ -130,14 +126,14 @@ async fn lambda(
         base,
         full_path,
         path,
-        params: &head.params,
+        params: request.params(),
         api: route.api,
         stage: route.stage,
         method: route.method,
         request_id,
         source_ip: &source_ip,
         start_unix_ms,
-        body: body.as_deref(),
+        body: request.body(),
         client_cert: conn.client_cert.as_deref(),
         secure: conn.secure,
     };
@@ -166,16 +162,18 @@ async fn lambda(
     flush(conn, ctx, limits).await
 }
 
-/// Reads a whole request body (up to the payload limit), after `100 Continue` if the client
-/// waits for it. `Err(Some(..))`: the response to send (the connection then closes);
-/// `Err(None)`: the client went away.
+/// Reads a whole request body (up to the payload limit) into `request`, after `100 Continue`
+/// if the client waits for it. `Err(Some(..))`: the response to send (the connection then
+/// closes); `Err(None)`: the client went away.
 pub async fn buffer_body(
     conn: &mut ClientConn,
     req: http_proxy::RequestInfo,
     limits: &Limits,
-) -> Result<Option<Vec<u8>>, Option<GatewayResponse>> {
+    request: &mut Request,
+) -> Result<(), Option<GatewayResponse>> {
     if req.framing == BodyFraming::None {
-        return Ok(None);
+        request.no_body();
+        return Ok(());
     }
     if req.expect_continue && conn.inbuf.pending().is_empty() {
         conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -184,22 +182,25 @@ pub async fn buffer_body(
             .map_err(|_| None)?;
     }
     let mut reader = BodyReader::new(req.framing.reader(), limits.max_body_bytes);
-    let mut body = match req.framing {
-        BodyFraming::Length(n) => Vec::with_capacity(n as usize),
-        _ => Vec::new(),
+    let expected = match req.framing {
+        BodyFraming::Length(n) => usize::try_from(n).unwrap_or(0),
+        _ => 0,
     };
+    let body = request.body_buffer(expected);
     loop {
         match reader
             .next(&mut conn.stream, &mut conn.inbuf, limits.body_timeout)
             .await
         {
             Ok(Some((s, e))) => body.extend_from_slice(&conn.inbuf.raw()[s..e]),
-            Ok(None) => return Ok(Some(body)),
+            Ok(None) => break,
             Err(WireError::TooLarge) => return Err(Some(GatewayResponse::RequestTooLong)),
             Err(WireError::Http(e)) => return Err(Some(GatewayResponse::from_http_error(e))),
             Err(_) => return Err(None),
         }
     }
+    request.body_read();
+    Ok(())
 }
 
 /// Writes a gateway response and flushes it.

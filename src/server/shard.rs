@@ -34,6 +34,9 @@ pub struct ShardCtx {
     pub pool: Pool,
     /// SigV4 signing keys of Lambda invocations (derived once a day per scope).
     pub signing_keys: crate::upstream::sigv4::KeyCache,
+    /// Spare request buffers (`exchange::Request`): a request that needs its whole body takes
+    /// one for its life instead of allocating.
+    pub buffers: crate::exchange::BufferPool,
     /// `Date` header cache.
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
@@ -58,6 +61,9 @@ impl ShardCtx {
             snapshots: ShardSnapshot::new(handle),
             pool: Pool::default(),
             signing_keys: Default::default(),
+            // Enough for the requests one shard has in flight at once; a buffer that grew past
+            // 256 KiB (a large body) is freed rather than kept.
+            buffers: crate::exchange::BufferPool::new(256, 256 * 1024),
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
