@@ -169,6 +169,24 @@ impl InBuf {
     }
 }
 
+/// Writes all of `buf` to `stream` within `timeout` and leaves it as it was, so the same bytes
+/// can be sent again (a request replayed on a fresh connection) without a copy. On a timeout
+/// the buffer is lost (left empty): the exchange is over then.
+pub async fn write_kept<S: monoio::io::AsyncWriteRent>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+) -> Result<(), WireError> {
+    let owned = std::mem::take(buf);
+    match monoio::time::timeout(timeout, stream.write_all(owned)).await {
+        Ok((res, owned)) => {
+            *buf = owned;
+            res.map(|_| ()).map_err(WireError::Io)
+        }
+        Err(_) => Err(WireError::Timeout),
+    }
+}
+
 /// Writes all of `out` to `stream` within `timeout` and clears it for reuse.
 pub async fn write_out<S: monoio::io::AsyncWriteRent>(
     stream: &mut S,

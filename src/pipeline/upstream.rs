@@ -143,6 +143,7 @@ async fn lambda(
         tls: snapshot.backend_tls.as_deref(),
         limits,
         keys: &shard.signing_keys,
+        buffers: &shard.buffers,
     };
     let started = Instant::now();
     let outcome = aws_proxy::call(&shard.pool, target, &call).await;

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::exchange::BufferPool;
 use crate::http::{write_header, Parsed};
 use crate::snapshot::{AwsProxyIntegration, LambdaSettings, Limits};
 use crate::tls::backend::BackendTls;
@@ -62,25 +63,42 @@ pub struct Target<'a> {
     pub limits: &'a Limits,
     /// The shard's signing keys.
     pub keys: &'a sigv4::KeyCache,
+    /// The shard's spare buffers (the signed request is built in one).
+    pub buffers: &'a BufferPool,
 }
 
-/// Invokes the function with `payload` (the event) and returns its result payload.
+/// Invokes the function with `payload` (the event) and returns its result payload. `now`
+/// signs the request (the time the request arrived: one clock reading serves the event and
+/// the signature).
 pub async fn invoke(
     pool: &Pool,
     target: Target<'_>,
     payload: &[u8],
+    now: SystemTime,
+) -> Result<Vec<u8>, InvokeError> {
+    let mut request = target.buffers.take(1024 + payload.len());
+    write_request(&mut request, target, payload, now);
+    let result = send(pool, target, &mut request).await;
+    target.buffers.give(request);
+    result
+}
+
+/// Sends the signed request, once more on a fresh connection when a pooled one turns out to
+/// be stale.
+async fn send(
+    pool: &Pool,
+    target: Target<'_>,
+    request: &mut Vec<u8>,
 ) -> Result<Vec<u8>, InvokeError> {
     let integration = target.integration;
     let deadline = Instant::now() + integration.timeout;
-    let mut request = Vec::with_capacity(512 + payload.len());
-    write_request(&mut request, target, payload, SystemTime::now());
     let timed_out = || InvokeError::Timeout(integration.timeout);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut conn = open(pool, target, deadline, attempt > 1).await?;
         let reused = conn.reused;
-        match exchange(&mut conn, &request, deadline).await {
+        match exchange(&mut conn, request, deadline).await {
             Ok((result, keep)) => {
                 if keep {
                     let max_idle = target.limits.pool_max_idle_per_backend;
@@ -103,10 +121,11 @@ pub async fn invoke(
 fn write_request(out: &mut Vec<u8>, target: Target<'_>, payload: &[u8], now: SystemTime) {
     let integration = target.integration;
     let host = &*integration.endpoint.host_header;
-    let length = payload.len().to_string();
+    let mut digits = itoa::Buffer::new();
+    let length = digits.format(payload.len());
     let unsigned: [(&str, &str); 4] = [
         ("host", host),
-        ("content-length", &length),
+        ("content-length", length),
         ("content-type", "application/json"),
         ("x-amz-invocation-type", "RequestResponse"),
     ];
@@ -128,7 +147,7 @@ fn write_request(out: &mut Vec<u8>, target: Target<'_>, payload: &[u8], now: Sys
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let mut header = |name: &str, value: &str| write_header(out, name.as_bytes(), value.as_bytes());
     header("Host", host);
-    header("Content-Length", &length);
+    header("Content-Length", length);
     header("X-Amz-Invocation-Type", "RequestResponse");
     header("Content-Type", "application/json");
     for (name, value) in signed.iter().flatten() {
@@ -189,11 +208,10 @@ async fn open(
 /// pooled again.
 async fn exchange(
     conn: &mut BackendConn,
-    request: &[u8],
+    request: &mut Vec<u8>,
     deadline: Instant,
 ) -> Result<(Result<Vec<u8>, InvokeError>, bool), Failure> {
-    let mut out = request.to_vec();
-    if let Err(e) = wire::write_out(&mut conn.stream, &mut out, remaining(deadline)).await {
+    if let Err(e) = wire::write_kept(&mut conn.stream, request, remaining(deadline)).await {
         return Err(match e {
             WireError::Timeout => Failure::Timeout,
             _ => Failure::Stale,

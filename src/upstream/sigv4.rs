@@ -162,15 +162,35 @@ fn remove_dot_segments(path: &str) -> String {
 /// applied to an already-encoded wire path that is the "double encoding" AWS documents (`%3A`
 /// becomes `%253A`). S3 signs the wire path as is.
 pub fn canonical_uri(encoded_path: &str, double_encode: bool) -> String {
+    let mut out = String::with_capacity(encoded_path.len() + 16);
+    write_canonical_uri(&mut out, encoded_path, double_encode);
+    out
+}
+
+/// [`canonical_uri`] appended to `out`; a path with no dot or empty segment (every path the
+/// gateway signs itself) is encoded without being split and joined again.
+fn write_canonical_uri(out: &mut String, encoded_path: &str, double_encode: bool) {
     match (encoded_path.is_empty(), double_encode) {
-        (true, _) => "/".to_owned(),
-        (false, false) => encoded_path.to_owned(),
-        (false, true) => {
-            let mut out = String::with_capacity(encoded_path.len() + 16);
-            uri_encode(remove_dot_segments(encoded_path).as_bytes(), true, &mut out);
-            out
+        (true, _) => out.push('/'),
+        (false, false) => out.push_str(encoded_path),
+        (false, true) if is_normal_path(encoded_path) => {
+            uri_encode(encoded_path.as_bytes(), true, out)
         }
+        (false, true) => uri_encode(remove_dot_segments(encoded_path).as_bytes(), true, out),
     }
+}
+
+/// Whether [`remove_dot_segments`] would leave `path` as it is: absolute, and no `.`, `..` or
+/// empty segment (a trailing `/` is kept by it, so it is allowed here too).
+fn is_normal_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let body = rest.strip_suffix('/').unwrap_or(rest);
+    !body.is_empty() && body.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
 }
 
 /// The canonical query string: each `k=v` pair decoded and re-encoded with the unreserved set
@@ -202,8 +222,13 @@ pub fn canonical_headers(headers: &[(&str, &str)], signed_headers: &[&str]) -> S
 }
 
 /// [`canonical_headers`] appended to `out` (no intermediate strings: signing runs per request).
-fn write_canonical_headers(out: &mut String, headers: &[(&str, &str)], signed_headers: &[&str]) {
+fn write_canonical_headers<N: AsRef<str>>(
+    out: &mut String,
+    headers: &[(&str, &str)],
+    signed_headers: &[N],
+) {
     for name in signed_headers {
+        let name = name.as_ref();
         out.push_str(name);
         out.push(':');
         let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -234,25 +259,76 @@ pub fn canonical_request(
     double_encode_path: bool,
 ) -> String {
     let mut out = String::with_capacity(256 + encoded_path.len() * 2 + 64 * headers.len());
-    out.push_str(method);
+    let parts = RequestParts {
+        method,
+        encoded_path,
+        query,
+        headers,
+    };
+    write_canonical_request(
+        &mut out,
+        &parts,
+        signed_headers,
+        payload_hash_hex,
+        double_encode_path,
+    );
+    out
+}
+
+/// The parts of a request that are signed.
+struct RequestParts<'a> {
+    method: &'a str,
+    encoded_path: &'a str,
+    query: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+}
+
+/// [`canonical_request`] appended to `out`.
+fn write_canonical_request<N: AsRef<str>>(
+    out: &mut String,
+    req: &RequestParts<'_>,
+    signed_headers: &[N],
+    payload_hash_hex: &str,
+    double_encode_path: bool,
+) {
+    out.push_str(req.method);
     out.push('\n');
-    out.push_str(&canonical_uri(encoded_path, double_encode_path));
+    write_canonical_uri(out, req.encoded_path, double_encode_path);
     out.push('\n');
-    if !query.is_empty() {
-        out.push_str(&canonical_query(query));
+    if !req.query.is_empty() {
+        out.push_str(&canonical_query(req.query));
     }
     out.push('\n');
-    write_canonical_headers(&mut out, headers, signed_headers);
+    write_canonical_headers(out, req.headers, signed_headers);
     out.push('\n');
-    for (i, name) in signed_headers.iter().enumerate() {
+    write_joined(out, signed_headers);
+    out.push('\n');
+    out.push_str(payload_hash_hex);
+}
+
+/// `a;b;c`.
+fn write_joined<N: AsRef<str>>(out: &mut String, names: &[N]) {
+    for (i, name) in names.iter().enumerate() {
         if i > 0 {
             out.push(';');
         }
-        out.push_str(name);
+        out.push_str(name.as_ref());
     }
-    out.push('\n');
-    out.push_str(payload_hash_hex);
+}
+
+/// Lowercase hex of a 32-byte digest or tag, on the stack.
+fn hex32(bytes: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    HEXLOWER.encode_mut(
+        &bytes[..32.min(bytes.len())],
+        &mut out[..2 * 32.min(bytes.len())],
+    );
     out
+}
+
+/// The hex as text (it is ASCII by construction).
+fn hex_str(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).unwrap_or_default()
 }
 
 /// Algorithm, timestamp, credential scope and the canonical request's hash: what the key signs,
@@ -338,7 +414,11 @@ pub fn sign(
 /// scope, so deriving it (four HMACs, a third of a Lambda invocation's signing cost) for every
 /// request is waste. Not `Sync`: each shard keeps its own.
 #[derive(Default)]
-pub struct KeyCache(std::cell::RefCell<Option<CachedKey>>);
+pub struct KeyCache {
+    key: std::cell::RefCell<Option<CachedKey>>,
+    /// The canonical request being hashed, reused from one signature to the next.
+    scratch: std::cell::RefCell<String>,
+}
 
 struct CachedKey {
     secret: String,
@@ -351,25 +431,38 @@ struct CachedKey {
 impl KeyCache {
     /// The signing key of `secret` for `date` and `scope`, derived only when they changed.
     pub fn get(&self, secret: &str, date: &str, scope: &Scope) -> hmac::Key {
-        let mut slot = self.0.borrow_mut();
-        if let Some(c) = slot.as_ref() {
-            if c.secret == secret
+        self.with_key(secret, date, scope, hmac::Key::clone)
+    }
+
+    /// Runs `f` with the signing key (derived only when `secret`, `date` or `scope` changed),
+    /// without copying it.
+    fn with_key<T>(
+        &self,
+        secret: &str,
+        date: &str,
+        scope: &Scope,
+        f: impl FnOnce(&hmac::Key) -> T,
+    ) -> T {
+        let mut slot = self.key.borrow_mut();
+        let fresh = slot.as_ref().is_some_and(|c| {
+            c.secret == secret
                 && c.date == date
                 && c.region == scope.region
                 && c.service == scope.service
-            {
-                return c.key.clone();
-            }
-        }
-        let key = signing_key(secret, date, scope);
-        *slot = Some(CachedKey {
-            secret: secret.to_owned(),
-            date: date.to_owned(),
-            region: scope.region.to_owned(),
-            service: scope.service.to_owned(),
-            key: key.clone(),
         });
-        key
+        if !fresh {
+            *slot = Some(CachedKey {
+                secret: secret.to_owned(),
+                date: date.to_owned(),
+                region: scope.region.to_owned(),
+                service: scope.service.to_owned(),
+                key: signing_key(secret, date, scope),
+            });
+        }
+        match slot.as_ref() {
+            Some(c) => f(&c.key),
+            None => f(&signing_key(secret, date, scope)),
+        }
     }
 }
 
@@ -388,34 +481,77 @@ pub fn sign_with_content_sha256(
     content_sha256_header: bool,
     keys: &KeyCache,
 ) -> Vec<(&'static str, String)> {
-    let payload_hash = sha256_hex(payload);
-    let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", time.amz_date().to_owned())];
+    let payload_hash = hex32(digest::digest(&digest::SHA256, payload).as_ref());
+    let payload_hash = hex_str(&payload_hash);
+    let mut added: Vec<(&'static str, String)> = Vec::with_capacity(4);
+    added.push(("x-amz-date", time.amz_date().to_owned()));
     if let Some(token) = &creds.session_token {
         added.push(("x-amz-security-token", token.clone()));
     }
     if content_sha256_header {
-        added.push(("x-amz-content-sha256", payload_hash.clone()));
+        added.push(("x-amz-content-sha256", payload_hash.to_owned()));
     }
-    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    let mut all: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + added.len());
+    all.extend_from_slice(headers);
     all.extend(added.iter().map(|(n, v)| (*n, v.as_str())));
-    let mut names: Vec<String> = all.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    // Names as sent are usually lower case already (the gateway's own are); only others are
+    // copied to be lowered.
+    let mut names: Vec<std::borrow::Cow<'_, str>> = all
+        .iter()
+        .map(|(n, _)| match n.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => std::borrow::Cow::Owned(n.to_ascii_lowercase()),
+            false => std::borrow::Cow::Borrowed(*n),
+        })
+        .collect();
     names.sort();
     names.dedup();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let double = !scope.service.eq_ignore_ascii_case("s3");
-    let creq = canonical_request(
+    let parts = RequestParts {
         method,
         encoded_path,
         query,
-        &all,
-        &names,
-        &payload_hash,
-        double,
-    );
-    let key = keys.get(&creds.secret_access_key, time.date(), scope);
-    let sig = signature(&key, &string_to_sign(time, scope, &creq));
-    let cred_scope = scope.credential_scope(time.date());
-    let auth = authorization(&creds.access_key_id, &cred_scope, &names, &sig);
+        headers: &all,
+    };
+    let creq_hash = {
+        let mut creq = keys.scratch.borrow_mut();
+        creq.clear();
+        write_canonical_request(&mut creq, &parts, &names, payload_hash, double);
+        hex32(digest::digest(&digest::SHA256, creq.as_bytes()).as_ref())
+    };
+    // The string to sign goes straight into the HMAC: algorithm, time, scope, request hash.
+    let tag = keys.with_key(&creds.secret_access_key, time.date(), scope, |key| {
+        let mut mac = hmac::Context::with_key(key);
+        for piece in [ALGORITHM, "\n", time.amz_date(), "\n", time.date(), "/"] {
+            mac.update(piece.as_bytes());
+        }
+        for piece in [scope.region, "/", scope.service, "/aws4_request\n"] {
+            mac.update(piece.as_bytes());
+        }
+        mac.update(&creq_hash);
+        hex32(mac.sign().as_ref())
+    });
+    let mut auth = String::with_capacity(160 + creds.access_key_id.len());
+    for piece in [
+        ALGORITHM,
+        " Credential=",
+        &creds.access_key_id,
+        "/",
+        time.date(),
+        "/",
+    ] {
+        auth.push_str(piece);
+    }
+    for piece in [
+        scope.region,
+        "/",
+        scope.service,
+        "/aws4_request, SignedHeaders=",
+    ] {
+        auth.push_str(piece);
+    }
+    write_joined(&mut auth, &names);
+    auth.push_str(", Signature=");
+    auth.push_str(hex_str(&tag));
     added.push(("authorization", auth));
     added
 }
@@ -423,6 +559,33 @@ pub fn sign_with_content_sha256(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_check_agrees_with_dot_segment_removal() {
+        let paths = [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a//b",
+            "/./a",
+            "/a/.",
+            "/a/../b",
+            "/..",
+            "a/b",
+            "//",
+            "/2015-03-31/functions/arn%3Aaws%3Alambda/invocations",
+            "/a/.b/c.",
+            "/a/..b",
+        ];
+        for p in paths {
+            if is_normal_path(p) {
+                assert_eq!(remove_dot_segments(p), p, "{p}");
+            }
+        }
+        assert!(is_normal_path("/2015-03-31/functions/f/invocations"));
+        assert!(!is_normal_path("/a//b"));
+    }
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     const T: u64 = 1_440_938_160; // 20150830T123600Z

@@ -386,6 +386,11 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 /// way; binary bodies are meant to go base64 through `binaryMediaTypes`).
 fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
+    if b.is_ascii() {
+        escape(out, b);
+        out.push(b'"');
+        return;
+    }
     for chunk in b.utf8_chunks() {
         escape(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
@@ -395,9 +400,35 @@ fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
 }
 
+/// Whether `s` holds a `"`, a `\` or a control character, eight bytes per step (SWAR: a byte
+/// of `x` is below `n` when `(x - n*0x01..) & !x & 0x80..` has its top bit set, and equal to
+/// `c` when `x ^ c*0x01..` has a zero byte).
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        if control | zero_byte(x ^ (ONES * 0x22)) | zero_byte(x ^ (ONES * 0x5c)) != 0 {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 /// Escapes `"`, `\` and control characters (as `\u00XX`) of valid UTF-8.
 fn escape(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Most values need no escape: checked eight bytes at a time, then copied whole.
+    if !needs_escape(s) {
+        out.extend_from_slice(s);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         if b == b'"' || b == b'\\' || b < 0x20 {
@@ -423,19 +454,27 @@ fn escape(out: &mut Vec<u8>, s: &[u8]) {
 /// AWS `requestTime`: `dd/Mon/yyyy:HH:mm:ss +0000` in UTC (AWS docs example:
 /// `"requestTime": "20/Feb/2018:22:48:57 +0000"` with `"requestTimeEpoch": 1519166937665`).
 pub fn request_time(unix_ms: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
     let secs = unix_ms / 1000;
     let (days, day_secs) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = crate::clock::civil_from_days(days);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        day_secs / 3600,
-        day_secs / 60 % 60,
-        day_secs % 60
-    )
+    let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let mut out = String::with_capacity(26);
+    let mut push = |b: &[u8]| out.push_str(std::str::from_utf8(b).unwrap_or_default());
+    push(&two(day));
+    push(b"/");
+    push(MONTHS[(month as usize).clamp(1, 12) - 1]);
+    push(b"/");
+    push(itoa::Buffer::new().format(year).as_bytes());
+    for n in [day_secs / 3600, day_secs / 60 % 60, day_secs % 60] {
+        push(b":");
+        push(&two(n));
+    }
+    push(b" +0000");
+    out
 }
 
 /// Whether a body with this Content-Type (request) is passed base64-encoded, per the API's
@@ -470,6 +509,26 @@ fn media_type(s: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_check_finds_every_byte_that_needs_an_escape() {
+        for len in 0..20 {
+            let clean = vec![b'a'; len];
+            assert!(!needs_escape(&clean));
+            for pos in 0..len {
+                for bad in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut v = clean.clone();
+                    v[pos] = bad;
+                    assert!(needs_escape(&v), "{v:?}");
+                }
+                for fine in [0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+                    let mut v = clean.clone();
+                    v[pos] = fine;
+                    assert!(!needs_escape(&v), "{v:?}");
+                }
+            }
+        }
+    }
     use serde_json::{json, Value};
 
     fn ctx() -> RequestContextInput<'static> {

@@ -12,6 +12,8 @@
 pub mod event;
 pub mod result;
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use crate::exchange::{Body, Headers, Reply};
 use crate::gateway_response::GatewayResponse;
 use crate::http::RequestHead;
@@ -69,10 +71,15 @@ pub async fn call(
     target: invoke::Target<'_>,
     req: &LambdaRequest<'_>,
 ) -> Result<Reply<'static>, GatewayResponse> {
-    let mut payload = Vec::with_capacity(1024 + req.body.map_or(0, |b| b.len() * 4 / 3));
+    let mut payload = target
+        .buffers
+        .take(2048 + req.body.map_or(0, |b| b.len() * 4 / 3));
     write_event(req, target.lambda.account_id.as_ref(), &mut payload);
     let function = &target.integration.function;
-    let raw = match invoke::invoke(pool, target, &payload).await {
+    let now = UNIX_EPOCH + Duration::from_millis(req.start_unix_ms);
+    let invoked = invoke::invoke(pool, target, &payload, now).await;
+    target.buffers.give(payload);
+    let raw = match invoked {
         Ok(raw) => raw,
         Err(e @ InvokeError::Timeout(_)) => {
             tracing::warn!(%function, "Lambda invocation timed out: {e}");
@@ -101,9 +108,8 @@ fn reply_of(r: result::ProxyResult) -> Reply<'static> {
         .headers
         .into_iter()
         .map(|(name, value)| {
-            let lower = name.to_ascii_lowercase();
-            has_type |= lower == "content-type";
-            if REMAPPED.contains(&lower.as_str()) {
+            has_type |= name.eq_ignore_ascii_case("content-type");
+            if REMAPPED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
                 (format!("x-amzn-Remapped-{name}"), value)
             } else {
                 (name, value)
