@@ -5,7 +5,7 @@
 //! [`reload`] publishes snapshots to shards; [`lifecycle`] turns signals into reloads and
 //! shutdowns; [`admin`] serves health checks and cache flushes. Data plane: [`server`] runs the shards and their
 //! connections; each request goes through the [`pipeline`] phases, which use [`router`],
-//! [`integration`], [`wire`] and the [`http`] codec, and answer errors with
+//! [`integration`] (with Lambda functions hosted on the node by [`function`]), [`wire`] and the [`http`] codec, and answer errors with
 //! [`gateway_response`]s. Everything that decides by time (throttling, quotas, cache TTLs)
 //! reads the node's one [`clock`]: real time, or the frozen test clock.
 
@@ -15,6 +15,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod exchange;
+pub mod function;
 pub mod gateway_response;
 pub mod http;
 pub mod integration;

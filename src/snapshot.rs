@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub backend_tls: Option<Arc<crate::tls::backend::BackendTls>>,
     /// Credentials and account of Lambda invocations (`AWS_PROXY`).
     pub lambda: Arc<LambdaSettings>,
+    /// Functions hosted on the node (`[functions.NAME]`).
+    pub functions: Arc<[Arc<crate::function::FunctionSpec>]>,
 }
 
 /// What every Lambda invocation shares.
@@ -200,10 +202,24 @@ pub struct AwsProxyIntegration {
     pub function: Box<str>,
     /// `/2015-03-31/functions/{FunctionName}/invocations`, percent-encoded.
     pub invoke_path: Box<str>,
-    /// The region's Invoke API.
-    pub endpoint: Arc<InvokeEndpoint>,
+    /// Where the function runs.
+    pub host: FunctionHost,
     /// Deadline for the function's result (AWS: 50 ms..29 s, default 29 s).
     pub timeout: Duration,
+}
+
+/// Where a Lambda integration's function runs.
+#[derive(Debug)]
+pub enum FunctionHost {
+    /// Behind the region's Invoke API.
+    Remote(Arc<InvokeEndpoint>),
+    /// On this node (`[functions.NAME]`), invoked through the shard's Runtime API.
+    Node {
+        /// The function.
+        spec: Arc<crate::function::FunctionSpec>,
+        /// The ARN's qualifier (`NAME:ALIAS`), passed to the runtime in the invoked ARN.
+        qualifier: Option<Box<str>>,
+    },
 }
 
 /// A fixed answer.
@@ -266,6 +282,7 @@ impl Snapshot {
             domains: crate::tls::Domains::default(),
             backend_tls: None,
             lambda: Arc::default(),
+            functions: Arc::new([]),
         }
     }
 }

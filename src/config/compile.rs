@@ -21,7 +21,8 @@ use super::validate::{
 use crate::metrics::series::StageSeries;
 use crate::router::{HttpMethod, Router};
 use crate::snapshot::{
-    Api, AwsProxyIntegration, HttpProxyIntegration, Integration, Method, Snapshot, Stage,
+    Api, AwsProxyIntegration, FunctionHost, HttpProxyIntegration, Integration, Method, Snapshot,
+    Stage,
 };
 use crate::throttle::build::TrafficBuilder;
 use crate::throttle::MethodTraffic;
@@ -32,10 +33,12 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
     let mut resolver = Resolver::default();
     let mut traffic = TrafficBuilder::new(std::mem::take(&mut validated.traffic));
     let lambda = std::mem::take(&mut validated.lambda);
+    let functions = std::mem::take(&mut validated.functions);
     let mut ctx = Ctx {
         resolver: &mut resolver,
         sink,
         lambda: &lambda,
+        functions: &functions,
         lambda_used: None,
     };
     let apis = validated
@@ -59,6 +62,7 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         domains: crate::tls::Domains::default(),
         backend_tls: None,
         lambda: Arc::new(lambda.settings()),
+        functions: functions.into(),
     }
 }
 
@@ -67,6 +71,8 @@ struct Ctx<'a> {
     resolver: &'a mut Resolver,
     sink: &'a mut Sink,
     lambda: &'a ValidLambda,
+    /// Functions hosted on the node.
+    functions: &'a [Arc<crate::function::FunctionSpec>],
     /// The first `AWS_PROXY` compiled (file, line, field): such a configuration needs
     /// credentials.
     lambda_used: Option<(std::path::PathBuf, Option<usize>, String)>,
@@ -240,10 +246,7 @@ fn build_stage(
                 plan.field.as_str(),
             ),
             PreparedBody::Lambda(plan) => {
-                if ctx.lambda_used.is_none() {
-                    ctx.lambda_used = Some((file.to_path_buf(), plan.line, plan.field.clone()));
-                }
-                let lambda = lambda_integration(plan, &stage.variables, ctx)
+                let lambda = lambda_integration(file, plan, &stage.variables, ctx)
                     .map(|i| Arc::new(method(&p.head, i)));
                 (lambda, plan.line, plan.field.as_str())
             }
@@ -282,19 +285,38 @@ fn build_stage(
 
 /// An `AWS_PROXY` for one stage: its function with the stage's variables, the region's
 /// endpoint resolved.
+/// A function the node hosts runs here; any other goes to the region's Invoke API (which
+/// needs credentials, checked once every method is compiled).
 fn lambda_integration(
+    file: &std::path::Path,
     plan: &LambdaPlan,
     vars: &AHashMap<String, String>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Integration, String> {
     let uri = plan.template.substitute(vars)?;
     let target = super::lambda::parse_function_uri(&uri)?;
-    let endpoint = ctx.lambda.endpoint(&target.region, ctx.resolver)?;
+    let (name, qualifier) = crate::function::spec::function_name(&target.function);
+    let hosted = ctx
+        .functions
+        .iter()
+        .find(|f| &*f.name == name && f.answers_to(qualifier));
+    let host = match hosted {
+        Some(spec) => FunctionHost::Node {
+            spec: Arc::clone(spec),
+            qualifier: qualifier.map(Into::into),
+        },
+        None => {
+            if ctx.lambda_used.is_none() {
+                ctx.lambda_used = Some((file.to_path_buf(), plan.line, plan.field.clone()));
+            }
+            FunctionHost::Remote(ctx.lambda.endpoint(&target.region, ctx.resolver)?)
+        }
+    };
     Ok(Integration::AwsProxy(AwsProxyIntegration {
         invoke_path: super::lambda::invoke_path(&target.function).into(),
         region: target.region.into(),
         function: target.function.into(),
-        endpoint,
+        host,
         timeout: plan.timeout,
     }))
 }

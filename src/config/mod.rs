@@ -13,6 +13,7 @@ pub mod buffering;
 mod cache;
 pub mod compile;
 pub mod error;
+mod functions;
 pub mod gateway_responses;
 pub mod key_import;
 pub mod lambda;
@@ -113,6 +114,14 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     let sources = load::read_sources(dir, &mut sink);
     let mut validated = validate::validate(&sources, &mut sink);
     validated.lambda = lambda::gateway_section(sources.gateway.as_ref(), &mut sink);
+    let account = validated.lambda.settings().account_id;
+    validated.functions = functions::gateway_section(
+        dir,
+        sources.gateway.as_ref(),
+        "us-east-1",
+        &account,
+        &mut sink,
+    );
     let (account, usage) = traffic::gateway_settings(dir, sources.gateway.as_ref(), &mut sink);
     let (plans, keys) = traffic::plans_and_keys(dir, &validated.apis, &mut sink);
     validated.traffic = traffic::ValidTraffic {

@@ -45,6 +45,9 @@ pub struct GatewayFile {
     /// How Lambda functions are invoked (`AWS_PROXY`).
     #[serde(default)]
     pub lambda: LambdaSection,
+    /// Lambda functions the node runs itself (`[functions.NAME]`).
+    #[serde(default)]
+    pub functions: Entries<Spanned<String>, super::functions::FunctionModel>,
 }
 
 /// `[lambda]`: where the Lambda Invoke API is and the credentials that sign calls to it.

@@ -53,6 +53,8 @@ pub struct Validated {
     pub traffic: super::traffic::ValidTraffic,
     /// Lambda endpoints and credentials (filled in by `config::lambda`).
     pub lambda: super::lambda::ValidLambda,
+    /// Functions hosted on the node (filled in by `config::functions`).
+    pub functions: Vec<Arc<crate::function::FunctionSpec>>,
 }
 
 /// One API file that parsed.
@@ -210,6 +212,7 @@ pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
         apis,
         traffic: Default::default(),
         lambda: Default::default(),
+        functions: Vec::new(),
     }
 }
 

@@ -20,7 +20,8 @@ use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::snapshot::{
-    AwsProxyIntegration, HttpProxyIntegration, Integration, Limits, MockIntegration, Snapshot,
+    AwsProxyIntegration, FunctionHost, HttpProxyIntegration, Integration, Limits, MockIntegration,
+    Snapshot,
 };
 use crate::upstream::invoke;
 use crate::wire::{self, BodyReader, WireError};
@@ -137,16 +138,28 @@ async fn lambda(
         client_cert: conn.client_cert.as_deref(),
         secure: conn.secure,
     };
-    let target = invoke::Target {
-        integration,
-        lambda: &snapshot.lambda,
-        tls: snapshot.backend_tls.as_deref(),
-        limits,
-        keys: &shard.signing_keys,
-        buffers: &shard.buffers,
+    let invoker = match &integration.host {
+        FunctionHost::Remote(endpoint) => aws_proxy::Invoker::Remote {
+            pool: &shard.pool,
+            target: invoke::Target {
+                integration,
+                endpoint,
+                lambda: &snapshot.lambda,
+                tls: snapshot.backend_tls.as_deref(),
+                limits,
+                keys: &shard.signing_keys,
+                buffers: &shard.buffers,
+            },
+        },
+        FunctionHost::Node { spec, qualifier } => aws_proxy::Invoker::Node {
+            functions: &shard.functions,
+            spec,
+            qualifier: qualifier.as_deref(),
+        },
     };
     let started = Instant::now();
-    let outcome = aws_proxy::call(&shard.pool, target, &call).await;
+    let account = &snapshot.lambda.account_id;
+    let outcome = aws_proxy::call(invoker, &shard.buffers, account, &call).await;
     ctx.integration_latency = Some(started.elapsed());
     match outcome {
         Ok(reply) => {

@@ -59,6 +59,10 @@ pub struct NodeServices {
     /// The node's one clock (also held by the traffic node): shards expire cache entries on
     /// it, so the test clock moves TTLs, buckets and quota periods together.
     pub clock: Clock,
+    /// Shards on the node (hosted functions split their workers between them).
+    pub shards: usize,
+    /// The thread that starts and reaps hosted-function workers (`None` if it could not start).
+    pub spawner: Option<Arc<crate::function::Spawner>>,
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -105,6 +109,14 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         ),
         cache: CacheBoard::new(node.shards),
         clock,
+        shards: node.shards,
+        spawner: match crate::function::Spawner::start() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("cannot start the function host thread: {e}");
+                None
+            }
+        },
     };
     // Before any shard can queue a record: the writer closes files no tracked snapshot names.
     let access_logs = services.access_log.tracker();
@@ -140,6 +152,8 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         access_log,
         cache: _,
         clock: _,
+        shards: _,
+        spawner,
     } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node)
         .counting(metrics)
@@ -149,6 +163,10 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         let _ = t.join();
     }
     traffic.shutdown();
+    // Every shard has drained its in-flight invocations: stop the hosted functions' workers.
+    if let Some(spawner) = spawner {
+        spawner.send(crate::function::spawner::Command::Shutdown);
+    }
     // Every shard (and its queue sender) is gone: flush the access logs.
     if let Ok(queue) = Arc::try_unwrap(access_log) {
         queue.shutdown();

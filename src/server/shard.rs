@@ -37,6 +37,8 @@ pub struct ShardCtx {
     /// Spare request buffers (`exchange::Request`): a request that needs its whole body takes
     /// one for its life instead of allocating.
     pub buffers: crate::exchange::BufferPool,
+    /// This shard's share of the hosted Lambda functions' workers.
+    pub functions: crate::function::ShardFunctions,
     /// `Date` header cache.
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
@@ -64,6 +66,11 @@ impl ShardCtx {
             // Enough for the requests one shard has in flight at once; a buffer that grew past
             // 256 KiB (a large body) is freed rather than kept.
             buffers: crate::exchange::BufferPool::new(256, 256 * 1024),
+            functions: crate::function::ShardFunctions::new(
+                id,
+                services.shards,
+                services.spawner.clone(),
+            ),
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
@@ -160,6 +167,9 @@ pub async fn run(
 /// out idle backend connections until shutdown.
 async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
     let mut ticks: u32 = 0;
+    shard
+        .functions
+        .maintain(&shard.snapshots.current().functions);
     while !shutdown.load(Ordering::Acquire) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
@@ -171,6 +181,7 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
                 snapshot.limits.pool_max_idle_per_backend,
             );
             shard.cache.retain_current(&snapshot);
+            shard.functions.maintain(&snapshot.functions);
         }
     }
     shard.begin_drain();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::exchange::BufferPool;
 use crate::http::{write_header, Parsed};
-use crate::snapshot::{AwsProxyIntegration, LambdaSettings, Limits};
+use crate::snapshot::{AwsProxyIntegration, InvokeEndpoint, LambdaSettings, Limits};
 use crate::tls::backend::BackendTls;
 use crate::upstream::pool::{BackendConn, Pool};
 use crate::upstream::sigv4::{self, Scope, SigningTime};
@@ -53,8 +53,10 @@ pub enum InvokeError {
 /// What one invocation needs from the request's snapshot.
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
-    /// The integration (function, endpoint, timeout).
+    /// The integration (function, timeout).
     pub integration: &'a AwsProxyIntegration,
+    /// The region's Invoke API.
+    pub endpoint: &'a InvokeEndpoint,
     /// Credentials and account.
     pub lambda: &'a LambdaSettings,
     /// How `https://` endpoints are verified.
@@ -102,7 +104,7 @@ async fn send(
             Ok((result, keep)) => {
                 if keep {
                     let max_idle = target.limits.pool_max_idle_per_backend;
-                    pool.checkin(integration.endpoint.addr, conn, max_idle);
+                    pool.checkin(target.endpoint.addr, conn, max_idle);
                 }
                 return result;
             }
@@ -120,7 +122,7 @@ async fn send(
 /// The signed request, head and payload in one buffer.
 fn write_request(out: &mut Vec<u8>, target: Target<'_>, payload: &[u8], now: SystemTime) {
     let integration = target.integration;
-    let host = &*integration.endpoint.host_header;
+    let host = &*target.endpoint.host_header;
     let mut digits = itoa::Buffer::new();
     let length = digits.format(payload.len());
     let unsigned: [(&str, &str); 4] = [
@@ -175,7 +177,7 @@ async fn open(
     deadline: Instant,
     fresh: bool,
 ) -> Result<Box<BackendConn>, InvokeError> {
-    let endpoint = &target.integration.endpoint;
+    let endpoint = target.endpoint;
     if !fresh {
         let idle = target.limits.pool_idle_timeout;
         if let Some(conn) = pool.checkout(endpoint.addr, &endpoint.tls_name, idle) {

@@ -57,7 +57,7 @@ pub fn event_of(req: &RecordedRequest) -> serde_json::Value {
 }
 
 /// Python with botocore: `TOLLGATE_PYTHON` (CI's virtual environment) or `python3`.
-fn python() -> String {
+pub fn python() -> String {
     std::env::var("TOLLGATE_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 

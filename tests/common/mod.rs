@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod clock;
+pub mod functions;
 pub mod h2;
 pub mod lambda;
 pub mod metrics;

@@ -14,7 +14,10 @@ pub mod result;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::exchange::{Body, Headers, Reply};
+use std::sync::Arc;
+
+use crate::exchange::{Body, BufferPool, Headers, Reply};
+use crate::function::{FunctionSpec, HostedError, ShardFunctions};
 use crate::gateway_response::GatewayResponse;
 use crate::http::RequestHead;
 use crate::snapshot::{Api, Method, Stage};
@@ -65,37 +68,85 @@ pub struct LambdaRequest<'a> {
     pub secure: bool,
 }
 
+/// Where the function is invoked.
+pub enum Invoker<'a> {
+    /// Through the Invoke API, on the shard's pool.
+    Remote {
+        pool: &'a Pool,
+        target: invoke::Target<'a>,
+    },
+    /// On this node, by the shard's share of the hosted function's workers.
+    Node {
+        functions: &'a ShardFunctions,
+        spec: &'a Arc<FunctionSpec>,
+        qualifier: Option<&'a str>,
+    },
+}
+
 /// Builds the event, invokes the function and turns its result into the reply.
 pub async fn call(
-    pool: &Pool,
-    target: invoke::Target<'_>,
+    invoker: Invoker<'_>,
+    buffers: &BufferPool,
+    account_id: &str,
     req: &LambdaRequest<'_>,
 ) -> Result<Reply<'static>, GatewayResponse> {
-    let mut payload = target
-        .buffers
-        .take(2048 + req.body.map_or(0, |b| b.len() * 4 / 3));
-    write_event(req, target.lambda.account_id.as_ref(), &mut payload);
-    let function = &target.integration.function;
-    let now = UNIX_EPOCH + Duration::from_millis(req.start_unix_ms);
-    let invoked = invoke::invoke(pool, target, &payload, now).await;
-    target.buffers.give(payload);
-    let raw = match invoked {
-        Ok(raw) => raw,
-        Err(e @ InvokeError::Timeout(_)) => {
-            tracing::warn!(%function, "Lambda invocation timed out: {e}");
-            return Err(GatewayResponse::IntegrationTimeout);
+    let mut payload = buffers.take(2048 + req.body.map_or(0, |b| b.len() * 4 / 3));
+    write_event(req, account_id, &mut payload);
+    let invoked = match invoker {
+        Invoker::Remote { pool, target } => {
+            let now = UNIX_EPOCH + Duration::from_millis(req.start_unix_ms);
+            let function = &target.integration.function;
+            invoke::invoke(pool, target, &payload, now)
+                .await
+                .map_err(|e| invoke_failure(function, e))
         }
-        Err(e) => {
-            tracing::warn!(%function, "Lambda invocation failed: {e}");
-            return Err(GatewayResponse::IntegrationFailure);
-        }
+        Invoker::Node {
+            functions,
+            spec,
+            qualifier,
+        } => functions
+            .invoke(spec, qualifier, &payload, req.request_id)
+            .await
+            .map_err(|e| hosted_failure(&spec.name, e)),
     };
+    buffers.give(payload);
+    let raw = invoked?;
     let accept = req.head.header(req.base, "accept");
     match result::parse_result(&raw, accept, &req.api.binary_media_types) {
         Ok(r) => Ok(reply_of(r)),
         Err(e) => {
-            tracing::warn!(%function, "Execution failed due to configuration error: Malformed Lambda proxy response: {e}");
+            let function = &req.method.resource_path;
+            tracing::warn!(resource = %function, "Execution failed due to configuration error: Malformed Lambda proxy response: {e}");
             Err(GatewayResponse::IntegrationFailure)
+        }
+    }
+}
+
+/// What an Invoke API failure is answered with (the reason goes to the log).
+fn invoke_failure(function: &str, e: InvokeError) -> GatewayResponse {
+    match e {
+        InvokeError::Timeout(_) => {
+            tracing::warn!(%function, "Lambda invocation timed out: {e}");
+            GatewayResponse::IntegrationTimeout
+        }
+        e => {
+            tracing::warn!(%function, "Lambda invocation failed: {e}");
+            GatewayResponse::IntegrationFailure
+        }
+    }
+}
+
+/// What a hosted invocation's failure is answered with, as API Gateway answers the same
+/// Lambda failures: past the timeout 504; a handler error, a crash or a failed start 502; a
+/// throttled function 500 (AWS knowledge center, "API Gateway internal server error": "If the
+/// backend service is throttled ... API Gateway can return an internal server error").
+fn hosted_failure(function: &str, e: HostedError) -> GatewayResponse {
+    tracing::warn!(%function, "hosted Lambda invocation failed: {e}");
+    match e {
+        HostedError::Timeout(_) => GatewayResponse::IntegrationTimeout,
+        HostedError::Throttled => GatewayResponse::InternalError,
+        HostedError::Function { .. } | HostedError::Crashed(_) | HostedError::InitFailed(_) => {
+            GatewayResponse::IntegrationFailure
         }
     }
 }

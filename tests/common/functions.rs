@@ -1,0 +1,47 @@
+//! Lambda functions hosted by the gateway (`[functions.NAME]`), run by the real Python runtime
+//! client `awslambdaric` (installed beside botocore in CI's virtual environment).
+
+#![allow(dead_code)]
+
+use super::lambda::{lambda_method, python};
+use super::{ApiSpec, ConfigDir};
+
+/// A Python handler module `app.py` for function `name`, and its `[functions.NAME]` table
+/// (`settings`: extra TOML lines such as `timeout = 1`).
+pub fn hosted_function(cfg: ConfigDir, name: &str, app_py: &str, settings: &str) -> ConfigDir {
+    cfg.write_file(&format!("functions/{name}/app.py"), app_py);
+    let toml = format!(
+        "\n[functions.{name}]\ncommand = [\"{python}\", \"-m\", \"awslambdaric\", \"app.handler\"]\nworking_dir = \"functions/{name}\"\n{settings}\n",
+        python = python()
+    );
+    cfg.gateway_extra(&toml)
+}
+
+/// An API whose `GET /fn` and `POST /fn` invoke the hosted function `name` (`AWS_PROXY`).
+pub fn hosted_api(name: &str) -> ApiSpec {
+    let api = ApiSpec::new("fnapi").stage("prod", "v1");
+    let api = lambda_method(api, "v1", "GET /fn", name);
+    lambda_method(api, "v1", "POST /fn", name)
+}
+
+/// A handler that answers with what it saw: the event's method, body and query, and the
+/// context's request id, function ARN and remaining time.
+pub const ECHO_APP: &str = r#"
+import json, os
+
+def handler(event, context):
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "X-Worker": str(os.getpid())},
+        "body": json.dumps({
+            "method": event["httpMethod"],
+            "body": event["body"],
+            "query": event["queryStringParameters"],
+            "request_id": context.aws_request_id,
+            "arn": context.invoked_function_arn,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+            "name": context.function_name,
+            "memory": context.memory_limit_in_mb,
+        }),
+    }
+"#;

@@ -1,0 +1,191 @@
+//! Lambda functions hosted on the node: `[functions.NAME]` workers run the real Python runtime
+//! client (`awslambdaric`, unchanged) against the gateway's Runtime API, and answer
+//! `AWS_PROXY` integrations whose ARN names them: events in, results out, warm workers reused,
+//! and handler errors, timeouts, crashes and throttling answered as API Gateway answers them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::functions::{hosted_api, hosted_function, ECHO_APP};
+use common::*;
+
+fn json(resp: &Response) -> serde_json::Value {
+    serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("{e}: {}", resp.body_str()))
+}
+
+#[test]
+fn a_hosted_function_answers_aws_proxy_requests_warm() {
+    let cfg = ConfigDir::with_api(&hosted_api("hello")).shards(1);
+    let cfg = hosted_function(cfg, "hello", ECHO_APP, "timeout = 5");
+    let gw = Gateway::start(&cfg);
+
+    let first = get(gw.addr(), "/prod/fn?color=red");
+    assert_eq!(
+        first.status,
+        200,
+        "{}\n{}",
+        first.body_str(),
+        gw.logs_text()
+    );
+    let seen = json(&first);
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["query"], serde_json::json!({"color": "red"}));
+    // The runtime's context comes from the Runtime API's headers.
+    assert_eq!(
+        seen["request_id"].as_str(),
+        first.header("x-amzn-RequestId"),
+        "the invocation's request id is the API request's"
+    );
+    assert_eq!(
+        seen["arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:hello"
+    );
+    let remaining = seen["remaining_ms"].as_i64().unwrap();
+    assert!(remaining > 0 && remaining <= 5000, "{remaining}");
+    assert_eq!(
+        (seen["name"].clone(), seen["memory"].clone()),
+        ("hello".into(), "128".into())
+    );
+
+    let second = Req::post("/prod/fn", "ping").send(gw.addr());
+    assert_eq!(second.status, 200);
+    assert_eq!(json(&second)["body"], "ping");
+    assert_eq!(
+        second.header("X-Worker"),
+        first.header("X-Worker"),
+        "the second invocation reuses the warm worker"
+    );
+    assert!(gw.logs_text().contains("cold start"));
+}
+
+const FAULTY_APP: &str = r#"
+import os, time
+
+def handler(event, context):
+    mode = (event["queryStringParameters"] or {}).get("mode")
+    if mode == "raise":
+        raise ValueError("bad input")
+    if mode == "sleep":
+        time.sleep(3)
+    if mode == "crash":
+        os._exit(3)
+    print("handled", mode)
+    return {"statusCode": 200, "body": str(os.getpid())}
+"#;
+
+#[test]
+fn errors_timeouts_and_crashes_answer_as_api_gateway_does() {
+    let cfg = ConfigDir::with_api(&hosted_api("faulty")).shards(1);
+    let cfg = hosted_function(cfg, "faulty", FAULTY_APP, "timeout = 1");
+    let gw = Gateway::start(&cfg);
+    let ok = get(gw.addr(), "/prod/fn?mode=ok");
+    assert_eq!(ok.status, 200, "{}", gw.logs_text());
+    let pid = ok.body_str();
+
+    let raised = get(gw.addr(), "/prod/fn?mode=raise");
+    assert_eq!(
+        (raised.status, raised.body_str()),
+        (502, INTERNAL_SERVER_ERROR.to_string())
+    );
+    assert_eq!(
+        get(gw.addr(), "/prod/fn").body_str(),
+        pid,
+        "a handler error keeps the worker"
+    );
+
+    let slow = get(gw.addr(), "/prod/fn?mode=sleep");
+    assert_eq!(
+        (slow.status, slow.body_str()),
+        (504, ENDPOINT_TIMED_OUT.to_string())
+    );
+    let after_timeout = get(gw.addr(), "/prod/fn");
+    assert_eq!(after_timeout.status, 200);
+    assert_ne!(
+        after_timeout.body_str(),
+        pid,
+        "the timed-out worker was replaced"
+    );
+
+    let crashed = get(gw.addr(), "/prod/fn?mode=crash");
+    assert_eq!(
+        (crashed.status, crashed.body_str()),
+        (502, INTERNAL_SERVER_ERROR.to_string())
+    );
+    let after_crash = get(gw.addr(), "/prod/fn");
+    assert_eq!(after_crash.status, 200);
+    assert_ne!(
+        after_crash.body_str(),
+        after_timeout.body_str(),
+        "a fresh worker after the crash"
+    );
+
+    let logs = gw.logs_text();
+    assert!(
+        logs.contains("bad input"),
+        "the handler's error is logged\n{logs}"
+    );
+    assert!(
+        logs.contains("handled ok"),
+        "the worker's stdout is in the node's log\n{logs}"
+    );
+}
+
+const SLOW_APP: &str = r#"
+import time
+
+def handler(event, context):
+    time.sleep(0.6)
+    return {"statusCode": 200, "body": "done"}
+"#;
+
+#[test]
+fn reserved_concurrency_queues_then_throttles() {
+    let cfg = ConfigDir::with_api(&hosted_api("slow")).shards(1);
+    let cfg = hosted_function(
+        cfg,
+        "slow",
+        SLOW_APP,
+        "concurrency = 1\nqueue = 1\nprewarm = 1",
+    );
+    let gw = Gateway::start(&cfg);
+    // The prewarmed worker answers without a cold start.
+    assert_eq!(get(gw.addr(), "/prod/fn").status, 200, "{}", gw.logs_text());
+    let addr = gw.addr();
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(50 * i));
+            std::thread::spawn(move || get(addr, "/prod/fn"))
+        })
+        .collect();
+    let mut statuses: Vec<u16> = clients
+        .into_iter()
+        .map(|c| c.join().unwrap().status)
+        .collect();
+    statuses.sort();
+    // One runs, one waits in the queue (its bound), the third is throttled: 500, as API
+    // Gateway answers a throttled Lambda function.
+    assert_eq!(statuses, [200, 200, 500]);
+    assert_eq!(
+        gw.logs_text().matches("starting worker").count(),
+        1,
+        "concurrency 1: never a second worker"
+    );
+}
+
+#[test]
+fn function_settings_are_checked_with_file_line_and_field() {
+    let cfg = ConfigDir::with_api(&hosted_api("bad"))
+        .gateway_extra("\n[functions.bad]\ncommand = []\ntimeout = 901\nmemory_size = 64\n");
+    let out = run_check(cfg.path());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("functions.bad.command"), "{text}");
+    assert!(text.contains("functions.bad.timeout"), "{text}");
+    assert!(
+        text.contains("must be between 1 and 900, got 901"),
+        "{text}"
+    );
+    assert!(text.contains("functions.bad.memory_size"), "{text}");
+}
