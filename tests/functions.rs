@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::functions::{hosted_api, hosted_function, ECHO_APP};
+use common::metrics::scrape_when;
 use common::*;
 
 fn json(resp: &Response) -> serde_json::Value {
@@ -57,6 +58,20 @@ fn a_hosted_function_answers_aws_proxy_requests_warm() {
         "the second invocation reuses the warm worker"
     );
     assert!(gw.logs_text().contains("cold start"));
+    let fn_ = [("function", "hello")];
+    let m = scrape_when(&gw, |m| {
+        m.count("tollgate_lambda_invocations_total", &fn_) == 2
+    });
+    assert_eq!(
+        m.count("tollgate_lambda_invocations_total", &fn_),
+        2,
+        "{}",
+        m.text
+    );
+    assert_eq!(m.count("tollgate_lambda_cold_starts_total", &fn_), 1);
+    assert_eq!(m.count("tollgate_lambda_errors_total", &fn_), 0);
+    assert_eq!(m.count("tollgate_lambda_duration_seconds_count", &fn_), 2);
+    assert_eq!(m.count("tollgate_lambda_concurrent_executions", &fn_), 0);
 }
 
 const FAULTY_APP: &str = r#"
@@ -120,6 +135,21 @@ fn errors_timeouts_and_crashes_answer_as_api_gateway_does() {
         "a fresh worker after the crash"
     );
 
+    let fn_ = [("function", "faulty")];
+    let m = scrape_when(&gw, |m| {
+        m.count("tollgate_lambda_invocations_total", &fn_) == 7
+    });
+    assert_eq!(
+        m.count("tollgate_lambda_invocations_total", &fn_),
+        7,
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.count("tollgate_lambda_errors_total", &fn_),
+        3,
+        "raise, timeout, crash"
+    );
     let logs = gw.logs_text();
     assert!(
         logs.contains("bad input"),
@@ -171,6 +201,21 @@ fn reserved_concurrency_queues_then_throttles() {
         1,
         "concurrency 1: never a second worker"
     );
+    let fn_ = [("function", "slow")];
+    let m = scrape_when(&gw, |m| {
+        m.count("tollgate_lambda_invocations_total", &fn_) == 3
+    });
+    assert_eq!(
+        m.count("tollgate_lambda_throttles_total", &fn_),
+        1,
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.count("tollgate_lambda_cold_starts_total", &fn_),
+        0,
+        "prewarmed"
+    );
 }
 
 #[test]
@@ -188,4 +233,51 @@ fn function_settings_are_checked_with_file_line_and_field() {
         "{text}"
     );
     assert!(text.contains("functions.bad.memory_size"), "{text}");
+}
+
+const VERSIONED_APP: &str = r#"
+import os, time
+
+def handler(event, context):
+    time.sleep(float((event["queryStringParameters"] or {}).get("sleep", "0")))
+    return {"statusCode": 200, "body": os.environ["VERSION"]}
+"#;
+
+/// SIGHUP with a changed function: the invocation in flight finishes on the old worker, the
+/// next one runs on a worker with the new settings; nothing is lost or answered twice.
+#[test]
+fn a_reload_with_changed_settings_loses_no_invocation() {
+    use common::functions::function_toml;
+    let cfg = ConfigDir::with_api(&hosted_api("versioned")).shards(1);
+    let mut cfg = hosted_function(
+        cfg,
+        "versioned",
+        VERSIONED_APP,
+        "env = { VERSION = \"v1\" }",
+    );
+    let gw = Gateway::start(&cfg);
+    assert_eq!(
+        get(gw.addr(), "/prod/fn").body_str(),
+        "v1",
+        "{}",
+        gw.logs_text()
+    );
+    let addr = gw.addr();
+    let in_flight = std::thread::spawn(move || get(addr, "/prod/fn?sleep=0.8"));
+    std::thread::sleep(Duration::from_millis(200));
+    cfg.set_gateway_extra(&function_toml("versioned", "env = { VERSION = \"v2\" }"));
+    assert!(
+        matches!(gw.reload(), Reload::Reloaded { .. }),
+        "{}",
+        gw.logs_text()
+    );
+    let during = get(gw.addr(), "/prod/fn");
+    assert_eq!((during.status, during.body_str()), (200, "v2".to_string()));
+    let finished = in_flight.join().unwrap();
+    assert_eq!(
+        (finished.status, finished.body_str()),
+        (200, "v1".to_string()),
+        "the invocation in flight completes on the worker it started on"
+    );
+    assert_eq!(get(gw.addr(), "/prod/fn").body_str(), "v2");
 }

@@ -20,6 +20,7 @@ use ahash::AHashMap;
 
 use super::spawner::{Command, Spawner, WorkerKey};
 use super::spec::FunctionSpec;
+use crate::metrics::functions::FunctionCells;
 
 /// Consecutive workers that may die before their first invocation before the function's
 /// queued invocations are failed instead of retried (a function that cannot start).
@@ -54,6 +55,7 @@ pub enum HostedError {
 /// The hosted functions of one shard.
 pub struct ShardFunctions {
     ctx: Rc<HostCtx>,
+    metrics: Arc<crate::metrics::ShardMetrics>,
     pools: RefCell<AHashMap<Box<str>, Rc<FunctionPool>>>,
 }
 
@@ -73,6 +75,21 @@ pub(crate) struct FunctionPool {
     pub(crate) workers: RefCell<Vec<Rc<Worker>>>,
     pub(crate) queue: RefCell<VecDeque<Rc<Call>>>,
     start_failures: Cell<u32>,
+    /// This shard's metric cells of the function.
+    pub(crate) cells: Arc<FunctionCells>,
+}
+
+impl FunctionPool {
+    /// Publishes how many workers hold an invocation (`ConcurrentExecutions`).
+    pub(crate) fn update_concurrency(&self) {
+        let busy = self
+            .workers
+            .borrow()
+            .iter()
+            .filter(|w| matches!(*w.state.borrow(), WorkerState::Busy { .. }))
+            .count();
+        self.cells.set_concurrent(busy as u64);
+    }
 }
 
 /// One worker process, as its shard sees it.
@@ -135,8 +152,14 @@ impl Call {
 impl ShardFunctions {
     /// Shard `shard` of `shards`; `spawner` starts worker processes (`None`: hosting is off
     /// and every invocation fails to start).
-    pub fn new(shard: usize, shards: usize, spawner: Option<Arc<Spawner>>) -> Self {
+    pub fn new(
+        shard: usize,
+        shards: usize,
+        spawner: Option<Arc<Spawner>>,
+        metrics: Arc<crate::metrics::ShardMetrics>,
+    ) -> Self {
         ShardFunctions {
+            metrics,
             ctx: Rc::new(HostCtx {
                 shard,
                 shards,
@@ -168,7 +191,14 @@ impl ShardFunctions {
             outcome: RefCell::new(None),
             waker: Cell::new(None),
         });
-        dispatch(&self.ctx, &pool, &call)?;
+        let started = Instant::now();
+        if let Err(e) = dispatch(&self.ctx, &pool, &call) {
+            if e == HostedError::Throttled {
+                pool.cells.throttled();
+            }
+            return Err(e);
+        }
+        pool.update_concurrency();
         let done = std::future::poll_fn(|cx| {
             if let Some(outcome) = call.outcome.borrow_mut().take() {
                 return Poll::Ready(outcome);
@@ -176,13 +206,16 @@ impl ShardFunctions {
             call.waker.set(Some(cx.waker().clone()));
             Poll::Pending
         });
-        match monoio::time::timeout(spec.timeout, done).await {
+        let outcome = match monoio::time::timeout(spec.timeout, done).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 abandon(&self.ctx, &pool, &call);
                 Err(HostedError::Timeout(spec.timeout))
             }
-        }
+        };
+        pool.cells.invoked(started.elapsed(), outcome.is_err());
+        pool.update_concurrency();
+        outcome
     }
 
     /// Housekeeping, about once a second: applies the current configurations (retiring
@@ -230,6 +263,7 @@ impl ShardFunctions {
                 workers: RefCell::new(Vec::new()),
                 queue: RefCell::new(VecDeque::new()),
                 start_failures: Cell::new(0),
+                cells: self.metrics.functions.cells(&spec.name),
             })
         });
         if **pool.spec.borrow() != **spec {
@@ -299,11 +333,14 @@ fn dispatch(
         (starting, current.len())
     };
     // A worker starting will take a queued invocation; start more only for the rest.
-    if current < limit && starting < pool.queue.borrow().len() && !start_worker(ctx, pool) {
-        pool.queue.borrow_mut().retain(|c| !Rc::ptr_eq(c, call));
-        return Err(HostedError::InitFailed(
-            "cannot open a Runtime API port".into(),
-        ));
+    if current < limit && starting < pool.queue.borrow().len() {
+        if !start_worker(ctx, pool) {
+            pool.queue.borrow_mut().retain(|c| !Rc::ptr_eq(c, call));
+            return Err(HostedError::InitFailed(
+                "cannot open a Runtime API port".into(),
+            ));
+        }
+        pool.cells.cold_start();
     }
     Ok(())
 }
@@ -411,6 +448,7 @@ pub(crate) fn finished(ctx: &HostCtx, pool: &FunctionPool, worker: &Worker) {
     } else {
         *worker.state.borrow_mut() = WorkerState::Ready;
     }
+    pool.update_concurrency();
 }
 
 /// The next queued invocation for `worker`, if its configuration is current.

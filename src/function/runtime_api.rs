@@ -230,6 +230,7 @@ async fn next(worker: &Rc<Worker>, pool: &Rc<FunctionPool>) -> Answer {
     })
     .await;
     worker.waiting.take();
+    pool.update_concurrency();
     let Some(call) = call else {
         return Answer::error(500, "Runtime.Stopped", "the worker was stopped");
     };

@@ -81,6 +81,9 @@ pub fn render(node: &NodeMetrics, generation: u64) -> String {
         }
     }
     gauges(&mut out, node, generation);
+    let tables: Vec<&super::functions::FunctionTable> =
+        node.shards.iter().map(|s| &s.functions).collect();
+    super::functions::render(&mut out, &tables);
     out
 }
 
@@ -107,6 +110,13 @@ fn sample(out: &mut String, name: &str, suffix: &str, key: &SeriesKey, le: Optio
 }
 
 fn histogram(out: &mut String, name: &str, key: &SeriesKey, h: &HistogramTotals) {
+    let mut labels = String::with_capacity(128);
+    labels_only(&mut labels, key);
+    histogram_lines(out, name, &labels, h);
+}
+
+/// A histogram's `_bucket`, `_sum` and `_count` lines with `labels` (already escaped).
+pub(super) fn histogram_lines(out: &mut String, name: &str, labels: &str, h: &HistogramTotals) {
     let mut cumulative = 0;
     for (i, n) in h.buckets.iter().enumerate() {
         cumulative += n;
@@ -114,12 +124,10 @@ fn histogram(out: &mut String, name: &str, key: &SeriesKey, h: &HistogramTotals)
             Some(&b) => seconds(b),
             None => "+Inf".to_string(),
         };
-        sample(out, name, "_bucket", key, Some(&le), cumulative);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
     }
-    let _ = write!(out, "{name}_sum{{");
-    labels_only(out, key);
-    let _ = writeln!(out, "}} {}", seconds(h.sum_nanos));
-    sample(out, name, "_count", key, None, cumulative);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", seconds(h.sum_nanos));
+    let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
 }
 
 fn labels_only(out: &mut String, key: &SeriesKey) {

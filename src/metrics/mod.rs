@@ -9,6 +9,7 @@
 //! and a shard's table is indexed by that number: no hashing or allocation per request.
 
 pub mod exposition;
+pub mod functions;
 pub mod histogram;
 pub mod series;
 
@@ -149,6 +150,8 @@ pub struct ShardMetrics {
     open_connections: AtomicU64,
     throttled: [AtomicU64; ThrottleLevel::ALL.len()],
     access_log_dropped: AtomicU64,
+    /// Hosted Lambda functions' counters.
+    pub functions: functions::FunctionTable,
 }
 
 impl Default for ShardMetrics {
@@ -159,6 +162,7 @@ impl Default for ShardMetrics {
             open_connections: AtomicU64::new(0),
             throttled: Default::default(),
             access_log_dropped: AtomicU64::new(0),
+            functions: Default::default(),
         }
     }
 }

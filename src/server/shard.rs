@@ -70,6 +70,7 @@ impl ShardCtx {
                 id,
                 services.shards,
                 services.spawner.clone(),
+                metrics.shard(id),
             ),
             date: DateCache::default(),
             metrics: metrics.shard(id),

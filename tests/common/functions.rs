@@ -10,11 +10,16 @@ use super::{ApiSpec, ConfigDir};
 /// (`settings`: extra TOML lines such as `timeout = 1`).
 pub fn hosted_function(cfg: ConfigDir, name: &str, app_py: &str, settings: &str) -> ConfigDir {
     cfg.write_file(&format!("functions/{name}/app.py"), app_py);
-    let toml = format!(
+    cfg.gateway_extra(&function_toml(name, settings))
+}
+
+/// The `[functions.NAME]` table [`hosted_function`] writes (to change it before a reload with
+/// `ConfigDir::set_gateway_extra`).
+pub fn function_toml(name: &str, settings: &str) -> String {
+    format!(
         "\n[functions.{name}]\ncommand = [\"{python}\", \"-m\", \"awslambdaric\", \"app.handler\"]\nworking_dir = \"functions/{name}\"\n{settings}\n",
         python = python()
-    );
-    cfg.gateway_extra(&toml)
+    )
 }
 
 /// An API whose `GET /fn` and `POST /fn` invoke the hosted function `name` (`AWS_PROXY`).
