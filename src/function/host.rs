@@ -102,6 +102,8 @@ pub(crate) struct Worker {
     pub(crate) waiting: Cell<Option<Waker>>,
     /// When it last finished an invocation (idle workers are stopped after `idle_timeout`).
     pub(crate) last_active: Cell<Instant>,
+    /// When the process was asked for (its first `next` tells the runtime's start time).
+    pub(crate) started_at: Instant,
     /// The spawner reported the process's exit: the Runtime API port closes.
     pub(crate) exit_reported: Cell<bool>,
     /// The Runtime API's accept loop, woken to close the port.
@@ -379,6 +381,7 @@ fn start_worker(ctx: &Rc<HostCtx>, pool: &Rc<FunctionPool>) -> bool {
         state: RefCell::new(WorkerState::Starting),
         waiting: Cell::new(None),
         last_active: Cell::new(Instant::now()),
+        started_at: Instant::now(),
         exit_reported: Cell::new(false),
         port_waker: Cell::new(None),
     });

@@ -214,6 +214,8 @@ async fn next(worker: &Rc<Worker>, pool: &Rc<FunctionPool>) -> Answer {
             }
             WorkerState::Starting => {
                 host::started(pool);
+                let ms = worker.started_at.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(function = %worker.spec.name, worker = worker.key.id, "worker ready after {ms:.1} ms (process start and runtime init)");
                 *state = WorkerState::Ready;
             }
             WorkerState::Ready => {}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Hosted Lambda functions: a hello-world Python handler run by the gateway itself
+# ([functions.hello], awslambdaric workers, AWS_PROXY) against the same handler behind
+# HTTP_PROXY in a small Python HTTP server (the baseline), in one run, at a fixed offered rate.
+#
+#   pip install awslambdaric;  apt-get install -y curl;  loadtest/functions.sh
+#
+# Prints, per path, open-loop latency (p50/p99 from the scheduled send time, loadtest/latency.py)
+# and the gateway's CPU per request (utime+stime from /proc). Then the cold start: the time
+# from the first request to its answer on a gateway with no worker running, beside the
+# runtime's own start (python3 -c 'import awslambdaric').
+#
+# Knobs: RATE=200 SECONDS=10 SHARDS=2 PYTHON=python3 SKIP_BUILD=0 TOLLGATE_BIN=...
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+RATE="${RATE:-200}"
+SECONDS_="${SECONDS:-10}"
+SHARDS="${SHARDS:-2}"
+PYTHON="${PYTHON:-python3}"
+GW=18190
+ORIGIN=18191
+OUT="$HERE/out/functions-$(date +%Y%m%d-%H%M%S)"
+CLK_TCK="$(getconf CLK_TCK)"
+mkdir -p "$OUT/config/apis" "$OUT/config/functions/hello"
+[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate >&2)
+BIN="${TOLLGATE_BIN:-$ROOT/target/release/tollgate}"
+"$PYTHON" -c 'import awslambdaric' || { echo "awslambdaric missing for $PYTHON" >&2; exit 1; }
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+cat >"$OUT/config/functions/hello/app.py" <<'PY'
+def handler(event, context):
+    return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "hello"}
+PY
+# The baseline: the same handler called by a threaded Python HTTP server.
+cat >"$OUT/origin.py" <<'PY'
+import socket, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, sys.argv[2])
+from app import handler
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        # Head and body are two writes: without TCP_NODELAY, Nagle and the client's delayed
+        # ACK hold the body 40 ms.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def do_GET(self):
+        r = handler({"path": self.path}, None)
+        body = r["body"].encode()
+        self.send_response(r["statusCode"])
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+"$PYTHON" "$OUT/origin.py" "$ORIGIN" "$OUT/config/functions/hello" >"$OUT/origin.log" 2>&1 &
+PIDS+=($!)
+
+cat >"$OUT/config/gateway.toml" <<EOF2
+[server]
+listen = ["127.0.0.1:$GW"]
+shards = $SHARDS
+pin_cores = false
+default_api = "bench"
+[throttle]
+rate_limit = 1000000
+burst_limit = 1000000
+[functions.hello]
+command = ["$PYTHON", "-m", "awslambdaric", "app.handler"]
+working_dir = "functions/hello"
+concurrency = $((2 * SHARDS))
+EOF2
+cat >"$OUT/config/apis/bench.toml" <<EOF2
+id = "bench"
+[stages.prod]
+deployment = "v1"
+[deployments.v1.methods."GET /proxy"]
+integration = { type = "HTTP_PROXY", uri = "http://127.0.0.1:$ORIGIN/hello" }
+[deployments.v1.methods."GET /fn"]
+integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/hello/invocations" }
+EOF2
+
+ticks() { local s; s="$(cat /proc/$1/stat)"; s="${s##*) }"; set -- $s; echo $(( ${12} + ${13} )); }
+wait_up() { for _ in $(seq 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
+
+"$BIN" --config "$OUT/config" >"$OUT/tollgate.log" 2>&1 &
+GW_PID=$!
+PIDS+=("$GW_PID")
+wait_up "http://127.0.0.1:$GW/prod/proxy"
+# Cold start: the first invocation starts a worker.
+t0=$(date +%s%N)
+curl -fsS -o /dev/null "http://127.0.0.1:$GW/prod/fn"
+t1=$(date +%s%N)
+r0=$(date +%s%N); "$PYTHON" -c 'import awslambdaric'; r1=$(date +%s%N)
+printf 'cold start: first invocation %d ms; python3 + awslambdaric import alone %d ms\n' \
+    $(( (t1 - t0) / 1000000 )) $(( (r1 - r0) / 1000000 ))
+
+printf '%-8s %8s %8s %8s %8s %16s\n' path ok p50_ms p99_ms max_ms "gateway_us/req"
+for round in 1 2; do
+    for path in proxy fn; do
+        "$PYTHON" "$HERE/latency.py" 127.0.0.1 "$GW" "/prod/$path" 50 1 >/dev/null  # warm-up
+        before="$(ticks "$GW_PID")"
+        res="$("$PYTHON" "$HERE/latency.py" 127.0.0.1 "$GW" "/prod/$path" "$RATE" "$SECONDS_")"
+        after="$(ticks "$GW_PID")"
+        echo "$round $path $res" >>"$OUT/results.txt"
+        "$PYTHON" - "$path" "$res" "$((after - before))" "$CLK_TCK" <<'PY'
+import json, sys
+path, r, t, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"{path:<8} {r['ok']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {t / hz * 1e6 / max(r['ok'], 1):>16.1f}")
+PY
+    done
+done
+# Closed loop (wrk, 4 connections): the gateway's CPU per request when it is kept busy, which
+# the open-loop rate above (mostly idle, one wake-up per request) does not show.
+if command -v wrk >/dev/null; then
+    printf '%-8s %10s %16s\n' path "req/s" "gateway_us/req"
+    for path in proxy fn proxy fn; do
+        before="$(ticks "$GW_PID")"
+        out="$(wrk -t1 -c4 -d5s "http://127.0.0.1:$GW/prod/$path")"
+        after="$(ticks "$GW_PID")"
+        echo "$out" >>"$OUT/wrk-$path.txt"
+        reqs="$(echo "$out" | awk '/requests in/ {print $1}')"
+        awk -v p="$path" -v r="$reqs" -v t=$((after - before)) -v hz="$CLK_TCK" \
+            'BEGIN { printf "%-8s %10.0f %16.1f\n", p, r / 5, t / r * 1e6 / hz }'
+    done
+fi
+grep -h "ready after" "$OUT/tollgate.log" | head -3 || true
+echo "raw output in $OUT" >&2
