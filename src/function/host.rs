@@ -274,11 +274,6 @@ impl ShardFunctions {
         }
         Rc::clone(pool)
     }
-
-    /// Workers alive on this shard, all functions (for tests and metrics).
-    pub fn workers(&self) -> usize {
-        self.pools.borrow().values().map(|p| live(p)).sum()
-    }
 }
 
 /// Workers of `pool` not dead.
