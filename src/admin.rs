@@ -1,8 +1,9 @@
 //! The control-plane listener: health checks (`GET /ping`) for load balancers and deploy
 //! scripts, metrics (`GET /metrics`, Prometheus text format), usage reports
 //! (`GET /usageplans/{id}/usage`) and cache flushes
-//! (`DELETE /restapis/{api}/stages/{stage}/cache/data`, see `cache::control`); the rest of the
-//! admin API joins it later.
+//! (`DELETE /restapis/{api}/stages/{stage}/cache/data`, see `cache::control`), and the Lambda
+//! Invoke API for hosted functions (`POST /2015-03-31/functions/{name}/invocations`, see
+//! `function::invoke_api`); the rest of the admin API joins it later.
 //!
 //! Test only, when the gateway was started with the test clock (`crate::clock`,
 //! `TOLLGATE_TEST_CLOCK_MS`): `POST /test/clock?ms=N` sets the node's frozen clock to Unix
@@ -18,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::CacheBoard;
-use crate::http::{Parsed, RequestHead};
+use crate::function::invoke_api::{self, AdminInbox, InvokeRequest};
+use crate::http::{BodyFraming, Parsed, RequestHead};
 use crate::metrics::{exposition, NodeMetrics};
 use crate::reload::SnapshotHandle;
 
@@ -29,7 +31,7 @@ const MAX_HEAD: usize = 8192;
 pub fn start(
     addr: SocketAddr,
     snapshots: Arc<SnapshotHandle>,
-    (metrics, cache): (Arc<NodeMetrics>, Arc<CacheBoard>),
+    (metrics, cache, inbox): (Arc<NodeMetrics>, Arc<CacheBoard>, AdminInbox),
 ) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
@@ -37,7 +39,7 @@ pub fn start(
         .name("admin".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &snapshots, &metrics, &cache) {
+                if let Err(e) = handle(stream, &snapshots, &metrics, &cache, &inbox) {
                     tracing::debug!("admin connection: {e}");
                 }
             }
@@ -50,6 +52,7 @@ fn handle(
     snapshots: &SnapshotHandle,
     metrics: &NodeMetrics,
     cache: &CacheBoard,
+    inbox: &AdminInbox,
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -86,6 +89,9 @@ fn handle(
             let (status, body) = usage_report(snapshots, head.target.get(&buf));
             respond(&mut stream, status, &body)
         }
+        (b"POST", path) if path.starts_with(b"/2015-03-31/functions/") => {
+            invoke_function(&mut stream, &head, buf, snapshots, inbox)
+        }
         (b"POST", b"/test/clock") => {
             let (status, body) =
                 move_test_clock(snapshots.traffic(), ClockMove::Set, head.target.get(&buf));
@@ -107,6 +113,85 @@ fn handle(
             }
         }
     }
+}
+
+/// The Lambda Invoke API for hosted functions (`function::invoke_api`): reads the payload
+/// (at most Lambda's 6 MB), then waits for the shard that runs it.
+fn invoke_function(
+    stream: &mut TcpStream,
+    head: &RequestHead,
+    mut buf: Vec<u8>,
+    snapshots: &SnapshotHandle,
+    inbox: &AdminInbox,
+) -> io::Result<()> {
+    const MAX_PAYLOAD: u64 = 6 * 1024 * 1024;
+    let length = match head.framing {
+        BodyFraming::None => 0,
+        BodyFraming::Length(n) if n <= MAX_PAYLOAD => n as usize,
+        _ => {
+            let body = r#"{"Type":"User","message":"Request must be smaller than 6291456 bytes for the InvokeFunction operation"}"#;
+            return respond(stream, 413, body);
+        }
+    };
+    let body_start = head.head_len;
+    let mut chunk = [0u8; 16 * 1024];
+    while buf.len() < body_start + length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let text = |s: crate::http::Span| String::from_utf8_lossy(s.get(&buf)).into_owned();
+    let owned: Vec<(String, String)> = head
+        .headers
+        .iter()
+        .map(|h| (text(h.name), text(h.value)))
+        .collect();
+    let headers: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let path = text(head.path);
+    let query = head.query.map(text).unwrap_or_default();
+    let request = InvokeRequest {
+        path: &path,
+        query: &query,
+        headers: &headers,
+        body: &buf[body_start..body_start + length],
+    };
+    let request_id = request_id();
+    let answer = invoke_api::invoke(&request, &snapshots.load_full(), inbox, request_id.clone());
+    let reason = String::from_utf8_lossy(crate::pipeline::response_filter::reason_phrase(
+        answer.status,
+    ));
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\n",
+        answer.status
+    );
+    for (name, value) in &answer.headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!(
+        "x-amzn-RequestId: {request_id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        answer.body.len()
+    ));
+    stream.write_all(out.as_bytes())?;
+    stream.write_all(&answer.body)
+}
+
+/// A random request id in UUID form for an admin invocation.
+fn request_id() -> String {
+    let v = fastrand::u128(..);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// `GET /usageplans/{usagePlanId}/usage?keyId=&startDate=&endDate=` (AWS's shape).

@@ -281,3 +281,59 @@ fn a_reload_with_changed_settings_loses_no_invocation() {
     );
     assert_eq!(get(gw.addr(), "/prod/fn").body_str(), "v2");
 }
+
+/// The Invoke API on the admin listener: botocore's Lambda client (SigV4-signed, checked
+/// against `[lambda]`'s credentials) invokes hosted functions, as `aws lambda invoke
+/// --endpoint-url` does.
+#[test]
+fn botocore_invokes_hosted_functions_on_the_admin_listener() {
+    use common::functions::botocore_invoke;
+    let cfg = ConfigDir::with_api(&hosted_api("faulty"))
+        .shards(1)
+        .gateway_extra(
+            "[lambda]\naccess_key_id = \"AKIDHOSTED\"\nsecret_access_key = \"hosted-secret\"\n",
+        );
+    let cfg = hosted_function(cfg, "faulty", FAULTY_APP, "timeout = 1");
+    let gw = Gateway::start(&cfg);
+    let event = r#"{"queryStringParameters": {"mode": "ok"}}"#;
+    let ok = botocore_invoke(&gw, "faulty", event, "RequestResponse", "hosted-secret");
+    assert_eq!(ok["status"], 200, "{ok}\n{}", gw.logs_text());
+    assert_eq!(ok["function_error"], serde_json::Value::Null);
+    let result: serde_json::Value = serde_json::from_str(ok["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(result["statusCode"], 200);
+    assert_eq!(ok["executed_version"], "$LATEST");
+
+    let raised = r#"{"queryStringParameters": {"mode": "raise"}}"#;
+    let failed = botocore_invoke(
+        &gw,
+        "arn:aws:lambda:us-east-1:123456789012:function:faulty",
+        raised,
+        "RequestResponse",
+        "hosted-secret",
+    );
+    assert_eq!(
+        (failed["status"].clone(), failed["function_error"].clone()),
+        (200.into(), "Unhandled".into()),
+        "{failed}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(failed["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["errorMessage"], "bad input");
+    assert_eq!(doc["errorType"], "ValueError");
+
+    let queued = botocore_invoke(&gw, "faulty", event, "Event", "hosted-secret");
+    assert_eq!(queued["status"], 202, "{queued}");
+
+    let missing = botocore_invoke(&gw, "nope", event, "RequestResponse", "hosted-secret");
+    assert_eq!(
+        missing["error_code"], "ResourceNotFoundException",
+        "{missing}"
+    );
+    assert_eq!(missing["http_status"], 404);
+
+    let forged = botocore_invoke(&gw, "faulty", event, "RequestResponse", "wrong-secret");
+    assert_eq!(
+        forged["error_code"], "InvalidSignatureException",
+        "{forged}"
+    );
+    assert_eq!(forged["http_status"], 403);
+}

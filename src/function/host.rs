@@ -41,7 +41,7 @@ pub enum HostedError {
     Function {
         /// `Lambda-Runtime-Function-Error-Type`, or `Unhandled`.
         kind: String,
-        /// The error document, cut to 512 bytes.
+        /// The error document the runtime posted.
         body: String,
     },
     /// The worker exited while it held the invocation (`Runtime.ExitError`).

@@ -12,6 +12,7 @@
 //! loop like any other request.
 
 pub mod host;
+pub mod invoke_api;
 pub mod runtime_api;
 pub mod spawner;
 pub mod spec;

@@ -302,8 +302,9 @@ fn respond(
         Ok(()) => Ok(req.body.to_vec()),
         Err(()) => {
             let kind = req.error_type.unwrap_or("Unhandled").to_owned();
-            let body = excerpt(req.body);
-            tracing::warn!(function = %worker.spec.name, request_id = %call.request_id, "function error ({kind}): {body}");
+            let excerpt = excerpt(req.body);
+            tracing::warn!(function = %worker.spec.name, request_id = %call.request_id, "function error ({kind}): {excerpt}");
+            let body = String::from_utf8_lossy(req.body).into_owned();
             Err(HostedError::Function { kind, body })
         }
     };

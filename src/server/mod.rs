@@ -63,6 +63,8 @@ pub struct NodeServices {
     pub shards: usize,
     /// The thread that starts and reaps hosted-function workers (`None` if it could not start).
     pub spawner: Option<Arc<crate::function::Spawner>>,
+    /// Invoke API calls from the admin listener, for any shard to run.
+    pub admin_invocations: crate::function::invoke_api::AdminInbox,
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -110,6 +112,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         cache: CacheBoard::new(node.shards),
         clock,
         shards: node.shards,
+        admin_invocations: Default::default(),
         spawner: match crate::function::Spawner::start() {
             Ok(s) => Some(s),
             Err(e) => {
@@ -123,7 +126,11 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     access_logs.track(&handle.load_full());
     if let Some(addr) = node.admin {
         // Not the access-log queue: its writer is flushed once every holder is gone.
-        let admin = (Arc::clone(&services.metrics), Arc::clone(&services.cache));
+        let admin = (
+            Arc::clone(&services.metrics),
+            Arc::clone(&services.cache),
+            services.admin_invocations.clone(),
+        );
         let bound = crate::admin::start(addr, Arc::clone(&handle), admin)
             .map_err(io_err(format!("binding admin listener {addr}")))?;
         tracing::info!("admin listening addr={bound}");
@@ -154,6 +161,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         clock: _,
         shards: _,
         spawner,
+        admin_invocations: _,
     } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node)
         .counting(metrics)

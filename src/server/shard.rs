@@ -39,6 +39,8 @@ pub struct ShardCtx {
     pub buffers: crate::exchange::BufferPool,
     /// This shard's share of the hosted Lambda functions' workers.
     pub functions: crate::function::ShardFunctions,
+    /// Invoke API calls from the admin listener (taken on the housekeeping tick).
+    admin_invocations: crossbeam_channel::Receiver<crate::function::invoke_api::AdminInvocation>,
     /// `Date` header cache.
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
@@ -72,6 +74,7 @@ impl ShardCtx {
                 services.spawner.clone(),
                 metrics.shard(id),
             ),
+            admin_invocations: services.admin_invocations.receiver(),
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
@@ -166,7 +169,7 @@ pub async fn run(
 
 /// Watches the shutdown flag, drops a replaced snapshot even when no request comes, and ages
 /// out idle backend connections until shutdown.
-async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
+async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
     let mut ticks: u32 = 0;
     shard
         .functions
@@ -175,6 +178,7 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
         shard.snapshots.refresh();
+        run_admin_invocations(shard);
         if ticks.is_multiple_of(20) {
             let snapshot = shard.snapshots.current();
             shard.pool.purge(
@@ -186,6 +190,23 @@ async fn housekeeping(shard: &ShardCtx, shutdown: &AtomicBool) {
         }
     }
     shard.begin_drain();
+}
+
+/// Starts the Invoke API calls the admin listener queued (each runs on this shard's workers).
+fn run_admin_invocations(shard: &Rc<ShardCtx>) {
+    while let Ok(call) = shard.admin_invocations.try_recv() {
+        let shard = Rc::clone(shard);
+        monoio::spawn(async move {
+            let qualifier = call.qualifier.as_deref();
+            let result = shard
+                .functions
+                .invoke(&call.spec, qualifier, &call.payload, &call.request_id)
+                .await;
+            if let Some(reply) = call.reply {
+                let _ = reply.send(result);
+            }
+        });
+    }
 }
 
 async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {

@@ -50,3 +50,40 @@ def handler(event, context):
         }),
     }
 "#;
+
+/// Invokes `function` on the admin listener with botocore's Lambda client
+/// (`tests/aws/lambda_invoke.py`), signed with `secret`.
+pub fn botocore_invoke(
+    gw: &super::Gateway,
+    function: &str,
+    payload: &str,
+    invocation_type: &str,
+    secret: &str,
+) -> serde_json::Value {
+    use std::io::Write;
+    let input = serde_json::json!({
+        "endpoint": format!("http://{}", gw.admin_addr()),
+        "function": function,
+        "payload": payload,
+        "invocation_type": invocation_type,
+        "access_key": "AKIDHOSTED",
+        "secret_key": secret,
+        "qualifier": null,
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/lambda_invoke.py");
+    let mut child = std::process::Command::new(python())
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python with botocore (set TOLLGATE_PYTHON)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write request");
+    let out = child.wait_with_output().expect("botocore invoke");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
