@@ -330,6 +330,12 @@ fn botocore_invokes_hosted_functions_on_the_admin_listener() {
     );
     assert_eq!(missing["http_status"], 404);
 
+    let (printed, written) = common::functions::aws_cli_invoke(&gw, "faulty", event);
+    assert_eq!(printed["StatusCode"], 200, "{printed}");
+    assert_eq!(printed["ExecutedVersion"], "$LATEST");
+    let result: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(result["statusCode"], 200, "{written}");
+
     let forged = botocore_invoke(&gw, "faulty", event, "RequestResponse", "wrong-secret");
     assert_eq!(
         forged["error_code"], "InvalidSignatureException",

@@ -317,20 +317,26 @@ fn dispatch(
     }
     pool.queue.borrow_mut().push_back(Rc::clone(call));
     let limit = FunctionSpec::share(spec.concurrency, ctx.shards, ctx.shard, true) as usize;
-    let (starting, current) = {
+    let (coming, current) = {
         let workers = pool.workers.borrow();
         let current: Vec<&Rc<Worker>> = workers
             .iter()
             .filter(|w| !matches!(*w.state.borrow(), WorkerState::Dead))
             .collect();
-        let starting = current
+        // Workers that will ask for the queue's next invocation soon: those starting, and
+        // those between a result and their next `next` (current configuration only).
+        let coming = current
             .iter()
-            .filter(|w| matches!(*w.state.borrow(), WorkerState::Starting))
+            .filter(|w| match *w.state.borrow() {
+                WorkerState::Starting => true,
+                WorkerState::Ready => Arc::ptr_eq(&w.spec, &spec),
+                _ => false,
+            })
             .count();
-        (starting, current.len())
+        (coming, current.len())
     };
-    // A worker starting will take a queued invocation; start more only for the rest.
-    if current < limit && starting < pool.queue.borrow().len() {
+    // A worker coming will take a queued invocation; start more only for the rest.
+    if current < limit && coming < pool.queue.borrow().len() {
         if !start_worker(ctx, pool) {
             pool.queue.borrow_mut().retain(|c| !Rc::ptr_eq(c, call));
             return Err(HostedError::InitFailed(

@@ -87,3 +87,45 @@ pub fn botocore_invoke(
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// Runs `aws lambda invoke --endpoint-url <admin> ...` (the AWS CLI beside `python()`, as CI's
+/// virtual environment has it) and returns the CLI's JSON output and the payload file's text.
+pub fn aws_cli_invoke(
+    gw: &super::Gateway,
+    function: &str,
+    payload: &str,
+) -> (serde_json::Value, String) {
+    let python = std::path::PathBuf::from(python());
+    let beside = python.parent().map(|d| d.join("aws"));
+    let aws = match beside {
+        Some(p) if p.exists() => p,
+        _ => std::path::PathBuf::from("aws"),
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_file = dir.path().join("out.json");
+    let out = std::process::Command::new(&aws)
+        .args(["lambda", "invoke", "--endpoint-url"])
+        .arg(format!("http://{}", gw.admin_addr()))
+        // AWS CLI v1 (PyPI's) takes the payload as raw bytes; v2 would need
+        // `--cli-binary-format raw-in-base64-out`.
+        .args(["--function-name", function])
+        .args(["--payload", payload])
+        .arg(&out_file)
+        .env("AWS_ACCESS_KEY_ID", "AKIDHOSTED")
+        .env("AWS_SECRET_ACCESS_KEY", "hosted-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .output()
+        .unwrap_or_else(|e| panic!("run {} (pip install awscli): {e}", aws.display()));
+    assert!(
+        out.status.success(),
+        "aws lambda invoke failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let written = std::fs::read_to_string(&out_file).expect("payload file");
+    (printed, written)
+}
