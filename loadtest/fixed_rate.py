@@ -17,18 +17,12 @@ import json
 import sys
 import time
 
+from http1 import read_response
+
 
 async def reader(r, stamps, counts):
     while True:
-        head = await r.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        if length:
-            await r.readexactly(length)
+        status = await read_response(r)
         now = time.monotonic()
         counts["answered"] += 1
         if 200 <= status < 300:

@@ -14,20 +14,14 @@ import json
 import sys
 import time
 
+from http1 import read_response
+
 
 async def one(pool, host, port, request, due, lat, counts):
     conn = pool.pop() if pool else await asyncio.open_connection(host, port)
     r, w = conn
     w.write(request)
-    head = await r.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    if length:
-        await r.readexactly(length)
+    status = await read_response(r)
     lat.append(time.monotonic() - due)
     counts["ok" if 200 <= status < 300 else "other"] += 1
     pool.append(conn)

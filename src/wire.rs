@@ -196,15 +196,9 @@ pub async fn write_out<S: monoio::io::AsyncWriteRent>(
     if out.is_empty() {
         return Ok(());
     }
-    let buf = std::mem::take(out);
-    match monoio::time::timeout(timeout, stream.write_all(buf)).await {
-        Ok((res, mut buf)) => {
-            buf.clear();
-            *out = buf;
-            res.map(|_| ()).map_err(WireError::Io)
-        }
-        Err(_) => Err(WireError::Timeout),
-    }
+    let written = write_kept(stream, out, timeout).await;
+    out.clear();
+    written
 }
 
 /// How a message body is delimited on the wire.

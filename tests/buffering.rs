@@ -180,10 +180,7 @@ fn a_bad_buffer_size_is_a_config_error_with_its_field() {
         .stage_toml("prod", "request_buffer_bytes = -1")
         .proxy("v1", "POST /echo", &format!("{}/echo", backend.url()));
     let cfg = ConfigDir::with_api(&api);
-    let out = run_check(cfg.path());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let text = check_fails(cfg.path());
     assert!(text.contains("stages.prod.request_buffer_bytes"), "{text}");
     assert!(
         text.contains("must be between 0 and 10485760 bytes"),

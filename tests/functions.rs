@@ -222,10 +222,7 @@ fn reserved_concurrency_queues_then_throttles() {
 fn function_settings_are_checked_with_file_line_and_field() {
     let cfg = ConfigDir::with_api(&hosted_api("bad"))
         .gateway_extra("\n[functions.bad]\ncommand = []\ntimeout = 901\nmemory_size = 64\n");
-    let out = run_check(cfg.path());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let text = check_fails(cfg.path());
     assert!(text.contains("functions.bad.command"), "{text}");
     assert!(text.contains("functions.bad.timeout"), "{text}");
     assert!(

@@ -100,10 +100,7 @@ fn unknown_types_and_reserved_headers_are_config_errors() {
         ),
     );
     let cfg = cfg.default_api("petstore");
-    let out = run_check(cfg.path());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let text = check_fails(cfg.path());
     assert!(
         text.contains("unknown gateway response type `THROTTLE`"),
         "{text}"

@@ -309,10 +309,7 @@ fn lambda_configuration_errors_name_the_field() {
         );
     let invoke = invoke_server(|_| ok_result());
     let cfg = ConfigDir::with_api(&api).gateway_extra(&lambda_section(&invoke));
-    let out = run_check(cfg.path());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let text = check_fails(cfg.path());
     assert!(text.contains("integration.http_method"), "{text}");
     assert!(
         text.contains("Lambda functions are invoked with POST"),

@@ -64,20 +64,14 @@ pub(crate) fn compile(valid: &ValidBuffering, methods: &[(u32, String)]) -> Box<
     if valid.stage.is_none() && valid.methods.is_empty() {
         return Box::default();
     }
-    let size = methods
-        .iter()
-        .map(|(i, _)| *i as usize + 1)
-        .max()
-        .unwrap_or(0);
-    let mut table = vec![None; size];
-    for (index, key) in methods {
+    let table = super::method_settings::by_method_index(methods, |key| {
         let own = valid
             .methods
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, b)| *b);
-        table[*index as usize] = own.or(valid.stage);
-    }
+        own.or(valid.stage)
+    });
     table.into_boxed_slice()
 }
 

@@ -218,3 +218,22 @@ impl<'de> Deserialize<'de> for RemovedTable {
         d.deserialize_any(AnyVisitor)
     }
 }
+
+/// A per-stage table indexed by `Method::index` (the stage's methods as `(index, "METHOD
+/// /path")`), each slot `value(key)`: how per-method settings (throttle buckets, request
+/// buffering) become arrays the shards index without a lookup.
+pub(crate) fn by_method_index<T: Clone>(
+    methods: &[(u32, String)],
+    mut value: impl FnMut(&str) -> Option<T>,
+) -> Vec<Option<T>> {
+    let size = methods
+        .iter()
+        .map(|(i, _)| *i as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut table = vec![None; size];
+    for (index, key) in methods {
+        table[*index as usize] = value(key);
+    }
+    table
+}

@@ -125,7 +125,8 @@ pub(crate) enum WorkerState {
 /// One invocation.
 pub(crate) struct Call {
     pub(crate) request_id: String,
-    pub(crate) payload: Vec<u8>,
+    /// The event, shared with the `next` answer that carries it (no copy per hand-over).
+    pub(crate) payload: Rc<[u8]>,
     /// `Lambda-Runtime-Deadline-Ms`.
     pub(crate) deadline_unix_ms: u64,
     /// `Lambda-Runtime-Invoked-Function-Arn`.
@@ -187,7 +188,7 @@ impl ShardFunctions {
             + spec.timeout.as_millis() as u64;
         let call = Rc::new(Call {
             request_id: request_id.to_owned(),
-            payload: payload.to_vec(),
+            payload: Rc::from(payload),
             deadline_unix_ms,
             arn: spec.arn(qualifier),
             outcome: RefCell::new(None),

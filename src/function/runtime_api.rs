@@ -137,7 +137,7 @@ struct Request<'a> {
 struct Answer {
     status: u16,
     headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
+    body: Rc<[u8]>,
 }
 
 impl Answer {
@@ -145,7 +145,7 @@ impl Answer {
         Answer {
             status,
             headers: vec![("Content-Type", "application/json".into())],
-            body: body.as_bytes().to_vec(),
+            body: Rc::from(body.as_bytes()),
         }
     }
 
@@ -256,7 +256,7 @@ fn event(call: &Call) -> Answer {
                 trace_id(&call.request_id, call.deadline_unix_ms),
             ),
         ],
-        body: call.payload.clone(),
+        body: Rc::clone(&call.payload),
     }
 }
 

@@ -319,7 +319,7 @@ async fn send_request<B: BodySource>(
     chunked: bool,
     deadline: Instant,
 ) -> Result<(), Failure> {
-    write_keep(&mut backend.stream, head, remaining(deadline))
+    wire::write_kept(&mut backend.stream, head, remaining(deadline))
         .await
         .map_err(Failure::from_backend)?;
     if body.is_done() {
@@ -391,23 +391,6 @@ async fn open(
             tracing::warn!(backend = %integration.addr, "integration connect failed: {e}");
             Err(ProxyError::Respond(GatewayResponse::IntegrationFailure))
         }
-    }
-}
-
-/// Writes `buf` whole, keeping its contents (a retry may send it again).
-async fn write_keep<S: monoio::io::AsyncWriteRent>(
-    stream: &mut S,
-    buf: &mut Vec<u8>,
-    timeout: Duration,
-) -> Result<(), WireError> {
-    use monoio::io::AsyncWriteRentExt;
-    let owned = std::mem::take(buf);
-    match monoio::time::timeout(timeout, stream.write_all(owned)).await {
-        Ok((res, owned)) => {
-            *buf = owned;
-            res.map(|_| ()).map_err(WireError::Io)
-        }
-        Err(_) => Err(WireError::Timeout),
     }
 }
 

@@ -228,6 +228,17 @@ pub(crate) async fn local_response(
     if let Some(write) = write {
         write(&mut conn.out, ctx, &shard.date);
     }
+    send_response(conn, ctx, limits).await
+}
+
+/// Sends the whole response staged in `conn.out`; closes (after a linger, so the client reads
+/// the response before the reset its unread bytes would cause) when the connection cannot go
+/// on.
+pub(crate) async fn send_response(
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+    limits: &Limits,
+) -> Next {
     match conn.send_out(true, limits.send_timeout).await {
         Ok(()) if ctx.keep_alive => Next::KeepAlive,
         Ok(()) => {

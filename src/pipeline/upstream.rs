@@ -15,7 +15,7 @@ use crate::integration::aws_proxy::{self, LambdaRequest};
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::{self, Route};
-use crate::pipeline::{local_response, proxy, respond, response_filter, Next};
+use crate::pipeline::{local_response, proxy, respond, response_filter, send_response, Next};
 use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
@@ -173,7 +173,7 @@ async fn lambda(
             req.minor_version,
         ),
     }
-    flush(conn, ctx, limits).await
+    send_response(conn, ctx, limits).await
 }
 
 /// Reads a whole request body (up to the payload limit) into `request`, after `100 Continue`
@@ -228,18 +228,5 @@ async fn send_gateway_response(
 ) -> Next {
     let minor = req.minor_version;
     response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
-    flush(conn, ctx, limits).await
-}
-
-/// Sends what `conn.out` holds; closes (after a linger) when the connection cannot go on.
-async fn flush(conn: &mut ClientConn, ctx: &mut RequestCtx, limits: &Limits) -> Next {
-    match conn.send_out(true, limits.send_timeout).await {
-        Ok(()) if ctx.keep_alive => Next::KeepAlive,
-        Ok(()) => {
-            ctx.sent_at = Some(Instant::now());
-            crate::server::connection::linger_close(conn).await;
-            Next::Close
-        }
-        Err(_) => Next::Close,
-    }
+    send_response(conn, ctx, limits).await
 }

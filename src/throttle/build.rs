@@ -82,21 +82,14 @@ impl TrafficBuilder {
         per_method: &[(String, Limit)],
         methods: &[(u32, String)],
     ) -> StageTraffic {
-        let size = methods
-            .iter()
-            .map(|(i, _)| *i as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut method_buckets = vec![None; size];
-        for (index, key) in methods {
+        let method_buckets = crate::config::method_settings::by_method_index(methods, |key| {
             let limit = per_method
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|(_, l)| *l)
                 .or(default);
-            method_buckets[*index as usize] =
-                limit.map(|l| self.bucket(format!("stage {api}/{stage} {key}"), l));
-        }
+            limit.map(|l| self.bucket(format!("stage {api}/{stage} {key}"), l))
+        });
         let bindings = (0..self.plans.len())
             .filter_map(|p| self.binding(p, api, stage, methods))
             .collect();

@@ -113,7 +113,7 @@ fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
 
 /// Decodes `%XX` escapes; a malformed escape stays literal (and is then re-encoded as `%25`),
 /// so a sloppy client still gets a deterministic canonical form rather than an error.
-fn percent_decode(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -429,11 +429,6 @@ struct CachedKey {
 }
 
 impl KeyCache {
-    /// The signing key of `secret` for `date` and `scope`, derived only when they changed.
-    pub fn get(&self, secret: &str, date: &str, scope: &Scope) -> hmac::Key {
-        self.with_key(secret, date, scope, hmac::Key::clone)
-    }
-
     /// Runs `f` with the signing key (derived only when `secret`, `date` or `scope` changed),
     /// without copying it.
     fn with_key<T>(

@@ -836,6 +836,16 @@ pub fn run_check(dir: &Path) -> Output {
         .expect("run tollgate --check")
 }
 
+/// Runs `tollgate --check DIR`, asserts that it refuses the configuration, and returns what it
+/// printed (stderr, then stdout).
+pub fn check_fails(dir: &Path) -> String {
+    let out = run_check(dir);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    text
+}
+
 // ---------------------------------------------------------------------------------------------
 // Test backend (origin server)
 // ---------------------------------------------------------------------------------------------

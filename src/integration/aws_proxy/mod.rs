@@ -92,10 +92,13 @@ pub async fn call(
 ) -> Result<Reply<'static>, GatewayResponse> {
     let mut payload = buffers.take(2048 + req.body.map_or(0, |b| b.len() * 4 / 3));
     write_event(req, account_id, &mut payload);
+    let function: &str = match &invoker {
+        Invoker::Remote { target, .. } => &target.integration.function,
+        Invoker::Node { spec, .. } => &spec.name,
+    };
     let invoked = match invoker {
         Invoker::Remote { pool, target } => {
             let now = UNIX_EPOCH + Duration::from_millis(req.start_unix_ms);
-            let function = &target.integration.function;
             invoke::invoke(pool, target, &payload, now)
                 .await
                 .map_err(|e| invoke_failure(function, e))
@@ -107,7 +110,7 @@ pub async fn call(
         } => functions
             .invoke(spec, qualifier, &payload, req.request_id)
             .await
-            .map_err(|e| hosted_failure(&spec.name, e)),
+            .map_err(|e| hosted_failure(function, e)),
     };
     buffers.give(payload);
     let raw = invoked?;
@@ -115,8 +118,7 @@ pub async fn call(
     match result::parse_result(&raw, accept, &req.api.binary_media_types) {
         Ok(r) => Ok(reply_of(r)),
         Err(e) => {
-            let function = &req.method.resource_path;
-            tracing::warn!(resource = %function, "Execution failed due to configuration error: Malformed Lambda proxy response: {e}");
+            tracing::warn!(%function, "Execution failed due to configuration error: Malformed Lambda proxy response: {e}");
             Err(GatewayResponse::IntegrationFailure)
         }
     }
