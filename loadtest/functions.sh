@@ -6,11 +6,13 @@
 #   pip install awslambdaric;  apt-get install -y curl;  loadtest/functions.sh
 #
 # Prints, per path, open-loop latency (p50/p99 from the scheduled send time, loadtest/latency.py)
-# and the gateway's CPU per request (utime+stime from /proc). Then the cold start: the time
-# from the first request to its answer on a gateway with no worker running, beside the
-# runtime's own start (python3 -c 'import awslambdaric').
+# and the gateway's CPU per request (utime+stime from /proc). Then the cold start
+# (loadtest/runtime_alone.py; COLD_ROUNDS=0 skips it): a request through the gateway with no worker running, against
+# the same runtime started alone under a minimal Runtime API, alternated round by round, for
+# awslambdaric and for a native `provided` runtime (examples/min_runtime.rs) whose
+# millisecond start lets the gateway's own share show through the noise of Python's start.
 #
-# Knobs: RATE=200 SECONDS=10 SHARDS=2 PYTHON=python3 SKIP_BUILD=0 TOLLGATE_BIN=...
+# Knobs: RATE=200 SECONDS=10 SHARDS=2 PYTHON=python3 COLD_ROUNDS=10 SKIP_BUILD=0 TOLLGATE_BIN=...
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -21,10 +23,14 @@ PYTHON="${PYTHON:-python3}"
 GW=18190
 ORIGIN=18191
 OUT="$HERE/out/functions-$(date +%Y%m%d-%H%M%S)"
-CLK_TCK="$(getconf CLK_TCK)"
+# CPU time in nanoseconds (schedstat, summed over the gateway's threads): clock ticks (10 ms)
+# are too coarse for a few thousand requests.
+CLK_TCK=1000000000
 mkdir -p "$OUT/config/apis" "$OUT/config/functions/hello"
-[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate >&2)
+[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate --example min_runtime >&2)
 BIN="${TOLLGATE_BIN:-$ROOT/target/release/tollgate}"
+MIN_RUNTIME="$ROOT/target/release/examples/min_runtime"
+COLD_ROUNDS="${COLD_ROUNDS:-10}"
 "$PYTHON" -c 'import awslambdaric' || { echo "awslambdaric missing for $PYTHON" >&2; exit 1; }
 
 PIDS=()
@@ -75,6 +81,14 @@ burst_limit = 1000000
 command = ["$PYTHON", "-m", "awslambdaric", "app.handler"]
 working_dir = "functions/hello"
 concurrency = $((2 * SHARDS))
+# The same handler and a native runtime, stopped after 1 s idle: every request is cold.
+[functions.cold]
+command = ["$PYTHON", "-m", "awslambdaric", "app.handler"]
+working_dir = "functions/hello"
+idle_timeout = 1
+[functions.native]
+command = ["$MIN_RUNTIME"]
+idle_timeout = 1
 EOF2
 cat >"$OUT/config/apis/bench.toml" <<EOF2
 id = "bench"
@@ -84,22 +98,38 @@ deployment = "v1"
 integration = { type = "HTTP_PROXY", uri = "http://127.0.0.1:$ORIGIN/hello" }
 [deployments.v1.methods."GET /fn"]
 integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/hello/invocations" }
+[deployments.v1.methods."GET /cold"]
+integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/cold/invocations" }
+[deployments.v1.methods."GET /native"]
+integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/native/invocations" }
 EOF2
 
-ticks() { local s; s="$(cat /proc/$1/stat)"; s="${s##*) }"; set -- $s; echo $(( ${12} + ${13} )); }
+ticks() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
 wait_up() { for _ in $(seq 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
 "$BIN" --config "$OUT/config" >"$OUT/tollgate.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
 wait_up "http://127.0.0.1:$GW/prod/proxy"
-# Cold start: the first invocation starts a worker.
-t0=$(date +%s%N)
-curl -fsS -o /dev/null "http://127.0.0.1:$GW/prod/fn"
-t1=$(date +%s%N)
-r0=$(date +%s%N); "$PYTHON" -c 'import awslambdaric'; r1=$(date +%s%N)
-printf 'cold start: first invocation %d ms; python3 + awslambdaric import alone %d ms\n' \
-    $(( (t1 - t0) / 1000000 )) $(( (r1 - r0) / 1000000 ))
+# Cold start: through the gateway against the runtime alone, round by round.
+cold() {
+    local label="$1" path="$2"; shift 2
+    local res
+    res="$(GATEWAY="127.0.0.1:$GW" GATEWAY_PATH="$path" "$PYTHON" "$HERE/runtime_alone.py" \
+        "$COLD_ROUNDS" "$OUT/config/functions/hello" "$PYTHON" app.handler -- "$@")"
+    echo "cold $label $res" >>"$OUT/results.txt"
+    "$PYTHON" - "$label" "$res" <<'PY'
+import json, sys
+r = json.loads(sys.argv[2])
+d = r["gateway_minus_alone_ms"]
+print(f"cold start {sys.argv[1]:<12} alone {r['result_ms']:6.1f} ms  through the gateway {r['gateway_ms']:6.1f} ms"
+      f"  (paired difference: median {d['median']:.1f} ms, min {d['min']}, max {d['max']})")
+PY
+}
+if (( COLD_ROUNDS > 0 )); then
+    cold awslambdaric /prod/cold "$PYTHON" -m awslambdaric app.handler
+    cold native /prod/native "$MIN_RUNTIME"
+fi
 
 printf '%-8s %8s %8s %8s %8s %16s\n' path ok p50_ms p99_ms max_ms "gateway_us/req"
 for round in 1 2; do
@@ -120,7 +150,7 @@ done
 # the open-loop rate above (mostly idle, one wake-up per request) does not show.
 if command -v wrk >/dev/null; then
     printf '%-8s %10s %16s\n' path "req/s" "gateway_us/req"
-    for path in proxy fn proxy fn; do
+    for path in proxy fn proxy fn proxy fn; do
         before="$(ticks "$GW_PID")"
         out="$(wrk -t1 -c4 -d5s "http://127.0.0.1:$GW/prod/$path")"
         after="$(ticks "$GW_PID")"

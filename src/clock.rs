@@ -171,6 +171,32 @@ impl Clock {
     }
 }
 
+/// Appends `dd/Mon/yyyy:HH:mm:ss +0000` (UTC) for `unix_secs`: the Common Log Format time that
+/// AWS uses for `$context.requestTime` and the Lambda event's `requestContext.requestTime`
+/// (AWS docs example: `"requestTime": "20/Feb/2018:22:48:57 +0000"` with
+/// `"requestTimeEpoch": 1519166937665`). Written in place: it runs per request.
+pub fn write_clf_time(out: &mut Vec<u8>, unix_secs: u64) {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let (days, day_secs) = (unix_secs / 86_400, unix_secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let two = |out: &mut Vec<u8>, n: u64| {
+        out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+    };
+    two(out, day);
+    out.push(b'/');
+    out.extend_from_slice(MONTHS[(month as usize).clamp(1, 12) - 1]);
+    out.push(b'/');
+    out.extend_from_slice(itoa::Buffer::new().format(year).as_bytes());
+    for n in [day_secs / 3600, day_secs / 60 % 60, day_secs % 60] {
+        out.push(b':');
+        two(out, n);
+    }
+    out.extend_from_slice(b" +0000");
+}
+
 /// The proleptic Gregorian date `(year, month 1..=12, day 1..=31)` of a day counted from
 /// 1970-01-01, for the timestamps the gateway formats itself (SigV4's `X-Amz-Date`, Lambda
 /// events' `requestTime`). H. Hinnant, "chrono-Compatible Low-Level Date Algorithms",
@@ -190,6 +216,40 @@ pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    fn clf(unix_ms: u64) -> String {
+        let mut out = Vec::new();
+        write_clf_time(&mut out, unix_ms / 1000);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn clf_time_is_the_aws_format() {
+        assert_eq!(clf(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(clf(1_519_166_937_665), "20/Feb/2018:22:48:57 +0000");
+        assert_eq!(clf(1_709_164_800_000), "29/Feb/2024:00:00:00 +0000");
+        // Every seventh day across four centuries against httpdate's calendar.
+        for day in (0..146_097_u64).step_by(7) {
+            let secs = day * 86_400 + day % 86_400;
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let http = httpdate::fmt_http_date(t); // "Sun, 06 Nov 1994 08:49:37 GMT"
+            let want = format!(
+                "{}/{}/{}:{} +0000",
+                &http[5..7],
+                &http[8..11],
+                &http[12..16],
+                &http[17..25]
+            );
+            assert_eq!(clf(secs * 1000 + 999), want);
+        }
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
+    }
 
     #[test]
     fn fixed_clock_moves_only_when_set_or_advanced() {

@@ -269,7 +269,7 @@ impl Template {
             Var::RequestId => text(out, Some(r.request_id)),
             Var::SourceIp => {
                 let mut ip = [0u8; 64];
-                let n = write_ip(&mut ip, r.source);
+                let n = crate::http::write_ip(&mut ip, r.source.ip());
                 text(out, Some(&ip[..n]));
             }
             Var::UserAgent => text(out, r.user_agent),
@@ -391,53 +391,10 @@ fn escape(out: &mut Vec<u8>, v: &[u8], json: bool) {
     }
 }
 
-/// Writes the IP of `addr` into `buf` without allocating; returns its length.
-fn write_ip(buf: &mut [u8; 64], addr: SocketAddr) -> usize {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{}", addr.ip());
-    cursor.position() as usize
-}
-
 /// `23/Nov/2026:10:52:44 +0000` (UTC), as `$context.requestTime`.
 fn clf_time(out: &mut Vec<u8>, t: SystemTime) {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    let two = |out: &mut Vec<u8>, v: u64| {
-        out.push(b'0' + (v / 10 % 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
-    };
-    two(out, d as u64);
-    out.push(b'/');
-    out.extend_from_slice(MONTHS[(m - 1) as usize]);
-    out.push(b'/');
-    out.extend_from_slice(itoa::Buffer::new().format(y).as_bytes());
-    out.push(b':');
-    two(out, s / 3600);
-    out.push(b':');
-    two(out, s / 60 % 60);
-    out.push(b':');
-    two(out, s % 60);
-    out.extend_from_slice(b" +0000");
-}
-
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::clock::write_clf_time(out, secs);
 }
 
 #[cfg(test)]
@@ -590,12 +547,5 @@ mod tests {
         let e = Template::parse(r#"{"status":"$context.status"#).unwrap_err();
         assert!(e.contains("valid JSON"), "{e}");
         assert!(Template::parse(r#"{"status":$context.status}"#).is_ok());
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
     }
 }

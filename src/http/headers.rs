@@ -244,6 +244,35 @@ static AUTHORITY_BYTES: [bool; 256] = {
     table
 };
 
+/// Writes `ip` as text into `buf` (64 bytes hold any address) and returns its length: the
+/// client's address goes into `X-Forwarded-For`, Lambda events and access logs on every
+/// request, so IPv4 is written digit by digit rather than through `fmt`; IPv6 as std writes
+/// it (RFC 5952).
+pub fn write_ip(buf: &mut [u8; 64], ip: std::net::IpAddr) -> usize {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                let mut digits = itoa::Buffer::new();
+                let d = digits.format(octet).as_bytes();
+                buf[n..n + d.len()].copy_from_slice(d);
+                n += d.len();
+            }
+            n
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{v6}");
+            cursor.position() as usize
+        }
+    }
+}
+
 /// Appends one header line, `name: value\r\n`: every head the gateway writes (responses,
 /// backend requests, Invoke API calls) goes through here.
 pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -274,6 +303,24 @@ mod tests {
         }
         for n in ["content-length", "host", "t", "tee", "authorization", ""] {
             assert!(!is_hop_by_hop(n.as_bytes()), "{n}");
+        }
+    }
+
+    #[test]
+    fn ip_text_matches_std() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.255.9",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let addr: std::net::IpAddr = ip.parse().unwrap();
+            let mut buf = [0u8; 64];
+            let n = write_ip(&mut buf, addr);
+            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), addr.to_string());
         }
     }
 

@@ -23,7 +23,7 @@ pub use chunked::{
     MAX_TRAILERS,
 };
 pub use error::HttpError;
-pub use headers::{connection_names, contains_token, is_hop_by_hop, write_header};
+pub use headers::{connection_names, contains_token, is_hop_by_hop, write_header, write_ip};
 pub use request::{BodyFraming, RequestHead, MAX_HEADERS};
 pub use response::{ResponseFraming, ResponseHead};
 

@@ -42,8 +42,8 @@ pub struct RequestContextInput<'a> {
     pub stage: &'a str,
     pub request_id: &'a str,
     pub extended_request_id: &'a str,
-    /// Formatted by [`request_time`].
-    pub request_time: &'a str,
+    /// The request's arrival, Unix milliseconds: `requestTimeEpoch`, and `requestTime` in
+    /// the Common Log Format ([`crate::clock::write_clf_time`]).
     pub request_time_epoch_ms: u64,
     pub protocol: &'a str,
     pub domain_name: &'a str,
@@ -135,7 +135,6 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
         ("resourcePath", input.resource),
         ("httpMethod", input.http_method),
         ("extendedRequestId", c.extended_request_id),
-        ("requestTime", c.request_time),
         ("path", input.context_path),
         ("accountId", c.account_id),
         ("protocol", c.protocol),
@@ -143,7 +142,9 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
         ("domainPrefix", c.domain_prefix),
     ];
     object_fields(out, b'{', &fields);
-    out.extend_from_slice(b",\"requestTimeEpoch\":");
+    out.extend_from_slice(b",\"requestTime\":\"");
+    crate::clock::write_clf_time(out, c.request_time_epoch_ms / 1000);
+    out.extend_from_slice(b"\",\"requestTimeEpoch\":");
     out.extend_from_slice(
         itoa::Buffer::new()
             .format(c.request_time_epoch_ms)
@@ -194,10 +195,24 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
     out.push(b'}');
 }
 
-/// Writes `"k":"v"` pairs, the first one after `open`, without the closing brace.
+/// Writes `"k":"v"` pairs, the first one after `open`, without the closing brace. The keys
+/// are the event's own names (plain ASCII, nothing to escape); only values are escaped.
 fn object_fields(out: &mut Vec<u8>, open: u8, fields: &[(&str, &str)]) {
     for (i, (key, value)) in fields.iter().enumerate() {
         out.push(if i == 0 { open } else { b',' });
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        escape(out, value.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Writes `"k":"v"` pairs of request data (path parameters, stage variables): keys escaped
+/// too.
+fn data_fields(out: &mut Vec<u8>, fields: &[(&str, &str)]) {
+    for (i, (key, value)) in fields.iter().enumerate() {
+        out.push(if i == 0 { b'{' } else { b',' });
         string(out, key);
         out.push(b':');
         string(out, value);
@@ -211,7 +226,7 @@ fn pairs(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
         out.extend_from_slice(b"null");
         return;
     }
-    object_fields(out, b'{', pairs);
+    data_fields(out, pairs);
     out.push(b'}');
 }
 
@@ -451,32 +466,6 @@ fn escape(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
-/// AWS `requestTime`: `dd/Mon/yyyy:HH:mm:ss +0000` in UTC (AWS docs example:
-/// `"requestTime": "20/Feb/2018:22:48:57 +0000"` with `"requestTimeEpoch": 1519166937665`).
-pub fn request_time(unix_ms: u64) -> String {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let secs = unix_ms / 1000;
-    let (days, day_secs) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = crate::clock::civil_from_days(days);
-    let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
-    let mut out = String::with_capacity(26);
-    let mut push = |b: &[u8]| out.push_str(std::str::from_utf8(b).unwrap_or_default());
-    push(&two(day));
-    push(b"/");
-    push(MONTHS[(month as usize).clamp(1, 12) - 1]);
-    push(b"/");
-    push(itoa::Buffer::new().format(year).as_bytes());
-    for n in [day_secs / 3600, day_secs / 60 % 60, day_secs % 60] {
-        push(b":");
-        push(&two(n));
-    }
-    push(b" +0000");
-    out
-}
-
 /// Whether a body with this Content-Type (request) is passed base64-encoded, per the API's
 /// binaryMediaTypes (exact type, `type/*` wildcards, `*/*`; parameters after ';' ignored;
 /// case-insensitive). Without a Content-Type, or with one that is not `type/subtype`, nothing
@@ -537,7 +526,6 @@ mod tests {
             stage: "prod",
             request_id: "deef4878-7910-11e6-8f14-25afc3e9ae33",
             extended_request_id: "ext-1",
-            request_time: "20/Feb/2018:22:48:57 +0000",
             request_time_epoch_ms: 1_519_166_937_665,
             protocol: "HTTP/1.1",
             domain_name: "abc123.execute-api.us-east-1.amazonaws.com",
@@ -828,33 +816,6 @@ mod tests {
         let e = event(&input());
         let identity = e["requestContext"]["identity"].as_object().unwrap();
         assert!(!identity.contains_key("apiKey") && !identity.contains_key("clientCert"));
-    }
-
-    #[test]
-    fn request_time_is_the_aws_format() {
-        assert_eq!(request_time(0), "01/Jan/1970:00:00:00 +0000");
-        assert_eq!(
-            request_time(1_519_166_937_665),
-            "20/Feb/2018:22:48:57 +0000"
-        );
-        assert_eq!(
-            request_time(1_709_164_800_000),
-            "29/Feb/2024:00:00:00 +0000"
-        );
-        // Every day across four centuries against httpdate's calendar.
-        for day in (0..146_097_u64).step_by(7) {
-            let secs = day * 86_400 + day % 86_400;
-            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-            let http = httpdate::fmt_http_date(t); // "Sun, 06 Nov 1994 08:49:37 GMT"
-            let want = format!(
-                "{}/{}/{}:{} +0000",
-                &http[5..7],
-                &http[8..11],
-                &http[12..16],
-                &http[17..25]
-            );
-            assert_eq!(request_time(secs * 1000 + 999), want);
-        }
     }
 
     #[test]

@@ -240,11 +240,10 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
         path_parameters: &params,
         stage_variables: &vars,
         ctx: event::RequestContextInput {
-            resource_id: &resource_id,
+            resource_id: std::str::from_utf8(&resource_id).unwrap_or_default(),
             stage: &req.stage.name,
             request_id: req.request_id,
             extended_request_id: req.request_id,
-            request_time: &event::request_time(req.start_unix_ms),
             request_time_epoch_ms: req.start_unix_ms,
             protocol: if head.minor_version == 0 {
                 "HTTP/1.0"
@@ -278,16 +277,14 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
 /// A stable resource id for `requestContext.resourceId`: AWS's ids are 6 to 10 lower-case
 /// alphanumerics assigned at creation; here they are derived from the resource path, so the
 /// same resource keeps its id across reloads.
-fn resource_id(resource_path: &str) -> String {
+fn resource_id(resource_path: &str) -> [u8; 6] {
     const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     // FNV-1a: stable across builds and platforms (a std hasher is not).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in resource_path.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
-    (0..6)
-        .map(|i| ALPHABET[((h >> (i * 6)) % 36) as usize] as char)
-        .collect()
+    std::array::from_fn(|i| ALPHABET[((h >> (i * 6)) % 36) as usize])
 }
 
 #[cfg(test)]
