@@ -9,7 +9,7 @@
 # and the gateway's CPU per request (utime+stime from /proc). Then the cold start
 # (loadtest/runtime_alone.py; COLD_ROUNDS=0 skips it): a request through the gateway with no worker running, against
 # the same runtime started alone under a minimal Runtime API, alternated round by round, for
-# awslambdaric and for a native `provided` runtime (examples/min_runtime.rs) whose
+# awslambdaric and for a native `provided` runtime (loadtest/min_runtime.rs) whose
 # millisecond start lets the gateway's own share show through the noise of Python's start.
 #
 # Knobs: RATE=200 SECONDS=10 SHARDS=2 PYTHON=python3 COLD_ROUNDS=10 SKIP_BUILD=0 TOLLGATE_BIN=...

@@ -18,7 +18,7 @@ previous worker to be stopped, alternated with the runtime-alone round:
     runtime_alone.py ROUNDS WORKING_DIR PYTHON [HANDLER] [-- COMMAND...]
 
 COMMAND (default: PYTHON -m awslambdaric HANDLER) is the runtime to start, e.g.
-`-- target/release/examples/min_runtime`, a runtime that starts in about a millisecond.
+`-- target/release/examples/min_runtime` (built from loadtest/min_runtime.rs), a runtime that starts in about a millisecond.
 
 Prints one JSON object: the per-round figures and their medians.
 """

@@ -26,6 +26,7 @@ pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;
+pub mod systemd;
 pub mod throttle;
 pub mod tls;
 pub mod upstream;

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use crate::reload::Reloader;
+use crate::reload::{ReloadOutcome, Reloader};
+use crate::systemd::Notifier;
 
 /// The signals the gateway acts on, registered before the gateway reports ready so that no
 /// early signal takes the default action (terminating the process).
@@ -27,12 +28,28 @@ impl SignalWatch {
 
     /// Serves signals until one asks for shutdown, then raises `shutdown` for the shards.
     /// SIGUSR1 raises `reopen_logs` for the access-log writer.
-    pub fn run(mut self, reloader: &Reloader, shutdown: &AtomicBool, reopen_logs: &AtomicBool) {
+    /// systemd hears of reloads (`RELOADING=1`, then `READY=1`) and of the stop.
+    pub fn run(
+        mut self,
+        reloader: &Reloader,
+        shutdown: &AtomicBool,
+        reopen_logs: &AtomicBool,
+        notifier: &Notifier,
+    ) {
         for signal in self.signals.forever() {
             match signal {
                 SIGHUP => {
                     tracing::info!("SIGHUP: reloading configuration");
-                    reloader.reload_and_log();
+                    notifier.reloading();
+                    let status = match reloader.reload_and_log() {
+                        ReloadOutcome::Applied { generation, .. } => {
+                            format!("serving generation {generation}")
+                        }
+                        ReloadOutcome::Rejected { generation, .. } => format!(
+                            "serving generation {generation}; the last reload was rejected (see the log)"
+                        ),
+                    };
+                    notifier.ready(&status);
                 }
                 SIGUSR1 => {
                     tracing::info!("SIGUSR1: reopening access logs");
@@ -43,6 +60,7 @@ impl SignalWatch {
                         signal,
                         "stopping: no new connections, draining in-flight requests"
                     );
+                    notifier.stopping();
                     shutdown.store(true, Ordering::Release);
                     return;
                 }

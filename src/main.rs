@@ -63,15 +63,68 @@ fn parse_keys_args(mut args: impl Iterator<Item = String>) -> Result<Command, St
     Ok(Command::ImportKeys { csv, dir })
 }
 
-fn init_logging() {
+/// Starts the node's log: `format` from `gateway.toml`; under systemd (`JOURNAL_STREAM` names
+/// our stderr) each line starts with its syslog priority (`<3>` error … `<7>` debug, as
+/// `sd-daemon(3)` describes) and carries no timestamp of its own, so `journalctl -p err`
+/// filters by level and the journal's clock is the only one.
+fn init_logging(format: tollgate::config::LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let journal = journal_is_stderr();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(!journal && std::io::stderr().is_terminal());
+    match (format, journal) {
+        (tollgate::config::LogFormat::Json, _) => builder.json().init(),
+        (tollgate::config::LogFormat::Text, true) => builder
+            .event_format(JournalPriority(
+                tracing_subscriber::fmt::format().without_time(),
+            ))
+            .init(),
+        (tollgate::config::LogFormat::Text, false) => builder.init(),
+    }
+}
+
+/// Whether stderr is the journal stream systemd set up (`JOURNAL_STREAM=dev:inode`,
+/// systemd.exec(5)).
+fn journal_is_stderr() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let stderr = std::fs::metadata("/proc/self/fd/2");
+    stderr.is_ok_and(|m| dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()))
+}
+
+/// Prefixes each event with its syslog priority for journald.
+struct JournalPriority<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JournalPriority<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
+    }
 }
 
 fn main() -> ExitCode {
@@ -118,7 +171,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Run(dir) => {
-            init_logging();
+            init_logging(tollgate::config::LogFormat::peek(&dir));
             match tollgate::server::run(&dir) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

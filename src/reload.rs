@@ -207,7 +207,7 @@ impl Reloader {
                 tracing::info!("config reloaded generation={generation}");
                 if *restart_needed {
                     tracing::warn!(
-                        "listen, shards, pin_cores, admin or access_log_queue changed: those take effect after a restart"
+                        "listen, shards, pin_cores, admin, access_log_queue or log_format changed: those take effect after a restart"
                     );
                 }
             }

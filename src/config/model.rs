@@ -94,6 +94,8 @@ pub struct ServerSection {
     /// Access-log records each shard queues for the writer thread before it drops them
     /// (default 8192).
     pub access_log_queue: Option<Spanned<i64>>,
+    /// The node's own log lines: `"text"` (default) or `"json"` (one object per line).
+    pub log_format: Option<Spanned<String>>,
 }
 
 /// `server.shards`: `"auto"` or an integer (range-checked in validation).

@@ -273,6 +273,7 @@ impl Default for GatewaySettings {
                 admin: None,
                 access_log_queue: crate::access_log::writer::DEFAULT_QUEUE,
                 tls_listen: Vec::new(),
+                log_format: super::LogFormat::Text,
             },
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
@@ -308,6 +309,7 @@ impl GatewayCheck<'_> {
             admin: self.admin(),
             access_log_queue: self.access_log_queue(),
             tls_listen: Vec::new(),
+            log_format: self.log_format(),
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();
@@ -371,6 +373,21 @@ impl GatewayCheck<'_> {
                 let message = format!("must be \"auto\" or between 1 and {MAX_SHARDS}, got {n}");
                 self.error(setting, "server.shards", message);
                 auto
+            }
+        }
+    }
+
+    fn log_format(&mut self) -> super::LogFormat {
+        let Some(v) = &self.src.model.server.log_format else {
+            return super::LogFormat::Text;
+        };
+        match v.get_ref().as_str() {
+            "text" => super::LogFormat::Text,
+            "json" => super::LogFormat::Json,
+            other => {
+                let message = format!("`{other}` is not a log format: use \"text\" or \"json\"");
+                self.error(v, "server.log_format", message);
+                super::LogFormat::Text
             }
         }
     }

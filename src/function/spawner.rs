@@ -171,6 +171,10 @@ fn start(spec: &FunctionSpec, runtime_api: SocketAddr) -> std::io::Result<Child>
             format!("/aws/lambda/{}", spec.name),
         )
         .env("AWS_EXECUTION_ENV", "tollgate");
+    // The node's own supervisor protocol is not the worker's.
+    for name in crate::systemd::PROTOCOL_ENV {
+        cmd.env_remove(name);
+    }
     if let Some(handler) = &spec.handler {
         cmd.env("_HANDLER", &**handler);
     }

@@ -78,6 +78,16 @@ async fn answer<'s>(
     if conn.head.header(base, "x-tollgate-test-panic").is_some() {
         panic!("test-faults: panic requested by x-tollgate-test-panic");
     }
+    // A stuck shard, for the watchdog test: the thread blocks, as a runaway loop or a blocking
+    // call would. Never in a normal build.
+    #[cfg(feature = "test-faults")]
+    if let Some(ms) = conn.head.header(base, "x-tollgate-test-block-ms") {
+        let ms = std::str::from_utf8(ms)
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 
     // 1. Route.
     let mut params = Params::default();

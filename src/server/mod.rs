@@ -44,6 +44,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A shard could not start its event loop.
+    #[error("{0}")]
+    Shard(String),
 }
 
 /// The node-wide services shards report to or take part in, created once in [`run`] and
@@ -65,6 +68,8 @@ pub struct NodeServices {
     pub spawner: Option<Arc<crate::function::Spawner>>,
     /// Invoke API calls from the admin listener, for any shard to run.
     pub admin_invocations: crate::function::invoke_api::AdminInbox,
+    /// Each shard's housekeeping count, read by systemd's watchdog.
+    pub heartbeats: Arc<crate::systemd::Heartbeats>,
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -113,6 +118,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         clock,
         shards: node.shards,
         admin_invocations: Default::default(),
+        heartbeats: crate::systemd::Heartbeats::new(node.shards),
         spawner: match crate::function::Spawner::start() {
             Ok(s) => Some(s),
             Err(e) => {
@@ -136,6 +142,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
+    let (started_tx, started) = std::sync::mpsc::channel();
     let threads = spawn_shards(
         &node,
         &handle,
@@ -143,7 +150,20 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         tls_listeners,
         &shutdown,
         &services,
+        &started_tx,
     )?;
+    drop(started_tx);
+    // Ready means every shard runs its event loop on its listeners with the first snapshot
+    // (systemd's `Type=notify` waits for exactly this); a shard that cannot start stops the
+    // node rather than leaving it serving on fewer cores than configured.
+    if let Err(e) = wait_for_shards(&started, node.shards) {
+        shutdown.store(true, std::sync::atomic::Ordering::Release);
+        for t in threads {
+            let _ = t.join();
+        }
+        traffic.shutdown();
+        return Err(e);
+    }
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -154,6 +174,24 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         handle.generation(),
         node.shards
     );
+    let notifier = Arc::new(crate::systemd::Notifier::from_env());
+    notifier.ready(&format!(
+        "serving generation {} on {} shards",
+        handle.generation(),
+        node.shards
+    ));
+    let watchdog = match crate::systemd::watchdog_interval().filter(|_| notifier.is_active()) {
+        Some(interval) => Some(
+            crate::systemd::spawn_watchdog(
+                Arc::clone(&notifier),
+                interval,
+                Arc::clone(&services.heartbeats),
+                Arc::clone(&shutdown),
+            )
+            .map_err(io_err("starting the watchdog thread"))?,
+        ),
+        None => None,
+    };
     let NodeServices {
         metrics,
         access_log,
@@ -162,13 +200,17 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         shards: _,
         spawner,
         admin_invocations: _,
+        heartbeats: _,
     } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node)
         .counting(metrics)
         .tracking_access_logs(access_logs);
-    signals.run(&reloader, &shutdown, &access_log.reopen_flag());
+    signals.run(&reloader, &shutdown, &access_log.reopen_flag(), &notifier);
     for t in threads {
         let _ = t.join();
+    }
+    if let Some(w) = watchdog {
+        let _ = w.join();
     }
     traffic.shutdown();
     // Every shard has drained its in-flight invocations: stop the hosted functions' workers.
@@ -183,6 +225,24 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
+/// What a shard reports once: its event loop runs (`Ok`), or why it could not start.
+type Started = Result<usize, String>;
+
+/// Waits for every shard's report.
+fn wait_for_shards(
+    started: &std::sync::mpsc::Receiver<Started>,
+    shards: usize,
+) -> Result<(), StartError> {
+    for _ in 0..shards {
+        match started.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(StartError::Shard(e)),
+            Err(_) => return Err(StartError::Shard("a shard exited before starting".into())),
+        }
+    }
+    Ok(())
+}
+
 fn spawn_shards(
     node: &config::NodeSettings,
     handle: &Arc<SnapshotHandle>,
@@ -190,6 +250,7 @@ fn spawn_shards(
     tls_listeners: Vec<Vec<std::net::TcpListener>>,
     shutdown: &Arc<AtomicBool>,
     services: &NodeServices,
+    started: &std::sync::mpsc::Sender<Started>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::with_capacity(node.shards);
@@ -203,6 +264,7 @@ fn spawn_shards(
         let handle = Arc::clone(handle);
         let shutdown = Arc::clone(shutdown);
         let services = services.clone();
+        let started = started.clone();
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
             .spawn(move || {
@@ -214,6 +276,7 @@ fn spawn_shards(
                     shard_tls,
                     shutdown,
                     services,
+                    started,
                 )
             })
             .map_err(io_err(format!("spawning shard {id}")))?;
@@ -232,6 +295,7 @@ fn shard_main(
     tls_listeners: Vec<std::net::TcpListener>,
     shutdown: Arc<AtomicBool>,
     services: NodeServices,
+    started: std::sync::mpsc::Sender<Started>,
 ) {
     if let Some(core) = core {
         if !core_affinity::set_for_current(core) {
@@ -247,11 +311,13 @@ fn shard_main(
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(shard = id, "cannot start runtime: {e}");
+            let _ = started.send(Err(format!("shard {id} cannot start its runtime: {e}")));
             return;
         }
     };
     runtime.block_on(async move {
         let ctx = Rc::new(shard::ShardCtx::new(id, handle, &services));
+        let _ = started.send(Ok(id));
         // The access-log queue's sender lives in the shard context only, so the writer sees
         // every sender gone once the shards have stopped.
         drop(services);

@@ -41,6 +41,8 @@ pub struct ShardCtx {
     pub functions: crate::function::ShardFunctions,
     /// Invoke API calls from the admin listener (taken on the housekeeping tick).
     admin_invocations: crossbeam_channel::Receiver<crate::function::invoke_api::AdminInvocation>,
+    /// This shard's slot is bumped on every housekeeping tick (systemd's watchdog reads it).
+    heartbeats: Arc<crate::systemd::Heartbeats>,
     /// `Date` header cache.
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
@@ -75,6 +77,7 @@ impl ShardCtx {
                 metrics.shard(id),
             ),
             admin_invocations: services.admin_invocations.receiver(),
+            heartbeats: Arc::clone(&services.heartbeats),
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
@@ -177,6 +180,7 @@ async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
     while !shutdown.load(Ordering::Acquire) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
+        shard.heartbeats.beat(shard.id);
         shard.snapshots.refresh();
         run_admin_invocations(shard);
         if ticks.is_multiple_of(20) {

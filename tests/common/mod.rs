@@ -20,6 +20,7 @@ pub mod functions;
 pub mod h2;
 pub mod lambda;
 pub mod metrics;
+pub mod systemd;
 pub mod tls;
 pub mod traffic;
 
@@ -811,11 +812,12 @@ fn canonical_file_path(file: &Path) -> PathBuf {
 /// Parses the `IP:PORT` following `key` in a log line (tolerates quotes around it).
 fn addr_after(line: &str, key: &str) -> Option<SocketAddr> {
     let rest = &line[line.find(key)? + key.len()..];
-    let token = rest
-        .split_whitespace()
-        .next()?
-        .trim_matches(|c| c == '"' || c == ',');
-    token.parse().ok()
+    // The address ends at the first character that cannot be part of one (a space, or the
+    // quote and brace of a JSON log line).
+    let end = rest
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 /// Parses the number following `key` in a log line.
