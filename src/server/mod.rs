@@ -272,8 +272,7 @@ fn spawn_shards(
                     id,
                     core,
                     handle,
-                    shard_listeners,
-                    shard_tls,
+                    (shard_listeners, shard_tls),
                     shutdown,
                     services,
                     started,
@@ -286,13 +285,13 @@ fn spawn_shards(
 }
 
 /// Entry point of a shard thread: pin, start the runtime (io_uring, or epoll where the kernel
-/// refuses io_uring), serve until shutdown.
+/// refuses io_uring), report to `started`, serve until shutdown. `listeners`: the shard's
+/// plain and TLS listeners.
 fn shard_main(
     id: usize,
     core: Option<core_affinity::CoreId>,
     handle: Arc<SnapshotHandle>,
-    listeners: Vec<std::net::TcpListener>,
-    tls_listeners: Vec<std::net::TcpListener>,
+    (listeners, tls_listeners): (Vec<std::net::TcpListener>, Vec<std::net::TcpListener>),
     shutdown: Arc<AtomicBool>,
     services: NodeServices,
     started: std::sync::mpsc::Sender<Started>,
