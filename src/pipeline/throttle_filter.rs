@@ -81,7 +81,12 @@ pub fn check(
             }
         }
         if let Some(usage) = traffic.live.usage.get(kp) {
-            usage.record(shard, today);
+            // First count since the last flush on this shard: queue it for the flusher.
+            if usage.record(shard, today) {
+                if let Some(dirty) = &traffic.live.dirty {
+                    let _ = dirty.send(std::sync::Arc::clone(usage));
+                }
+            }
         }
     }
     Ok(())

@@ -127,6 +127,8 @@ pub struct Live {
     pub usage: Vec<Arc<Usage>>,
     /// By key-plan index; `None` when the plan has no quota.
     pub quotas: Vec<Option<Arc<QuotaState>>>,
+    /// Where a shard queues a usage counter it made dirty ([`Usage::record`]) for the flusher.
+    pub dirty: Option<crossbeam_channel::Sender<Arc<Usage>>>,
 }
 
 /// What a stage adds: its per-method buckets and the usage plans that include it.
@@ -177,6 +179,12 @@ pub struct TrafficNode {
     stop: Mutex<Option<mpsc::Sender<()>>>,
     flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// Usage counters shards made dirty since the last flush (sender cloned into each
+    /// snapshot's [`Live`], receiver drained by [`TrafficNode::flush`]).
+    dirty: (
+        crossbeam_channel::Sender<Arc<Usage>>,
+        crossbeam_channel::Receiver<Arc<Usage>>,
+    ),
 }
 
 /// (key id, usage plan id): what usage and quotas are counted under.
@@ -226,6 +234,7 @@ impl TrafficNode {
             stop: Mutex::new(None),
             flusher: Mutex::new(None),
             stopped: AtomicBool::new(false),
+            dirty: crossbeam_channel::unbounded(),
         }
     }
 
@@ -276,7 +285,7 @@ impl TrafficNode {
             let u = reg
                 .usage
                 .entry(id.clone())
-                .or_insert_with(|| Arc::new(Usage::new(self.shards)));
+                .or_insert_with(|| Arc::new(Usage::named(self.shards, id.clone())));
             usage.push(Arc::clone(u));
             let quota = plan.quota.map(|spec| match reg.quotas.get(&id) {
                 Some(q) if q.spec() == spec => Arc::clone(q),
@@ -293,6 +302,7 @@ impl TrafficNode {
             buckets: live_buckets,
             usage,
             quotas,
+            dirty: Some(self.dirty.0.clone()),
         };
     }
 
@@ -315,18 +325,17 @@ impl TrafficNode {
             return Ok(());
         };
         let _serial = lock(&self.flush_lock);
-        let counters: Vec<(UsageId, Arc<Usage>)> = lock(&self.registry)
-            .usage
-            .iter()
-            .map(|(k, u)| (k.clone(), Arc::clone(u)))
-            .collect();
+        // Only the counters shards queued since the last flush (one entry per counter and
+        // shard that counted): no walk over every configured key.
+        let counters: Vec<Arc<Usage>> = self.dirty.1.try_iter().collect();
         let mut deltas = Vec::new();
         let mut taken = Vec::new();
         let mut days = Vec::new();
-        for ((key, plan), u) in &counters {
+        for u in &counters {
             days.clear();
             let marks = u.take_unflushed(&mut days);
             if !days.is_empty() {
+                let (key, plan) = u.id();
                 for &(day, n) in &days {
                     deltas.push((key.clone(), plan.clone(), day, n));
                 }
@@ -335,8 +344,10 @@ impl TrafficNode {
         }
         let written = store.add(&deltas);
         if written.is_err() {
+            // Counted again next time: the marks back, the counters back in the queue.
             for (u, marks) in taken {
                 u.restore_unflushed(&marks);
+                let _ = self.dirty.0.send(u);
             }
         }
         written

@@ -7,7 +7,7 @@
 //! shard slot and per UTC day; the flusher thread sums the slots and writes the deltas to the
 //! store under the day each request was admitted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::padded::Padded;
 
@@ -240,6 +240,8 @@ impl QuotaState {
 #[derive(Debug)]
 pub struct Usage {
     slots: Box<[Padded<UsageSlot>]>,
+    /// (key id, usage plan id): the store's key for these counts.
+    id: (Box<str>, Box<str>),
 }
 
 /// One shard's counts: the day it is counting and the day before it had traffic. Written
@@ -252,36 +254,60 @@ struct UsageSlot {
     previous: AtomicU64,
     /// The `current` word as last written to the store (flusher thread only).
     flushed: AtomicU64,
+    /// Counted since the flusher last looked (set by the shard, cleared by the flusher): a
+    /// shard that sets it queues the counter for the next flush, so a flush reads only the
+    /// counters that changed, not every configured key (issue 19).
+    dirty: AtomicBool,
 }
 
 /// Requests counted on one day and not yet in the store.
 pub type DayCount = (u32, u64);
 
 impl Usage {
-    /// Zeroed counters for `shards` shards.
+    /// Zeroed counters for `shards` shards (tests; the node names them with [`Usage::named`]).
     pub fn new(shards: usize) -> Self {
+        Self::named(shards, ("".into(), "".into()))
+    }
+
+    /// Zeroed counters of `(key id, plan id)` for `shards` shards.
+    pub fn named(shards: usize, id: (Box<str>, Box<str>)) -> Self {
         Usage {
             slots: (0..shards.max(1))
                 .map(|_| Padded(UsageSlot::default()))
                 .collect(),
+            id,
         }
     }
 
+    /// The key id and plan id counted.
+    pub fn id(&self) -> &(Box<str>, Box<str>) {
+        &self.id
+    }
+
     /// Counts one request admitted on `shard` on `today` (days since 1970-01-01, UTC).
+    /// Returns true when the shard's slot was clean: the caller queues the counter for the
+    /// next flush.
+    ///
+    /// Ordering: the count is stored and the dirty flag swapped `SeqCst`, and the flusher
+    /// clears the flag and then reads the count `SeqCst` ([`Usage::take_unflushed`]). In the
+    /// single total order either the flusher's read sees the new count, or its clear comes
+    /// before this swap, which then finds the flag clear and queues the counter again: no
+    /// count is left unqueued.
     #[inline]
-    pub fn record(&self, shard: usize, today: u32) {
+    pub fn record(&self, shard: usize, today: u32) -> bool {
         let slot = &self.slots[shard.min(self.slots.len() - 1)];
         // Only the slot's own shard writes it, so load + store cannot lose a count; a shard
         // number beyond the slots (never in the server) shares the last slot and may.
         let word = slot.current.load(Ordering::Relaxed);
         let (day, n) = unpack(word);
         if day == today {
-            slot.current.store(pack(day, n + 1), Ordering::Release);
+            slot.current.store(pack(day, n + 1), Ordering::SeqCst);
         } else {
             // `previous` first: a flusher that sees the new day in `current` sees it too.
             slot.previous.store(word, Ordering::Release);
-            slot.current.store(pack(today, 1), Ordering::Release);
+            slot.current.store(pack(today, 1), Ordering::SeqCst);
         }
+        !slot.dirty.swap(true, Ordering::SeqCst)
     }
 
     /// Admitted requests since start on all days (for tests and diagnostics; the days a
@@ -303,7 +329,9 @@ impl Usage {
     pub fn take_unflushed(&self, out: &mut Vec<DayCount>) -> Vec<u64> {
         let mut marks = Vec::with_capacity(self.slots.len());
         for slot in self.slots.iter() {
-            let current = slot.current.load(Ordering::Acquire);
+            // Cleared before the read: see [`Usage::record`].
+            slot.dirty.store(false, Ordering::SeqCst);
+            let current = slot.current.load(Ordering::SeqCst);
             let previous = slot.previous.load(Ordering::Acquire);
             let flushed = slot.flushed.swap(current, Ordering::AcqRel);
             marks.push(flushed);
@@ -415,6 +443,20 @@ mod tests {
         let day = 20_000;
         let q = QuotaState::new(spec(10_000, Period::Month, 0), 4, day, 0);
         assert_eq!((0..20_000).filter(|_| q.try_admit(1, day)).count(), 10_000);
+    }
+
+    #[test]
+    fn a_counter_asks_to_be_queued_once_per_shard_between_flushes() {
+        let day = 20_000;
+        let u = Usage::new(2);
+        assert!(u.record(0, day), "first count on shard 0 queues");
+        assert!(!u.record(0, day), "already queued");
+        assert!(u.record(1, day), "shard 1 queues for itself");
+        let mut out = Vec::new();
+        u.take_unflushed(&mut out);
+        assert_eq!(out, [(day, 3)]);
+        // The flusher looked: the next count queues again.
+        assert!(u.record(1, day));
     }
 
     #[test]
