@@ -213,7 +213,7 @@ impl Reloader {
             }
             ReloadOutcome::Rejected { generation, errors } => {
                 tracing::error!(
-                    "config reload failed; still serving generation={generation}:\n{errors}"
+                    "config reload failed; still serving generation={generation}:\n{errors}\nfix the files above (`tollgate --check DIR` lists the same errors) and reload again (SIGHUP, or `systemctl reload tollgate`)"
                 );
             }
         }

@@ -61,6 +61,10 @@ fn the_node_tells_systemd_when_it_is_ready_reloading_and_stopping() {
         kept.contains("generation 2; the last reload was rejected"),
         "{kept}"
     );
+    // The log says what to do, once.
+    assert!(gw.wait_for_log(0, "and reload again", LOG_TIMEOUT).is_some());
+    let advice = gw.logs_text().matches("and reload again").count();
+    assert_eq!(advice, 1, "{}", gw.logs_text());
     get(gw.addr(), "/prod/pets").assert(200, "[]");
 
     gw.terminate();
@@ -202,4 +206,18 @@ fn journal_lines_carry_their_priority() {
     assert!(!text.contains("\x1b["), "no colours in the journal: {text}");
     // Timestamps are the journal's: the line does not start with a date.
     assert!(!ready.contains("2026-") && !ready.contains("Z "), "{ready}");
+}
+
+#[test]
+fn a_refused_start_says_what_to_do() {
+    let cfg = ConfigDir::with_api(&api()).server_line("log_format = \"xml\"");
+    let out = std::process::Command::new(tollgate_bin())
+        .arg("--config")
+        .arg(cfg.path())
+        .output()
+        .expect("run tollgate");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("server.log_format"), "{text}");
+    assert_eq!(text.matches("and start again").count(), 1, "{text}");
 }

@@ -28,7 +28,7 @@ use crate::reload::{Reloader, SnapshotHandle};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The configuration is invalid.
-    #[error("invalid configuration:\n{0}")]
+    #[error("invalid configuration:\n{0}\nfix the files above (`tollgate --check DIR` lists the same errors) and start again")]
     Config(#[from] ConfigErrors),
     /// The usage store (quotas, usage counters) could not be opened.
     #[error("{0}")]
