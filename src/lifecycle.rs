@@ -49,6 +49,7 @@ impl SignalWatch {
                             "serving generation {generation}; the last reload was rejected (see the log)"
                         ),
                     };
+                    release_freed_memory();
                     notifier.ready(&status);
                 }
                 SIGUSR1 => {
@@ -68,4 +69,14 @@ impl SignalWatch {
             }
         }
     }
+}
+
+/// Hands the pages a configuration load freed (parsed files, the resource model, compile
+/// scratch) back to the kernel now, on the thread that did the load: mimalloc otherwise keeps
+/// them in that thread's heap until it allocates again, and the main thread rarely does
+/// (measured with 100,000 API keys: 280 MB at the load's peak, 94 to 281 MB left afterwards
+/// depending on timing; tuning.md, "Configured keys without traffic").
+pub fn release_freed_memory() {
+    // SAFETY: mi_collect takes no pointers; it frees and purges the calling thread's heap.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }

@@ -175,6 +175,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         node.shards
     );
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
+    crate::lifecycle::release_freed_memory();
     notifier.ready(&format!(
         "serving generation {} on {} shards",
         handle.generation(),
