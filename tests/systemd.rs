@@ -62,7 +62,9 @@ fn the_node_tells_systemd_when_it_is_ready_reloading_and_stopping() {
         "{kept}"
     );
     // The log says what to do, once.
-    assert!(gw.wait_for_log(0, "and reload again", LOG_TIMEOUT).is_some());
+    assert!(gw
+        .wait_for_log(0, "and reload again", LOG_TIMEOUT)
+        .is_some());
     let advice = gw.logs_text().matches("and reload again").count();
     assert_eq!(advice, 1, "{}", gw.logs_text());
     get(gw.addr(), "/prod/pets").assert(200, "[]");
