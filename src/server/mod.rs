@@ -210,9 +210,9 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for t in threads {
         let _ = t.join();
     }
-    if let Some(w) = watchdog {
-        let _ = w.join();
-    }
+    // Not joined: it sleeps up to half the watchdog interval and sees `shutdown` after that;
+    // the process exits without waiting for it.
+    drop(watchdog);
     traffic.shutdown();
     // Every shard has drained its in-flight invocations: stop the hosted functions' workers.
     if let Some(spawner) = spawner {
