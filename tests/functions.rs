@@ -150,15 +150,14 @@ fn errors_timeouts_and_crashes_answer_as_api_gateway_does() {
         3,
         "raise, timeout, crash"
     );
-    let logs = gw.logs_text();
-    assert!(
-        logs.contains("bad input"),
-        "the handler's error is logged\n{logs}"
-    );
-    assert!(
-        logs.contains("handled ok"),
-        "the worker's stdout is in the node's log\n{logs}"
-    );
+    // Worker output reaches the node's log through a forwarding thread: wait for it.
+    for (line, what) in [
+        ("bad input", "the handler's error is logged"),
+        ("handled ok", "the worker's stdout is in the node's log"),
+    ] {
+        let logged = gw.wait_for_log(0, line, LOG_TIMEOUT);
+        assert!(logged.is_some(), "{what}\n{}", gw.logs_text());
+    }
 }
 
 const SLOW_APP: &str = r#"
