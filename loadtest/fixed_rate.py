@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from http1 import read_response
+from http1 import read_response, schedule
 
 
 async def reader(r, stamps, counts):
@@ -43,11 +43,7 @@ async def main():
     readers = [asyncio.create_task(reader(r, stamps, counts)) for r, _ in conns]
     total = int(rate * seconds)
     t0 = time.monotonic() + 0.05
-    for i in range(total):
-        due = t0 + i / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async for i, _ in schedule(rate, seconds, t0):
         conns[i % nconn][1].write(request)
     for _, w in conns:
         await w.drain()

@@ -23,9 +23,6 @@ PYTHON="${PYTHON:-python3}"
 GW=18190
 ORIGIN=18191
 OUT="$HERE/out/functions-$(date +%Y%m%d-%H%M%S)"
-# CPU time in nanoseconds (schedstat, summed over the gateway's threads): clock ticks (10 ms)
-# are too coarse for a few thousand requests.
-CLK_TCK=1000000000
 mkdir -p "$OUT/config/apis" "$OUT/config/functions/hello"
 [[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate --example min_runtime >&2)
 BIN="${TOLLGATE_BIN:-$ROOT/target/release/tollgate}"
@@ -104,7 +101,9 @@ integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:p
 integration = { type = "AWS_PROXY", uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/native/invocations" }
 EOF2
 
-ticks() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
+# CPU time in nanoseconds (schedstat, summed over the gateway's threads): clock ticks (10 ms)
+# are too coarse for a few thousand requests.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
 wait_up() { for _ in $(seq 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
 "$BIN" --config "$OUT/config" >"$OUT/tollgate.log" 2>&1 &
@@ -135,14 +134,14 @@ printf '%-8s %8s %8s %8s %8s %16s\n' path ok p50_ms p99_ms max_ms "gateway_us/re
 for round in 1 2; do
     for path in proxy fn; do
         "$PYTHON" "$HERE/latency.py" 127.0.0.1 "$GW" "/prod/$path" 50 1 >/dev/null  # warm-up
-        before="$(ticks "$GW_PID")"
+        before="$(cpu_ns "$GW_PID")"
         res="$("$PYTHON" "$HERE/latency.py" 127.0.0.1 "$GW" "/prod/$path" "$RATE" "$SECONDS_")"
-        after="$(ticks "$GW_PID")"
+        after="$(cpu_ns "$GW_PID")"
         echo "$round $path $res" >>"$OUT/results.txt"
-        "$PYTHON" - "$path" "$res" "$((after - before))" "$CLK_TCK" <<'PY'
+        "$PYTHON" - "$path" "$res" "$((after - before))" <<'PY'
 import json, sys
-path, r, t, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-print(f"{path:<8} {r['ok']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {t / hz * 1e6 / max(r['ok'], 1):>16.1f}")
+path, r, ns = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+print(f"{path:<8} {r['ok']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {ns / 1e3 / max(r['ok'], 1):>16.1f}")
 PY
     done
 done
@@ -151,13 +150,13 @@ done
 if command -v wrk >/dev/null; then
     printf '%-8s %10s %16s\n' path "req/s" "gateway_us/req"
     for path in proxy fn proxy fn proxy fn; do
-        before="$(ticks "$GW_PID")"
+        before="$(cpu_ns "$GW_PID")"
         out="$(wrk -t1 -c4 -d5s "http://127.0.0.1:$GW/prod/$path")"
-        after="$(ticks "$GW_PID")"
+        after="$(cpu_ns "$GW_PID")"
         echo "$out" >>"$OUT/wrk-$path.txt"
         reqs="$(echo "$out" | awk '/requests in/ {print $1}')"
-        awk -v p="$path" -v r="$reqs" -v t=$((after - before)) -v hz="$CLK_TCK" \
-            'BEGIN { printf "%-8s %10.0f %16.1f\n", p, r / 5, t / r * 1e6 / hz }'
+        awk -v p="$path" -v r="$reqs" -v ns=$((after - before)) \
+            'BEGIN { printf "%-8s %10.0f %16.1f\n", p, r / 5, ns / r / 1e3 }'
     done
 fi
 grep -h "ready after" "$OUT/tollgate.log" | head -3 || true

@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from http1 import read_response
+from http1 import read_response, schedule
 
 
 async def one(pool, host, port, request, due, lat, counts):
@@ -35,11 +35,7 @@ async def main():
     lat, counts, tasks = [], {"ok": 0, "other": 0}, []
     total = int(rate * seconds)
     t0 = time.monotonic() + 0.05
-    for i in range(total):
-        due = t0 + i / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async for _, due in schedule(rate, seconds, t0):
         tasks.append(asyncio.create_task(one(pool, host, port, request, due, lat, counts)))
     await asyncio.gather(*tasks)
     lat.sort()

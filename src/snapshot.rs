@@ -167,6 +167,8 @@ impl Stage {
 pub struct Method {
     /// Resource path as configured (`/pets/{petId}`), for logs, metrics and `$context`.
     pub resource_path: Box<str>,
+    /// `requestContext.resourceId` of Lambda events: [`resource_id`] of the path.
+    pub resource_id: Box<str>,
     /// Configured method (`GET`, `ANY`).
     pub http_method: Box<str>,
     /// What answers the request.
@@ -284,5 +286,32 @@ impl Snapshot {
             lambda: Arc::default(),
             functions: Arc::new([]),
         }
+    }
+}
+
+/// A stable resource id for `requestContext.resourceId`: AWS's ids are 6 to 10 lower-case
+/// alphanumerics assigned at creation; here they are derived from the resource path when the
+/// snapshot is compiled, so the same resource keeps its id across reloads.
+pub fn resource_id(resource_path: &str) -> Box<str> {
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    // FNV-1a: stable across builds and platforms (a std hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in resource_path.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..6)
+        .map(|i| ALPHABET[((h >> (i * 6)) % 36) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_id;
+
+    #[test]
+    fn resource_ids_are_stable_and_differ() {
+        assert_eq!(resource_id("/pets"), resource_id("/pets"));
+        assert_ne!(resource_id("/pets"), resource_id("/pets/{id}"));
+        assert_eq!(resource_id("/").len(), 6);
     }
 }

@@ -153,13 +153,14 @@ fn stalled(before: &[u64], now: &[u64]) -> Vec<usize> {
 }
 
 /// Pings systemd's watchdog every half interval while every shard's heartbeat moved since the
-/// previous check (a tick is 50 ms, so the check waits at least 200 ms). Stops at `shutdown`.
+/// previous check (a tick is 50 ms, so the check waits at least 200 ms). Stops at `shutdown`;
+/// nobody joins it (it may sleep half an interval), the process exits without it.
 pub fn spawn_watchdog(
     notifier: Arc<Notifier>,
     interval: Duration,
     heartbeats: Arc<Heartbeats>,
     shutdown: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+) -> std::io::Result<()> {
     let period = (interval / 2).max(Duration::from_millis(200));
     if period >= interval {
         tracing::warn!(
@@ -187,7 +188,8 @@ pub fn spawn_watchdog(
                 }
                 before = now;
             }
-        })
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]

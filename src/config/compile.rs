@@ -217,6 +217,7 @@ fn prepare(
 fn method(head: &MethodHead, integration: Integration) -> Method {
     Method {
         resource_path: head.resource_path.as_str().into(),
+        resource_id: crate::snapshot::resource_id(&head.resource_path),
         http_method: head.method_name.as_str().into(),
         integration,
         index: head.index,

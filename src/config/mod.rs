@@ -63,21 +63,25 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// `"text"` or `"json"`.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+
     /// The format `dir/gateway.toml` asks for, read before logging starts (the full load that
     /// follows reports a bad value with its file and line; here it falls back to text).
     pub fn peek(dir: &std::path::Path) -> LogFormat {
         let text = std::fs::read_to_string(dir.join("gateway.toml")).unwrap_or_default();
         let value: Option<toml::Value> = toml::from_str(&text).ok();
-        let format = value.as_ref().and_then(|v| {
-            v.get("server")?
-                .get("log_format")?
-                .as_str()
-                .map(str::to_owned)
-        });
-        match format.as_deref() {
-            Some("json") => LogFormat::Json,
-            _ => LogFormat::Text,
-        }
+        value
+            .as_ref()
+            .and_then(|v| v.get("server")?.get("log_format")?.as_str())
+            .and_then(LogFormat::parse)
+            .unwrap_or_default()
     }
 }
 

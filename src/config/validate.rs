@@ -381,15 +381,15 @@ impl GatewayCheck<'_> {
         let Some(v) = &self.src.model.server.log_format else {
             return super::LogFormat::Text;
         };
-        match v.get_ref().as_str() {
-            "text" => super::LogFormat::Text,
-            "json" => super::LogFormat::Json,
-            other => {
-                let message = format!("`{other}` is not a log format: use \"text\" or \"json\"");
-                self.error(v, "server.log_format", message);
-                super::LogFormat::Text
-            }
+        if let Some(format) = super::LogFormat::parse(v.get_ref()) {
+            return format;
         }
+        let message = format!(
+            "`{}` is not a log format: use \"text\" or \"json\"",
+            v.get_ref()
+        );
+        self.error(v, "server.log_format", message);
+        super::LogFormat::Text
     }
 
     fn access_log_queue(&mut self) -> usize {

@@ -181,18 +181,15 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         handle.generation(),
         node.shards
     ));
-    let watchdog = match crate::systemd::watchdog_interval().filter(|_| notifier.is_active()) {
-        Some(interval) => Some(
-            crate::systemd::spawn_watchdog(
-                Arc::clone(&notifier),
-                interval,
-                Arc::clone(&services.heartbeats),
-                Arc::clone(&shutdown),
-            )
-            .map_err(io_err("starting the watchdog thread"))?,
-        ),
-        None => None,
-    };
+    if let Some(interval) = crate::systemd::watchdog_interval().filter(|_| notifier.is_active()) {
+        crate::systemd::spawn_watchdog(
+            Arc::clone(&notifier),
+            interval,
+            Arc::clone(&services.heartbeats),
+            Arc::clone(&shutdown),
+        )
+        .map_err(io_err("starting the watchdog thread"))?;
+    }
     let NodeServices {
         metrics,
         access_log,
@@ -210,9 +207,6 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     for t in threads {
         let _ = t.join();
     }
-    // Not joined: it sleeps up to half the watchdog interval and sees `shutdown` after that;
-    // the process exits without waiting for it.
-    drop(watchdog);
     traffic.shutdown();
     // Every shard has drained its in-flight invocations: stop the hosted functions' workers.
     if let Some(spawner) = spawner {

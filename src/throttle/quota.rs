@@ -264,7 +264,9 @@ struct UsageSlot {
 pub type DayCount = (u32, u64);
 
 impl Usage {
-    /// Zeroed counters for `shards` shards (tests; the node names them with [`Usage::named`]).
+    /// Zeroed counters for `shards` shards, unnamed (the node names them with
+    /// [`Usage::named`]).
+    #[cfg(test)]
     pub fn new(shards: usize) -> Self {
         Self::named(shards, ("".into(), "".into()))
     }

@@ -208,17 +208,6 @@ fn object_fields(out: &mut Vec<u8>, open: u8, fields: &[(&str, &str)]) {
     }
 }
 
-/// Writes `"k":"v"` pairs of request data (path parameters, stage variables): keys escaped
-/// too.
-fn data_fields(out: &mut Vec<u8>, fields: &[(&str, &str)]) {
-    for (i, (key, value)) in fields.iter().enumerate() {
-        out.push(if i == 0 { b'{' } else { b',' });
-        string(out, key);
-        out.push(b':');
-        string(out, value);
-    }
-}
-
 /// A map of strings, or `null` when empty (snapshot: `pathParameters` and `stageVariables` are
 /// `null`, never `{}`).
 fn pairs(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
@@ -226,7 +215,13 @@ fn pairs(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
         out.extend_from_slice(b"null");
         return;
     }
-    data_fields(out, pairs);
+    // Request data: keys are escaped as well as values.
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        out.push(if i == 0 { b'{' } else { b',' });
+        string(out, key);
+        out.push(b':');
+        string(out, value);
+    }
     out.push(b'}');
 }
 

@@ -229,7 +229,6 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
     let content_type = head.header(base, "content-type");
     let base64_body =
         req.body.is_some() && event::is_binary(content_type, &req.api.binary_media_types);
-    let resource_id = resource_id(&req.method.resource_path);
     let input = event::EventInput {
         resource: &req.method.resource_path,
         path: req.path,
@@ -240,7 +239,7 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
         path_parameters: &params,
         stage_variables: &vars,
         ctx: event::RequestContextInput {
-            resource_id: std::str::from_utf8(&resource_id).unwrap_or_default(),
+            resource_id: &req.method.resource_id,
             stage: &req.stage.name,
             request_id: req.request_id,
             extended_request_id: req.request_id,
@@ -274,29 +273,9 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
     event::write_event(&input, out);
 }
 
-/// A stable resource id for `requestContext.resourceId`: AWS's ids are 6 to 10 lower-case
-/// alphanumerics assigned at creation; here they are derived from the resource path, so the
-/// same resource keeps its id across reloads.
-fn resource_id(resource_path: &str) -> [u8; 6] {
-    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    // FNV-1a: stable across builds and platforms (a std hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in resource_path.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    std::array::from_fn(|i| ALPHABET[((h >> (i * 6)) % 36) as usize])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resource_ids_are_stable_and_differ() {
-        assert_eq!(resource_id("/pets"), resource_id("/pets"));
-        assert_ne!(resource_id("/pets"), resource_id("/pets/{id}"));
-        assert_eq!(resource_id("/").len(), 6);
-    }
 
     #[test]
     fn reserved_result_headers_are_remapped_and_a_type_added() {
