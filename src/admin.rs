@@ -15,6 +15,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,24 +28,64 @@ use crate::reload::SnapshotHandle;
 /// Largest admin request head accepted.
 const MAX_HEAD: usize = 8192;
 
-/// Binds the admin listener and serves it on a background thread; returns the bound address.
+/// The admin listener: the one handed over by the process this one upgrades (`inherited`,
+/// when it is on `addr`), or a new one bound on `addr`.
+pub fn bind(addr: SocketAddr, inherited: Vec<TcpListener>) -> io::Result<TcpListener> {
+    let same = |l: &TcpListener| {
+        l.local_addr()
+            .is_ok_and(|a| a == addr || (addr.port() == 0 && a.ip() == addr.ip()))
+    };
+    match inherited.into_iter().find(same) {
+        Some(listener) => Ok(listener),
+        None => TcpListener::bind(addr),
+    }
+}
+
+/// How often the admin thread looks at its stop flag while no connection comes.
+const STOP_POLL_MS: i32 = 100;
+
+/// Serves `listener` on a background thread until `stop` is raised (the node handed over to
+/// a new binary, which serves the same socket from then on); returns the bound address.
 pub fn start(
-    addr: SocketAddr,
+    listener: TcpListener,
     snapshots: Arc<SnapshotHandle>,
     (metrics, cache, inbox): (Arc<NodeMetrics>, Arc<CacheBoard>, AdminInbox),
+    stop: Arc<AtomicBool>,
 ) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &snapshots, &metrics, &cache, &inbox) {
+            while !stop.load(Ordering::Acquire) {
+                if !readable(&listener) {
+                    continue;
+                }
+                // Another process sharing the socket may have taken the connection.
+                let Ok((stream, _)) = listener.accept() else {
+                    continue;
+                };
+                let served = stream
+                    .set_nonblocking(false)
+                    .and_then(|()| handle(stream, &snapshots, &metrics, &cache, &inbox));
+                if let Err(e) = served {
                     tracing::debug!("admin connection: {e}");
                 }
             }
         })?;
     Ok(bound)
+}
+
+/// Waits up to [`STOP_POLL_MS`] for a connection to accept.
+fn readable(listener: &TcpListener) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    unsafe { libc::poll(&mut fds, 1, STOP_POLL_MS) > 0 }
 }
 
 fn handle(

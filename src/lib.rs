@@ -29,5 +29,6 @@ pub mod snapshot;
 pub mod systemd;
 pub mod throttle;
 pub mod tls;
+pub mod upgrade;
 pub mod upstream;
 pub mod wire;

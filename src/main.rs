@@ -14,6 +14,9 @@ usage:
                              add the API keys of a CSV file (Name,Key,Enabled,Description,
                              UsagePlanIds) to DIR/api_keys/; all rows or none; apply with SIGHUP
   tollgate --version
+
+signals: HUP reloads the configuration, USR1 reopens access logs, USR2 upgrades to the
+binary file as it is now without dropping a connection, TERM/INT drain and stop
 ";
 
 /// What the command line asks for.

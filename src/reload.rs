@@ -168,6 +168,11 @@ impl Reloader {
         self
     }
 
+    /// Generation of the published snapshot.
+    pub fn generation(&self) -> u64 {
+        self.handle.generation()
+    }
+
     /// Loads, validates and compiles the directory; publishes only if it is valid.
     pub fn reload(&self) -> ReloadOutcome {
         let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,7 +212,7 @@ impl Reloader {
                 tracing::info!("config reloaded generation={generation}");
                 if *restart_needed {
                     tracing::warn!(
-                        "listen, shards, pin_cores, admin, access_log_queue or log_format changed: those take effect after a restart"
+                        "listen, shards, pin_cores, admin, access_log_queue or log_format changed: those take effect after a restart or a binary upgrade (SIGUSR2), which drops no connection"
                     );
                 }
             }

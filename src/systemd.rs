@@ -2,7 +2,7 @@
 //! notifications and the watchdog (`sd_notify(3)`: datagrams of `KEY=VALUE` lines to the
 //! Unix socket named by `$NOTIFY_SOCKET`, a path or, with a leading `@`, an abstract name).
 //!
-//! The unit (`packaging/tollgate.service`) is `Type=notify`: systemd counts the node started
+//! The unit (`config/systemd/tollgate.service`) is `Type=notify`: systemd counts the node started
 //! when [`Notifier::ready`] is sent, which [`crate::server::run`] does only after every shard
 //! has started its event loop on its listeners with the first snapshot. `WATCHDOG=1` is sent by
 //! [`spawn_watchdog`] only while every shard's housekeeping tick keeps turning
@@ -25,6 +25,7 @@ pub const PROTOCOL_ENV: [&str; 4] = [
 ];
 
 /// Where notifications go: nowhere when the node does not run under systemd.
+#[derive(Debug)]
 pub struct Notifier {
     socket: Option<(UnixDatagram, std::os::unix::net::SocketAddr)>,
 }
@@ -88,6 +89,16 @@ impl Notifier {
         self.notify(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading the configuration",
             monotonic_usec()
+        ));
+    }
+
+    /// `MAINPID=`: a new binary (`pid`) serves in this one's place after an upgrade, and is
+    /// the process systemd supervises from now on. Sent by the old process: with
+    /// `NotifyAccess=main` systemd hears only the main process, which this still is. It
+    /// carries a watchdog ping: the new process's own pings counted for nothing until now.
+    pub fn hand_over(&self, pid: u32) {
+        self.notify(&format!(
+            "MAINPID={pid}\nREADY=1\nWATCHDOG=1\nSTATUS=upgraded: pid {pid} serves"
         ));
     }
 

@@ -339,3 +339,30 @@ fn botocore_invokes_hosted_functions_on_the_admin_listener() {
     );
     assert_eq!(forged["http_status"], 403);
 }
+
+#[test]
+fn a_worker_holds_no_client_connection_of_the_node() {
+    // A client connected before the worker starts: when the gateway closes it (idle), the
+    // client must see the end, which it would not if the worker had inherited the socket.
+    let cfg = ConfigDir::with_api(&hosted_api("hello"))
+        .shards(1)
+        .limit("idle_timeout_ms", 1000);
+    let cfg = hosted_function(cfg, "hello", ECHO_APP, "timeout = 5");
+    let gw = Gateway::start(&cfg);
+    let mut idle = Conn::connect(gw.addr());
+    let routed_nowhere = idle.roundtrip(&Req::get("/prod/nothing-here"));
+    assert_eq!(routed_nowhere.status, 403);
+    let invoked = get(gw.addr(), "/prod/fn");
+    assert_eq!(
+        invoked.status,
+        200,
+        "{}\n{}",
+        invoked.body_str(),
+        gw.logs_text()
+    );
+    assert!(
+        idle.closed_within(Duration::from_secs(5)),
+        "the idle connection was not closed: a worker holds it\n{}",
+        gw.logs_text()
+    );
+}

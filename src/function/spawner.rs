@@ -183,10 +183,12 @@ fn start(spec: &FunctionSpec, runtime_api: SocketAddr) -> std::io::Result<Child>
     }
     let memory = u64::from(spec.memory_mb) * 1024 * 1024;
     // SAFETY: the closure runs in the child between fork and exec and only calls
-    // async-signal-safe functions (setrlimit, prctl).
+    // async-signal-safe functions (close_range, fcntl, setrlimit, prctl).
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(move || {
+            // No client connection of the node's may stay open in a worker.
+            crate::lifecycle::close_on_exec_except(&[])?;
             let limit = libc::rlimit {
                 rlim_cur: memory,
                 rlim_max: memory,

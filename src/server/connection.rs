@@ -56,7 +56,10 @@ pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
             internal_error(shard, &mut conn, &limits).await;
             return;
         };
-        if next == Next::Close || shard.is_draining() {
+        // A response that promised keep-alive is honoured even if the drain began while it
+        // was written: the next request (read with the drain's grace) is answered with
+        // `Connection: close`.
+        if next == Next::Close {
             return;
         }
     }
@@ -85,12 +88,32 @@ async fn read_head(
             }
         }
         let read = match deadline {
-            None if shard.is_draining() => return Err(HeadError::Gone),
+            // Draining: the client may have sent its next request already, or be about to
+            // (a keep-alive client cannot know yet); closing now would race with it and fail
+            // that request. It gets a short grace instead, and is answered with
+            // `Connection: close`; a client that stays silent is closed after the grace.
+            None if shard.is_draining() => {
+                let grace = shard.drain_grace_left();
+                if grace.is_zero() {
+                    return Err(HeadError::Gone);
+                }
+                match conn.inbuf.fill(&mut conn.stream, grace).await {
+                    Ok(0) | Err(_) => return Err(HeadError::Gone),
+                    Ok(_) => continue,
+                }
+            }
             None => {
                 let cancel = shard.drain_handle();
-                conn.inbuf
+                let read = conn
+                    .inbuf
                     .fill_cancelable(&mut conn.stream, idle, cancel)
-                    .await
+                    .await;
+                // A drain cancels the wait (`Ok(0)`, as an end of stream would): wait on in
+                // the arm above.
+                if matches!(read, Ok(0)) && shard.is_draining() {
+                    continue;
+                }
+                read
             }
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());

@@ -47,6 +47,9 @@ pub enum StartError {
     /// A shard could not start its event loop.
     #[error("{0}")]
     Shard(String),
+    /// Taking over from the process this one upgrades failed (that one goes on serving).
+    #[error("upgrade: {0}")]
+    Upgrade(#[from] crate::upgrade::UpgradeError),
 }
 
 /// The node-wide services shards report to or take part in, created once in [`run`] and
@@ -77,8 +80,11 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartErr
     move |source| StartError::Io { context, source }
 }
 
-/// Runs the gateway on the configuration in `dir` until SIGTERM or SIGINT, then drains.
+/// Runs the gateway on the configuration in `dir` until SIGTERM or SIGINT (or until a new
+/// binary took over, `crate::upgrade`), then drains.
 pub fn run(dir: &Path) -> Result<(), StartError> {
+    let mut takeover = crate::upgrade::Takeover::from_env()?;
+    let exe = crate::upgrade::started_from();
     let loaded = config::load(dir, 1)?;
     let node = loaded.node.clone();
     let usage = loaded.snapshot.traffic.usage.clone();
@@ -90,6 +96,14 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             crate::clock::TEST_CLOCK_ENV
         );
     }
+    let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
+    // Taking over: the old process closes the usage store only now that this one has loaded
+    // its configuration. Listeners are bound after that, so that one a new address adds
+    // queues no connection for a process that may still fail before it serves.
+    if let Some(t) = &mut takeover {
+        t.prepared()?;
+    }
+    let sockets = Sockets::bind(&node, takeover.as_mut())?;
     let traffic = crate::throttle::TrafficNode::with_store(
         node.shards,
         clock.clone(),
@@ -97,17 +111,6 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         usage.flush_interval,
     )?;
     let handle = SnapshotHandle::with_traffic(loaded.snapshot, Arc::clone(&traffic));
-    let signals = SignalWatch::register().map_err(io_err("registering signal handlers"))?;
-    let (bound, listeners) =
-        listener::bind_all(&node.listen, node.shards).map_err(io_err("binding listeners"))?;
-    for addr in &bound {
-        tracing::info!("listening addr={addr}");
-    }
-    let (tls_bound, tls_listeners) = listener::bind_all(&node.tls_listen, node.shards)
-        .map_err(io_err("binding tls listeners"))?;
-    for addr in &tls_bound {
-        tracing::info!("listening tls addr={addr}");
-    }
     let services = NodeServices {
         metrics: NodeMetrics::new(node.shards),
         access_log: Arc::new(
@@ -130,15 +133,24 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     // Before any shard can queue a record: the writer closes files no tracked snapshot names.
     let access_logs = services.access_log.tracker();
     access_logs.track(&handle.load_full());
-    if let Some(addr) = node.admin {
+    let admin_stop = Arc::new(AtomicBool::new(false));
+    let inherit = sockets
+        .descriptors()
+        .map_err(io_err("duplicating the listeners"))?;
+    if let Some(listener) = sockets.admin {
         // Not the access-log queue: its writer is flushed once every holder is gone.
         let admin = (
             Arc::clone(&services.metrics),
             Arc::clone(&services.cache),
             services.admin_invocations.clone(),
         );
-        let bound = crate::admin::start(addr, Arc::clone(&handle), admin)
-            .map_err(io_err(format!("binding admin listener {addr}")))?;
+        let bound = crate::admin::start(
+            listener,
+            Arc::clone(&handle),
+            admin,
+            Arc::clone(&admin_stop),
+        )
+        .map_err(io_err("starting the admin listener"))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -146,8 +158,8 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     let threads = spawn_shards(
         &node,
         &handle,
-        listeners,
-        tls_listeners,
+        sockets.plain,
+        sockets.tls,
         &shutdown,
         &services,
         &started_tx,
@@ -176,11 +188,19 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     );
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
     crate::lifecycle::release_freed_memory();
-    notifier.ready(&format!(
-        "serving generation {} on {} shards",
-        handle.generation(),
-        node.shards
-    ));
+    let predecessor_draining = match takeover {
+        // The old process tells systemd (only its main process is heard) that this one is
+        // the main process now, and ready.
+        Some(t) => t.serving(Arc::clone(&traffic))?,
+        None => {
+            notifier.ready(&format!(
+                "serving generation {} on {} shards",
+                handle.generation(),
+                node.shards
+            ));
+            Arc::new(AtomicBool::new(false))
+        }
+    };
     if let Some(interval) = crate::systemd::watchdog_interval().filter(|_| notifier.is_active()) {
         crate::systemd::spawn_watchdog(
             Arc::clone(&notifier),
@@ -190,6 +210,20 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         )
         .map_err(io_err("starting the watchdog thread"))?;
     }
+    let upgrader = exe
+        .map_err(|e| {
+            tracing::error!("binary upgrades (SIGUSR2) are off: cannot tell which binary runs: {e}")
+        })
+        .ok()
+        .map(|exe| {
+            crate::upgrade::Upgrader::new(
+                exe,
+                inherit,
+                Arc::clone(&traffic),
+                Arc::clone(&notifier),
+                predecessor_draining,
+            )
+        });
     let NodeServices {
         metrics,
         access_log,
@@ -203,11 +237,19 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     let reloader = Reloader::new(dir, Arc::clone(&handle), node)
         .counting(metrics)
         .tracking_access_logs(access_logs);
-    signals.run(&reloader, &shutdown, &access_log.reopen_flag(), &notifier);
+    let flags = (&*shutdown, &*access_log.reopen_flag());
+    let handed_over = signals.run(&reloader, flags, &notifier, upgrader.as_ref());
+    if handed_over {
+        admin_stop.store(true, std::sync::atomic::Ordering::Release);
+    }
     for t in threads {
         let _ = t.join();
     }
     traffic.shutdown();
+    // The last counts went to the new process: tell it nothing more will come.
+    if let Some(upgrader) = &upgrader {
+        upgrader.finish();
+    }
     // Every shard has drained its in-flight invocations: stop the hosted functions' workers.
     if let Some(spawner) = spawner {
         spawner.send(crate::function::spawner::Command::Shutdown);
@@ -218,6 +260,62 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The node's listening sockets, bound (or adopted from the process this one upgrades)
+/// before anything else starts.
+struct Sockets {
+    /// Per shard: plain listeners.
+    plain: Vec<Vec<std::net::TcpListener>>,
+    /// Per shard: TLS listeners.
+    tls: Vec<Vec<std::net::TcpListener>>,
+    admin: Option<std::net::TcpListener>,
+}
+
+impl Sockets {
+    fn bind(
+        node: &config::NodeSettings,
+        mut takeover: Option<&mut crate::upgrade::Takeover>,
+    ) -> Result<Sockets, StartError> {
+        use crate::upgrade::Kind;
+        let mut inherited = |kind| takeover.as_mut().map_or_else(Vec::new, |t| t.take(kind));
+        let (bound, plain) =
+            listener::bind_adopting(&node.listen, node.shards, inherited(Kind::Http))
+                .map_err(io_err("binding listeners"))?;
+        for addr in &bound {
+            tracing::info!("listening addr={addr}");
+        }
+        let (tls_bound, tls) =
+            listener::bind_adopting(&node.tls_listen, node.shards, inherited(Kind::Tls))
+                .map_err(io_err("binding tls listeners"))?;
+        for addr in &tls_bound {
+            tracing::info!("listening tls addr={addr}");
+        }
+        let admin_inherited = inherited(Kind::Admin);
+        let admin = match node.admin {
+            Some(addr) => Some(
+                crate::admin::bind(addr, admin_inherited)
+                    .map_err(io_err(format!("binding admin listener {addr}")))?,
+            ),
+            None => None,
+        };
+        Ok(Sockets { plain, tls, admin })
+    }
+
+    /// A duplicate of every listening descriptor (the same sockets), for a binary upgrade to
+    /// hand over.
+    fn descriptors(&self) -> std::io::Result<Vec<(crate::upgrade::Kind, std::os::fd::OwnedFd)>> {
+        use crate::upgrade::Kind;
+        use std::os::fd::AsFd;
+        let plain = self.plain.iter().flatten().map(|l| (Kind::Http, l));
+        let tls = self.tls.iter().flatten().map(|l| (Kind::Tls, l));
+        let admin = self.admin.iter().map(|l| (Kind::Admin, l));
+        plain
+            .chain(tls)
+            .chain(admin)
+            .map(|(kind, l)| Ok((kind, l.as_fd().try_clone_to_owned()?)))
+            .collect()
+    }
 }
 
 /// What a shard reports once: its event loop runs (`Ok`), or why it could not start.

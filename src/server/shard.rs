@@ -23,6 +23,13 @@ use crate::upstream::pool::Pool;
 /// go of, and (every 20th tick) purges its pool.
 const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
 
+/// How long a keep-alive connection idle when the shard starts draining may still send its
+/// next request (answered with `Connection: close`) before it is closed. A second covers a
+/// client whose request was already on its way (a loaded `wrk` sends the next one within
+/// microseconds) without holding a draining process long; HAProxy and Envoy also let idle
+/// HTTP/1.1 connections finish one more request rather than racing them with a close.
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+
 /// State owned by one shard and shared by its connection tasks (single-threaded: `Cell`s and
 /// `RefCell`s, never locks).
 pub struct ShardCtx {
@@ -53,6 +60,9 @@ pub struct ShardCtx {
     pub cache: ShardCache,
     rng: RefCell<fastrand::Rng>,
     draining: Cell<bool>,
+    /// When idle connections stop being given a chance ([`DRAIN_IDLE_GRACE`] after the drain
+    /// began).
+    grace_until: Cell<Option<std::time::Instant>>,
     active: Cell<usize>,
     canceller: RefCell<Canceller>,
 }
@@ -84,6 +94,7 @@ impl ShardCtx {
             cache: ShardCache::new(Arc::clone(&services.cache), services.clock.clone()),
             rng: RefCell::new(fastrand::Rng::new()),
             draining: Cell::new(false),
+            grace_until: Cell::new(None),
             active: Cell::new(0),
             canceller: RefCell::new(Canceller::new()),
         }
@@ -99,6 +110,13 @@ impl ShardCtx {
         self.draining.get()
     }
 
+    /// What is left of the grace an idle keep-alive connection gets once the shard drains.
+    pub fn drain_grace_left(&self) -> Duration {
+        self.grace_until.get().map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(std::time::Instant::now())
+        })
+    }
+
     /// A handle whose operations are cancelled when the shard starts draining (idle reads).
     pub fn drain_handle(&self) -> CancelHandle {
         self.canceller.borrow().handle()
@@ -110,6 +128,10 @@ impl ShardCtx {
     }
 
     fn begin_drain(&self) {
+        let drain_timeout = self.snapshots.current().limits.drain_timeout;
+        let grace = DRAIN_IDLE_GRACE.min(drain_timeout);
+        self.grace_until
+            .set(Some(std::time::Instant::now() + grace));
         self.draining.set(true);
         let old = std::mem::take(&mut *self.canceller.borrow_mut());
         // Cancelling wakes every idle read and accept with ECANCELED.

@@ -15,6 +15,7 @@
 
 pub mod bucket;
 pub mod build;
+mod handover;
 pub mod keys;
 mod padded;
 pub mod quota;
@@ -24,15 +25,16 @@ pub mod store;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ahash::AHashMap;
 
 pub use bucket::{Bucket, Limit};
+pub use handover::UsageSink;
 pub use keys::KeyTable;
 pub use quota::{Period, QuotaSpec, QuotaState, Usage};
-pub use store::{Store, StoreError};
+pub use store::{Delta, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::snapshot::Snapshot;
@@ -174,7 +176,12 @@ pub struct TrafficNode {
     shards: usize,
     clock: Clock,
     registry: Mutex<Registry>,
-    store: Option<Store>,
+    /// The usage database; `None` in memory, and while a node this one hands over to owns it.
+    store: RwLock<Option<Store>>,
+    /// Where the store lives (to open it again when a hand-over fails).
+    store_path: Option<PathBuf>,
+    /// Where flushes go instead of the store once it is handed over (`handover.rs`).
+    forward: Mutex<Option<Box<dyn UsageSink>>>,
     flush_lock: Mutex<()>,
     stop: Mutex<Option<mpsc::Sender<()>>>,
     flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -201,7 +208,7 @@ struct Registry {
 impl TrafficNode {
     /// A node without a store (usage is counted but not kept): `--check`, unit tests.
     pub fn in_memory(shards: usize, clock: Clock) -> Arc<Self> {
-        Arc::new(Self::build(shards, clock, None))
+        Arc::new(Self::build(shards, clock, None, None))
     }
 
     /// A node whose usage is kept in the redb file at `store`, flushed every
@@ -212,7 +219,8 @@ impl TrafficNode {
         store: &Path,
         flush_interval: Duration,
     ) -> Result<Arc<Self>, StoreError> {
-        let node = Arc::new(Self::build(shards, clock, Some(Store::open(store)?)));
+        let opened = Store::open(store)?;
+        let node = Arc::new(Self::build(shards, clock, Some(opened), Some(store.into())));
         let (tx, rx) = mpsc::channel::<()>();
         let worker = Arc::clone(&node);
         let handle = std::thread::Builder::new()
@@ -224,12 +232,14 @@ impl TrafficNode {
         Ok(node)
     }
 
-    fn build(shards: usize, clock: Clock, store: Option<Store>) -> Self {
+    fn build(shards: usize, clock: Clock, store: Option<Store>, path: Option<PathBuf>) -> Self {
         TrafficNode {
             shards: shards.max(1),
             clock,
             registry: Mutex::new(Registry::default()),
-            store,
+            store: RwLock::new(store),
+            store_path: path,
+            forward: Mutex::new(None),
             flush_lock: Mutex::new(()),
             stop: Mutex::new(None),
             flusher: Mutex::new(None),
@@ -243,9 +253,10 @@ impl TrafficNode {
         &self.clock
     }
 
-    /// The store, when usage is durable.
-    pub fn store(&self) -> Option<&Store> {
-        self.store.as_ref()
+    /// Runs `f` on the store; `None` when this node keeps no store (in memory, or handed
+    /// over to a new binary).
+    pub fn using_store<R>(&self, f: impl FnOnce(&Store) -> R) -> Option<R> {
+        read(&self.store).as_ref().map(f)
     }
 
     /// Fills `snapshot.traffic.live`, reusing the state of unchanged buckets and of every
@@ -309,22 +320,34 @@ impl TrafficNode {
     /// A quota for the current period, starting from what the store counted in it.
     fn new_quota(&self, spec: QuotaSpec, key: &str, plan: &str, today: u32) -> QuotaState {
         let start = spec.period_start(today);
-        let used = match &self.store {
+        let used = match &*read(&self.store) {
             Some(store) => store.sum(key, plan, start, today).unwrap_or_else(|e| {
                 tracing::error!("{e}; quota of key {key} in plan {plan} starts from 0");
                 0
             }),
+            None if self.store_path.is_some() => {
+                tracing::warn!("the usage store is handed over; quota of key {key} in plan {plan} starts from 0 on this node");
+                0
+            }
             None => 0,
         };
         QuotaState::new(spec, self.shards, today, used)
     }
 
     /// Writes every counted request not yet in the store, under the UTC day it was admitted.
+    /// Once the store is handed over, what is counted goes to the new node instead.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
         let _serial = lock(&self.flush_lock);
+        self.flush_locked()
+    }
+
+    /// [`TrafficNode::flush`] with `flush_lock` held.
+    fn flush_locked(&self) -> Result<(), StoreError> {
+        let store = read(&self.store);
+        let mut forward = lock(&self.forward);
+        if store.is_none() && forward.is_none() {
+            return Ok(());
+        }
         // Only the counters shards queued since the last flush (one entry per counter and
         // shard that counted): no walk over every configured key.
         let counters: Vec<Arc<Usage>> = self.dirty.1.try_iter().collect();
@@ -342,7 +365,11 @@ impl TrafficNode {
                 taken.push((Arc::clone(u), marks));
             }
         }
-        let written = store.add(&deltas);
+        let written = match (&mut *forward, &*store) {
+            (Some(sink), _) => sink.send(&deltas),
+            (None, Some(store)) => store.add(&deltas),
+            (None, None) => Ok(()),
+        };
         if written.is_err() {
             // Counted again next time: the marks back, the counters back in the queue.
             for (u, marks) in taken {
@@ -368,10 +395,16 @@ impl TrafficNode {
         }
     }
 
-    /// Stops the flusher after a last flush (graceful shutdown). Idempotent.
+    /// Stops the flusher after a last flush (graceful shutdown). Idempotent. A store left
+    /// closed by a failed hand-over is opened again for that flush.
     pub fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if lock(&self.forward).is_none() {
+            if let Err(e) = self.reclaim_store() {
+                tracing::error!("{e}; the requests counted since the failed upgrade are lost");
+            }
         }
         drop(lock(&self.stop).take());
         if let Some(handle) = lock(&self.flusher).take() {
@@ -386,4 +419,14 @@ impl TrafficNode {
 /// Locks a control-plane mutex, ignoring poisoning (the data is counters, still valid).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads behind a control-plane lock, ignoring poisoning.
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes behind a control-plane lock, ignoring poisoning.
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
 }

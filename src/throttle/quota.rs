@@ -198,6 +198,30 @@ impl QuotaState {
         }
     }
 
+    /// Counts `n` requests another process admitted on `day` (the node this one took over
+    /// from, while both served): they use up this period's allowance as if admitted here. A
+    /// day of an earlier period counts for nothing now.
+    pub fn absorb(&self, day: u32, n: u64) {
+        let period = self.spec.period_start(day);
+        let mut cur = self.shared.load(Ordering::Acquire);
+        loop {
+            let (current, reserved) = unpack(cur);
+            let reserved = match current.cmp(&period) {
+                std::cmp::Ordering::Greater => return,
+                std::cmp::Ordering::Equal => reserved,
+                std::cmp::Ordering::Less => 0,
+            };
+            let next = pack(period, (reserved + n).min(MAX_LIMIT));
+            match self
+                .shared
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
     /// Leases shrink as the quota runs out, so that little is stranded on idle shards.
     fn lease_size(&self) -> u64 {
         let (_, reserved) = unpack(self.shared.load(Ordering::Relaxed));
@@ -438,6 +462,17 @@ mod tests {
         let day = parse_day("2026-11-23").unwrap();
         let q = QuotaState::new(spec(5, Period::Day, 0), 2, day, 3);
         assert_eq!((0..10).filter(|_| q.try_admit(0, day)).count(), 2);
+    }
+
+    #[test]
+    fn absorbed_requests_use_up_the_current_period_only() {
+        let day = parse_day("2026-11-23").unwrap();
+        let q = QuotaState::new(spec(5, Period::Day, 0), 2, day, 1);
+        q.absorb(day - 1, 100);
+        q.absorb(day, 2);
+        assert_eq!((0..10).filter(|i| q.try_admit(i % 2, day)).count(), 2);
+        q.absorb(day + 1, 4);
+        assert_eq!((0..10).filter(|_| q.try_admit(0, day + 1)).count(), 1);
     }
 
     #[test]

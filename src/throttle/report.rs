@@ -51,27 +51,29 @@ fn build(
         .iter()
         .find(|p| &*p.id == plan_id)
         .ok_or_else(|| (404, format!("Invalid Usage Plan ID specified: {plan_id}")))?;
-    let store = node
-        .store()
-        .ok_or_else(|| (503, "usage is not stored on this node".to_string()))?;
     node.flush().map_err(|e| (500, e.to_string()))?;
     let key_filter = param("keyId");
-    let mut items = Map::new();
-    for &kp in &plan.key_plans {
-        let Some(key) = traffic
-            .key_plans
-            .get(kp as usize)
-            .and_then(|kp| traffic.keys.get(kp.key))
-        else {
-            continue;
-        };
-        if key_filter.is_some_and(|k| k != &*key.id) {
-            continue;
-        }
-        let rows = key_rows(store, &key.id, plan_id, plan.quota, start, end)
-            .map_err(|e| (500, e.to_string()))?;
-        items.insert(key.id.to_string(), Value::Array(rows));
-    }
+    let items = node
+        .using_store(|store| {
+            let mut items = Map::new();
+            for &kp in &plan.key_plans {
+                let Some(key) = traffic
+                    .key_plans
+                    .get(kp as usize)
+                    .and_then(|kp| traffic.keys.get(kp.key))
+                else {
+                    continue;
+                };
+                if key_filter.is_some_and(|k| k != &*key.id) {
+                    continue;
+                }
+                let rows = key_rows(store, &key.id, plan_id, plan.quota, start, end)
+                    .map_err(|e| (500, e.to_string()))?;
+                items.insert(key.id.to_string(), Value::Array(rows));
+            }
+            Ok(items)
+        })
+        .ok_or_else(|| (503, "usage is not stored on this node".to_string()))??;
     Ok(json!({
         "usagePlanId": plan_id,
         "startDate": start_s,

@@ -12,6 +12,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 /// (key id, plan id, day since epoch) → requests admitted that day.
 const DAILY: TableDefinition<(&str, &str, u32), u64> = TableDefinition::new("daily_usage");
 
+/// Requests admitted for (key id, plan id) on a UTC day (days since the epoch).
+pub type Delta = (Box<str>, Box<str>, u32, u64);
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 #[error("usage store: {0}")]
@@ -54,7 +57,7 @@ impl Store {
     }
 
     /// Adds `(key id, plan id, day, requests)` deltas in one transaction.
-    pub fn add(&self, deltas: &[(Box<str>, Box<str>, u32, u64)]) -> Result<(), StoreError> {
+    pub fn add(&self, deltas: &[Delta]) -> Result<(), StoreError> {
         if deltas.is_empty() {
             return Ok(());
         }

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod systemd;
 pub mod tls;
 pub mod traffic;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -549,7 +550,13 @@ impl Gateway {
     /// Like [`Gateway::start_dir`] with extra environment variables (e.g. test-only switches
     /// such as the test clock, see [`clock`]).
     pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Gateway {
-        let mut child = Command::new(tollgate_bin())
+        Self::start_with_binary(Path::new(tollgate_bin()), dir, env)
+    }
+
+    /// Like [`Gateway::start_with_env`] from another copy of the binary (upgrade tests
+    /// replace the file under a running node).
+    pub fn start_with_binary(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        let mut child = Command::new(exe)
             .arg("--config")
             .arg(dir)
             .env("RUST_LOG", "info")
