@@ -209,10 +209,12 @@ integration = { type = "MOCK", status = 200, body = "keyed" }
     }
     let next = upgrade(&gw, gw.pid());
     // The old process answers on its connections until its shards see the drain (their next
-    // housekeeping tick), then once more with `Connection: close`.
+    // housekeeping tick), then once more with `Connection: close`. Paced, so that the
+    // quota is not what ends the loop.
     let mut after_release = 0;
     for conn in &mut kept {
         loop {
+            std::thread::sleep(Duration::from_millis(5));
             let resp = conn.roundtrip(&keyed_req);
             resp.assert(200, "keyed");
             after_release += 1;

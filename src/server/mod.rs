@@ -73,6 +73,9 @@ pub struct NodeServices {
     pub admin_invocations: crate::function::invoke_api::AdminInbox,
     /// Each shard's housekeeping count, read by systemd's watchdog.
     pub heartbeats: Arc<crate::systemd::Heartbeats>,
+    /// Raised while the process this one took over from still runs (`crate::upgrade`):
+    /// shards submit their accepts again on each tick meanwhile, and once after.
+    pub predecessor_running: Arc<AtomicBool>,
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -122,6 +125,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         shards: node.shards,
         admin_invocations: Default::default(),
         heartbeats: crate::systemd::Heartbeats::new(node.shards),
+        predecessor_running: Arc::new(AtomicBool::new(takeover.is_some())),
         spawner: match crate::function::Spawner::start() {
             Ok(s) => Some(s),
             Err(e) => {
@@ -191,14 +195,20 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     let predecessor_draining = match takeover {
         // The old process tells systemd (only its main process is heard) that this one is
         // the main process now, and ready.
-        Some(t) => t.serving(Arc::clone(&traffic))?,
+        Some(t) => {
+            t.serving(
+                Arc::clone(&traffic),
+                Arc::clone(&services.predecessor_running),
+            )?;
+            Arc::clone(&services.predecessor_running)
+        }
         None => {
             notifier.ready(&format!(
                 "serving generation {} on {} shards",
                 handle.generation(),
                 node.shards
             ));
-            Arc::new(AtomicBool::new(false))
+            Arc::clone(&services.predecessor_running)
         }
     };
     if let Some(interval) = crate::systemd::watchdog_interval().filter(|_| notifier.is_active()) {
@@ -233,6 +243,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         spawner,
         admin_invocations: _,
         heartbeats: _,
+        predecessor_running: _,
     } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node)
         .counting(metrics)

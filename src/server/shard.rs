@@ -50,6 +50,12 @@ pub struct ShardCtx {
     admin_invocations: crossbeam_channel::Receiver<crate::function::invoke_api::AdminInvocation>,
     /// This shard's slot is bumped on every housekeeping tick (systemd's watchdog reads it).
     heartbeats: Arc<crate::systemd::Heartbeats>,
+    /// While raised, and once after, the shard submits its accepts again on each tick
+    /// (`upgrade::Takeover::serving` says why).
+    predecessor_running: Arc<AtomicBool>,
+    saw_predecessor: Cell<bool>,
+    /// Cancels the pending accepts (to submit them again, or for the drain).
+    accept_canceller: RefCell<Canceller>,
     /// `Date` header cache.
     pub date: DateCache,
     /// This shard's metric counters (written only here, read by `/metrics` scrapes).
@@ -88,6 +94,9 @@ impl ShardCtx {
             ),
             admin_invocations: services.admin_invocations.receiver(),
             heartbeats: Arc::clone(&services.heartbeats),
+            predecessor_running: Arc::clone(&services.predecessor_running),
+            saw_predecessor: Cell::new(true),
+            accept_canceller: RefCell::new(Canceller::new()),
             date: DateCache::default(),
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
@@ -122,6 +131,18 @@ impl ShardCtx {
         self.canceller.borrow().handle()
     }
 
+    /// A handle whose accepts are cancelled when the shard drains or re-arms its accepts.
+    fn accept_handle(&self) -> CancelHandle {
+        self.accept_canceller.borrow().handle()
+    }
+
+    /// Cancels the pending accepts; each accept loop submits its accept again unless the
+    /// shard drains.
+    fn rearm_accepts(&self) {
+        let old = std::mem::take(&mut *self.accept_canceller.borrow_mut());
+        *self.accept_canceller.borrow_mut() = old.cancel();
+    }
+
     /// Connections currently open on this shard.
     pub fn active_connections(&self) -> usize {
         self.active.get()
@@ -136,6 +157,7 @@ impl ShardCtx {
         let old = std::mem::take(&mut *self.canceller.borrow_mut());
         // Cancelling wakes every idle read and accept with ECANCELED.
         *self.canceller.borrow_mut() = old.cancel();
+        self.rearm_accepts();
     }
 }
 
@@ -203,6 +225,10 @@ async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
         shard.heartbeats.beat(shard.id);
+        let running = shard.predecessor_running.load(Ordering::Acquire);
+        if shard.saw_predecessor.replace(running) {
+            shard.rearm_accepts();
+        }
         shard.snapshots.refresh();
         run_admin_invocations(shard);
         if ticks.is_multiple_of(20) {
@@ -240,7 +266,7 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
         if shard.is_draining() {
             return;
         }
-        match listener.cancelable_accept(shard.drain_handle()).await {
+        match listener.cancelable_accept(shard.accept_handle()).await {
             Ok((stream, peer)) => {
                 let guard = ActiveGuard::new(Rc::clone(&shard));
                 monoio::spawn(async move {
@@ -255,7 +281,8 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
                     drop(guard);
                 });
             }
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return,
+            // Re-armed (the loop submits the accept again) or draining (it returns).
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => continue,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
                 tracing::warn!(shard = shard.id, "accept failed: {e}");

@@ -121,7 +121,8 @@ pub enum Outcome {
 
 impl Upgrader {
     /// `exe`: [`started_from`], read at start. `listeners`: duplicates of every listening
-    /// descriptor of this process. `predecessor_draining`: from [`Takeover::serving`].
+    /// descriptor of this process. `predecessor_draining`: the flag [`Takeover::serving`]
+    /// lowers.
     pub fn new(
         exe: PathBuf,
         listeners: Vec<(Kind, OwnedFd)>,
@@ -358,26 +359,36 @@ impl Takeover {
     }
 
     /// Step 4: tells the old process this one serves, then counts what it admits while it
-    /// drains (on a thread of its own, until the old process closes the channel). The flag
-    /// returned is raised until then ([`Upgrader::new`]). An old process already gone is no
-    /// error: this one serves alone.
-    pub fn serving(mut self, traffic: Arc<TrafficNode>) -> Result<Arc<AtomicBool>, UpgradeError> {
-        let draining = Arc::new(AtomicBool::new(true));
+    /// drains (on a thread of its own, until the old process closes the channel) and lowers
+    /// `predecessor_running` then. An old process already gone is no error: this one serves
+    /// alone.
+    ///
+    /// While the flag is up the shards submit their accepts again on every tick, and once
+    /// after it falls (`server::shard`): a connection the kernel queued while both processes
+    /// waited on a listener may wait for a wake-up that went to the old process. io_uring
+    /// arms accepts with `EPOLLEXCLUSIVE` (one waiter woken per connection), and a waiter
+    /// cancelled after being woken passes nothing on; a new accept takes what is queued at
+    /// once. (Seen in `tests/upgrade.rs` before: one connection in about ten runs stayed in a
+    /// backlog until the next one arrived.)
+    pub fn serving(
+        mut self,
+        traffic: Arc<TrafficNode>,
+        predecessor_running: Arc<AtomicBool>,
+    ) -> Result<(), UpgradeError> {
         if let Err(e) = self.channel.send(&Message::Serving) {
             tracing::warn!("upgrade: the old process is gone ({e}); serving alone");
-            draining.store(false, Ordering::Release);
-            return Ok(draining);
+            predecessor_running.store(false, Ordering::Release);
+            return Ok(());
         }
         let mut channel = self.channel;
-        let flag = Arc::clone(&draining);
         std::thread::Builder::new()
             .name("upgrade-usage".into())
             .spawn(move || {
                 absorb_until_closed(&mut channel, &traffic);
-                flag.store(false, Ordering::Release);
+                predecessor_running.store(false, Ordering::Release);
             })
             .map_err(|e| UpgradeError::Channel(ChannelError::Io(e)))?;
-        Ok(draining)
+        Ok(())
     }
 }
 

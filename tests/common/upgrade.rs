@@ -65,23 +65,44 @@ pub fn signal(pid: u32, sig: libc::c_int) {
 }
 
 /// Sends SIGUSR2 to `pid` (the gateway or an earlier successor, whose logs all reach `gw`)
-/// and waits for the hand-over; returns the new process. Panics, with the logs, if the
-/// upgrade was refused or did not finish.
-pub fn upgrade(gw: &Gateway, pid: u32) -> Successor {
+/// and waits for the outcome: the new process, or the refusal line. Panics, with the logs, if
+/// neither is logged in time.
+fn signal_upgrade(gw: &Gateway, pid: u32) -> Result<Successor, String> {
     let from = gw.log_len();
     signal(pid, libc::SIGUSR2);
-    match gw.wait_for_any_log(
+    let outcome = gw.wait_for_any_log(
         from,
         &["serves on the same listeners", "upgrade refused"],
         LOG_TIMEOUT * 3,
-    ) {
-        Some((_, line)) if line.contains("serves on the same listeners") => {
-            let pid = super::number_after(&line, "new_pid=")
-                .unwrap_or_else(|| panic!("no new_pid= in {line:?}")) as u32;
-            Successor { pid }
-        }
-        other => panic!(
-            "upgrade of pid {pid} did not hand over ({other:?})\n{}",
+    );
+    let Some((_, line)) = outcome else {
+        panic!("no upgrade outcome for pid {pid}\n{}", gw.logs_text());
+    };
+    if line.contains("upgrade refused") {
+        return Err(line);
+    }
+    let pid = super::number_after(&line, "new_pid=")
+        .unwrap_or_else(|| panic!("no new_pid= in {line:?}")) as u32;
+    Ok(Successor { pid })
+}
+
+/// [`signal_upgrade`] that must hand over; returns the new process.
+pub fn upgrade(gw: &Gateway, pid: u32) -> Successor {
+    signal_upgrade(gw, pid).unwrap_or_else(|refusal| {
+        panic!(
+            "upgrade of pid {pid} was refused: {refusal}\n{}",
+            gw.logs_text()
+        )
+    })
+}
+
+/// [`signal_upgrade`] that must be refused; returns the refusal line.
+pub fn refused_upgrade(gw: &Gateway, pid: u32) -> String {
+    match signal_upgrade(gw, pid) {
+        Err(refusal) => refusal,
+        Ok(next) => panic!(
+            "upgrade of pid {pid} handed over to {} instead of being refused\n{}",
+            next.pid,
             gw.logs_text()
         ),
     }
@@ -97,23 +118,6 @@ pub fn wait_for_count(gw: &Gateway, needle: &str, n: usize) -> bool {
         thread::sleep(Duration::from_millis(10));
     }
     true
-}
-
-/// Sends SIGUSR2 and waits for the refusal line; returns it.
-pub fn refused_upgrade(gw: &Gateway, pid: u32) -> String {
-    let from = gw.log_len();
-    signal(pid, libc::SIGUSR2);
-    match gw.wait_for_any_log(
-        from,
-        &["serves on the same listeners", "upgrade refused"],
-        LOG_TIMEOUT * 3,
-    ) {
-        Some((_, line)) if line.contains("upgrade refused") => line,
-        other => panic!(
-            "upgrade of pid {pid} was not refused ({other:?})\n{}",
-            gw.logs_text()
-        ),
-    }
 }
 
 /// What the load clients saw.
