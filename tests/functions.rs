@@ -57,7 +57,7 @@ fn a_hosted_function_answers_aws_proxy_requests_warm() {
         first.header("X-Worker"),
         "the second invocation reuses the warm worker"
     );
-    assert!(gw.logs_text().contains("cold start"));
+    gw.assert_logged("cold start");
     let fn_ = [("function", "hello")];
     let m = scrape_when(&gw, |m| {
         m.count("tollgate_lambda_invocations_total", &fn_) == 2

@@ -185,7 +185,7 @@ fn malformed_results_are_502() {
             Some("InternalServerErrorException")
         );
     }
-    assert!(gw.logs_text().contains("Malformed Lambda proxy response"));
+    gw.assert_logged("Malformed Lambda proxy response");
 }
 
 #[test]

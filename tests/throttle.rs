@@ -359,7 +359,7 @@ fn stage_method_throttle_is_refused_with_where_to_move_it() {
     assert!(stderr.contains(expected), "{stderr}");
     assert!(!stderr.contains("unknown field"), "{stderr}");
     assert_eq!(gw.reload(), Reload::Failed);
-    assert!(gw.logs_text().contains(expected), "{}", gw.logs_text());
+    gw.assert_logged(expected);
     // ... and the running configuration keeps its per-method limit (burst 1, spent).
     assert_throttled(&get(gw.addr(), "/prod/open"));
 }

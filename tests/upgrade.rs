@@ -139,7 +139,7 @@ fn a_new_binary_that_exits_at_start_leaves_the_old_one_serving() {
         refusal.contains("goes on serving generation 1"),
         "{refusal}"
     );
-    assert!(gw.logs_text().contains("new binary: cannot start"));
+    gw.assert_logged("new binary: cannot start");
     assert!(
         load.wait_more(100),
         "the old process stopped serving\n{}",
@@ -152,11 +152,7 @@ fn a_new_binary_that_exits_at_start_leaves_the_old_one_serving() {
     cfg.write_api("petstore", "this is not toml");
     let refusal = refused_upgrade(&gw, gw.pid());
     assert!(refusal.contains("exited (exit status: 1)"), "{refusal}");
-    assert!(
-        gw.logs_text().contains("petstore.toml"),
-        "{}",
-        gw.logs_text()
-    );
+    gw.assert_logged("petstore.toml");
     assert!(load.wait_more(100));
 
     // Fixed: the same node upgrades.

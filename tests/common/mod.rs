@@ -690,6 +690,17 @@ impl Gateway {
         self.wait_for_any_log(from, &[needle], timeout)
     }
 
+    /// Waits (at most [`LOG_TIMEOUT`]) for a line containing `needle` anywhere in the log;
+    /// panics, showing the logs, if none comes. Lines reach the buffer through a reader
+    /// thread, so a line the gateway wrote before answering may not be there yet when the
+    /// answer is: never check with `logs_text().contains(..)` right after a request.
+    #[track_caller]
+    pub fn assert_logged(&self, needle: &str) {
+        if self.wait_for_log(0, needle, LOG_TIMEOUT).is_none() {
+            panic!("no log line contains {needle:?}\n{}", self.logs_text());
+        }
+    }
+
     /// Like [`Gateway::wait_for_log`] with several alternatives.
     pub fn wait_for_any_log(
         &self,
