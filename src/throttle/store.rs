@@ -50,9 +50,18 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| at(&e))?;
         }
         let db = Database::create(path).map_err(|e| at(&e))?;
-        let txn = db.begin_write().map_err(|e| at(&e))?;
-        txn.open_table(DAILY).map_err(|e| at(&e))?;
-        txn.commit().map_err(|e| at(&e))?;
+        // The table is created once: a store that has it opens without a write transaction
+        // (each commit is an fsync, and a binary upgrade opens the store on its way).
+        let exists = db
+            .begin_read()
+            .map_err(|e| at(&e))?
+            .open_table(DAILY)
+            .is_ok();
+        if !exists {
+            let txn = db.begin_write().map_err(|e| at(&e))?;
+            txn.open_table(DAILY).map_err(|e| at(&e))?;
+            txn.commit().map_err(|e| at(&e))?;
+        }
         Ok(Store { db })
     }
 
