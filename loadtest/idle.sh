@@ -12,15 +12,13 @@
 # count (raised here as far as the hard limit allows).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
+source "$HERE/common.sh"
 COUNTS="${COUNTS:-10000 100000}"
 TG_PORT="${TOLLGATE_PORT:-18580}"
 NGINX_PORT="${NGINX_PORT:-18581}"
 OUT="$HERE/out/idle-$(date +%Y%m%d-%H%M%S)"
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-for tool in nginx python3 taskset; do command -v "$tool" >/dev/null || die "$tool not found"; done
-[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate >&2)
-BIN="${TOLLGATE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/tollgate}"
+need nginx python3 taskset ss
+BIN="$(tollgate_bin)"
 max=0; for n in $COUNTS; do (( n > max )) && max=$n; done
 ulimit -n "$(ulimit -Hn)"
 (( $(ulimit -n) > max + 1000 )) || die "ulimit -n is $(ulimit -n); $max connections need more"

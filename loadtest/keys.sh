@@ -11,14 +11,14 @@
 # p99 target compares key counts in the same session.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
+source "$HERE/common.sh"
 KEYS="${KEYS:-1 10000 100000}"
 IDLE="${IDLE:-10}"
 LOAD="${LOAD:-10}"
 GW=18390
 OUT="$HERE/out/keys-$(date +%Y%m%d-%H%M%S)"
-[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate >&2)
-BIN="${TOLLGATE_BIN:-$ROOT/target/release/tollgate}"
+need wrk taskset curl python3
+BIN="$(tollgate_bin)"
 mkdir -p "$OUT"
 PID=""
 cleanup() { [[ -z "$PID" ]] || kill "$PID" 2>/dev/null || true; }
@@ -37,7 +37,6 @@ flush_ns() { # PID -> run time of its usage-flush thread
     echo 0
 }
 
-command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
 printf '%8s %10s %14s %22s %10s %10s %12s\n' keys rss_mb "flush_us/s" "flush_us/s_after_1_req" "req/s" "p99_us" "cpu_us/req"
 for n in $KEYS; do
     run=$((${run:-0} + 1))
@@ -88,8 +87,7 @@ PY
     t1="$(cpu_ns "$PID")"
     reqs="$(awk '/requests in/ { print $1 }' "$dir/wrk.txt")"
     rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$dir/wrk.txt")"
-    p99="$(awk '$1 == "99%" { v = $2; n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        printf "%.0f", n * ((u == "us") ? 1 : (u == "ms") ? 1000 : 1000000) }' "$dir/wrk.txt")"
+    p99="$(wrk_p99_us "$dir/wrk.txt")"
     bad="$(awk '/Non-2xx/ { print $NF }' "$dir/wrk.txt")"
     [[ -z "$bad" ]] || echo "warning: $bad non-2xx answers in $dir/wrk.txt" >&2
     awk -v n="$n" -v rss="$rss" -v idle=$((b - a)) -v after=$((d - c)) -v s="$IDLE" \

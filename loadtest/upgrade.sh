@@ -14,7 +14,7 @@
 # Layout as loadtest/proxy.sh: Tollgate (1 shard) on CPU 0, origin and wrk on CPU 1.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
+source "$HERE/common.sh"
 DURATION="${DURATION:-60}"
 UPGRADES="${UPGRADES:-20}"
 ROUNDS="${ROUNDS:-2}"
@@ -24,18 +24,13 @@ ADMIN="${ADMIN_PORT:-18481}"
 ORIGIN="${ORIGIN_PORT:-18482}"
 KEY="upgrade-loadtest-key-0123456789"
 OUT="$HERE/out/upgrade-$(date +%Y%m%d-%H%M%S)"
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-for tool in wrk nginx curl taskset ss python3; do
-    command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y wrk nginx curl iproute2 python3)"
-done
+need wrk nginx curl taskset ss python3
 for port in "$PORT" "$ADMIN" "$ORIGIN"; do
     [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]] || die "port $port is in use"
 done
-[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release --bin tollgate >&2)
 # This script's own polling (and every tool it forks) stays off the gateway's CPU.
 taskset -pc 1 $$ >/dev/null
-BIN="${TOLLGATE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/tollgate}"
+BIN="$(tollgate_bin)"
 mkdir -p "$OUT/conf/apis" "$OUT/origin/tmp"
 
 ORIGIN_PID="" MAIN_PID="" WRK_PID=""
@@ -135,19 +130,14 @@ run() {
     WRK_PID=""
 }
 
-us() { # wrk latency ("393.00us", "1.20ms", "2.00s") in microseconds
-    awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        m = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : (u == "m") ? 60000000 : 1
-        printf "%.0f", n * m }'
-}
 summary() { # FILE -> requests socket_errors non2xx p50_us p99_us
     local f="$1"
     printf '%s %s %s %s %s\n' \
         "$(awk '/requests in/ { print $1 }' "$f")" \
         "$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10; found = 1 } END { if (!found) print 0 }' "$f")" \
         "$(awk '/Non-2xx or 3xx responses:/ { print $NF; found = 1 } END { if (!found) print 0 }' "$f")" \
-        "$(us "$(awk '$1 == "50%" { print $2 }' "$f")")" \
-        "$(us "$(awk '$1 == "99%" { print $2 }' "$f")")"
+        "$(wrk_us "$(awk '$1 == "50%" { print $2 }' "$f")")" \
+        "$(wrk_p99_us "$f")"
 }
 
 answered=2  # the two readiness probes

@@ -30,12 +30,8 @@ const MAX_HEAD: usize = 8192;
 
 /// The admin listener: the one handed over by the process this one upgrades (`inherited`,
 /// when it is on `addr`), or a new one bound on `addr`.
-pub fn bind(addr: SocketAddr, inherited: Vec<TcpListener>) -> io::Result<TcpListener> {
-    let same = |l: &TcpListener| {
-        l.local_addr()
-            .is_ok_and(|a| a == addr || (addr.port() == 0 && a.ip() == addr.ip()))
-    };
-    match inherited.into_iter().find(same) {
+pub fn bind(addr: SocketAddr, mut inherited: Vec<TcpListener>) -> io::Result<TcpListener> {
+    match crate::server::listener::take_matching(&mut inherited, addr).pop() {
         Some(listener) => Ok(listener),
         None => TcpListener::bind(addr),
     }

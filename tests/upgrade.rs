@@ -73,6 +73,13 @@ fn three_upgrades_under_load_fail_no_request() {
         } else {
             assert_drained(&gw, pid);
         }
+        // The new process takes the next upgrade once it has heard the old one's end.
+        let drained = successors.len() + 1;
+        assert!(
+            wait_for_count(&gw, "the old process has drained and exited", drained),
+            "{}",
+            gw.logs_text()
+        );
         pid = next.pid;
         successors.push(next);
     }

@@ -269,8 +269,10 @@ impl Template {
             Var::RequestId => text(out, Some(r.request_id)),
             Var::SourceIp => {
                 let mut ip = [0u8; 64];
-                let n = crate::http::write_ip(&mut ip, r.source.ip());
-                text(out, Some(&ip[..n]));
+                text(
+                    out,
+                    Some(crate::http::write_ip(&mut ip, r.source.ip()).as_bytes()),
+                );
             }
             Var::UserAgent => text(out, r.user_agent),
             Var::ApiKey => text(out, r.api_key),

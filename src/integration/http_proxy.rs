@@ -204,8 +204,7 @@ fn write_forwarded(out: &mut Vec<u8>, existing: Option<&[u8]>, from: Downstream)
         out.extend_from_slice(b", ");
     }
     let mut ip = [0u8; 64];
-    let n = crate::http::write_ip(&mut ip, from.peer.ip());
-    out.extend_from_slice(&ip[..n]);
+    out.extend_from_slice(crate::http::write_ip(&mut ip, from.peer.ip()).as_bytes());
     // The client's own value is never forwarded, so the gateway's line is the only one.
     out.extend_from_slice(match from.secure {
         true => b"\r\nX-Forwarded-Proto: https\r\n",

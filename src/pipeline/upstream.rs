@@ -119,8 +119,7 @@ async fn lambda(
     let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
     let request_id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
     let mut ip = [0u8; 64];
-    let ip_len = crate::http::write_ip(&mut ip, conn.peer.ip());
-    let source_ip = std::str::from_utf8(&ip[..ip_len]).unwrap_or_default();
+    let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());
     let start_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

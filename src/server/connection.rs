@@ -88,33 +88,7 @@ async fn read_head(
             }
         }
         let read = match deadline {
-            // Draining: the client may have sent its next request already, or be about to
-            // (a keep-alive client cannot know yet); closing now would race with it and fail
-            // that request. It gets a short grace instead, and is answered with
-            // `Connection: close`; a client that stays silent is closed after the grace.
-            None if shard.is_draining() => {
-                let grace = shard.drain_grace_left();
-                if grace.is_zero() {
-                    return Err(HeadError::Gone);
-                }
-                match conn.inbuf.fill(&mut conn.stream, grace).await {
-                    Ok(0) | Err(_) => return Err(HeadError::Gone),
-                    Ok(_) => continue,
-                }
-            }
-            None => {
-                let cancel = shard.drain_handle();
-                let read = conn
-                    .inbuf
-                    .fill_cancelable(&mut conn.stream, idle, cancel)
-                    .await;
-                // A drain cancels the wait (`Ok(0)`, as an end of stream would): wait on in
-                // the arm above.
-                if matches!(read, Ok(0)) && shard.is_draining() {
-                    continue;
-                }
-                read
-            }
+            None => fill_between_requests(shard, conn, idle).await,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -128,6 +102,33 @@ async fn read_head(
             Ok(_) => {}
         }
     }
+}
+
+/// Waits up to `wait` for more bytes from a client between requests (or before its first).
+/// A drain cuts the wait short, and then the client gets what is left of the drain's grace:
+/// it may have sent its next request already, or be about to (a keep-alive client cannot
+/// know yet), and closing at once would race with it and fail that request; that request is
+/// answered with `Connection: close`. `Ok(0)`: the client closed, or stayed silent.
+pub(crate) async fn fill_between_requests(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    wait: Duration,
+) -> Result<usize, WireError> {
+    if !shard.is_draining() {
+        let read = conn
+            .inbuf
+            .fill_cancelable(&mut conn.stream, wait, shard.drain_handle())
+            .await;
+        // A drain cancels the wait with `Ok(0)`, as an end of stream would.
+        if !matches!(read, Ok(0)) || !shard.is_draining() {
+            return read;
+        }
+    }
+    let grace = shard.drain_grace_left().min(wait);
+    if grace.is_zero() {
+        return Ok(0);
+    }
+    conn.inbuf.fill(&mut conn.stream, grace).await
 }
 
 /// Answers a request whose processing panicked with AWS's 500 and lets the caller close. An

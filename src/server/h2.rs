@@ -80,24 +80,7 @@ pub async fn serve_plain(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAd
         if left.is_zero() {
             return;
         }
-        // A connection accepted just before the drain gets the same grace for its first
-        // bytes as an idle keep-alive connection (`connection::read_head`).
-        let read = if shard.is_draining() {
-            let grace = shard.drain_grace_left().min(left);
-            if grace.is_zero() {
-                return;
-            }
-            conn.inbuf.fill(&mut conn.stream, grace).await
-        } else {
-            let read = conn
-                .inbuf
-                .fill_cancelable(&mut conn.stream, left, shard.drain_handle())
-                .await;
-            if matches!(read, Ok(0)) && shard.is_draining() {
-                continue;
-            }
-            read
-        };
+        let read = connection::fill_between_requests(shard, &mut conn, left).await;
         if !matches!(read, Ok(n) if n > 0) {
             return;
         }

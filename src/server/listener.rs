@@ -79,7 +79,7 @@ pub fn bind_adopting(
 
 /// Removes and returns the inherited listeners bound to `addr` (port 0: to its IP, on the
 /// port of the first one found).
-fn take_matching(inherited: &mut Vec<TcpListener>, addr: SocketAddr) -> Vec<TcpListener> {
+pub fn take_matching(inherited: &mut Vec<TcpListener>, addr: SocketAddr) -> Vec<TcpListener> {
     let local: Vec<Option<SocketAddr>> = inherited.iter().map(|l| l.local_addr().ok()).collect();
     let port = match addr.port() {
         0 => local

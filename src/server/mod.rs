@@ -192,25 +192,19 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     );
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
     crate::lifecycle::release_freed_memory();
-    let predecessor_draining = match takeover {
+    match takeover {
         // The old process tells systemd (only its main process is heard) that this one is
         // the main process now, and ready.
-        Some(t) => {
-            t.serving(
-                Arc::clone(&traffic),
-                Arc::clone(&services.predecessor_running),
-            )?;
-            Arc::clone(&services.predecessor_running)
-        }
-        None => {
-            notifier.ready(&format!(
-                "serving generation {} on {} shards",
-                handle.generation(),
-                node.shards
-            ));
-            Arc::clone(&services.predecessor_running)
-        }
-    };
+        Some(t) => t.serving(
+            Arc::clone(&traffic),
+            Arc::clone(&services.predecessor_running),
+        )?,
+        None => notifier.ready(&format!(
+            "serving generation {} on {} shards",
+            handle.generation(),
+            node.shards
+        )),
+    }
     if let Some(interval) = crate::systemd::watchdog_interval().filter(|_| notifier.is_active()) {
         crate::systemd::spawn_watchdog(
             Arc::clone(&notifier),
@@ -231,7 +225,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
                 inherit,
                 Arc::clone(&traffic),
                 Arc::clone(&notifier),
-                predecessor_draining,
+                Arc::clone(&services.predecessor_running),
             )
         });
     let NodeServices {
@@ -257,10 +251,6 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         let _ = t.join();
     }
     traffic.shutdown();
-    // The last counts went to the new process: tell it nothing more will come.
-    if let Some(upgrader) = &upgrader {
-        upgrader.finish();
-    }
     // Every shard has drained its in-flight invocations: stop the hosted functions' workers.
     if let Some(spawner) = spawner {
         spawner.send(crate::function::spawner::Command::Shutdown);

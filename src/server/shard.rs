@@ -65,10 +65,9 @@ pub struct ShardCtx {
     /// This shard's partitions of the stage caches.
     pub cache: ShardCache,
     rng: RefCell<fastrand::Rng>,
-    draining: Cell<bool>,
-    /// When idle connections stop being given a chance ([`DRAIN_IDLE_GRACE`] after the drain
-    /// began).
-    grace_until: Cell<Option<std::time::Instant>>,
+    /// Set when the shard starts draining: until when an idle connection may still send a
+    /// request ([`DRAIN_IDLE_GRACE`] after the drain began).
+    drain_grace_until: Cell<Option<std::time::Instant>>,
     active: Cell<usize>,
     canceller: RefCell<Canceller>,
 }
@@ -102,8 +101,7 @@ impl ShardCtx {
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
             cache: ShardCache::new(Arc::clone(&services.cache), services.clock.clone()),
             rng: RefCell::new(fastrand::Rng::new()),
-            draining: Cell::new(false),
-            grace_until: Cell::new(None),
+            drain_grace_until: Cell::new(None),
             active: Cell::new(0),
             canceller: RefCell::new(Canceller::new()),
         }
@@ -116,12 +114,12 @@ impl ShardCtx {
 
     /// Whether the shard is shutting down: connections close after their current request.
     pub fn is_draining(&self) -> bool {
-        self.draining.get()
+        self.drain_grace_until.get().is_some()
     }
 
     /// What is left of the grace an idle keep-alive connection gets once the shard drains.
     pub fn drain_grace_left(&self) -> Duration {
-        self.grace_until.get().map_or(Duration::ZERO, |t| {
+        self.drain_grace_until.get().map_or(Duration::ZERO, |t| {
             t.saturating_duration_since(std::time::Instant::now())
         })
     }
@@ -139,8 +137,7 @@ impl ShardCtx {
     /// Cancels the pending accepts; each accept loop submits its accept again unless the
     /// shard drains.
     fn rearm_accepts(&self) {
-        let old = std::mem::take(&mut *self.accept_canceller.borrow_mut());
-        *self.accept_canceller.borrow_mut() = old.cancel();
+        cancel_all(&self.accept_canceller);
     }
 
     /// Connections currently open on this shard.
@@ -151,14 +148,18 @@ impl ShardCtx {
     fn begin_drain(&self) {
         let drain_timeout = self.snapshots.current().limits.drain_timeout;
         let grace = DRAIN_IDLE_GRACE.min(drain_timeout);
-        self.grace_until
+        self.drain_grace_until
             .set(Some(std::time::Instant::now() + grace));
-        self.draining.set(true);
-        let old = std::mem::take(&mut *self.canceller.borrow_mut());
-        // Cancelling wakes every idle read and accept with ECANCELED.
-        *self.canceller.borrow_mut() = old.cancel();
+        // Wakes every idle read and accept with ECANCELED.
+        cancel_all(&self.canceller);
         self.rearm_accepts();
     }
+}
+
+/// Cancels every operation of the canceller's handles; later handles belong to a new one.
+fn cancel_all(canceller: &RefCell<Canceller>) {
+    let old = std::mem::take(&mut *canceller.borrow_mut());
+    *canceller.borrow_mut() = old.cancel();
 }
 
 /// Counts a connection as active for as long as it lives.

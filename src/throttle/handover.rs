@@ -60,13 +60,6 @@ impl TrafficNode {
         self.flush()
     }
 
-    /// Stops sending to the sink (after the last flush): dropping it tells the new node
-    /// that nothing more will come.
-    pub fn end_forwarding(&self) {
-        let _serial = lock(&self.flush_lock);
-        drop(lock(&self.forward).take());
-    }
-
     /// Counts requests the node this one took over from admitted after it handed over the
     /// store: spent from the matching quotas, and written to the store. The registry stays
     /// locked across both, as `link` holds it while it creates quotas from the store's sums:

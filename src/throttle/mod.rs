@@ -350,7 +350,10 @@ impl TrafficNode {
         }
         // Only the counters shards queued since the last flush (one entry per counter and
         // shard that counted): no walk over every configured key.
-        let counters: Vec<Arc<Usage>> = self.dirty.1.try_iter().collect();
+        let mut counters: Vec<Arc<Usage>> = self.dirty.1.try_iter().collect();
+        // Each shard that counted queued the counter: take each once.
+        counters.sort_unstable_by_key(Arc::as_ptr);
+        counters.dedup_by(|a, b| Arc::ptr_eq(a, b));
         let mut deltas = Vec::new();
         let mut taken = Vec::new();
         let mut days = Vec::new();
@@ -413,6 +416,8 @@ impl TrafficNode {
         if let Err(e) = self.flush() {
             tracing::error!("{e}");
         }
+        // After a hand-over: dropping the sink tells the new node nothing more will come.
+        drop(lock(&self.forward).take());
     }
 }
 

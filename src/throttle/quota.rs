@@ -203,23 +203,17 @@ impl QuotaState {
     /// day of an earlier period counts for nothing now.
     pub fn absorb(&self, day: u32, n: u64) {
         let period = self.spec.period_start(day);
-        let mut cur = self.shared.load(Ordering::Acquire);
-        loop {
-            let (current, reserved) = unpack(cur);
-            let reserved = match current.cmp(&period) {
-                std::cmp::Ordering::Greater => return,
-                std::cmp::Ordering::Equal => reserved,
-                std::cmp::Ordering::Less => 0,
-            };
-            let next = pack(period, (reserved + n).min(MAX_LIMIT));
-            match self
-                .shared
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                Err(seen) => cur = seen,
-            }
-        }
+        let _ = self
+            .shared
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                let (current, reserved) = unpack(cur);
+                let reserved = match current.cmp(&period) {
+                    std::cmp::Ordering::Greater => return None,
+                    std::cmp::Ordering::Equal => reserved,
+                    std::cmp::Ordering::Less => 0,
+                };
+                Some(pack(period, (reserved + n).min(MAX_LIMIT)))
+            });
     }
 
     /// Leases shrink as the quota runs out, so that little is stranded on idle shards.
@@ -232,29 +226,25 @@ impl QuotaState {
     /// Reserves up to `want` requests of the period starting on `period`; returns the period
     /// they belong to and how many were reserved.
     fn reserve(&self, period: u32, want: u64) -> Option<(u32, u64)> {
-        let mut cur = self.shared.load(Ordering::Acquire);
-        loop {
-            let (day, reserved) = unpack(cur);
-            // A new period starts from zero; a clock that went back keeps the newer period.
-            let (day, reserved) = if day < period {
-                (period, 0)
-            } else {
-                (day, reserved)
-            };
-            let available = self.spec.limit.saturating_sub(reserved);
-            if available == 0 {
-                return None;
-            }
-            let n = want.min(available);
-            let next = pack(day, reserved + n);
-            match self
-                .shared
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some((day, n)),
-                Err(seen) => cur = seen,
-            }
-        }
+        let mut got = (0, 0);
+        self.shared
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                let (day, reserved) = unpack(cur);
+                // A new period starts from zero; a clock that went back keeps the newer period.
+                let (day, reserved) = if day < period {
+                    (period, 0)
+                } else {
+                    (day, reserved)
+                };
+                let available = self.spec.limit.saturating_sub(reserved);
+                if available == 0 {
+                    return None;
+                }
+                got = (day, want.min(available));
+                Some(pack(day, reserved + got.1))
+            })
+            .ok()
+            .map(|_| got)
     }
 }
 
@@ -332,6 +322,12 @@ impl Usage {
             // `previous` first: a flusher that sees the new day in `current` sees it too.
             slot.previous.store(word, Ordering::Release);
             slot.current.store(pack(today, 1), Ordering::SeqCst);
+        }
+        // Already dirty (every request but the first per shard between flushes): a load, not
+        // a locked swap. A `true` read here means the counter is queued and the flusher has
+        // not cleared the flag yet, so its later read sees this count.
+        if slot.dirty.load(Ordering::SeqCst) {
+            return false;
         }
         !slot.dirty.swap(true, Ordering::SeqCst)
     }

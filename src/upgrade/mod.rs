@@ -107,13 +107,14 @@ pub struct Upgrader {
     traffic: Arc<TrafficNode>,
     notifier: Arc<Notifier>,
     /// Raised while the process this one took over from still drains into it.
-    predecessor_draining: Arc<AtomicBool>,
+    predecessor_running: Arc<AtomicBool>,
 }
 
 /// How an upgrade ended for the old process.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The new process (this pid) serves; drain and exit, then [`Upgrader::finish`].
+    /// The new process (this pid) serves; drain and exit ([`TrafficNode::shutdown`] closes
+    /// the usage line after the last flush).
     HandedOver(u32),
     /// The old process goes on serving (the reason is logged).
     Refused,
@@ -121,14 +122,14 @@ pub enum Outcome {
 
 impl Upgrader {
     /// `exe`: [`started_from`], read at start. `listeners`: duplicates of every listening
-    /// descriptor of this process. `predecessor_draining`: the flag [`Takeover::serving`]
-    /// lowers.
+    /// descriptor of this process. `predecessor_running`: the flag [`Takeover::serving`]
+    /// lowers (never raised in a node that started on its own).
     pub fn new(
         exe: PathBuf,
         listeners: Vec<(Kind, OwnedFd)>,
         traffic: Arc<TrafficNode>,
         notifier: Arc<Notifier>,
-        predecessor_draining: Arc<AtomicBool>,
+        predecessor_running: Arc<AtomicBool>,
     ) -> Upgrader {
         Upgrader {
             exe,
@@ -136,7 +137,7 @@ impl Upgrader {
             listeners,
             traffic,
             notifier,
-            predecessor_draining,
+            predecessor_running,
         }
     }
 
@@ -144,7 +145,7 @@ impl Upgrader {
     pub fn run(&self, generation: u64) -> Outcome {
         // As nginx refuses a new binary while the old master still runs: the store would
         // pass on while the oldest process still sends its counts here.
-        if self.predecessor_draining.load(Ordering::Acquire) {
+        if self.predecessor_running.load(Ordering::Acquire) {
             tracing::error!(
                 "upgrade refused: the process this one took over from is still draining; send SIGUSR2 again once it has exited (log: `the old process has drained and exited`)"
             );
@@ -246,12 +247,6 @@ impl Upgrader {
             exe: self.exe.display().to_string(),
             source,
         })
-    }
-
-    /// After the drain and the last usage flush: closes the usage line, so the new process
-    /// knows nothing more will come.
-    pub fn finish(&self) {
-        self.traffic.end_forwarding();
     }
 }
 

@@ -220,11 +220,7 @@ fn http1_client(target: &Target, keep_alive: bool, stop: &AtomicBool, report: &M
                     conn.insert((s, Vec::new()))
                 }
                 Err(e) => {
-                    report
-                        .lock()
-                        .unwrap()
-                        .failures
-                        .push(format!("connect: {e}"));
+                    fail(report, format!("connect: {e}"));
                     thread::sleep(Duration::from_millis(10));
                     continue;
                 }
@@ -251,15 +247,16 @@ fn http1_client(target: &Target, keep_alive: bool, stop: &AtomicBool, report: &M
                 }
             }
             Err(e) => {
-                report
-                    .lock()
-                    .unwrap()
-                    .failures
-                    .push(format!("HTTP/1.1 (keep-alive {keep_alive}): {e}"));
+                fail(report, format!("HTTP/1.1 (keep-alive {keep_alive}): {e}"));
                 conn = None;
             }
         }
     }
+}
+
+/// Records a request that did not get its expected answer.
+fn fail(report: &Mutex<LoadReport>, what: impl Into<String>) {
+    report.lock().unwrap().failures.push(what.into());
 }
 
 /// Writes one request and reads its response.
@@ -313,20 +310,12 @@ fn h2_client(target: &Target, stop: &AtomicBool, report: &Mutex<LoadReport>) {
                             send.insert(s)
                         }
                         Err(e) => {
-                            report
-                                .lock()
-                                .unwrap()
-                                .failures
-                                .push(format!("h2 handshake: {e}"));
+                            fail(report, format!("h2 handshake: {e}"));
                             continue;
                         }
                     },
                     Err(e) => {
-                        report
-                            .lock()
-                            .unwrap()
-                            .failures
-                            .push(format!("h2 connect: {e}"));
+                        fail(report, format!("h2 connect: {e}"));
                         continue;
                     }
                 },
@@ -362,10 +351,10 @@ fn h2_client(target: &Target, stop: &AtomicBool, report: &Mutex<LoadReport>) {
                 Ok(Ok((200, body))) if body == target.body.as_bytes() => {
                     report.lock().unwrap().h2 += 1
                 }
-                Ok(Ok((status, body))) => report.lock().unwrap().failures.push(format!(
-                    "h2 answer {status} {:?}",
-                    String::from_utf8_lossy(&body)
-                )),
+                Ok(Ok((status, body))) => fail(
+                    report,
+                    format!("h2 answer {status} {:?}", String::from_utf8_lossy(&body)),
+                ),
                 Ok(Err(e)) if unprocessed(&e) => send = None,
                 Ok(Err(e)) => {
                     report
@@ -376,11 +365,7 @@ fn h2_client(target: &Target, stop: &AtomicBool, report: &Mutex<LoadReport>) {
                     send = None;
                 }
                 Err(_) => {
-                    report
-                        .lock()
-                        .unwrap()
-                        .failures
-                        .push("h2 stream timed out".into());
+                    fail(report, "h2 stream timed out");
                     send = None;
                 }
             }
