@@ -119,34 +119,40 @@ impl InBuf {
         }
     }
 
-    /// Like [`fill`](Self::fill) but also ends (with `Ok(0)`) when `cancel` is triggered: used
-    /// for the idle wait between requests, which a draining shard interrupts.
-    pub async fn fill_cancelable<S: monoio::io::CancelableAsyncReadRent>(
+    /// Like [`fill`](Self::fill) without a deadline, ending (with `Ok(0)`) when `cancel` is
+    /// triggered: the idle wheel (`server::idle`) cancels the read when the wait's time is up,
+    /// for parking, or for the drain. A cancelled read still returns the bytes it received.
+    pub async fn fill_until_canceled<S: monoio::io::CancelableAsyncReadRent>(
         &mut self,
         stream: &mut S,
-        timeout: Duration,
         cancel: monoio::io::CancelHandle,
     ) -> Result<usize, WireError> {
         self.make_room();
         let len = self.buf.len();
         let cap = self.buf.capacity();
         let buf = std::mem::take(&mut self.buf);
-        let read = stream.cancelable_read(buf.slice_mut(len..cap), cancel);
-        match monoio::time::timeout(timeout, read).await {
-            Ok((Ok(n), slice)) => {
-                self.buf = slice.into_inner();
-                Ok(n)
-            }
-            Ok((Err(e), slice)) => {
-                self.buf = slice.into_inner();
-                if e.raw_os_error() == Some(libc::ECANCELED) {
-                    Ok(0)
-                } else {
-                    Err(WireError::Io(e))
-                }
-            }
-            Err(_) => Err(WireError::Timeout),
+        let (res, slice) = stream
+            .cancelable_read(buf.slice_mut(len..cap), cancel)
+            .await;
+        self.buf = slice.into_inner();
+        match res {
+            Ok(n) => Ok(n),
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => Ok(0),
+            Err(e) => Err(WireError::Io(e)),
         }
+    }
+
+    /// Takes the (empty) storage out while the connection idles.
+    pub fn take_buf(&mut self) -> Vec<u8> {
+        self.pos = 0;
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Gives storage back after [`InBuf::take_buf`].
+    pub fn put_buf(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        self.buf = buf;
+        self.pos = 0;
     }
 
     /// Writes `range` of the buffer to `stream` without copying.

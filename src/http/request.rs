@@ -124,6 +124,18 @@ impl RequestHead {
         }
     }
 
+    /// Takes the header storage (capacity [`MAX_HEADERS`]) while the connection idles; the
+    /// head is empty until [`RequestHead::put_headers`] gives storage back.
+    pub fn take_headers(&mut self) -> Vec<Header> {
+        std::mem::take(&mut self.headers)
+    }
+
+    /// Gives header storage back after [`RequestHead::take_headers`].
+    pub fn put_headers(&mut self, mut headers: Vec<Header>) {
+        headers.clear();
+        self.headers = headers;
+    }
+
     /// Parses the head at the start of `buf` (the bytes received so far).
     ///
     /// `max_head` limits the head including its final empty line: a complete head longer than

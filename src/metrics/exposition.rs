@@ -177,6 +177,19 @@ fn gauges(out: &mut String, node: &NodeMetrics, generation: u64) {
     }
     family(
         out,
+        "tollgate_parked_connections",
+        "Client connections waiting for a request with their buffers back in the pool, per shard.",
+        "gauge",
+    );
+    for (i, s) in node.shards.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "tollgate_parked_connections{{shard=\"{i}\"}} {}",
+            load(&s.parked_connections)
+        );
+    }
+    family(
+        out,
         "tollgate_snapshot_generation",
         "Generation of the configuration being served.",
         "gauge",

@@ -148,6 +148,7 @@ pub struct ShardMetrics {
     segments: Box<[OnceLock<Box<[SeriesCells]>>]>,
     unrouted: Unrouted,
     open_connections: AtomicU64,
+    parked_connections: AtomicU64,
     throttled: [AtomicU64; ThrottleLevel::ALL.len()],
     access_log_dropped: AtomicU64,
     /// Hosted Lambda functions' counters.
@@ -160,6 +161,7 @@ impl Default for ShardMetrics {
             segments: (0..SEGMENTS).map(|_| OnceLock::new()).collect(),
             unrouted: Unrouted::default(),
             open_connections: AtomicU64::new(0),
+            parked_connections: AtomicU64::new(0),
             throttled: Default::default(),
             access_log_dropped: AtomicU64::new(0),
             functions: Default::default(),
@@ -207,6 +209,12 @@ impl ShardMetrics {
         let n = self.open_connections.load(Ordering::Relaxed);
         self.open_connections
             .store(n.saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// How many of the shard's connections wait for a request holding no buffers (set on
+    /// each housekeeping tick).
+    pub fn set_parked_connections(&self, n: usize) {
+        self.parked_connections.store(n as u64, Ordering::Relaxed);
     }
 
     /// Adds this shard's counters of `series` (if it ever counted any) into `acc`.

@@ -5,13 +5,22 @@ use std::time::Duration;
 
 use std::rc::Rc;
 
+use std::cell::RefCell;
+
 use crate::access_log::RequestFacts;
-use crate::http::RequestHead;
+use crate::http::{Header, RequestHead, MAX_HEADERS};
+use crate::server::idle::IdleSlot;
 use crate::server::stream::ClientStream;
 use crate::wire::{self, InBuf, WireError};
 
 /// Initial receive buffer; grows only for large heads.
 const CLIENT_BUF: usize = 16 * 1024;
+/// Initial response staging buffer.
+const OUT_BUF: usize = 4096;
+/// Initial buffer of the head forwarded to a backend.
+const UPSTREAM_HEAD_BUF: usize = 2048;
+/// A buffer that grew past this (a large head or response) is freed rather than pooled.
+const POOLED_MAX: usize = 64 * 1024;
 
 /// One downstream connection: socket, buffers and parsed-head storage, allocated once when the
 /// connection is accepted so that requests on it allocate nothing of their own.
@@ -38,6 +47,9 @@ pub struct ClientConn {
     /// The custom domain the TLS session was established for (see
     /// `tls::Domains::check_host`).
     pub tls_domain: Option<Rc<str>>,
+    /// The connection's registration with the shard's idle wheel, made at its first wait
+    /// (HTTP/2 streams never wait between requests).
+    idle: Option<Rc<IdleSlot>>,
 }
 
 impl ClientConn {
@@ -69,13 +81,115 @@ impl ClientConn {
             stream,
             peer,
             inbuf: InBuf::with_capacity(capacity),
-            out: Vec::with_capacity(4096),
-            upstream_head: Vec::with_capacity(2048),
+            out: Vec::with_capacity(OUT_BUF),
+            upstream_head: Vec::with_capacity(UPSTREAM_HEAD_BUF),
             head: RequestHead::new(),
             log_facts: RequestFacts::default(),
             client_cert: None,
             secure: false,
             tls_domain: None,
+            idle: None,
         }
+    }
+
+    /// The connection's registration with the shard's idle wheel.
+    pub fn idle_slot(&mut self) -> Rc<IdleSlot> {
+        Rc::clone(self.idle.get_or_insert_with(IdleSlot::new))
+    }
+
+    /// Gives the connection's buffers to `pool` while it waits for its next request, if it
+    /// holds nothing it still needs: no received byte unconsumed, nothing TLS still buffers.
+    /// Returns whether it did; [`ClientConn::unpark`] takes buffers again.
+    pub fn park(&mut self, pool: &ConnBufferPool) -> bool {
+        if !self.inbuf.pending().is_empty() || !self.stream.park() {
+            return false;
+        }
+        pool.give(ConnBuffers {
+            inbuf: self.inbuf.take_buf(),
+            out: std::mem::take(&mut self.out),
+            upstream_head: std::mem::take(&mut self.upstream_head),
+            headers: self.head.take_headers(),
+        });
+        self.log_facts = RequestFacts::default();
+        true
+    }
+
+    /// Takes buffers from `pool` again after [`ClientConn::park`].
+    pub fn unpark(&mut self, pool: &ConnBufferPool) {
+        let bufs = pool.take();
+        self.inbuf.put_buf(bufs.inbuf);
+        self.out = bufs.out;
+        self.upstream_head = bufs.upstream_head;
+        self.head.put_headers(bufs.headers);
+        self.stream.unpark();
+    }
+}
+
+/// The buffers a connection uses while it carries a request, and gives back while it idles.
+pub struct ConnBuffers {
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    upstream_head: Vec<u8>,
+    headers: Vec<Header>,
+}
+
+impl ConnBuffers {
+    fn new() -> Self {
+        ConnBuffers {
+            inbuf: Vec::with_capacity(CLIENT_BUF),
+            out: Vec::with_capacity(OUT_BUF),
+            upstream_head: Vec::with_capacity(UPSTREAM_HEAD_BUF),
+            headers: Vec::with_capacity(MAX_HEADERS),
+        }
+    }
+
+    /// Whether every buffer is still of a size worth keeping.
+    fn poolable(&self) -> bool {
+        self.inbuf.capacity() <= POOLED_MAX
+            && self.out.capacity() <= POOLED_MAX
+            && self.upstream_head.capacity() <= POOLED_MAX
+    }
+}
+
+/// A shard's spare connection buffers. Parked connections hold none, so this holds what the
+/// connections active at the busiest recent moment left behind, up to `keep` sets; the rest
+/// go back to the allocator (which returns them to the kernel).
+pub struct ConnBufferPool {
+    free: RefCell<Vec<ConnBuffers>>,
+    keep: usize,
+}
+
+impl ConnBufferPool {
+    /// A pool keeping up to `keep` sets of buffers.
+    pub fn new(keep: usize) -> Self {
+        ConnBufferPool {
+            free: RefCell::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// A spare set, or a new one: a connection never waits for buffers.
+    fn take(&self) -> ConnBuffers {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(ConnBuffers::new)
+    }
+
+    /// Keeps `bufs` for the next connection that wakes, or frees them.
+    fn give(&self, mut bufs: ConnBuffers) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.keep && bufs.poolable() {
+            bufs.inbuf.clear();
+            bufs.out.clear();
+            bufs.upstream_head.clear();
+            bufs.headers.clear();
+            free.push(bufs);
+        }
+    }
+
+    /// Sets kept now.
+    pub fn kept(&self) -> usize {
+        self.free.borrow().len()
     }
 }

@@ -2,12 +2,14 @@
 //! the connection may be kept alive. Pipelined requests are answered in order because each is
 //! served to the end before the next head is parsed from the buffer.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::gateway_response::GatewayResponse;
 use crate::http::{HttpError, Parsed};
 use crate::pipeline::{self, context::RequestCtx, response_filter, Next};
 use crate::server::client::ClientConn;
+use crate::server::idle::{IdleSlot, Wake};
 use crate::server::shard::{CatchUnwind, ShardCtx};
 use crate::server::stream::ClientStream;
 use crate::snapshot::Limits;
@@ -22,40 +24,35 @@ enum HeadError {
 }
 
 /// Serves requests on an accepted connection (plain, or TLS after its handshake).
-pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
+pub async fn serve_conn(shard: &ShardCtx, conn: &mut ClientConn) {
     let mut first = true;
     loop {
-        // Limits for reading the head come from the configuration current while waiting;
-        // copied, so that an idle connection does not keep a replaced snapshot (and the
-        // access-log files only it writes to) alive.
-        let limits = shard.snapshots.current().limits.clone();
         // A new connection must start its request within the header timeout (as nginx's
-        // client_header_timeout); between requests the longer idle timeout applies.
-        let idle = if first {
-            limits.header_timeout.min(limits.idle_timeout)
-        } else {
-            limits.idle_timeout
+        // client_header_timeout); between requests the longer idle timeout applies. Only the
+        // duration is kept across the wait: an idle connection holds no snapshot (nor the
+        // access-log files only a replaced one writes to), nor a copy of its limits.
+        let idle = {
+            let limits = &shard.snapshots.current().limits;
+            if first {
+                limits.header_timeout.min(limits.idle_timeout)
+            } else {
+                limits.idle_timeout
+            }
         };
         first = false;
-        match read_head(shard, &mut conn, &limits, idle).await {
-            Ok(()) => {}
-            Err(HeadError::Gone) => return,
-            Err(HeadError::Invalid(e)) => {
-                reject(shard, &mut conn, e, &limits).await;
-                return;
+        // The wait for the request's first byte, interrupted when the shard drains.
+        if conn.inbuf.pending().is_empty() {
+            match fill_between_requests(shard, conn, idle).await {
+                Ok(n) if n > 0 => {}
+                _ => return,
             }
         }
-        // Route on the configuration current now, not the one current when the wait for this
-        // request began: an idle keep-alive connection may have slept through a reload.
-        let snapshot = shard.snapshots.current();
-        let served = CatchUnwind(pipeline::serve(shard, &snapshot, &mut conn)).await;
-        let Ok(next) = served else {
-            // A bug hit by this request: it alone gets a 500 and its connection closes (what
-            // it had half-written is discarded); the shard and its other connections go on.
-            tracing::error!(shard = shard.id, peer = %conn.peer, "request panicked; answered 500 and closed the connection");
-            internal_error(shard, &mut conn, &limits).await;
-            return;
-        };
+        // The request runs in an allocation of its own: the connection's task then is only
+        // as large as its wait between requests (the pipeline's state is ~5 KiB, which every
+        // idle connection would otherwise carry; issue 19).
+        // Reading the rest of the head follows the configuration current when it started.
+        let limits = shard.snapshots.current().limits.clone();
+        let next = Box::pin(serve_request(shard, conn, limits)).await;
         // A response that promised keep-alive is honoured even if the drain began while it
         // was written: the next request (read with the drain's grace) is answered with
         // `Connection: close`.
@@ -65,39 +62,52 @@ pub async fn serve_conn(shard: &ShardCtx, mut conn: ClientConn) {
     }
 }
 
-/// Waits for the next request head: up to `idle` for its first byte (interrupted when the
-/// shard drains), then up to `header_timeout` for the rest, so a slow client cannot hold a
-/// connection.
-async fn read_head(
-    shard: &ShardCtx,
-    conn: &mut ClientConn,
-    limits: &Limits,
-    idle: Duration,
-) -> Result<(), HeadError> {
+/// Reads the rest of a request head whose first bytes arrived, and serves the request.
+async fn serve_request(shard: &ShardCtx, conn: &mut ClientConn, limits: Limits) -> Next {
+    match read_head(conn, &limits).await {
+        Ok(()) => {}
+        Err(HeadError::Gone) => return Next::Close,
+        Err(HeadError::Invalid(e)) => {
+            reject(shard, conn, e, &limits).await;
+            return Next::Close;
+        }
+    }
+    // Route on the configuration current now, not the one current when the wait for this
+    // request began: an idle keep-alive connection may have slept through a reload.
+    let snapshot = shard.snapshots.current();
+    match CatchUnwind(pipeline::serve(shard, &snapshot, conn)).await {
+        Ok(next) => next,
+        Err(()) => {
+            // A bug hit by this request: it alone gets a 500 and its connection closes (what
+            // it had half-written is discarded); the shard and its other connections go on.
+            tracing::error!(shard = shard.id, peer = %conn.peer, "request panicked; answered 500 and closed the connection");
+            internal_error(shard, conn, &limits).await;
+            Next::Close
+        }
+    }
+}
+
+/// Reads the request head whose first bytes are in the buffer, for up to `header_timeout`
+/// from now, so a slow client cannot hold a connection. (The clock is read only for a head
+/// that arrives in pieces.)
+async fn read_head(conn: &mut ClientConn, limits: &Limits) -> Result<(), HeadError> {
     let mut deadline: Option<Instant> = None;
     loop {
-        if !conn.inbuf.pending().is_empty() {
-            let started = *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
-            match conn
-                .head
-                .parse(conn.inbuf.pending(), limits.max_header_bytes)
-            {
-                Ok(Parsed::Complete) => return Ok(()),
-                Ok(Parsed::Partial) => deadline = Some(started),
-                Err(e) => return Err(HeadError::Invalid(e)),
-            }
+        match conn
+            .head
+            .parse(conn.inbuf.pending(), limits.max_header_bytes)
+        {
+            Ok(Parsed::Complete) => return Ok(()),
+            Ok(Parsed::Partial) => {}
+            Err(e) => return Err(HeadError::Invalid(e)),
         }
-        let read = match deadline {
-            None => fill_between_requests(shard, conn, idle).await,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(HeadError::Gone);
-                }
-                conn.inbuf.fill(&mut conn.stream, left).await
-            }
-        };
-        match read {
+        let now = Instant::now();
+        let until = *deadline.get_or_insert(now + limits.header_timeout);
+        let left = until.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(HeadError::Gone);
+        }
+        match conn.inbuf.fill(&mut conn.stream, left).await {
             Ok(0) | Err(_) => return Err(HeadError::Gone),
             Ok(_) => {}
         }
@@ -115,20 +125,87 @@ pub(crate) async fn fill_between_requests(
     wait: Duration,
 ) -> Result<usize, WireError> {
     if !shard.is_draining() {
-        let read = conn
-            .inbuf
-            .fill_cancelable(&mut conn.stream, wait, shard.drain_handle())
-            .await;
-        // A drain cancels the wait with `Ok(0)`, as an end of stream would.
-        if !matches!(read, Ok(0)) || !shard.is_draining() {
-            return read;
+        match idle_wait(shard, conn, wait).await {
+            Ok(Some(n)) => return Ok(n),
+            Ok(None) if !shard.is_draining() => return Ok(0),
+            Ok(None) => {}
+            Err(e) => return Err(e),
         }
     }
     let grace = shard.drain_grace_left().min(wait);
     if grace.is_zero() {
         return Ok(0);
     }
-    conn.inbuf.fill(&mut conn.stream, grace).await
+    // Boxed (once per connection, at the drain): its timer would otherwise sit in every
+    // connection's task.
+    Box::pin(conn.inbuf.fill(&mut conn.stream, grace)).await
+}
+
+/// The wait of [`fill_between_requests`] before any drain, timed by the shard's idle wheel
+/// (`server::idle`): a read with the connection's buffers while the client may be about to
+/// send, then, once quiet, a wait for readiness with the buffers back in the shard's pool.
+/// `Ok(None)`: the wait expired or the shard drains.
+async fn idle_wait(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    wait: Duration,
+) -> Result<Option<usize>, WireError> {
+    let slot = conn.idle_slot();
+    shard.idle.begin(&slot, wait);
+    loop {
+        let cancel = slot.handle();
+        let read = match &mut conn.stream {
+            // A plain socket's read is small enough to sit in the connection's task; a TLS
+            // read (record processing, post-handshake writes) is boxed per wait instead.
+            ClientStream::Plain(socket) => conn.inbuf.fill_until_canceled(socket, cancel).await,
+            stream => Box::pin(conn.inbuf.fill_until_canceled(stream, cancel)).await,
+        };
+        let woke = match read {
+            Ok(0) => slot.take_wake(),
+            _ => None,
+        };
+        match woke {
+            Some(Wake::Park) if conn.park(&shard.conn_buffers) => {
+                let ready = parked_wait(shard, &slot, &conn.stream).await;
+                conn.unpark(&shard.conn_buffers);
+                if !ready {
+                    slot.finish();
+                    return Ok(None);
+                }
+                // Bytes (or the end of the stream) are there; the read goes on under the
+                // same deadline (a TLS record may still be incomplete).
+                shard.idle.hold(&slot);
+            }
+            // Holding bytes it still needs: keep waiting with them until the deadline.
+            Some(Wake::Park) => shard.idle.hold(&slot),
+            Some(Wake::Expired | Wake::Drain) => {
+                slot.finish();
+                return Ok(None);
+            }
+            None => {
+                slot.finish();
+                return read.map(Some);
+            }
+        }
+    }
+}
+
+/// Waits, holding no buffer, until the parked connection's socket is readable (`true`) or
+/// the wheel wakes it for its deadline or the drain (`false`).
+async fn parked_wait(shard: &ShardCtx, slot: &Rc<IdleSlot>, stream: &ClientStream) -> bool {
+    shard.idle.park(slot);
+    let mut readable = std::pin::pin!(stream.readable());
+    let ready = std::future::poll_fn(|cx| {
+        if slot.wake().is_some() {
+            return std::task::Poll::Ready(false);
+        }
+        slot.set_waker(cx.waker());
+        // An error (a reset socket) is "readable" too: the read that follows reports it.
+        std::future::Future::poll(readable.as_mut(), cx).map(|_| true)
+    })
+    .await;
+    shard.idle.unpark(slot);
+    ready
 }
 
 /// Answers a request whose processing panicked with AWS's 500 and lets the caller close. An

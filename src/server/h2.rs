@@ -68,11 +68,13 @@ pub fn preface_state(received: &[u8]) -> Option<bool> {
 /// Serves a plain connection: h2c when it opens with the HTTP/2 preface, HTTP/1.1 otherwise.
 pub async fn serve_plain(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAddr) {
     let mut conn = ClientConn::new(ClientStream::Plain(socket), peer);
-    let limits = shard.snapshots.current().limits.clone();
-    let deadline = Instant::now() + limits.header_timeout.min(limits.idle_timeout);
+    let deadline = {
+        let limits = &shard.snapshots.current().limits;
+        Instant::now() + limits.header_timeout.min(limits.idle_timeout)
+    };
     loop {
         match preface_state(conn.inbuf.pending()) {
-            None => return connection::serve_conn(shard, conn).await,
+            None => return connection::serve_conn(shard, &mut conn).await,
             Some(true) => break,
             Some(false) => {}
         }
@@ -89,7 +91,8 @@ pub async fn serve_plain(shard: &Rc<ShardCtx>, socket: TcpStream, peer: SocketAd
     let ClientStream::Plain(socket) = conn.stream else {
         return;
     };
-    serve(shard, H2Io::new(socket, received, None), peer, None).await;
+    // Boxed: a plain HTTP/1.1 connection's task does not carry HTTP/2's state.
+    Box::pin(serve(shard, H2Io::new(socket, received, None), peer, None)).await;
 }
 
 /// Runs an HTTP/2 connection until the client closes it, it idles out, or the shard drains

@@ -7,6 +7,7 @@ pub mod h2;
 pub mod h2_io;
 pub mod h2_stream;
 pub mod https;
+pub mod idle;
 pub mod listener;
 pub mod shard;
 pub mod stream;
@@ -180,7 +181,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         traffic.shutdown();
         return Err(e);
     }
-    let driver = if monoio::utils::detect_uring() {
+    let driver = if io_driver() == IoDriver::Auto && monoio::utils::detect_uring() {
         "io_uring"
     } else {
         "epoll"
@@ -395,27 +396,58 @@ fn shard_main(
             tracing::warn!(shard = id, "could not pin to core {}", core.id);
         }
     }
-    let runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .with_entries(RING_ENTRIES)
-        .uring_builder(ring_setup())
-        .enable_timer()
-        .build();
-    let mut runtime = match runtime {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(shard = id, "cannot start runtime: {e}");
-            let _ = started.send(Err(format!("shard {id} cannot start its runtime: {e}")));
-            return;
-        }
-    };
-    runtime.block_on(async move {
+    let started_err = started.clone();
+    let work = async move {
         let ctx = Rc::new(shard::ShardCtx::new(id, handle, &services));
         let _ = started.send(Ok(id));
         // The access-log queue's sender lives in the shard context only, so the writer sees
         // every sender gone once the shards have stopped.
         drop(services);
         shard::run(ctx, listeners, tls_listeners, shutdown).await;
-    });
+    };
+    let failed = |e: std::io::Error| {
+        tracing::error!(shard = id, "cannot start runtime: {e}");
+        format!("shard {id} cannot start its runtime: {e}")
+    };
+    // The runtime's first act is to send `started`; only a runtime that fails to build
+    // reports here.
+    let not_started = match io_driver() {
+        IoDriver::Epoll => match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => return rt.block_on(work),
+            Err(e) => failed(e),
+        },
+        IoDriver::Auto => match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .with_entries(RING_ENTRIES)
+            .uring_builder(ring_setup())
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => return rt.block_on(work),
+            Err(e) => failed(e),
+        },
+    };
+    let _ = started_err.send(Err(not_started));
+}
+
+/// Which I/O driver the shards run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDriver {
+    /// io_uring where the kernel allows it, epoll otherwise (monoio's `FusionDriver`).
+    Auto,
+    /// epoll, even where io_uring works: `TOLLGATE_IO_DRIVER=epoll`, for kernels or sandboxes
+    /// whose io_uring misbehaves, and so the tests run the fallback path on any machine.
+    Epoll,
+}
+
+/// The driver `TOLLGATE_IO_DRIVER` asks for (anything but `epoll` is the default).
+pub fn io_driver() -> IoDriver {
+    match std::env::var("TOLLGATE_IO_DRIVER").as_deref() {
+        Ok("epoll") => IoDriver::Epoll,
+        _ => IoDriver::Auto,
+    }
 }
 
 /// io_uring submission queue size per shard.

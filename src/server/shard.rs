@@ -16,12 +16,13 @@ use crate::cache::ShardCache;
 use crate::metrics::ShardMetrics;
 use crate::pipeline::response_filter::DateCache;
 use crate::reload::{ShardSnapshot, SnapshotHandle};
-use crate::server::{h2, NodeServices};
+use crate::server::{h2, https, NodeServices};
 use crate::upstream::pool::Pool;
 
 /// How often a shard looks at the node-wide shutdown flag and for a replaced snapshot to let
 /// go of, and (every 20th tick) purges its pool.
-const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
+/// It also advances the idle wheel, whose tick it is.
+const HOUSEKEEPING_TICK: Duration = crate::server::idle::TICK;
 
 /// How long a keep-alive connection idle when the shard starts draining may still send its
 /// next request (answered with `Connection: close`) before it is closed. A second covers a
@@ -29,6 +30,10 @@ const HOUSEKEEPING_TICK: Duration = Duration::from_millis(50);
 /// microseconds) without holding a draining process long; HAProxy and Envoy also let idle
 /// HTTP/1.1 connections finish one more request rather than racing them with a close.
 const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+
+/// How many more connections must have parked in a second (each freeing ~22 KiB) for the
+/// shard to hand the freed pages back to the kernel.
+const COLLECT_AFTER_PARKED: usize = 256;
 
 /// State owned by one shard and shared by its connection tasks (single-threaded: `Cell`s and
 /// `RefCell`s, never locks).
@@ -69,7 +74,10 @@ pub struct ShardCtx {
     /// request ([`DRAIN_IDLE_GRACE`] after the drain began).
     drain_grace_until: Cell<Option<std::time::Instant>>,
     active: Cell<usize>,
-    canceller: RefCell<Canceller>,
+    /// Connections waiting for their next request (deadlines, parking, the drain's wake-up).
+    pub idle: crate::server::idle::IdleWheel,
+    /// Buffers of connections that are not idle (parked connections hold none).
+    pub conn_buffers: crate::server::client::ConnBufferPool,
 }
 
 impl ShardCtx {
@@ -103,7 +111,10 @@ impl ShardCtx {
             rng: RefCell::new(fastrand::Rng::new()),
             drain_grace_until: Cell::new(None),
             active: Cell::new(0),
-            canceller: RefCell::new(Canceller::new()),
+            idle: Default::default(),
+            // Enough for the connections one shard has busy at once under load; beyond that
+            // a waking connection allocates (the allocator reuses what parking freed).
+            conn_buffers: crate::server::client::ConnBufferPool::new(64),
         }
     }
 
@@ -122,11 +133,6 @@ impl ShardCtx {
         self.drain_grace_until.get().map_or(Duration::ZERO, |t| {
             t.saturating_duration_since(std::time::Instant::now())
         })
-    }
-
-    /// A handle whose operations are cancelled when the shard starts draining (idle reads).
-    pub fn drain_handle(&self) -> CancelHandle {
-        self.canceller.borrow().handle()
     }
 
     /// A handle whose accepts are cancelled when the shard drains or re-arms its accepts.
@@ -150,8 +156,8 @@ impl ShardCtx {
         let grace = DRAIN_IDLE_GRACE.min(drain_timeout);
         self.drain_grace_until
             .set(Some(std::time::Instant::now() + grace));
-        // Wakes every idle read and accept with ECANCELED.
-        cancel_all(&self.canceller);
+        // Wakes every connection waiting for a request, and every accept (with ECANCELED).
+        self.idle.drain();
         self.rearm_accepts();
     }
 }
@@ -170,6 +176,15 @@ impl ActiveGuard {
         shard.active.set(shard.active.get() + 1);
         shard.metrics.connection_opened();
         ActiveGuard(shard)
+    }
+}
+
+impl ActiveGuard {
+    /// Ends the connection's count; `served`: its task ended without a panic.
+    fn finish(self, served: bool, peer: std::net::SocketAddr) {
+        if !served {
+            tracing::error!(shard = self.0.id, %peer, "connection task panicked; connection dropped");
+        }
     }
 }
 
@@ -219,12 +234,16 @@ pub async fn run(
 /// out idle backend connections until shutdown.
 async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
     let mut ticks: u32 = 0;
+    let mut parked_at_collect = 0;
     shard
         .functions
         .maintain(&shard.snapshots.current().functions);
     while !shutdown.load(Ordering::Acquire) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
+        shard.idle.advance();
+        let parked = shard.idle.parked();
+        shard.metrics.set_parked_connections(parked);
         shard.heartbeats.beat(shard.id);
         let running = shard.predecessor_running.load(Ordering::Acquire);
         if shard.saw_predecessor.replace(running) {
@@ -240,6 +259,19 @@ async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
             );
             shard.cache.retain_current(&snapshot);
             shard.functions.maintain(&snapshot.functions);
+            // Connections that parked since the last look freed their buffers; the allocator
+            // returns the emptied pages to the kernel only when this thread asks (it would
+            // otherwise wait for the next allocation, which an idle shard may not make).
+            // Only a forced collection purges emptied segment spans (mimalloc v2's normal one
+            // frees pages to their segment but leaves the purge to later segment activity).
+            // At most once a second; its duration is logged at debug level.
+            if parked >= parked_at_collect + COLLECT_AFTER_PARKED {
+                let started = std::time::Instant::now();
+                crate::lifecycle::release_freed_memory();
+                let took_us = started.elapsed().as_micros() as u64;
+                tracing::debug!(shard = shard.id, parked, took_us, "freed pages returned");
+            }
+            parked_at_collect = parked;
         }
     }
     shard.begin_drain();
@@ -270,17 +302,18 @@ async fn accept_loop(shard: Rc<ShardCtx>, listener: TcpListener, tls: bool) {
         match listener.cancelable_accept(shard.accept_handle()).await {
             Ok((stream, peer)) => {
                 let guard = ActiveGuard::new(Rc::clone(&shard));
-                monoio::spawn(async move {
-                    let served = if tls {
-                        CatchUnwind(crate::server::https::serve(&guard.0, stream, peer)).await
-                    } else {
-                        CatchUnwind(h2::serve_plain(&guard.0, stream, peer)).await
-                    };
-                    if served.is_err() {
-                        tracing::error!(shard = guard.0.id, %peer, "connection task panicked; connection dropped");
-                    }
-                    drop(guard);
-                });
+                // Two task types, so a plain connection's task is not sized for TLS's state.
+                if tls {
+                    monoio::spawn(async move {
+                        let served = CatchUnwind(https::serve(&guard.0, stream, peer)).await;
+                        guard.finish(served.is_ok(), peer);
+                    });
+                } else {
+                    monoio::spawn(async move {
+                        let served = CatchUnwind(h2::serve_plain(&guard.0, stream, peer)).await;
+                        guard.finish(served.is_ok(), peer);
+                    });
+                }
             }
             // Re-armed (the loop submits the accept again) or draining (it returns).
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => continue,

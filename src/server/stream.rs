@@ -27,6 +27,33 @@ pub enum ClientStream {
 }
 
 impl ClientStream {
+    /// Lets go of transport buffers while the connection idles, if nothing is buffered in
+    /// them; `false` leaves everything as it was (the connection must not park then).
+    pub fn park(&mut self) -> bool {
+        match self {
+            ClientStream::Plain(_) => true,
+            ClientStream::Tls(s) => s.park(),
+            ClientStream::H2(_) => false,
+        }
+    }
+
+    /// Takes transport buffers again after [`ClientStream::park`].
+    pub fn unpark(&mut self) {
+        if let ClientStream::Tls(s) = self {
+            s.unpark();
+        }
+    }
+
+    /// Waits until the socket has bytes to read (or has closed), holding no buffer: a poll on
+    /// io_uring, readiness on epoll.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            ClientStream::Plain(s) => s.readable(false).await,
+            ClientStream::Tls(s) => s.readable().await,
+            ClientStream::H2(_) => Ok(()),
+        }
+    }
+
     /// Disables Nagle on the socket (responses are written whole).
     pub fn set_nodelay(&self) {
         if let ClientStream::Plain(s) = self {

@@ -76,6 +76,30 @@ where
         (self.io, self.conn, self.rbuf)
     }
 
+    /// Frees the ciphertext buffers while the connection idles, if rustls has neither
+    /// ciphertext nor plaintext waiting; returns whether it did. What stays is rustls' own
+    /// session state (keys, sequence numbers).
+    pub fn park(&mut self) -> bool {
+        if self.rpos < self.rbuf.len() || self.plain_avail > 0 || self.conn.wants_write() {
+            return false;
+        }
+        self.rbuf = Vec::new();
+        self.rpos = 0;
+        self.wbuf = Vec::new();
+        true
+    }
+
+    /// Takes ciphertext buffers again after [`TlsStream::park`].
+    pub fn unpark(&mut self) {
+        self.rbuf.reserve(TLS_BUF);
+        self.wbuf.reserve(TLS_BUF);
+    }
+
+    /// Waits until the socket has bytes to read, holding no buffer.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable(false).await
+    }
+
     /// The rustls connection (peer certificates, ALPN, SNI).
     pub fn session(&self) -> &C {
         &self.conn
