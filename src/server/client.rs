@@ -50,6 +50,8 @@ pub struct ClientConn {
     /// The connection's registration with the shard's idle wheel, made at its first wait
     /// (HTTP/2 streams never wait between requests).
     idle: Option<Rc<IdleSlot>>,
+    /// Whether the buffers are in the shard's pool ([`ClientConn::park`]).
+    parked: bool,
 }
 
 impl ClientConn {
@@ -89,6 +91,7 @@ impl ClientConn {
             secure: false,
             tls_domain: None,
             idle: None,
+            parked: false,
         }
     }
 
@@ -99,9 +102,10 @@ impl ClientConn {
 
     /// Gives the connection's buffers to `pool` while it waits for its next request, if it
     /// holds nothing it still needs: no received byte unconsumed, nothing TLS still buffers.
-    /// Returns whether it did; [`ClientConn::unpark`] takes buffers again.
+    /// Returns whether it did; [`ClientConn::unpark`] takes buffers again. What the access
+    /// log copied from the last head goes too (the next request captures its own).
     pub fn park(&mut self, pool: &ConnBufferPool) -> bool {
-        if !self.inbuf.pending().is_empty() || !self.stream.park() {
+        if self.parked || !self.inbuf.pending().is_empty() || !self.stream.park() {
             return false;
         }
         pool.give(ConnBuffers {
@@ -111,17 +115,28 @@ impl ClientConn {
             headers: self.head.take_headers(),
         });
         self.log_facts = RequestFacts::default();
+        self.parked = true;
         true
     }
 
-    /// Takes buffers from `pool` again after [`ClientConn::park`].
+    /// Whether the connection's buffers are in the pool: it must [`ClientConn::unpark`]
+    /// before it reads.
+    pub fn is_parked(&self) -> bool {
+        self.parked
+    }
+
+    /// Takes buffers from `pool` again after [`ClientConn::park`] (nothing if not parked).
     pub fn unpark(&mut self, pool: &ConnBufferPool) {
+        if !self.parked {
+            return;
+        }
         let bufs = pool.take();
         self.inbuf.put_buf(bufs.inbuf);
         self.out = bufs.out;
         self.upstream_head = bufs.upstream_head;
         self.head.put_headers(bufs.headers);
         self.stream.unpark();
+        self.parked = false;
     }
 }
 
@@ -189,7 +204,39 @@ impl ConnBufferPool {
     }
 
     /// Sets kept now.
-    pub fn kept(&self) -> usize {
+    #[cfg(test)]
+    fn kept(&self) -> usize {
         self.free.borrow().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_hands_back_what_it_was_given_cleared_and_keeps_at_most_its_limit() {
+        let pool = ConnBufferPool::new(2);
+        let mut used = pool.take();
+        used.inbuf.extend_from_slice(b"GET / HTTP/1.1");
+        let ptr = used.inbuf.as_ptr();
+        pool.give(used);
+        let again = pool.take();
+        assert_eq!(again.inbuf.as_ptr(), ptr, "the same buffer comes back");
+        assert!(again.inbuf.is_empty());
+        assert_eq!(again.inbuf.capacity(), CLIENT_BUF);
+        pool.give(again);
+        pool.give(ConnBuffers::new());
+        pool.give(ConnBuffers::new());
+        assert_eq!(pool.kept(), 2);
+    }
+
+    #[test]
+    fn a_buffer_that_grew_past_the_limit_is_freed_not_kept() {
+        let pool = ConnBufferPool::new(4);
+        let mut grown = ConnBuffers::new();
+        grown.out.reserve(POOLED_MAX + 1);
+        pool.give(grown);
+        assert_eq!(pool.kept(), 0);
     }
 }

@@ -17,7 +17,7 @@ use crate::wire::WireError;
 
 /// Why no request head could be read.
 enum HeadError {
-    /// The client closed, went idle too long, was too slow, or the shard is draining.
+    /// The client closed, or was too slow to send the rest of the head.
     Gone,
     /// The bytes were not an acceptable HTTP/1.1 head.
     Invalid(HttpError),
@@ -118,94 +118,147 @@ async fn read_head(conn: &mut ClientConn, limits: &Limits) -> Result<(), HeadErr
 /// A drain cuts the wait short, and then the client gets what is left of the drain's grace:
 /// it may have sent its next request already, or be about to (a keep-alive client cannot
 /// know yet), and closing at once would race with it and fail that request; that request is
-/// answered with `Connection: close`. `Ok(0)`: the client closed, or stayed silent.
+/// answered with `Connection: close`. `Ok(0)`: the client closed, or stayed silent. A
+/// connection that ends parked is only closed by the caller: it holds no buffer.
 pub(crate) async fn fill_between_requests(
     shard: &ShardCtx,
     conn: &mut ClientConn,
     wait: Duration,
 ) -> Result<usize, WireError> {
     if !shard.is_draining() {
-        match idle_wait(shard, conn, wait).await {
-            Ok(Some(n)) => return Ok(n),
-            Ok(None) if !shard.is_draining() => return Ok(0),
-            Ok(None) => {}
-            Err(e) => return Err(e),
+        match idle_wait(shard, conn, wait).await? {
+            IdleEnd::Bytes(n) => return Ok(n),
+            IdleEnd::Expired => return Ok(0),
+            IdleEnd::Drain => {}
         }
+    }
+    // Boxed (once per connection, at the drain): their timers would otherwise sit in every
+    // connection's task.
+    let grace = shard.drain_grace_left().min(wait);
+    if conn.is_parked() {
+        // Wait for the last request without buffers: a drain wakes every parked connection
+        // at once, and most will only be closed.
+        let readable = monoio::time::timeout(grace, conn.stream.readable());
+        if Box::pin(readable).await.is_err() {
+            return Ok(0);
+        }
+        conn.unpark(&shard.conn_buffers);
     }
     let grace = shard.drain_grace_left().min(wait);
     if grace.is_zero() {
         return Ok(0);
     }
-    // Boxed (once per connection, at the drain): its timer would otherwise sit in every
-    // connection's task.
     Box::pin(conn.inbuf.fill(&mut conn.stream, grace)).await
+}
+
+/// How a wait between requests ended.
+enum IdleEnd {
+    /// The read returned this many bytes (0: the client closed).
+    Bytes(usize),
+    /// The wait's deadline passed.
+    Expired,
+    /// The shard drains (the connection may be parked).
+    Drain,
 }
 
 /// The wait of [`fill_between_requests`] before any drain, timed by the shard's idle wheel
 /// (`server::idle`): a read with the connection's buffers while the client may be about to
 /// send, then, once quiet, a wait for readiness with the buffers back in the shard's pool.
-/// `Ok(None)`: the wait expired or the shard drains.
 async fn idle_wait(
     shard: &ShardCtx,
     conn: &mut ClientConn,
     wait: Duration,
-) -> Result<Option<usize>, WireError> {
+) -> Result<IdleEnd, WireError> {
     let slot = conn.idle_slot();
     shard.idle.begin(&slot, wait);
     loop {
-        let cancel = slot.handle();
-        let read = match &mut conn.stream {
-            // A plain socket's read is small enough to sit in the connection's task; a TLS
-            // read (record processing, post-handshake writes) is boxed per wait instead.
-            ClientStream::Plain(socket) => conn.inbuf.fill_until_canceled(socket, cancel).await,
-            stream => Box::pin(conn.inbuf.fill_until_canceled(stream, cancel)).await,
-        };
+        // The drain wakes only the waits the wheel holds; one that was between two steps
+        // (woken to park, just woke from parking) sees the drain here.
+        if shard.is_draining() {
+            slot.finish();
+            return Ok(IdleEnd::Drain);
+        }
+        let read = read_until_woken(conn, &slot, wait).await;
         let woke = match read {
             Ok(0) => slot.take_wake(),
             _ => None,
         };
         match woke {
             Some(Wake::Park) if conn.park(&shard.conn_buffers) => {
-                let ready = parked_wait(shard, &slot, &conn.stream).await;
-                conn.unpark(&shard.conn_buffers);
-                if !ready {
-                    slot.finish();
-                    return Ok(None);
+                match parked_wait(shard, &slot, &conn.stream).await {
+                    // Bytes (or the end of the stream) are there; the read goes on under the
+                    // same deadline (a TLS record may still be incomplete).
+                    None => {
+                        conn.unpark(&shard.conn_buffers);
+                        shard.idle.hold(&slot, true);
+                    }
+                    Some(woke) => {
+                        slot.finish();
+                        return Ok(ended(woke));
+                    }
                 }
-                // Bytes (or the end of the stream) are there; the read goes on under the
-                // same deadline (a TLS record may still be incomplete).
-                shard.idle.hold(&slot);
             }
             // Holding bytes it still needs: keep waiting with them until the deadline.
-            Some(Wake::Park) => shard.idle.hold(&slot),
-            Some(Wake::Expired | Wake::Drain) => {
+            Some(Wake::Park) => shard.idle.hold(&slot, false),
+            Some(woke) => {
                 slot.finish();
-                return Ok(None);
+                return Ok(ended(woke));
             }
             None => {
                 slot.finish();
-                return read.map(Some);
+                return read.map(IdleEnd::Bytes);
             }
         }
     }
 }
 
-/// Waits, holding no buffer, until the parked connection's socket is readable (`true`) or
-/// the wheel wakes it for its deadline or the drain (`false`).
-async fn parked_wait(shard: &ShardCtx, slot: &Rc<IdleSlot>, stream: &ClientStream) -> bool {
+/// What a wake other than parking ends the wait with.
+fn ended(woke: Wake) -> IdleEnd {
+    match woke {
+        Wake::Drain => IdleEnd::Drain,
+        Wake::Expired | Wake::Park => IdleEnd::Expired,
+    }
+}
+
+/// One read of the idle wait, ended by the wheel through the slot's canceller.
+async fn read_until_woken(
+    conn: &mut ClientConn,
+    slot: &IdleSlot,
+    wait: Duration,
+) -> Result<usize, WireError> {
+    let cancel = slot.handle();
+    match &mut conn.stream {
+        // A plain socket's read is small enough to sit in the connection's task.
+        ClientStream::Plain(socket) => conn.inbuf.fill_until_canceled(socket, cancel).await,
+        // A TLS read is boxed per wait instead (record processing, post-handshake writes).
+        // Those writes (an alert, a ticket) are not cancellable: the wait's own length bounds
+        // them, as a timer did for every wait before the wheel.
+        stream => {
+            let read = conn.inbuf.fill_until_canceled(stream, cancel);
+            match Box::pin(monoio::time::timeout(wait, read)).await {
+                Ok(read) => read,
+                Err(_) => Err(WireError::Timeout),
+            }
+        }
+    }
+}
+
+/// Waits, holding no buffer, until the parked connection's socket is readable (`None`) or
+/// the wheel wakes it for its deadline or the drain.
+async fn parked_wait(shard: &ShardCtx, slot: &Rc<IdleSlot>, stream: &ClientStream) -> Option<Wake> {
     shard.idle.park(slot);
     let mut readable = std::pin::pin!(stream.readable());
-    let ready = std::future::poll_fn(|cx| {
-        if slot.wake().is_some() {
-            return std::task::Poll::Ready(false);
+    let woke = std::future::poll_fn(|cx| {
+        if let Some(woke) = slot.wake() {
+            return std::task::Poll::Ready(Some(woke));
         }
         slot.set_waker(cx.waker());
         // An error (a reset socket) is "readable" too: the read that follows reports it.
-        std::future::Future::poll(readable.as_mut(), cx).map(|_| true)
+        std::future::Future::poll(readable.as_mut(), cx).map(|_| None)
     })
     .await;
     shard.idle.unpark(slot);
-    ready
+    woke
 }
 
 /// Answers a request whose processing panicked with AWS's 500 and lets the caller close. An

@@ -38,7 +38,7 @@ const SLOTS: usize = 512;
 /// 150 ms) after the response. Short enough that a mostly idle client (a phone, a browser tab)
 /// holds nothing; long enough that a client sending a request every few milliseconds keeps
 /// its buffers instead of cycling them through the pool.
-pub const PARK_AFTER_TICKS: u32 = 2;
+pub const PARK_AFTER_TICKS: u64 = 2;
 
 /// Why a wait between requests was woken by the shard rather than by its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +59,11 @@ pub struct IdleSlot {
     /// Whether the connection gave its buffers back and waits for readiness.
     parked: Cell<bool>,
     /// Tick at which a quiet wait parks.
-    park_at: Cell<u32>,
+    park_at: Cell<u64>,
     /// Tick at which the wait expires.
-    deadline: Cell<u32>,
+    deadline: Cell<u64>,
     /// The tick of this slot's live wheel entry, if it has one.
-    queued_at: Cell<Option<u32>>,
+    queued_at: Cell<Option<u64>>,
     /// What the shard woke the wait for; `None` until it does.
     woke: Cell<Option<Wake>>,
     /// Cancels the wait's read (a read is cancelled, not dropped, so that bytes it already
@@ -102,11 +102,6 @@ impl IdleSlot {
         self.waker.borrow_mut().take();
     }
 
-    /// Whether the connection waits with its buffers given back.
-    pub fn is_parked(&self) -> bool {
-        self.parked.get()
-    }
-
     /// Remembers the waker of a parked connection's readiness wait.
     pub fn set_waker(&self, waker: &Waker) {
         let mut slot = self.waker.borrow_mut();
@@ -130,7 +125,7 @@ impl IdleSlot {
     }
 
     /// When the wheel should look at this slot next.
-    fn due(&self) -> u32 {
+    fn due(&self) -> u64 {
         if self.parked.get() {
             self.deadline.get()
         } else {
@@ -140,13 +135,13 @@ impl IdleSlot {
 }
 
 /// One tick's entries: the tick each is due at, and its slot.
-type Bucket = Vec<(u32, Rc<IdleSlot>)>;
+type Bucket = Vec<(u64, Rc<IdleSlot>)>;
 
 /// The shard's wheel of waiting connections.
 pub struct IdleWheel {
     start: Instant,
     /// The last tick processed.
-    now: Cell<u32>,
+    now: Cell<u64>,
     buckets: RefCell<Vec<Bucket>>,
     /// Connections parked now (a gauge for `/metrics`).
     parked: Cell<usize>,
@@ -174,15 +169,15 @@ impl IdleWheel {
         self.parked.get()
     }
 
-    /// Starts a wait of up to `wait` for `slot`'s connection. The deadline is rounded up to
-    /// the next tick and one more (the wheel's clock is up to a tick old), so a wait never ends
-    /// early; it may end up to two ticks late.
+    /// Starts a wait of up to `wait` for `slot`'s connection. The deadline counts from the
+    /// last tick processed (no clock read per request), rounded up, plus one tick for the
+    /// wheel's clock being up to a tick old: a wait ends up to two ticks late, and early only
+    /// if the shard's loop was stalled for more than a tick when it began.
     pub fn begin(&self, slot: &Rc<IdleSlot>, wait: Duration) {
         let now = self.now.get();
         // In u64: a u128 division is a library call, and this runs once per request.
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 2);
         let ticks = ms.div_ceil(TICK_MS) + 1;
-        let ticks = u32::try_from(ticks).unwrap_or(u32::MAX / 2);
         slot.waiting.set(true);
         slot.parked.set(false);
         slot.woke.set(None);
@@ -205,12 +200,18 @@ impl IdleWheel {
         self.parked.set(self.parked.get().saturating_sub(1));
     }
 
-    /// Keeps `slot`'s wait going with its buffers until its deadline, without parking again
-    /// (it just woke from parking, or holds bytes it still needs).
-    pub fn hold(&self, slot: &Rc<IdleSlot>) {
+    /// Keeps `slot`'s wait going with its buffers until its deadline. `park_again`: the
+    /// connection woke from parking (bytes came, a request may follow) and parks again once
+    /// quiet; otherwise it holds bytes it still needs and must not be asked to park again.
+    pub fn hold(&self, slot: &Rc<IdleSlot>, park_again: bool) {
         slot.parked.set(false);
         slot.woke.set(None);
-        slot.park_at.set(u32::MAX);
+        let park_at = if park_again {
+            self.now.get().saturating_add(PARK_AFTER_TICKS + 1)
+        } else {
+            u64::MAX
+        };
+        slot.park_at.set(park_at);
         self.schedule(slot);
     }
 
@@ -218,7 +219,7 @@ impl IdleWheel {
     /// does (and reschedules it then).
     fn schedule(&self, slot: &Rc<IdleSlot>) {
         let now = self.now.get();
-        let due = slot.due().clamp(now + 1, now + SLOTS as u32 - 1);
+        let due = slot.due().clamp(now + 1, now + SLOTS as u64 - 1);
         if matches!(slot.queued_at.get(), Some(t) if t <= due) {
             return;
         }
@@ -237,13 +238,13 @@ impl IdleWheel {
     }
 
     /// The tick `at` falls in.
-    fn tick_of(&self, at: Instant) -> u32 {
+    fn tick_of(&self, at: Instant) -> u64 {
         let elapsed = at.saturating_duration_since(self.start).as_millis() / TICK.as_millis();
-        u32::try_from(elapsed).unwrap_or(u32::MAX / 2)
+        u64::try_from(elapsed).unwrap_or(u64::MAX / 2)
     }
 
     /// Handles the entries of tick `now`'s bucket.
-    fn process(&self, now: u32) {
+    fn process(&self, now: u64) {
         let entries = std::mem::take(&mut self.buckets.borrow_mut()[now as usize % SLOTS]);
         for (at, slot) in entries {
             if slot.queued_at.get() != Some(at) {
@@ -279,7 +280,7 @@ impl IdleWheel {
 
     /// Processes tick `now` as if it had come (tests drive the wheel without sleeping).
     #[cfg(test)]
-    fn step_to(&self, now: u32) {
+    fn step_to(&self, now: u64) {
         while self.now.get() < now {
             let t = self.now.get() + 1;
             self.now.set(t);
@@ -348,8 +349,8 @@ mod tests {
     fn a_deadline_beyond_the_wheel_goes_round_again() {
         let wheel = IdleWheel::new(Instant::now());
         let slot = IdleSlot::new();
-        let ticks = SLOTS as u32 * 2 + 7;
-        wheel.begin(&slot, TICK * (ticks - 1));
+        let ticks = SLOTS as u64 * 2 + 7;
+        wheel.begin(&slot, TICK * (ticks - 1) as u32);
         wheel.step_to(PARK_AFTER_TICKS + 1);
         assert_eq!(slot.take_wake(), Some(Wake::Park));
         wheel.park(&slot);
@@ -386,7 +387,7 @@ mod tests {
             assert_eq!(s.take_wake(), Some(Wake::Drain));
         }
         assert_eq!(busy.wake(), None);
-        wheel.step_to(SLOTS as u32 + 5);
+        wheel.step_to(SLOTS as u64 + 5);
         assert!(waiting.iter().all(|s| s.wake().is_none()));
     }
 

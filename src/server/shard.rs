@@ -177,9 +177,7 @@ impl ActiveGuard {
         shard.metrics.connection_opened();
         ActiveGuard(shard)
     }
-}
 
-impl ActiveGuard {
     /// Ends the connection's count; `served`: its task ended without a panic.
     fn finish(self, served: bool, peer: std::net::SocketAddr) {
         if !served {
@@ -262,9 +260,10 @@ async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
             // Connections that parked since the last look freed their buffers; the allocator
             // returns the emptied pages to the kernel only when this thread asks (it would
             // otherwise wait for the next allocation, which an idle shard may not make).
-            // Only a forced collection purges emptied segment spans (mimalloc v2's normal one
-            // frees pages to their segment but leaves the purge to later segment activity).
-            // At most once a second; its duration is logged at debug level.
+            // Forced: mimalloc (v3) purges a freed page only once its purge delay (1 s) has
+            // passed, and a normal collection right after a wave would find most pages still
+            // inside it. At most once a second; its duration is logged at debug level (4.4 ms
+            // measured after 10,000 connections parked at once, 40-220 us for ~700).
             if parked >= parked_at_collect + COLLECT_AFTER_PARKED {
                 let started = std::time::Instant::now();
                 crate::lifecycle::release_freed_memory();

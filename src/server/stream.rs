@@ -45,12 +45,12 @@ impl ClientStream {
     }
 
     /// Waits until the socket has bytes to read (or has closed), holding no buffer: a poll on
-    /// io_uring, readiness on epoll.
+    /// io_uring, readiness on epoll. An HTTP/2 stream never parks and has no socket.
     pub async fn readable(&self) -> io::Result<()> {
         match self {
             ClientStream::Plain(s) => s.readable(false).await,
             ClientStream::Tls(s) => s.readable().await,
-            ClientStream::H2(_) => Ok(()),
+            ClientStream::H2(_) => Err(not_bytes()),
         }
     }
 
