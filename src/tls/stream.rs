@@ -139,23 +139,14 @@ where
         Ok(n.max(1))
     }
 
-    /// Sends every ciphertext byte rustls has queued: first straight into the socket's send
-    /// buffer, then, for what did not fit, through io_uring. An io_uring write leaves only
-    /// when the shard's loop turn ends and the ring is entered again, after every other
-    /// handshake that turn computes; under many concurrent handshakes that wait was most of
-    /// the latency gap to nginx, which writes within the event (tuning.md, "Full TLS
-    /// handshakes").
+    /// Sends every ciphertext byte rustls has queued.
     async fn flush_tls(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
             self.wbuf.clear();
             self.conn.write_tls(&mut self.wbuf)?;
-            let sent = send_now(&self.io, &self.wbuf)?;
-            if sent == self.wbuf.len() {
-                continue;
-            }
             let buf = std::mem::take(&mut self.wbuf);
-            let (res, buf) = self.io.write_all(buf.slice(sent..)).await;
-            self.wbuf = buf.into_inner();
+            let (res, buf) = self.io.write_all(buf).await;
+            self.wbuf = buf;
             res?;
         }
         Ok(())
@@ -298,33 +289,6 @@ where
         self.conn.send_close_notify();
         self.flush_tls().await?;
         self.io.shutdown().await
-    }
-}
-
-/// Writes what the socket's send buffer takes now, without waiting: the count written, 0 when
-/// the buffer is full (the caller then waits through io_uring), or the socket's error.
-fn send_now(io: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    if data.is_empty() {
-        return Ok(0);
-    }
-    // SAFETY: `data` is a valid slice for the call; the descriptor is the stream's own, and no
-    // other write is in flight on it (a TLS stream writes one flight at a time).
-    let n = unsafe {
-        libc::send(
-            io.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    let err = io::Error::last_os_error();
-    match err.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-        _ => Err(err),
     }
 }
 
