@@ -135,6 +135,32 @@ fn a_drain_answers_a_last_request_on_a_parked_connection_and_closes_the_others_a
 }
 
 #[test]
+fn a_drain_right_after_traffic_closes_every_connection_within_the_grace() {
+    for driver in DRIVERS {
+        let cfg = ConfigDir::with_api(&api()).limit("drain_timeout_ms", 20_000);
+        let mut gw = start(&cfg, driver);
+        // Last requests spread over the 300 ms before the signal, one every 5 ms: whatever
+        // tick the shard sees the shutdown in, some connections are due to park in it.
+        let mut conns: Vec<Conn> = (0..60).map(|_| Conn::connect(gw.addr())).collect();
+        for c in &mut conns {
+            c.roundtrip(&Req::get("/prod/a")).assert(200, "first");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let began = std::time::Instant::now();
+        gw.signal(libc::SIGTERM);
+        for c in &mut conns {
+            c.assert_closed();
+        }
+        assert!(gw.wait_exit(Duration::from_secs(30)).success());
+        let took = began.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "{driver}: the drain took {took:?}, as if a waiting connection had been missed"
+        );
+    }
+}
+
+#[test]
 fn a_tls_connection_serves_after_parking() {
     for driver in DRIVERS {
         let pki = Pki::new("Test CA");

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::histogram::{HistogramTotals, BOUNDS_NANOS};
 use super::series::{self, SeriesKey};
-use super::{NodeMetrics, SeriesTotals, ThrottleLevel};
+use super::{NodeMetrics, SeriesTotals, ShardMetrics, ThrottleLevel};
 
 /// A metric family: name, help text, and how to get its value.
 type Family<F> = (&'static str, &'static str, F);
@@ -160,34 +160,36 @@ pub fn escape_into(out: &mut String, value: &str) {
     }
 }
 
+/// A gauge with one sample per shard, labelled `shard`.
+fn shard_gauge(
+    out: &mut String,
+    node: &NodeMetrics,
+    name: &str,
+    help: &str,
+    value: impl Fn(&ShardMetrics) -> u64,
+) {
+    family(out, name, help, "gauge");
+    for (i, s) in node.shards.iter().enumerate() {
+        let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", value(s));
+    }
+}
+
 fn gauges(out: &mut String, node: &NodeMetrics, generation: u64) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    family(
+    shard_gauge(
         out,
+        node,
         "tollgate_open_connections",
         "Client connections open, per shard.",
-        "gauge",
+        |s| load(&s.open_connections),
     );
-    for (i, s) in node.shards.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "tollgate_open_connections{{shard=\"{i}\"}} {}",
-            load(&s.open_connections)
-        );
-    }
-    family(
+    shard_gauge(
         out,
+        node,
         "tollgate_parked_connections",
         "Client connections waiting for a request with their buffers back in the pool, per shard.",
-        "gauge",
+        |s| load(&s.parked_connections),
     );
-    for (i, s) in node.shards.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "tollgate_parked_connections{{shard=\"{i}\"}} {}",
-            load(&s.parked_connections)
-        );
-    }
     family(
         out,
         "tollgate_snapshot_generation",

@@ -173,7 +173,7 @@ async fn idle_wait(
     shard.idle.begin(&slot, wait);
     loop {
         // The drain wakes only the waits the wheel holds; one that was between two steps
-        // (woken to park, just woke from parking) sees the drain here.
+        // (just woke from parking, or holds bytes) sees the drain here.
         if shard.is_draining() {
             slot.finish();
             return Ok(IdleEnd::Drain);
@@ -184,6 +184,12 @@ async fn idle_wait(
             _ => None,
         };
         match woke {
+            // Woken to park in the tick that ended housekeeping, just before the drain (which
+            // skips waits already woken): it drains instead, with its buffers.
+            Some(Wake::Park) if shard.is_draining() => {
+                slot.finish();
+                return Ok(IdleEnd::Drain);
+            }
             Some(Wake::Park) if conn.park(&shard.conn_buffers) => {
                 match parked_wait(shard, &slot, &conn.stream).await {
                     // Bytes (or the end of the stream) are there; the read goes on under the
@@ -251,6 +257,9 @@ async fn parked_wait(shard: &ShardCtx, slot: &Rc<IdleSlot>, stream: &ClientStrea
     let woke = std::future::poll_fn(|cx| {
         if let Some(woke) = slot.wake() {
             return std::task::Poll::Ready(Some(woke));
+        }
+        if shard.is_draining() {
+            return std::task::Poll::Ready(Some(Wake::Drain));
         }
         slot.set_waker(cx.waker());
         // An error (a reset socket) is "readable" too: the read that follows reports it.
