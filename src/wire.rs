@@ -35,6 +35,24 @@ pub enum WireError {
     TooLarge,
 }
 
+/// Awaits `$fut` for at most `$timeout`: `Some(output)`, or `None` when the time ran out.
+/// Unlike `monoio::time::timeout` the future and its timer are pinned where they are built,
+/// not moved into a wrapper and again into the awaiting state: those copies were ~1,500
+/// instructions of `memcpy` per proxied request (callgrind), the timer alone being 640 bytes.
+macro_rules! within {
+    ($timeout:expr, $fut:expr) => {{
+        let mut fut = std::pin::pin!($fut);
+        let mut sleep = std::pin::pin!(monoio::time::sleep($timeout));
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(out) = std::future::Future::poll(fut.as_mut(), cx) {
+                return std::task::Poll::Ready(Some(out));
+            }
+            std::future::Future::poll(sleep.as_mut(), cx).map(|()| None)
+        })
+        .await
+    }};
+}
+
 /// Receive buffer: `buf[pos..]` holds bytes received and not yet consumed.
 #[derive(Debug)]
 pub struct InBuf {
@@ -109,13 +127,12 @@ impl InBuf {
         let len = self.buf.len();
         let cap = self.buf.capacity();
         let buf = std::mem::take(&mut self.buf);
-        let read = stream.read(buf.slice_mut(len..cap));
-        match monoio::time::timeout(timeout, read).await {
-            Ok((res, slice)) => {
+        match within!(timeout, stream.read(buf.slice_mut(len..cap))) {
+            Some((res, slice)) => {
                 self.buf = slice.into_inner();
                 Ok(res?)
             }
-            Err(_) => Err(WireError::Timeout),
+            None => Err(WireError::Timeout),
         }
     }
 
@@ -164,13 +181,12 @@ impl InBuf {
         timeout: Duration,
     ) -> Result<(), WireError> {
         let buf = std::mem::take(&mut self.buf);
-        let write = stream.write_all(buf.slice(start..end));
-        match monoio::time::timeout(timeout, write).await {
-            Ok((res, slice)) => {
+        match within!(timeout, stream.write_all(buf.slice(start..end))) {
+            Some((res, slice)) => {
                 self.buf = slice.into_inner();
                 res.map(|_| ()).map_err(WireError::Io)
             }
-            Err(_) => Err(WireError::Timeout),
+            None => Err(WireError::Timeout),
         }
     }
 }
@@ -184,12 +200,12 @@ pub async fn write_kept<S: monoio::io::AsyncWriteRent>(
     timeout: Duration,
 ) -> Result<(), WireError> {
     let owned = std::mem::take(buf);
-    match monoio::time::timeout(timeout, stream.write_all(owned)).await {
-        Ok((res, owned)) => {
+    match within!(timeout, stream.write_all(owned)) {
+        Some((res, owned)) => {
             *buf = owned;
             res.map(|_| ()).map_err(WireError::Io)
         }
-        Err(_) => Err(WireError::Timeout),
+        None => Err(WireError::Timeout),
     }
 }
 
