@@ -96,12 +96,53 @@ impl Request {
     }
 }
 
-/// A shard's spare request buffers. Single-threaded (one per shard, no lock); keeps at most
-/// `keep` buffers of at most `max_capacity` bytes, so one huge body does not stay resident.
+/// Spare objects a shard reuses instead of allocating: at most `keep`, last in first out.
+/// Single-threaded (one per shard, no lock). What is worth keeping, and how it is emptied, is
+/// the owner's to decide ([`BufferPool`], `server::client::ConnBufferPool`).
+#[derive(Debug)]
+pub struct Spares<T> {
+    free: RefCell<Vec<T>>,
+    keep: usize,
+}
+
+impl<T> Spares<T> {
+    /// Room for up to `keep` spares.
+    pub fn new(keep: usize) -> Self {
+        Spares {
+            free: RefCell::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// A spare, if there is one.
+    pub fn take(&self) -> Option<T> {
+        self.free.borrow_mut().pop()
+    }
+
+    /// Whether another spare would be kept.
+    pub fn has_room(&self) -> bool {
+        self.free.borrow().len() < self.keep
+    }
+
+    /// Keeps `item` if there is room; drops it otherwise.
+    pub fn give(&self, item: T) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.keep {
+            free.push(item);
+        }
+    }
+
+    /// Spares kept now.
+    pub fn kept(&self) -> usize {
+        self.free.borrow().len()
+    }
+}
+
+/// A shard's spare request buffers: at most `keep` of at most `max_capacity` bytes, so one
+/// huge body does not stay resident.
 #[derive(Debug)]
 pub struct BufferPool {
-    free: RefCell<Vec<Vec<u8>>>,
-    keep: usize,
+    spares: Spares<Vec<u8>>,
     max_capacity: usize,
 }
 
@@ -109,32 +150,29 @@ impl BufferPool {
     /// A pool keeping up to `keep` buffers of up to `max_capacity` bytes.
     pub fn new(keep: usize, max_capacity: usize) -> Self {
         BufferPool {
-            free: RefCell::new(Vec::new()),
-            keep,
+            spares: Spares::new(keep),
             max_capacity,
         }
     }
 
     /// A spare buffer, or a new one of `capacity` bytes.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        self.free
-            .borrow_mut()
-            .pop()
+        self.spares
+            .take()
             .unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
     /// Returns a buffer; dropped when the pool is full or the buffer grew too large.
     pub fn give(&self, mut buf: Vec<u8>) {
-        let mut free = self.free.borrow_mut();
-        if free.len() < self.keep && buf.capacity() <= self.max_capacity {
+        if self.spares.has_room() && buf.capacity() <= self.max_capacity {
             buf.clear();
-            free.push(buf);
+            self.spares.give(buf);
         }
     }
 
     /// Buffers kept now.
     pub fn kept(&self) -> usize {
-        self.free.borrow().len()
+        self.spares.kept()
     }
 }
 

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use std::rc::Rc;
 
-use std::cell::RefCell;
-
 use crate::access_log::RequestFacts;
+use crate::exchange::Spares;
 use crate::http::{Header, RequestHead, MAX_HEADERS};
 use crate::server::idle::IdleSlot;
 use crate::server::stream::ClientStream;
@@ -169,44 +168,34 @@ impl ConnBuffers {
 /// A shard's spare connection buffers. Parked connections hold none, so this holds what the
 /// connections active at the busiest recent moment left behind, up to `keep` sets; the rest
 /// go back to the allocator (which returns them to the kernel).
-pub struct ConnBufferPool {
-    free: RefCell<Vec<ConnBuffers>>,
-    keep: usize,
-}
+pub struct ConnBufferPool(Spares<ConnBuffers>);
 
 impl ConnBufferPool {
     /// A pool keeping up to `keep` sets of buffers.
     pub fn new(keep: usize) -> Self {
-        ConnBufferPool {
-            free: RefCell::new(Vec::new()),
-            keep,
-        }
+        ConnBufferPool(Spares::new(keep))
     }
 
     /// A spare set, or a new one: a connection never waits for buffers.
     fn take(&self) -> ConnBuffers {
-        self.free
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(ConnBuffers::new)
+        self.0.take().unwrap_or_else(ConnBuffers::new)
     }
 
     /// Keeps `bufs` for the next connection that wakes, or frees them.
     fn give(&self, mut bufs: ConnBuffers) {
-        let mut free = self.free.borrow_mut();
-        if free.len() < self.keep && bufs.poolable() {
+        if self.0.has_room() && bufs.poolable() {
             bufs.inbuf.clear();
             bufs.out.clear();
             bufs.upstream_head.clear();
             bufs.headers.clear();
-            free.push(bufs);
+            self.0.give(bufs);
         }
     }
 
     /// Sets kept now.
     #[cfg(test)]
     fn kept(&self) -> usize {
-        self.free.borrow().len()
+        self.0.kept()
     }
 }
 

@@ -27,31 +27,20 @@ enum HeadError {
 pub async fn serve_conn(shard: &ShardCtx, conn: &mut ClientConn) {
     let mut first = true;
     loop {
-        // A new connection must start its request within the header timeout (as nginx's
-        // client_header_timeout); between requests the longer idle timeout applies. Only the
-        // duration is kept across the wait: an idle connection holds no snapshot (nor the
-        // access-log files only a replaced one writes to), nor a copy of its limits.
-        let idle = {
-            let limits = &shard.snapshots.current().limits;
-            if first {
-                limits.header_timeout.min(limits.idle_timeout)
-            } else {
-                limits.idle_timeout
-            }
-        };
-        first = false;
-        // The wait for the request's first byte, interrupted when the shard drains.
+        // The wait for the request's first byte (none when pipelined bytes are already
+        // here), interrupted when the shard drains.
         if conn.inbuf.pending().is_empty() {
-            match fill_between_requests(shard, conn, idle).await {
+            match fill_between_requests(shard, conn, wait_for_request(shard, first)).await {
                 Ok(n) if n > 0 => {}
                 _ => return,
             }
         }
+        first = false;
+        // Reading the rest of the head follows the configuration current when it started.
+        let limits = shard.snapshots.current().limits.clone();
         // The request runs in an allocation of its own: the connection's task then is only
         // as large as its wait between requests (the pipeline's state is ~5 KiB, which every
         // idle connection would otherwise carry; issue 19).
-        // Reading the rest of the head follows the configuration current when it started.
-        let limits = shard.snapshots.current().limits.clone();
         let next = box_in_place(|| serve_request(shard, conn, limits)).await;
         // A response that promised keep-alive is honoured even if the drain began while it
         // was written: the next request (read with the drain's grace) is answered with
@@ -59,6 +48,20 @@ pub async fn serve_conn(shard: &ShardCtx, conn: &mut ClientConn) {
         if next == Next::Close {
             return;
         }
+    }
+}
+
+/// How long a connection may wait for its next request. A new connection must start its
+/// request within the header timeout (as nginx's client_header_timeout); between requests the
+/// longer idle timeout applies. Only the duration is kept across the wait: an idle connection
+/// holds no snapshot (nor the access-log files only a replaced one writes to), nor a copy of
+/// its limits.
+fn wait_for_request(shard: &ShardCtx, first: bool) -> Duration {
+    let limits = &shard.snapshots.current().limits;
+    if first {
+        limits.header_timeout.min(limits.idle_timeout)
+    } else {
+        limits.idle_timeout
     }
 }
 
@@ -142,14 +145,14 @@ pub(crate) async fn fill_between_requests(
             IdleEnd::Drain => {}
         }
     }
-    // Boxed (once per connection, at the drain): their timers would otherwise sit in every
-    // connection's task.
-    let grace = shard.drain_grace_left().min(wait);
+    // The waits below are boxed (once per connection, at the drain): their timers would
+    // otherwise sit in every connection's task.
     if conn.is_parked() {
         // Wait for the last request without buffers: a drain wakes every parked connection
         // at once, and most will only be closed.
-        let readable = monoio::time::timeout(grace, conn.stream.readable());
-        if Box::pin(readable).await.is_err() {
+        let grace = shard.drain_grace_left().min(wait);
+        let readable = box_in_place(|| monoio::time::timeout(grace, conn.stream.readable()));
+        if readable.await.is_err() {
             return Ok(0);
         }
         conn.unpark(&shard.conn_buffers);
@@ -158,7 +161,7 @@ pub(crate) async fn fill_between_requests(
     if grace.is_zero() {
         return Ok(0);
     }
-    Box::pin(conn.inbuf.fill(&mut conn.stream, grace)).await
+    box_in_place(|| conn.inbuf.fill(&mut conn.stream, grace)).await
 }
 
 /// How a wait between requests ended.
@@ -250,8 +253,9 @@ async fn read_until_woken(
         // Those writes (an alert, a ticket) are not cancellable: the wait's own length bounds
         // them, as a timer did for every wait before the wheel.
         stream => {
-            let read = conn.inbuf.fill_until_canceled(stream, cancel);
-            match Box::pin(monoio::time::timeout(wait, read)).await {
+            let inbuf = &mut conn.inbuf;
+            let read = || monoio::time::timeout(wait, inbuf.fill_until_canceled(stream, cancel));
+            match box_in_place(read).await {
                 Ok(read) => read,
                 Err(_) => Err(WireError::Timeout),
             }

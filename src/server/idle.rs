@@ -124,6 +124,17 @@ impl IdleSlot {
         }
     }
 
+    /// Takes the wheel's entry for tick `at` off the slot, and says whether the slot still
+    /// waits for the wheel. `false`: a stale entry (replaced by an earlier one), or a
+    /// connection busy again or already woken, whose next wait schedules itself.
+    fn claim(&self, at: u64) -> bool {
+        if self.queued_at.get() != Some(at) {
+            return false;
+        }
+        self.queued_at.set(None);
+        self.waiting.get() && self.woke.get().is_none()
+    }
+
     /// When the wheel should look at this slot next.
     fn due(&self) -> u64 {
         if self.parked.get() {
@@ -147,6 +158,11 @@ pub struct IdleWheel {
     parked: Cell<usize>,
 }
 
+/// A wheel's worth of empty buckets.
+fn empty_buckets() -> Vec<Bucket> {
+    (0..SLOTS).map(|_| Vec::new()).collect()
+}
+
 impl Default for IdleWheel {
     fn default() -> Self {
         Self::new(Instant::now())
@@ -159,7 +175,7 @@ impl IdleWheel {
         IdleWheel {
             start,
             now: Cell::new(0),
-            buckets: RefCell::new((0..SLOTS).map(|_| Vec::new()).collect()),
+            buckets: RefCell::new(empty_buckets()),
             parked: Cell::new(0),
         }
     }
@@ -247,12 +263,8 @@ impl IdleWheel {
     fn process(&self, now: u64) {
         let entries = std::mem::take(&mut self.buckets.borrow_mut()[now as usize % SLOTS]);
         for (at, slot) in entries {
-            if slot.queued_at.get() != Some(at) {
-                continue; // replaced by an earlier entry
-            }
-            slot.queued_at.set(None);
-            if !slot.waiting.get() || slot.woke.get().is_some() {
-                continue; // busy again, or already woken: its next wait schedules itself
+            if !slot.claim(at) {
+                continue;
             }
             if slot.deadline.get() <= now {
                 slot.signal(Wake::Expired);
@@ -266,16 +278,12 @@ impl IdleWheel {
 
     /// Wakes every waiting connection for the drain.
     pub fn drain(&self) {
-        let buckets = std::mem::take(&mut *self.buckets.borrow_mut());
+        let buckets = std::mem::replace(&mut *self.buckets.borrow_mut(), empty_buckets());
         for (at, slot) in buckets.into_iter().flatten() {
-            if slot.queued_at.get() == Some(at) {
-                slot.queued_at.set(None);
-                if slot.waiting.get() && slot.woke.get().is_none() {
-                    slot.signal(Wake::Drain);
-                }
+            if slot.claim(at) {
+                slot.signal(Wake::Drain);
             }
         }
-        *self.buckets.borrow_mut() = (0..SLOTS).map(|_| Vec::new()).collect();
     }
 
     /// Processes tick `now` as if it had come (tests drive the wheel without sleeping).
