@@ -37,6 +37,24 @@ pub enum GatewayResponse {
     /// The gateway itself failed on this request (a bug caught by the per-request panic
     /// guard): AWS's 500 `Internal server error`, of type `DEFAULT_5XX`.
     InternalError,
+    /// No identity (a missing identity source, a token failing its validation expression) or
+    /// a Lambda authorizer that said `Unauthorized`: 401 `UNAUTHORIZED`.
+    Unauthorized,
+    /// A Lambda authorizer failed, timed out or answered something that is not an authorizer
+    /// result: 500 `AUTHORIZER_CONFIGURATION_ERROR`, whose default message is null.
+    AuthorizerConfigurationError,
+    /// A Lambda authorizer's policy denies the method (`explicit`: a `Deny` statement applies;
+    /// otherwise no statement allows it): 403 `ACCESS_DENIED`.
+    AuthorizerDenied {
+        /// A `Deny` statement applied.
+        explicit: bool,
+    },
+    /// The API's resource policy denies the request: 403 `ACCESS_DENIED`, with a message
+    /// naming the method ARN (the responder builds it from `RequestCtx::denied_resource`).
+    PolicyDenied {
+        /// A `Deny` statement applied.
+        explicit: bool,
+    },
 }
 
 impl GatewayResponse {
@@ -56,6 +74,9 @@ impl GatewayResponse {
             Self::AccessDenied => 403,
             Self::MisdirectedRequest => 421,
             Self::InternalError => 500,
+            Self::Unauthorized => 401,
+            Self::AuthorizerConfigurationError => 500,
+            Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
         }
     }
 
@@ -78,6 +99,17 @@ impl GatewayResponse {
             }
             Self::MisdirectedRequest => br#"{"message":"Misdirected Request"}"#,
             Self::InternalError => br#"{"message": "Internal server error"}"#,
+            Self::Unauthorized => br#"{"message":"Unauthorized"}"#,
+            // Reported from real APIs as `{"message": null}` (aws/chalice#670; the "failure
+            // modes" write-up quoted in auth::lambda).
+            Self::AuthorizerConfigurationError => br#"{"message": null}"#,
+            // The capital `M` and the wording are AWS's (recorded 2025-2026; LocalStack's
+            // AWS-validated authorizer tests read `Message`).
+            Self::AuthorizerDenied { explicit: true } => br#"{"Message":"User is not authorized to access this resource with an explicit deny in an identity-based policy"}"#,
+            Self::AuthorizerDenied { explicit: false } => br#"{"Message":"User is not authorized to access this resource because no identity-based policy allows the execute-api:Invoke action"}"#,
+            // Built per request with the method ARN (see `policy_denied_message`); this is what
+            // is sent when the ARN is unknown.
+            Self::PolicyDenied { .. } => br#"{"Message":"User: anonymous is not authorized to perform: execute-api:Invoke"}"#,
         }
     }
 
@@ -96,8 +128,12 @@ impl GatewayResponse {
             Self::Forbidden => "ForbiddenException",
             Self::TooManyRequests => "TooManyRequestsException",
             Self::LimitExceeded => "LimitExceededException",
-            Self::AccessDenied => "AccessDeniedException",
+            Self::AccessDenied | Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => {
+                "AccessDeniedException"
+            }
             Self::MisdirectedRequest => "MisdirectedRequestException",
+            Self::Unauthorized => "UnauthorizedException",
+            Self::AuthorizerConfigurationError => "AuthorizerConfigurationException",
         }
     }
 
@@ -125,8 +161,12 @@ impl GatewayResponse {
             Self::Forbidden => ResponseType::InvalidApiKey,
             Self::TooManyRequests => ResponseType::Throttled,
             Self::LimitExceeded => ResponseType::QuotaExceeded,
-            Self::AccessDenied => ResponseType::AccessDenied,
+            Self::AccessDenied | Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => {
+                ResponseType::AccessDenied
+            }
             Self::InternalError => ResponseType::Default5xx,
+            Self::Unauthorized => ResponseType::Unauthorized,
+            Self::AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
             Self::BadRequest
             | Self::HeadersTooLarge
             | Self::NotImplemented
@@ -135,10 +175,12 @@ impl GatewayResponse {
         })
     }
 
-    /// `$context.error.message`: the text of the default body's `message`.
+    /// `$context.error.message`: the text of the default body's `message` (or `Message`);
+    /// empty when it is null.
     pub fn message(self) -> &'static str {
         let body = std::str::from_utf8(self.body()).unwrap_or("");
         body.strip_prefix(r#"{"message":"#)
+            .or_else(|| body.strip_prefix(r#"{"Message":"#))
             .map(|r| r.trim_start())
             .and_then(|r| r.strip_prefix('"'))
             .and_then(|r| r.strip_suffix(r#""}"#))
@@ -155,6 +197,25 @@ impl GatewayResponse {
             HttpError::BadResponse(_) => Self::IntegrationFailure,
         }
     }
+}
+
+/// The message of a resource policy's denial of `resource` (a method ARN), as AWS words it
+/// today (recorded 2026-10 and seen in 2025-2026 answers): the account in the ARN is masked
+/// to its last four digits (`********9012`), the caller is `anonymous` until IAM identifies
+/// it. AWS answers `{"Message": <this>}` with `x-amzn-ErrorType: AccessDeniedException`.
+pub fn policy_denied_message(resource: &str, explicit: bool) -> String {
+    let mut parts = resource.splitn(6, ':');
+    let head: Vec<&str> = parts.by_ref().take(4).collect();
+    let account = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    let masked = format!("********{}", &account[account.len().saturating_sub(4)..]);
+    let arn = format!("{}:{masked}:{rest}", head.join(":"));
+    let tail = if explicit {
+        "with an explicit deny in a resource-based policy"
+    } else {
+        "because no resource-based policy allows the execute-api:Invoke action"
+    };
+    format!("User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn} {tail}")
 }
 
 /// AWS's gateway response types (`GatewayResponseType` in the API Gateway reference): the keys
@@ -341,8 +402,13 @@ impl GatewayResponses {
 
     /// `response` with the overrides of its type and of its class default applied; `None` when
     /// neither is overridden (or the response has no AWS type), so the caller sends AWS's
-    /// static default.
-    pub fn resolve(&self, response: GatewayResponse, request_id: &str) -> Option<Resolved<'_>> {
+    /// static default. `message` is `$context.error.message` (`None`: the type's own).
+    pub fn resolve(
+        &self,
+        response: GatewayResponse,
+        message: Option<&str>,
+        request_id: &str,
+    ) -> Option<Resolved<'_>> {
         let t = response.response_type()?;
         let own = self.get(t);
         let class = self
@@ -358,7 +424,7 @@ impl GatewayResponses {
             .or_else(|| class.and_then(|o| o.status))
             .unwrap_or(response.status());
         let body = match pick(|o| o.body.is_some()).and_then(|o| o.body.as_deref()) {
-            Some(template) => render(template, response, request_id),
+            Some(template) => render(template, response, message, request_id),
             None => response.body().to_vec(),
         };
         let content_type = pick(|o| o.content_type.is_some())
@@ -381,9 +447,18 @@ impl GatewayResponses {
 }
 
 /// Substitutes the `$context` variables a gateway response template may use today.
-fn render(template: &str, response: GatewayResponse, request_id: &str) -> Vec<u8> {
-    let message = response.message();
-    let quoted = serde_json::to_string(message).unwrap_or_default();
+fn render(
+    template: &str,
+    response: GatewayResponse,
+    message: Option<&str>,
+    request_id: &str,
+) -> Vec<u8> {
+    let message = message.unwrap_or(response.message());
+    // A null message (AUTHORIZER_CONFIGURATION_ERROR's) renders as JSON `null`.
+    let quoted = match message {
+        "" if response == GatewayResponse::AuthorizerConfigurationError => "null".to_string(),
+        m => serde_json::to_string(m).unwrap_or_default(),
+    };
     let response_type = response.response_type().map_or("", ResponseType::as_str);
     // Longest names first, so `$context.error.message` does not eat `...messageString`.
     let vars: [(&str, &str); 4] = [
@@ -433,10 +508,36 @@ mod tests {
             GatewayResponse::AccessDenied,
             GatewayResponse::MisdirectedRequest,
             GatewayResponse::InternalError,
+            GatewayResponse::Unauthorized,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");
         }
+        for r in [
+            GatewayResponse::AuthorizerDenied { explicit: true },
+            GatewayResponse::AuthorizerDenied { explicit: false },
+            GatewayResponse::PolicyDenied { explicit: true },
+        ] {
+            let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
+            assert!(v["Message"].is_string(), "{r:?}");
+            assert!(!r.message().is_empty(), "{r:?}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(GatewayResponse::AuthorizerConfigurationError.body()).unwrap();
+        assert!(v["message"].is_null());
+        assert_eq!(GatewayResponse::AuthorizerConfigurationError.message(), "");
+    }
+
+    #[test]
+    fn policy_denials_name_the_masked_resource() {
+        let arn = "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/pets";
+        assert_eq!(
+            policy_denied_message(arn, true),
+            "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:********9012:abc/prod/GET/pets with an explicit deny in a resource-based policy"
+        );
+        assert!(policy_denied_message(arn, false).ends_with(
+            "abc/prod/GET/pets because no resource-based policy allows the execute-api:Invoke action"
+        ));
     }
 
     #[test]

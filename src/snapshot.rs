@@ -123,6 +123,8 @@ pub struct Api {
     pub gateway_responses: Option<Arc<crate::gateway_response::GatewayResponses>>,
     /// `binaryMediaTypes`, lower-case.
     pub binary_media_types: Box<[Box<str>]>,
+    /// Resource policy, API key source, and the region and account of the API's ARNs.
+    pub auth: crate::auth::ApiAuth,
 }
 
 /// A stage: a deployment's resource tree with the stage's variables already applied.
@@ -148,6 +150,9 @@ pub struct Stage {
     /// `request_buffer_bytes` per method (by `Method::index`) where the stage or the method's
     /// `method_settings` set one; see [`Stage::request_buffer_bytes`].
     pub request_buffer: Box<[Option<u64>]>,
+    /// The API's Lambda authorizers with this stage's variables applied, by the index
+    /// `Authorization::Custom` holds.
+    pub authorizers: crate::auth::StageAuthorizers,
 }
 
 impl Stage {
@@ -181,6 +186,8 @@ pub struct Method {
     pub traffic: crate::throttle::MethodTraffic,
     /// Query strings and headers that vary the cache key (`cache_key_parameters`).
     pub cache_key: Box<[crate::cache::KeyParam]>,
+    /// `authorizationType` (and the authorizer).
+    pub authorization: crate::auth::Authorization,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as

@@ -113,6 +113,9 @@ const NAMES: &[(&str, Var)] = &[
 enum Part {
     Literal(Box<[u8]>),
     Var(Var),
+    /// `$context.authorizer.NAME`: `principalId`, `integrationLatency`, or a key of the
+    /// Lambda authorizer's `context` map.
+    Authorizer(Box<str>),
 }
 
 /// A compiled format.
@@ -171,6 +174,8 @@ pub struct Record<'a> {
     pub error: Option<GatewayResponse>,
     /// The client certificate verified by mutual TLS, if any.
     pub client_cert: Option<&'a ClientCert>,
+    /// What a Lambda authorizer established, if one ran.
+    pub authorizer: Option<&'a crate::exchange::Identity>,
 }
 
 impl Record<'static> {
@@ -195,6 +200,7 @@ impl Record<'static> {
             domain_name: Some(b"host"),
             error: Some(GatewayResponse::MissingAuthenticationToken),
             client_cert: None,
+            authorizer: None,
         }
     }
 }
@@ -211,20 +217,25 @@ impl Template {
         while let Some(at) = rest.find("$context.") {
             literal.push_str(&rest[..at]);
             let after = &rest[at + "$context.".len()..];
-            let (len, var) = lookup(after).ok_or_else(|| unknown(after))?;
+            let (len, part) = match authorizer_key(after) {
+                Some((len, key)) => (len, Part::Authorizer(key.into())),
+                None => lookup(after)
+                    .map(|(len, var)| (len, Part::Var(var)))
+                    .ok_or_else(|| unknown(after))?,
+            };
             if !literal.is_empty() {
                 parts.push(Part::Literal(
                     std::mem::take(&mut literal).into_bytes().into(),
                 ));
             }
-            parts.push(Part::Var(var));
+            parts.push(part);
             rest = &after[len..];
         }
         literal.push_str(rest);
         if !literal.is_empty() {
             parts.push(Part::Literal(literal.into_bytes().into()));
         }
-        if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
+        if !parts.iter().any(|p| !matches!(p, Part::Literal(_))) {
             return Err("the format uses no $context variable".into());
         }
         let template = Template {
@@ -256,7 +267,31 @@ impl Template {
             match part {
                 Part::Literal(bytes) => out.extend_from_slice(bytes),
                 Part::Var(var) => self.value(out, *var, r, &mut num),
+                Part::Authorizer(key) => self.authorizer(out, key, r, &mut num),
             }
+        }
+    }
+
+    /// `$context.authorizer.KEY`; `-` when no authorizer ran or it set no such key.
+    fn authorizer(&self, out: &mut Vec<u8>, key: &str, r: &Record<'_>, num: &mut itoa::Buffer) {
+        let Some(identity) = r.authorizer else {
+            out.push(b'-');
+            return;
+        };
+        let value: Option<&[u8]> = match key {
+            "principalId" => identity.principal_id.as_deref().map(str::as_bytes),
+            "integrationLatency" => identity
+                .authorizer_latency_ms
+                .map(|ms| num.format(ms).as_bytes()),
+            _ => identity
+                .authorizer_context
+                .iter()
+                .find(|(k, _)| **k == *key)
+                .map(|(_, v)| v.as_bytes()),
+        };
+        match value {
+            Some(v) if !v.is_empty() => escape(out, v, self.json),
+            _ => out.push(b'-'),
         }
     }
 
@@ -335,6 +370,17 @@ fn response_type(e: GatewayResponse) -> &'static str {
         None if e.status() >= 500 => "DEFAULT_5XX",
         None => "DEFAULT_4XX",
     }
+}
+
+/// `authorizer.NAME` at the start of `after`: (length, NAME). Any name is accepted, since the
+/// keys of an authorizer's `context` are the function's to choose.
+fn authorizer_key(after: &str) -> Option<(usize, &str)> {
+    let rest = after.strip_prefix("authorizer.")?;
+    let len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+        .count();
+    (len > 0).then(|| ("authorizer.".len() + len, &rest[..len]))
 }
 
 /// The variable at the start of `after` (`$context.` already removed): the longest known name
@@ -423,7 +469,39 @@ mod tests {
             domain_name: None,
             error: None,
             client_cert: None,
+            authorizer: None,
         }
+    }
+
+    #[test]
+    fn authorizer_values_render_when_an_authorizer_ran() {
+        let t = Template::parse(
+            r#"{"p":"$context.authorizer.principalId","t":"$context.authorizer.tier","l":"$context.authorizer.integrationLatency","x":"$context.authorizer.none"}"#,
+        )
+        .unwrap();
+        let identity = crate::exchange::Identity {
+            principal_id: Some("user \"1\"".into()),
+            authorizer_context: vec![("tier".into(), "gold".into())],
+            usage_identifier_key: None,
+            authorizer_latency_ms: Some(12),
+        };
+        let mut out = Vec::new();
+        t.render(
+            &mut out,
+            &Record {
+                authorizer: Some(&identity),
+                ..record()
+            },
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"p": "user \"1\"", "t": "gold", "l": "12", "x": "-"})
+        );
+        out.clear();
+        t.render(&mut out, &record());
+        assert_eq!(out, br#"{"p":"-","t":"-","l":"-","x":"-"}"#);
+        assert!(Template::parse("$context.authorizer.").is_err());
     }
 
     #[test]

@@ -34,12 +34,16 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
     let mut traffic = TrafficBuilder::new(std::mem::take(&mut validated.traffic));
     let lambda = std::mem::take(&mut validated.lambda);
     let functions = std::mem::take(&mut validated.functions);
+    let settings = lambda.settings();
+    let region = std::mem::take(&mut validated.region);
     let mut ctx = Ctx {
         resolver: &mut resolver,
         sink,
         lambda: &lambda,
         functions: &functions,
         lambda_used: None,
+        region: &region,
+        account: &settings.account_id,
     };
     let apis = validated
         .apis
@@ -61,7 +65,7 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         traffic: traffic.finish(),
         domains: crate::tls::Domains::default(),
         backend_tls: None,
-        lambda: Arc::new(lambda.settings()),
+        lambda: Arc::new(settings),
         functions: functions.into(),
     }
 }
@@ -76,6 +80,9 @@ struct Ctx<'a> {
     /// The first `AWS_PROXY` compiled (file, line, field): such a configuration needs
     /// credentials.
     lambda_used: Option<(std::path::PathBuf, Option<usize>, String)>,
+    /// Region and account of the APIs' ARNs.
+    region: &'a str,
+    account: &'a str,
 }
 
 /// A method ready to be put in stage routers.
@@ -97,6 +104,7 @@ struct MethodHead {
     index: u32,
     api_key_required: bool,
     cache_key: Box<[crate::cache::KeyParam]>,
+    authorization: crate::auth::Authorization,
 }
 
 enum PreparedBody {
@@ -142,16 +150,84 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
             stage.metrics = stage_series(&api.id, &s.name, deployment);
             stage.cache = super::cache::compile_stage(&api.id, &s.name, deployment_id, &s.cache);
             stage.request_buffer = super::buffering::compile(&s.buffering, &methods);
+            stage.authorizers = authorizers(&file, &api.id, s, &api.auth.authorizers, ctx);
             (s.name.as_str().into(), stage)
         })
         .collect();
+    let form = crate::auth::arn::ApiResources {
+        region: ctx.region,
+        account: ctx.account,
+        api: &api.id,
+    };
+    let auth = crate::auth::ApiAuth {
+        policy: api
+            .auth
+            .policy
+            .as_deref()
+            .and_then(|p| super::auth::compile_policy(p, &form)),
+        api_key_source: api.auth.api_key_source,
+        region: ctx.region.into(),
+        account: ctx.account.into(),
+    };
     Api {
         id: api.id.into(),
         stages,
         gateway_responses: (!api.gateway_responses.is_empty())
             .then(|| Arc::new(api.gateway_responses)),
         binary_media_types: api.binary_media_types,
+        auth,
     }
+}
+
+/// The API's Lambda authorizers for one stage: their functions with the stage's variables
+/// applied and resolved like an `AWS_PROXY`'s. One that fails is reported (the load fails).
+fn authorizers(
+    file: &Path,
+    api: &str,
+    stage: &ValidStage,
+    plans: &[super::auth::AuthorizerPlan],
+    ctx: &mut Ctx<'_>,
+) -> crate::auth::StageAuthorizers {
+    plans
+        .iter()
+        .filter_map(
+            |plan| match lambda_function(file, &plan.function, &stage.variables, ctx) {
+                Ok(function) => Some(Arc::new(crate::auth::LambdaAuthorizer {
+                    name: plan.name.as_str().into(),
+                    kind: plan.kind,
+                    function,
+                    identity_sources: plan.identity_sources.clone(),
+                    validation: plan.validation.clone(),
+                    ttl_ms: plan.ttl_ms,
+                    scope: format!(
+                        "{api}/{}/{}/{:016x}",
+                        stage.name,
+                        plan.name,
+                        fingerprint(&plan.fingerprint)
+                    )
+                    .into(),
+                })),
+                Err(message) => {
+                    let message = format!("in stage `{}`: {message}", stage.name);
+                    ctx.sink.at(
+                        file,
+                        plan.function.line,
+                        plan.function.field.as_str(),
+                        message,
+                    );
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// FNV-1a of an authorizer's settings: stable across processes, so an unchanged authorizer
+/// keeps its cache scope across reloads.
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Builds what can be shared between stages; `None` (reported) when the backend host does
@@ -172,6 +248,7 @@ fn prepare(
         index,
         api_key_required: m.api_key_required,
         cache_key: m.cache_key,
+        authorization: m.authorization,
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
@@ -225,6 +302,7 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
             api_key_required: head.api_key_required,
         },
         cache_key: head.cache_key.clone(),
+        authorization: head.authorization,
     }
 }
 
@@ -247,8 +325,8 @@ fn build_stage(
                 plan.field.as_str(),
             ),
             PreparedBody::Lambda(plan) => {
-                let lambda = lambda_integration(file, plan, &stage.variables, ctx)
-                    .map(|i| Arc::new(method(&p.head, i)));
+                let lambda = lambda_function(file, plan, &stage.variables, ctx)
+                    .map(|f| Arc::new(method(&p.head, Integration::AwsProxy(f))));
                 (lambda, plan.line, plan.field.as_str())
             }
         };
@@ -281,19 +359,20 @@ fn build_stage(
         cache: None,
         request_buffer: Box::default(),
         variables: variables.into_boxed_slice(),
+        authorizers: Box::default(),
     }
 }
 
-/// An `AWS_PROXY` for one stage: its function with the stage's variables, the region's
-/// endpoint resolved.
+/// A Lambda function (of an `AWS_PROXY` or an authorizer) for one stage: its URI with the
+/// stage's variables, the region's endpoint resolved.
 /// A function the node hosts runs here; any other goes to the region's Invoke API (which
 /// needs credentials, checked once every method is compiled).
-fn lambda_integration(
+fn lambda_function(
     file: &std::path::Path,
     plan: &LambdaPlan,
     vars: &AHashMap<String, String>,
     ctx: &mut Ctx<'_>,
-) -> Result<Integration, String> {
+) -> Result<AwsProxyIntegration, String> {
     let uri = plan.template.substitute(vars)?;
     let target = super::lambda::parse_function_uri(&uri)?;
     let (name, qualifier) = crate::function::spec::function_name(&target.function);
@@ -313,13 +392,13 @@ fn lambda_integration(
             FunctionHost::Remote(ctx.lambda.endpoint(&target.region, ctx.resolver)?)
         }
     };
-    Ok(Integration::AwsProxy(AwsProxyIntegration {
+    Ok(AwsProxyIntegration {
         invoke_path: super::lambda::invoke_path(&target.function).into(),
         region: target.region.into(),
         function: target.function.into(),
         host,
         timeout: plan.timeout,
-    }))
+    })
 }
 
 /// Numbers the metric series of a stage's methods (see `metrics::series`).

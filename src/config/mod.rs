@@ -9,6 +9,7 @@
 //! Pipeline: [`load`] (files → [`model`] structs) → [`validate`] (semantic checks) →
 //! [`compile`] (stage routers, stage variables applied, backends resolved).
 
+pub mod auth;
 pub mod buffering;
 mod cache;
 pub mod compile;
@@ -153,7 +154,7 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     validated.functions = functions::gateway_section(
         dir,
         sources.gateway.as_ref(),
-        "us-east-1",
+        &validated.region.clone(),
         &account,
         &mut sink,
     );

@@ -96,6 +96,9 @@ pub struct ServerSection {
     pub access_log_queue: Option<Spanned<i64>>,
     /// The node's own log lines: `"text"` (default) or `"json"` (one object per line).
     pub log_format: Option<Spanned<String>>,
+    /// The AWS region of the node's APIs, in their ARNs (`methodArn`, resource policies);
+    /// default `us-east-1`.
+    pub region: Option<Spanned<String>>,
 }
 
 /// `server.shards`: `"auto"` or an integer (range-checked in validation).
@@ -185,6 +188,14 @@ pub struct ApiFile {
     /// `*/*`. Lambda proxy events carry such bodies base64-encoded.
     #[serde(default)]
     pub binary_media_types: Vec<Spanned<String>>,
+    /// The resource policy (AWS `RestApi.policy`): an IAM policy document, as JSON text.
+    pub policy: Option<Spanned<String>>,
+    /// `apiKeySource`: `HEADER` (default, `x-api-key`) or `AUTHORIZER` (the Lambda
+    /// authorizer's `usageIdentifierKey`).
+    pub api_key_source: Option<Spanned<String>>,
+    /// Lambda authorizers, `[authorizers.NAME]`.
+    #[serde(default)]
+    pub authorizers: Entries<Spanned<String>, super::auth::AuthorizerModel>,
 }
 
 /// One `[gateway_responses.TYPE]` table.
@@ -276,6 +287,11 @@ pub struct MethodModel {
     /// (`method.request.querystring.NAME`, `method.request.header.NAME`).
     #[serde(default)]
     pub cache_key_parameters: Vec<Spanned<String>>,
+    /// `authorizationType`: `NONE` (default) or `CUSTOM` (a Lambda authorizer).
+    pub authorization_type: Option<Spanned<String>>,
+    /// The `[authorizers]` entry of a `CUSTOM` method (AWS `authorizerId`); alone, it implies
+    /// `CUSTOM`.
+    pub authorizer: Option<Spanned<String>>,
 }
 
 /// `integration = { type = "...", ... }`.

@@ -28,6 +28,8 @@ use crate::snapshot::{HostRouting, Limits, MockIntegration};
 
 /// AWS's integration timeout range, in milliseconds.
 const INTEGRATION_TIMEOUT_MS: (i64, i64) = (50, 29_000);
+/// Region of the APIs' ARNs when `server.region` is absent.
+const DEFAULT_REGION: &str = "us-east-1";
 /// Largest `server.shards`.
 const MAX_SHARDS: i64 = 1024;
 /// Domain when `server.execute_api_domain` is absent.
@@ -55,6 +57,8 @@ pub struct Validated {
     pub lambda: super::lambda::ValidLambda,
     /// Functions hosted on the node (filled in by `config::functions`).
     pub functions: Vec<Arc<crate::function::FunctionSpec>>,
+    /// `server.region`: the region of the APIs' ARNs.
+    pub region: String,
 }
 
 /// One API file that parsed.
@@ -73,6 +77,8 @@ pub struct ValidApi {
     pub gateway_responses: crate::gateway_response::GatewayResponses,
     /// `binaryMediaTypes`, lower-case.
     pub binary_media_types: Box<[Box<str>]>,
+    /// Resource policy, API key source and Lambda authorizers.
+    pub auth: super::auth::ValidApiAuth,
 }
 
 /// A stage pointing at an existing deployment.
@@ -127,6 +133,8 @@ pub struct ValidMethod {
     pub api_key_required: bool,
     /// Cache key parameters.
     pub cache_key: Box<[crate::cache::KeyParam]>,
+    /// `authorizationType` and authorizer.
+    pub authorization: crate::auth::Authorization,
 }
 
 /// A checked integration.
@@ -213,6 +221,7 @@ pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
         traffic: Default::default(),
         lambda: Default::default(),
         functions: Vec::new(),
+        region: settings.region,
     }
 }
 
@@ -261,6 +270,7 @@ struct GatewaySettings {
     limits: Limits,
     suffix: String,
     integration_timeout: Duration,
+    region: String,
 }
 
 impl Default for GatewaySettings {
@@ -278,6 +288,7 @@ impl Default for GatewaySettings {
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
             integration_timeout: Duration::from_millis(INTEGRATION_TIMEOUT_MS.1 as u64),
+            region: DEFAULT_REGION.to_string(),
         }
     }
 }
@@ -318,7 +329,25 @@ impl GatewayCheck<'_> {
             limits,
             suffix: self.suffix(),
             integration_timeout,
+            region: self.region(),
         }
+    }
+
+    /// `server.region`: an AWS region name (lower-case letters, digits, `-`).
+    fn region(&mut self) -> String {
+        let Some(region) = &self.src.model.server.region else {
+            return DEFAULT_REGION.to_string();
+        };
+        let text = region.get_ref();
+        let valid = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            let message = format!("`{text}` is not an AWS region name (e.g. us-east-1)");
+            self.error(region, "server.region", message);
+        }
+        text.clone()
     }
 
     fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: impl Into<String>) {
@@ -551,6 +580,7 @@ impl ApiCheck<'_> {
             deployments,
             gateway_responses: super::gateway_responses::check(self.src, self.sink),
             binary_media_types: super::gateway_responses::binary_media_types(self.src, self.sink),
+            auth: super::auth::check_api(self.src, self.sink, self.default_timeout),
         }
     }
 
@@ -737,6 +767,7 @@ impl ApiCheck<'_> {
         let params = uri::path_params(path);
         let keys = &model.cache_key_parameters;
         let cache_key = super::cache::key_params(self.src, self.sink, &field, keys, &params);
+        let authorization = super::auth::method_authorization(self.src, self.sink, &field, model);
         let integration = self.integration(&field, &model.integration, &params)?;
         Some(ValidMethod {
             field,
@@ -747,6 +778,7 @@ impl ApiCheck<'_> {
             integration,
             api_key_required: model.api_key_required.unwrap_or(false),
             cache_key,
+            authorization: authorization?,
         })
     }
 

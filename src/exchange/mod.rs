@@ -99,7 +99,10 @@ pub struct Identity {
     pub principal_id: Option<Box<str>>,
     /// The authorizer's `context` map (string, number and boolean values as strings).
     pub authorizer_context: Vec<(Box<str>, Box<str>)>,
-    /// `usageIdentifierKey`: the API key an authorizer supplied (`apiKeySource =
-    /// AUTHORIZER`), which then replaces `x-api-key`.
+    /// `usageIdentifierKey`: the API key an authorizer supplied; it replaces `x-api-key`
+    /// when the API's `apiKeySource` is `AUTHORIZER`.
     pub usage_identifier_key: Option<Box<str>>,
+    /// Milliseconds the authorizer's function took, when an authorizer ran
+    /// (`requestContext.authorizer.integrationLatency`; 0 for a cached result).
+    pub authorizer_latency_ms: Option<u64>,
 }

@@ -42,6 +42,9 @@ pub struct RequestCtx {
     pub responses: Option<std::sync::Arc<crate::gateway_response::GatewayResponses>>,
     /// Who is calling, as the authorization phases establish it.
     pub identity: crate::exchange::Identity,
+    /// `$context.error.message` when it is built for this request rather than fixed by the
+    /// response type (a resource policy's denial names the method ARN).
+    pub error_message: Option<Box<str>>,
 }
 
 impl RequestCtx {
@@ -63,6 +66,7 @@ impl RequestCtx {
             cache_capture: None,
             responses: None,
             identity: Default::default(),
+            error_message: None,
         }
     }
 

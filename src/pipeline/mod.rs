@@ -4,10 +4,11 @@
 //!
 //! 1. route ([`request_filter`]): limits that need the parsed head, then host → API, first
 //!    path segment → stage, resource tree → method, with path parameters;
-//! 2. resource policy, 3. authorizer: not built yet (the authorization issue); the request's
-//!    [`Identity`](crate::exchange::Identity) in `ctx` stays anonymous;
+//! 2. resource policy, 3. authorizer ([`authorize`]): the API's resource policy and the
+//!    method's Lambda authorizer, combined as AWS does; the authorizer fills the request's
+//!    [`Identity`](crate::exchange::Identity) in `ctx`;
 //! 4. API key, throttles, quotas ([`throttle_filter`]); the key is the authorizer's
-//!    (`apiKeySource = AUTHORIZER`) when it supplied one, else `x-api-key`;
+//!    `usageIdentifierKey` when the API's `apiKeySource` is `AUTHORIZER`, else `x-api-key`;
 //! 5. request validation: not built yet (the templates/validation issue);
 //! 6. cache lookup ([`cache_filter`]): a hit answers here, a miss is teed and stored;
 //! 7. integration request → integration → integration response ([`upstream`], [`proxy`]): the
@@ -18,6 +19,7 @@
 //!
 //! [`context::RequestCtx`] carries what the phases share about one request.
 
+pub mod authorize;
 pub mod cache_filter;
 pub mod context;
 pub mod observe;
@@ -115,17 +117,38 @@ async fn answer<'s>(
     ctx.responses.clone_from(&route.api.gateway_responses);
     observe::capture(&mut conn.log_facts, target, &conn.head, base);
 
-    // 2. Resource policy and 3. authorizer: no method has one yet (ctx.identity is anonymous).
+    // 2. Resource policy and 3. authorizer.
+    if authorize::needed(&route) {
+        let caller = authorize::Caller {
+            peer: conn.peer,
+            secure: conn.secure,
+            client_cert: conn.client_cert.as_deref(),
+        };
+        let decided = authorize::check(
+            shard, snapshot, &route, &conn.head, base, &params, caller, ctx,
+        )
+        .await;
+        if let Err(response) = decided {
+            let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+            return (next, target);
+        }
+    }
 
-    // 4. API key, throttles and quotas. An authorizer's key comes first (AWS apiKeySource =
-    // AUTHORIZER); the header is only looked for when the method needs a key or the stage
-    // logs it.
-    let from_authorizer = ctx.identity.usage_identifier_key.clone();
-    let api_key = match &from_authorizer {
-        Some(key) => Some(key.as_bytes()),
-        None => (route.method.traffic.api_key_required || route.stage.access_log.is_some())
-            .then(|| conn.head.header(base, "x-api-key"))
-            .flatten(),
+    // 4. API key, throttles and quotas. With apiKeySource AUTHORIZER the key is the
+    // authorizer's usageIdentifierKey and only that ("the API key ... is returned from a
+    // Lambda authorizer", developer guide, "Choose an API key source"); otherwise the header,
+    // looked for only when the method needs a key or the stage logs it.
+    let from_authorizer = match route.api.auth.api_key_source {
+        crate::auth::ApiKeySource::Authorizer => ctx.identity.usage_identifier_key.clone(),
+        crate::auth::ApiKeySource::Header => None,
+    };
+    let api_key = match (&from_authorizer, route.api.auth.api_key_source) {
+        (Some(key), _) => Some(key.as_bytes()),
+        (None, crate::auth::ApiKeySource::Authorizer) => None,
+        (None, crate::auth::ApiKeySource::Header) => (route.method.traffic.api_key_required
+            || route.stage.access_log.is_some())
+        .then(|| conn.head.header(base, "x-api-key"))
+        .flatten(),
     };
     if let Some(key) = api_key.and_then(|k| std::str::from_utf8(k).ok()) {
         ctx.set_api_key(key);

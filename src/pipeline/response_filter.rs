@@ -118,16 +118,25 @@ pub fn gateway_response(
     client_minor_version: u8,
 ) {
     ctx.error = Some(response);
+    // A message built for this request (a resource policy's denial names the method ARN).
+    let message = ctx.error_message.as_deref();
     if let Some(responses) = ctx.responses.clone() {
         let id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
-        if let Some(resolved) = responses.resolve(response, id) {
+        if let Some(resolved) = responses.resolve(response, message, id) {
             return overridden(out, ctx, date, response, &resolved, client_minor_version);
         }
     }
+    let built;
+    let body = match message {
+        Some(m) => {
+            built = serde_json::json!({ "Message": m }).to_string();
+            built.as_bytes()
+        }
+        None => response.body(),
+    };
     status_line(out, response.status(), reason_phrase(response.status()));
     header(out, b"Content-Type", b"application/json");
     header(out, b"x-amzn-ErrorType", response.error_type().as_bytes());
-    let body = response.body();
     finish_head(
         out,
         ctx,

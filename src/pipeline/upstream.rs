@@ -8,6 +8,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::auth::ApiKeySource;
 use crate::exchange::Request;
 use crate::gateway_response::GatewayResponse;
 use crate::http::{BodyFraming, RequestHead};
@@ -138,26 +139,13 @@ async fn lambda(
         body: request.body(),
         client_cert: conn.client_cert.as_deref(),
         secure: conn.secure,
-    };
-    let invoker = match &integration.host {
-        FunctionHost::Remote(endpoint) => aws_proxy::Invoker::Remote {
-            pool: &shard.pool,
-            target: invoke::Target {
-                integration,
-                endpoint,
-                lambda: &snapshot.lambda,
-                tls: snapshot.backend_tls.as_deref(),
-                limits,
-                keys: &shard.signing_keys,
-                buffers: &shard.buffers,
-            },
-        },
-        FunctionHost::Node { spec, qualifier } => aws_proxy::Invoker::Node {
-            functions: &shard.functions,
-            spec,
-            qualifier: qualifier.as_deref(),
+        authorizer: ctx.identity.principal_id.is_some().then_some(&ctx.identity),
+        api_key: match route.api.auth.api_key_source {
+            ApiKeySource::Authorizer => ctx.identity.usage_identifier_key.as_deref(),
+            ApiKeySource::Header => None,
         },
     };
+    let invoker = invoker(shard, snapshot, integration);
     let started = Instant::now();
     let account = &snapshot.lambda.account_id;
     let outcome = aws_proxy::call(invoker, &shard.buffers, account, &call).await;
@@ -175,6 +163,34 @@ async fn lambda(
         ),
     }
     send_response(conn, ctx, limits).await
+}
+
+/// How `function` is invoked from this shard: by its hosted workers, or through the region's
+/// Invoke API on the shard's pool (for `AWS_PROXY` integrations and Lambda authorizers alike).
+pub fn invoker<'a>(
+    shard: &'a ShardCtx,
+    snapshot: &'a Snapshot,
+    function: &'a AwsProxyIntegration,
+) -> aws_proxy::Invoker<'a> {
+    match &function.host {
+        FunctionHost::Remote(endpoint) => aws_proxy::Invoker::Remote {
+            pool: &shard.pool,
+            target: invoke::Target {
+                integration: function,
+                endpoint,
+                lambda: &snapshot.lambda,
+                tls: snapshot.backend_tls.as_deref(),
+                limits: &snapshot.limits,
+                keys: &shard.signing_keys,
+                buffers: &shard.buffers,
+            },
+        },
+        FunctionHost::Node { spec, qualifier } => aws_proxy::Invoker::Node {
+            functions: &shard.functions,
+            spec,
+            qualifier: qualifier.as_deref(),
+        },
+    }
 }
 
 /// Reads a whole request body (up to the payload limit) into `request`, after `100 Continue`

@@ -69,6 +69,8 @@ pub struct ShardCtx {
     pub access_log: ShardLog,
     /// This shard's partitions of the stage caches.
     pub cache: ShardCache,
+    /// This shard's cache of Lambda authorizer results.
+    pub authorizers: crate::auth::cache::DecisionCache,
     rng: RefCell<fastrand::Rng>,
     /// Set when the shard starts draining: until when an idle connection may still send a
     /// request ([`DRAIN_IDLE_GRACE`] after the drain began).
@@ -108,6 +110,10 @@ impl ShardCtx {
             metrics: metrics.shard(id),
             access_log: services.access_log.shard_sender(id, metrics.shard(id)),
             cache: ShardCache::new(Arc::clone(&services.cache), services.clock.clone()),
+            authorizers: crate::auth::cache::DecisionCache::new(
+                services.clock.clone(),
+                crate::auth::cache::DEFAULT_MAX_BYTES,
+            ),
             rng: RefCell::new(fastrand::Rng::new()),
             drain_grace_until: Cell::new(None),
             active: Cell::new(0),

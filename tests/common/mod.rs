@@ -14,6 +14,7 @@
 //!   sleeps.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod functions;
@@ -83,6 +84,10 @@ pub struct ApiSpec {
     deployments: Vec<(String, Vec<String>)>,
     /// (stage name, raw TOML appended to the stage's table)
     stage_extras: Vec<(String, String)>,
+    /// Raw `key = value` lines of the API itself (`policy`, `api_key_source`).
+    top: Vec<String>,
+    /// Raw tables written after everything else (`[authorizers.NAME]`).
+    tables: Vec<String>,
 }
 
 /// Stage variables as (name, value).
@@ -96,7 +101,21 @@ impl ApiSpec {
             stages: Vec::new(),
             deployments: Vec::new(),
             stage_extras: Vec::new(),
+            top: Vec::new(),
+            tables: Vec::new(),
         }
+    }
+
+    /// Adds a `key = value` line to the API's own table (e.g. `api_key_source = "AUTHORIZER"`).
+    pub fn api_line(mut self, line: &str) -> Self {
+        self.top.push(line.to_string());
+        self
+    }
+
+    /// Appends a raw table (e.g. `[authorizers.NAME]` with its lines) to the file.
+    pub fn table(mut self, toml: &str) -> Self {
+        self.tables.push(toml.to_string());
+        self
     }
 
     /// The API's id (also the file name the API is written to).
@@ -214,6 +233,9 @@ impl std::fmt::Display for ApiSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "id = {}", toml_str(&self.id))?;
         writeln!(f, "name = {}", toml_str(&self.id))?;
+        for line in &self.top {
+            writeln!(f, "{line}")?;
+        }
         for (name, deployment, vars) in &self.stages {
             writeln!(f, "\n[stages.{}]", toml_key(name))?;
             writeln!(f, "deployment = {}", toml_str(deployment))?;
@@ -238,6 +260,9 @@ impl std::fmt::Display for ApiSpec {
             for m in methods {
                 writeln!(f, "\n{m}")?;
             }
+        }
+        for t in &self.tables {
+            writeln!(f, "\n{t}")?;
         }
         Ok(())
     }
@@ -1829,9 +1854,26 @@ impl Conn {
         Conn::try_connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"))
     }
 
+    /// Connects from source address `local` (on loopback any 127.0.0.0/8 address is local),
+    /// so a test can be a client from another address.
+    pub fn connect_from(addr: SocketAddr, local: std::net::IpAddr) -> Conn {
+        let domain = socket2::Domain::for_address(addr);
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).expect("socket");
+        socket
+            .bind(&SocketAddr::new(local, 0).into())
+            .unwrap_or_else(|e| panic!("bind {local}: {e}"));
+        socket
+            .connect_timeout(&addr.into(), IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect {addr} from {local}: {e}"));
+        Conn::of(socket.into()).expect("socket options")
+    }
+
     /// Connects, returning the error (e.g. refused).
     pub fn try_connect(addr: SocketAddr) -> io::Result<Conn> {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+        Conn::of(TcpStream::connect_timeout(&addr, IO_TIMEOUT)?)
+    }
+
+    fn of(stream: TcpStream) -> io::Result<Conn> {
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;

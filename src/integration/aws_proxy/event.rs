@@ -34,6 +34,9 @@ pub struct EventInput<'a> {
     pub body: Option<&'a [u8]>,
     /// Whether the body goes base64-encoded: [`is_binary`] of the request's Content-Type.
     pub base64_body: bool,
+    /// A `REQUEST` authorizer's event instead of a proxy event: `type` and this `methodArn`
+    /// first, no `body` (developer guide, "Input to an API Gateway Lambda authorizer").
+    pub authorizer_method_arn: Option<&'a str>,
 }
 
 /// The `requestContext` values the gateway knows about the request.
@@ -60,6 +63,9 @@ pub struct RequestContextInput<'a> {
     pub api_key_id: Option<&'a str>,
     /// The client certificate under mutual TLS; `clientCert` is left out otherwise.
     pub client_cert: Option<ClientCertInput<'a>>,
+    /// What a Lambda authorizer established (`requestContext.authorizer`); left out when no
+    /// authorizer ran.
+    pub authorizer: Option<&'a crate::exchange::Identity>,
 }
 
 /// `requestContext.identity.clientCert` ($context.identity.clientCert.* in the AWS docs).
@@ -95,7 +101,13 @@ const CANONICAL: [&str; 2] = ["Authorization", "User-Agent"];
 
 /// Appends the event for `input` to `out` as compact JSON.
 pub fn write_event(input: &EventInput<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"resource\":");
+    if let Some(arn) = input.authorizer_method_arn {
+        out.extend_from_slice(b"{\"type\":\"REQUEST\",\"methodArn\":");
+        string(out, arn);
+        out.extend_from_slice(b",\"resource\":");
+    } else {
+        out.extend_from_slice(b"{\"resource\":");
+    }
     string(out, input.resource);
     out.extend_from_slice(b",\"path\":");
     string(out, input.path);
@@ -109,6 +121,10 @@ pub fn write_event(input: &EventInput<'_>, out: &mut Vec<u8>) {
     pairs(out, input.stage_variables);
     out.extend_from_slice(b",\"requestContext\":");
     request_context(out, input);
+    if input.authorizer_method_arn.is_some() {
+        out.push(b'}');
+        return;
+    }
     out.extend_from_slice(b",\"body\":");
     // No body and an empty body are both `null` (snapshot: GET events; LocalStack `body or None`).
     let body = input.body.filter(|b| !b.is_empty());
@@ -186,12 +202,36 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
         out.extend_from_slice(b"}}");
     }
     out.push(b'}');
+    if let Some(identity) = c.authorizer {
+        authorizer(out, identity);
+    }
     let fields = [
         ("domainName", c.domain_name),
         ("deploymentId", c.deployment_id),
         ("apiId", c.api_id),
     ];
     object_fields(out, b',', &fields);
+    out.push(b'}');
+}
+
+/// `requestContext.authorizer` of a Lambda authorizer: its `context` values (strings, as API
+/// Gateway stringifies them), `principalId`, and `integrationLatency` in milliseconds
+/// (DefinitelyTyped's `APIGatewayEventDefaultAuthorizerContext`: "API Gateway proxy
+/// integration mangles the context from a custom authorizer, converting all number or boolean
+/// properties to string, and adding some extra properties").
+fn authorizer(out: &mut Vec<u8>, identity: &crate::exchange::Identity) {
+    out.extend_from_slice(b",\"authorizer\":{");
+    for (k, v) in &identity.authorizer_context {
+        string(out, k);
+        out.push(b':');
+        string(out, v);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"principalId\":");
+    opt_string(out, identity.principal_id.as_deref());
+    out.extend_from_slice(b",\"integrationLatency\":");
+    let latency = identity.authorizer_latency_ms.unwrap_or(0);
+    out.extend_from_slice(itoa::Buffer::new().format(latency).as_bytes());
     out.push(b'}');
 }
 
@@ -533,7 +573,49 @@ mod tests {
             api_key: None,
             api_key_id: None,
             client_cert: None,
+            authorizer: None,
         }
+    }
+
+    #[test]
+    fn request_authorizer_events_lead_with_type_and_arn_and_have_no_body() {
+        let e = event(&EventInput {
+            authorizer_method_arn: Some("arn:aws:execute-api:us-east-1:1:abc123/prod/GET/pets"),
+            body: Some(b"ignored"),
+            ..input()
+        });
+        assert_eq!(e["type"], "REQUEST");
+        assert_eq!(
+            e["methodArn"],
+            "arn:aws:execute-api:us-east-1:1:abc123/prod/GET/pets"
+        );
+        assert_eq!(e["resource"], "/pets");
+        assert_eq!(e["requestContext"]["stage"], "prod");
+        assert!(e.get("body").is_none() && e.get("isBase64Encoded").is_none());
+    }
+
+    #[test]
+    fn authorizer_context_reaches_the_request_context_as_strings() {
+        let identity = crate::exchange::Identity {
+            principal_id: Some("user-1".into()),
+            authorizer_context: vec![("tier".into(), "gold".into()), ("n".into(), "1".into())],
+            usage_identifier_key: None,
+            authorizer_latency_ms: Some(7),
+        };
+        let e = event(&EventInput {
+            ctx: RequestContextInput {
+                authorizer: Some(&identity),
+                ..ctx()
+            },
+            ..input()
+        });
+        assert_eq!(
+            e["requestContext"]["authorizer"],
+            json!({"tier": "gold", "n": "1", "principalId": "user-1", "integrationLatency": 7})
+        );
+        assert!(event(&input())["requestContext"]
+            .get("authorizer")
+            .is_none());
     }
 
     fn input() -> EventInput<'static> {
@@ -549,6 +631,7 @@ mod tests {
             ctx: ctx(),
             body: None,
             base64_body: false,
+            authorizer_method_arn: None,
         }
     }
 

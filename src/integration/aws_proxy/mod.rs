@@ -66,6 +66,10 @@ pub struct LambdaRequest<'a> {
     pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
     /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto`).
     pub secure: bool,
+    /// What a Lambda authorizer established (`requestContext.authorizer`), if one ran.
+    pub authorizer: Option<&'a crate::exchange::Identity>,
+    /// The API key the caller presented, for `identity.apiKey` of methods that require one.
+    pub api_key: Option<&'a str>,
 }
 
 /// Where the function is invoked.
@@ -92,28 +96,10 @@ pub async fn call(
 ) -> Result<Reply<'static>, GatewayResponse> {
     let mut payload = buffers.take(2048 + req.body.map_or(0, |b| b.len() * 4 / 3));
     write_event(req, account_id, &mut payload);
-    let function: &str = match &invoker {
-        Invoker::Remote { target, .. } => &target.integration.function,
-        Invoker::Node { spec, .. } => &spec.name,
-    };
-    let invoked = match invoker {
-        Invoker::Remote { pool, target } => {
-            let now = UNIX_EPOCH + Duration::from_millis(req.start_unix_ms);
-            invoke::invoke(pool, target, &payload, now)
-                .await
-                .map_err(|e| invoke_failure(function, e))
-        }
-        Invoker::Node {
-            functions,
-            spec,
-            qualifier,
-        } => functions
-            .invoke(spec, qualifier, &payload, req.request_id)
-            .await
-            .map_err(|e| hosted_failure(function, e)),
-    };
+    let function: Box<str> = invoker.function().into();
+    let invoked = invoke(invoker, &payload, req.request_id, req.start_unix_ms).await;
     buffers.give(payload);
-    let raw = invoked?;
+    let raw = invoked.map_err(|failure| failure.response(&function))?;
     let accept = req.head.header(req.base, "accept");
     match result::parse_result(&raw, accept, &req.api.binary_media_types) {
         Ok(r) => Ok(reply_of(r)),
@@ -121,6 +107,79 @@ pub async fn call(
             tracing::warn!(%function, "Execution failed due to configuration error: Malformed Lambda proxy response: {e}");
             Err(GatewayResponse::IntegrationFailure)
         }
+    }
+}
+
+/// Why an invocation returned no result payload.
+#[derive(Debug)]
+pub enum InvokeFailure {
+    /// Through the Invoke API.
+    Remote(InvokeError),
+    /// On this node.
+    Hosted(HostedError),
+}
+
+impl InvokeFailure {
+    /// The function's own error document (`{"errorMessage": ...}`), when it ran and failed.
+    pub fn function_error(&self) -> Option<&str> {
+        match self {
+            InvokeFailure::Remote(InvokeError::Function { body, .. })
+            | InvokeFailure::Hosted(HostedError::Function { body, .. }) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// What an integration answers for this failure (the reason goes to the log).
+    pub fn response(self, function: &str) -> GatewayResponse {
+        match self {
+            InvokeFailure::Remote(e) => invoke_failure(function, e),
+            InvokeFailure::Hosted(e) => hosted_failure(function, e),
+        }
+    }
+}
+
+impl std::fmt::Display for InvokeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvokeFailure::Remote(e) => e.fmt(f),
+            InvokeFailure::Hosted(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Invoker<'_> {
+    /// The function's name or ARN, for logs.
+    pub fn function(&self) -> &str {
+        match self {
+            Invoker::Remote { target, .. } => &target.integration.function,
+            Invoker::Node { spec, .. } => &spec.name,
+        }
+    }
+}
+
+/// Invokes the function with `payload` and returns its result payload: the one way both
+/// integrations and authorizers call a function, hosted or behind the Invoke API.
+pub async fn invoke(
+    invoker: Invoker<'_>,
+    payload: &[u8],
+    request_id: &str,
+    start_unix_ms: u64,
+) -> Result<Vec<u8>, InvokeFailure> {
+    match invoker {
+        Invoker::Remote { pool, target } => {
+            let now = UNIX_EPOCH + Duration::from_millis(start_unix_ms);
+            invoke::invoke(pool, target, payload, now)
+                .await
+                .map_err(InvokeFailure::Remote)
+        }
+        Invoker::Node {
+            functions,
+            spec,
+            qualifier,
+        } => functions
+            .invoke(spec, qualifier, payload, request_id)
+            .await
+            .map_err(InvokeFailure::Hosted),
     }
 }
 
@@ -181,8 +240,28 @@ fn reply_of(r: result::ProxyResult) -> Reply<'static> {
     }
 }
 
+/// The event a `REQUEST` Lambda authorizer receives for `req`: the proxy event's fields
+/// without the body, led by `type` and `methodArn`.
+pub fn write_authorizer_event(
+    req: &LambdaRequest<'_>,
+    account_id: &str,
+    method_arn: &str,
+    out: &mut Vec<u8>,
+) {
+    write_any_event(req, account_id, Some(method_arn), out);
+}
+
 /// The payload 1.0 event of `req`.
 fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
+    write_any_event(req, account_id, None, out);
+}
+
+fn write_any_event(
+    req: &LambdaRequest<'_>,
+    account_id: &str,
+    authorizer_method_arn: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     let head = req.head;
     let base = req.base;
     // The gateway's forwarding headers replace the client's, as API Gateway adds them to the
@@ -225,7 +304,10 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
         head.header(base, name)
             .and_then(|v| std::str::from_utf8(v).ok())
     };
-    let api_key = text("x-api-key").filter(|_| req.method.traffic.api_key_required);
+    let api_key = req
+        .api_key
+        .or_else(|| text("x-api-key"))
+        .filter(|_| req.method.traffic.api_key_required);
     let content_type = head.header(base, "content-type");
     let base64_body =
         req.body.is_some() && event::is_binary(content_type, &req.api.binary_media_types);
@@ -266,9 +348,11 @@ fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
                 not_before: &c.not_before,
                 not_after: &c.not_after,
             }),
+            authorizer: req.authorizer,
         },
         body: req.body,
         base64_body,
+        authorizer_method_arn,
     };
     event::write_event(&input, out);
 }

@@ -1,0 +1,259 @@
+//! Phases 2 and 3: the API's resource policy, then the method's authorizer, combined as API
+//! Gateway combines them (developer guide, "How API Gateway resource policies affect
+//! authorization workflow"):
+//!
+//! - **resource policy only** (`NONE`): the policy must explicitly allow; an implicit or
+//!   explicit deny is 403 naming the method ARN;
+//! - **Lambda authorizer** (`CUSTOM`): an explicit deny of the resource policy refuses the
+//!   request *before* the authorizer is invoked; otherwise the authorizer's policy and the
+//!   resource policy decide together (table A, same account): any `Deny` wins, and either
+//!   one's `Allow` is enough.
+//!
+//! The authorizer's result is cached per shard by its identity sources
+//! (`auth::cache`); a cached policy is evaluated again against this request's method ARN.
+//! A method with neither a resource policy nor an authorizer never enters this phase (the
+//! pipeline checks a compiled flag first).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use crate::auth::lambda::{self, AuthorizerKind, Grant, IdentityFacts, LambdaAuthorizer};
+use crate::auth::policy::{Decision, PolicyRequest};
+use crate::auth::{arn, Authorization};
+use crate::gateway_response::GatewayResponse;
+use crate::http::RequestHead;
+use crate::integration::aws_proxy::{self, LambdaRequest};
+use crate::pipeline::context::RequestCtx;
+use crate::pipeline::request_filter::{self, Route};
+use crate::router::Params;
+use crate::server::shard::ShardCtx;
+use crate::snapshot::Snapshot;
+
+/// The action every request asks for (`execute-api:Invoke`).
+const INVOKE: &str = "execute-api:Invoke";
+
+/// Whether the request needs this phase at all.
+pub fn needed(route: &Route<'_>) -> bool {
+    route.api.auth.policy.is_some() || route.method.authorization != Authorization::None
+}
+
+/// The connection facts authorization reads.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    /// The client's address (`aws:SourceIp`).
+    pub peer: SocketAddr,
+    /// Over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+    /// The verified client certificate, for the `REQUEST` event.
+    pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
+}
+
+/// Decides whether the request may go on; fills `ctx.identity` from an authorizer.
+#[allow(clippy::too_many_arguments)]
+pub async fn check(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    route: &Route<'_>,
+    head: &RequestHead,
+    base: &[u8],
+    params: &Params<'_, '_>,
+    caller: Caller<'_>,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayResponse> {
+    let auth = &route.api.auth;
+    let full_path = std::str::from_utf8(head.path.get(base)).unwrap_or("/");
+    let host = head.host.map(|h| h.get(base));
+    let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
+    let method = std::str::from_utf8(head.method.get(base)).unwrap_or("GET");
+    let mut method_arn = String::with_capacity(96 + path.len());
+    let (api, stage) = (&*route.api.id, &*route.stage.name);
+    arn::method_arn(
+        &mut method_arn,
+        &auth.region,
+        &auth.account,
+        api,
+        stage,
+        method,
+        path,
+    );
+    let text = |name: &str| {
+        head.header(base, name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    };
+    let facts = PolicyRequest {
+        action: INVOKE,
+        resource: &method_arn,
+        principal: None,
+        source_ip: caller.peer.ip(),
+        secure: caller.secure,
+        user_agent: text("user-agent"),
+        referer: text("referer"),
+    };
+    let by_policy = auth.policy.as_ref().map(|p| p.evaluate(&facts));
+    let Authorization::Custom(index) = route.method.authorization else {
+        return match by_policy {
+            None | Some(Decision::Allow) => Ok(()),
+            Some(d) => Err(policy_denied(ctx, &method_arn, d)),
+        };
+    };
+    if by_policy == Some(Decision::ExplicitDeny) {
+        return Err(policy_denied(ctx, &method_arn, Decision::ExplicitDeny));
+    }
+    let Some(authorizer) = route.stage.authorizers.get(index as usize) else {
+        // Compilation refuses a stage whose authorizer failed; this cannot be reached.
+        tracing::error!(%api, %stage, "method names authorizer {index}, which the stage lacks");
+        return Err(GatewayResponse::InternalError);
+    };
+    let invocation = Invocation {
+        shard,
+        snapshot,
+        route,
+        head,
+        base,
+        params,
+        caller,
+        full_path,
+        path,
+        method_arn: &method_arn,
+        ctx,
+    };
+    let (grant, cached) = grant(authorizer, invocation).await?;
+    let by_authorizer = grant.policy.evaluate(&facts);
+    ctx.identity = crate::exchange::Identity {
+        principal_id: Some(grant.principal_id.clone()),
+        authorizer_context: grant.context.clone(),
+        usage_identifier_key: grant.usage_identifier_key.clone(),
+        authorizer_latency_ms: Some(if cached { 0 } else { grant.latency_ms }),
+    };
+    match (by_authorizer, by_policy) {
+        (Decision::ExplicitDeny, _) => Err(GatewayResponse::AuthorizerDenied { explicit: true }),
+        (Decision::Allow, _) | (Decision::ImplicitDeny, Some(Decision::Allow)) => Ok(()),
+        (Decision::ImplicitDeny, _) => Err(GatewayResponse::AuthorizerDenied { explicit: false }),
+    }
+}
+
+/// A resource policy's refusal, its message naming the method ARN.
+fn policy_denied(ctx: &mut RequestCtx, method_arn: &str, decision: Decision) -> GatewayResponse {
+    let explicit = decision == Decision::ExplicitDeny;
+    let message = crate::gateway_response::policy_denied_message(method_arn, explicit);
+    ctx.error_message = Some(message.into());
+    GatewayResponse::PolicyDenied { explicit }
+}
+
+/// What invoking an authorizer needs of the request.
+struct Invocation<'a, 'r> {
+    shard: &'a ShardCtx,
+    snapshot: &'a Snapshot,
+    route: &'a Route<'r>,
+    head: &'a RequestHead,
+    base: &'a [u8],
+    params: &'a Params<'r, 'a>,
+    caller: Caller<'a>,
+    full_path: &'a str,
+    path: &'a str,
+    method_arn: &'a str,
+    ctx: &'a RequestCtx,
+}
+
+/// The authorizer's grant for this caller: from the shard's cache, or by invoking it (and
+/// caching what it returned). `true` with a cached grant.
+async fn grant(
+    authorizer: &LambdaAuthorizer,
+    inv: Invocation<'_, '_>,
+) -> Result<(Rc<Grant>, bool), GatewayResponse> {
+    let shard = inv.shard;
+    let mut ip = [0u8; 64];
+    let source_ip = crate::http::write_ip(&mut ip, inv.caller.peer.ip());
+    let facts = IdentityFacts {
+        head: inv.head,
+        base: inv.base,
+        stage: inv.route.stage,
+        source_ip,
+        full_path: inv.full_path,
+        resource_path: &inv.route.method.resource_path,
+        api_id: &inv.route.api.id,
+    };
+    let mut key = String::with_capacity(authorizer.scope.len() + 64);
+    key.push_str(&authorizer.scope);
+    let token = lambda::identity(authorizer, &facts, &mut key)
+        .map_err(|lambda::Unauthorized| GatewayResponse::Unauthorized)?;
+    // With no identity source (a REQUEST authorizer with caching off) every request is sent.
+    let cacheable = authorizer.ttl_ms > 0 && !authorizer.identity_sources.is_empty();
+    if cacheable {
+        if let Some(grant) = shard.authorizers.get(&key) {
+            return Ok((grant, true));
+        }
+    }
+    let request_id = std::str::from_utf8(&inv.ctx.request_id).unwrap_or("");
+    let start_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut event = shard.buffers.take(1024);
+    match (authorizer.kind, token) {
+        (AuthorizerKind::Token, Some(token)) => {
+            lambda::write_token_event(token, inv.method_arn, &mut event)
+        }
+        _ => request_event(&inv, source_ip, request_id, start_unix_ms, &mut event),
+    }
+    let invoker = super::upstream::invoker(shard, inv.snapshot, &authorizer.function);
+    // Boxed: the invocation's state is large and only a cache miss needs it.
+    let answered = Box::pin(lambda::authorize(
+        authorizer,
+        invoker,
+        &event,
+        request_id,
+        start_unix_ms,
+    ))
+    .await;
+    shard.buffers.give(event);
+    let grant = match answered {
+        Ok(grant) => Rc::new(grant),
+        Err(refusal) => {
+            if let lambda::Refusal::Configuration(why) = &refusal {
+                tracing::warn!(authorizer = %authorizer.name, "{why}");
+            }
+            return Err(refusal.response());
+        }
+    };
+    if cacheable {
+        shard
+            .authorizers
+            .put(&key, Rc::clone(&grant), authorizer.ttl_ms);
+    }
+    Ok((grant, false))
+}
+
+/// The `REQUEST` authorizer's event: the proxy event's view of the request, without a body.
+fn request_event(
+    inv: &Invocation<'_, '_>,
+    source_ip: &str,
+    request_id: &str,
+    start_unix_ms: u64,
+    out: &mut Vec<u8>,
+) {
+    let params: Vec<(Box<str>, String)> = inv
+        .params
+        .iter()
+        .map(|(k, v)| (Box::from(k), v.to_string()))
+        .collect();
+    let req = LambdaRequest {
+        head: inv.head,
+        base: inv.base,
+        full_path: inv.full_path,
+        path: inv.path,
+        params: &params,
+        api: inv.route.api,
+        stage: inv.route.stage,
+        method: inv.route.method,
+        request_id,
+        source_ip,
+        start_unix_ms,
+        body: None,
+        client_cert: inv.caller.client_cert,
+        secure: inv.caller.secure,
+        authorizer: None,
+        api_key: None,
+    };
+    let account = &inv.snapshot.lambda.account_id;
+    aws_proxy::write_authorizer_event(&req, account, inv.method_arn, out);
+}
