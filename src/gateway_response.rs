@@ -40,6 +40,9 @@ pub enum GatewayResponse {
     /// No identity (a missing identity source, a token failing its validation expression) or
     /// a Lambda authorizer that said `Unauthorized`: 401 `UNAUTHORIZED`.
     Unauthorized,
+    /// A token authorizer's token is past its `exp`: 401 `UNAUTHORIZED`, AWS's "The incoming
+    /// token has expired".
+    TokenExpired,
     /// A Lambda authorizer failed, timed out or answered something that is not an authorizer
     /// result: 500 `AUTHORIZER_CONFIGURATION_ERROR`, whose default message is null.
     AuthorizerConfigurationError,
@@ -74,7 +77,7 @@ impl GatewayResponse {
             Self::AccessDenied => 403,
             Self::MisdirectedRequest => 421,
             Self::InternalError => 500,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::TokenExpired => 401,
             Self::AuthorizerConfigurationError => 500,
             Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
         }
@@ -100,6 +103,7 @@ impl GatewayResponse {
             Self::MisdirectedRequest => br#"{"message":"Misdirected Request"}"#,
             Self::InternalError => br#"{"message": "Internal server error"}"#,
             Self::Unauthorized => br#"{"message":"Unauthorized"}"#,
+            Self::TokenExpired => br#"{"message":"The incoming token has expired"}"#,
             // Reported from real APIs as `{"message": null}` (aws/chalice#670; the "failure
             // modes" write-up quoted in auth::lambda).
             Self::AuthorizerConfigurationError => br#"{"message": null}"#,
@@ -132,7 +136,7 @@ impl GatewayResponse {
                 "AccessDeniedException"
             }
             Self::MisdirectedRequest => "MisdirectedRequestException",
-            Self::Unauthorized => "UnauthorizedException",
+            Self::Unauthorized | Self::TokenExpired => "UnauthorizedException",
             Self::AuthorizerConfigurationError => "AuthorizerConfigurationException",
         }
     }
@@ -165,7 +169,7 @@ impl GatewayResponse {
                 ResponseType::AccessDenied
             }
             Self::InternalError => ResponseType::Default5xx,
-            Self::Unauthorized => ResponseType::Unauthorized,
+            Self::Unauthorized | Self::TokenExpired => ResponseType::Unauthorized,
             Self::AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
             Self::BadRequest
             | Self::HeadersTooLarge
@@ -509,6 +513,7 @@ mod tests {
             GatewayResponse::MisdirectedRequest,
             GatewayResponse::InternalError,
             GatewayResponse::Unauthorized,
+            GatewayResponse::TokenExpired,
         ] {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
             assert!(v["message"].is_string(), "{r:?}");

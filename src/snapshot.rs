@@ -151,7 +151,7 @@ pub struct Stage {
     /// `method_settings` set one; see [`Stage::request_buffer_bytes`].
     pub request_buffer: Box<[Option<u64>]>,
     /// The API's Lambda authorizers with this stage's variables applied, by the index
-    /// `Authorization::Custom` holds.
+    /// `Authorization::Authorizer` holds.
     pub authorizers: crate::auth::StageAuthorizers,
 }
 
@@ -188,6 +188,8 @@ pub struct Method {
     pub cache_key: Box<[crate::cache::KeyParam]>,
     /// `authorizationType` (and the authorizer).
     pub authorization: crate::auth::Authorization,
+    /// `authorizationScopes` (token authorizers).
+    pub authorization_scopes: Box<[Box<str>]>,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as

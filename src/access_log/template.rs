@@ -278,6 +278,14 @@ impl Template {
             out.push(b'-');
             return;
         };
+        if let Some(claim) = key.strip_prefix("claims.") {
+            let value = identity.claims.iter().find(|(k, _)| **k == *claim);
+            match value {
+                Some((_, v)) if !v.is_empty() => escape(out, v.as_bytes(), self.json),
+                _ => out.push(b'-'),
+            }
+            return;
+        }
         let value: Option<&[u8]> = match key {
             "principalId" => identity.principal_id.as_deref().map(str::as_bytes),
             "integrationLatency" => identity
@@ -378,8 +386,22 @@ fn authorizer_key(after: &str) -> Option<(usize, &str)> {
     let rest = after.strip_prefix("authorizer.")?;
     let len = rest
         .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+        .take_while(|b| b.is_ascii_alphanumeric() || b"_-:".contains(b))
         .count();
+    // `claims.NAME` of a token authorizer.
+    let len = match rest[len..].strip_prefix('.') {
+        Some(tail) if &rest[..len] == "claims" => {
+            let more = tail
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || b"_-:".contains(b))
+                .count();
+            if more == 0 {
+                return None;
+            }
+            len + 1 + more
+        }
+        _ => len,
+    };
     (len > 0).then(|| ("authorizer.".len() + len, &rest[..len]))
 }
 
@@ -476,7 +498,7 @@ mod tests {
     #[test]
     fn authorizer_values_render_when_an_authorizer_ran() {
         let t = Template::parse(
-            r#"{"p":"$context.authorizer.principalId","t":"$context.authorizer.tier","l":"$context.authorizer.integrationLatency","x":"$context.authorizer.none"}"#,
+            r#"{"p":"$context.authorizer.principalId","t":"$context.authorizer.tier","l":"$context.authorizer.integrationLatency","x":"$context.authorizer.none","c":"$context.authorizer.claims.cognito:username"}"#,
         )
         .unwrap();
         let identity = crate::exchange::Identity {
@@ -484,6 +506,7 @@ mod tests {
             authorizer_context: vec![("tier".into(), "gold".into())],
             usage_identifier_key: None,
             authorizer_latency_ms: Some(12),
+            claims: vec![("cognito:username".into(), "ann".into())],
         };
         let mut out = Vec::new();
         t.render(
@@ -496,11 +519,11 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"p": "user \"1\"", "t": "gold", "l": "12", "x": "-"})
+            serde_json::json!({"p": "user \"1\"", "t": "gold", "l": "12", "x": "-", "c": "ann"})
         );
         out.clear();
         t.render(&mut out, &record());
-        assert_eq!(out, br#"{"p":"-","t":"-","l":"-","x":"-"}"#);
+        assert_eq!(out, br#"{"p":"-","t":"-","l":"-","x":"-","c":"-"}"#);
         assert!(Template::parse("$context.authorizer.").is_err());
     }
 

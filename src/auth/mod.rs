@@ -5,6 +5,8 @@
 //! - [`arn`]: the method ARN a request is decided on;
 //! - [`lambda`]: Lambda authorizers (`TOKEN`, `REQUEST`): identity sources, the event, the
 //!   result;
+//! - [`jwt`]: Cognito user pool and JWT authorizers' token checks; [`jwks`]: their issuers'
+//!   key sets, fetched off the request path;
 //! - [`cache`]: each shard's cache of authorizer results.
 //!
 //! The pipeline's authorization phase (`pipeline::authorize`) calls these in AWS's order and
@@ -13,6 +15,8 @@
 
 pub mod arn;
 pub mod cache;
+pub mod jwks;
+pub mod jwt;
 pub mod lambda;
 pub mod policy;
 
@@ -51,9 +55,48 @@ pub enum Authorization {
     /// `NONE`: only the resource policy, if the API has one.
     #[default]
     None,
-    /// `CUSTOM`: the stage's Lambda authorizer with this index (`Stage::authorizers`).
-    Custom(u16),
+    /// `CUSTOM` or `COGNITO_USER_POOLS`: the stage's authorizer with this index
+    /// (`Stage::authorizers`).
+    Authorizer(u16),
 }
 
-/// A stage's Lambda authorizers, by the index methods refer to them with.
-pub type StageAuthorizers = Box<[Arc<LambdaAuthorizer>]>;
+/// An authorizer of an API.
+#[derive(Debug)]
+pub enum Authorizer {
+    /// `TOKEN` or `REQUEST`: a Lambda function decides.
+    Lambda(LambdaAuthorizer),
+    /// `COGNITO_USER_POOLS` (or a generic JWT issuer): a signed token decides.
+    Jwt(JwtAuthorizer),
+}
+
+impl Authorizer {
+    /// Its name in the API file.
+    pub fn name(&self) -> &str {
+        match self {
+            Authorizer::Lambda(l) => &l.name,
+            Authorizer::Jwt(j) => &j.name,
+        }
+    }
+}
+
+/// A Cognito user pool authorizer, or a JWT authorizer for any OIDC issuer.
+#[derive(Debug)]
+pub struct JwtAuthorizer {
+    /// Its name in the API file.
+    pub name: Box<str>,
+    /// The header holding the token (`identitySource`, default `Authorization`).
+    pub header: Box<str>,
+    /// `iss` of accepted tokens.
+    pub issuer: Box<str>,
+    /// Accepted `aud` / `client_id` values; empty: any.
+    pub audiences: Box<[Box<str>]>,
+    /// The issuer's key set.
+    pub keys: Arc<jwks::JwksSource>,
+    /// Leeway of the time claims, seconds.
+    pub leeway_secs: u64,
+    /// Cognito's rules (`token_use`); `false` for a generic JWT issuer.
+    pub cognito: bool,
+}
+
+/// A stage's authorizers, by the index methods refer to them with.
+pub type StageAuthorizers = Box<[Arc<Authorizer>]>;

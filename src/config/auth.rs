@@ -42,6 +42,18 @@ pub struct AuthorizerModel {
     pub identity_validation_expression: Option<Spanned<String>>,
     /// `authorizerResultTtlInSeconds` (0..=3600, default 300; 0 disables caching).
     pub result_ttl_in_seconds: Option<Spanned<i64>>,
+    /// `COGNITO_USER_POOLS`: `providerARNs`, the user pools whose tokens are accepted
+    /// (`arn:aws:cognito-idp:{region}:{account}:userpool/{poolId}`).
+    pub provider_arns: Option<Vec<Spanned<String>>>,
+    /// `COGNITO_USER_POOLS` / `JWT`: the issuer (`iss`) of accepted tokens, for a pool or
+    /// OIDC provider not at Cognito's address (required for `JWT`).
+    pub issuer: Option<Spanned<String>>,
+    /// Where the issuer's key set is (default `{issuer}/.well-known/jwks.json`).
+    pub jwks_uri: Option<Spanned<String>>,
+    /// Accepted `aud` (ID tokens) / `client_id` (access tokens); default any.
+    pub audiences: Option<Vec<Spanned<String>>>,
+    /// Tolerated clock difference for `exp`, `nbf`, `iat` (0..=300 seconds, default 0).
+    pub leeway_seconds: Option<Spanned<i64>>,
 }
 
 /// An API's checked authorization settings.
@@ -55,9 +67,37 @@ pub struct ValidApiAuth {
     pub authorizers: Vec<AuthorizerPlan>,
 }
 
+/// A checked authorizer.
+#[derive(Debug)]
+pub enum AuthorizerPlan {
+    /// `TOKEN` or `REQUEST`.
+    Lambda(LambdaAuthorizerPlan),
+    /// `COGNITO_USER_POOLS` or `JWT`.
+    Jwt(JwtPlan),
+}
+
+/// A token authorizer, ready for the snapshot but for its key set.
+#[derive(Debug)]
+pub struct JwtPlan {
+    /// Its name.
+    pub name: String,
+    /// The token's header.
+    pub header: String,
+    /// `iss`.
+    pub issuer: String,
+    /// The key set's URI.
+    pub jwks_uri: String,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// Leeway, seconds.
+    pub leeway_secs: u64,
+    /// Cognito's `token_use` rules.
+    pub cognito: bool,
+}
+
 /// A Lambda authorizer before stage variables are applied to its function.
 #[derive(Debug)]
-pub struct AuthorizerPlan {
+pub struct LambdaAuthorizerPlan {
     /// Its name.
     pub name: String,
     /// `TOKEN` or `REQUEST`.
@@ -142,23 +182,26 @@ fn authorizer(
     let kind = match model.kind.get_ref().as_str() {
         "TOKEN" => Some(AuthorizerKind::Token),
         "REQUEST" => Some(AuthorizerKind::Request),
-        "COGNITO_USER_POOLS" => {
-            error(
-                src.line(&model.kind),
-                "type",
-                "COGNITO_USER_POOLS authorizers are not built yet: use TOKEN or REQUEST".into(),
-            );
-            None
-        }
+        "COGNITO_USER_POOLS" | "JWT" => return jwt_authorizer(src, sink, name, model, &field),
         other => {
-            error(
-                src.line(&model.kind),
-                "type",
-                format!("`{other}` is not an authorizer type: use TOKEN or REQUEST"),
+            let message = format!(
+                "`{other}` is not an authorizer type: use TOKEN, REQUEST, COGNITO_USER_POOLS or JWT"
             );
+            error(src.line(&model.kind), "type", message);
             None
         }
     };
+    let token_only = [
+        (model.provider_arns.is_some(), "provider_arns"),
+        (model.issuer.is_some(), "issuer"),
+        (model.jwks_uri.is_some(), "jwks_uri"),
+        (model.audiences.is_some(), "audiences"),
+        (model.leeway_seconds.is_some(), "leeway_seconds"),
+    ];
+    for (_, what) in token_only.iter().filter(|(present, _)| *present) {
+        let message = format!("`{what}` applies to COGNITO_USER_POOLS and JWT authorizers only");
+        error(src.line(&model.kind), what, message);
+    }
     let sources: Vec<IdentitySource> = match &model.identity_source {
         None => Vec::new(),
         Some(s) => s
@@ -268,7 +311,7 @@ fn authorizer(
             .as_ref()
             .map(|u| u.get_ref()),
     );
-    Some(AuthorizerPlan {
+    Some(AuthorizerPlan::Lambda(LambdaAuthorizerPlan {
         name: name.get_ref().clone(),
         kind: kind?,
         function: function?,
@@ -276,81 +319,239 @@ fn authorizer(
         validation,
         ttl_ms: ttl_secs as u64 * 1000,
         fingerprint,
-    })
+    }))
+}
+
+/// A `COGNITO_USER_POOLS` authorizer (tokens of its user pool) or a `JWT` one (any OIDC
+/// issuer, named explicitly).
+fn jwt_authorizer(
+    src: &Source<ApiFile>,
+    sink: &mut Sink,
+    name: &Spanned<String>,
+    model: &AuthorizerModel,
+    field: &str,
+) -> Option<AuthorizerPlan> {
+    let before = sink.len();
+    let cognito = model.kind.get_ref() == "COGNITO_USER_POOLS";
+    let mut error = |line: Option<usize>, sub: &str, message: String| {
+        sink.at(&src.path, line, format!("{field}.{sub}"), message);
+    };
+    let at_kind = src.line(&model.kind);
+    let lambda_only = [
+        (model.uri.as_ref().map(|v| src.line(v)), "uri"),
+        (
+            model
+                .identity_validation_expression
+                .as_ref()
+                .map(|v| src.line(v)),
+            "identity_validation_expression",
+        ),
+        (
+            model.result_ttl_in_seconds.as_ref().map(|v| src.line(v)),
+            "result_ttl_in_seconds",
+        ),
+    ];
+    for (line, what) in lambda_only {
+        if let Some(line) = line {
+            let message =
+                format!("`{what}` applies to Lambda (TOKEN and REQUEST) authorizers only");
+            error(line.or(at_kind), what, message);
+        }
+    }
+    let header = match &model.identity_source {
+        None => "Authorization".to_string(),
+        Some(s) => match IdentitySource::parse(s.get_ref().trim()) {
+            Ok(IdentitySource::Header(h)) => h.to_string(),
+            _ => {
+                let message = "a token authorizer reads one header: method.request.header.NAME";
+                error(src.line(s), "identity_source", message.into());
+                String::new()
+            }
+        },
+    };
+    let pools: Vec<String> = model
+        .provider_arns
+        .iter()
+        .flatten()
+        .filter_map(|arn| match pool_issuer(arn.get_ref()) {
+            Ok(issuer) => Some(issuer),
+            Err(message) => {
+                error(src.line(arn), "provider_arns", message);
+                None
+            }
+        })
+        .collect();
+    let issuer = match (&model.issuer, pools.as_slice()) {
+        (Some(i), _) => {
+            let text = i.get_ref();
+            if !(text.starts_with("https://") || text.starts_with("http://")) {
+                error(
+                    src.line(i),
+                    "issuer",
+                    format!("`{text}` is not an http(s) URL"),
+                );
+            }
+            text.trim_end_matches('/').to_string()
+        }
+        (None, [one]) if cognito => one.clone(),
+        (None, []) if cognito && model.provider_arns.is_none() => {
+            let message = "a COGNITO_USER_POOLS authorizer needs provider_arns (its user pool's ARN) or an issuer";
+            error(at_kind, "provider_arns", message.into());
+            String::new()
+        }
+        (None, _) if !cognito => {
+            error(at_kind, "issuer", "a JWT authorizer needs an issuer".into());
+            String::new()
+        }
+        (None, list) => {
+            if list.len() > 1 {
+                let message = "one user pool per authorizer here: name one ARN (or set `issuer`)";
+                error(at_kind, "provider_arns", message.into());
+            }
+            String::new()
+        }
+    };
+    let jwks_uri = match &model.jwks_uri {
+        Some(u) => u.get_ref().clone(),
+        None => format!("{issuer}/.well-known/jwks.json"),
+    };
+    let leeway_secs = match &model.leeway_seconds {
+        None => 0,
+        Some(l) if (0..=300).contains(l.get_ref()) => *l.get_ref() as u64,
+        Some(l) => {
+            let message = format!("{} is out of range 0..=300", l.get_ref());
+            error(src.line(l), "leeway_seconds", message);
+            0
+        }
+    };
+    if sink.len() != before {
+        return None;
+    }
+    let audiences = model.audiences.iter().flatten();
+    Some(AuthorizerPlan::Jwt(JwtPlan {
+        name: name.get_ref().clone(),
+        header,
+        issuer,
+        jwks_uri,
+        audiences: audiences.map(|a| a.get_ref().clone()).collect(),
+        leeway_secs,
+        cognito,
+    }))
+}
+
+/// `arn:aws:cognito-idp:{region}:{account}:userpool/{poolId}` → the issuer of the pool's
+/// tokens (Cognito developer guide, "Verifying a JSON Web Token": `iss` is
+/// `https://cognito-idp.{region}.amazonaws.com/{userPoolId}`).
+fn pool_issuer(arn: &str) -> Result<String, String> {
+    let shape = || {
+        format!(
+            "`{arn}` is not a user pool ARN (arn:aws:cognito-idp:REGION:ACCOUNT:userpool/POOL_ID)"
+        )
+    };
+    let rest = arn.strip_prefix("arn:aws:cognito-idp:").ok_or_else(shape)?;
+    let mut parts = rest.splitn(3, ':');
+    let (Some(region), Some(_account), Some(pool)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(shape());
+    };
+    let pool = pool.strip_prefix("userpool/").ok_or_else(shape)?;
+    if region.is_empty() || pool.is_empty() {
+        return Err(shape());
+    }
+    Ok(format!("https://cognito-idp.{region}.amazonaws.com/{pool}"))
 }
 
 /// A method's `authorization_type` and `authorizer` (`None` when reported). `authorizer`
-/// alone means `CUSTOM`.
+/// alone takes the type its authorizer needs (`CUSTOM` for Lambda authorizers,
+/// `COGNITO_USER_POOLS` for token authorizers).
 pub(crate) fn method_authorization(
     src: &Source<ApiFile>,
     sink: &mut Sink,
     field: &str,
     model: &MethodModel,
 ) -> Option<Authorization> {
-    let names: Vec<&str> = src
-        .model
-        .authorizers
-        .iter()
-        .map(|(k, _)| k.get_ref().as_str())
-        .collect();
+    let authorizers = &src.model.authorizers;
     let kind = model.authorization_type.as_ref();
     let kind_name = kind.map(|k| k.get_ref().as_str());
     let line = kind.and_then(|k| src.line(k));
+    let mut report = |line: Option<usize>, sub: &str, message: String| {
+        sink.at(&src.path, line, format!("{field}.{sub}"), message);
+    };
     match (kind_name, &model.authorizer) {
+        (None | Some("NONE"), None) if !model.authorization_scopes.is_empty() => {
+            let at = model.authorization_scopes.first().and_then(|s| src.line(s));
+            let message = "authorization_scopes need a COGNITO_USER_POOLS authorizer";
+            report(at, "authorization_scopes", message.into());
+            None
+        }
         (None | Some("NONE"), None) => Some(Authorization::None),
         (Some("NONE"), Some(a)) => {
             let message = format!(
-                "authorizer `{}` is set but authorization_type is NONE (use CUSTOM)",
+                "authorizer `{}` is set but authorization_type is NONE (use CUSTOM or COGNITO_USER_POOLS)",
                 a.get_ref()
             );
-            sink.at(
-                &src.path,
-                src.line(a),
-                format!("{field}.authorizer"),
-                message,
-            );
+            report(src.line(a), "authorizer", message);
             None
         }
-        (None | Some("CUSTOM"), Some(a)) => match names.iter().position(|n| *n == a.get_ref()) {
-            Some(i) => Some(Authorization::Custom(i as u16)),
-            None => {
+        (None | Some("CUSTOM" | "COGNITO_USER_POOLS"), Some(a)) => {
+            let Some(i) = authorizers
+                .iter()
+                .position(|(k, _)| k.get_ref() == a.get_ref())
+            else {
+                let names: Vec<&str> = authorizers
+                    .iter()
+                    .map(|(k, _)| k.get_ref().as_str())
+                    .collect();
                 let known = if names.is_empty() {
                     "the file defines no [authorizers]".to_string()
                 } else {
                     format!("defined: {}", names.join(", "))
                 };
                 let message = format!("authorizer `{}` does not exist ({known})", a.get_ref());
-                sink.at(
-                    &src.path,
-                    src.line(a),
-                    format!("{field}.authorizer"),
-                    message,
-                );
-                None
+                report(src.line(a), "authorizer", message);
+                return None;
+            };
+            let is_token = authorizers.0[i].1.kind.get_ref().as_str();
+            let wanted = match is_token {
+                "COGNITO_USER_POOLS" | "JWT" => "COGNITO_USER_POOLS",
+                _ => "CUSTOM",
+            };
+            match kind_name {
+                Some(k) if k != wanted => {
+                    let message = format!(
+                        "authorizer `{}` needs authorization_type {wanted}, not {k}",
+                        a.get_ref()
+                    );
+                    report(line, "authorization_type", message);
+                    None
+                }
+                _ if wanted == "CUSTOM" && !model.authorization_scopes.is_empty() => {
+                    let at = model.authorization_scopes.first().and_then(|s| src.line(s));
+                    let message =
+                        "authorization_scopes apply to COGNITO_USER_POOLS authorizers only";
+                    report(at, "authorization_scopes", message.into());
+                    None
+                }
+                _ => Some(Authorization::Authorizer(i as u16)),
             }
-        },
-        (Some("CUSTOM"), None) => {
-            sink.at(&src.path, line, format!("{field}.authorization_type"), "CUSTOM authorization needs an `authorizer` (the name of one of the file's [authorizers])");
+        }
+        (Some(k @ ("CUSTOM" | "COGNITO_USER_POOLS")), None) => {
+            let message = format!(
+                "{k} authorization needs an `authorizer` (the name of one of the file's [authorizers])"
+            );
+            report(line, "authorization_type", message);
             None
         }
-        (Some(k @ ("AWS_IAM" | "COGNITO_USER_POOLS")), _) => {
-            let message = format!("authorization_type {k} is not built yet: use NONE or CUSTOM");
-            sink.at(
-                &src.path,
-                line,
-                format!("{field}.authorization_type"),
-                message,
-            );
+        (Some("AWS_IAM"), _) => {
+            let message = "authorization_type AWS_IAM is not built yet: use NONE, CUSTOM or COGNITO_USER_POOLS";
+            report(line, "authorization_type", message.into());
             None
         }
         (Some(other), _) => {
-            let message = format!("`{other}` is not an authorization type: use NONE, CUSTOM, AWS_IAM or COGNITO_USER_POOLS");
-            sink.at(
-                &src.path,
-                line,
-                format!("{field}.authorization_type"),
-                message,
+            let message = format!(
+                "`{other}` is not an authorization type: use NONE, CUSTOM, AWS_IAM or COGNITO_USER_POOLS"
             );
+            report(line, "authorization_type", message);
             None
         }
     }

@@ -105,6 +105,7 @@ struct MethodHead {
     api_key_required: bool,
     cache_key: Box<[crate::cache::KeyParam]>,
     authorization: crate::auth::Authorization,
+    authorization_scopes: Box<[Box<str>]>,
 }
 
 enum PreparedBody {
@@ -179,8 +180,10 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
     }
 }
 
-/// The API's Lambda authorizers for one stage: their functions with the stage's variables
-/// applied and resolved like an `AWS_PROXY`'s. One that fails is reported (the load fails).
+/// The API's authorizers for one stage: Lambda authorizers' functions with the stage's
+/// variables applied and resolved like an `AWS_PROXY`'s; token authorizers with their
+/// issuer's shared key set (fetched off the request path, see `auth::jwks`). One that fails
+/// is reported (the load fails).
 fn authorizers(
     file: &Path,
     api: &str,
@@ -188,37 +191,46 @@ fn authorizers(
     plans: &[super::auth::AuthorizerPlan],
     ctx: &mut Ctx<'_>,
 ) -> crate::auth::StageAuthorizers {
+    use super::auth::AuthorizerPlan;
+    use crate::auth::{Authorizer, JwtAuthorizer, LambdaAuthorizer};
     plans
         .iter()
-        .filter_map(
-            |plan| match lambda_function(file, &plan.function, &stage.variables, ctx) {
-                Ok(function) => Some(Arc::new(crate::auth::LambdaAuthorizer {
-                    name: plan.name.as_str().into(),
-                    kind: plan.kind,
-                    function,
-                    identity_sources: plan.identity_sources.clone(),
-                    validation: plan.validation.clone(),
-                    ttl_ms: plan.ttl_ms,
-                    scope: format!(
-                        "{api}/{}/{}/{:016x}",
-                        stage.name,
-                        plan.name,
-                        fingerprint(&plan.fingerprint)
-                    )
-                    .into(),
-                })),
-                Err(message) => {
-                    let message = format!("in stage `{}`: {message}", stage.name);
-                    ctx.sink.at(
-                        file,
-                        plan.function.line,
-                        plan.function.field.as_str(),
-                        message,
-                    );
-                    None
+        .filter_map(|plan| match plan {
+            AuthorizerPlan::Jwt(j) => Some(Arc::new(Authorizer::Jwt(JwtAuthorizer {
+                name: j.name.as_str().into(),
+                header: j.header.as_str().into(),
+                issuer: j.issuer.as_str().into(),
+                audiences: j.audiences.iter().map(|a| a.as_str().into()).collect(),
+                keys: crate::auth::jwks::source(&j.jwks_uri),
+                leeway_secs: j.leeway_secs,
+                cognito: j.cognito,
+            }))),
+            AuthorizerPlan::Lambda(plan) => {
+                match lambda_function(file, &plan.function, &stage.variables, ctx) {
+                    Ok(function) => Some(Arc::new(Authorizer::Lambda(LambdaAuthorizer {
+                        name: plan.name.as_str().into(),
+                        kind: plan.kind,
+                        function,
+                        identity_sources: plan.identity_sources.clone(),
+                        validation: plan.validation.clone(),
+                        ttl_ms: plan.ttl_ms,
+                        scope: format!(
+                            "{api}/{}/{}/{:016x}",
+                            stage.name,
+                            plan.name,
+                            fingerprint(&plan.fingerprint)
+                        )
+                        .into(),
+                    }))),
+                    Err(message) => {
+                        let message = format!("in stage `{}`: {message}", stage.name);
+                        let (line, field) = (plan.function.line, plan.function.field.as_str());
+                        ctx.sink.at(file, line, field, message);
+                        None
+                    }
                 }
-            },
-        )
+            }
+        })
         .collect()
 }
 
@@ -249,6 +261,7 @@ fn prepare(
         api_key_required: m.api_key_required,
         cache_key: m.cache_key,
         authorization: m.authorization,
+        authorization_scopes: m.authorization_scopes,
     };
     let integration = match m.integration {
         ValidIntegration::Mock(mock) => Integration::Mock(mock),
@@ -303,6 +316,7 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         },
         cache_key: head.cache_key.clone(),
         authorization: head.authorization,
+        authorization_scopes: head.authorization_scopes.clone(),
     }
 }
 

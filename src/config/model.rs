@@ -292,6 +292,10 @@ pub struct MethodModel {
     /// The `[authorizers]` entry of a `CUSTOM` method (AWS `authorizerId`); alone, it implies
     /// `CUSTOM`.
     pub authorizer: Option<Spanned<String>>,
+    /// `authorizationScopes`: with a `COGNITO_USER_POOLS` authorizer, the access token must
+    /// hold one of these OAuth scopes.
+    #[serde(default)]
+    pub authorization_scopes: Vec<Spanned<String>>,
 }
 
 /// `integration = { type = "...", ... }`.

@@ -135,6 +135,8 @@ pub struct ValidMethod {
     pub cache_key: Box<[crate::cache::KeyParam]>,
     /// `authorizationType` and authorizer.
     pub authorization: crate::auth::Authorization,
+    /// `authorizationScopes`.
+    pub authorization_scopes: Box<[Box<str>]>,
 }
 
 /// A checked integration.
@@ -778,6 +780,11 @@ impl ApiCheck<'_> {
             integration,
             api_key_required: model.api_key_required.unwrap_or(false),
             cache_key,
+            authorization_scopes: model
+                .authorization_scopes
+                .iter()
+                .map(|s| s.get_ref().as_str().into())
+                .collect(),
             authorization: authorization?,
         })
     }

@@ -105,4 +105,14 @@ pub struct Identity {
     /// Milliseconds the authorizer's function took, when an authorizer ran
     /// (`requestContext.authorizer.integrationLatency`; 0 for a cached result).
     pub authorizer_latency_ms: Option<u64>,
+    /// The verified token's claims (Cognito user pool and JWT authorizers), as strings:
+    /// `$context.authorizer.claims.*`, `requestContext.authorizer.claims`.
+    pub claims: Vec<(Box<str>, Box<str>)>,
+}
+
+impl Identity {
+    /// Whether an authorizer established anything (a principal or claims).
+    pub fn is_authorized(&self) -> bool {
+        self.principal_id.is_some() || !self.claims.is_empty()
+    }
 }

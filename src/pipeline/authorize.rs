@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use crate::auth::lambda::{self, AuthorizerKind, Grant, IdentityFacts, LambdaAuthorizer};
 use crate::auth::policy::{Decision, PolicyRequest};
-use crate::auth::{arn, Authorization};
+use crate::auth::{arn, jwt, Authorization, Authorizer, JwtAuthorizer};
 use crate::gateway_response::GatewayResponse;
 use crate::http::RequestHead;
 use crate::integration::aws_proxy::{self, LambdaRequest};
@@ -90,7 +90,7 @@ pub async fn check(
         referer: text("referer"),
     };
     let by_policy = auth.policy.as_ref().map(|p| p.evaluate(&facts));
-    let Authorization::Custom(index) = route.method.authorization else {
+    let Authorization::Authorizer(index) = route.method.authorization else {
         return match by_policy {
             None | Some(Decision::Allow) => Ok(()),
             Some(d) => Err(policy_denied(ctx, &method_arn, d)),
@@ -99,10 +99,24 @@ pub async fn check(
     if by_policy == Some(Decision::ExplicitDeny) {
         return Err(policy_denied(ctx, &method_arn, Decision::ExplicitDeny));
     }
-    let Some(authorizer) = route.stage.authorizers.get(index as usize) else {
-        // Compilation refuses a stage whose authorizer failed; this cannot be reached.
-        tracing::error!(%api, %stage, "method names authorizer {index}, which the stage lacks");
-        return Err(GatewayResponse::InternalError);
+    let found = route.stage.authorizers.get(index as usize);
+    let authorizer = match found.map(|a| &**a) {
+        Some(Authorizer::Lambda(l)) => l,
+        Some(Authorizer::Jwt(j)) => {
+            let scopes = &route.method.authorization_scopes;
+            ctx.identity.claims = jwt(shard, j, scopes, head, base).await?;
+            // Cognito and a resource policy: "the resource policy is evaluated independently,
+            // and an explicit allow is required" (authorization workflow, Cognito table).
+            return match by_policy {
+                None | Some(Decision::Allow) => Ok(()),
+                Some(d) => Err(policy_denied(ctx, &method_arn, d)),
+            };
+        }
+        None => {
+            // Compilation refuses a stage whose authorizer failed; this cannot be reached.
+            tracing::error!(%api, %stage, "method names authorizer {index}, which the stage lacks");
+            return Err(GatewayResponse::InternalError);
+        }
     };
     let invocation = Invocation {
         shard,
@@ -124,12 +138,75 @@ pub async fn check(
         authorizer_context: grant.context.clone(),
         usage_identifier_key: grant.usage_identifier_key.clone(),
         authorizer_latency_ms: Some(if cached { 0 } else { grant.latency_ms }),
+        claims: Vec::new(),
     };
     match (by_authorizer, by_policy) {
         (Decision::ExplicitDeny, _) => Err(GatewayResponse::AuthorizerDenied { explicit: true }),
         (Decision::Allow, _) | (Decision::ImplicitDeny, Some(Decision::Allow)) => Ok(()),
         (Decision::ImplicitDeny, _) => Err(GatewayResponse::AuthorizerDenied { explicit: false }),
     }
+}
+
+/// How long a request that names an unknown signing key waits for its issuer's key set to be
+/// fetched again.
+const KEY_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A Cognito user pool / JWT authorizer: the token in its header, verified against the
+/// issuer's key set (fetched again, once, when the token names a key the set lacks); the
+/// claims on success.
+async fn jwt(
+    shard: &ShardCtx,
+    authorizer: &JwtAuthorizer,
+    scopes: &[Box<str>],
+    head: &RequestHead,
+    base: &[u8],
+) -> Result<Vec<(Box<str>, Box<str>)>, GatewayResponse> {
+    let token = head
+        .header(base, &authorizer.header)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
+        // `Bearer <token>` works as well as the bare token (Cognito developer guide: tokens
+        // are sent "as bearer tokens to an Authorization header").
+        .map(|t| match t.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("bearer ") => t[7..].trim_start(),
+            _ => t,
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or(GatewayResponse::Unauthorized)?;
+    let rules = jwt::Rules {
+        issuer: &authorizer.issuer,
+        audiences: &authorizer.audiences,
+        leeway_secs: authorizer.leeway_secs,
+        scopes,
+        cognito: authorizer.cognito,
+    };
+    let refuse = |why: jwt::Rejection| {
+        tracing::debug!(authorizer = %authorizer.name, "token refused: {why:?}");
+        match why {
+            jwt::Rejection::Expired => GatewayResponse::TokenExpired,
+            // REST APIs' Cognito authorizer: "Otherwise, the call fails with a 401
+            // Unauthorized response" (developer guide, "Integrate a REST API with an Amazon
+            // Cognito user pool"); HTTP APIs' JWT authorizer answers 403 Forbidden.
+            jwt::Rejection::MissingScope if authorizer.cognito => GatewayResponse::Unauthorized,
+            jwt::Rejection::MissingScope => GatewayResponse::Forbidden,
+            jwt::Rejection::Invalid(_) | jwt::Rejection::UnknownKey(_) => {
+                GatewayResponse::Unauthorized
+            }
+        }
+    };
+    let decoded = jwt::decode(token).map_err(refuse)?;
+    let now = shard.clock.unix_secs();
+    let mut verified = jwt::verify(&decoded, &authorizer.keys.keys(), &rules, now);
+    if let Err(jwt::Rejection::UnknownKey(_)) = verified {
+        // Key rotation (or the set's first fetch still running): one fetch for all waiting.
+        let keys = authorizer.keys.refreshed(KEY_REFRESH_WAIT).await;
+        verified = jwt::verify(&decoded, &keys, &rules, now);
+    }
+    let claims = verified.map_err(refuse)?;
+    Ok(claims
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), jwt::claim_text(k, v).into()))
+        .collect())
 }
 
 /// A resource policy's refusal, its message naming the method ARN.

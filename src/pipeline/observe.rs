@@ -134,7 +134,7 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
         domain_name: facts.host(),
         error: ctx.error,
         client_cert: conn.client_cert.as_deref(),
-        authorizer: ctx.identity.principal_id.is_some().then_some(&ctx.identity),
+        authorizer: ctx.identity.is_authorized().then_some(&ctx.identity),
     };
     shard
         .access_log

@@ -139,7 +139,7 @@ async fn lambda(
         body: request.body(),
         client_cert: conn.client_cert.as_deref(),
         secure: conn.secure,
-        authorizer: ctx.identity.principal_id.is_some().then_some(&ctx.identity),
+        authorizer: ctx.identity.is_authorized().then_some(&ctx.identity),
         api_key: match route.api.auth.api_key_source {
             ApiKeySource::Authorizer => ctx.identity.usage_identifier_key.as_deref(),
             ApiKeySource::Header => None,

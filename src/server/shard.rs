@@ -71,6 +71,8 @@ pub struct ShardCtx {
     pub cache: ShardCache,
     /// This shard's cache of Lambda authorizer results.
     pub authorizers: crate::auth::cache::DecisionCache,
+    /// The node's clock (token expiry, signature dates).
+    pub clock: crate::clock::Clock,
     rng: RefCell<fastrand::Rng>,
     /// Set when the shard starts draining: until when an idle connection may still send a
     /// request ([`DRAIN_IDLE_GRACE`] after the drain began).
@@ -114,6 +116,7 @@ impl ShardCtx {
                 services.clock.clone(),
                 crate::auth::cache::DEFAULT_MAX_BYTES,
             ),
+            clock: services.clock.clone(),
             rng: RefCell::new(fastrand::Rng::new()),
             drain_grace_until: Cell::new(None),
             active: Cell::new(0),

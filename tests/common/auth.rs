@@ -96,3 +96,115 @@ pub fn authorizer_calls(server: &Backend) -> Vec<Value> {
         .map(super::lambda::event_of)
         .collect()
 }
+
+/// A signing key made for a test: its private half (PEM) and its public JWK.
+#[derive(Debug, Clone)]
+pub struct JwtKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_pem: String,
+    pub jwk: Value,
+}
+
+fn jwt_tool(command: &str, input: &Value) -> Value {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/jwt_tool.py");
+    let mut child = Command::new(super::lambda::python())
+        .arg(script)
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python (PyJWT)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "jwt_tool.py {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("jwt_tool.py output is JSON")
+}
+
+/// Fresh key pairs, one per `(alg, kid)`, made by PyJWT's `cryptography` backend.
+pub fn jwt_keys(specs: &[(&str, &str)]) -> Vec<JwtKey> {
+    let input: Vec<Value> = specs
+        .iter()
+        .map(|(alg, kid)| json!({"alg": alg, "kid": kid}))
+        .collect();
+    let out = jwt_tool("keys", &Value::Array(input));
+    out.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| JwtKey {
+            kid: k["kid"].as_str().unwrap().to_string(),
+            alg: k["alg"].as_str().unwrap().to_string(),
+            private_pem: k["private_pem"].as_str().unwrap().to_string(),
+            jwk: k["jwk"].clone(),
+        })
+        .collect()
+}
+
+/// Tokens signed by PyJWT: one per `(key, claims)`.
+pub fn mint(tokens: &[(&JwtKey, Value)]) -> Vec<String> {
+    let input: Vec<Value> = tokens
+        .iter()
+        .map(|(k, claims)| json!({"alg": k.alg, "kid": k.kid, "private_pem": k.private_pem, "claims": claims}))
+        .collect();
+    let out = jwt_tool("sign", &Value::Array(input));
+    out.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// An issuer's key set server: `GET {path}` answers `{"keys": [...]}` with the keys set by
+/// [`JwksServer::publish`] (key rotation).
+pub struct JwksServer {
+    pub backend: Backend,
+    keys: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl JwksServer {
+    /// Serves `keys`' public halves.
+    pub fn start(keys: &[&JwtKey]) -> JwksServer {
+        let published = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = std::sync::Arc::clone(&published);
+        let backend = Backend::start(move |req| {
+            if !req.target.ends_with("/.well-known/jwks.json") {
+                return Reply::status(404);
+            }
+            let keys = shared.lock().unwrap().clone();
+            Reply::ok(json!({"keys": keys}).to_string()).header("Content-Type", "application/json")
+        });
+        let server = JwksServer {
+            backend,
+            keys: published,
+        };
+        server.publish(keys);
+        server
+    }
+
+    /// Replaces the published keys.
+    pub fn publish(&self, keys: &[&JwtKey]) {
+        *self.keys.lock().unwrap() = keys.iter().map(|k| k.jwk.clone()).collect();
+    }
+
+    /// The issuer URL whose key set this serves (`{issuer}/.well-known/jwks.json`).
+    pub fn issuer(&self) -> String {
+        format!("{}/pool", self.backend.url())
+    }
+
+    /// Key set fetches so far.
+    pub fn fetches(&self) -> usize {
+        self.backend.requests().len()
+    }
+}

@@ -220,6 +220,15 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
 /// integration mangles the context from a custom authorizer, converting all number or boolean
 /// properties to string, and adding some extra properties").
 fn authorizer(out: &mut Vec<u8>, identity: &crate::exchange::Identity) {
+    // A token authorizer's: `{"claims": {...}}` (DefinitelyTyped's
+    // `APIGatewayEventRequestContextWithAuthorizer` for Cognito: every claim a string).
+    if identity.principal_id.is_none() {
+        out.extend_from_slice(b",\"authorizer\":{\"claims\":");
+        let claims: Vec<(&str, &str)> = identity.claims.iter().map(|(k, v)| (&**k, &**v)).collect();
+        pairs(out, &claims);
+        out.push(b'}');
+        return;
+    }
     out.extend_from_slice(b",\"authorizer\":{");
     for (k, v) in &identity.authorizer_context {
         string(out, k);
@@ -601,6 +610,7 @@ mod tests {
             authorizer_context: vec![("tier".into(), "gold".into()), ("n".into(), "1".into())],
             usage_identifier_key: None,
             authorizer_latency_ms: Some(7),
+            claims: Vec::new(),
         };
         let e = event(&EventInput {
             ctx: RequestContextInput {
