@@ -53,11 +53,28 @@ pub enum GatewayResponse {
         explicit: bool,
     },
     /// The API's resource policy denies the request: 403 `ACCESS_DENIED`, with a message
-    /// naming the method ARN (the responder builds it from `RequestCtx::denied_resource`).
+    /// naming the method ARN (built per request into `RequestCtx::error_message`).
     PolicyDenied {
         /// A `Deny` statement applied.
         explicit: bool,
     },
+    /// An IAM caller's policies do not allow the method: 403 `ACCESS_DENIED`, the message
+    /// naming the caller and the method ARN (`RequestCtx::error_message`).
+    IamDenied,
+    /// A SigV4 signature that is malformed, wrong, stale, or made with an unknown key: 403
+    /// `INVALID_SIGNATURE`, with AWS's message for the case (`RequestCtx::error_message`).
+    SignatureRejected(SignatureError),
+}
+
+/// The `x-amzn-ErrorType` of a rejected signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureError {
+    /// `IncompleteSignatureException`: missing or malformed parts.
+    Incomplete,
+    /// `InvalidSignatureException`: a wrong signature or date.
+    Invalid,
+    /// `UnrecognizedClientException`: an access key the gateway does not know.
+    UnknownKey,
 }
 
 impl GatewayResponse {
@@ -80,6 +97,7 @@ impl GatewayResponse {
             Self::Unauthorized | Self::TokenExpired => 401,
             Self::AuthorizerConfigurationError => 500,
             Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
+            Self::IamDenied | Self::SignatureRejected(_) => 403,
         }
     }
 
@@ -114,6 +132,8 @@ impl GatewayResponse {
             // Built per request with the method ARN (see `policy_denied_message`); this is what
             // is sent when the ARN is unknown.
             Self::PolicyDenied { .. } => br#"{"Message":"User: anonymous is not authorized to perform: execute-api:Invoke"}"#,
+            Self::IamDenied => br#"{"Message":"User is not authorized to perform: execute-api:Invoke"}"#,
+            Self::SignatureRejected(_) => br#"{"message":"Signature rejected"}"#,
         }
     }
 
@@ -137,6 +157,10 @@ impl GatewayResponse {
             }
             Self::MisdirectedRequest => "MisdirectedRequestException",
             Self::Unauthorized | Self::TokenExpired => "UnauthorizedException",
+            Self::IamDenied => "AccessDeniedException",
+            Self::SignatureRejected(SignatureError::Incomplete) => "IncompleteSignatureException",
+            Self::SignatureRejected(SignatureError::Invalid) => "InvalidSignatureException",
+            Self::SignatureRejected(SignatureError::UnknownKey) => "UnrecognizedClientException",
             Self::AuthorizerConfigurationError => "AuthorizerConfigurationException",
         }
     }
@@ -170,6 +194,8 @@ impl GatewayResponse {
             }
             Self::InternalError => ResponseType::Default5xx,
             Self::Unauthorized | Self::TokenExpired => ResponseType::Unauthorized,
+            Self::IamDenied => ResponseType::AccessDenied,
+            Self::SignatureRejected(_) => ResponseType::InvalidSignature,
             Self::AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
             Self::BadRequest
             | Self::HeadersTooLarge
@@ -177,6 +203,16 @@ impl GatewayResponse {
             | Self::VersionNotSupported
             | Self::MisdirectedRequest => return None,
         })
+    }
+
+    /// The key of the body's message: AWS writes `Message` in IAM-style denials.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } | Self::IamDenied => {
+                "Message"
+            }
+            _ => "message",
+        }
     }
 
     /// `$context.error.message`: the text of the default body's `message` (or `Message`);
@@ -208,18 +244,26 @@ impl GatewayResponse {
 /// to its last four digits (`********9012`), the caller is `anonymous` until IAM identifies
 /// it. AWS answers `{"Message": <this>}` with `x-amzn-ErrorType: AccessDeniedException`.
 pub fn policy_denied_message(resource: &str, explicit: bool) -> String {
+    let tail = if explicit {
+        "with an explicit deny in a resource-based policy"
+    } else {
+        "because no resource-based policy allows the execute-api:Invoke action"
+    };
+    denied_message("anonymous", resource, tail)
+}
+
+/// `User: {caller} is not authorized to perform: execute-api:Invoke on resource: {resource,
+/// its account masked} {tail}`: AWS's wording of every IAM-style denial.
+pub fn denied_message(caller: &str, resource: &str, tail: &str) -> String {
     let mut parts = resource.splitn(6, ':');
     let head: Vec<&str> = parts.by_ref().take(4).collect();
     let account = parts.next().unwrap_or("");
     let rest = parts.next().unwrap_or("");
     let masked = format!("********{}", &account[account.len().saturating_sub(4)..]);
     let arn = format!("{}:{masked}:{rest}", head.join(":"));
-    let tail = if explicit {
-        "with an explicit deny in a resource-based policy"
-    } else {
-        "because no resource-based policy allows the execute-api:Invoke action"
-    };
-    format!("User: anonymous is not authorized to perform: execute-api:Invoke on resource: {arn} {tail}")
+    format!(
+        "User: {caller} is not authorized to perform: execute-api:Invoke on resource: {arn} {tail}"
+    )
 }
 
 /// AWS's gateway response types (`GatewayResponseType` in the API Gateway reference): the keys

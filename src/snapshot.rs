@@ -35,6 +35,11 @@ pub struct Snapshot {
     pub lambda: Arc<LambdaSettings>,
     /// Functions hosted on the node (`[functions.NAME]`).
     pub functions: Arc<[Arc<crate::function::FunctionSpec>]>,
+    /// IAM users and their access keys (`identities.toml`), for `AWS_IAM` methods.
+    pub identities: Arc<crate::auth::iam::Identities>,
+    /// Whether any method is `AWS_IAM` (their bodies are read before authorization, since
+    /// the signature covers them).
+    pub has_iam_methods: bool,
 }
 
 /// What every Lambda invocation shares.
@@ -294,6 +299,8 @@ impl Snapshot {
             backend_tls: None,
             lambda: Arc::default(),
             functions: Arc::new([]),
+            identities: Arc::default(),
+            has_iam_methods: false,
         }
     }
 }

@@ -69,6 +69,14 @@ pub enum Var {
     ClientCertNotBefore,
     /// `$context.identity.clientCert.validity.notAfter`.
     ClientCertNotAfter,
+    /// `$context.identity.user` (and `.caller`): an IAM caller's unique id.
+    IamUser,
+    /// `$context.identity.userArn`.
+    IamUserArn,
+    /// `$context.identity.accessKey`.
+    IamAccessKey,
+    /// `$context.identity.accountId`: an IAM caller's account.
+    IamAccountId,
 }
 
 /// Names after `$context.`; longer names first where one is a prefix of another.
@@ -92,6 +100,11 @@ const NAMES: &[(&str, Var)] = &[
         "identity.clientCert.validity.notAfter",
         Var::ClientCertNotAfter,
     ),
+    ("identity.user", Var::IamUser),
+    ("identity.caller", Var::IamUser),
+    ("identity.userArn", Var::IamUserArn),
+    ("identity.accessKey", Var::IamAccessKey),
+    ("identity.accountId", Var::IamAccountId),
     ("httpMethod", Var::HttpMethod),
     ("resourcePath", Var::ResourcePath),
     ("path", Var::Path),
@@ -354,8 +367,22 @@ impl Template {
             Var::ClientCertSerial => text(out, cert_field(r, |c| &c.serial_number)),
             Var::ClientCertNotBefore => text(out, cert_field(r, |c| &c.not_before)),
             Var::ClientCertNotAfter => text(out, cert_field(r, |c| &c.not_after)),
+            Var::IamUser => text(out, iam_field(r, |i| &i.user_id)),
+            Var::IamUserArn => text(out, iam_field(r, |i| &i.user_arn)),
+            Var::IamAccessKey => text(out, iam_field(r, |i| &i.access_key)),
+            Var::IamAccountId => text(out, iam_field(r, |i| &i.account_id)),
         }
     }
+}
+
+/// One field of the record's IAM caller, if it has one.
+fn iam_field<'a>(
+    r: &Record<'a>,
+    field: fn(&'a crate::exchange::IamCaller) -> &'a str,
+) -> Option<&'a [u8]> {
+    r.authorizer
+        .and_then(|a| a.iam.as_ref())
+        .map(|i| field(i).as_bytes())
 }
 
 /// One field of the record's client certificate, if it has one.
@@ -507,6 +534,7 @@ mod tests {
             usage_identifier_key: None,
             authorizer_latency_ms: Some(12),
             claims: vec![("cognito:username".into(), "ann".into())],
+            iam: None,
         };
         let mut out = Vec::new();
         t.render(

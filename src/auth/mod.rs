@@ -7,6 +7,7 @@
 //!   result;
 //! - [`jwt`]: Cognito user pool and JWT authorizers' token checks; [`jwks`]: their issuers'
 //!   key sets, fetched off the request path;
+//! - [`iam`]: `AWS_IAM`, SigV4 verification against the local identity store;
 //! - [`cache`]: each shard's cache of authorizer results.
 //!
 //! The pipeline's authorization phase (`pipeline::authorize`) calls these in AWS's order and
@@ -15,6 +16,7 @@
 
 pub mod arn;
 pub mod cache;
+pub mod iam;
 pub mod jwks;
 pub mod jwt;
 pub mod lambda;
@@ -58,6 +60,8 @@ pub enum Authorization {
     /// `CUSTOM` or `COGNITO_USER_POOLS`: the stage's authorizer with this index
     /// (`Stage::authorizers`).
     Authorizer(u16),
+    /// `AWS_IAM`: a SigV4 signature of a user of the identity store.
+    Iam,
 }
 
 /// An authorizer of an API.

@@ -542,8 +542,11 @@ pub(crate) fn method_authorization(
             report(line, "authorization_type", message);
             None
         }
+        (Some("AWS_IAM"), None) if model.authorization_scopes.is_empty() => {
+            Some(Authorization::Iam)
+        }
         (Some("AWS_IAM"), _) => {
-            let message = "authorization_type AWS_IAM is not built yet: use NONE, CUSTOM or COGNITO_USER_POOLS";
+            let message = "AWS_IAM methods take no authorizer and no authorization_scopes";
             report(line, "authorization_type", message.into());
             None
         }

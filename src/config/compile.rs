@@ -67,6 +67,8 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         backend_tls: None,
         lambda: Arc::new(settings),
         functions: functions.into(),
+        identities: Arc::default(),
+        has_iam_methods: false,
     }
 }
 

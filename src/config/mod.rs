@@ -16,6 +16,7 @@ pub mod compile;
 pub mod error;
 mod functions;
 pub mod gateway_responses;
+mod identities;
 pub mod key_import;
 pub mod lambda;
 pub mod load;
@@ -151,6 +152,7 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     let mut validated = validate::validate(&sources, &mut sink);
     validated.lambda = lambda::gateway_section(sources.gateway.as_ref(), &mut sink);
     let account = validated.lambda.settings().account_id;
+    let account_of_events = account.to_string();
     validated.functions = functions::gateway_section(
         dir,
         sources.gateway.as_ref(),
@@ -180,8 +182,17 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
             .map(|d| d.methods.len())
             .sum(),
     };
+    let identities = identities::load(dir, &account_of_events, &mut sink);
     let mut node = validated.node.clone();
     let mut snapshot = compile::compile(validated, generation, &mut sink);
+    snapshot.identities = std::sync::Arc::new(identities);
+    snapshot.has_iam_methods = snapshot.apis.values().any(|api| {
+        api.stages.values().any(|s| {
+            s.router
+                .iter()
+                .any(|(_, _, m)| m.authorization == crate::auth::Authorization::Iam)
+        })
+    });
     let edge =
         crate::tls::settings::compile(dir, sources.gateway.as_ref(), &snapshot.apis, &mut sink);
     node.tls_listen = edge.listen;

@@ -108,11 +108,26 @@ pub struct Identity {
     /// The verified token's claims (Cognito user pool and JWT authorizers), as strings:
     /// `$context.authorizer.claims.*`, `requestContext.authorizer.claims`.
     pub claims: Vec<(Box<str>, Box<str>)>,
+    /// The IAM caller of an `AWS_IAM` method, once its signature is verified.
+    pub iam: Option<IamCaller>,
+}
+
+/// An authenticated IAM caller, as `$context.identity` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamCaller {
+    /// `accessKey`.
+    pub access_key: Box<str>,
+    /// `user` and `caller`: the user's unique id (`AIDA...`).
+    pub user_id: Box<str>,
+    /// `userArn`.
+    pub user_arn: Box<str>,
+    /// `accountId`: the caller's account.
+    pub account_id: Box<str>,
 }
 
 impl Identity {
     /// Whether an authorizer established anything (a principal or claims).
     pub fn is_authorized(&self) -> bool {
-        self.principal_id.is_some() || !self.claims.is_empty()
+        self.principal_id.is_some() || !self.claims.is_empty() || self.iam.is_some()
     }
 }

@@ -21,11 +21,14 @@ use crate::auth::lambda::{self, AuthorizerKind, Grant, IdentityFacts, LambdaAuth
 use crate::auth::policy::{Decision, PolicyRequest};
 use crate::auth::{arn, jwt, Authorization, Authorizer, JwtAuthorizer};
 use crate::gateway_response::GatewayResponse;
+use crate::http::BodyFraming;
 use crate::http::RequestHead;
 use crate::integration::aws_proxy::{self, LambdaRequest};
+use crate::integration::http_proxy::RequestInfo;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::{self, Route};
 use crate::router::Params;
+use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::snapshot::Snapshot;
 
@@ -46,6 +49,9 @@ pub struct Caller<'a> {
     pub secure: bool,
     /// The verified client certificate, for the `REQUEST` event.
     pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
+    /// The request body when it was read before authorization (`AWS_IAM` methods: the
+    /// signature covers it); empty otherwise.
+    pub body: &'a [u8],
 }
 
 /// Decides whether the request may go on; fills `ctx.identity` from an authorizer.
@@ -89,6 +95,9 @@ pub async fn check(
         user_agent: text("user-agent"),
         referer: text("referer"),
     };
+    if route.method.authorization == Authorization::Iam {
+        return iam(shard, snapshot, route, head, base, caller, facts, ctx);
+    }
     let by_policy = auth.policy.as_ref().map(|p| p.evaluate(&facts));
     let Authorization::Authorizer(index) = route.method.authorization else {
         return match by_policy {
@@ -139,11 +148,152 @@ pub async fn check(
         usage_identifier_key: grant.usage_identifier_key.clone(),
         authorizer_latency_ms: Some(if cached { 0 } else { grant.latency_ms }),
         claims: Vec::new(),
+        iam: None,
     };
     match (by_authorizer, by_policy) {
         (Decision::ExplicitDeny, _) => Err(GatewayResponse::AuthorizerDenied { explicit: true }),
         (Decision::Allow, _) | (Decision::ImplicitDeny, Some(Decision::Allow)) => Ok(()),
         (Decision::ImplicitDeny, _) => Err(GatewayResponse::AuthorizerDenied { explicit: false }),
+    }
+}
+
+/// Reads the whole body of a request for an `AWS_IAM` method into the receive buffer, after
+/// its head, since the signature covers the body's SHA-256 (SigV4's payload hash; API
+/// Gateway hashes the body it received). Other requests are left alone. `Err(Some(r))`:
+/// answer `r`; `Err(None)`: the client went away.
+pub async fn read_signed_body(
+    snapshot: &Snapshot,
+    conn: &mut ClientConn,
+    req: RequestInfo,
+) -> Result<(), Option<GatewayResponse>> {
+    let is_iam = {
+        let base = conn.inbuf.pending();
+        let mut params = Params::default();
+        let path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
+        let host = conn.head.host.map(|h| h.get(base));
+        let method = conn.head.method.get(base);
+        request_filter::route(snapshot, host, method, path, &mut params)
+            .is_ok_and(|r| r.method.authorization == Authorization::Iam)
+    };
+    if !is_iam {
+        return Ok(());
+    }
+    let limits = &snapshot.limits;
+    let BodyFraming::Length(n) = req.framing else {
+        // A body of unknown length (chunked, or HTTP/2 without Content-Length) would have to
+        // be decoded before it could be hashed; signed requests carry a Content-Length.
+        tracing::debug!("AWS_IAM request without Content-Length refused");
+        return Err(Some(GatewayResponse::BadRequest));
+    };
+    if n > limits.max_body_bytes {
+        return Err(Some(GatewayResponse::RequestTooLong));
+    }
+    let want = req.head_len + n as usize;
+    if req.expect_continue && conn.inbuf.pending().len() < want {
+        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        crate::wire::write_out(&mut conn.stream, &mut conn.out, limits.send_timeout)
+            .await
+            .map_err(|_| None)?;
+    }
+    while conn.inbuf.pending().len() < want {
+        match conn.inbuf.fill(&mut conn.stream, limits.body_timeout).await {
+            Ok(0) | Err(_) => return Err(None),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `AWS_IAM`: the SigV4 signature names a user of the identity store; then the user's
+/// identity-based policy and the resource policy decide together (authorization workflow,
+/// IAM tables: in the user's own account either one's Allow suffices; across accounts both
+/// must allow; any explicit Deny refuses).
+#[allow(clippy::too_many_arguments)]
+fn iam(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    route: &Route<'_>,
+    head: &RequestHead,
+    base: &[u8],
+    caller: Caller<'_>,
+    facts: PolicyRequest<'_>,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayResponse> {
+    use crate::auth::iam::{self, SigError};
+    use crate::gateway_response::SignatureError;
+    let headers: Vec<(&str, &str)> = head
+        .headers
+        .iter()
+        .filter_map(|h| {
+            let name = std::str::from_utf8(h.name.get(base)).ok()?;
+            let value = std::str::from_utf8(h.value.get(base)).ok()?;
+            Some((name, value))
+        })
+        .collect();
+    let req = iam::SignedRequest {
+        method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
+        path: std::str::from_utf8(head.path.get(base)).unwrap_or("/"),
+        query: head
+            .query
+            .and_then(|q| std::str::from_utf8(q.get(base)).ok()),
+        headers: &headers,
+        body: caller.body,
+    };
+    let auth = &route.api.auth;
+    let now = shard.clock.unix_secs();
+    let verified = iam::verify(&snapshot.identities, &req, &auth.region, now);
+    let who = match verified {
+        Ok(who) => who,
+        Err(e) => {
+            let (kind, message) = match e {
+                SigError::Missing => return Err(GatewayResponse::MissingAuthenticationToken),
+                SigError::Incomplete(m) => (SignatureError::Incomplete, m),
+                SigError::UnknownKey => (
+                    SignatureError::UnknownKey,
+                    "The security token included in the request is invalid.".to_string(),
+                ),
+                SigError::Mismatch(m) | SigError::Expired(m) => (SignatureError::Invalid, m),
+            };
+            ctx.error_message = Some(message.into());
+            return Err(GatewayResponse::SignatureRejected(kind));
+        }
+    };
+    let user = who.user;
+    ctx.identity.iam = Some(crate::exchange::IamCaller {
+        access_key: who.access_key.into(),
+        user_id: user.user_id.clone(),
+        user_arn: user.arn.clone(),
+        account_id: user.account.clone(),
+    });
+    let facts = PolicyRequest {
+        principal: Some(&user.arn),
+        ..facts
+    };
+    let by_identity = user
+        .policy
+        .as_ref()
+        .map_or(Decision::ImplicitDeny, |p| p.evaluate(&facts));
+    let by_resource = auth.policy.as_ref().map(|p| p.evaluate(&facts));
+    let same_account = *user.account == *auth.account;
+    let tail = match (by_identity, by_resource) {
+        (Decision::ExplicitDeny, _) => Some("with an explicit deny in an identity-based policy"),
+        (_, Some(Decision::ExplicitDeny)) => {
+            Some("with an explicit deny in a resource-based policy")
+        }
+        (Decision::Allow, _) | (_, Some(Decision::Allow)) if same_account => None,
+        (Decision::Allow, Some(Decision::Allow)) => None,
+        (Decision::Allow, _) => {
+            Some("because no resource-based policy allows the execute-api:Invoke action")
+        }
+        _ => Some("because no identity-based policy allows the execute-api:Invoke action"),
+    };
+    match tail {
+        None => Ok(()),
+        Some(tail) => {
+            let message = crate::gateway_response::denied_message(&user.arn, facts.resource, tail);
+            ctx.error_message = Some(message.into());
+            Err(GatewayResponse::IamDenied)
+        }
     }
 }
 

@@ -73,6 +73,7 @@ async fn answer<'s>(
 ) -> (Next, observe::Target<'s>) {
     let limits = &snapshot.limits;
     let req = RequestInfo::of(&conn.head);
+    #[cfg(feature = "test-faults")]
     let base = conn.inbuf.pending();
     // Test builds only: a request that asks for it panics here, to prove that a panic costs
     // that request alone (tests/panic.rs).
@@ -90,6 +91,24 @@ async fn answer<'s>(
             .unwrap_or(0);
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
+
+    // An AWS_IAM method's signature covers its body: read it into the receive buffer before
+    // routing borrows that buffer (only when some method is AWS_IAM and the request has a
+    // body, so other requests pay one flag test).
+    if snapshot.has_iam_methods && req.framing != BodyFraming::None {
+        if let Err(response) = authorize::read_signed_body(snapshot, conn, req).await {
+            let target = observe::Target::of_error(snapshot, &conn.head, conn.inbuf.pending());
+            return match response {
+                Some(response) => {
+                    ctx.keep_alive = false;
+                    let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+                    (next, target)
+                }
+                None => (Next::Close, target),
+            };
+        }
+    }
+    let base = conn.inbuf.pending();
 
     // 1. Route.
     let mut params = Params::default();
@@ -119,10 +138,19 @@ async fn answer<'s>(
 
     // 2. Resource policy and 3. authorizer.
     if authorize::needed(&route) {
+        let body = match (route.method.authorization, req.framing) {
+            (crate::auth::Authorization::Iam, BodyFraming::Length(n)) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                base.get(req.head_len..req.head_len.saturating_add(n))
+                    .unwrap_or(&[])
+            }
+            _ => &[],
+        };
         let caller = authorize::Caller {
             peer: conn.peer,
             secure: conn.secure,
             client_cert: conn.client_cert.as_deref(),
+            body,
         };
         let decided = authorize::check(
             shard, snapshot, &route, &conn.head, base, &params, caller, ctx,

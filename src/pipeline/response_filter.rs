@@ -129,7 +129,9 @@ pub fn gateway_response(
     let built;
     let body = match message {
         Some(m) => {
-            built = serde_json::json!({ "Message": m }).to_string();
+            let mut body = serde_json::Map::new();
+            body.insert(response.message_key().into(), m.into());
+            built = serde_json::Value::Object(body).to_string();
             built.as_bytes()
         }
         None => response.body(),

@@ -4,6 +4,8 @@
 stdin:  {"method", "url", "headers": {name: value}, "body_b64", "access_key", "secret_key",
          "token" (null for none), "region", "service", "amz_date": "YYYYMMDDTHHMMSSZ"}
 stdout: {"authorization": ..., "x-amz-date": ...}
+        or, with "presign": true (botocore's SigV4QueryAuth, as presigned URLs are made):
+        {"url": ...}
 
 The url's path must be exactly the encoded path the Rust side puts on the wire (for Lambda,
 "/2015-03-31/functions/arn%3Aaws%3A.../invocations"): botocore signs
@@ -18,7 +20,7 @@ import json
 import sys
 
 import botocore.auth
-from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -37,6 +39,11 @@ def main():
         data=base64.b64decode(req.get("body_b64") or ""),
     )
     creds = Credentials(req["access_key"], req["secret_key"], req.get("token"))
+    if req.get("presign"):
+        SigV4QueryAuth(creds, req["service"], req["region"], expires=300).add_auth(request)
+        json.dump({"url": request.url}, sys.stdout)
+        sys.stdout.write("\n")
+        return
     SigV4Auth(creds, req["service"], req["region"]).add_auth(request)
     if request.headers["X-Amz-Date"] != req["amz_date"]:
         sys.exit("botocore did not sign at the requested time")

@@ -107,30 +107,7 @@ pub struct JwtKey {
 }
 
 fn jwt_tool(command: &str, input: &Value) -> Value {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/jwt_tool.py");
-    let mut child = Command::new(super::lambda::python())
-        .arg(script)
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python (PyJWT)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "jwt_tool.py {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("jwt_tool.py output is JSON")
+    super::lambda::python_json("jwt_tool.py", &[command], input)
 }
 
 /// Fresh key pairs, one per `(alg, kid)`, made by PyJWT's `cryptography` backend.

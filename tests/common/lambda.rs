@@ -90,14 +90,32 @@ pub fn botocore_authorization(req: &RecordedRequest, host: &str) -> String {
         "service": "lambda",
         "amz_date": req.header("x-amz-date").expect("x-amz-date"),
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/botocore_sign.py");
+    let v = botocore_sign(&input);
+    v["authorization"]
+        .as_str()
+        .expect("authorization")
+        .to_string()
+}
+
+/// Runs `tests/aws/botocore_sign.py` (botocore's `SigV4Auth`, or `SigV4QueryAuth` with
+/// `"presign": true`) on `input` and returns what it printed.
+pub fn botocore_sign(input: &serde_json::Value) -> serde_json::Value {
+    python_json("botocore_sign.py", &[], input)
+}
+
+/// Runs the Python script `tests/aws/{script}` with `args`, `input` as JSON on its standard
+/// input, and returns its standard output parsed as JSON (panics, showing its errors, when it
+/// fails).
+pub fn python_json(script: &str, args: &[&str], input: &serde_json::Value) -> serde_json::Value {
+    let path = format!("{}/tests/aws/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(python())
-        .arg(script)
+        .arg(&path)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run python with botocore (set TOLLGATE_PYTHON)");
+        .expect("run python (set TOLLGATE_PYTHON to the virtual environment)");
     child
         .stdin
         .take()
@@ -107,12 +125,8 @@ pub fn botocore_authorization(req: &RecordedRequest, host: &str) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "botocore_sign.py failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from script");
-    v["authorization"]
-        .as_str()
-        .expect("authorization")
-        .to_string()
+    serde_json::from_slice(&out.stdout).expect("json from script")
 }

@@ -168,11 +168,13 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
     );
     out.extend_from_slice(b",\"requestId\":");
     string(out, c.request_id);
-    // The twelve identity keys of every snapshot event, null when the gateway has no value.
-    out.extend_from_slice(
-        b",\"identity\":{\"cognitoIdentityPoolId\":null,\"accountId\":null,\
-          \"cognitoIdentityId\":null,\"caller\":null",
-    );
+    // The twelve identity keys of every snapshot event, null when the gateway has no value;
+    // an IAM caller fills accountId, caller, accessKey, userArn and user.
+    let iam = c.authorizer.and_then(|a| a.iam.as_ref());
+    out.extend_from_slice(b",\"identity\":{\"cognitoIdentityPoolId\":null,\"accountId\":");
+    opt_string(out, iam.map(|i| &*i.account_id));
+    out.extend_from_slice(b",\"cognitoIdentityId\":null,\"caller\":");
+    opt_string(out, iam.map(|i| &*i.user_id));
     if let Some(key) = c.api_key {
         out.extend_from_slice(b",\"apiKey\":");
         string(out, key);
@@ -181,12 +183,16 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
     }
     out.extend_from_slice(b",\"sourceIp\":");
     string(out, c.source_ip);
+    out.extend_from_slice(b",\"principalOrgId\":null,\"accessKey\":");
+    opt_string(out, iam.map(|i| &*i.access_key));
     out.extend_from_slice(
-        b",\"principalOrgId\":null,\"accessKey\":null,\"cognitoAuthenticationType\":null,\
-          \"cognitoAuthenticationProvider\":null,\"userArn\":null,\"userAgent\":",
+        b",\"cognitoAuthenticationType\":null,\"cognitoAuthenticationProvider\":null,\"userArn\":",
     );
+    opt_string(out, iam.map(|i| &*i.user_arn));
+    out.extend_from_slice(b",\"userAgent\":");
     opt_string(out, c.user_agent);
-    out.extend_from_slice(b",\"user\":null");
+    out.extend_from_slice(b",\"user\":");
+    opt_string(out, iam.map(|i| &*i.user_id));
     if let Some(cert) = &c.client_cert {
         out.extend_from_slice(b",\"clientCert\":");
         let fields = [
@@ -202,7 +208,7 @@ fn request_context(out: &mut Vec<u8>, input: &EventInput<'_>) {
         out.extend_from_slice(b"}}");
     }
     out.push(b'}');
-    if let Some(identity) = c.authorizer {
+    if let Some(identity) = c.authorizer.filter(|a| a.iam.is_none()) {
         authorizer(out, identity);
     }
     let fields = [
@@ -611,6 +617,7 @@ mod tests {
             usage_identifier_key: None,
             authorizer_latency_ms: Some(7),
             claims: Vec::new(),
+            iam: None,
         };
         let e = event(&EventInput {
             ctx: RequestContextInput {
