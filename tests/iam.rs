@@ -329,3 +329,50 @@ fn identity_store_mistakes_are_config_errors() {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
 }
+
+#[test]
+fn only_callers_allowed_invalidate_cache_refresh_a_cached_entry() {
+    let backend = common::cache::counting_backend();
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .stage_toml(
+            "prod",
+            "cache_cluster_enabled = true\ncache_ttl_in_seconds = 300",
+        )
+        .method_toml(
+            "v1",
+            "GET /pets",
+            &format!(
+                "{{ type = \"HTTP_PROXY\", uri = {} }}",
+                toml_str(&format!("{}/pets", backend.url()))
+            ),
+            "authorization_type = \"AWS_IAM\"",
+        );
+    // One shard: each shard has its own cache partition.
+    let cfg = ConfigDir::with_api(&api)
+        .shards(1)
+        .gateway_extra("\n[lambda]\naccount_id = \"111122223333\"\n")
+        .default_api("petstore");
+    cfg.write_file("identities.toml", IDENTITIES);
+    let gw = start_frozen(&cfg, NOW_MS);
+    let call = |key, no_cache: bool| {
+        let mut req = signed(&gw, key, "GET", "/prod/pets", "", AMZ_DATE);
+        if no_cache {
+            req = req.header("Cache-Control", "max-age=0");
+        }
+        req.send(gw.addr())
+    };
+    call(ALICE, false).assert(200, "#1");
+    call(ALICE, false).assert(200, "#1");
+    // Alice may invoke but not invalidate: served from the cache with AWS's warning.
+    let resp = call(ALICE, true);
+    resp.assert(200, "#1");
+    assert!(
+        resp.header("Warning")
+            .is_some_and(|w| w.starts_with("199 ")),
+        "{resp:?}"
+    );
+    // Carol's policy allows execute-api:* (InvalidateCache too): her max-age=0 refreshes it.
+    call(CAROL, true).assert(200, "#2");
+    call(ALICE, false).assert(200, "#2");
+}

@@ -123,6 +123,9 @@ pub struct IamCaller {
     pub user_arn: Box<str>,
     /// `accountId`: the caller's account.
     pub account_id: Box<str>,
+    /// Whether the caller's policies allow `execute-api:InvalidateCache` on the method (a
+    /// `Cache-Control: max-age=0` of theirs then refreshes the stage cache entry).
+    pub may_invalidate_cache: bool,
 }
 
 impl Identity {

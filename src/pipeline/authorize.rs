@@ -259,23 +259,50 @@ fn iam(
         }
     };
     let user = who.user;
+    let facts = PolicyRequest {
+        principal: Some(&user.arn),
+        ..facts
+    };
+    let same_account = *user.account == *auth.account;
+    let decide = |facts: &PolicyRequest<'_>| {
+        let by_identity = user
+            .policy
+            .as_ref()
+            .map_or(Decision::ImplicitDeny, |p| p.evaluate(facts));
+        let by_resource = auth.policy.as_ref().map(|p| p.evaluate(facts));
+        iam_refusal(by_identity, by_resource, same_account)
+    };
+    // `Cache-Control: max-age=0` needs `execute-api:InvalidateCache` on the method (developer
+    // guide, "Invalidate an API Gateway cache entry"), decided by the same policies.
+    let invalidate = PolicyRequest {
+        action: "execute-api:InvalidateCache",
+        ..facts
+    };
     ctx.identity.iam = Some(crate::exchange::IamCaller {
         access_key: who.access_key.into(),
         user_id: user.user_id.clone(),
         user_arn: user.arn.clone(),
         account_id: user.account.clone(),
+        may_invalidate_cache: decide(&invalidate).is_none(),
     });
-    let facts = PolicyRequest {
-        principal: Some(&user.arn),
-        ..facts
-    };
-    let by_identity = user
-        .policy
-        .as_ref()
-        .map_or(Decision::ImplicitDeny, |p| p.evaluate(&facts));
-    let by_resource = auth.policy.as_ref().map(|p| p.evaluate(&facts));
-    let same_account = *user.account == *auth.account;
-    let tail = match (by_identity, by_resource) {
+    match decide(&facts) {
+        None => Ok(()),
+        Some(tail) => {
+            let message = crate::gateway_response::denied_message(&user.arn, facts.resource, tail);
+            ctx.error_message = Some(message.into());
+            Err(GatewayResponse::IamDenied)
+        }
+    }
+}
+
+/// How an IAM caller's identity policy and the API's resource policy combine (authorization
+/// workflow, tables A and B): `None` to allow, else the tail of AWS's denial message.
+fn iam_refusal(
+    by_identity: Decision,
+    by_resource: Option<Decision>,
+    same_account: bool,
+) -> Option<&'static str> {
+    match (by_identity, by_resource) {
         (Decision::ExplicitDeny, _) => Some("with an explicit deny in an identity-based policy"),
         (_, Some(Decision::ExplicitDeny)) => {
             Some("with an explicit deny in a resource-based policy")
@@ -286,14 +313,6 @@ fn iam(
             Some("because no resource-based policy allows the execute-api:Invoke action")
         }
         _ => Some("because no identity-based policy allows the execute-api:Invoke action"),
-    };
-    match tail {
-        None => Ok(()),
-        Some(tail) => {
-            let message = crate::gateway_response::denied_message(&user.arn, facts.resource, tail);
-            ctx.error_message = Some(message.into());
-            Err(GatewayResponse::IamDenied)
-        }
     }
 }
 

@@ -78,12 +78,13 @@ enum Invalidation {
 ///
 /// AWS grants this to callers whose IAM policy allows `execute-api:InvalidateCache` on the
 /// method's ARN; a caller not signed with IAM credentials is unauthorized, whatever its
-/// authorizer said. Tollgate has no IAM authentication or authorizers yet, so every caller is
-/// unauthorized: with `require_authorization_for_cache_control = true` (the default) the
-/// strategy always applies, and only `= false` lets clients refill entries. Once IAM (SigV4)
-/// auth exists, this becomes a policy check on the request's verified identity in `ctx`.
-fn caller_may_invalidate(_ctx: &RequestCtx) -> bool {
-    false
+/// authorizer said. The authorization phase decided it for `AWS_IAM` callers
+/// (`IamCaller::may_invalidate_cache`); everyone else is unauthorized, so the strategy applies.
+fn caller_may_invalidate(ctx: &RequestCtx) -> bool {
+    ctx.identity
+        .iam
+        .as_ref()
+        .is_some_and(|i| i.may_invalidate_cache)
 }
 
 fn invalidation(settings: &MethodCacheSettings, asked: bool, ctx: &RequestCtx) -> Invalidation {
@@ -310,6 +311,15 @@ mod tests {
             invalidation(&s, true, &ctx),
             Invalidation::Ignored { warn: false }
         );
+        let mut signed = RequestCtx::new(1, true, false);
+        signed.identity.iam = Some(crate::exchange::IamCaller {
+            access_key: "AKID".into(),
+            user_id: "AIDA".into(),
+            user_arn: "arn:aws:iam::1:user/a".into(),
+            account_id: "1".into(),
+            may_invalidate_cache: true,
+        });
+        assert_eq!(invalidation(&s, true, &signed), Invalidation::Refill);
     }
 
     #[test]
