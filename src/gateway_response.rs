@@ -58,6 +58,9 @@ pub enum GatewayResponse {
         /// A `Deny` statement applied.
         explicit: bool,
     },
+    /// A JWT authorizer's token lacks every scope of the method: 403 `ACCESS_DENIED` with
+    /// HTTP APIs' `{"message":"Forbidden"}`.
+    ScopeForbidden,
     /// An IAM caller's policies do not allow the method: 403 `ACCESS_DENIED`, the message
     /// naming the caller and the method ARN (`RequestCtx::error_message`).
     IamDenied,
@@ -97,7 +100,7 @@ impl GatewayResponse {
             Self::Unauthorized | Self::TokenExpired => 401,
             Self::AuthorizerConfigurationError => 500,
             Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
-            Self::IamDenied | Self::SignatureRejected(_) => 403,
+            Self::IamDenied | Self::SignatureRejected(_) | Self::ScopeForbidden => 403,
         }
     }
 
@@ -133,6 +136,7 @@ impl GatewayResponse {
             // is sent when the ARN is unknown.
             Self::PolicyDenied { .. } => br#"{"Message":"User: anonymous is not authorized to perform: execute-api:Invoke"}"#,
             Self::IamDenied => br#"{"Message":"User is not authorized to perform: execute-api:Invoke"}"#,
+            Self::ScopeForbidden => br#"{"message":"Forbidden"}"#,
             Self::SignatureRejected(_) => br#"{"message":"Signature rejected"}"#,
         }
     }
@@ -158,6 +162,7 @@ impl GatewayResponse {
             Self::MisdirectedRequest => "MisdirectedRequestException",
             Self::Unauthorized | Self::TokenExpired => "UnauthorizedException",
             Self::IamDenied => "AccessDeniedException",
+            Self::ScopeForbidden => "ForbiddenException",
             Self::SignatureRejected(SignatureError::Incomplete) => "IncompleteSignatureException",
             Self::SignatureRejected(SignatureError::Invalid) => "InvalidSignatureException",
             Self::SignatureRejected(SignatureError::UnknownKey) => "UnrecognizedClientException",
@@ -194,7 +199,7 @@ impl GatewayResponse {
             }
             Self::InternalError => ResponseType::Default5xx,
             Self::Unauthorized | Self::TokenExpired => ResponseType::Unauthorized,
-            Self::IamDenied => ResponseType::AccessDenied,
+            Self::IamDenied | Self::ScopeForbidden => ResponseType::AccessDenied,
             Self::SignatureRejected(_) => ResponseType::InvalidSignature,
             Self::AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
             Self::BadRequest

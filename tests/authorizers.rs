@@ -345,6 +345,26 @@ fn request_authorizer_sees_the_request_and_keys_its_cache_on_every_source() {
         .send(gw.addr());
     other.assert(200, "plain");
     assert_eq!(authorizer_calls(&server).len(), 2);
+
+    // A repeated source header: the cache key is the value the function saw (the last), so
+    // a grant made for `mallory` is never served to a request carrying only `ann`.
+    let twice = Req::get("/prod/plain?tenant=initech")
+        .header("X-User", "ann")
+        .header("X-User", "mallory")
+        .send(gw.addr());
+    twice.assert(200, "plain");
+    let calls = authorizer_calls(&server);
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[2]["headers"]["X-User"], "mallory");
+    let single = Req::get("/prod/plain?tenant=initech")
+        .header("X-User", "ann")
+        .send(gw.addr());
+    single.assert(200, "plain");
+    assert_eq!(
+        authorizer_calls(&server).len(),
+        4,
+        "ann's request was authorized afresh"
+    );
 }
 
 #[test]

@@ -376,3 +376,80 @@ fn only_callers_allowed_invalidate_cache_refresh_a_cached_entry() {
     call(CAROL, true).assert(200, "#2");
     call(ALICE, false).assert(200, "#2");
 }
+
+#[test]
+fn large_bodies_continue_requests_and_unsigned_hosts() {
+    let (_cfg, app, gw) = start(None);
+    // A body of many reads, signed whole.
+    let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(300_000));
+    let resp = signed(&gw, ALICE, "POST", "/prod/pets", &big, AMZ_DATE).send(gw.addr());
+    assert_eq!(resp.status, 200, "{}", resp.body_str());
+    let seen: Value = serde_json::from_str(&resp.body_str()).unwrap();
+    assert_eq!(seen["body"].as_str().map(str::len), Some(big.len()));
+    // A client that waits for 100 Continue gets it before the body is read.
+    let req = signed(&gw, ALICE, "POST", "/prod/pets", "{\"a\":1}", AMZ_DATE)
+        .header("Expect", "100-continue");
+    let bytes = req.to_bytes();
+    let split = find(&bytes, b"\r\n\r\n").unwrap() + 4;
+    let mut conn = Conn::connect(gw.addr());
+    conn.write(&bytes[..split]);
+    assert!(conn.wait_for_bytes(b"HTTP/1.1 100 Continue\r\n\r\n", Duration::from_secs(5)));
+    conn.write(&bytes[split..]);
+    let resp = conn.read_final_response();
+    assert_eq!(resp.status, 200, "{}", resp.body_str());
+    assert_eq!(app.requests().len(), 2);
+    // The host must be signed.
+    let host = format!("{}", gw.addr());
+    let out = botocore_sign(&json!({
+        "method": "GET", "url": format!("http://{host}/prod/pets"),
+        "headers": {"host": host}, "body_b64": "",
+        "access_key": ALICE.0, "secret_key": ALICE.1, "token": null,
+        "region": "us-east-1", "service": "execute-api", "amz_date": AMZ_DATE,
+    }));
+    let auth = out["authorization"]
+        .as_str()
+        .unwrap()
+        .replace("SignedHeaders=host;x-amz-date", "SignedHeaders=x-amz-date");
+    let resp = Req::get("/prod/pets")
+        .header("Host", &host)
+        .header("X-Amz-Date", AMZ_DATE)
+        .header("Authorization", &auth)
+        .send(gw.addr());
+    assert_eq!(
+        resp.header("x-amzn-ErrorType"),
+        Some("IncompleteSignatureException")
+    );
+    assert!(
+        message(&resp).contains("'Host' or ':authority' must be a 'SignedHeader'"),
+        "{}",
+        resp.body_str()
+    );
+}
+
+#[test]
+fn presigned_urls_expire_with_their_x_amz_expires() {
+    let (_cfg, _app, gw) = start(None);
+    let host = format!("{}", gw.addr());
+    let out = botocore_sign(&json!({
+        "method": "GET", "url": format!("http://{host}/prod/pets"),
+        "headers": {"host": host}, "body_b64": "",
+        "access_key": ALICE.0, "secret_key": ALICE.1, "token": null,
+        "region": "us-east-1", "service": "execute-api", "amz_date": AMZ_DATE,
+        "presign": true, "expires": 60,
+    }));
+    let url = out["url"].as_str().unwrap();
+    let target = url[url.find("/prod/").unwrap()..].to_string();
+    advance_clock(&gw, Duration::from_secs(60));
+    Req::get(&target)
+        .header("Host", &host)
+        .send(gw.addr())
+        .assert(200, "pets");
+    advance_clock(&gw, Duration::from_secs(1));
+    let resp = Req::get(&target).header("Host", &host).send(gw.addr());
+    assert_error(
+        &resp,
+        403,
+        r#"{"message":"Signature expired: 20261201T120000Z is now earlier than 20261201T120001Z (20261201T120101Z - 60 sec.)"}"#,
+        "InvalidSignatureException",
+    );
+}

@@ -204,3 +204,37 @@ fn a_bad_policy_document_is_a_config_error() {
     assert!(text.contains("policy"), "{text}");
     assert!(text.contains("Statement[0]: Condition.IpAddress.aws:SourceIp: `300.1.1.1/8` is not an IP address or CIDR block"), "{text}");
 }
+
+#[test]
+fn a_deny_cannot_be_walked_around_with_slashes_dots_or_head() {
+    let policy = resource_policy(&[
+        statement("Allow", None),
+        json!({"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*/GET/admin"}),
+    ]);
+    let api = ApiSpec::new("shop")
+        .api_line(&policy_line(&policy))
+        .stage("prod", "v1")
+        .mock("v1", "GET /admin", 200, "admin")
+        .mock("v1", "GET /pets/{proxy+}", 200, "pets")
+        .mock("v1", "GET /items", 200, "items");
+    let gw = start(&api);
+    get(gw.addr(), "/prod/items").assert(200, "items");
+    for path in [
+        "/prod/admin",
+        "/prod/admin/",
+        "/prod/pets/../admin",
+        "/prod/pets/%2E%2e/admin",
+        "/prod/pets/./../admin",
+    ] {
+        let resp = get(gw.addr(), path);
+        assert_error(
+            &resp,
+            403,
+            &denied("GET/admin", true),
+            "AccessDeniedException",
+        );
+    }
+    // HEAD served by the GET method is decided as that GET.
+    let resp = Req::new("HEAD", "/prod/admin").send(gw.addr());
+    assert_eq!(resp.status, 403, "{resp:?}");
+}

@@ -189,6 +189,9 @@ pub struct Record<'a> {
     pub client_cert: Option<&'a ClientCert>,
     /// What a Lambda authorizer established, if one ran.
     pub authorizer: Option<&'a crate::exchange::Identity>,
+    /// The gateway response's message when it was built for the request (a policy's denial
+    /// naming the ARN, a signature error).
+    pub error_message: Option<&'a str>,
 }
 
 impl Record<'static> {
@@ -214,6 +217,7 @@ impl Record<'static> {
             error: Some(GatewayResponse::MissingAuthenticationToken),
             client_cert: None,
             authorizer: None,
+            error_message: None,
         }
     }
 }
@@ -359,7 +363,10 @@ impl Template {
             Var::Stage => text(out, Some(r.stage.as_bytes())),
             Var::ApiId => text(out, Some(r.api_id.as_bytes())),
             Var::DomainName => text(out, r.domain_name),
-            Var::ErrorMessage => text(out, r.error.and_then(error_message)),
+            Var::ErrorMessage => match r.error_message {
+                Some(m) => text(out, Some(m.as_bytes())),
+                None => text(out, r.error.and_then(error_message)),
+            },
             Var::ErrorResponseType => text(out, r.error.map(|e| response_type(e).as_bytes())),
             Var::ClientCertPem => text(out, cert_field(r, |c| &c.pem)),
             Var::ClientCertSubject => text(out, cert_field(r, |c| &c.subject_dn)),
@@ -519,6 +526,7 @@ mod tests {
             error: None,
             client_cert: None,
             authorizer: None,
+            error_message: None,
         }
     }
 
@@ -533,7 +541,7 @@ mod tests {
             authorizer_context: vec![("tier".into(), "gold".into())],
             usage_identifier_key: None,
             authorizer_latency_ms: Some(12),
-            claims: vec![("cognito:username".into(), "ann".into())],
+            claims: vec![("cognito:username".into(), "ann".into())].into(),
             iam: None,
         };
         let mut out = Vec::new();

@@ -31,7 +31,55 @@ pub fn method_arn(
     out.push('/');
     out.push_str(method);
     out.push('/');
-    out.push_str(path.strip_prefix('/').unwrap_or(path));
+    push_normalised(out, path);
+}
+
+/// The path as the resource it reaches: empty and `.` segments dropped, `..` taking the
+/// previous one away (also written `%2e`), so a policy on `GET/admin` covers `/admin/`,
+/// `//admin` and `/pets/../admin` alike, whatever a backend later makes of them (RFC 3986
+/// section 5.2.4's dot-segment removal).
+fn push_normalised(out: &mut String, path: &str) {
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match dots(seg) {
+            0 if seg.is_empty() => {}
+            1 => {}
+            2 => {
+                segments.pop();
+            }
+            _ => segments.push(seg),
+        }
+    }
+    for (i, seg) in segments.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(seg);
+    }
+}
+
+/// 1 for a `.` segment, 2 for `..` (either written as `%2e`, any case), else 0.
+fn dots(seg: &str) -> u8 {
+    let mut n = 0u8;
+    let mut rest = seg.as_bytes();
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3
+            && rest[0] == b'%'
+            && rest[1] == b'2'
+            && rest[2].eq_ignore_ascii_case(&b'e')
+        {
+            rest = &rest[3..];
+        } else {
+            return 0;
+        }
+        n += 1;
+        if n > 2 {
+            return 0;
+        }
+    }
+    n
 }
 
 /// How a REST API's resource policy names its resources: `execute-api:/{stage}/{METHOD}/{path}`
@@ -82,6 +130,28 @@ mod tests {
         );
         method_arn(&mut out, "eu-west-1", "1", "abc", "dev", "POST", "/");
         assert_eq!(out, "arn:aws:execute-api:eu-west-1:1:abc/dev/POST/");
+    }
+
+    #[test]
+    fn paths_are_normalised_so_policies_cannot_be_walked_around() {
+        let arn = |path: &str| {
+            let mut out = String::new();
+            method_arn(&mut out, "r", "1", "a", "s", "GET", path);
+            out
+        };
+        assert_eq!(arn("/admin/"), "arn:aws:execute-api:r:1:a/s/GET/admin");
+        assert_eq!(arn("//admin"), "arn:aws:execute-api:r:1:a/s/GET/admin");
+        assert_eq!(
+            arn("/pets/../admin"),
+            "arn:aws:execute-api:r:1:a/s/GET/admin"
+        );
+        assert_eq!(
+            arn("/pets/%2E%2e/admin"),
+            "arn:aws:execute-api:r:1:a/s/GET/admin"
+        );
+        assert_eq!(arn("/pets/./1"), "arn:aws:execute-api:r:1:a/s/GET/pets/1");
+        assert_eq!(arn("/../.."), "arn:aws:execute-api:r:1:a/s/GET/");
+        assert_eq!(arn("/a/.../b"), "arn:aws:execute-api:r:1:a/s/GET/a/.../b");
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! Each shard's cache of Lambda authorizer results (`authorizerResultTtlInSeconds`).
+//! Each shard's caches of authorization results: Lambda authorizer grants
+//! (`authorizerResultTtlInSeconds`), verified tokens of JWT authorizers, and SigV4 signing
+//! keys of IAM callers; one [`TtlCache`] type for all three.
 //!
+//! Lambda grants:
 //! Keyed by the authorizer's scope (API, stage, authorizer, settings) and its identity source
 //! values, as AWS keys it ("API Gateway uses the specified identity sources as the request
 //! authorizer caching key", developer guide); the whole grant is kept, and its policy is
@@ -20,24 +23,40 @@ use crate::clock::Clock;
 /// Bytes a shard's authorizer cache may hold by default.
 pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
 
-struct Entry {
-    grant: Rc<Grant>,
+/// A shard's Lambda authorizer grants.
+pub type DecisionCache = TtlCache<Grant>;
+
+/// What a cached value weighs, for the byte bound.
+pub trait Weigh {
+    /// Bytes held (an estimate).
+    fn size(&self) -> usize;
+}
+
+impl Weigh for Grant {
+    fn size(&self) -> usize {
+        Grant::size(self)
+    }
+}
+
+struct Entry<V> {
+    value: Rc<V>,
     expires_ms: u64,
     size: usize,
 }
 
-/// One shard's authorizer results.
-pub struct DecisionCache {
-    entries: RefCell<LruCache<Box<str>, Entry>>,
+/// A shard-local cache: string keys, values shared by `Rc`, a TTL per entry on the node's
+/// clock, a byte bound with least-recently-used eviction.
+pub struct TtlCache<V> {
+    entries: RefCell<LruCache<Box<str>, Entry<V>>>,
     bytes: Cell<usize>,
     max_bytes: usize,
     clock: Clock,
 }
 
-impl DecisionCache {
+impl<V: Weigh> TtlCache<V> {
     /// An empty cache of at most `max_bytes`, expiring on `clock`.
     pub fn new(clock: Clock, max_bytes: usize) -> Self {
-        DecisionCache {
+        TtlCache {
             entries: RefCell::new(LruCache::unbounded()),
             bytes: Cell::new(0),
             max_bytes,
@@ -45,13 +64,13 @@ impl DecisionCache {
         }
     }
 
-    /// The grant cached under `key`, if it has not expired.
-    pub fn get(&self, key: &str) -> Option<Rc<Grant>> {
+    /// The value cached under `key`, if it has not expired.
+    pub fn get(&self, key: &str) -> Option<Rc<V>> {
         let now = self.clock.mono_ms();
         let mut entries = self.entries.borrow_mut();
         let entry = entries.get(key)?;
         if now < entry.expires_ms {
-            return Some(Rc::clone(&entry.grant));
+            return Some(Rc::clone(&entry.value));
         }
         if let Some(gone) = entries.pop(key) {
             self.bytes.set(self.bytes.get() - gone.size);
@@ -59,15 +78,15 @@ impl DecisionCache {
         None
     }
 
-    /// Keeps `grant` under `key` for `ttl_ms`, evicting the least recently used entries past
+    /// Keeps `value` under `key` for `ttl_ms`, evicting the least recently used entries past
     /// the byte bound.
-    pub fn put(&self, key: &str, grant: Rc<Grant>, ttl_ms: u64) {
-        let size = grant.size() + key.len() + 64;
+    pub fn put(&self, key: &str, value: Rc<V>, ttl_ms: u64) {
+        let size = value.size() + key.len() + 64;
         if size > self.max_bytes {
             return;
         }
         let entry = Entry {
-            grant,
+            value,
             expires_ms: self.clock.mono_ms().saturating_add(ttl_ms),
             size,
         };

@@ -173,7 +173,9 @@ fn due(s: &JwksSource) -> bool {
 
 fn fetch_into(s: &JwksSource) {
     s.wanted.store(false, Ordering::Release);
-    let outcome = fetch(&s.uri).and_then(|body| KeySet::parse(&body));
+    // A bug in parsing an issuer's answer must not end the one thread all key sets share.
+    let outcome = std::panic::catch_unwind(|| fetch(&s.uri).and_then(|body| KeySet::parse(&body)))
+        .unwrap_or_else(|_| Err("the fetch panicked".to_string()));
     let mut state = s.state.lock().unwrap_or_else(|p| p.into_inner());
     match outcome {
         Ok(keys) => {
@@ -304,7 +306,7 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if body.len() < size + 2 {
+        if body.len() < size.saturating_add(2) {
             return Err("truncated chunk".into());
         }
         out.extend_from_slice(&body[..size]);

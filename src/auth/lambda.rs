@@ -179,7 +179,15 @@ pub fn identity<'a>(
 fn source_value<'a>(source: &IdentitySource, facts: &IdentityFacts<'a>) -> Option<&'a str> {
     let text = |b: &'a [u8]| std::str::from_utf8(b).ok();
     match source {
-        IdentitySource::Header(name) => facts.head.header(facts.base, name).and_then(text),
+        // The last value of a repeated header: what the REQUEST event's `headers` carries, so
+        // the cache key and the function see the same value.
+        IdentitySource::Header(name) => facts
+            .head
+            .headers
+            .iter()
+            .rev()
+            .find(|h| h.name.get(facts.base).eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|h| text(h.value.get(facts.base))),
         IdentitySource::Query(name) => {
             query_value(facts.head.query.map(|q| q.get(facts.base))?, name)
         }

@@ -561,7 +561,10 @@ pub(crate) fn method_authorization(
 }
 
 /// The resource policy compiled for its API (`execute-api:/` expanded to the API's ARN).
-pub fn compile_policy(json: &str, form: &dyn ResourceForm) -> Option<Policy> {
+pub fn compile_policy(
+    json: &str,
+    form: &dyn ResourceForm,
+) -> Result<Policy, crate::auth::policy::PolicyError> {
     // Already parsed once by `check_api`: only the expansion differs.
-    Policy::parse(json, form).ok()
+    Policy::parse(json, form)
 }

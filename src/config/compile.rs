@@ -162,12 +162,18 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
         account: ctx.account,
         api: &api.id,
     };
+    let policy = api
+        .auth
+        .policy
+        .as_deref()
+        .map(|p| super::auth::compile_policy(p, &form));
+    if let Some(Err(e)) = &policy {
+        // Checked already; a policy that fails here must fail the load, never open the API.
+        let message = format!("the resource policy is not a valid policy document: {e}");
+        ctx.sink.at(&file, None, "policy", message);
+    }
     let auth = crate::auth::ApiAuth {
-        policy: api
-            .auth
-            .policy
-            .as_deref()
-            .and_then(|p| super::auth::compile_policy(p, &form)),
+        policy: policy.and_then(Result::ok),
         api_key_source: api.auth.api_key_source,
         region: ctx.region.into(),
         account: ctx.account.into(),
@@ -212,17 +218,20 @@ fn authorizers(
                     Ok(function) => Some(Arc::new(Authorizer::Lambda(LambdaAuthorizer {
                         name: plan.name.as_str().into(),
                         kind: plan.kind,
-                        function,
                         identity_sources: plan.identity_sources.clone(),
                         validation: plan.validation.clone(),
                         ttl_ms: plan.ttl_ms,
+                        // The function as resolved for this stage is part of the scope: a
+                        // stage variable that changes it must not find the old one's grants.
                         scope: format!(
-                            "{api}/{}/{}/{:016x}",
+                            "{api}/{}/{}/{:016x}/{}",
                             stage.name,
                             plan.name,
-                            fingerprint(&plan.fingerprint)
+                            fingerprint(&plan.fingerprint),
+                            function.invoke_path
                         )
                         .into(),
+                        function,
                     }))),
                     Err(message) => {
                         let message = format!("in stage `{}`: {message}", stage.name);

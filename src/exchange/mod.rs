@@ -107,7 +107,7 @@ pub struct Identity {
     pub authorizer_latency_ms: Option<u64>,
     /// The verified token's claims (Cognito user pool and JWT authorizers), as strings:
     /// `$context.authorizer.claims.*`, `requestContext.authorizer.claims`.
-    pub claims: Vec<(Box<str>, Box<str>)>,
+    pub claims: std::rc::Rc<[(Box<str>, Box<str>)]>,
     /// The IAM caller of an `AWS_IAM` method, once its signature is verified.
     pub iam: Option<IamCaller>,
 }

@@ -70,7 +70,13 @@ pub async fn check(
     let full_path = std::str::from_utf8(head.path.get(base)).unwrap_or("/");
     let host = head.host.map(|h| h.get(base));
     let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
-    let method = std::str::from_utf8(head.method.get(base)).unwrap_or("GET");
+    // The ARN names the method the request reached: a `HEAD` served by a `GET` method is
+    // decided as that `GET` (so a Deny on GET cannot be walked around with HEAD); an `ANY`
+    // method is decided by the request's own verb.
+    let method = match &*route.method.http_method {
+        "ANY" => std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
+        configured => configured,
+    };
     let mut method_arn = String::with_capacity(96 + path.len());
     let (api, stage) = (&*route.api.id, &*route.stage.name);
     arn::method_arn(
@@ -147,7 +153,7 @@ pub async fn check(
         authorizer_context: grant.context.clone(),
         usage_identifier_key: grant.usage_identifier_key.clone(),
         authorizer_latency_ms: Some(if cached { 0 } else { grant.latency_ms }),
-        claims: Vec::new(),
+        claims: Default::default(),
         iam: None,
     };
     match (by_authorizer, by_policy) {
@@ -162,20 +168,31 @@ pub async fn check(
 /// Gateway hashes the body it received). Other requests are left alone. `Err(Some(r))`:
 /// answer `r`; `Err(None)`: the client went away.
 pub async fn read_signed_body(
+    shard: &ShardCtx,
     snapshot: &Snapshot,
     conn: &mut ClientConn,
     req: RequestInfo,
 ) -> Result<(), Option<GatewayResponse>> {
-    let is_iam = {
-        let base = conn.inbuf.pending();
+    let worth_reading = {
+        let (head, base) = (&conn.head, conn.inbuf.pending());
         let mut params = Params::default();
-        let path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
-        let host = conn.head.host.map(|h| h.get(base));
-        let method = conn.head.method.get(base);
-        request_filter::route(snapshot, host, method, path, &mut params)
-            .is_ok_and(|r| r.method.authorization == Authorization::Iam)
+        let path = std::str::from_utf8(head.path.get(base)).unwrap_or("/");
+        let host = head.host.map(|h| h.get(base));
+        let method = head.method.get(base);
+        match request_filter::route(snapshot, host, method, path, &mut params) {
+            Ok(r) if r.method.authorization == Authorization::Iam => {
+                // Only a request that can still authenticate gets its body read: the rest is
+                // refused by `iam` without it (with the same error, which does not need it).
+                let headers = header_list(head, base);
+                let signed = signed_request(head, base, &headers, &[]);
+                let now = shard.clock.unix_secs();
+                let region = &r.api.auth.region;
+                crate::auth::iam::precheck(&snapshot.identities, &signed, region, now).is_ok()
+            }
+            _ => false,
+        }
     };
-    if !is_iam {
+    if !worth_reading {
         return Ok(());
     }
     let limits = &snapshot.limits;
@@ -221,27 +238,17 @@ fn iam(
 ) -> Result<(), GatewayResponse> {
     use crate::auth::iam::{self, SigError};
     use crate::gateway_response::SignatureError;
-    let headers: Vec<(&str, &str)> = head
-        .headers
-        .iter()
-        .filter_map(|h| {
-            let name = std::str::from_utf8(h.name.get(base)).ok()?;
-            let value = std::str::from_utf8(h.value.get(base)).ok()?;
-            Some((name, value))
-        })
-        .collect();
-    let req = iam::SignedRequest {
-        method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
-        path: std::str::from_utf8(head.path.get(base)).unwrap_or("/"),
-        query: head
-            .query
-            .and_then(|q| std::str::from_utf8(q.get(base)).ok()),
-        headers: &headers,
-        body: caller.body,
-    };
+    let headers = header_list(head, base);
+    let req = signed_request(head, base, &headers, caller.body);
     let auth = &route.api.auth;
     let now = shard.clock.unix_secs();
-    let verified = iam::verify(&snapshot.identities, &req, &auth.region, now);
+    let verified = iam::verify(
+        &snapshot.identities,
+        &shard.iam_keys,
+        &req,
+        &auth.region,
+        now,
+    );
     let who = match verified {
         Ok(who) => who,
         Err(e) => {
@@ -295,6 +302,37 @@ fn iam(
     }
 }
 
+/// The request's headers as text (a header that is not UTF-8 is left out, and then cannot
+/// be signed).
+fn header_list<'a>(head: &RequestHead, base: &'a [u8]) -> Vec<(&'a str, &'a str)> {
+    head.headers
+        .iter()
+        .filter_map(|h| {
+            let name = std::str::from_utf8(h.name.get(base)).ok()?;
+            let value = std::str::from_utf8(h.value.get(base)).ok()?;
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// What a SigV4 verification reads of the request.
+fn signed_request<'a>(
+    head: &RequestHead,
+    base: &'a [u8],
+    headers: &'a [(&'a str, &'a str)],
+    body: &'a [u8],
+) -> crate::auth::iam::SignedRequest<'a> {
+    crate::auth::iam::SignedRequest {
+        method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
+        path: std::str::from_utf8(head.path.get(base)).unwrap_or("/"),
+        query: head
+            .query
+            .and_then(|q| std::str::from_utf8(q.get(base)).ok()),
+        headers,
+        body,
+    }
+}
+
 /// How an IAM caller's identity policy and the API's resource policy combine (authorization
 /// workflow, tables A and B): `None` to allow, else the tail of AWS's denial message.
 fn iam_refusal(
@@ -329,7 +367,7 @@ async fn jwt(
     scopes: &[Box<str>],
     head: &RequestHead,
     base: &[u8],
-) -> Result<Vec<(Box<str>, Box<str>)>, GatewayResponse> {
+) -> Result<std::rc::Rc<[(Box<str>, Box<str>)]>, GatewayResponse> {
     let token = head
         .header(base, &authorizer.header)
         .and_then(|v| std::str::from_utf8(v).ok())
@@ -357,25 +395,55 @@ async fn jwt(
             // Unauthorized response" (developer guide, "Integrate a REST API with an Amazon
             // Cognito user pool"); HTTP APIs' JWT authorizer answers 403 Forbidden.
             jwt::Rejection::MissingScope if authorizer.cognito => GatewayResponse::Unauthorized,
-            jwt::Rejection::MissingScope => GatewayResponse::Forbidden,
+            jwt::Rejection::MissingScope => GatewayResponse::ScopeForbidden,
             jwt::Rejection::Invalid(_) | jwt::Rejection::UnknownKey(_) => {
                 GatewayResponse::Unauthorized
             }
         }
     };
-    let decoded = jwt::decode(token).map_err(refuse)?;
     let now = shard.clock.unix_secs();
-    let mut verified = jwt::verify(&decoded, &authorizer.keys.keys(), &rules, now);
-    if let Err(jwt::Rejection::UnknownKey(_)) = verified {
-        // Key rotation (or the set's first fetch still running): one fetch for all waiting.
-        let keys = authorizer.keys.refreshed(KEY_REFRESH_WAIT).await;
+    let source = &authorizer.keys;
+    let mut key = String::with_capacity(source.uri.len() + 1 + token.len());
+    key.push_str(&source.uri);
+    key.push('\n');
+    key.push_str(token);
+    if let Some(hit) = shard.tokens.get(&key) {
+        if hit.generation == source.generation() {
+            hit.check(&rules, now).map_err(refuse)?;
+            return Ok(std::rc::Rc::clone(&hit.rendered));
+        }
+    }
+    let decoded = jwt::decode(token).map_err(refuse)?;
+    let generation = source.generation();
+    let mut verified = jwt::verify(&decoded, &source.keys(), &rules, now);
+    if let Err(jwt::Rejection::UnknownKey(kid)) = &verified {
+        // Key rotation (or the set's first fetch still running): one fetch for all waiting;
+        // a key still unknown after it is remembered while the set is unchanged, so that a
+        // stream of tokens naming it is refused without waiting.
+        let unknown = format!("{}\nunknown kid\n{kid}", source.uri);
+        let known_unknown = shard.tokens.get(&unknown);
+        if known_unknown.is_some_and(|u| u.generation == generation) {
+            // Refused without waiting; the set is fetched again (at most once per gap), and
+            // once it changed the next such token waits for nothing or verifies.
+            source.want_refresh();
+            return Err(refuse(jwt::Rejection::UnknownKey(kid.clone())));
+        }
+        let keys = source.refreshed(KEY_REFRESH_WAIT).await;
         verified = jwt::verify(&decoded, &keys, &rules, now);
+        if let Err(jwt::Rejection::UnknownKey(_)) = &verified {
+            let marker = jwt::VerifiedToken::new(Default::default(), source.generation());
+            shard.tokens.put(&unknown, std::rc::Rc::new(marker), 60_000);
+        }
     }
     let claims = verified.map_err(refuse)?;
-    Ok(claims
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), jwt::claim_text(k, v).into()))
-        .collect())
+    let verified = std::rc::Rc::new(jwt::VerifiedToken::new(claims, source.generation()));
+    let ttl_ms = verified.lifetime(now).min(3600) * 1000;
+    if ttl_ms > 0 {
+        shard
+            .tokens
+            .put(&key, std::rc::Rc::clone(&verified), ttl_ms);
+    }
+    Ok(std::rc::Rc::clone(&verified.rendered))
 }
 
 /// A resource policy's refusal, its message naming the method ARN.

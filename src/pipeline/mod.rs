@@ -96,7 +96,7 @@ async fn answer<'s>(
     // routing borrows that buffer (only when some method is AWS_IAM and the request has a
     // body, so other requests pay one flag test).
     if snapshot.has_iam_methods && req.framing != BodyFraming::None {
-        if let Err(response) = authorize::read_signed_body(snapshot, conn, req).await {
+        if let Err(response) = authorize::read_signed_body(shard, snapshot, conn, req).await {
             let target = observe::Target::of_error(snapshot, &conn.head, conn.inbuf.pending());
             return match response {
                 Some(response) => {

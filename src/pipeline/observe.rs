@@ -135,6 +135,7 @@ pub fn finish(shard: &ShardCtx, conn: &ClientConn, ctx: &RequestCtx, target: Tar
         error: ctx.error,
         client_cert: conn.client_cert.as_deref(),
         authorizer: ctx.identity.is_authorized().then_some(&ctx.identity),
+        error_message: ctx.error_message.as_deref(),
     };
     shard
         .access_log

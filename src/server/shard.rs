@@ -73,6 +73,10 @@ pub struct ShardCtx {
     pub authorizers: crate::auth::cache::DecisionCache,
     /// The node's clock (token expiry, signature dates).
     pub clock: crate::clock::Clock,
+    /// Derived SigV4 signing keys of IAM callers.
+    pub iam_keys: crate::auth::iam::SigningKeys,
+    /// Tokens of JWT authorizers whose signatures were verified.
+    pub tokens: crate::auth::jwt::VerifiedTokens,
     rng: RefCell<fastrand::Rng>,
     /// Set when the shard starts draining: until when an idle connection may still send a
     /// request ([`DRAIN_IDLE_GRACE`] after the drain began).
@@ -117,6 +121,11 @@ impl ShardCtx {
                 crate::auth::cache::DEFAULT_MAX_BYTES,
             ),
             clock: services.clock.clone(),
+            iam_keys: crate::auth::cache::TtlCache::new(services.clock.clone(), 1 << 20),
+            tokens: crate::auth::cache::TtlCache::new(
+                services.clock.clone(),
+                crate::auth::cache::DEFAULT_MAX_BYTES,
+            ),
             rng: RefCell::new(fastrand::Rng::new()),
             drain_grace_until: Cell::new(None),
             active: Cell::new(0),

@@ -40,7 +40,8 @@ def main():
     )
     creds = Credentials(req["access_key"], req["secret_key"], req.get("token"))
     if req.get("presign"):
-        SigV4QueryAuth(creds, req["service"], req["region"], expires=300).add_auth(request)
+        expires = req.get("expires", 300)
+        SigV4QueryAuth(creds, req["service"], req["region"], expires=expires).add_auth(request)
         json.dump({"url": request.url}, sys.stdout)
         sys.stdout.write("\n")
         return

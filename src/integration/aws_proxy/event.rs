@@ -236,7 +236,8 @@ fn authorizer(out: &mut Vec<u8>, identity: &crate::exchange::Identity) {
         return;
     }
     out.extend_from_slice(b",\"authorizer\":{");
-    for (k, v) in &identity.authorizer_context {
+    let own = |k: &str| k == "principalId" || k == "integrationLatency";
+    for (k, v) in identity.authorizer_context.iter().filter(|(k, _)| !own(k)) {
         string(out, k);
         out.push(b':');
         string(out, v);
@@ -616,7 +617,7 @@ mod tests {
             authorizer_context: vec![("tier".into(), "gold".into()), ("n".into(), "1".into())],
             usage_identifier_key: None,
             authorizer_latency_ms: Some(7),
-            claims: Vec::new(),
+            claims: Default::default(),
             iam: None,
         };
         let e = event(&EventInput {
