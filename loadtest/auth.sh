@@ -6,6 +6,8 @@
 # a ratio to the unauthenticated route's of the same round.
 #
 #   loadtest/auth.sh            # ROUNDS=3 DURATION=8s CONNS=64 SKIP_BUILD=0 TOLLGATE_BIN=...
+#   CALLGRIND=1 loadtest/auth.sh   # user-space instructions per request instead (valgrind;
+#                                  # CALLGRIND_REQUESTS=2000 sequential keep-alive requests)
 #
 # Gateway on CPU 0, wrk on CPU 1 (2-vCPU VM). Needs PyJWT, cryptography and botocore in
 # TOLLGATE_PYTHON (the test suite's virtual environment). Routes alternate within each round.
@@ -78,14 +80,60 @@ result_ttl_in_seconds = 3600
 type = "COGNITO_USER_POOLS"
 issuer = "http://127.0.0.1:$PEERS/pool"
 EOF
+URL="http://127.0.0.1:$GW/prod"
+TOKEN="$(cat "$OUT/token")"
+
+if [[ "${CALLGRIND:-0}" == 1 ]]; then
+    # Counters zeroed after a warm-up and dumped after N requests of one route: start-up is
+    # not in the count, and the figure is exact.
+    N="${CALLGRIND_REQUESTS:-2000}"
+    taskset -c 0 valgrind --tool=callgrind --compress-strings=no \
+        --callgrind-out-file="$OUT/callgrind.out" "$BIN" --config "$OUT" >"$OUT/valgrind.log" 2>&1 &
+    VG_PID=$!
+    PIDS+=("$VG_PID")
+    for _ in $(seq 600); do curl -fsS -o /dev/null "$URL/none" 2>/dev/null && break; sleep 0.2; done
+    client() { # PATH N [HEADER_NAME HEADER_VALUE]...
+        "$PY" - "$GW" "$@" <<'PY'
+import http.client, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+rest = sys.argv[4:]
+headers = dict(zip(rest[0::2], rest[1::2]))
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for _ in range(n):
+    c.request("GET", "/prod" + path, headers=headers); r = c.getresponse(); r.read()
+    assert r.status == 200, (path, r.status)
+PY
+    }
+    mapfile -t SIG < <("$PY" "$HERE/auth_peers.py" sign "$URL/iam" "$KEY" "$SECRET")
+    for route in none lambda jwt iam; do
+        case "$route" in
+            none) hdr=() ;;
+            lambda) hdr=(Authorization allow-bench) ;;
+            jwt) hdr=(Authorization "$TOKEN") ;;
+            iam) hdr=(Authorization "${SIG[0]}" X-Amz-Date "${SIG[1]}") ;;
+        esac
+        client "/$route" 200 "${hdr[@]}"
+        callgrind_control -z "$VG_PID" >/dev/null
+        client "/$route" "$N" "${hdr[@]}"
+        callgrind_control -d "$route" "$VG_PID" >/dev/null
+        sleep 1
+        f="$(ls -t "$OUT"/callgrind.out.* | head -1)"
+        ir="$(awk '/^summary:|^totals:/ {print $2; exit}' "$f")"
+        echo "$route $((ir / N))" >>"$OUT/ir.txt"
+    done
+    kill -9 "$VG_PID" 2>/dev/null || true
+    awk '{ v[$1] = $2; order[NR] = $1 } END { printf "%-7s %12s %8s\n", "route", "instr/req", "ratio";
+        for (i = 1; i <= NR; i++) printf "%-7s %12d %8.2f\n", order[i], v[order[i]], v[order[i]] / v["none"] }' "$OUT/ir.txt"
+    log "outputs in $OUT"
+    exit 0
+fi
+
 taskset -c 0 "$BIN" --config "$OUT" >"$OUT/tollgate.log" 2>&1 &
 GPID=$!
 PIDS+=("$GPID")
 for _ in $(seq 300); do grep -q 'ready generation' "$OUT/tollgate.log" && break; sleep 0.1; done
 grep -q 'ready generation' "$OUT/tollgate.log" || die "the gateway did not start: $(tail -5 "$OUT/tollgate.log")"
 
-URL="http://127.0.0.1:$GW/prod"
-TOKEN="$(cat "$OUT/token")"
 cpu_ns() {
     local total=0 t
     for t in /proc/"$GPID"/task/*; do total=$((total + $(awk '{ print $1 }' "$t/schedstat"))); done

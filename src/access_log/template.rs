@@ -538,7 +538,7 @@ mod tests {
         .unwrap();
         let identity = crate::exchange::Identity {
             principal_id: Some("user \"1\"".into()),
-            authorizer_context: vec![("tier".into(), "gold".into())],
+            authorizer_context: vec![("tier".into(), "gold".into())].into(),
             usage_identifier_key: None,
             authorizer_latency_ms: Some(12),
             claims: vec![("cognito:username".into(), "ann".into())].into(),

@@ -47,7 +47,7 @@ struct Entry<V> {
 /// A shard-local cache: string keys, values shared by `Rc`, a TTL per entry on the node's
 /// clock, a byte bound with least-recently-used eviction.
 pub struct TtlCache<V> {
-    entries: RefCell<LruCache<Box<str>, Entry<V>>>,
+    entries: RefCell<LruCache<Box<str>, Entry<V>, ahash::RandomState>>,
     bytes: Cell<usize>,
     max_bytes: usize,
     clock: Clock,
@@ -57,7 +57,7 @@ impl<V: Weigh> TtlCache<V> {
     /// An empty cache of at most `max_bytes`, expiring on `clock`.
     pub fn new(clock: Clock, max_bytes: usize) -> Self {
         TtlCache {
-            entries: RefCell::new(LruCache::unbounded()),
+            entries: RefCell::new(LruCache::unbounded_with_hasher(ahash::RandomState::new())),
             bytes: Cell::new(0),
             max_bytes,
             clock,

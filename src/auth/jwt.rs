@@ -240,6 +240,8 @@ pub struct VerifiedToken {
     pub rendered: std::rc::Rc<[(Box<str>, Box<str>)]>,
     /// The key set's generation it was verified with.
     pub generation: u64,
+    /// The key set's URI.
+    pub source: Box<str>,
 }
 
 impl super::cache::Weigh for VerifiedToken {
@@ -257,7 +259,7 @@ pub type VerifiedTokens = super::cache::TtlCache<VerifiedToken>;
 
 impl VerifiedToken {
     /// Claims of a freshly verified token, for the cache.
-    pub fn new(claims: serde_json::Map<String, Value>, generation: u64) -> Self {
+    pub fn new(claims: serde_json::Map<String, Value>, keys: &super::jwks::JwksSource) -> Self {
         let rendered = claims
             .iter()
             .map(|(k, v)| (k.as_str().into(), claim_text(k, v).into()))
@@ -265,7 +267,8 @@ impl VerifiedToken {
         VerifiedToken {
             claims,
             rendered,
-            generation,
+            generation: keys.generation(),
+            source: keys.uri.clone(),
         }
     }
 

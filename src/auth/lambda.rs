@@ -14,6 +14,7 @@
 //! 401 `{"message":"Unauthorized"}`; any other function error, a timeout, or a result that is
 //! not a well-formed policy → 500 `AUTHORIZER_CONFIGURATION_ERROR` (`{"message": null}`).
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -242,13 +243,13 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
 #[derive(Debug)]
 pub struct Grant {
     /// `principalId`.
-    pub principal_id: Box<str>,
+    pub principal_id: Rc<str>,
     /// `policyDocument`, compiled.
     pub policy: Policy,
     /// `context`, values stringified as API Gateway passes them on.
-    pub context: Vec<(Box<str>, Box<str>)>,
+    pub context: Rc<[(Box<str>, Box<str>)]>,
     /// `usageIdentifierKey`.
-    pub usage_identifier_key: Option<Box<str>>,
+    pub usage_identifier_key: Option<Rc<str>>,
     /// Milliseconds the function took (`requestContext.authorizer.integrationLatency`).
     pub latency_ms: u64,
 }
@@ -348,8 +349,8 @@ pub fn parse_result(raw: &[u8]) -> Result<Grant, String> {
         return Err("Could not parse policy: the result is not an object".into());
     };
     let principal_id = match obj.get("principalId") {
-        Some(Value::String(s)) => s.as_str().into(),
-        Some(Value::Number(n)) => n.to_string().into(),
+        Some(Value::String(s)) => Rc::from(s.as_str()),
+        Some(Value::Number(n)) => Rc::from(n.to_string().as_str()),
         _ => return Err("the result has no principalId".into()),
     };
     let policy = match obj.get("policyDocument") {
@@ -382,13 +383,13 @@ pub fn parse_result(raw: &[u8]) -> Result<Grant, String> {
     }
     let usage_identifier_key = match obj.get("usageIdentifierKey") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str().into()),
+        Some(Value::String(s)) => Some(Rc::from(s.as_str())),
         Some(_) => return Err("usageIdentifierKey must be a string".into()),
     };
     Ok(Grant {
         principal_id,
         policy,
-        context,
+        context: context.into(),
         usage_identifier_key,
         latency_ms: 0,
     })

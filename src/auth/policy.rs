@@ -88,6 +88,34 @@ struct Matcher {
 struct Pattern {
     text: Box<str>,
     ignore_case: bool,
+    /// The common shapes, matched without the general algorithm.
+    shape: Shape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// No wildcard.
+    Exact,
+    /// One `*`, at the end (`arn:...:api/prod/*`, `*`).
+    Prefix,
+    /// Anything else.
+    Glob,
+}
+
+impl Pattern {
+    fn new(text: &str, ignore_case: bool) -> Pattern {
+        let wild = text.bytes().filter(|&b| b == b'*' || b == b'?').count();
+        let shape = match (wild, text.ends_with('*')) {
+            (0, _) => Shape::Exact,
+            (1, true) => Shape::Prefix,
+            _ => Shape::Glob,
+        };
+        Pattern {
+            text: text.into(),
+            ignore_case,
+            shape,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +316,16 @@ impl Policy {
         }
     }
 
+    /// Whether a condition tests `aws:UserAgent` or `aws:Referer` (the request's headers are
+    /// then looked up for it).
+    pub fn reads_headers(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| matches!(c.key, Key::UserAgent | Key::Referer))
+        })
+    }
+
     /// Number of statements (for sizing cache entries).
     pub fn statement_count(&self) -> usize {
         self.statements.len()
@@ -375,10 +413,7 @@ fn principal(v: &Value) -> Result<Principal, PolicyError> {
             } else {
                 arn.to_string()
             };
-            arns.push(Pattern {
-                text: text.into(),
-                ignore_case: false,
-            });
+            arns.push(Pattern::new(&text, false));
         }
     }
     Ok(Principal::Arns(arns.into()))
@@ -401,10 +436,7 @@ fn matcher(
     };
     let patterns = strings(value, name)?
         .into_iter()
-        .map(|p| Pattern {
-            text: expand(p).into(),
-            ignore_case,
-        })
+        .map(|p| Pattern::new(&expand(p), ignore_case))
         .collect::<Vec<_>>();
     Ok(Matcher {
         negated,
@@ -477,7 +509,19 @@ impl Matcher {
 
 impl Pattern {
     fn matches(&self, text: &str) -> bool {
-        wildcard(self.text.as_bytes(), text.as_bytes(), self.ignore_case)
+        let (p, t) = (self.text.as_bytes(), text.as_bytes());
+        let eq = |a: &[u8], b: &[u8]| match self.ignore_case {
+            true => a.eq_ignore_ascii_case(b),
+            false => a == b,
+        };
+        match self.shape {
+            Shape::Exact => eq(p, t),
+            Shape::Prefix => {
+                let prefix = &p[..p.len() - 1];
+                t.len() >= prefix.len() && eq(prefix, &t[..prefix.len()])
+            }
+            Shape::Glob => wildcard(p, t, self.ignore_case),
+        }
     }
 }
 
@@ -605,6 +649,43 @@ mod tests {
         assert!(!wildcard(b"Execute-api:*", b"execute-api:Invoke", false));
         assert!(wildcard(b"*a*a*a*", b"xaxaxax", false));
         assert!(!wildcard(b"*a*a*a*b", b"xaxaxax", false));
+    }
+
+    #[test]
+    fn pattern_shapes_match_as_the_general_algorithm_does() {
+        let cases = [
+            (
+                "arn:aws:execute-api:r:1:api/prod/*",
+                "arn:aws:execute-api:r:1:api/prod/GET/x",
+            ),
+            (
+                "arn:aws:execute-api:r:1:api/prod/*",
+                "arn:aws:execute-api:r:1:api/dev/GET/x",
+            ),
+            (
+                "arn:aws:execute-api:r:1:api/prod/*",
+                "arn:aws:execute-api:r:1:api/prod/",
+            ),
+            (
+                "arn:aws:execute-api:r:1:api/prod/*",
+                "arn:aws:execute-api:r:1:api/prod",
+            ),
+            ("execute-api:Invoke", "execute-api:invoke"),
+            ("execute-api:Invoke", "execute-api:Invoked"),
+            ("*", ""),
+            ("a*b*", "axxbyy"),
+            ("a?", "ab"),
+        ];
+        for ignore_case in [false, true] {
+            for (p, t) in cases {
+                let fast = Pattern::new(p, ignore_case).matches(t);
+                assert_eq!(
+                    fast,
+                    wildcard(p.as_bytes(), t.as_bytes(), ignore_case),
+                    "{p} {t}"
+                );
+            }
+        }
     }
 
     #[test]

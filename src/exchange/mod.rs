@@ -96,12 +96,13 @@ pub trait BodySource {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// `principalId` an authorizer returned.
-    pub principal_id: Option<Box<str>>,
-    /// The authorizer's `context` map (string, number and boolean values as strings).
-    pub authorizer_context: Vec<(Box<str>, Box<str>)>,
+    pub principal_id: Option<std::rc::Rc<str>>,
+    /// The authorizer's `context` map (string, number and boolean values as strings). Shared
+    /// with the cached grant: a cache hit copies no string.
+    pub authorizer_context: std::rc::Rc<[(Box<str>, Box<str>)]>,
     /// `usageIdentifierKey`: the API key an authorizer supplied; it replaces `x-api-key`
     /// when the API's `apiKeySource` is `AUTHORIZER`.
-    pub usage_identifier_key: Option<Box<str>>,
+    pub usage_identifier_key: Option<std::rc::Rc<str>>,
     /// Milliseconds the authorizer's function took, when an authorizer ran
     /// (`requestContext.authorizer.integrationLatency`; 0 for a cached result).
     pub authorizer_latency_ms: Option<u64>,

@@ -67,9 +67,16 @@ pub async fn check(
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayResponse> {
     let auth = &route.api.auth;
+    // A token authorizer without a resource policy needs no method ARN.
+    if let (None, Authorization::Authorizer(i)) = (&auth.policy, route.method.authorization) {
+        if let Some(Authorizer::Jwt(j)) = route.stage.authorizers.get(i as usize).map(|a| &**a) {
+            let scopes = &route.method.authorization_scopes;
+            ctx.identity.claims = jwt(shard, j, scopes, head, base).await?;
+            return Ok(());
+        }
+    }
     let full_path = std::str::from_utf8(head.path.get(base)).unwrap_or("/");
-    let host = head.host.map(|h| h.get(base));
-    let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
+    let path = route.stage_path(full_path);
     // The ARN names the method the request reached: a `HEAD` served by a `GET` method is
     // decided as that `GET` (so a Deny on GET cannot be walked around with HEAD); an `ANY`
     // method is decided by the request's own verb.
@@ -88,19 +95,16 @@ pub async fn check(
         method,
         path,
     );
-    let text = |name: &str| {
-        head.header(base, name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-    };
     let facts = PolicyRequest {
         action: INVOKE,
         resource: &method_arn,
         principal: None,
         source_ip: caller.peer.ip(),
         secure: caller.secure,
-        user_agent: text("user-agent"),
-        referer: text("referer"),
+        user_agent: None,
+        referer: None,
     };
+    let facts = headed(facts, auth.policy.as_ref(), head, base);
     if route.method.authorization == Authorization::Iam {
         return iam(shard, snapshot, route, head, base, caller, facts, ctx);
     }
@@ -147,7 +151,9 @@ pub async fn check(
         ctx,
     };
     let (grant, cached) = grant(authorizer, invocation).await?;
-    let by_authorizer = grant.policy.evaluate(&facts);
+    let by_authorizer = grant
+        .policy
+        .evaluate(&headed(facts, Some(&grant.policy), head, base));
     ctx.identity = crate::exchange::Identity {
         principal_id: Some(grant.principal_id.clone()),
         authorizer_context: grant.context.clone(),
@@ -268,6 +274,8 @@ fn iam(
     let user = who.user;
     let facts = PolicyRequest {
         principal: Some(&user.arn),
+        user_agent: header_text(head, base, "user-agent"),
+        referer: header_text(head, base, "referer"),
         ..facts
     };
     let same_account = *user.account == *auth.account;
@@ -300,6 +308,30 @@ fn iam(
             Err(GatewayResponse::IamDenied)
         }
     }
+}
+
+/// `facts` with `aws:UserAgent` and `aws:Referer`, looked up only for a policy that tests
+/// them.
+fn headed<'a>(
+    facts: PolicyRequest<'a>,
+    policy: Option<&crate::auth::Policy>,
+    head: &RequestHead,
+    base: &'a [u8],
+) -> PolicyRequest<'a> {
+    match policy.is_some_and(crate::auth::Policy::reads_headers) {
+        true => PolicyRequest {
+            user_agent: header_text(head, base, "user-agent"),
+            referer: header_text(head, base, "referer"),
+            ..facts
+        },
+        false => facts,
+    }
+}
+
+/// A header's value as text.
+fn header_text<'a>(head: &RequestHead, base: &'a [u8], name: &str) -> Option<&'a str> {
+    head.header(base, name)
+        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// The request's headers as text (a header that is not UTF-8 is left out, and then cannot
@@ -403,12 +435,9 @@ async fn jwt(
     };
     let now = shard.clock.unix_secs();
     let source = &authorizer.keys;
-    let mut key = String::with_capacity(source.uri.len() + 1 + token.len());
-    key.push_str(&source.uri);
-    key.push('\n');
-    key.push_str(token);
-    if let Some(hit) = shard.tokens.get(&key) {
-        if hit.generation == source.generation() {
+    // Keyed by the token itself (no copy to build a key); the entry names its key set.
+    if let Some(hit) = shard.tokens.get(token) {
+        if hit.generation == source.generation() && *hit.source == *source.uri {
             hit.check(&rules, now).map_err(refuse)?;
             return Ok(std::rc::Rc::clone(&hit.rendered));
         }
@@ -431,17 +460,17 @@ async fn jwt(
         let keys = source.refreshed(KEY_REFRESH_WAIT).await;
         verified = jwt::verify(&decoded, &keys, &rules, now);
         if let Err(jwt::Rejection::UnknownKey(_)) = &verified {
-            let marker = jwt::VerifiedToken::new(Default::default(), source.generation());
+            let marker = jwt::VerifiedToken::new(Default::default(), source);
             shard.tokens.put(&unknown, std::rc::Rc::new(marker), 60_000);
         }
     }
     let claims = verified.map_err(refuse)?;
-    let verified = std::rc::Rc::new(jwt::VerifiedToken::new(claims, source.generation()));
+    let verified = std::rc::Rc::new(jwt::VerifiedToken::new(claims, source));
     let ttl_ms = verified.lifetime(now).min(3600) * 1000;
     if ttl_ms > 0 {
         shard
             .tokens
-            .put(&key, std::rc::Rc::clone(&verified), ttl_ms);
+            .put(token, std::rc::Rc::clone(&verified), ttl_ms);
     }
     Ok(std::rc::Rc::clone(&verified.rendered))
 }

@@ -19,6 +19,19 @@ pub struct Route<'s> {
     pub stage: &'s Stage,
     /// The method, with its integration.
     pub method: &'s Method,
+    /// Where the path within the stage starts in the request path (after `/{stage}`, or
+    /// after a custom domain's base path): method ARNs and events need it.
+    pub stage_path_at: usize,
+}
+
+impl Route<'_> {
+    /// The path within the stage of `full_path` (the path this route was found for).
+    pub fn stage_path<'p>(&self, full_path: &'p str) -> &'p str {
+        full_path
+            .get(self.stage_path_at..)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/")
+    }
 }
 
 /// Rejects a body that announces more than the payload limit before any of it is read.
@@ -43,7 +56,17 @@ pub fn route<'s, 'p>(
         .router
         .find(HttpMethod::from_request(method), resource_path, params)
         .ok_or(GatewayResponse::MissingAuthenticationToken)?;
-    Ok(Route { api, stage, method })
+    // `resource_path` is a suffix of `path`, or "/" for a stage named without a path.
+    let stage_path_at = match path.ends_with(resource_path) {
+        true => path.len() - resource_path.len(),
+        false => path.len(),
+    };
+    Ok(Route {
+        api,
+        stage,
+        method,
+        stage_path_at,
+    })
 }
 
 /// The API and stage a request is addressed to, and its path within the stage: shared by

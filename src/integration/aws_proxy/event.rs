@@ -614,7 +614,8 @@ mod tests {
     fn authorizer_context_reaches_the_request_context_as_strings() {
         let identity = crate::exchange::Identity {
             principal_id: Some("user-1".into()),
-            authorizer_context: vec![("tier".into(), "gold".into()), ("n".into(), "1".into())],
+            authorizer_context: vec![("tier".into(), "gold".into()), ("n".into(), "1".into())]
+                .into(),
             usage_identifier_key: None,
             authorizer_latency_ms: Some(7),
             claims: Default::default(),
