@@ -39,6 +39,14 @@ pub fn method_arn(
 /// `//admin` and `/pets/../admin` alike, whatever a backend later makes of them (RFC 3986
 /// section 5.2.4's dot-segment removal).
 fn push_normalised(out: &mut String, path: &str) {
+    let plain = !path.contains("//")
+        && !path.contains("/.")
+        && !path.contains("%2")
+        && (path.len() <= 1 || !path.ends_with('/'));
+    if plain {
+        out.push_str(path.strip_prefix('/').unwrap_or(path));
+        return;
+    }
     let mut segments: Vec<&str> = Vec::new();
     for seg in path.split('/') {
         match dots(seg) {

@@ -234,8 +234,10 @@ fn check_signature(token: &Token<'_>, key: &PublicKey) -> Result<(), Rejection> 
 /// costs tens of microseconds; a cached token costs a hash lookup and the claim checks.
 #[derive(Debug)]
 pub struct VerifiedToken {
-    /// The claims.
-    pub claims: serde_json::Map<String, Value>,
+    /// The whole token (the cache is keyed by its end; a hit is compared in full).
+    pub token: Box<str>,
+    /// What the rules read of its claims.
+    pub facts: ClaimFacts,
     /// The claims as strings ([`claim_text`]).
     pub rendered: std::rc::Rc<[(Box<str>, Box<str>)]>,
     /// The key set's generation it was verified with.
@@ -246,26 +248,42 @@ pub struct VerifiedToken {
 
 impl super::cache::Weigh for VerifiedToken {
     fn size(&self) -> usize {
-        self.rendered
+        let rendered: usize = self
+            .rendered
             .iter()
-            .map(|(k, v)| 2 * (k.len() + v.len()) + 96)
-            .sum::<usize>()
-            + 128
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum();
+        rendered + self.token.len() + self.source.len() + self.facts.size() + 128
     }
 }
 
 /// A shard's verified tokens.
 pub type VerifiedTokens = super::cache::TtlCache<VerifiedToken>;
 
+/// The part of a token its cache entry is keyed by: the end of its signature (hashing the
+/// whole token, a kilobyte, would cost more than the rest of the check).
+pub fn cache_key(token: &str) -> &str {
+    let mut at = token.len().saturating_sub(43);
+    while !token.is_char_boundary(at) {
+        at += 1;
+    }
+    &token[at..]
+}
+
 impl VerifiedToken {
-    /// Claims of a freshly verified token, for the cache.
-    pub fn new(claims: serde_json::Map<String, Value>, keys: &super::jwks::JwksSource) -> Self {
+    /// A freshly verified `token` with its `claims`, for the cache.
+    pub fn new(
+        token: &str,
+        claims: &serde_json::Map<String, Value>,
+        keys: &super::jwks::JwksSource,
+    ) -> Self {
         let rendered = claims
             .iter()
             .map(|(k, v)| (k.as_str().into(), claim_text(k, v).into()))
             .collect();
         VerifiedToken {
-            claims,
+            token: token.into(),
+            facts: ClaimFacts::of(claims),
             rendered,
             generation: keys.generation(),
             source: keys.uri.clone(),
@@ -274,17 +292,65 @@ impl VerifiedToken {
 
     /// Checks the cached claims against `rules` at `now` (the signature is not checked again).
     pub fn check(&self, rules: &Rules<'_>, now: u64) -> Result<(), Rejection> {
-        check_claims(&self.claims, rules, now)
+        check_facts(&self.facts, rules, now)
     }
 
     /// Seconds from `now` until the token expires.
     pub fn lifetime(&self, now: u64) -> u64 {
-        let exp = self
-            .claims
-            .get("exp")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0) as u64;
-        exp.saturating_sub(now)
+        self.facts.exp.unwrap_or(0).saturating_sub(now)
+    }
+}
+
+/// What the rules read of a token's claims, taken out of the JSON once (a cached token is
+/// checked against each method's rules without walking its claims again).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimFacts {
+    iss: Option<Box<str>>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    token_use: Option<Box<str>>,
+    aud: Box<[Box<str>]>,
+    client_id: Option<Box<str>>,
+    /// `scope`, if the token has one.
+    scope: Option<Box<str>>,
+}
+
+impl ClaimFacts {
+    /// The facts of `claims`.
+    pub fn of(claims: &serde_json::Map<String, Value>) -> Self {
+        let num = |name: &str| claims.get(name).and_then(Value::as_f64).map(|v| v as u64);
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(Box::from);
+        let aud = match claims.get("aud") {
+            Some(Value::String(s)) => vec![Box::from(s.as_str())],
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(Box::from)
+                .collect(),
+            _ => Vec::new(),
+        };
+        ClaimFacts {
+            iss: text("iss"),
+            exp: num("exp"),
+            nbf: num("nbf"),
+            iat: num("iat"),
+            token_use: text("token_use"),
+            aud: aud.into(),
+            client_id: text("client_id"),
+            scope: text("scope"),
+        }
+    }
+
+    /// Bytes held (for the cache's bound).
+    fn size(&self) -> usize {
+        let len = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len());
+        len(&self.iss)
+            + len(&self.token_use)
+            + len(&self.client_id)
+            + len(&self.scope)
+            + self.aud.iter().map(|a| a.len() + 16).sum::<usize>()
+            + std::mem::size_of::<ClaimFacts>()
     }
 }
 
@@ -293,24 +359,30 @@ fn check_claims(
     rules: &Rules<'_>,
     now: u64,
 ) -> Result<(), Rejection> {
-    let num = |name: &str| claims.get(name).and_then(Value::as_f64).map(|v| v as u64);
-    if claims.get("iss").and_then(Value::as_str) != Some(rules.issuer) {
+    check_facts(&ClaimFacts::of(claims), rules, now)
+}
+
+fn check_facts(c: &ClaimFacts, rules: &Rules<'_>, now: u64) -> Result<(), Rejection> {
+    if c.iss.as_deref() != Some(rules.issuer) {
         return invalid("wrong issuer");
     }
-    match num("exp") {
+    match c.exp {
         Some(exp) if now >= exp.saturating_add(rules.leeway_secs) => {
             return Err(Rejection::Expired)
         }
         Some(_) => {}
         None => return invalid("no exp"),
     }
-    if num("nbf").is_some_and(|nbf| nbf > now.saturating_add(rules.leeway_secs)) {
+    if c.nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(rules.leeway_secs))
+    {
         return invalid("not valid yet (nbf)");
     }
-    if num("iat").is_some_and(|iat| iat > now.saturating_add(rules.leeway_secs)) {
+    if c.iat
+        .is_some_and(|iat| iat > now.saturating_add(rules.leeway_secs))
+    {
         return invalid("issued in the future (iat)");
     }
-    let token_use = claims.get("token_use").and_then(Value::as_str);
     let access = if rules.cognito {
         // Cognito: an ID token without scopes, an access token with them ("Integrate a REST
         // API with an Amazon Cognito user pool": with OAuth scopes "the access token" is
@@ -320,30 +392,23 @@ fn check_claims(
         } else {
             "access"
         };
-        if token_use != Some(want) {
+        if c.token_use.as_deref() != Some(want) {
             return invalid(format!("token_use must be `{want}`"));
         }
         want == "access"
     } else {
-        claims.contains_key("scope") || !rules.scopes.is_empty()
+        c.scope.is_some() || !rules.scopes.is_empty()
     };
     if !rules.audiences.is_empty() {
-        let aud_ok = |v: &Value| match v {
-            Value::String(s) => rules.audiences.iter().any(|a| **a == **s),
-            Value::Array(list) => list
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|s| rules.audiences.iter().any(|a| **a == *s)),
-            _ => false,
-        };
-        let seen = claims.get("aud").is_some_and(aud_ok)
-            || (access && claims.get("client_id").is_some_and(aud_ok));
+        let allowed = |s: &str| rules.audiences.iter().any(|a| **a == *s);
+        let seen = c.aud.iter().any(|a| allowed(a))
+            || (access && c.client_id.as_deref().is_some_and(allowed));
         if !seen {
             return invalid("audience not allowed");
         }
     }
     if !rules.scopes.is_empty() {
-        let scope = claims.get("scope").and_then(Value::as_str).unwrap_or("");
+        let scope = c.scope.as_deref().unwrap_or("");
         let has = scope
             .split(' ')
             .any(|s| rules.scopes.iter().any(|want| **want == *s));

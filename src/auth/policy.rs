@@ -98,16 +98,20 @@ enum Shape {
     Exact,
     /// One `*`, at the end (`arn:...:api/prod/*`, `*`).
     Prefix,
-    /// Anything else.
+    /// Several `*` and no `?` (`arn:aws:execute-api:*:*:api/*`): literal pieces found in
+    /// order, leftmost first, which is exact for `*`-only patterns.
+    Stars,
+    /// With `?`.
     Glob,
 }
 
 impl Pattern {
     fn new(text: &str, ignore_case: bool) -> Pattern {
         let wild = text.bytes().filter(|&b| b == b'*' || b == b'?').count();
-        let shape = match (wild, text.ends_with('*')) {
-            (0, _) => Shape::Exact,
-            (1, true) => Shape::Prefix,
+        let shape = match (wild, text.ends_with('*'), text.contains('?')) {
+            (0, _, _) => Shape::Exact,
+            (1, true, _) => Shape::Prefix,
+            (_, _, false) => Shape::Stars,
             _ => Shape::Glob,
         };
         Pattern {
@@ -520,9 +524,41 @@ impl Pattern {
                 let prefix = &p[..p.len() - 1];
                 t.len() >= prefix.len() && eq(prefix, &t[..prefix.len()])
             }
+            Shape::Stars => stars(p, t, self.ignore_case),
             Shape::Glob => wildcard(p, t, self.ignore_case),
         }
     }
+}
+
+/// A pattern of literal pieces between `*`s: the first piece is a prefix, the last a suffix
+/// (unless the pattern ends with `*`), the others found in order, each at its leftmost place.
+fn stars(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
+    let eq = |a: &[u8], b: &[u8]| match ignore_case {
+        true => a.eq_ignore_ascii_case(b),
+        false => a == b,
+    };
+    let mut pieces = pattern.split(|&b| b == b'*');
+    let first = pieces.next().unwrap_or(b"");
+    if text.len() < first.len() || !eq(first, &text[..first.len()]) {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    let mut pieces: Vec<&[u8]> = pieces.collect();
+    let last = match pieces.pop() {
+        Some(last) => last,
+        None => return rest.is_empty(),
+    };
+    for piece in pieces.iter().filter(|p| !p.is_empty()) {
+        let found = match ignore_case {
+            false => memchr::memmem::find(rest, piece),
+            true => rest.windows(piece.len()).position(|w| eq(w, piece)),
+        };
+        match found {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && eq(last, &rest[rest.len() - last.len()..])
 }
 
 /// IAM's wildcard match: `*` any run of bytes, `?` any one byte. Linear backtracking on the
@@ -675,6 +711,23 @@ mod tests {
             ("*", ""),
             ("a*b*", "axxbyy"),
             ("a?", "ab"),
+            (
+                "arn:aws:execute-api:*:*:api/*",
+                "arn:aws:execute-api:us-east-1:1:api/prod/GET/",
+            ),
+            (
+                "arn:aws:execute-api:*:*:api/*",
+                "arn:aws:execute-api:us-east-1:1:other/prod/GET/",
+            ),
+            ("*/GET/*", "a/GET/b"),
+            ("*/GET/*", "a/POST/b"),
+            ("*a*a*a*", "xaxaxax"),
+            ("*a*a*a*b", "xaxaxax"),
+            ("a*b", "ab"),
+            ("a*b", "a"),
+            ("a*bc*c", "abcc"),
+            ("*x", "yx"),
+            ("**", ""),
         ];
         for ignore_case in [false, true] {
             for (p, t) in cases {

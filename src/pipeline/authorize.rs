@@ -298,7 +298,9 @@ fn iam(
         user_id: user.user_id.clone(),
         user_arn: user.arn.clone(),
         account_id: user.account.clone(),
-        may_invalidate_cache: decide(&invalidate).is_none(),
+        // Asked for only by a request that may want it (the stage cache reads it then).
+        may_invalidate_cache: head.header(base, "cache-control").is_some()
+            && decide(&invalidate).is_none(),
     });
     match decide(&facts) {
         None => Ok(()),
@@ -435,9 +437,10 @@ async fn jwt(
     };
     let now = shard.clock.unix_secs();
     let source = &authorizer.keys;
-    // Keyed by the token itself (no copy to build a key); the entry names its key set.
-    if let Some(hit) = shard.tokens.get(token) {
-        if hit.generation == source.generation() && *hit.source == *source.uri {
+    // Keyed by the end of the token's signature, compared whole; the entry names its key set.
+    if let Some(hit) = shard.tokens.get(jwt::cache_key(token)) {
+        let same = *hit.token == *token && *hit.source == *source.uri;
+        if same && hit.generation == source.generation() {
             hit.check(&rules, now).map_err(refuse)?;
             return Ok(std::rc::Rc::clone(&hit.rendered));
         }
@@ -460,17 +463,16 @@ async fn jwt(
         let keys = source.refreshed(KEY_REFRESH_WAIT).await;
         verified = jwt::verify(&decoded, &keys, &rules, now);
         if let Err(jwt::Rejection::UnknownKey(_)) = &verified {
-            let marker = jwt::VerifiedToken::new(Default::default(), source);
+            let marker = jwt::VerifiedToken::new("", &Default::default(), source);
             shard.tokens.put(&unknown, std::rc::Rc::new(marker), 60_000);
         }
     }
     let claims = verified.map_err(refuse)?;
-    let verified = std::rc::Rc::new(jwt::VerifiedToken::new(claims, source));
+    let verified = std::rc::Rc::new(jwt::VerifiedToken::new(token, &claims, source));
     let ttl_ms = verified.lifetime(now).min(3600) * 1000;
     if ttl_ms > 0 {
-        shard
-            .tokens
-            .put(token, std::rc::Rc::clone(&verified), ttl_ms);
+        let key = jwt::cache_key(token);
+        shard.tokens.put(key, std::rc::Rc::clone(&verified), ttl_ms);
     }
     Ok(std::rc::Rc::clone(&verified.rendered))
 }
