@@ -39,10 +39,13 @@ pub fn method_arn(
 /// `//admin` and `/pets/../admin` alike, whatever a backend later makes of them (RFC 3986
 /// section 5.2.4's dot-segment removal).
 fn push_normalised(out: &mut String, path: &str) {
-    let plain = !path.contains("//")
-        && !path.contains("/.")
-        && !path.contains("%2")
-        && (path.len() <= 1 || !path.ends_with('/'));
+    // One pass over the bytes: a `/` followed by `/` or `.`, or a `%2` (a `%2e` dot), needs
+    // the segment walk below; so does a trailing `/` past the root.
+    let b = path.as_bytes();
+    let odd = b
+        .windows(2)
+        .any(|w| matches!(w, [b'/', b'/' | b'.'] | [b'%', b'2']));
+    let plain = !odd && (b.len() <= 1 || b[b.len() - 1] != b'/');
     if plain {
         out.push_str(path.strip_prefix('/').unwrap_or(path));
         return;

@@ -549,10 +549,8 @@ fn stars(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
         None => return rest.is_empty(),
     };
     for piece in pieces.iter().filter(|p| !p.is_empty()) {
-        let found = match ignore_case {
-            false => memchr::memmem::find(rest, piece),
-            true => rest.windows(piece.len()).position(|w| eq(w, piece)),
-        };
+        // Pieces are short: a plain scan beats building a substring searcher per call.
+        let found = rest.windows(piece.len()).position(|w| eq(w, piece));
         match found {
             Some(at) => rest = &rest[at + piece.len()..],
             None => return false,
