@@ -99,7 +99,7 @@ pub struct Identity {
     pub principal_id: Option<std::rc::Rc<str>>,
     /// The authorizer's `context` map (string, number and boolean values as strings). Shared
     /// with the cached grant: a cache hit copies no string.
-    pub authorizer_context: std::rc::Rc<[(Box<str>, Box<str>)]>,
+    pub authorizer_context: SharedPairs,
     /// `usageIdentifierKey`: the API key an authorizer supplied; it replaces `x-api-key`
     /// when the API's `apiKeySource` is `AUTHORIZER`.
     pub usage_identifier_key: Option<std::rc::Rc<str>>,
@@ -108,7 +108,7 @@ pub struct Identity {
     pub authorizer_latency_ms: Option<u64>,
     /// The verified token's claims (Cognito user pool and JWT authorizers), as strings:
     /// `$context.authorizer.claims.*`, `requestContext.authorizer.claims`.
-    pub claims: std::rc::Rc<[(Box<str>, Box<str>)]>,
+    pub claims: SharedPairs,
     /// The IAM caller of an `AWS_IAM` method, once its signature is verified.
     pub iam: Option<IamCaller>,
 }
@@ -127,6 +127,31 @@ pub struct IamCaller {
     /// Whether the caller's policies allow `execute-api:InvalidateCache` on the method (a
     /// `Cache-Control: max-age=0` of theirs then refreshes the stage cache entry).
     pub may_invalidate_cache: bool,
+}
+
+/// Name/value pairs shared with the cache entry they came from (a cache hit copies no
+/// string); an empty list is no allocation at all, so an anonymous request pays nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedPairs(Option<std::rc::Rc<[(Box<str>, Box<str>)]>>);
+
+impl std::ops::Deref for SharedPairs {
+    type Target = [(Box<str>, Box<str>)];
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl From<std::rc::Rc<[(Box<str>, Box<str>)]>> for SharedPairs {
+    fn from(pairs: std::rc::Rc<[(Box<str>, Box<str>)]>) -> Self {
+        SharedPairs(Some(pairs))
+    }
+}
+
+impl From<Vec<(Box<str>, Box<str>)>> for SharedPairs {
+    fn from(pairs: Vec<(Box<str>, Box<str>)>) -> Self {
+        SharedPairs(Some(pairs.into()))
+    }
 }
 
 impl Identity {

@@ -71,7 +71,7 @@ pub async fn check(
     if let (None, Authorization::Authorizer(i)) = (&auth.policy, route.method.authorization) {
         if let Some(Authorizer::Jwt(j)) = route.stage.authorizers.get(i as usize).map(|a| &**a) {
             let scopes = &route.method.authorization_scopes;
-            ctx.identity.claims = jwt(shard, j, scopes, head, base).await?;
+            ctx.identity.claims = jwt(shard, j, scopes, head, base).await?.into();
             return Ok(());
         }
     }
@@ -123,7 +123,7 @@ pub async fn check(
         Some(Authorizer::Lambda(l)) => l,
         Some(Authorizer::Jwt(j)) => {
             let scopes = &route.method.authorization_scopes;
-            ctx.identity.claims = jwt(shard, j, scopes, head, base).await?;
+            ctx.identity.claims = jwt(shard, j, scopes, head, base).await?.into();
             // Cognito and a resource policy: "the resource policy is evaluated independently,
             // and an explicit allow is required" (authorization workflow, Cognito table).
             return match by_policy {
@@ -156,7 +156,7 @@ pub async fn check(
         .evaluate(&headed(facts, Some(&grant.policy), head, base));
     ctx.identity = crate::exchange::Identity {
         principal_id: Some(grant.principal_id.clone()),
-        authorizer_context: grant.context.clone(),
+        authorizer_context: grant.context.clone().into(),
         usage_identifier_key: grant.usage_identifier_key.clone(),
         authorizer_latency_ms: Some(if cached { 0 } else { grant.latency_ms }),
         claims: Default::default(),
