@@ -132,24 +132,27 @@ pub struct IamCaller {
 /// Name/value pairs shared with the cache entry they came from (a cache hit copies no
 /// string); an empty list is no allocation at all, so an anonymous request pays nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SharedPairs(Option<std::rc::Rc<[(Box<str>, Box<str>)]>>);
+pub struct SharedPairs(Option<std::rc::Rc<[Pair]>>);
+
+/// One name/value pair of an authorizer's context or a token's claims.
+pub type Pair = (Box<str>, Box<str>);
 
 impl std::ops::Deref for SharedPairs {
-    type Target = [(Box<str>, Box<str>)];
+    type Target = [Pair];
 
     fn deref(&self) -> &Self::Target {
         self.0.as_deref().unwrap_or(&[])
     }
 }
 
-impl From<std::rc::Rc<[(Box<str>, Box<str>)]>> for SharedPairs {
-    fn from(pairs: std::rc::Rc<[(Box<str>, Box<str>)]>) -> Self {
+impl From<std::rc::Rc<[Pair]>> for SharedPairs {
+    fn from(pairs: std::rc::Rc<[Pair]>) -> Self {
         SharedPairs(Some(pairs))
     }
 }
 
-impl From<Vec<(Box<str>, Box<str>)>> for SharedPairs {
-    fn from(pairs: Vec<(Box<str>, Box<str>)>) -> Self {
+impl From<Vec<Pair>> for SharedPairs {
+    fn from(pairs: Vec<Pair>) -> Self {
         SharedPairs(Some(pairs.into()))
     }
 }
