@@ -1,4 +1,4 @@
-# Sourced by loadtest/keys.sh, upgrade.sh and idle.sh: messages, tool checks, the binary
+# Sourced by loadtest/keys.sh, upgrade.sh, idle.sh and auth.sh: messages, tool checks, the binary
 # under test and wrk's latency figures. Sets ROOT (the repository).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

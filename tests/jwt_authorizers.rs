@@ -275,3 +275,29 @@ fn token_authorizer_mistakes_are_config_errors() {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
 }
+
+#[test]
+fn a_cognito_caller_also_needs_the_resource_policy_to_allow() {
+    let keys = jwt_keys(&[("RS256", "k")]);
+    let jwks = JwksServer::start(&[&keys[0]]);
+    let app = auth_and_app_server(|_| Reply::status(500));
+    // Allows only a network the test client is not on.
+    let policy = resource_policy(&[statement(
+        "Allow",
+        Some(json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})),
+    )]);
+    let api = api(&cognito_table(&jwks), "COGNITO_USER_POOLS").api_line(&policy_line(&policy));
+    let (_cfg, gw) = start(&app, &api);
+    let token = mint(&[(&keys[0], id_claims(&jwks.issuer(), json!({})))]).remove(0);
+    let resp = bearer(&gw, "/prod/pets", &token);
+    assert_eq!(resp.status, 403, "{}", resp.body_str());
+    assert!(
+        resp.body_str()
+            .contains("because no resource-based policy allows the execute-api:Invoke action"),
+        "{}",
+        resp.body_str()
+    );
+    // An invalid token is refused first (authentication before the policy).
+    let resp = bearer(&gw, "/prod/pets", "not-a-jwt");
+    assert_error(&resp, 401, UNAUTHORIZED, "UnauthorizedException");
+}

@@ -238,3 +238,54 @@ fn a_deny_cannot_be_walked_around_with_slashes_dots_or_head() {
     let resp = Req::new("HEAD", "/prod/admin").send(gw.addr());
     assert_eq!(resp.status, 403, "{resp:?}");
 }
+
+#[test]
+fn ipv6_source_addresses_are_matched_by_ipv6_blocks() {
+    let policy = resource_policy(&[
+        statement(
+            "Allow",
+            Some(json!({"IpAddress": {"aws:SourceIp": ["::1/128", "127.0.0.0/8"]}})),
+        ),
+        statement(
+            "Deny",
+            Some(
+                json!({"IpAddress": {"aws:SourceIp": "::/0"}, "StringLike": {"aws:UserAgent": "blocked/*"}}),
+            ),
+        ),
+    ]);
+    let cfg = ConfigDir::with_api(&shop(&policy))
+        .listen_on("[::1]:0")
+        .gateway_extra("\n[lambda]\naccount_id = \"111122223333\"\n")
+        .default_api("shop");
+    let gw = Gateway::start(&cfg);
+    assert!(gw.addr().is_ipv6());
+    get(gw.addr(), "/prod/items").assert(200, "items");
+    // A condition on aws:UserAgent is read from the request's header.
+    let resp = Req::get("/prod/items")
+        .header("User-Agent", "blocked/1.0")
+        .send(gw.addr());
+    assert_error(
+        &resp,
+        403,
+        &denied("GET/items", true),
+        "AccessDeniedException",
+    );
+    drop(gw);
+    // The same client outside an IPv6-only allow list.
+    let policy = resource_policy(&[statement(
+        "Allow",
+        Some(json!({"IpAddress": {"aws:SourceIp": "2001:db8::/32"}})),
+    )]);
+    let cfg = ConfigDir::with_api(&shop(&policy))
+        .listen_on("[::1]:0")
+        .gateway_extra("\n[lambda]\naccount_id = \"111122223333\"\n")
+        .default_api("shop");
+    let gw = Gateway::start(&cfg);
+    let resp = get(gw.addr(), "/prod/items");
+    assert_error(
+        &resp,
+        403,
+        &denied("GET/items", false),
+        "AccessDeniedException",
+    );
+}

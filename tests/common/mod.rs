@@ -326,6 +326,8 @@ pub struct ConfigDir {
     limits: BTreeMap<&'static str, u64>,
     /// Extra `key = value` lines of `[server]`.
     server_lines: Vec<String>,
+    /// `server.listen` (default `127.0.0.1:0`).
+    listen: String,
     /// Raw TOML appended to `gateway.toml` (`[throttle]`, `[tls]`, `[[domain]]` ...).
     extra: String,
 }
@@ -359,6 +361,7 @@ impl ConfigDir {
             execute_api_domain: "localhost".to_string(),
             limits,
             server_lines: Vec::new(),
+            listen: "127.0.0.1:0".to_string(),
             extra: String::new(),
         };
         c.write_gateway();
@@ -386,6 +389,13 @@ impl ConfigDir {
     pub fn limit(mut self, key: &'static str, value: u64) -> Self {
         assert!(self.limits.contains_key(key), "unknown limit {key}");
         self.limits.insert(key, value);
+        self.write_gateway();
+        self
+    }
+
+    /// Listens on `addr` instead of `127.0.0.1:0` (e.g. `[::1]:0` for IPv6 clients).
+    pub fn listen_on(mut self, addr: &str) -> Self {
+        self.listen = addr.to_string();
         self.write_gateway();
         self
     }
@@ -454,7 +464,7 @@ impl ConfigDir {
     fn write_gateway(&self) {
         let mut s = String::new();
         writeln!(s, "[server]").unwrap();
-        writeln!(s, "listen = [\"127.0.0.1:0\"]").unwrap();
+        writeln!(s, "listen = [{}]", toml_str(&self.listen)).unwrap();
         writeln!(s, "shards = {}", self.shards).unwrap();
         writeln!(s, "pin_cores = false").unwrap();
         if self.admin {
