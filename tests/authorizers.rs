@@ -73,6 +73,15 @@ fn start(server: &Backend, api: &ApiSpec) -> (ConfigDir, Gateway) {
     (cfg, gw)
 }
 
+/// The access-log line of `resp` (format `authz $context.requestId ...`) ends with `tail`.
+fn assert_logged_as(gw: &Gateway, resp: &Response, tail: &str) {
+    let id = resp.header("x-amzn-RequestId").unwrap().to_string();
+    let (_, line) = gw
+        .wait_for_log(0, &format!("authz {id}"), LOG_TIMEOUT)
+        .expect("logged");
+    assert!(line.ends_with(&format!("authz {id} {tail}")), "{line}");
+}
+
 fn with_token(gw: &Gateway, path: &str, token: &str) -> Response {
     Req::get(path)
         .header("Authorization", token)
@@ -130,25 +139,10 @@ fn token_authorizer_answers_as_aws_does() {
     );
 
     // The access log shows the principal and the context, or the refusal.
-    let id = resp.header("x-amzn-RequestId").unwrap().to_string();
-    let (_, line) = gw
-        .wait_for_log(0, &format!("authz {id}"), LOG_TIMEOUT)
-        .expect("logged");
-    assert!(
-        line.ends_with(&format!("authz {id} 200 user-1 gold -")),
-        "{line}"
-    );
-
+    assert_logged_as(&gw, &resp, "200 user-1 gold -");
     let resp = with_token(&gw, "/prod/plain", "deny");
     assert_error(&resp, 403, DENY_EXPLICIT, "AccessDeniedException");
-    let id = resp.header("x-amzn-RequestId").unwrap().to_string();
-    let (_, line) = gw
-        .wait_for_log(0, &format!("authz {id}"), LOG_TIMEOUT)
-        .expect("logged");
-    assert!(
-        line.ends_with(&format!("authz {id} 403 user-2 - ACCESS_DENIED")),
-        "{line}"
-    );
+    assert_logged_as(&gw, &resp, "403 user-2 - ACCESS_DENIED");
     let resp = with_token(&gw, "/prod/plain", "elsewhere");
     assert_error(&resp, 403, DENY_IMPLICIT, "AccessDeniedException");
     let resp = with_token(&gw, "/prod/plain", "unauthorized");
@@ -487,20 +481,21 @@ fn authorizer_mistakes_are_config_errors_with_file_line_and_field() {
         ));
     let cfg = ConfigDir::with_api(&bad);
     let text = check_fails(cfg.path());
-    for needle in [
-        "deployments.v1.methods.\"GET /a\".authorizer",
-        "authorizer `missing` does not exist (defined: t, r, x)",
-        "CUSTOM authorization needs an `authorizer`",
-        "`SOMETIMES` is not an authorization type",
-        "authorizers.t.identity_source",
-        "a TOKEN authorizer takes exactly one identity source, a header",
-        "authorizers.r.identity_source",
-        "needs an identity_source",
-        "authorizers.x.result_ttl_in_seconds",
-        "4000 is out of range 0..=3600",
-        "authorizers.x.identity_validation_expression",
-    ] {
-        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "deployments.v1.methods.\"GET /a\".authorizer",
+            "authorizer `missing` does not exist (defined: t, r, x)",
+            "CUSTOM authorization needs an `authorizer`",
+            "`SOMETIMES` is not an authorization type",
+            "authorizers.t.identity_source",
+            "a TOKEN authorizer takes exactly one identity source, a header",
+            "authorizers.r.identity_source",
+            "needs an identity_source",
+            "authorizers.x.result_ttl_in_seconds",
+            "4000 is out of range 0..=3600",
+            "authorizers.x.identity_validation_expression",
+        ],
+    );
     assert!(text.contains("petstore.toml:"), "{text}");
 }

@@ -76,6 +76,22 @@ fn start(extra_line: Option<&str>) -> (ConfigDir, Backend, Gateway) {
     (cfg, app, gw)
 }
 
+/// botocore's signature (or, with `"presign": true` in `extra`, presigned URL) of a bodiless
+/// `GET target` for `key` at [`AMZ_DATE`].
+fn botocore_get(gw: &Gateway, key: (&str, &str), target: &str, extra: Value) -> Value {
+    let host = format!("{}", gw.addr());
+    let mut input = json!({
+        "method": "GET", "url": format!("http://{host}{target}"),
+        "headers": {"host": host}, "body_b64": "",
+        "access_key": key.0, "secret_key": key.1, "token": null,
+        "region": "us-east-1", "service": "execute-api", "amz_date": AMZ_DATE,
+    });
+    if let (Some(input), Value::Object(extra)) = (input.as_object_mut(), extra) {
+        input.extend(extra);
+    }
+    botocore_sign(&input)
+}
+
 /// A request signed by botocore for `key` at `amz_date`.
 fn signed(
     gw: &Gateway,
@@ -232,12 +248,12 @@ fn wrong_changed_stale_and_unknown_signatures_are_refused_as_aws_does() {
 fn presigned_urls_are_accepted() {
     let (_cfg, _app, gw) = start(None);
     let host = format!("{}", gw.addr());
-    let out = botocore_sign(&json!({
-        "method": "GET", "url": format!("http://{host}/prod/pets?color=brown"),
-        "headers": {"host": host}, "body_b64": "",
-        "access_key": ALICE.0, "secret_key": ALICE.1, "token": null,
-        "region": "us-east-1", "service": "execute-api", "amz_date": AMZ_DATE, "presign": true,
-    }));
+    let out = botocore_get(
+        &gw,
+        ALICE,
+        "/prod/pets?color=brown",
+        json!({"presign": true}),
+    );
     let url = out["url"].as_str().unwrap();
     let target = &url[url.find("/prod/").unwrap()..];
     assert!(target.contains("X-Amz-Signature="), "{target}");
@@ -318,16 +334,17 @@ fn identity_store_mistakes_are_config_errors() {
         "[users.eve]\naccount_id = \"12\"\npolicy = '{\"Statement\": 3}'\naccess_keys = [{ id = \"short\", secret = \"tiny\" }]\n",
     );
     let text = check_fails(cfg.path());
-    for needle in [
-        "identities.toml:2",
-        "`12` is not an AWS account id (12 digits)",
-        "users.eve.policy",
-        "the identity policy is not a valid policy document",
-        "`short` is not an access key id",
-        "a secret access key has at least 16 characters",
-    ] {
-        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "identities.toml:2",
+            "`12` is not an AWS account id (12 digits)",
+            "users.eve.policy",
+            "the identity policy is not a valid policy document",
+            "`short` is not an access key id",
+            "a secret access key has at least 16 characters",
+        ],
+    );
 }
 
 #[test]
@@ -400,12 +417,7 @@ fn large_bodies_continue_requests_and_unsigned_hosts() {
     assert_eq!(app.requests().len(), 2);
     // The host must be signed.
     let host = format!("{}", gw.addr());
-    let out = botocore_sign(&json!({
-        "method": "GET", "url": format!("http://{host}/prod/pets"),
-        "headers": {"host": host}, "body_b64": "",
-        "access_key": ALICE.0, "secret_key": ALICE.1, "token": null,
-        "region": "us-east-1", "service": "execute-api", "amz_date": AMZ_DATE,
-    }));
+    let out = botocore_get(&gw, ALICE, "/prod/pets", json!({}));
     let auth = out["authorization"]
         .as_str()
         .unwrap()
@@ -430,13 +442,12 @@ fn large_bodies_continue_requests_and_unsigned_hosts() {
 fn presigned_urls_expire_with_their_x_amz_expires() {
     let (_cfg, _app, gw) = start(None);
     let host = format!("{}", gw.addr());
-    let out = botocore_sign(&json!({
-        "method": "GET", "url": format!("http://{host}/prod/pets"),
-        "headers": {"host": host}, "body_b64": "",
-        "access_key": ALICE.0, "secret_key": ALICE.1, "token": null,
-        "region": "us-east-1", "service": "execute-api", "amz_date": AMZ_DATE,
-        "presign": true, "expires": 60,
-    }));
+    let out = botocore_get(
+        &gw,
+        ALICE,
+        "/prod/pets",
+        json!({"presign": true, "expires": 60}),
+    );
     let url = out["url"].as_str().unwrap();
     let target = url[url.find("/prod/").unwrap()..].to_string();
     advance_clock(&gw, Duration::from_secs(60));

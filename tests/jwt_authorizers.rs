@@ -261,19 +261,20 @@ fn token_authorizer_mistakes_are_config_errors() {
         .table("[authorizers.badarn]\ntype = \"COGNITO_USER_POOLS\"\nprovider_arns = [\"arn:aws:iam::1:user/x\"]\n")
         .table("[authorizers.jwt]\ntype = \"JWT\"\nresult_ttl_in_seconds = 5\n");
     let text = check_fails(ConfigDir::with_api(&bad).path());
-    for needle in [
-        "authorizers.nopool.provider_arns",
-        "needs provider_arns (its user pool's ARN) or an issuer",
-        "authorizers.badarn.provider_arns",
-        "is not a user pool ARN",
-        "authorizers.jwt.issuer",
-        "a JWT authorizer needs an issuer",
-        "authorizers.jwt.result_ttl_in_seconds",
-        "authorizer `nopool` needs authorization_type COGNITO_USER_POOLS, not CUSTOM",
-        "authorization_scopes need a COGNITO_USER_POOLS authorizer",
-    ] {
-        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "authorizers.nopool.provider_arns",
+            "needs provider_arns (its user pool's ARN) or an issuer",
+            "authorizers.badarn.provider_arns",
+            "is not a user pool ARN",
+            "authorizers.jwt.issuer",
+            "a JWT authorizer needs an issuer",
+            "authorizers.jwt.result_ttl_in_seconds",
+            "authorizer `nopool` needs authorization_type COGNITO_USER_POOLS, not CUSTOM",
+            "authorization_scopes need a COGNITO_USER_POOLS authorizer",
+        ],
+    );
 }
 
 #[test]

@@ -283,6 +283,13 @@ pub fn reported_api(backend: &Backend) -> ApiSpec {
         )
 }
 
+/// Panics, showing `text`, unless it contains every one of `needles` (config error reports).
+pub fn assert_mentions(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+}
+
 /// A TOML basic string literal for `s` (quoted and escaped).
 pub fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
