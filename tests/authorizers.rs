@@ -73,6 +73,21 @@ fn start(server: &Backend, api: &ApiSpec) -> (ConfigDir, Gateway) {
     (cfg, gw)
 }
 
+/// Authorizer `tok`: TOKEN, from `Authorization`, with `extra` lines.
+fn token_table(extra: &str) -> String {
+    authorizer_toml("tok", "TOKEN", "method.request.header.Authorization", extra)
+}
+
+/// AWS's 401 of an authorizer.
+fn assert_unauthorized(resp: &Response) {
+    assert_error(
+        resp,
+        401,
+        r#"{"message":"Unauthorized"}"#,
+        "UnauthorizedException",
+    );
+}
+
 /// The access-log line of `resp` (format `authz $context.requestId ...`) ends with `tail`.
 fn assert_logged_as(gw: &Gateway, resp: &Response, tail: &str) {
     let id = resp.header("x-amzn-RequestId").unwrap().to_string();
@@ -91,12 +106,7 @@ fn with_token(gw: &Gateway, path: &str, token: &str) -> Response {
 #[test]
 fn token_authorizer_answers_as_aws_does() {
     let server = auth_and_app_server(token_authorizer);
-    let table = authorizer_toml(
-        "tok",
-        "TOKEN",
-        "method.request.header.Authorization",
-        "result_ttl_in_seconds = 0",
-    );
+    let table = token_table("result_ttl_in_seconds = 0");
     let format = "authz $context.requestId $context.status $context.authorizer.principalId $context.authorizer.tier $context.error.responseType";
     let logged = api(&table).stage_toml(
         "prod",
@@ -109,12 +119,7 @@ fn token_authorizer_answers_as_aws_does() {
 
     // No token: 401 without invoking the function.
     let resp = get(gw.addr(), "/prod/plain");
-    assert_error(
-        &resp,
-        401,
-        r#"{"message":"Unauthorized"}"#,
-        "UnauthorizedException",
-    );
+    assert_unauthorized(&resp);
     assert!(authorizer_calls(&server).is_empty());
     // Methods without an authorizer are not affected.
     get(gw.addr(), "/prod/open").assert(200, "open");
@@ -146,12 +151,7 @@ fn token_authorizer_answers_as_aws_does() {
     let resp = with_token(&gw, "/prod/plain", "elsewhere");
     assert_error(&resp, 403, DENY_IMPLICIT, "AccessDeniedException");
     let resp = with_token(&gw, "/prod/plain", "unauthorized");
-    assert_error(
-        &resp,
-        401,
-        r#"{"message":"Unauthorized"}"#,
-        "UnauthorizedException",
-    );
+    assert_unauthorized(&resp);
     for token in ["crash", "garbage", "nested"] {
         let resp = with_token(&gw, "/prod/plain", token);
         assert_error(
@@ -169,21 +169,11 @@ fn token_authorizer_answers_as_aws_does() {
 #[test]
 fn tokens_failing_the_validation_expression_never_reach_the_function() {
     let server = auth_and_app_server(token_authorizer);
-    let table = authorizer_toml(
-        "tok",
-        "TOKEN",
-        "method.request.header.Authorization",
-        "identity_validation_expression = \"allow|deny\"",
-    );
+    let table = token_table("identity_validation_expression = \"allow|deny\"");
     let (_cfg, gw) = start(&server, &api(&table));
     // Anchored at both ends, as Java's String.matches is.
     let resp = with_token(&gw, "/prod/plain", "allowed");
-    assert_error(
-        &resp,
-        401,
-        r#"{"message":"Unauthorized"}"#,
-        "UnauthorizedException",
-    );
+    assert_unauthorized(&resp);
     assert!(authorizer_calls(&server).is_empty());
     with_token(&gw, "/prod/plain", "allow").assert(200, "plain");
     assert_eq!(authorizer_calls(&server).len(), 1);
@@ -201,12 +191,7 @@ fn results_are_cached_by_token_until_the_ttl_on_the_test_clock() {
             json!({}),
         ))
     });
-    let table = authorizer_toml(
-        "tok",
-        "TOKEN",
-        "method.request.header.Authorization",
-        "result_ttl_in_seconds = 60",
-    );
+    let table = token_table("result_ttl_in_seconds = 60");
     let cfg = ConfigDir::with_api(&api(&table))
         .shards(1)
         .gateway_extra(&lambda_section(&server))
@@ -243,7 +228,7 @@ fn a_cached_policy_allows_only_the_method_arns_it_covers() {
         let arn = event["methodArn"].as_str().unwrap_or("");
         result(policy_result("narrow", "Allow", arn, json!({})))
     });
-    let table = authorizer_toml("tok", "TOKEN", "method.request.header.Authorization", "");
+    let table = token_table("");
     let (_cfg, gw) = start(&server, &api(&table));
     assert_eq!(with_token(&gw, "/prod/pets/1", "t").status, 200);
     let resp = with_token(&gw, "/prod/pets/2", "t");
@@ -288,12 +273,7 @@ fn request_authorizer_sees_the_request_and_keys_its_cache_on_every_source() {
         Req::get("/prod/pets/9?tenant=").header("X-User", "ann"),
     ] {
         let resp = req.send(gw.addr());
-        assert_error(
-            &resp,
-            401,
-            r#"{"message":"Unauthorized"}"#,
-            "UnauthorizedException",
-        );
+        assert_unauthorized(&resp);
     }
     assert!(authorizer_calls(&server).is_empty());
 
@@ -372,12 +352,7 @@ fn usage_identifier_key_is_the_api_key_when_the_source_is_authorizer() {
         }
         result(r)
     });
-    let table = authorizer_toml(
-        "tok",
-        "TOKEN",
-        "method.request.header.Authorization",
-        "result_ttl_in_seconds = 0",
-    );
+    let table = token_table("result_ttl_in_seconds = 0");
     let api = ApiSpec::new("petstore")
         .api_line("api_key_source = \"AUTHORIZER\"")
         .stage("prod", "v1")
@@ -433,12 +408,7 @@ def handler(event, context):
     let gw = Gateway::start(&cfg);
     with_token(&gw, "/prod/plain", "let-me-in").assert(200, "plain");
     let resp = with_token(&gw, "/prod/plain", "wrong");
-    assert_error(
-        &resp,
-        401,
-        r#"{"message":"Unauthorized"}"#,
-        "UnauthorizedException",
-    );
+    assert_unauthorized(&resp);
 }
 
 #[test]
