@@ -92,6 +92,12 @@ fn botocore_get(gw: &Gateway, key: (&str, &str), target: &str, extra: Value) -> 
     botocore_sign(&input)
 }
 
+/// The request target (path and query) of a presigned URL botocore made.
+fn presigned_target(out: &Value) -> String {
+    let url = out["url"].as_str().expect("a presigned URL");
+    url[url.find("/prod/").expect("the stage's path")..].to_string()
+}
+
 /// A request signed by botocore for `key` at `amz_date`.
 fn signed(
     gw: &Gateway,
@@ -254,8 +260,7 @@ fn presigned_urls_are_accepted() {
         "/prod/pets?color=brown",
         json!({"presign": true}),
     );
-    let url = out["url"].as_str().unwrap();
-    let target = &url[url.find("/prod/").unwrap()..];
+    let target = &*presigned_target(&out);
     assert!(target.contains("X-Amz-Signature="), "{target}");
     Req::get(target)
         .header("Host", &host)
@@ -448,8 +453,7 @@ fn presigned_urls_expire_with_their_x_amz_expires() {
         "/prod/pets",
         json!({"presign": true, "expires": 60}),
     );
-    let url = out["url"].as_str().unwrap();
-    let target = url[url.find("/prod/").unwrap()..].to_string();
+    let target = presigned_target(&out);
     advance_clock(&gw, Duration::from_secs(60));
     Req::get(&target)
         .header("Host", &host)

@@ -36,12 +36,18 @@ fn denied(arn_tail: &str, explicit: bool) -> String {
     json!({"Message": format!("User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:********3333:shop/prod/{arn_tail} {why}")}).to_string()
 }
 
-fn start(api: &ApiSpec) -> Gateway {
-    // The account of the ARNs is `[lambda] account_id`.
+fn start(api: &ApiSpec) -> (ConfigDir, Gateway) {
+    start_on(api, "127.0.0.1:0")
+}
+
+/// The gateway serving `api` on `listen`; the account of the ARNs is `[lambda] account_id`.
+fn start_on(api: &ApiSpec, listen: &str) -> (ConfigDir, Gateway) {
     let cfg = ConfigDir::with_api(api)
+        .listen_on(listen)
         .gateway_extra("\n[lambda]\naccount_id = \"111122223333\"\n")
         .default_api("shop");
-    Gateway::start(&cfg)
+    let gw = Gateway::start(&cfg);
+    (cfg, gw)
 }
 
 #[test]
@@ -56,7 +62,7 @@ fn source_ip_conditions_hold_on_both_sides_of_each_cidr() {
             Some(json!({"IpAddress": {"aws:SourceIp": "127.0.0.128/25"}})),
         ),
     ]);
-    let gw = start(&shop(&policy));
+    let (_cfg, gw) = start(&shop(&policy));
     from(&gw, "127.0.0.1", Req::get("/prod/items")).assert(200, "items");
     from(&gw, "127.0.0.127", Req::get("/prod/items")).assert(200, "items");
     from(&gw, "127.0.2.7", Req::get("/prod/items")).assert(200, "items");
@@ -94,7 +100,7 @@ fn negated_conditions_and_shorthand_resources() {
         json!({"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*/POST/*",
                "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.9/32"}}}),
     ]);
-    let gw = start(&shop(&policy));
+    let (_cfg, gw) = start(&shop(&policy));
     from(&gw, "127.0.0.1", Req::get("/prod/items")).assert(200, "items");
     from(&gw, "127.0.0.9", Req::post("/prod/items", "x")).assert(201, "made");
     let resp = from(&gw, "127.0.0.1", Req::post("/prod/items", "x"));
@@ -217,7 +223,7 @@ fn a_deny_cannot_be_walked_around_with_slashes_dots_or_head() {
         .mock("v1", "GET /admin", 200, "admin")
         .mock("v1", "GET /pets/{proxy+}", 200, "pets")
         .mock("v1", "GET /items", 200, "items");
-    let gw = start(&api);
+    let (_cfg, gw) = start(&api);
     get(gw.addr(), "/prod/items").assert(200, "items");
     for path in [
         "/prod/admin",
@@ -253,11 +259,7 @@ fn ipv6_source_addresses_are_matched_by_ipv6_blocks() {
             ),
         ),
     ]);
-    let cfg = ConfigDir::with_api(&shop(&policy))
-        .listen_on("[::1]:0")
-        .gateway_extra("\n[lambda]\naccount_id = \"111122223333\"\n")
-        .default_api("shop");
-    let gw = Gateway::start(&cfg);
+    let (_cfg, gw) = start_on(&shop(&policy), "[::1]:0");
     assert!(gw.addr().is_ipv6());
     get(gw.addr(), "/prod/items").assert(200, "items");
     // A condition on aws:UserAgent is read from the request's header.
@@ -276,11 +278,7 @@ fn ipv6_source_addresses_are_matched_by_ipv6_blocks() {
         "Allow",
         Some(json!({"IpAddress": {"aws:SourceIp": "2001:db8::/32"}})),
     )]);
-    let cfg = ConfigDir::with_api(&shop(&policy))
-        .listen_on("[::1]:0")
-        .gateway_extra("\n[lambda]\naccount_id = \"111122223333\"\n")
-        .default_api("shop");
-    let gw = Gateway::start(&cfg);
+    let (_cfg, gw) = start_on(&shop(&policy), "[::1]:0");
     let resp = get(gw.addr(), "/prod/items");
     assert_error(
         &resp,

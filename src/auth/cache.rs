@@ -33,8 +33,19 @@ pub trait Weigh {
 }
 
 impl Weigh for Grant {
+    /// Bytes the grant holds, for the cache's bound (an estimate: strings plus a fixed cost
+    /// per statement).
     fn size(&self) -> usize {
-        Grant::size(self)
+        let strings: usize = self
+            .context
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 32)
+            .sum();
+        std::mem::size_of::<Grant>()
+            + self.principal_id.len()
+            + self.usage_identifier_key.as_ref().map_or(0, |k| k.len())
+            + strings
+            + self.policy.statement_count() * 256
     }
 }
 

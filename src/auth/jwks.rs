@@ -292,25 +292,20 @@ fn body_of(raw: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// A chunked body, decoded by the codec's own decoder.
 fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+    use crate::http::{ChunkedDecoder, Decoded};
+    let mut decoder = ChunkedDecoder::new();
     let mut out = Vec::new();
     loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunked body")?;
-        let size_text = std::str::from_utf8(&body[..line_end]).map_err(|_| "bad chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
+        let (used, found) = decoder.decode(body).map_err(|e| e.to_string())?;
+        match found {
+            Decoded::Data { start, end } => out.extend_from_slice(&body[start..end]),
+            Decoded::Done => return Ok(out),
+            Decoded::NeedMore if used == 0 => return Err("truncated chunked body".into()),
+            Decoded::NeedMore => {}
         }
-        if body.len() < size.saturating_add(2) {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
+        body = &body[used..];
     }
 }
 

@@ -254,23 +254,6 @@ pub struct Grant {
     pub latency_ms: u64,
 }
 
-impl Grant {
-    /// Bytes the grant holds, for the cache's bound (an estimate: strings plus a fixed cost
-    /// per statement).
-    pub fn size(&self) -> usize {
-        let strings: usize = self
-            .context
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 32)
-            .sum();
-        std::mem::size_of::<Grant>()
-            + self.principal_id.len()
-            + self.usage_identifier_key.as_ref().map_or(0, |k| k.len())
-            + strings
-            + self.policy.statement_count() * 256
-    }
-}
-
 /// Why an authorizer did not grant anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

@@ -17,7 +17,7 @@ use super::model::{ApiFile, MethodModel};
 use super::uri::StageTemplate;
 use super::validate::LambdaPlan;
 use crate::auth::lambda::{AuthorizerKind, IdentitySource};
-use crate::auth::policy::{Policy, ResourceForm};
+use crate::auth::policy::Policy;
 use crate::auth::{ApiKeySource, Authorization};
 
 /// `authorizerResultTtlInSeconds` when absent, and its largest value (API reference,
@@ -558,13 +558,4 @@ pub(crate) fn method_authorization(
             None
         }
     }
-}
-
-/// The resource policy compiled for its API (`execute-api:/` expanded to the API's ARN).
-pub fn compile_policy(
-    json: &str,
-    form: &dyn ResourceForm,
-) -> Result<Policy, crate::auth::policy::PolicyError> {
-    // Already parsed once by `check_api`: only the expansion differs.
-    Policy::parse(json, form)
 }

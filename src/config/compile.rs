@@ -166,7 +166,8 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
         .auth
         .policy
         .as_deref()
-        .map(|p| super::auth::compile_policy(p, &form));
+        // Checked by `config::auth` already: only the expansion of `execute-api:/` differs.
+        .map(|p| crate::auth::Policy::parse(p, &form));
     if let Some(Err(e)) = &policy {
         // Checked already; a policy that fails here must fail the load, never open the API.
         let message = format!("the resource policy is not a valid policy document: {e}");

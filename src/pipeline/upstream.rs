@@ -15,7 +15,7 @@ use crate::http::{BodyFraming, RequestHead};
 use crate::integration::aws_proxy::{self, LambdaRequest};
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
-use crate::pipeline::request_filter::{self, Route};
+use crate::pipeline::request_filter::Route;
 use crate::pipeline::{local_response, proxy, respond, response_filter, send_response, Next};
 use crate::router::Params;
 use crate::server::client::ClientConn;
@@ -116,8 +116,7 @@ async fn lambda(
     }
     let base = request.base();
     let full_path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
-    let host = conn.head.host.map(|h| h.get(base));
-    let path = request_filter::stage_of(snapshot, host, full_path).map_or(full_path, |s| s.2);
+    let path = route.stage_path(full_path);
     let request_id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
     let mut ip = [0u8; 64];
     let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());
