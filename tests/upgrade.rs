@@ -21,6 +21,14 @@ fn api(backend: &Backend) -> ApiSpec {
         .proxy("v1", "GET /slow", &format!("{}/slow", backend.url()))
 }
 
+/// The node's configuration for `api`. The account throttle is raised far above what the
+/// load generators can send: they run unpaced, and on a fast machine outran the default
+/// 10,000 req/s (burst 5,000), so requests got 429s that have nothing to do with upgrades.
+fn config(api: &ApiSpec) -> ConfigDir {
+    ConfigDir::with_api(api)
+        .gateway_extra("\n[throttle]\nrate_limit = 10000000\nburst_limit = 5000000\n")
+}
+
 fn slow_backend() -> Backend {
     Backend::start(|_| Reply::ok("slow").delay(Duration::from_millis(20)))
 }
@@ -37,7 +45,7 @@ fn assert_drained(gw: &Gateway, pid: u32) {
 #[test]
 fn three_upgrades_under_load_fail_no_request() {
     let backend = slow_backend();
-    let cfg = ConfigDir::with_api(&api(&backend));
+    let cfg = config(&api(&backend));
     let mut gw = Gateway::start(&cfg);
     let fast = Target {
         addr: gw.addr(),
@@ -116,7 +124,7 @@ fn three_upgrades_under_load_fail_no_request() {
 #[test]
 fn a_new_binary_that_exits_at_start_leaves_the_old_one_serving() {
     let backend = slow_backend();
-    let cfg = ConfigDir::with_api(&api(&backend));
+    let cfg = config(&api(&backend));
     // The node runs from a copy of the binary, which the test then replaces as a package
     // upgrade would (a new file renamed over the old path).
     let bin_dir = tempfile::tempdir().unwrap();
@@ -254,7 +262,7 @@ integration = { type = "MOCK", status = 200, body = "keyed" }
 #[test]
 fn systemd_hears_the_new_main_pid_from_the_old_one() {
     let backend = slow_backend();
-    let cfg = ConfigDir::with_api(&api(&backend));
+    let cfg = config(&api(&backend));
     let mut notify = NotifySocket::bind();
     let gw = Gateway::start_with_env(cfg.path(), &[("NOTIFY_SOCKET", notify.path())]);
     assert!(notify
@@ -277,7 +285,7 @@ fn an_idle_connection_to_the_old_process_ends_when_it_drains() {
     // The new process inherits the listeners only: a keep-alive connection of the old one that
     // sends nothing more is closed after the drain's grace, and the client sees the end.
     let backend = slow_backend();
-    let cfg = ConfigDir::with_api(&api(&backend));
+    let cfg = config(&api(&backend));
     let gw = Gateway::start(&cfg);
     let mut idle = Conn::connect(gw.addr());
     idle.roundtrip(&Req::get("/prod/pets")).assert(200, "pets");
@@ -329,7 +337,7 @@ fn https_listeners_are_handed_over_too() {
 #[test]
 fn a_second_upgrade_waits_until_the_first_old_process_has_drained() {
     let backend = Backend::start(|_| Reply::ok("slow").delay(Duration::from_millis(1500)));
-    let cfg = ConfigDir::with_api(&api(&backend));
+    let cfg = config(&api(&backend));
     let gw = Gateway::start(&cfg);
     let addr = gw.addr();
     // A request in flight keeps the first process draining (and sending its counts).
