@@ -21,6 +21,8 @@ const AMZ_DATE: &str = "20261201T120000Z";
 const ALICE: (&str, &str) = ("AKIAALICE0000000001", "alice-secret-key/0123456789");
 const BOB: (&str, &str) = ("AKIABOB00000000001", "bob-secret-key/01234567890");
 const CAROL: (&str, &str) = ("AKIACAROL000000001", "carol-secret-key/0123456789");
+const DAVE: (&str, &str) = ("AKIADAVE0000000001", "dave-secret-key/01234567890");
+const ERIN: (&str, &str) = ("AKIAERIN0000000001", "erin-secret-key/01234567890");
 
 const IDENTITIES: &str = r#"
 [users.alice]
@@ -36,6 +38,17 @@ policy = '''{"Version": "2012-10-17", "Statement": [
   {"Effect": "Allow", "Action": "execute-api:*", "Resource": "*"},
   {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:*:*:petstore/*/POST/*"}]}'''
 access_keys = [{ id = "AKIACAROL000000001", secret = "carol-secret-key/0123456789" }]
+
+# Another account's users: Dave's own policy allows the API, Erin has none.
+[users.dave]
+account_id = "444455556666"
+policy = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
+  "Resource": "arn:aws:execute-api:us-east-1:111122223333:petstore/*"}]}'''
+access_keys = [{ id = "AKIADAVE0000000001", secret = "dave-secret-key/01234567890" }]
+
+[users.erin]
+account_id = "444455556666"
+access_keys = [{ id = "AKIAERIN0000000001", secret = "erin-secret-key/01234567890" }]
 "#;
 
 /// API `petstore`, stage `prod`: `GET /pets` (MOCK) and `POST /pets` (AWS_PROXY echoing the
@@ -329,6 +342,54 @@ fn identity_and_resource_policies_decide_together() {
         ),
         "AccessDeniedException",
     );
+}
+
+/// A caller of another account is let in only when both its identity policy and the API's
+/// resource policy allow it (developer guide, "How API Gateway resource policies affect
+/// authorization workflow", table B: cross-account IAM); either one alone is refused, each
+/// with the policy that was missing.
+#[test]
+fn callers_of_another_account_need_both_policies() {
+    let denied = |user: &str, tail: &str| {
+        json!({"Message": format!("User: arn:aws:iam::444455556666:user/{user} is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:********3333:petstore/prod/GET/pets {tail}")}).to_string()
+    };
+    // No resource policy: Dave's own Allow is not enough across accounts.
+    let (_cfg, _app, gw) = start(None);
+    let resp = signed(&gw, DAVE, "GET", "/prod/pets", "", AMZ_DATE).send(gw.addr());
+    let no_resource = "because no resource-based policy allows the execute-api:Invoke action";
+    assert_error(
+        &resp,
+        403,
+        &denied("dave", no_resource),
+        "AccessDeniedException",
+    );
+    drop(gw);
+
+    // The resource policy allows both by ARN: Dave passes, Erin lacks an identity policy.
+    let policy = resource_policy(&[json!({"Effect": "Allow",
+        "Principal": {"AWS": ["arn:aws:iam::444455556666:user/dave", "arn:aws:iam::444455556666:user/erin"]},
+        "Action": "execute-api:Invoke", "Resource": "execute-api:/prod/GET/pets"})]);
+    let (_cfg, _app, gw) = start(Some(&policy_line(&policy)));
+    signed(&gw, DAVE, "GET", "/prod/pets", "", AMZ_DATE)
+        .send(gw.addr())
+        .assert(200, "pets");
+    let resp = signed(&gw, ERIN, "GET", "/prod/pets", "", AMZ_DATE).send(gw.addr());
+    let no_identity = "because no identity-based policy allows the execute-api:Invoke action";
+    assert_error(
+        &resp,
+        403,
+        &denied("erin", no_identity),
+        "AccessDeniedException",
+    );
+    // A resource policy naming the whole other account lets Dave in as well.
+    drop(gw);
+    let policy = resource_policy(&[json!({"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+        "Action": "execute-api:Invoke", "Resource": "execute-api:/*"})]);
+    let (_cfg, _app, gw) = start(Some(&policy_line(&policy)));
+    signed(&gw, DAVE, "GET", "/prod/pets", "", AMZ_DATE)
+        .send(gw.addr())
+        .assert(200, "pets");
 }
 
 #[test]

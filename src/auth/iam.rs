@@ -136,10 +136,11 @@ struct Signature<'a> {
     scope_date: &'a str,
     region: &'a str,
     service: &'a str,
-    signed_headers: Vec<&'a str>,
+    /// `SignedHeaders` as sent: `a;b;c`.
+    signed_headers: &'a str,
     signature: &'a str,
-    amz_date: String,
-    security_token: Option<String>,
+    amz_date: &'a str,
+    security_token: Option<&'a str>,
     presigned: bool,
     /// A presigned URL's `X-Amz-Expires`, seconds.
     expires: Option<u64>,
@@ -199,7 +200,7 @@ fn check<'s>(
         }
         None => return Err(SigError::Missing),
     };
-    let time = SigningTime::parse(&sig.amz_date).ok_or_else(|| {
+    let time = SigningTime::parse(sig.amz_date).ok_or_else(|| {
         SigError::Incomplete(format!(
             "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
             sig.amz_date
@@ -208,14 +209,17 @@ fn check<'s>(
     check_scope(&sig, region)?;
     // The host is always signed (SigV4: "the host header must be included as a signed
     // header"), so a captured request cannot be replayed against another host.
-    if !sig.signed_headers.contains(&"host") {
+    if !sigv4::pieces(sig.signed_headers, b';').any(|h| h == "host") {
         return Err(SigError::Incomplete(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
     }
     check_time(&time, sig.expires, now)?;
-    let key = identities.get(sig.access_key).ok_or(SigError::UnknownKey)?;
-    if key.session_token.as_deref() != sig.security_token.as_deref() {
+    let (access_key, key) = identities
+        .keys
+        .get_key_value(sig.access_key)
+        .ok_or(SigError::UnknownKey)?;
+    if key.session_token.as_deref() != sig.security_token {
         return Err(SigError::UnknownKey);
     }
     let Some(keys) = keys else {
@@ -224,47 +228,71 @@ fn check<'s>(
     // The body's hash, presigned or not: API Gateway hashes what it received, and botocore's
     // SigV4QueryAuth signs the body's hash too (only S3's presigning signs UNSIGNED-PAYLOAD,
     // which execute-api refuses: aws/aws-sdk-java-v2#5581).
-    let payload = sigv4::sha256_hex(req.body);
+    let payload = sigv4::payload_hash(req.body);
+    let presigned_query: String;
     let query = match (sig.presigned, req.query) {
-        (true, Some(q)) => q
-            .split('&')
-            .filter(|p| !p.starts_with("X-Amz-Signature="))
-            .collect::<Vec<_>>()
-            .join("&"),
-        (_, q) => q.unwrap_or("").to_string(),
+        (true, Some(q)) => {
+            presigned_query = q
+                .split('&')
+                .filter(|p| !p.starts_with("X-Amz-Signature="))
+                .collect::<Vec<_>>()
+                .join("&");
+            &presigned_query
+        }
+        (_, q) => q.unwrap_or(""),
     };
-    let canonical = sigv4::canonical_request(
-        req.method,
-        req.path,
-        &query,
-        req.headers,
-        &sig.signed_headers,
-        &payload,
-        true,
-    );
+    let received = sigv4::Received {
+        method: req.method,
+        encoded_path: req.path,
+        query,
+        headers: req.headers,
+        signed_headers: sig.signed_headers,
+        payload_hash: payload.as_str(),
+    };
     let scope = Scope {
         region: sig.region,
         service: sig.service,
     };
-    let string_to_sign = sigv4::string_to_sign(&time, &scope, &canonical);
     let signing_key = keys.get_or_derive(&key.secret, sig.access_key, time.date(), &scope);
-    if !sigv4::verify_signature(&signing_key.0, &string_to_sign, sig.signature) {
-        return Err(SigError::Mismatch(format!(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
-        )));
+    if !sigv4::signature_matches(&received, &time, &scope, &signing_key.key, sig.signature) {
+        return Err(mismatch(&received, &time, &scope));
     }
     Ok(Some(Caller {
         user: &key.user,
-        access_key: identities
-            .keys
-            .get_key_value(sig.access_key)
-            .map_or("", |(k, _)| k),
+        access_key,
     }))
 }
 
-/// A derived SigV4 signing key (`kSigning`), cached per access key, secret, date and scope:
-/// deriving it takes four HMACs, and it only changes daily.
-pub struct SigningKey(pub ring::hmac::Key);
+/// AWS's `InvalidSignatureException` message, with the canonical request and string to sign
+/// the gateway computed (as AWS shows them, so a client can see where it went wrong).
+fn mismatch(req: &sigv4::Received<'_>, time: &SigningTime, scope: &Scope<'_>) -> SigError {
+    let names: Vec<&str> = req.signed_headers.split(';').collect();
+    let canonical = sigv4::canonical_request(
+        req.method,
+        req.encoded_path,
+        req.query,
+        req.headers,
+        &names,
+        req.payload_hash,
+        true,
+    );
+    let string_to_sign = sigv4::string_to_sign(time, scope, &canonical);
+    SigError::Mismatch(format!(
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
+    ))
+}
+
+/// A derived SigV4 signing key (`kSigning`), cached per access key with the secret, date and
+/// scope it was derived for: deriving it takes four HMACs, and it only changes daily. Keyed
+/// by the access key alone, so a lookup builds no key string; a caller signing for another
+/// day or scope, or a secret changed by a reload, derives it again.
+pub struct SigningKey {
+    pub key: ring::hmac::Key,
+    secret: Box<str>,
+    date: Box<str>,
+    region: Box<str>,
+    service: Box<str>,
+}
 
 impl super::cache::Weigh for SigningKey {
     fn size(&self) -> usize {
@@ -287,16 +315,24 @@ impl SigningKeys {
         date: &str,
         scope: &Scope<'_>,
     ) -> std::rc::Rc<SigningKey> {
-        // The secret is part of the key: a reload that changes it must not find the old one.
-        let id = format!(
-            "{access_key}/{date}/{}/{}\0{secret}",
-            scope.region, scope.service
-        );
-        if let Some(found) = self.get(&id) {
-            return found;
+        if let Some(found) = self.get(access_key) {
+            // The secret is compared too: a reload that changes it must not find the old key.
+            let same = *found.secret == *secret
+                && *found.date == *date
+                && *found.region == *scope.region
+                && *found.service == *scope.service;
+            if same {
+                return found;
+            }
         }
-        let key = std::rc::Rc::new(SigningKey(sigv4::signing_key(secret, date, scope)));
-        self.put(&id, std::rc::Rc::clone(&key), SIGNING_KEY_TTL_MS);
+        let key = std::rc::Rc::new(SigningKey {
+            key: sigv4::signing_key(secret, date, scope),
+            secret: secret.into(),
+            date: date.into(),
+            region: scope.region.into(),
+            service: scope.service.into(),
+        });
+        self.put(access_key, std::rc::Rc::clone(&key), SIGNING_KEY_TTL_MS);
         key
     }
 }
@@ -305,15 +341,18 @@ impl SigningKeys {
 /// Signature=hex`.
 fn parse_authorization<'a>(
     auth: &'a str,
-    amz_date: Option<&str>,
-    token: Option<&str>,
+    amz_date: Option<&'a str>,
+    token: Option<&'a str>,
 ) -> Result<Signature<'a>, SigError> {
-    let (algorithm, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+    let (algorithm, rest) = sigv4::split_once(auth, b' ').unwrap_or((auth, ""));
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
-    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((k, v)) = part.split_once('=') else {
+    for part in sigv4::pieces(rest, b',')
+        .map(str::trim_ascii)
+        .filter(|p| !p.is_empty())
+    {
+        let Some((k, v)) = sigv4::split_once(part, b'=') else {
             return Err(SigError::Incomplete(format!(
                 "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'."
             )));
@@ -352,10 +391,10 @@ fn parse_authorization<'a>(
         scope_date,
         region,
         service,
-        signed_headers: signed_headers.unwrap_or("").split(';').collect(),
+        signed_headers: signed_headers.unwrap_or(""),
         signature: signature.unwrap_or(""),
-        amz_date: amz_date.unwrap_or("").to_string(),
-        security_token: token.map(str::to_string),
+        amz_date: amz_date.unwrap_or(""),
+        security_token: token,
         presigned: false,
         expires: None,
     })
@@ -423,13 +462,10 @@ fn parse_presigned(pairs: &[(String, String)]) -> Result<Signature<'_>, SigError
         scope_date,
         region,
         service,
-        signed_headers: get("X-Amz-SignedHeaders")
-            .unwrap_or("")
-            .split(';')
-            .collect(),
+        signed_headers: get("X-Amz-SignedHeaders").unwrap_or(""),
         signature: get("X-Amz-Signature").unwrap_or(""),
-        amz_date: get("X-Amz-Date").unwrap_or("").to_string(),
-        security_token: get("X-Amz-Security-Token").map(str::to_string),
+        amz_date: get("X-Amz-Date").unwrap_or(""),
+        security_token: get("X-Amz-Security-Token"),
         presigned: true,
         expires,
     })
@@ -437,7 +473,7 @@ fn parse_presigned(pairs: &[(String, String)]) -> Result<Signature<'_>, SigError
 
 /// `AKID/20261201/us-east-1/execute-api/aws4_request` → its parts.
 fn split_credential(credential: &str) -> Result<(&str, &str, &str, &str), SigError> {
-    let mut parts = credential.split('/');
+    let mut parts = sigv4::pieces(credential, b'/');
     match (
         parts.next(),
         parts.next(),

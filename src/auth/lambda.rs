@@ -38,13 +38,54 @@ pub struct LambdaAuthorizer {
     /// `identitySource`, in order.
     pub identity_sources: Box<[IdentitySource]>,
     /// `identityValidationExpression` (`TOKEN` only), anchored as Java's `matches()` is.
-    pub validation: Option<regex::Regex>,
+    pub validation: Option<Validation>,
     /// `authorizerResultTtlInSeconds` in milliseconds; 0 disables caching.
     pub ttl_ms: u64,
     /// What this authorizer's cache keys start with: API, stage, name and a fingerprint of
     /// its settings, so a reload that changes it starts afresh and one that does not keeps
     /// its cached results.
     pub scope: Box<str>,
+}
+
+/// A `TOKEN` authorizer's `identityValidationExpression`, matched without a lock. The
+/// compiled expression reaches every shard through the snapshot, and a `regex::Regex` keeps
+/// one pool of match caches that only its first thread takes lock-free: every other thread
+/// goes through a mutex (regex-automata's `Pool`). So each shard matches with its own clone
+/// (a clone shares the compiled program and has a fresh pool), made at its first token and
+/// kept in a thread-local map keyed by the pattern.
+#[derive(Debug, Clone)]
+pub struct Validation(regex::Regex);
+
+/// Patterns a shard keeps clones of; past this (many reloads with new patterns) it starts
+/// afresh.
+const MAX_SHARD_CLONES: usize = 256;
+
+impl Validation {
+    /// The anchored expression, compiled by the control plane.
+    pub fn new(regex: regex::Regex) -> Self {
+        Validation(regex)
+    }
+
+    /// Whether `token` matches, with this thread's clone.
+    pub fn is_match(&self, token: &str) -> bool {
+        thread_local! {
+            static CLONES: std::cell::RefCell<ahash::AHashMap<Box<str>, regex::Regex>> =
+                Default::default();
+        }
+        CLONES.with(|clones| {
+            let mut clones = clones.borrow_mut();
+            if let Some(mine) = clones.get(self.0.as_str()) {
+                return mine.is_match(token);
+            }
+            if clones.len() >= MAX_SHARD_CLONES {
+                clones.clear();
+            }
+            let mine = self.0.clone();
+            let hit = mine.is_match(token);
+            clones.insert(self.0.as_str().into(), mine);
+            hit
+        })
+    }
 }
 
 /// `Authorizer.type`.
@@ -382,6 +423,26 @@ pub fn parse_result(raw: &[u8]) -> Result<Grant, String> {
 mod tests {
     use super::*;
     use crate::auth::policy::{Decision, PolicyRequest};
+
+    #[test]
+    fn a_validation_expression_matches_the_same_on_every_thread() {
+        let re = regex::Regex::new("^(?:Bearer [a-z]+)$").expect("a valid pattern");
+        let v = std::sync::Arc::new(Validation::new(re));
+        let check = |v: &Validation| {
+            (0..3)
+                .map(|_| (v.is_match("Bearer abc"), v.is_match("Bearer ABC")))
+                .collect::<Vec<_>>()
+        };
+        let mine = check(&v);
+        let other = {
+            let v = std::sync::Arc::clone(&v);
+            std::thread::spawn(move || check(&v))
+                .join()
+                .expect("the other thread")
+        };
+        assert_eq!(mine, vec![(true, false); 3]);
+        assert_eq!(other, mine);
+    }
 
     #[test]
     fn identity_sources_parse_as_aws_writes_them() {

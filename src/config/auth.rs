@@ -107,7 +107,7 @@ pub struct LambdaAuthorizerPlan {
     /// `identitySource`.
     pub identity_sources: Box<[IdentitySource]>,
     /// `identityValidationExpression`, compiled.
-    pub validation: Option<regex::Regex>,
+    pub validation: Option<crate::auth::lambda::Validation>,
     /// Result TTL in milliseconds.
     pub ttl_ms: u64,
     /// The settings as written, so that a reload that changes them gets a fresh cache scope.
@@ -263,7 +263,7 @@ fn authorizer(
         }
         // Java's `String.matches` is anchored at both ends; so is this.
         (Some(e), _) => match regex::Regex::new(&format!("^(?:{})$", e.get_ref())) {
-            Ok(re) => Some(re),
+            Ok(re) => Some(crate::auth::lambda::Validation::new(re)),
             Err(err) => {
                 error(
                     src.line(e),
