@@ -52,6 +52,8 @@ pub struct NodeSettings {
     pub tls_listen: Vec<SocketAddr>,
     /// How the node's own log lines are written.
     pub log_format: LogFormat,
+    /// `[cluster]`: limits shared with other nodes through Redis; `None` standalone.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// `server.log_format`.

@@ -48,6 +48,26 @@ pub struct GatewayFile {
     /// Lambda functions the node runs itself (`[functions.NAME]`).
     #[serde(default)]
     pub functions: Entries<Spanned<String>, super::functions::FunctionModel>,
+    /// Cluster mode: limits shared with other nodes through Redis.
+    pub cluster: Option<ClusterSection>,
+}
+
+/// `[cluster]` of `gateway.toml` (read at start; changes need a restart).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's name among the fleet (default: host name and process id).
+    pub node_id: Option<Spanned<String>>,
+    /// `redis://[user:password@]host:port[/db]`.
+    pub redis: Option<Spanned<String>>,
+    /// Prefix of every key this fleet writes (default `tollgate:`), so several fleets can
+    /// share one Redis.
+    pub key_prefix: Option<Spanned<String>>,
+    /// How often leases are topped up, ms (1..=1000, default 10).
+    pub sync_interval_ms: Option<Spanned<i64>>,
+    /// How long a node counts as live after its last heartbeat, ms (100..=60000, default
+    /// 3000).
+    pub node_ttl_ms: Option<Spanned<i64>>,
 }
 
 /// `[lambda]`: where the Lambda Invoke API is and the credentials that sign calls to it.

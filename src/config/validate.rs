@@ -286,6 +286,7 @@ impl Default for GatewaySettings {
                 access_log_queue: crate::access_log::writer::DEFAULT_QUEUE,
                 tls_listen: Vec::new(),
                 log_format: super::LogFormat::Text,
+                cluster: None,
             },
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
@@ -323,6 +324,7 @@ impl GatewayCheck<'_> {
             access_log_queue: self.access_log_queue(),
             tls_listen: Vec::new(),
             log_format: self.log_format(),
+            cluster: self.cluster(),
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();
@@ -435,6 +437,60 @@ impl GatewayCheck<'_> {
                 default
             }
         }
+    }
+
+    /// `[cluster]`: a Redis URL is required; the rest has defaults.
+    fn cluster(&mut self) -> Option<crate::cluster::ClusterSettings> {
+        use crate::cluster::ClusterSettings;
+        let section = self.src.model.cluster.as_ref()?;
+        let mut settings = ClusterSettings::standalone_defaults();
+        let mut ok = true;
+        match &section.redis {
+            None => {
+                let line = self.src.key_line("cluster");
+                let message =
+                    "cluster mode needs `redis`, the Redis server's URL (redis://host:port)";
+                self.sink.at(&self.src.path, line, "cluster.redis", message);
+                ok = false;
+            }
+            Some(url) => match crate::cluster::check_url(url.get_ref()) {
+                Ok(()) => settings.redis = url.get_ref().clone(),
+                Err(why) => {
+                    self.error(url, "cluster.redis", why);
+                    ok = false;
+                }
+            },
+        }
+        if let Some(id) = &section.node_id {
+            let valid = !id.get_ref().is_empty()
+                && id.get_ref().len() <= 128
+                && id.get_ref().bytes().all(|b| b.is_ascii_graphic());
+            if valid {
+                settings.node_id = id.get_ref().clone();
+            } else {
+                self.error(
+                    id,
+                    "cluster.node_id",
+                    "must be 1 to 128 visible ASCII characters",
+                );
+            }
+        }
+        if let Some(prefix) = &section.key_prefix {
+            settings.key_prefix = prefix.get_ref().clone();
+        }
+        if let Some(v) = &section.sync_interval_ms {
+            match check_range(*v.get_ref(), (1, 1000)) {
+                Ok(n) => settings.sync_interval = Duration::from_millis(n as u64),
+                Err(message) => self.error(v, "cluster.sync_interval_ms", message),
+            }
+        }
+        if let Some(v) = &section.node_ttl_ms {
+            match check_range(*v.get_ref(), (100, 60_000)) {
+                Ok(n) => settings.node_ttl = Duration::from_millis(n as u64),
+                Err(message) => self.error(v, "cluster.node_ttl_ms", message),
+            }
+        }
+        ok.then_some(settings)
     }
 
     fn admin(&mut self) -> Option<SocketAddr> {

@@ -219,6 +219,9 @@ fn gauges(out: &mut String, node: &NodeMetrics, generation: u64) {
         "tollgate_config_reload_failures_total {}",
         load(&node.reloads.failed)
     );
+    if let Some(link) = node.cluster.get() {
+        cluster(out, link);
+    }
     family(
         out,
         "tollgate_throttled_requests_total",
@@ -264,6 +267,47 @@ fn gauges(out: &mut String, node: &NodeMetrics, generation: u64) {
     for (name, help, field) in unrouted {
         family(out, name, help, "counter");
         let _ = writeln!(out, "{name} {}", node.sum(|s| load(field(&s.unrouted))));
+    }
+}
+
+/// Cluster mode: the link to Redis and the fleet as this node sees them.
+fn cluster(out: &mut String, link: &crate::cluster::Link) {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let gauges: [(&str, &str, &str, u64); 5] = [
+        (
+            "tollgate_cluster_redis_up",
+            "Whether Redis answered the last sync (0: this node enforces its share of every limit).",
+            "gauge",
+            u64::from(link.healthy()),
+        ),
+        (
+            "tollgate_cluster_nodes",
+            "Live nodes of the fleet, from their heartbeats.",
+            "gauge",
+            link.nodes(),
+        ),
+        (
+            "tollgate_cluster_fallbacks_total",
+            "Times this node lost Redis and fell back to its share of every limit.",
+            "counter",
+            load(&link.fallbacks),
+        ),
+        (
+            "tollgate_cluster_redis_errors_total",
+            "Failed Redis round trips.",
+            "counter",
+            load(&link.errors),
+        ),
+        (
+            "tollgate_cluster_syncs_total",
+            "Lease round trips Redis answered.",
+            "counter",
+            load(&link.syncs),
+        ),
+    ];
+    for (name, help, kind, value) in gauges {
+        family(out, name, help, kind);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 

@@ -241,6 +241,8 @@ pub struct NodeMetrics {
     shards: Vec<Arc<ShardMetrics>>,
     /// Configuration reload outcomes (written by the control plane).
     pub reloads: ReloadCounters,
+    /// Cluster mode's link to Redis, when the node is in a fleet.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Link>>,
 }
 
 impl NodeMetrics {
@@ -249,6 +251,7 @@ impl NodeMetrics {
         Arc::new(NodeMetrics {
             shards: (0..shards).map(|_| Arc::default()).collect(),
             reloads: ReloadCounters::default(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 

@@ -114,9 +114,23 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         &usage.store,
         usage.flush_interval,
     )?;
+    let metrics = NodeMetrics::new(node.shards);
+    // Cluster mode: before the first snapshot is linked, so every bucket is a fleet bucket.
+    let _cluster = match &node.cluster {
+        None => None,
+        Some(settings) => {
+            let link = crate::cluster::Link::new(settings);
+            traffic.join_fleet(Arc::clone(&link));
+            let _ = metrics.cluster.set(Arc::clone(&link));
+            let worker = crate::cluster::worker::Worker::start(settings.clone(), link)
+                .map_err(io_err("starting the cluster worker"))?;
+            tracing::info!(node = %settings.node_id, redis = %settings.redis, "cluster mode");
+            Some(worker)
+        }
+    };
     let handle = SnapshotHandle::with_traffic(loaded.snapshot, Arc::clone(&traffic));
     let services = NodeServices {
-        metrics: NodeMetrics::new(node.shards),
+        metrics,
         access_log: Arc::new(
             AccessLogQueue::start(node.access_log_queue, node.shards)
                 .map_err(io_err("starting the access-log writer"))?,

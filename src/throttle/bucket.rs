@@ -10,8 +10,14 @@
 //! and spends them from its own slot (written only by that shard, on its own cache line).
 //! It goes back to the shared word only when its lease is empty; a refused request only
 //! *reads* the shared word. See tuning.md, "Throttling across shards", for the error bound.
+//!
+//! In cluster mode (`crate::cluster`) the node-wide bucket is a [`Fleet`] pool instead:
+//! tokens the node took from the fleet's bucket in Redis, topped up by the cluster worker.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::cluster::Link;
 
 use super::padded::Padded;
 
@@ -39,6 +45,34 @@ pub struct Bucket {
     tat: Padded<AtomicU64>,
     /// Tokens each shard holds; written only by its own shard.
     slots: Box<[Padded<AtomicU64>]>,
+    /// Cluster mode: the fleet's pool replaces the local GCRA above.
+    fleet: Option<Fleet>,
+}
+
+/// A bucket's cluster-mode state: the pool of tokens taken from the fleet's bucket in Redis,
+/// the demand the worker sizes the next lease by, and the node's share for when the pool
+/// cannot be used (a bucket not yet leased for, or Redis unreachable).
+#[derive(Debug)]
+pub struct Fleet {
+    link: Arc<Link>,
+    /// The fleet bucket's Redis key.
+    pub key: Box<str>,
+    me: Weak<Bucket>,
+    pool: Padded<AtomicU64>,
+    /// Tokens shards asked for since the worker last looked (granted or not).
+    wanted: Padded<AtomicU64>,
+    /// On the worker's active list.
+    queued: AtomicBool,
+    /// A lease answered: spend the pool only (an empty pool means throttled).
+    warm: AtomicBool,
+    /// The share's GCRA word (limit ÷ live nodes).
+    share_tat: Padded<AtomicU64>,
+    /// Tokens spent without a lease (cold, or borrowed): charged to the fleet's bucket by the
+    /// next lease, so the fleet's books hold every admitted request.
+    cold_spent: Padded<AtomicU64>,
+    /// Tokens this node may borrow before the next sync once its pool is empty: its part of
+    /// what the fleet's bucket still held at the last sync.
+    spare: Padded<AtomicU64>,
 }
 
 impl Bucket {
@@ -59,7 +93,41 @@ impl Bucket {
             closed,
             tat: Padded(AtomicU64::new(0)),
             slots: (0..shards).map(|_| Padded(AtomicU64::new(0))).collect(),
+            fleet: None,
         }
+    }
+
+    /// A cluster-mode bucket: its tokens come from the fleet's bucket `key` in Redis through
+    /// `link`'s worker. Shard leases are sized for every shard of every live node.
+    pub fn in_fleet(limit: Limit, shards: usize, link: &Arc<Link>, key: Box<str>) -> Arc<Self> {
+        let nodes = link.nodes() as usize;
+        Arc::new_cyclic(|me| {
+            let mut bucket = Bucket::new(limit, shards);
+            bucket.lease = lease_size(limit, shards.max(1) * nodes);
+            bucket.fleet = Some(Fleet {
+                link: Arc::clone(link),
+                key,
+                me: me.clone(),
+                pool: Padded(AtomicU64::new(0)),
+                wanted: Padded(AtomicU64::new(0)),
+                queued: AtomicBool::new(false),
+                warm: AtomicBool::new(false),
+                share_tat: Padded(AtomicU64::new(0)),
+                cold_spent: Padded(AtomicU64::new(0)),
+                spare: Padded(AtomicU64::new(0)),
+            });
+            bucket
+        })
+    }
+
+    /// Its cluster-mode state, if any.
+    pub fn fleet(&self) -> Option<&Fleet> {
+        self.fleet.as_ref()
+    }
+
+    /// Nanoseconds per token and the burst tolerance, for the fleet's bucket in Redis.
+    pub fn gcra(&self) -> (u64, u64) {
+        (self.interval, self.tolerance)
     }
 
     /// The configured settings (a reload reuses a bucket only when they are unchanged).
@@ -99,23 +167,130 @@ impl Bucket {
         if self.closed {
             return 0;
         }
-        let mut cur = self.tat.load(Ordering::Acquire);
-        loop {
-            let base = cur.max(now);
-            let used = base - now;
-            if used >= self.tolerance || self.tolerance - used < self.interval {
-                return 0;
+        match &self.fleet {
+            None => gcra_take(&self.tat, self.interval, self.tolerance, now, want),
+            Some(fleet) => fleet.take(self, now, want),
+        }
+    }
+}
+
+impl Fleet {
+    /// The pool once the worker leases for this bucket and Redis answers; the node's share
+    /// before that and while Redis is away.
+    fn take(&self, bucket: &Bucket, now: u64, want: u64) -> u64 {
+        if !self.link.healthy() {
+            return self.share(bucket, now, want);
+        }
+        self.wanted.fetch_add(want, Ordering::Relaxed);
+        if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
+            if let Some(me) = self.me.upgrade() {
+                self.link.activate(me);
             }
-            let available = (self.tolerance - used) / self.interval;
-            let n = want.min(available);
-            let next = base.saturating_add(n * self.interval);
-            match self
-                .tat
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return n,
-                Err(seen) => cur = seen,
+        }
+        if self.warm.load(Ordering::Acquire) {
+            let n = take_counter(&self.pool, want);
+            if n > 0 {
+                return n;
             }
+            // A burst faster than the syncs: borrow what the fleet had to spare, charged at
+            // the next sync. With the fleet's bucket empty there is nothing to borrow.
+            let n = take_counter(&self.spare, want);
+            self.cold_spent.fetch_add(n, Ordering::Relaxed);
+            self.link.hurry();
+            return n;
+        }
+        // Cold: a small allowance of the share until the first lease (one sync away), charged
+        // to the fleet then. Small, because the fleet's bucket may be empty by now: each
+        // waking node can over-admit by at most this (tuning.md, "Cluster mode").
+        let nodes = self.link.nodes();
+        let interval = bucket.interval.saturating_mul(nodes);
+        let allowance = cold_allowance(bucket.limit.burst, nodes);
+        let n = gcra_take(
+            &self.share_tat,
+            interval,
+            interval.saturating_mul(allowance),
+            now,
+            want,
+        );
+        self.cold_spent.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
+    /// This node's share: the limit's rate ÷ live nodes, and its burst ÷ live nodes (the
+    /// same tolerance in time: `burst/n` tokens of `n·T` each).
+    fn share(&self, bucket: &Bucket, now: u64, want: u64) -> u64 {
+        let interval = bucket.interval.saturating_mul(self.link.nodes());
+        gcra_take(&self.share_tat, interval, bucket.tolerance, now, want)
+    }
+
+    /// Tokens spent cold since the last call, for the next lease to charge.
+    pub fn take_cold_spent(&self) -> u64 {
+        self.cold_spent.swap(0, Ordering::AcqRel)
+    }
+
+    /// Tokens shards asked for since the last call (the worker's demand signal).
+    pub fn take_wanted(&self) -> u64 {
+        self.wanted.swap(0, Ordering::AcqRel)
+    }
+
+    /// Tokens in the pool.
+    pub fn pool(&self) -> u64 {
+        self.pool.load(Ordering::Acquire)
+    }
+
+    /// Adds what a lease granted, and sets what may be borrowed until the next sync; from
+    /// now on the pool is what shards spend.
+    pub fn granted(&self, n: u64, spare: u64) {
+        self.pool.fetch_add(n, Ordering::AcqRel);
+        self.spare.store(spare, Ordering::Release);
+        self.warm.store(true, Ordering::Release);
+    }
+
+    /// The worker dropped the bucket from its active list (idle): the next request wakes it
+    /// again, spending the share until the first lease.
+    pub fn retire(&self) {
+        self.warm.store(false, Ordering::Release);
+        self.queued.store(false, Ordering::Release);
+    }
+}
+
+/// Takes up to `want` from a counter of tokens; returns how many it got.
+fn take_counter(counter: &AtomicU64, want: u64) -> u64 {
+    let mut cur = counter.load(Ordering::Acquire);
+    loop {
+        if cur == 0 {
+            return 0;
+        }
+        let n = want.min(cur);
+        match counter.compare_exchange_weak(cur, cur - n, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return n,
+            Err(seen) => cur = seen,
+        }
+    }
+}
+
+/// Tokens a cold bucket may spend on a node before its first lease: a quarter of the node's
+/// share of the burst, at least 1 (so the first request of a quiet bucket is answered).
+pub fn cold_allowance(burst: u64, nodes: u64) -> u64 {
+    (burst / (4 * nodes.max(1))).max(1)
+}
+
+/// GCRA on one word: takes up to `want` tokens of `interval` ns each at `now` within a
+/// `tolerance` ns burst; returns how many it got.
+fn gcra_take(tat: &AtomicU64, interval: u64, tolerance: u64, now: u64, want: u64) -> u64 {
+    let mut cur = tat.load(Ordering::Acquire);
+    loop {
+        let base = cur.max(now);
+        let used = base - now;
+        if used >= tolerance || tolerance - used < interval {
+            return 0;
+        }
+        let available = (tolerance - used) / interval;
+        let n = want.min(available);
+        let next = base.saturating_add(n * interval);
+        match tat.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return n,
+            Err(seen) => cur = seen,
         }
     }
 }
@@ -189,6 +364,34 @@ mod tests {
         assert!(slow.try_acquire(0, u64::MAX / 2));
         let fast = Bucket::new(limit(1e12, 1_000_000_000), 2);
         assert!((0..1000).all(|_| fast.try_acquire(1, 5)));
+    }
+
+    #[test]
+    fn a_fleet_bucket_spends_its_cold_allowance_its_pool_what_it_may_borrow_then_nothing() {
+        let link = Link::new(&crate::cluster::ClusterSettings::standalone_defaults());
+        link.set_healthy(true);
+        link.set_nodes(2);
+        let b = Bucket::in_fleet(limit(1000.0, 100), 1, &link, "k".into());
+        let Some(f) = b.fleet() else {
+            panic!("a fleet bucket");
+        };
+        // Shard 7 is unknown: every request goes to the node-wide state.
+        let admit = |n: usize, now: u64| (0..n).filter(|_| b.try_acquire(7, now)).count();
+        // Cold: a quarter of the node's half of the burst, charged at the next lease.
+        assert_eq!(admit(20, 0), 12);
+        assert_eq!(f.take_cold_spent(), 12);
+        assert_eq!(f.take_wanted(), 20);
+        // A lease of 5, and 3 to borrow until the next sync; then throttled.
+        f.granted(5, 3);
+        assert_eq!(admit(20, 0), 8);
+        assert_eq!(f.take_cold_spent(), 3);
+        // Redis away: the node's share, half the burst.
+        link.set_healthy(false);
+        assert_eq!(admit(100, 10_000_000_000), 50);
+        // Back, after the worker retired it: cold again.
+        link.set_healthy(true);
+        f.retire();
+        assert_eq!(admit(20, 20_000_000_000), 12);
     }
 
     #[test]

@@ -192,6 +192,8 @@ pub struct TrafficNode {
         crossbeam_channel::Sender<Arc<Usage>>,
         crossbeam_channel::Receiver<Arc<Usage>>,
     ),
+    /// Cluster mode: buckets take their tokens from the fleet's buckets in Redis.
+    fleet: std::sync::OnceLock<Arc<crate::cluster::Link>>,
 }
 
 /// (key id, usage plan id): what usage and quotas are counted under.
@@ -245,6 +247,15 @@ impl TrafficNode {
             flusher: Mutex::new(None),
             stopped: AtomicBool::new(false),
             dirty: crossbeam_channel::unbounded(),
+            fleet: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Cluster mode: buckets linked from now on share their limits with the fleet through
+    /// `link` (set once, before the first snapshot is linked).
+    pub fn join_fleet(&self, link: Arc<crate::cluster::Link>) {
+        if self.fleet.set(link).is_err() {
+            tracing::warn!("the node already joined a fleet");
         }
     }
 
@@ -274,9 +285,13 @@ impl TrafficNode {
             .buckets
             .iter()
             .map(|spec| {
-                let live = match reg.buckets.get(&spec.id) {
-                    Some(b) if b.limit() == spec.limit => Arc::clone(b),
-                    _ => Arc::new(Bucket::new(spec.limit, self.shards)),
+                let live = match (reg.buckets.get(&spec.id), self.fleet.get()) {
+                    (Some(b), _) if b.limit() == spec.limit => Arc::clone(b),
+                    (_, None) => Arc::new(Bucket::new(spec.limit, self.shards)),
+                    (_, Some(link)) => {
+                        let key = link.bucket_key(&spec.id, spec.limit.rate, spec.limit.burst);
+                        Bucket::in_fleet(spec.limit, self.shards, link, key)
+                    }
                 };
                 buckets.insert(spec.id.clone(), Arc::clone(&live));
                 live

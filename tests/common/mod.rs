@@ -21,6 +21,7 @@ pub mod functions;
 pub mod h2;
 pub mod lambda;
 pub mod metrics;
+pub mod redis;
 pub mod systemd;
 pub mod tls;
 pub mod traffic;

@@ -1,0 +1,157 @@
+//! Cluster mode (`[cluster]` in `gateway.toml`): several nodes, one set of limits, shared
+//! through Redis.
+//!
+//! Within a node, shards lease tokens from a node-wide bucket (`throttle::bucket`). In cluster
+//! mode that node-wide bucket no longer refills by itself: it holds a *pool* of tokens the
+//! node took from a fleet-wide GCRA bucket kept in Redis, and a background thread (the
+//! [`worker`]) tops the pool up every `sync_interval_ms` by the demand it saw, in one
+//! pipelined round trip for every active bucket. A shard never waits on Redis: with the
+//! pool empty its request is throttled, as the fleet's bucket is then (nearly) empty too.
+//!
+//! Two cases use the node's *share* instead (the limit ÷ live nodes, a local GCRA): a bucket
+//! that was idle until this request (its first lease arrives within one sync), and Redis
+//! being unreachable (each node then enforces its share of every limit, so the fleet
+//! together stays within the limit, and rejoins when Redis answers again). Live nodes are
+//! counted from heartbeats in a sorted set. tuning.md, "Cluster mode", derives the error
+//! bound.
+//!
+//! The Redis client is the `redis` crate's synchronous connection, used only on the worker
+//! thread (no runtime of its own, nothing on a shard thread).
+
+pub mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::throttle::Bucket;
+
+/// `[cluster]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// This node's name in the fleet's heartbeats.
+    pub node_id: String,
+    /// The Redis server's URL.
+    pub redis: String,
+    /// Prefix of every key (default `tollgate:`).
+    pub key_prefix: String,
+    /// How often pools are topped up.
+    pub sync_interval: Duration,
+    /// How long a node counts as live after its last heartbeat.
+    pub node_ttl: Duration,
+}
+
+impl ClusterSettings {
+    /// The defaults of every optional field; `redis` empty.
+    pub fn standalone_defaults() -> Self {
+        ClusterSettings {
+            node_id: default_node_id(),
+            redis: String::new(),
+            key_prefix: "tollgate:".into(),
+            sync_interval: Duration::from_millis(10),
+            node_ttl: Duration::from_millis(3000),
+        }
+    }
+}
+
+/// Host name and process id: unique per running node without configuration.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() { "node".into() } else { host };
+    format!("{host}-{}", std::process::id())
+}
+
+/// Whether `url` is a Redis URL the client can use (checked when the file is read).
+pub fn check_url(url: &str) -> Result<(), String> {
+    match redis::Client::open(url) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("not a Redis URL (redis://host:port[/db]): {e}")),
+    }
+}
+
+/// What buckets and metrics read of the cluster: whether Redis answers, how many nodes are
+/// live; and where a bucket that wakes up asks the worker for leases. Written by the worker.
+#[derive(Debug)]
+pub struct Link {
+    healthy: AtomicBool,
+    nodes: AtomicU64,
+    /// Buckets that started wanting tokens, for the worker's active list.
+    wake: crossbeam_channel::Sender<Arc<Bucket>>,
+    woken: crossbeam_channel::Receiver<Arc<Bucket>>,
+    /// Asks the worker to sync now rather than at its next interval (one slot: a nudge while
+    /// one is pending is a no-op).
+    nudge: crossbeam_channel::Sender<()>,
+    nudged: crossbeam_channel::Receiver<()>,
+    /// Prefix of the fleet's keys.
+    pub key_prefix: String,
+    /// How often pools are topped up.
+    pub sync_interval: Duration,
+    /// Times this node lost Redis and fell back to its share.
+    pub fallbacks: AtomicU64,
+    /// Failed Redis round trips.
+    pub errors: AtomicU64,
+    /// Lease round trips that answered.
+    pub syncs: AtomicU64,
+}
+
+impl Link {
+    /// A link that has not reached Redis yet (each node enforces its share until it does).
+    pub fn new(settings: &ClusterSettings) -> Arc<Self> {
+        let (wake, woken) = crossbeam_channel::unbounded();
+        let (nudge, nudged) = crossbeam_channel::bounded(1);
+        Arc::new(Link {
+            healthy: AtomicBool::new(false),
+            nodes: AtomicU64::new(1),
+            wake,
+            woken,
+            nudge,
+            nudged,
+            key_prefix: settings.key_prefix.clone(),
+            sync_interval: settings.sync_interval,
+            fallbacks: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether the last round trip to Redis answered.
+    #[inline]
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Live nodes, as the last heartbeat counted them (at least 1).
+    #[inline]
+    pub fn nodes(&self) -> u64 {
+        self.nodes.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Hands a bucket that started wanting tokens to the worker, which leases for it at once.
+    pub fn activate(&self, bucket: Arc<Bucket>) {
+        let _ = self.wake.send(bucket);
+        self.hurry();
+    }
+
+    /// Asks the worker for a sync before its interval is up (a pool ran dry): never waits.
+    pub fn hurry(&self) {
+        let _ = self.nudge.try_send(());
+    }
+
+    /// The Redis key of a bucket: its id and settings, so a changed limit starts afresh (as a
+    /// node-local bucket does on reload).
+    pub fn bucket_key(&self, id: &str, rate: f64, burst: u64) -> Box<str> {
+        format!("{}bucket:{id}:{rate}:{burst}", self.key_prefix).into()
+    }
+
+    /// Marks Redis reachable or not; returns what it was.
+    pub(crate) fn set_healthy(&self, up: bool) -> bool {
+        self.healthy.swap(up, Ordering::AcqRel)
+    }
+
+    /// Records the live node count.
+    pub(crate) fn set_nodes(&self, n: u64) {
+        self.nodes.store(n.max(1), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,288 @@
+//! The cluster worker: one background thread per node that keeps the node's heartbeat in
+//! Redis, counts the live nodes, and tops up the pool of every active bucket from the
+//! fleet's buckets, one pipelined round trip per sync interval. Only this thread talks to
+//! Redis; every call has a timeout, and a failure turns the link unhealthy (buckets then
+//! spend the node's share) until a reconnect succeeds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{ClusterSettings, Link};
+use crate::throttle::Bucket;
+
+/// The fleet's GCRA bucket, on Redis's clock (`TIME`, microseconds: a double holds them
+/// exactly). KEYS[1]: the bucket's theoretical arrival time; ARGV: µs per token, burst
+/// tolerance in µs, tokens wanted, tokens already spent (a cold node's allowance: charged
+/// whatever the bucket holds). Returns the tokens granted and the tokens the bucket still
+/// holds after the grant. The same arithmetic as the node-local bucket (`throttle::bucket`).
+const LEASE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local spent = tonumber(ARGV[4])
+local base = math.max(tat, now) + spent * interval
+local used = base - now
+local n = 0
+if used < tolerance and tolerance - used >= interval then
+  n = math.min(want, math.floor((tolerance - used) / interval))
+end
+local next_tat = base + n * interval
+local left = 0
+if next_tat - now < tolerance then
+  left = math.floor((tolerance - (next_tat - now)) / interval)
+end
+if n > 0 or spent > 0 then
+  local ttl = math.ceil((next_tat - now) / 1000) + 1000
+  redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', ttl)
+end
+return {n, left}
+"#;
+
+/// A node's heartbeat: KEYS[1] is the sorted set of live nodes (score: when each expires, ms
+/// on Redis's clock); ARGV: this node's id, its time to live in ms. Returns the live count.
+const HEARTBEAT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+return redis.call('ZCARD', KEYS[1])
+"#;
+
+/// Longest wait for a connection or an answer: a slow Redis is a failed Redis.
+const IO_TIMEOUT: Duration = Duration::from_millis(250);
+/// Syncs without demand after which a bucket leaves the active list.
+const IDLE_SYNCS: u32 = 100;
+/// Shortest gap between two syncs, however often shards hurry the worker: bounds the
+/// round trips a node makes (500/s) when the fleet's limits are spent.
+const MIN_GAP: Duration = Duration::from_millis(2);
+
+/// The running worker; stopping it leaves Redis to expire this node's heartbeat.
+pub struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the worker for `link`.
+    pub fn start(settings: ClusterSettings, link: Arc<Link>) -> std::io::Result<Worker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("tollgate-cluster".into())
+            .spawn(move || run(&settings, &link, &flag))?;
+        Ok(Worker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A connection with the scripts loaded.
+struct Session {
+    conn: redis::Connection,
+    lease: String,
+    heartbeat: String,
+}
+
+/// One active bucket on the worker's list.
+struct Active {
+    bucket: Arc<Bucket>,
+    idle: u32,
+}
+
+fn run(settings: &ClusterSettings, link: &Link, stop: &AtomicBool) {
+    let nodes_key = format!("{}nodes", settings.key_prefix);
+    let beat_every = settings.node_ttl / 3;
+    let mut session: Option<Session> = None;
+    let mut active: Vec<Active> = Vec::new();
+    let mut last_beat: Option<Instant> = None;
+    let mut last_error = String::new();
+    while !stop.load(Ordering::Acquire) {
+        let tick = Instant::now();
+        let outcome = (|| -> Result<(), String> {
+            if session.is_none() {
+                session = Some(connect(&settings.redis)?);
+            }
+            let Some(s) = session.as_mut() else {
+                return Ok(());
+            };
+            if last_beat.is_none_or(|at| at.elapsed() >= beat_every) {
+                let ttl = settings.node_ttl.as_millis() as u64;
+                let n: u64 = redis::cmd("EVALSHA")
+                    .arg(&s.heartbeat)
+                    .arg(1)
+                    .arg(&nodes_key)
+                    .arg(&settings.node_id)
+                    .arg(ttl)
+                    .query(&mut s.conn)
+                    .map_err(|e| e.to_string())?;
+                link.set_nodes(n);
+                last_beat = Some(Instant::now());
+            }
+            active.extend(
+                link.woken
+                    .try_iter()
+                    .map(|bucket| Active { bucket, idle: 0 }),
+            );
+            sync(s, link, &mut active)
+        })();
+        match outcome {
+            Ok(()) => {
+                if !link.set_healthy(true) {
+                    tracing::info!(redis = %settings.redis, nodes = link.nodes(), "cluster: Redis reached; limits are shared with the fleet");
+                }
+                last_error.clear();
+            }
+            Err(e) => {
+                session = None;
+                last_beat = None;
+                link.errors.fetch_add(1, Ordering::Relaxed);
+                // Buckets spend the node's share until Redis answers again, then wake anew.
+                for a in active.drain(..) {
+                    if let Some(f) = a.bucket.fleet() {
+                        f.retire();
+                    }
+                }
+                if link.set_healthy(false) || last_error.is_empty() {
+                    link.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(redis = %settings.redis, nodes = link.nodes(), "cluster: Redis unreachable ({e}); enforcing this node's share (1/{}) of every limit until it returns", link.nodes());
+                }
+                last_error = e;
+            }
+        }
+        let pause = if link.healthy() {
+            settings.sync_interval
+        } else {
+            // Reconnect attempts: often enough to rejoin quickly, not a busy loop.
+            settings.sync_interval.max(Duration::from_millis(100))
+        };
+        if let Some(left) = pause.checked_sub(tick.elapsed()) {
+            // A pool ran dry or a bucket woke: sync early (but not within MIN_GAP).
+            let hurried = link.nudged.recv_timeout(left).is_ok();
+            if let Some(gap) = MIN_GAP.checked_sub(tick.elapsed()).filter(|_| hurried) {
+                std::thread::sleep(gap);
+            }
+        }
+    }
+}
+
+fn connect(url: &str) -> Result<Session, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_connection_with_timeout(IO_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let load = |conn: &mut redis::Connection, script: &str| -> Result<String, String> {
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(script)
+            .query(conn)
+            .map_err(|e| e.to_string())
+    };
+    let lease = load(&mut conn, LEASE)?;
+    let heartbeat = load(&mut conn, HEARTBEAT)?;
+    Ok(Session {
+        conn,
+        lease,
+        heartbeat,
+    })
+}
+
+/// Tops up every active bucket's pool to what its demand needs, in one pipeline; drops
+/// buckets idle for [`IDLE_SYNCS`] syncs.
+fn sync(s: &mut Session, link: &Link, active: &mut Vec<Active>) -> Result<(), String> {
+    let nodes = link.nodes();
+    let mut pipe = redis::pipe();
+    let mut asked: Vec<usize> = Vec::new();
+    for (i, a) in active.iter_mut().enumerate() {
+        let Some(f) = a.bucket.fleet() else {
+            continue;
+        };
+        let demand = f.take_wanted();
+        a.idle = if demand > 0 { 0 } else { a.idle + 1 };
+        let need = target(&a.bucket, demand, nodes).saturating_sub(f.pool());
+        let spent = f.take_cold_spent();
+        if need == 0 && spent == 0 {
+            continue;
+        }
+        let (interval_ns, tolerance_ns) = a.bucket.gcra();
+        pipe.cmd("EVALSHA")
+            .arg(&s.lease)
+            .arg(1)
+            .arg(&*f.key)
+            .arg(interval_ns as f64 / 1000.0)
+            .arg(tolerance_ns as f64 / 1000.0)
+            .arg(need)
+            .arg(spent);
+        asked.push(i);
+    }
+    if !asked.is_empty() {
+        let granted: Vec<(u64, u64)> = pipe.query(&mut s.conn).map_err(|e| e.to_string())?;
+        link.syncs.fetch_add(1, Ordering::Relaxed);
+        for (&i, (n, left)) in asked.iter().zip(granted) {
+            if let Some(f) = active[i].bucket.fleet() {
+                // Every node may borrow its part of what is left until its next sync.
+                f.granted(n, left / nodes);
+            }
+        }
+    }
+    active.retain(|a| {
+        let keep = a.idle < IDLE_SYNCS;
+        if !keep {
+            if let Some(f) = a.bucket.fleet() {
+                f.retire();
+            }
+        }
+        keep
+    });
+    Ok(())
+}
+
+/// How many tokens a node's pool should hold after a sync: twice the demand of the last
+/// interval (so the pool lasts until the next sync even as demand grows), and at least a
+/// reserve of a quarter of the node's share of the burst, so a quiet bucket still answers a
+/// small burst at once. Never more than the burst.
+fn target(bucket: &Bucket, demand: u64, nodes: u64) -> u64 {
+    let burst = bucket.limit().burst;
+    let reserve = crate::throttle::bucket::cold_allowance(burst, nodes);
+    demand.saturating_mul(2).max(reserve).min(burst.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::throttle::Limit;
+
+    #[test]
+    fn targets_follow_demand_between_a_reserve_and_the_burst() {
+        let b = Bucket::new(
+            Limit {
+                rate: 1000.0,
+                burst: 400,
+            },
+            2,
+        );
+        assert_eq!(target(&b, 0, 2), 50);
+        assert_eq!(target(&b, 40, 2), 80);
+        assert_eq!(target(&b, 1000, 2), 400);
+        assert_eq!(target(&b, 0, 1000), 1);
+    }
+}

@@ -1,0 +1,189 @@
+//! Cluster mode: two real gateway processes sharing a real `redis-server` hold one stage
+//! limit between them, with traffic on one node or spread; with Redis killed each node keeps
+//! answering within its share (limit ÷ live nodes); Redis restarted empty is rejoined; and
+//! `[cluster]` mistakes are config errors naming file, line and field.
+
+mod common;
+
+use std::time::Duration;
+
+use common::metrics::{scrape, scrape_when, Scrape};
+use common::redis::RedisServer;
+use common::traffic::*;
+use common::*;
+
+/// A stage limit whose refill is negligible during a test (one token per 20 s).
+const LIMIT: &str = "throttle = { rate_limit = 0.05, burst_limit = 10 }";
+
+/// API `shop`, stage `prod` limited by [`LIMIT`], one MOCK method.
+fn shop() -> String {
+    format!(
+        r#"id = "shop"
+[stages.prod]
+deployment = "v1"
+{LIMIT}
+
+[deployments.v1.methods."GET /open"]
+integration = {{ type = "MOCK", status = 200, body = "open" }}
+"#
+    )
+}
+
+/// One node's configuration: one shard (so the only split is between nodes), in the fleet
+/// of `redis` under `node_id`.
+fn node(redis: &RedisServer, node_id: &str) -> ConfigDir {
+    let cfg = ConfigDir::new()
+        .shards(1)
+        .default_api("shop")
+        .gateway_extra(&format!(
+            "[cluster]\nnode_id = \"{node_id}\"\nredis = \"{}\"\nkey_prefix = \"test:\"\n",
+            redis.url()
+        ));
+    cfg.write_api("shop", &shop());
+    cfg
+}
+
+/// Waits until the node sees Redis and `nodes` live nodes.
+fn joined(gw: &Gateway, nodes: u64) -> Scrape {
+    let m = scrape_when(gw, |m| {
+        m.count("tollgate_cluster_redis_up", &[]) == 1
+            && m.count("tollgate_cluster_nodes", &[]) == nodes
+    });
+    assert_eq!(m.count("tollgate_cluster_redis_up", &[]), 1, "{}", m.text);
+    assert_eq!(m.count("tollgate_cluster_nodes", &[]), nodes, "{}", m.text);
+    m
+}
+
+/// Requests admitted (200) among `n` sent to `gw`; every other answer must be AWS's 429.
+fn admitted(gw: &Gateway, n: usize) -> usize {
+    (0..n)
+        .filter(|_| {
+            let resp = get(gw.addr(), "/prod/open");
+            if resp.status != 200 {
+                assert_throttled(&resp);
+            }
+            resp.status == 200
+        })
+        .count()
+}
+
+/// Two nodes, both in the fleet.
+fn fleet(redis: &RedisServer) -> (ConfigDir, Gateway, ConfigDir, Gateway) {
+    let (ca, cb) = (node(redis, "node-a"), node(redis, "node-b"));
+    let (a, b) = (Gateway::start(&ca), Gateway::start(&cb));
+    joined(&a, 2);
+    joined(&b, 2);
+    (ca, a, cb, b)
+}
+
+/// The bound tuning.md derives: the burst, plus what each waking node may spend before its
+/// first lease (a quarter of its share of the burst, at least one), plus at most one token
+/// of refill during the test.
+const BOUND: usize = 10 + 2 + 1;
+/// Tokens the bound allows to be stranded in pools (a node's reserve each).
+const STRANDED: usize = 2;
+
+#[test]
+fn a_stage_limit_holds_across_nodes_with_traffic_spread() {
+    let redis = RedisServer::start();
+    let (_ca, a, _cb, b) = fleet(&redis);
+    let mut total = 0;
+    for _ in 0..15 {
+        total += admitted(&a, 1) + admitted(&b, 1);
+    }
+    eprintln!("admitted {total} of 30, spread");
+    assert!(
+        (10 - STRANDED..=BOUND).contains(&total),
+        "admitted {total} of 30"
+    );
+    // Standalone, each node would have admitted its own burst of 10 (20 in all).
+    let m = scrape(&a);
+    assert!(
+        m.count("tollgate_cluster_syncs_total", &[]) > 0,
+        "{}",
+        m.text
+    );
+}
+
+#[test]
+fn a_stage_limit_holds_with_traffic_on_one_node_then_the_other() {
+    let redis = RedisServer::start();
+    let (_ca, a, _cb, b) = fleet(&redis);
+    let on_a = admitted(&a, 20);
+    // Let node A's last lease land and its pool drain into the fleet's books.
+    std::thread::sleep(Duration::from_millis(100));
+    let on_b = admitted(&b, 10);
+    eprintln!("admitted {on_a} on A, then {on_b} on B");
+    assert!(
+        (10 - STRANDED..=BOUND).contains(&(on_a + on_b)),
+        "admitted {on_a} on A and {on_b} on B"
+    );
+    assert!(on_b <= 2, "node B, after A spent the burst: {on_b}");
+}
+
+#[test]
+fn without_redis_each_node_keeps_its_share_and_rejoins_when_redis_returns() {
+    let mut redis = RedisServer::start();
+    let (_ca, a, _cb, b) = fleet(&redis);
+    redis.stop();
+    let m = scrape_when(&a, |m| m.count("tollgate_cluster_redis_up", &[]) == 0);
+    assert_eq!(m.count("tollgate_cluster_redis_up", &[]), 0, "{}", m.text);
+    scrape_when(&b, |m| m.count("tollgate_cluster_redis_up", &[]) == 0);
+    assert!(
+        a.wait_for_log(0, "Redis unreachable", LOG_TIMEOUT)
+            .is_some(),
+        "{}",
+        a.logs_text()
+    );
+    // Each node answers at once, within its share: half the burst of 10.
+    let started = std::time::Instant::now();
+    let (on_a, on_b) = (admitted(&a, 10), admitted(&b, 10));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "requests waited"
+    );
+    assert_eq!((on_a, on_b), (5, 5), "shares while Redis is away");
+    let m = scrape(&a);
+    assert_eq!(
+        m.count("tollgate_cluster_fallbacks_total", &[]),
+        1,
+        "{}",
+        m.text
+    );
+
+    // Redis comes back empty: the nodes rejoin (heartbeats again) and share its fresh bucket.
+    redis.restart();
+    joined(&a, 2);
+    joined(&b, 2);
+    let mut total = 0;
+    for _ in 0..15 {
+        total += admitted(&a, 1) + admitted(&b, 1);
+    }
+    assert!(
+        (10 - STRANDED..=BOUND).contains(&total),
+        "admitted {total} of 30 after the restart"
+    );
+}
+
+#[test]
+fn cluster_mistakes_are_config_errors() {
+    let cfg =
+        ConfigDir::new().gateway_extra("[cluster]\nnode_id = \"a b\"\nsync_interval_ms = 0\n");
+    let out = check_fails(cfg.path());
+    assert_mentions(
+        &out,
+        &[
+            "gateway.toml",
+            "cluster.redis",
+            "cluster mode needs `redis`",
+            "cluster.node_id",
+            "visible ASCII",
+            "cluster.sync_interval_ms",
+        ],
+    );
+    let cfg = ConfigDir::new().gateway_extra("[cluster]\nredis = \"http://example.com\"\n");
+    assert_mentions(
+        &check_fails(cfg.path()),
+        &["gateway.toml:", "cluster.redis", "not a Redis URL"],
+    );
+}
