@@ -7,6 +7,10 @@ mod common;
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::cache::{cached_api, flush_stage};
 use common::metrics::{scrape, scrape_when, Scrape};
 use common::redis::RedisServer;
 use common::traffic::*;
@@ -35,12 +39,17 @@ fn node(redis: &RedisServer, node_id: &str) -> ConfigDir {
     let cfg = ConfigDir::new()
         .shards(1)
         .default_api("shop")
-        .gateway_extra(&format!(
-            "[cluster]\nnode_id = \"{node_id}\"\nredis = \"{}\"\nkey_prefix = \"test:\"\n",
-            redis.url()
-        ));
+        .gateway_extra(&cluster_section(redis, node_id));
     cfg.write_api("shop", &shop());
     cfg
+}
+
+/// The `[cluster]` lines of a node of `redis`'s fleet.
+fn cluster_section(redis: &RedisServer, node_id: &str) -> String {
+    format!(
+        "[cluster]\nnode_id = \"{node_id}\"\nredis = \"{}\"\nkey_prefix = \"test:\"\n",
+        redis.url()
+    )
 }
 
 /// Waits until the node sees Redis and `nodes` live nodes.
@@ -163,6 +172,52 @@ fn without_redis_each_node_keeps_its_share_and_rejoins_when_redis_returns() {
         (10 - STRANDED..=BOUND).contains(&total),
         "admitted {total} of 30 after the restart"
     );
+}
+
+/// `FlushStageCache` on one node empties the stage's cache on the others (through Redis
+/// pub/sub), as AWS's flush empties the stage's one cache.
+#[test]
+fn a_cache_flush_on_one_node_reaches_the_others() {
+    let redis = RedisServer::start();
+    let version = Arc::new(AtomicUsize::new(1));
+    let v = Arc::clone(&version);
+    let backend = Backend::start(move |_| Reply::ok(format!("v{}", v.load(Ordering::SeqCst))));
+    let api = cached_api(
+        &backend,
+        "cache_cluster_enabled = true\ncache_cluster_size = 0.5\ncache_ttl_in_seconds = 300",
+    );
+    let config = |id: &str| {
+        ConfigDir::with_api(&api)
+            .shards(1)
+            .gateway_extra(&cluster_section(&redis, id))
+    };
+    let (ca, cb) = (config("node-a"), config("node-b"));
+    let (a, b) = (Gateway::start(&ca), Gateway::start(&cb));
+    joined(&a, 2);
+    joined(&b, 2);
+    let subscribed = b.wait_for_log(0, "subscribed to the fleet's cache flushes", LOG_TIMEOUT);
+    assert!(subscribed.is_some(), "{}", b.logs_text());
+    for gw in [&a, &b] {
+        get(gw.addr(), "/prod/pets").assert(200, "v1");
+    }
+    version.store(2, Ordering::SeqCst);
+    // Both nodes answer from their caches.
+    for gw in [&a, &b] {
+        get(gw.addr(), "/prod/pets").assert(200, "v1");
+    }
+    assert_eq!(backend.requests().len(), 2);
+
+    let from = b.logs().len();
+    assert_eq!(flush_stage(&a, "petstore", "prod").status, 202);
+    assert!(
+        b.wait_for_log(from, "cache flushed by another node", LOG_TIMEOUT)
+            .is_some(),
+        "{}",
+        b.logs_text()
+    );
+    get(b.addr(), "/prod/pets").assert(200, "v2");
+    get(a.addr(), "/prod/pets").assert(200, "v2");
+    assert_eq!(backend.requests().len(), 4);
 }
 
 #[test]

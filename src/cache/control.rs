@@ -42,7 +42,7 @@ fn flush(api: &str, stage: &str, snapshot: &Snapshot, board: &CacheBoard) -> (u1
             r#"{"message":"Invalid stage identifier specified"}"#.into(),
         );
     }
-    board.flush(&format!("{api}/{stage}"));
+    board.flush_everywhere(&format!("{api}/{stage}"));
     tracing::info!("cache flushed api={api} stage={stage}");
     (202, "{}".into())
 }

@@ -148,6 +148,8 @@ pub struct CacheBoard {
     /// Flush epoch per stage id (absent = 0).
     epochs: ArcSwap<AHashMap<Box<str>, u64>>,
     writer: Mutex<()>,
+    /// Cluster mode: where a flush asked of this node goes to reach every other node.
+    fleet: std::sync::OnceLock<crossbeam_channel::Sender<Box<str>>>,
 }
 
 impl CacheBoard {
@@ -158,7 +160,23 @@ impl CacheBoard {
             version: AtomicU64::new(0),
             epochs: ArcSwap::from_pointee(AHashMap::new()),
             writer: Mutex::new(()),
+            fleet: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Cluster mode: flushes asked of this node ([`CacheBoard::flush_everywhere`]) are also
+    /// sent to `fleet`, which publishes them to the other nodes.
+    pub fn join_fleet(&self, fleet: crossbeam_channel::Sender<Box<str>>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// Flushes stage `id` here and, in cluster mode, on every node of the fleet (as AWS's
+    /// `FlushStageCache` empties the stage's whole cache).
+    pub fn flush_everywhere(&self, id: &str) {
+        self.flush(id);
+        if let Some(fleet) = self.fleet.get() {
+            let _ = fleet.send(id.into());
+        }
     }
 
     /// Flushes stage `id` on every shard: each drops the stage's entries before its next

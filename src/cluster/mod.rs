@@ -18,6 +18,7 @@
 //! The Redis client is the `redis` crate's synchronous connection, used only on the worker
 //! thread (no runtime of its own, nothing on a shard thread).
 
+pub mod flush;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::flush::Outbox;
 use super::{ClusterSettings, Link};
+use crate::cache::CacheBoard;
 use crate::throttle::Bucket;
 
 /// The fleet's GCRA bucket, on Redis's clock (`TIME`, microseconds: a double holds them
@@ -55,7 +57,7 @@ return redis.call('ZCARD', KEYS[1])
 "#;
 
 /// Longest wait for a connection or an answer: a slow Redis is a failed Redis.
-const IO_TIMEOUT: Duration = Duration::from_millis(250);
+pub(super) const IO_TIMEOUT: Duration = Duration::from_millis(250);
 /// Syncs without demand after which a bucket leaves the active list.
 const IDLE_SYNCS: u32 = 100;
 /// Shortest gap between two syncs, however often shards hurry the worker: bounds the
@@ -65,20 +67,29 @@ const MIN_GAP: Duration = Duration::from_millis(2);
 /// The running worker; stopping it leaves Redis to expire this node's heartbeat.
 pub struct Worker {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Worker {
-    /// Starts the worker for `link`.
-    pub fn start(settings: ClusterSettings, link: Arc<Link>) -> std::io::Result<Worker> {
+    /// Starts the worker for `link`, and the subscriber that applies other nodes' cache
+    /// flushes to `cache` (whose own flushes the worker publishes).
+    pub fn start(
+        settings: ClusterSettings,
+        link: Arc<Link>,
+        cache: Arc<CacheBoard>,
+    ) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
+        let (asked, outbox) = crossbeam_channel::unbounded();
+        cache.join_fleet(asked);
+        let subscriber = super::flush::subscribe(settings.clone(), cache, Arc::clone(&stop))?;
         let flag = Arc::clone(&stop);
+        let mut outbox = Outbox::new(outbox);
         let thread = std::thread::Builder::new()
             .name("tollgate-cluster".into())
-            .spawn(move || run(&settings, &link, &flag))?;
+            .spawn(move || run(&settings, &link, &mut outbox, &flag))?;
         Ok(Worker {
             stop,
-            thread: Some(thread),
+            threads: vec![thread, subscriber],
         })
     }
 }
@@ -86,7 +97,7 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -105,7 +116,7 @@ struct Active {
     idle: u32,
 }
 
-fn run(settings: &ClusterSettings, link: &Link, stop: &AtomicBool) {
+fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &AtomicBool) {
     let nodes_key = format!("{}nodes", settings.key_prefix);
     let beat_every = settings.node_ttl / 3;
     let mut session: Option<Session> = None;
@@ -139,7 +150,8 @@ fn run(settings: &ClusterSettings, link: &Link, stop: &AtomicBool) {
                     .try_iter()
                     .map(|bucket| Active { bucket, idle: 0 }),
             );
-            sync(s, link, &mut active)
+            sync(s, link, &mut active)?;
+            outbox.publish(&mut s.conn, settings)
         })();
         match outcome {
             Ok(()) => {

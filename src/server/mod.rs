@@ -115,6 +115,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         usage.flush_interval,
     )?;
     let metrics = NodeMetrics::new(node.shards);
+    let cache = CacheBoard::new(node.shards);
     // Cluster mode: before the first snapshot is linked, so every bucket is a fleet bucket.
     let _cluster = match &node.cluster {
         None => None,
@@ -122,8 +123,9 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             let link = crate::cluster::Link::new(settings);
             traffic.join_fleet(Arc::clone(&link));
             let _ = metrics.cluster.set(Arc::clone(&link));
-            let worker = crate::cluster::worker::Worker::start(settings.clone(), link)
-                .map_err(io_err("starting the cluster worker"))?;
+            let worker =
+                crate::cluster::worker::Worker::start(settings.clone(), link, Arc::clone(&cache))
+                    .map_err(io_err("starting the cluster worker"))?;
             tracing::info!(node = %settings.node_id, redis = %settings.redis, "cluster mode");
             Some(worker)
         }
@@ -135,7 +137,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             AccessLogQueue::start(node.access_log_queue, node.shards)
                 .map_err(io_err("starting the access-log writer"))?,
         ),
-        cache: CacheBoard::new(node.shards),
+        cache,
         clock,
         shards: node.shards,
         admin_invocations: Default::default(),
