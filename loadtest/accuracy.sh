@@ -22,7 +22,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
+source "$HERE/common.sh"
 LIMIT="${LIMIT:-1000}"
 BURST="${BURST:-100}"
 SECONDS_RUN="${SECONDS_RUN:-10}"
@@ -35,8 +35,6 @@ ADMIN_PORT="${ADMIN_PORT:-18091}"
 OUT="$HERE/out/accuracy-$(date +%Y%m%d-%H%M%S)"
 KEY="loadtestloadtestloadtest"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 for port in "$PORT" "$ADMIN_PORT"; do
     [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]] || die "port $port is already in use"
@@ -107,14 +105,6 @@ start() {
         sleep 0.1
     done
     die "gateway did not start (see $OUT/tollgate.log)"
-}
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
 }
 run() { python3 "$HERE/fixed_rate.py" 127.0.0.1 "$PORT" "$@"; }
 

@@ -1,5 +1,5 @@
-# Sourced by loadtest/keys.sh, upgrade.sh, idle.sh and auth.sh: messages, tool checks, the binary
-# under test and wrk's latency figures. Sets ROOT (the repository).
+# Sourced by loadtest/keys.sh, upgrade.sh, idle.sh, auth.sh, accuracy.sh and cluster.sh: messages,
+# tool checks, the binary under test, wrk's latency figures and a process's CPU time. Sets ROOT (the repository).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -31,3 +31,13 @@ wrk_us() {
 
 # wrk_p99_us FILE : the 99th percentile of a `wrk --latency` output, in microseconds.
 wrk_p99_us() { wrk_us "$(awk '$1 == "99%" { print $2 }' "$1")"; }
+
+# cpu_ticks PID : user + system CPU time of a process so far, in clock ticks (getconf CLK_TCK).
+cpu_ticks() {
+    local stat
+    stat="$(cat "/proc/$1/stat")"
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo $((${12} + ${13}))
+}

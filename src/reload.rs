@@ -212,7 +212,7 @@ impl Reloader {
                 tracing::info!("config reloaded generation={generation}");
                 if *restart_needed {
                     tracing::warn!(
-                        "listen, shards, pin_cores, admin, access_log_queue or log_format changed: those take effect after a restart or a binary upgrade (SIGUSR2), which drops no connection"
+                        "listen, shards, pin_cores, admin, access_log_queue, log_format or [cluster] changed: those take effect after a restart or a binary upgrade (SIGUSR2), which drops no connection"
                     );
                 }
             }

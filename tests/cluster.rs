@@ -119,8 +119,11 @@ fn a_stage_limit_holds_with_traffic_on_one_node_then_the_other() {
     let redis = RedisServer::start();
     let (_ca, a, _cb, b) = fleet(&redis);
     let on_a = admitted(&a, 20);
-    // Let node A's last lease land and its pool drain into the fleet's books.
-    std::thread::sleep(Duration::from_millis(100));
+    // Node A's last borrowed tokens are charged by its next sync: wait for two more.
+    let syncs = scrape(&a).count("tollgate_cluster_syncs_total", &[]);
+    scrape_when(&a, |m| {
+        m.count("tollgate_cluster_syncs_total", &[]) >= syncs + 2
+    });
     let on_b = admitted(&b, 10);
     eprintln!("admitted {on_a} on A, then {on_b} on B");
     assert!(
@@ -220,6 +223,62 @@ fn a_cache_flush_on_one_node_reaches_the_others() {
     assert_eq!(backend.requests().len(), 4);
 }
 
+/// A node that cannot reach Redis from the start enforces its share of a fleet of
+/// `min_nodes`, not the whole limit.
+#[test]
+fn a_node_without_redis_from_the_start_keeps_to_its_share_of_min_nodes() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    drop(redis);
+    let cfg = ConfigDir::new()
+        .shards(1)
+        .default_api("shop")
+        .gateway_extra(&format!(
+            "[cluster]\nnode_id = \"lonely\"\nredis = \"{url}\"\nmin_nodes = 2\n"
+        ));
+    cfg.write_api("shop", &shop());
+    let gw = Gateway::start(&cfg);
+    assert!(
+        gw.wait_for_log(0, "Redis unreachable", LOG_TIMEOUT)
+            .is_some(),
+        "{}",
+        gw.logs_text()
+    );
+    // Half the burst of 10.
+    assert_eq!(admitted(&gw, 10), 5);
+}
+
+/// A Redis that requires a password: the URL's credentials let a node in; a wrong password
+/// leaves it on its share, saying why.
+#[test]
+fn credentials_in_the_url_authenticate_to_redis() {
+    let redis = RedisServer::start_with_password(Some("s3cret"));
+    let cfg = node(&redis, "node-a");
+    let a = Gateway::start(&cfg);
+    joined(&a, 1);
+    let wrong = ConfigDir::new()
+        .shards(1)
+        .default_api("shop")
+        .gateway_extra(&format!(
+            "[cluster]\nnode_id = \"node-b\"\nredis = \"{}\"\n",
+            redis.url_with_password("wrong")
+        ));
+    wrong.write_api("shop", &shop());
+    let b = Gateway::start(&wrong);
+    let refused = b.wait_for_log(0, "Redis unreachable", LOG_TIMEOUT);
+    assert!(refused.is_some(), "{}", b.logs_text());
+    assert_eq!(scrape(&b).count("tollgate_cluster_redis_up", &[]), 0);
+    // Still serving, on its own share; the password is never logged.
+    get(b.addr(), "/prod/open").assert(200, "open");
+    for gw in [&a, &b] {
+        let logs = gw.logs_text();
+        assert!(
+            !logs.contains("s3cret") && !logs.contains("wrong@"),
+            "{logs}"
+        );
+    }
+}
+
 #[test]
 fn cluster_mistakes_are_config_errors() {
     let cfg =
@@ -234,6 +293,16 @@ fn cluster_mistakes_are_config_errors() {
             "cluster.node_id",
             "visible ASCII",
             "cluster.sync_interval_ms",
+        ],
+    );
+    let cfg = ConfigDir::new().gateway_extra(
+        "[cluster]\nredis = \"redis://127.0.0.1:1\"\nsync_interval_ms = 100\nnode_ttl_ms = 400\n",
+    );
+    assert_mentions(
+        &check_fails(cfg.path()),
+        &[
+            "cluster.node_ttl_ms",
+            "at least 3 x sync_interval_ms + 250 (550 ms here)",
         ],
     );
     let cfg = ConfigDir::new().gateway_extra("[cluster]\nredis = \"http://example.com\"\n");

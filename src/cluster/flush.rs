@@ -77,7 +77,7 @@ pub fn subscribe(
         .spawn(move || {
             while !stop.load(Ordering::Acquire) {
                 if let Err(e) = listen(&settings, &board, &stop) {
-                    tracing::debug!("cluster: cache-flush subscription lost ({e}); retrying");
+                    tracing::warn!("cluster: cache-flush subscription lost ({e}); retrying");
                     std::thread::sleep(POLL);
                 }
             }
@@ -89,6 +89,12 @@ fn listen(settings: &ClusterSettings, board: &CacheBoard, stop: &AtomicBool) -> 
     let client = redis::Client::open(settings.redis.as_str()).map_err(|e| e.to_string())?;
     let mut conn = client
         .get_connection_with_timeout(super::worker::IO_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    // Timeouts before SUBSCRIBE too: a Redis that accepts and never answers must not hold
+    // this thread (shutdown joins it).
+    conn.set_read_timeout(Some(super::worker::IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(super::worker::IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
     let mut sub = conn.as_pubsub();
     sub.subscribe(channel(settings))

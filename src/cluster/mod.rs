@@ -28,7 +28,7 @@ use std::time::Duration;
 use crate::throttle::Bucket;
 
 /// `[cluster]`, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterSettings {
     /// This node's name in the fleet's heartbeats.
     pub node_id: String,
@@ -40,6 +40,23 @@ pub struct ClusterSettings {
     pub sync_interval: Duration,
     /// How long a node counts as live after its last heartbeat.
     pub node_ttl: Duration,
+    /// Fewest nodes the fleet is taken to have: shares are the limit ÷ max(this, live nodes),
+    /// so a node that never reached Redis does not enforce the whole limit alone.
+    pub min_nodes: u64,
+}
+
+/// The Redis URL is printed without its credentials (`redis://user:password@host`).
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("node_id", &self.node_id)
+            .field("redis", &self.redis_shown())
+            .field("key_prefix", &self.key_prefix)
+            .field("sync_interval", &self.sync_interval)
+            .field("node_ttl", &self.node_ttl)
+            .field("min_nodes", &self.min_nodes)
+            .finish()
+    }
 }
 
 impl ClusterSettings {
@@ -51,7 +68,25 @@ impl ClusterSettings {
             key_prefix: "tollgate:".into(),
             sync_interval: Duration::from_millis(10),
             node_ttl: Duration::from_millis(3000),
+            min_nodes: 1,
         }
+    }
+
+    /// The Redis URL for logs: credentials replaced by `***`.
+    pub fn redis_shown(&self) -> String {
+        redact(&self.redis)
+    }
+}
+
+/// `scheme://user:password@host...` → `scheme://***@host...`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -78,6 +113,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
 pub struct Link {
     healthy: AtomicBool,
     nodes: AtomicU64,
+    min_nodes: u64,
     /// Buckets that started wanting tokens, for the worker's active list.
     wake: crossbeam_channel::Sender<Arc<Bucket>>,
     woken: crossbeam_channel::Receiver<Arc<Bucket>>,
@@ -104,7 +140,8 @@ impl Link {
         let (nudge, nudged) = crossbeam_channel::bounded(1);
         Arc::new(Link {
             healthy: AtomicBool::new(false),
-            nodes: AtomicU64::new(1),
+            nodes: AtomicU64::new(settings.min_nodes.max(1)),
+            min_nodes: settings.min_nodes.max(1),
             wake,
             woken,
             nudge,
@@ -153,6 +190,21 @@ impl Link {
 
     /// Records the live node count.
     pub(crate) fn set_nodes(&self, n: u64) {
-        self.nodes.store(n.max(1), Ordering::Relaxed);
+        self.nodes.store(n.max(self.min_nodes), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_never_show_the_redis_password() {
+        assert_eq!(redact("redis://u:pw@h:6379/0"), "redis://***@h:6379/0");
+        assert_eq!(redact("redis://:pw@h"), "redis://***@h");
+        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
+        let mut s = ClusterSettings::standalone_defaults();
+        s.redis = "redis://:s3cret@127.0.0.1:1".into();
+        assert!(!format!("{s:?}").contains("s3cret"));
     }
 }

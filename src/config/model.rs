@@ -68,6 +68,10 @@ pub struct ClusterSection {
     /// How long a node counts as live after its last heartbeat, ms (100..=60000, default
     /// 3000).
     pub node_ttl_ms: Option<Spanned<i64>>,
+    /// Fewest nodes the fleet is taken to have when sharing limits out (default 1): set it
+    /// to the fleet's size so that a node that cannot reach Redis at start enforces its
+    /// share, not the whole limit.
+    pub min_nodes: Option<Spanned<i64>>,
 }
 
 /// `[lambda]`: where the Lambda Invoke API is and the credentials that sign calls to it.

@@ -490,6 +490,22 @@ impl GatewayCheck<'_> {
                 Err(message) => self.error(v, "cluster.node_ttl_ms", message),
             }
         }
+        if let Some(v) = &section.min_nodes {
+            match check_range(*v.get_ref(), (1, 10_000)) {
+                Ok(n) => settings.min_nodes = n as u64,
+                Err(message) => self.error(v, "cluster.min_nodes", message),
+            }
+        }
+        // Heartbeats run between syncs: a TTL shorter than three of them (and a slow reply)
+        // would let live nodes expire between beats and shrink the count.
+        let floor = settings.sync_interval * 3 + crate::cluster::worker::IO_TIMEOUT;
+        if let (Some(v), true) = (&section.node_ttl_ms, settings.node_ttl < floor) {
+            let message = format!(
+                "must be at least 3 x sync_interval_ms + 250 ({} ms here)",
+                floor.as_millis()
+            );
+            self.error(v, "cluster.node_ttl_ms", message);
+        }
         ok.then_some(settings)
     }
 

@@ -126,7 +126,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             let worker =
                 crate::cluster::worker::Worker::start(settings.clone(), link, Arc::clone(&cache))
                     .map_err(io_err("starting the cluster worker"))?;
-            tracing::info!(node = %settings.node_id, redis = %settings.redis, "cluster mode");
+            tracing::info!(node = %settings.node_id, redis = %settings.redis_shown(), "cluster mode");
             Some(worker)
         }
     };

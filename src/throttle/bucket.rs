@@ -63,6 +63,8 @@ pub struct Fleet {
     wanted: Padded<AtomicU64>,
     /// On the worker's active list.
     queued: AtomicBool,
+    /// The pool ran dry and the worker was hurried; cleared by the next lease.
+    dry: AtomicBool,
     /// A lease answered: spend the pool only (an empty pool means throttled).
     warm: AtomicBool,
     /// The share's GCRA word (limit ÷ live nodes).
@@ -111,6 +113,7 @@ impl Bucket {
                 pool: Padded(AtomicU64::new(0)),
                 wanted: Padded(AtomicU64::new(0)),
                 queued: AtomicBool::new(false),
+                dry: AtomicBool::new(false),
                 warm: AtomicBool::new(false),
                 share_tat: Padded(AtomicU64::new(0)),
                 cold_spent: Padded(AtomicU64::new(0)),
@@ -195,8 +198,14 @@ impl Fleet {
             // A burst faster than the syncs: borrow what the fleet had to spare, charged at
             // the next sync. With the fleet's bucket empty there is nothing to borrow.
             let n = take_counter(&self.spare, want);
-            self.cold_spent.fetch_add(n, Ordering::Relaxed);
-            self.link.hurry();
+            if n > 0 {
+                self.cold_spent.fetch_add(n, Ordering::Relaxed);
+            }
+            // The worker is hurried once per dry spell, not per refused request (a nudge
+            // takes the channel's waker lock and a futex wake).
+            if !self.dry.load(Ordering::Relaxed) && !self.dry.swap(true, Ordering::AcqRel) {
+                self.link.hurry();
+            }
             return n;
         }
         // Cold: a small allowance of the share until the first lease (one sync away), charged
@@ -212,7 +221,9 @@ impl Fleet {
             now,
             want,
         );
-        self.cold_spent.fetch_add(n, Ordering::Relaxed);
+        if n > 0 {
+            self.cold_spent.fetch_add(n, Ordering::Relaxed);
+        }
         n
     }
 
@@ -243,13 +254,32 @@ impl Fleet {
     pub fn granted(&self, n: u64, spare: u64) {
         self.pool.fetch_add(n, Ordering::AcqRel);
         self.spare.store(spare, Ordering::Release);
+        self.dry.store(false, Ordering::Release);
         self.warm.store(true, Ordering::Release);
     }
 
-    /// The worker dropped the bucket from its active list (idle): the next request wakes it
-    /// again, spending the share until the first lease.
+    /// Whether a lease answered since the bucket last woke.
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+
+    /// Gives back spent-but-uncharged tokens after a failed sync, to charge them next time.
+    pub fn uncharged(&self, n: u64) {
+        if n > 0 {
+            self.cold_spent.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The worker dropped the bucket from its active list (idle, or Redis lost): the next
+    /// request wakes it again, spending the cold allowance until the first lease. What its
+    /// pool and spare held is dropped, not kept for later: those tokens were taken from the
+    /// fleet's bucket long ago, and spending them on top of a refilled bucket would exceed
+    /// the burst (a review finding); dropping them can only under-admit.
     pub fn retire(&self) {
         self.warm.store(false, Ordering::Release);
+        self.pool.store(0, Ordering::Release);
+        self.spare.store(0, Ordering::Release);
+        self.dry.store(false, Ordering::Release);
         self.queued.store(false, Ordering::Release);
     }
 }

@@ -10,23 +10,41 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    password: Option<String>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port; panics (naming the package) without `redis-server`.
     pub fn start() -> RedisServer {
+        Self::start_with_password(None)
+    }
+
+    /// Starts a server that requires `password` (`requirepass`, the default user's).
+    pub fn start_with_password(password: Option<&str>) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free loopback port");
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            password: password.map(str::to_string),
+        };
         server.restart();
         server
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, with the password when the server requires one.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(p) => self.url_with_password(p),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// `redis://:{password}@127.0.0.1:PORT`.
+    pub fn url_with_password(&self, password: &str) -> String {
+        format!("redis://:{password}@127.0.0.1:{}", self.port)
     }
 
     /// Kills the server (as a crash would).
@@ -40,9 +58,13 @@ impl RedisServer {
     /// Starts the server again on its port, empty, and waits until it answers `PING`.
     pub fn restart(&mut self) {
         self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"]);
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -52,7 +74,8 @@ impl RedisServer {
         while Instant::now() < deadline {
             if self
                 .command(&["PING"])
-                .is_some_and(|r| r.starts_with("+PONG"))
+                // A server requiring a password answers -NOAUTH: it is up all the same.
+                .is_some_and(|r| r.starts_with("+PONG") || r.starts_with("-NOAUTH"))
             {
                 return;
             }
