@@ -13,6 +13,9 @@
 #
 #   loadtest/cluster.sh    # LIMIT=1000 BURST=100 SECONDS_RUN=10 COST_RATE=3000 ROUNDS=2
 #                          # SKIP_BUILD=1 TOLLGATE_BIN=... PORT=18190 REDIS_PORT=18199
+#   CALLGRIND=1 loadtest/cluster.sh   # only the cost, as user-space instructions per request
+#                          # (valgrind, every thread of the node, CALLGRIND_REQUESTS=2000
+#                          # sequential keep-alive requests), standalone vs cluster
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -128,6 +131,46 @@ lim = float(sys.argv[1])
 print(f"admitted {adm / secs:.1f} req/s ({adm / secs / lim:.3f} x limit), steady {steady:.1f} "
       f"({steady / lim:.3f} x), answered {ans}/{sent}, non-200/429 {other}")' "$LIMIT"
 }
+
+# callgrind_cost DIR : instructions per request of a node on DIR (all its threads, the
+# cluster worker included), counters zeroed after a warm-up.
+callgrind_cost() {
+    local dir="$1" n="${CALLGRIND_REQUESTS:-2000}" vg f
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$BIN" --config "$dir" \
+        >"$dir/valgrind.log" 2>&1 &
+    vg=$!
+    for _ in $(seq 600); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$((PORT + 1))/open/plain" 2>/dev/null && break
+        sleep 0.2
+    done
+    sequential() {
+        python3 - "$((PORT + 1))" "$1" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+for _ in range(int(sys.argv[2])):
+    c.request("GET", "/open/plain"); r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+PY
+    }
+    sequential 200
+    callgrind_control -z "$vg" >/dev/null
+    sequential "$n"
+    callgrind_control -d cost "$vg" >/dev/null
+    sleep 1
+    f="$(ls -t "$dir"/callgrind.out.* | head -1)"
+    kill -9 "$vg" 2>/dev/null || true
+    wait "$vg" 2>/dev/null || true
+    echo $(($(awk '/^summary:|^totals:/ {print $2; exit}' "$f") / n))
+}
+if [[ "${CALLGRIND:-0}" == 1 ]]; then
+    need valgrind callgrind_control
+    start_redis
+    s="$(callgrind_cost "$(write_node 1 standalone)")"
+    c="$(callgrind_cost "$(write_node 1 cluster)")"
+    printf 'instructions per request: standalone %s, cluster %s: x%s\n' "$s" "$c" \
+        "$(python3 -c "print(f'{$c / $s:.3f}')")"
+    exit 0
+fi
 
 start_redis
 log "accuracy: 3 nodes, stage limit $LIMIT req/s (burst $BURST), $((2 * LIMIT)) req/s offered for ${SECONDS_RUN}s"

@@ -219,7 +219,7 @@ fn check<'s>(
         .keys
         .get_key_value(sig.access_key)
         .ok_or(SigError::UnknownKey)?;
-    if key.session_token.as_deref() != sig.security_token {
+    if !same_token(key.session_token.as_deref(), sig.security_token) {
         return Err(SigError::UnknownKey);
     }
     let Some(keys) = keys else {
@@ -261,6 +261,16 @@ fn check<'s>(
         user: &key.user,
         access_key,
     }))
+}
+
+/// Whether the session token sent is the key's, compared in constant time (a secret).
+fn same_token(expected: Option<&str>, sent: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    match (expected, sent) {
+        (None, None) => true,
+        (Some(e), Some(s)) => e.len() == s.len() && bool::from(e.as_bytes().ct_eq(s.as_bytes())),
+        _ => false,
+    }
 }
 
 /// AWS's `InvalidSignatureException` message, with the canonical request and string to sign
@@ -569,6 +579,15 @@ fn unix_of(amz_date: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_tokens_must_match_exactly_or_both_be_absent() {
+        assert!(same_token(None, None));
+        assert!(same_token(Some("tok"), Some("tok")));
+        assert!(!same_token(Some("tok"), Some("tok2")));
+        assert!(!same_token(Some("tok"), None));
+        assert!(!same_token(None, Some("tok")));
+    }
 
     fn store() -> Identities {
         let arn = "arn:aws:iam::111122223333:user/alice";

@@ -18,6 +18,8 @@ use crate::throttle::Bucket;
 /// tolerance in µs, tokens wanted, tokens already spent (a cold node's allowance: charged
 /// whatever the bucket holds). Returns the tokens granted and the tokens the bucket still
 /// holds after the grant. The same arithmetic as the node-local bucket (`throttle::bucket`).
+/// `TIME` before a write needs Redis 5 or later (scripts replicate their effects); the TAT is
+/// kept to a thousandth of a microsecond so that fast limits' small charges do not round away.
 const LEASE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -39,7 +41,7 @@ if next_tat - now < tolerance then
 end
 if n > 0 or spent > 0 then
   local ttl = math.ceil((next_tat - now) / 1000) + 1000
-  redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', ttl)
+  redis.call('SET', KEYS[1], string.format('%.3f', next_tat), 'PX', ttl)
 end
 return {n, left}
 "#;
