@@ -120,6 +120,10 @@ struct Active {
     left: u64,
 }
 
+/// The worker's loop until `stop`: (re)connect, heartbeat every third of the node TTL, take
+/// in woken buckets, sync the active ones, publish cache flushes; on any failure drop the
+/// connection, retire every bucket to the node's share and log once; then wait for the next
+/// interval or a hurry.
 fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &AtomicBool) {
     let nodes_key = format!("{}nodes", settings.key_prefix);
     let beat_every = settings.node_ttl / 3;
@@ -202,6 +206,8 @@ fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &Atom
     }
 }
 
+/// A connection with timeouts on every read and write, and both scripts loaded (again after
+/// a Redis restart, which forgets them).
 fn connect(url: &str) -> Result<Session, String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
     let mut conn = client
