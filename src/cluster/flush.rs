@@ -86,16 +86,7 @@ pub fn subscribe(
 
 /// One subscription, until an error or `stop`.
 fn listen(settings: &ClusterSettings, board: &CacheBoard, stop: &AtomicBool) -> Result<(), String> {
-    let client = redis::Client::open(settings.redis.as_str()).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_connection_with_timeout(super::worker::IO_TIMEOUT)
-        .map_err(|e| e.to_string())?;
-    // Timeouts before SUBSCRIBE too: a Redis that accepts and never answers must not hold
-    // this thread (shutdown joins it).
-    conn.set_read_timeout(Some(super::worker::IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    conn.set_write_timeout(Some(super::worker::IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    let mut conn = super::worker::open(&settings.redis)?;
     let mut sub = conn.as_pubsub();
     sub.subscribe(channel(settings))
         .map_err(|e| e.to_string())?;

@@ -123,8 +123,6 @@ pub struct Link {
     nudged: crossbeam_channel::Receiver<()>,
     /// Prefix of the fleet's keys.
     pub key_prefix: String,
-    /// How often pools are topped up.
-    pub sync_interval: Duration,
     /// Times this node lost Redis and fell back to its share.
     pub fallbacks: AtomicU64,
     /// Failed Redis round trips.
@@ -147,7 +145,6 @@ impl Link {
             nudge,
             nudged,
             key_prefix: settings.key_prefix.clone(),
-            sync_interval: settings.sync_interval,
             fallbacks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             syncs: AtomicU64::new(0),

@@ -206,17 +206,25 @@ fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &Atom
     }
 }
 
-/// A connection with timeouts on every read and write, and both scripts loaded (again after
-/// a Redis restart, which forgets them).
-fn connect(url: &str) -> Result<Session, String> {
+/// A connection to `url` with a timeout on the connect and on every read and write (the
+/// subscriber's too: a Redis that accepts and never answers must not hold a thread that
+/// shutdown joins).
+pub(super) fn open(url: &str) -> Result<redis::Connection, String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut conn = client
+    let conn = client
         .get_connection_with_timeout(IO_TIMEOUT)
         .map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
     conn.set_write_timeout(Some(IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// An [`open`] connection with both scripts loaded (again after a Redis restart, which
+/// forgets them).
+fn connect(url: &str) -> Result<Session, String> {
+    let mut conn = open(url)?;
     let load = |conn: &mut redis::Connection, script: &str| -> Result<String, String> {
         redis::cmd("SCRIPT")
             .arg("LOAD")

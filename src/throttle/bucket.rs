@@ -182,7 +182,7 @@ impl Fleet {
     /// before that and while Redis is away.
     fn take(&self, bucket: &Bucket, now: u64, want: u64) -> u64 {
         if !self.link.healthy() {
-            return self.share(bucket, now, want);
+            return self.share(bucket, now, want, bucket.tolerance);
         }
         self.wanted.fetch_add(want, Ordering::Relaxed);
         if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
@@ -198,9 +198,7 @@ impl Fleet {
             // A burst faster than the syncs: borrow what the fleet had to spare, charged at
             // the next sync. With the fleet's bucket empty there is nothing to borrow.
             let n = take_counter(&self.spare, want);
-            if n > 0 {
-                self.cold_spent.fetch_add(n, Ordering::Relaxed);
-            }
+            self.uncharged(n);
             // The worker is hurried once per dry spell, not per refused request (a nudge
             // takes the channel's waker lock and a futex wake).
             if !self.dry.load(Ordering::Relaxed) && !self.dry.swap(true, Ordering::AcqRel) {
@@ -212,26 +210,21 @@ impl Fleet {
         // to the fleet then. Small, because the fleet's bucket may be empty by now: each
         // waking node can over-admit by at most this (tuning.md, "Cluster mode").
         let nodes = self.link.nodes();
-        let interval = bucket.interval.saturating_mul(nodes);
         let allowance = cold_allowance(bucket.limit.burst, nodes);
-        let n = gcra_take(
-            &self.share_tat,
-            interval,
-            interval.saturating_mul(allowance),
-            now,
-            want,
-        );
-        if n > 0 {
-            self.cold_spent.fetch_add(n, Ordering::Relaxed);
-        }
+        let tolerance = bucket
+            .interval
+            .saturating_mul(nodes)
+            .saturating_mul(allowance);
+        let n = self.share(bucket, now, want, tolerance);
+        self.uncharged(n);
         n
     }
 
-    /// This node's share: the limit's rate ÷ live nodes, and its burst ÷ live nodes (the
-    /// same tolerance in time: `burst/n` tokens of `n·T` each).
-    fn share(&self, bucket: &Bucket, now: u64, want: u64) -> u64 {
+    /// This node's share: the limit's rate ÷ live nodes (`n·T` a token) within `tolerance`
+    /// ns; the bucket's own tolerance is its burst ÷ live nodes (`burst/n` tokens of `n·T`).
+    fn share(&self, bucket: &Bucket, now: u64, want: u64, tolerance: u64) -> u64 {
         let interval = bucket.interval.saturating_mul(self.link.nodes());
-        gcra_take(&self.share_tat, interval, bucket.tolerance, now, want)
+        gcra_take(&self.share_tat, interval, tolerance, now, want)
     }
 
     /// Tokens spent cold since the last call, for the next lease to charge.
@@ -263,7 +256,8 @@ impl Fleet {
         self.warm.load(Ordering::Acquire)
     }
 
-    /// Gives back spent-but-uncharged tokens after a failed sync, to charge them next time.
+    /// Records `n` tokens spent without a lease (cold, borrowed, or taken back from a failed
+    /// sync), for the next lease to charge.
     pub fn uncharged(&self, n: u64) {
         if n > 0 {
             self.cold_spent.fetch_add(n, Ordering::Relaxed);

@@ -152,6 +152,11 @@ pub fn payload_hash(data: &[u8]) -> Hex64 {
         out.copy_from_slice(EMPTY_SHA256.as_bytes());
         return Hex64(out);
     }
+    sha256_hex64(data)
+}
+
+/// [`sha256_hex`] on the stack.
+fn sha256_hex64(data: &[u8]) -> Hex64 {
     Hex64(hex32(digest::digest(&digest::SHA256, data).as_ref()))
 }
 
@@ -405,9 +410,7 @@ fn hex_str(hex: &[u8; 64]) -> &str {
 /// Algorithm, timestamp, credential scope and the canonical request's hash: what the key signs,
 /// binding the signature to one instant and one region/service.
 pub fn string_to_sign(time: &SigningTime, scope: &Scope, canonical_request: &str) -> String {
-    let hash = Hex64(hex32(
-        digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref(),
-    ));
+    let hash = sha256_hex64(canonical_request.as_bytes());
     let mut out = String::with_capacity(160);
     write_string_to_sign(&mut out, time, scope, hash.as_str());
     out
@@ -416,13 +419,27 @@ pub fn string_to_sign(time: &SigningTime, scope: &Scope, canonical_request: &str
 /// [`string_to_sign`] into `out` (cleared first), given the canonical request's hex hash.
 fn write_string_to_sign(out: &mut String, time: &SigningTime, scope: &Scope, creq_hash: &str) {
     out.clear();
-    for piece in [ALGORITHM, "\n", time.amz_date(), "\n", time.date(), "/"] {
-        out.push_str(piece);
-    }
-    for piece in [scope.region, "/", scope.service, "/aws4_request\n"] {
+    for piece in string_to_sign_head(time, scope) {
         out.push_str(piece);
     }
     out.push_str(creq_hash);
+}
+
+/// The string to sign up to the canonical request's hash: algorithm, time and credential
+/// scope, in pieces (the signer feeds them to the HMAC, the verifier to a buffer).
+fn string_to_sign_head<'a>(time: &'a SigningTime, scope: &Scope<'a>) -> [&'a str; 10] {
+    [
+        ALGORITHM,
+        "\n",
+        time.amz_date(),
+        "\n",
+        time.date(),
+        "/",
+        scope.region,
+        "/",
+        scope.service,
+        "/aws4_request\n",
+    ]
 }
 
 /// A signed request as a verifier received it.
@@ -467,9 +484,7 @@ pub fn signature_matches(
     let names = pieces(req.signed_headers, b';');
     let mut buf = String::with_capacity(512);
     write_canonical_request(&mut buf, &parts, names, req.payload_hash, true);
-    let hash = Hex64(hex32(
-        digest::digest(&digest::SHA256, buf.as_bytes()).as_ref(),
-    ));
+    let hash = sha256_hex64(buf.as_bytes());
     write_string_to_sign(&mut buf, time, scope, hash.as_str());
     hmac::verify(key, buf.as_bytes(), &tag).is_ok()
 }
@@ -608,8 +623,8 @@ pub fn sign_with_content_sha256(
     content_sha256_header: bool,
     keys: &KeyCache,
 ) -> Vec<(&'static str, String)> {
-    let payload_hash = hex32(digest::digest(&digest::SHA256, payload).as_ref());
-    let payload_hash = hex_str(&payload_hash);
+    let payload_hash = payload_hash(payload);
+    let payload_hash = payload_hash.as_str();
     let mut added: Vec<(&'static str, String)> = Vec::with_capacity(4);
     added.push(("x-amz-date", time.amz_date().to_owned()));
     if let Some(token) = &creds.session_token {
@@ -644,18 +659,15 @@ pub fn sign_with_content_sha256(
         creq.clear();
         let signed = names.iter().map(|n| n.as_ref());
         write_canonical_request(&mut creq, &parts, signed, payload_hash, double);
-        hex32(digest::digest(&digest::SHA256, creq.as_bytes()).as_ref())
+        sha256_hex64(creq.as_bytes())
     };
     // The string to sign goes straight into the HMAC: algorithm, time, scope, request hash.
     let tag = keys.with_key(&creds.secret_access_key, time.date(), scope, |key| {
         let mut mac = hmac::Context::with_key(key);
-        for piece in [ALGORITHM, "\n", time.amz_date(), "\n", time.date(), "/"] {
+        for piece in string_to_sign_head(time, scope) {
             mac.update(piece.as_bytes());
         }
-        for piece in [scope.region, "/", scope.service, "/aws4_request\n"] {
-            mac.update(piece.as_bytes());
-        }
-        mac.update(&creq_hash);
+        mac.update(creq_hash.as_str().as_bytes());
         hex32(mac.sign().as_ref())
     });
     let mut auth = String::with_capacity(160 + creds.access_key_id.len());
