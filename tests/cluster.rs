@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::cache::{cached_api, flush_stage};
-use common::metrics::{scrape, scrape_when, Scrape};
-use common::redis::RedisServer;
+use common::metrics::{scrape, scrape_when};
+use common::redis::{cluster_section, joined, RedisServer};
 use common::traffic::*;
 use common::*;
 
@@ -42,25 +42,6 @@ fn node(redis: &RedisServer, node_id: &str) -> ConfigDir {
         .gateway_extra(&cluster_section(redis, node_id));
     cfg.write_api("shop", &shop());
     cfg
-}
-
-/// The `[cluster]` lines of a node of `redis`'s fleet.
-fn cluster_section(redis: &RedisServer, node_id: &str) -> String {
-    format!(
-        "[cluster]\nnode_id = \"{node_id}\"\nredis = \"{}\"\nkey_prefix = \"test:\"\n",
-        redis.url()
-    )
-}
-
-/// Waits until the node sees Redis and `nodes` live nodes.
-fn joined(gw: &Gateway, nodes: u64) -> Scrape {
-    let m = scrape_when(gw, |m| {
-        m.count("tollgate_cluster_redis_up", &[]) == 1
-            && m.count("tollgate_cluster_nodes", &[]) == nodes
-    });
-    assert_eq!(m.count("tollgate_cluster_redis_up", &[]), 1, "{}", m.text);
-    assert_eq!(m.count("tollgate_cluster_nodes", &[]), nodes, "{}", m.text);
-    m
 }
 
 /// Requests admitted (200) among `n` sent to `gw`; every other answer must be AWS's 429.

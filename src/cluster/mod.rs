@@ -19,13 +19,17 @@
 //! thread (no runtime of its own, nothing on a shard thread).
 
 pub mod flush;
+pub mod usage;
 pub mod worker;
+
+pub use usage::UsageTotal;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::throttle::Bucket;
+use crate::throttle::quota::{Period, QuotaSpec};
+use crate::throttle::{Bucket, QuotaState};
 
 /// `[cluster]`, checked.
 #[derive(Clone, PartialEq, Eq)]
@@ -112,11 +116,23 @@ pub fn check_url(url: &str) -> Result<(), String> {
 #[derive(Debug)]
 pub struct Link {
     healthy: AtomicBool,
+    /// Redis answered at least once since the node started.
+    reached: AtomicBool,
     nodes: AtomicU64,
     min_nodes: u64,
     /// Buckets that started wanting tokens, for the worker's active list.
     wake: crossbeam_channel::Sender<Arc<Bucket>>,
     woken: crossbeam_channel::Receiver<Arc<Bucket>>,
+    /// Quotas that reserved beyond their allowance or need one, likewise.
+    wake_quota: crossbeam_channel::Sender<Arc<QuotaState>>,
+    woken_quotas: crossbeam_channel::Receiver<Arc<QuotaState>>,
+    /// This node's usage totals to publish: (plan id, key id, day, requests that day).
+    usage_out: crossbeam_channel::Sender<UsageTotal>,
+    usage_in: crossbeam_channel::Receiver<UsageTotal>,
+    /// This node's id (its fields in the fleet's books).
+    pub node_id: String,
+    /// The Redis URL, for the admin thread's usage reports.
+    redis: String,
     /// Asks the worker to sync now rather than at its next interval (one slot: a nudge while
     /// one is pending is a no-op).
     nudge: crossbeam_channel::Sender<()>,
@@ -135,13 +151,22 @@ impl Link {
     /// A link that has not reached Redis yet (each node enforces its share until it does).
     pub fn new(settings: &ClusterSettings) -> Arc<Self> {
         let (wake, woken) = crossbeam_channel::unbounded();
+        let (wake_quota, woken_quotas) = crossbeam_channel::unbounded();
+        let (usage_out, usage_in) = crossbeam_channel::unbounded();
         let (nudge, nudged) = crossbeam_channel::bounded(1);
         Arc::new(Link {
             healthy: AtomicBool::new(false),
+            reached: AtomicBool::new(false),
             nodes: AtomicU64::new(settings.min_nodes.max(1)),
             min_nodes: settings.min_nodes.max(1),
             wake,
             woken,
+            wake_quota,
+            woken_quotas,
+            usage_out,
+            usage_in,
+            node_id: settings.node_id.clone(),
+            redis: settings.redis.clone(),
             nudge,
             nudged,
             key_prefix: settings.key_prefix.clone(),
@@ -169,6 +194,38 @@ impl Link {
         self.hurry();
     }
 
+    /// Hands a quota that reserved beyond its allowance (or was refused) to the worker.
+    pub fn activate_quota(&self, quota: Arc<QuotaState>) {
+        let _ = self.wake_quota.send(quota);
+        self.hurry();
+    }
+
+    /// Queues this node's total for (plan, key, day) for the fleet's usage book (from the
+    /// usage flusher, after the node's own store has it).
+    pub fn publish_usage(&self, total: UsageTotal) {
+        let _ = self.usage_out.send(total);
+    }
+
+    /// The Redis key of a quota's book, without the period's start day: plan, key and
+    /// settings, so a changed quota starts afresh (as a node-local one does on reload).
+    pub fn quota_key(&self, plan: &str, key: &str, spec: QuotaSpec) -> Box<str> {
+        let period = match spec.period {
+            Period::Day => "DAY",
+            Period::Week => "WEEK",
+            Period::Month => "MONTH",
+        };
+        format!(
+            "{}quota:{plan}:{key}:{}:{period}:{}:",
+            self.key_prefix, spec.limit, spec.offset
+        )
+        .into()
+    }
+
+    /// The Redis key of the fleet's usage book of `plan` on `day` (fields `node<TAB>key`).
+    pub fn usage_key(&self, plan: &str, day: u32) -> String {
+        format!("{}usage:{plan}:{day}", self.key_prefix)
+    }
+
     /// Asks the worker for a sync before its interval is up (a pool ran dry): never waits.
     pub fn hurry(&self) {
         let _ = self.nudge.try_send(());
@@ -182,7 +239,15 @@ impl Link {
 
     /// Marks Redis reachable or not; returns what it was.
     pub(crate) fn set_healthy(&self, up: bool) -> bool {
+        if up {
+            self.reached.store(true, Ordering::Release);
+        }
         self.healthy.swap(up, Ordering::AcqRel)
+    }
+
+    /// Whether Redis answered at least once since the node started.
+    pub fn reached(&self) -> bool {
+        self.reached.load(Ordering::Acquire)
     }
 
     /// Records the live node count.

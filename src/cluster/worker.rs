@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::flush::Outbox;
+use super::usage::Pending;
 use super::{ClusterSettings, Link};
 use crate::cache::CacheBoard;
-use crate::throttle::Bucket;
+use crate::throttle::quota::{blind_margin, Period};
+use crate::throttle::{Bucket, QuotaState, TrafficNode};
 
 /// The fleet's GCRA bucket, on Redis's clock (`TIME`, microseconds: a double holds them
 /// exactly). KEYS[1]: the bucket's theoretical arrival time; ARGV: µs per token, burst
@@ -58,10 +60,40 @@ redis.call('PEXPIRE', KEYS[1], ttl * 10)
 return redis.call('ZCARD', KEYS[1])
 "#;
 
+/// A quota's book for one period: a hash of what each node may reserve (its allowance).
+/// KEYS[1]: the book; ARGV: this node's id, what it has reserved, how many more it wants,
+/// the quota's limit, `1` to give back what it holds unreserved, the book's lifetime in ms,
+/// the live nodes. The node's field never falls below what it reserved (so requests
+/// admitted while Redis was away, or before it restarted empty, are charged once: the field
+/// is a total, not an increment); grants never take the book past the limit, and never
+/// exceed the node's part of what is left (rounded up), so that one busy node does not hold
+/// what another will need. Returns the node's allowance and the fleet's total after it.
+const QUOTA: &str = r#"
+local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local reserved = tonumber(ARGV[2])
+local f = mine
+if ARGV[5] == '1' or reserved > f then f = reserved end
+local total = 0
+local vals = redis.call('HVALS', KEYS[1])
+for i = 1, #vals do total = total + tonumber(vals[i]) end
+total = total - mine + f
+local limit = tonumber(ARGV[4])
+local g = 0
+if total < limit then
+  g = math.min(tonumber(ARGV[3]), math.ceil((limit - total) / tonumber(ARGV[7])))
+end
+f = f + g
+redis.call('HSET', KEYS[1], ARGV[1], f)
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {f, total + g}
+"#;
+
 /// Longest wait for a connection or an answer: a slow Redis is a failed Redis.
 pub const IO_TIMEOUT: Duration = Duration::from_millis(250);
-/// Syncs without demand after which a bucket leaves the active list.
+/// Syncs without demand after which a bucket or a quota leaves the active list.
 const IDLE_SYNCS: u32 = 100;
+/// Most syncs between two answers of a listed quota's book.
+const LOOK_SYNCS: u32 = 10;
 /// Shortest gap between two syncs, however often shards hurry the worker: bounds the
 /// round trips a node makes (500/s) when the fleet's limits are spent.
 const MIN_GAP: Duration = Duration::from_millis(2);
@@ -79,6 +111,7 @@ impl Worker {
         settings: ClusterSettings,
         link: Arc<Link>,
         cache: Arc<CacheBoard>,
+        traffic: Arc<TrafficNode>,
     ) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
         let (asked, outbox) = crossbeam_channel::unbounded();
@@ -88,7 +121,7 @@ impl Worker {
         let mut outbox = Outbox::new(outbox);
         let thread = std::thread::Builder::new()
             .name("tollgate-cluster".into())
-            .spawn(move || run(&settings, &link, &mut outbox, &flag))?;
+            .spawn(move || run(&settings, &link, &traffic, &mut outbox, &flag))?;
         Ok(Worker {
             stop,
             threads: vec![thread, subscriber],
@@ -110,6 +143,29 @@ struct Session {
     conn: redis::Connection,
     lease: String,
     heartbeat: String,
+    quota: String,
+}
+
+/// One quota on the worker's list.
+struct ActiveQuota {
+    quota: Arc<QuotaState>,
+    idle: u32,
+    /// Syncs since the book last answered for it.
+    quiet: u32,
+    /// `(period, reserved)` at the last sync: the demand since is the difference.
+    last: (u32, u64),
+}
+
+impl ActiveQuota {
+    fn new(quota: Arc<QuotaState>) -> Self {
+        ActiveQuota {
+            quota,
+            idle: 0,
+            // A quota joining the list reports at the first sync.
+            quiet: LOOK_SYNCS,
+            last: (0, 0),
+        }
+    }
 }
 
 /// One active bucket on the worker's list.
@@ -124,11 +180,23 @@ struct Active {
 /// in woken buckets, sync the active ones, publish cache flushes; on any failure drop the
 /// connection, retire every bucket to the node's share and log once; then wait for the next
 /// interval or a hurry.
-fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &AtomicBool) {
+fn run(
+    settings: &ClusterSettings,
+    link: &Link,
+    traffic: &TrafficNode,
+    outbox: &mut Outbox,
+    stop: &AtomicBool,
+) {
     let nodes_key = format!("{}nodes", settings.key_prefix);
     let beat_every = settings.node_ttl / 3;
     let mut session: Option<Session> = None;
     let mut active: Vec<Active> = Vec::new();
+    let mut quotas: Vec<ActiveQuota> = Vec::new();
+    let mut usage = Pending::default();
+    // The fleet's books as this node last saw them (see [`rejoin`]).
+    let mut epoch: Option<String> = None;
+    // Until then, after Redis lost the books, quotas only report (see [`rejoin`]).
+    let mut settle_until: Option<Instant> = None;
     let mut last_beat: Option<Instant> = None;
     let mut last_error = String::new();
     // When this connection started: for one node TTL after it, other nodes may not have
@@ -138,7 +206,11 @@ fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &Atom
         let tick = Instant::now();
         let outcome = (|| -> Result<(), String> {
             if session.is_none() {
-                session = Some(connect(&settings.redis)?);
+                let mut s = connect(&settings.redis)?;
+                if rejoin(&mut s, link, traffic, &mut epoch, &mut quotas, &mut usage)? {
+                    settle_until = Some(Instant::now() + settings.node_ttl);
+                }
+                session = Some(s);
                 connected_at = Instant::now();
             }
             let Some(s) = session.as_mut() else {
@@ -163,7 +235,14 @@ fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &Atom
                 idle: 0,
                 left: u64::MAX,
             }));
-            sync(s, link, &mut active)?;
+            for q in link.woken_quotas.try_iter() {
+                if !quotas.iter().any(|a| Arc::ptr_eq(&a.quota, &q)) {
+                    quotas.push(ActiveQuota::new(q));
+                }
+            }
+            let settling = settle_until.is_some_and(|t| Instant::now() < t);
+            sync(s, link, &mut active, &mut quotas, settling)?;
+            publish_usage(s, link, &mut usage)?;
             outbox.publish(&mut s.conn, settings)
         })();
         match outcome {
@@ -180,6 +259,13 @@ fn run(settings: &ClusterSettings, link: &Link, outbox: &mut Outbox, stop: &Atom
                 // Buckets spend the node's share until Redis answers again, then wake anew.
                 for a in active.drain(..) {
                     if let Some(f) = a.bucket.fleet() {
+                        f.retire();
+                    }
+                }
+                // Quotas spend their share of what was left; one that reserves beyond its
+                // allowance meanwhile queues itself, and is reported on reconnection.
+                for q in quotas.drain(..) {
+                    if let Some(f) = q.quota.fleet() {
                         f.retire();
                     }
                 }
@@ -234,19 +320,113 @@ fn connect(url: &str) -> Result<Session, String> {
     };
     let lease = load(&mut conn, LEASE)?;
     let heartbeat = load(&mut conn, HEARTBEAT)?;
+    let quota = load(&mut conn, QUOTA)?;
     Ok(Session {
         conn,
         lease,
         heartbeat,
+        quota,
     })
+}
+
+/// On each (re)connection: whether the fleet's books are the ones this node wrote to before.
+/// A marker key holds a random *epoch*, set by the first node to find it missing; a new
+/// epoch (the node's first connection, or Redis restarted empty, or a failover that lost
+/// writes) means the books may lack this node's part, so it republishes its usage of the
+/// last 90 days from its store and reports every quota it reserved in (totals, so nothing
+/// is counted twice). Returns true when the books were lost: until every node has reported
+/// again (one node TTL), the books under-count, so quotas report without asking for more.
+fn rejoin(
+    s: &mut Session,
+    link: &Link,
+    traffic: &TrafficNode,
+    epoch: &mut Option<String>,
+    quotas: &mut Vec<ActiveQuota>,
+    usage: &mut Pending,
+) -> Result<bool, String> {
+    let marker = format!("{}epoch", link.key_prefix);
+    // Real time, not the node's clock (a frozen test clock would repeat itself).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let fresh = format!("{}-{}-{nanos}", link.node_id, std::process::id());
+    let (seen,): (String,) = redis::pipe()
+        .cmd("SET")
+        .arg(&marker)
+        .arg(&fresh)
+        .arg("NX")
+        .ignore()
+        .cmd("GET")
+        .arg(&marker)
+        .query(&mut s.conn)
+        .map_err(|e| e.to_string())?;
+    if epoch.as_deref() == Some(seen.as_str()) {
+        return Ok(false);
+    }
+    let today = traffic.clock().unix_day();
+    let rows = traffic
+        .usage_since(today.saturating_sub(90))
+        .map_err(|e| e.to_string())?;
+    let republished = rows.len();
+    for (key, plan, day, requests) in rows {
+        link.publish_usage(super::UsageTotal {
+            plan,
+            key,
+            day,
+            requests,
+        });
+    }
+    usage.collect(link);
+    for q in traffic.quotas() {
+        let Some(f) = q.fleet() else {
+            continue;
+        };
+        // Known only from this node's store: the others may have spent the rest.
+        f.knowledge_aged(link.nodes());
+        let in_use = q.reserved().1 > 0;
+        let listed = quotas.iter().any(|a| Arc::ptr_eq(&a.quota, &q));
+        if in_use && !listed {
+            quotas.push(ActiveQuota::new(q));
+        }
+    }
+    let lost = epoch.is_some();
+    if lost {
+        tracing::warn!(
+            republished,
+            "cluster: the fleet's books in Redis are new (restarted empty?); this node's usage and quotas are reported again"
+        );
+    }
+    *epoch = Some(seen);
+    Ok(lost)
+}
+
+/// Writes the usage totals the flusher queued to the fleet's book, in one pipeline; kept
+/// for the next sync when Redis fails.
+fn publish_usage(s: &mut Session, link: &Link, usage: &mut Pending) -> Result<(), String> {
+    usage.collect(link);
+    if usage.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    usage.write_into(&mut pipe, link);
+    pipe.query::<()>(&mut s.conn).map_err(|e| e.to_string())?;
+    usage.clear();
+    Ok(())
 }
 
 /// Tops up every active bucket's pool to what its demand needs, in one pipeline; drops
 /// buckets idle for [`IDLE_SYNCS`] syncs.
-fn sync(s: &mut Session, link: &Link, active: &mut Vec<Active>) -> Result<(), String> {
+fn sync(
+    s: &mut Session,
+    link: &Link,
+    active: &mut Vec<Active>,
+    quotas: &mut Vec<ActiveQuota>,
+    settling: bool,
+) -> Result<(), String> {
     let nodes = link.nodes();
     let mut pipe = redis::pipe();
     let mut asked: Vec<(usize, u64)> = Vec::new();
+    let asked_quotas = ask_quotas(s, link, quotas, settling, &mut pipe);
     for (i, a) in active.iter_mut().enumerate() {
         let Some(f) = a.bucket.fleet() else {
             continue;
@@ -270,8 +450,8 @@ fn sync(s: &mut Session, link: &Link, active: &mut Vec<Active>) -> Result<(), St
             .arg(spent);
         asked.push((i, spent));
     }
-    if !asked.is_empty() {
-        let granted: Vec<(u64, u64)> = match pipe.query(&mut s.conn) {
+    if !asked.is_empty() || !asked_quotas.is_empty() {
+        let mut granted: Vec<(u64, u64)> = match pipe.query(&mut s.conn) {
             Ok(g) => g,
             Err(e) => {
                 // Charged next time (on this connection's successor).
@@ -284,7 +464,10 @@ fn sync(s: &mut Session, link: &Link, active: &mut Vec<Active>) -> Result<(), St
             }
         };
         link.syncs.fetch_add(1, Ordering::Relaxed);
-        for (&(i, _), (n, left)) in asked.iter().zip(granted) {
+        // The quotas' calls went into the pipeline first.
+        let for_buckets = granted.split_off(asked_quotas.len());
+        answer_quotas(quotas, &asked_quotas, &granted, nodes);
+        for (&(i, _), (n, left)) in asked.iter().zip(for_buckets) {
             active[i].left = left;
             if let Some(f) = active[i].bucket.fleet() {
                 // Every node may borrow its part of what is left until its next sync.
@@ -302,6 +485,122 @@ fn sync(s: &mut Session, link: &Link, active: &mut Vec<Active>) -> Result<(), St
         keep
     });
     Ok(())
+}
+
+/// What a quota on the list asks of its book in this sync.
+struct QuotaAsk {
+    /// Index in the list.
+    at: usize,
+    period: u32,
+    /// Giving back the unreserved allowance (the quota goes quiet).
+    release: bool,
+}
+
+/// Adds a QUOTA call to `pipe` for every listed quota that needs one: it reserved beyond
+/// its allowance (the book must hear of it), was refused, or its allowance no longer covers
+/// two syncs of demand; a quota quiet for [`IDLE_SYNCS`] gives back what it holds unreserved
+/// and leaves the list. While `settling`, quotas report and ask for nothing.
+fn ask_quotas(
+    s: &Session,
+    link: &Link,
+    quotas: &mut [ActiveQuota],
+    settling: bool,
+    pipe: &mut redis::Pipeline,
+) -> Vec<QuotaAsk> {
+    let nodes = link.nodes();
+    let mut asks = Vec::new();
+    for (at, a) in quotas.iter_mut().enumerate() {
+        let Some(f) = a.quota.fleet() else {
+            continue;
+        };
+        let spec = a.quota.spec();
+        let (period, reserved) = a.quota.reserved();
+        let (granted_for, allowance) = f.allowance();
+        let allowance = if granted_for == period { allowance } else { 0 };
+        let since = if a.last.0 == period { a.last.1 } else { 0 };
+        let dry = f.is_dry();
+        let demand = reserved.saturating_sub(since) + u64::from(dry);
+        a.last = (period, reserved);
+        a.idle = if demand > 0 { 0 } else { a.idle + 1 };
+        let release = a.idle >= IDLE_SYNCS;
+        let headroom = allowance.saturating_sub(reserved);
+        let low = demand
+            .saturating_mul(2)
+            .max(blind_margin(spec.limit, nodes));
+        let want = if release || settling || headroom >= low {
+            0
+        } else {
+            demand.saturating_mul(AHEAD).max(low) - headroom
+        };
+        let unreported = reserved > allowance || granted_for != period;
+        // A listed quota hears from its book at least every LOOK_SYNCS, so that what it
+        // would spend with Redis gone is its part of what is really left.
+        a.quiet += 1;
+        if want == 0 && !unreported && !release && a.quiet < LOOK_SYNCS {
+            continue;
+        }
+        a.quiet = 0;
+        if release {
+            f.release(period, reserved);
+        }
+        tracing::debug!(key = %f.key, period, reserved, allowance, want, release, "quota ask");
+        pipe.cmd("EVALSHA")
+            .arg(&s.quota)
+            .arg(1)
+            .arg(format!("{}{period}", f.key))
+            .arg(&link.node_id)
+            .arg(reserved)
+            .arg(want)
+            .arg(spec.limit)
+            .arg(if release { "1" } else { "0" })
+            .arg(book_lifetime_ms(spec.period))
+            .arg(nodes);
+        asks.push(QuotaAsk {
+            at,
+            period,
+            release,
+        });
+    }
+    asks
+}
+
+/// Applies the books' answers; quotas that gave back their allowance leave the list.
+fn answer_quotas(
+    quotas: &mut Vec<ActiveQuota>,
+    asks: &[QuotaAsk],
+    answers: &[(u64, u64)],
+    nodes: u64,
+) {
+    for (ask, &(allowance, fleet_used)) in asks.iter().zip(answers) {
+        if let Some(f) = quotas[ask.at].quota.fleet() {
+            tracing::debug!(key = %f.key, allowance, fleet_used, "quota answer");
+            f.granted(ask.period, allowance, fleet_used, nodes);
+            if ask.release {
+                f.knowledge_aged(nodes);
+            }
+        }
+    }
+    let mut i = 0;
+    quotas.retain(|a| {
+        let leaving = asks.iter().any(|k| k.at == i && k.release);
+        i += 1;
+        if leaving {
+            if let Some(f) = a.quota.fleet() {
+                f.retire();
+            }
+        }
+        !leaving
+    });
+}
+
+/// How long a quota's book outlives its period's start: the period plus a day.
+fn book_lifetime_ms(period: Period) -> u64 {
+    let days = match period {
+        Period::Day => 2,
+        Period::Week => 8,
+        Period::Month => 32,
+    };
+    days * 86_400_000
 }
 
 /// Syncs' worth of demand a lease covers while the fleet's bucket has plenty to spare: fewer

@@ -123,9 +123,13 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             let link = crate::cluster::Link::new(settings);
             traffic.join_fleet(Arc::clone(&link));
             let _ = metrics.cluster.set(Arc::clone(&link));
-            let worker =
-                crate::cluster::worker::Worker::start(settings.clone(), link, Arc::clone(&cache))
-                    .map_err(io_err("starting the cluster worker"))?;
+            let worker = crate::cluster::worker::Worker::start(
+                settings.clone(),
+                link,
+                Arc::clone(&cache),
+                Arc::clone(&traffic),
+            )
+            .map_err(io_err("starting the cluster worker"))?;
             tracing::info!(node = %settings.node_id, redis = %settings.redis_shown(), "cluster mode");
             Some(worker)
         }

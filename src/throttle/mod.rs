@@ -315,7 +315,7 @@ impl TrafficNode {
             usage.push(Arc::clone(u));
             let quota = plan.quota.map(|spec| match reg.quotas.get(&id) {
                 Some(q) if q.spec() == spec => Arc::clone(q),
-                _ => Arc::new(self.new_quota(spec, &id.0, &id.1, today)),
+                _ => self.new_quota(spec, &id.0, &id.1, today),
             });
             if let Some(q) = &quota {
                 kept_quotas.insert(id, Arc::clone(q));
@@ -332,8 +332,9 @@ impl TrafficNode {
         };
     }
 
-    /// A quota for the current period, starting from what the store counted in it.
-    fn new_quota(&self, spec: QuotaSpec, key: &str, plan: &str, today: u32) -> QuotaState {
+    /// A quota for the current period, starting from what the store counted in it; in
+    /// cluster mode its allowance comes from the fleet's book.
+    fn new_quota(&self, spec: QuotaSpec, key: &str, plan: &str, today: u32) -> Arc<QuotaState> {
         let start = spec.period_start(today);
         let used = match &*read(&self.store) {
             Some(store) => store.sum(key, plan, start, today).unwrap_or_else(|e| {
@@ -346,7 +347,30 @@ impl TrafficNode {
             }
             None => 0,
         };
-        QuotaState::new(spec, self.shards, today, used)
+        match self.fleet.get() {
+            None => Arc::new(QuotaState::new(spec, self.shards, today, used)),
+            Some(link) => {
+                let book = link.quota_key(plan, key, spec);
+                QuotaState::in_fleet(spec, self.shards, today, used, link, book)
+            }
+        }
+    }
+
+    /// Cluster mode: every quota of the current configuration (the worker reports them all
+    /// to the fleet's books after Redis lost them).
+    pub fn quotas(&self) -> Vec<Arc<QuotaState>> {
+        lock(&self.registry).quotas.values().cloned().collect()
+    }
+
+    /// Every usage row of the node's store from `since` on (see [`Store::since`]).
+    pub fn usage_since(&self, since: u32) -> Result<Vec<Delta>, StoreError> {
+        self.using_store(|s| s.since(since))
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// Cluster mode's link, if the node joined a fleet.
+    pub fn fleet(&self) -> Option<&Arc<crate::cluster::Link>> {
+        self.fleet.get()
     }
 
     /// Writes every counted request not yet in the store, under the UTC day it was admitted.
@@ -385,7 +409,11 @@ impl TrafficNode {
         }
         let written = match (&mut *forward, &*store) {
             (Some(sink), _) => sink.send(&deltas),
-            (None, Some(store)) => store.add(&deltas),
+            (None, Some(store)) => store.add_totals(&deltas).map(|totals| {
+                if let Some(link) = self.fleet.get() {
+                    publish(link, &deltas, &totals);
+                }
+            }),
             (None, None) => Ok(()),
         };
         if written.is_err() {
@@ -433,6 +461,18 @@ impl TrafficNode {
         }
         // After a hand-over: dropping the sink tells the new node nothing more will come.
         drop(lock(&self.forward).take());
+    }
+}
+
+/// Cluster mode: hands the node's new day totals to the fleet's usage book.
+fn publish(link: &crate::cluster::Link, deltas: &[Delta], totals: &[u64]) {
+    for ((key, plan, day, _), &requests) in deltas.iter().zip(totals) {
+        link.publish_usage(crate::cluster::UsageTotal {
+            plan: plan.clone(),
+            key: key.clone(),
+            day: *day,
+            requests,
+        });
     }
 }
 

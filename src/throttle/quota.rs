@@ -8,8 +8,10 @@
 //! store under the day each request was admitted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use super::padded::Padded;
+use crate::cluster::Link;
 
 /// Quota period, as AWS names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,6 +148,58 @@ pub struct QuotaState {
     /// `(period start day << 40) | reserved`.
     shared: Padded<AtomicU64>,
     slots: Box<[Padded<QuotaSlot>]>,
+    /// Cluster mode: how much of the period the fleet let this node reserve.
+    fleet: Option<FleetQuota>,
+}
+
+/// A quota's cluster-mode state. The fleet's book of a (key, plan, period) is a Redis hash
+/// of what each node may reserve (its *allowance*: what it reserved plus what it was granted
+/// ahead of demand); the cluster worker reports this node's reservations and asks for more
+/// in its syncs (`cluster::worker`). Between syncs a node reserves up to its allowance, plus
+/// a small blind margin so that a key's first request after a quiet spell is answered
+/// without waiting for Redis. tuning.md, "Cluster mode", derives the bound.
+#[derive(Debug)]
+pub struct FleetQuota {
+    link: Arc<Link>,
+    /// The quota's limit.
+    limit: u64,
+    /// The Redis key of the fleet's book, without the period's start day.
+    pub key: Box<str>,
+    me: Weak<QuotaState>,
+    /// `(period << 40) | allowance` the fleet's book gave this node at the last sync.
+    ceiling: Padded<AtomicU64>,
+    /// `(period << 40) | requests reserved fleet-wide` as the last sync saw them (at
+    /// creation: this node's own, from its store).
+    known: Padded<AtomicU64>,
+    /// `(period << 40) | margin` this node may reserve beyond its allowance while Redis is
+    /// away: its part of what the book had left, when it heard from the book lately; the
+    /// blind margin when its knowledge is old (others may have spent the rest since); its
+    /// share of the limit when it never reached Redis (it knows nothing of the others).
+    fallback: Padded<AtomicU64>,
+    /// On the worker's active list.
+    queued: AtomicBool,
+    /// A request was refused for want of an allowance: the next lease covers it.
+    dry: AtomicBool,
+}
+
+/// A new quota's margin for when Redis is away: its share of what this node's store says is
+/// left (limit ÷ nodes) if the node never reached Redis; the blind margin if it did (the
+/// other nodes may have spent it).
+fn initial_fallback(limit: u64, used: u64, link: &Link) -> u64 {
+    let nodes = link.nodes();
+    let left = limit.saturating_sub(used);
+    if link.reached() {
+        blind_margin(limit, nodes).min(left / nodes)
+    } else {
+        left / nodes
+    }
+}
+
+/// What a node may reserve beyond its allowance before the next sync, at most: 1/64 of its
+/// share of the quota, between 1 and 16. Spent blind (the fleet may have used the period up
+/// since the last sync), so each node can over-admit by at most this once per exhaustion.
+pub fn blind_margin(limit: u64, nodes: u64) -> u64 {
+    (limit / (64 * nodes.max(1))).clamp(1, 16)
 }
 
 fn pack(day: u32, reserved: u64) -> u64 {
@@ -167,7 +221,78 @@ impl QuotaState {
             slots: (0..shards.max(1))
                 .map(|_| Padded(QuotaSlot::default()))
                 .collect(),
+            fleet: None,
         }
+    }
+
+    /// A cluster-mode quota: the period's allowance comes from the fleet's book `key` (plus
+    /// the period's start day) in Redis through `link`'s worker. `used` is this node's own
+    /// count for the period, from its store.
+    pub fn in_fleet(
+        spec: QuotaSpec,
+        shards: usize,
+        today: u32,
+        used: u64,
+        link: &Arc<Link>,
+        key: Box<str>,
+    ) -> Arc<Self> {
+        let start = spec.period_start(today);
+        Arc::new_cyclic(|me| {
+            let mut q = QuotaState::new(spec, shards, today, used);
+            q.fleet = Some(FleetQuota {
+                link: Arc::clone(link),
+                limit: spec.limit,
+                key,
+                me: me.clone(),
+                // What it reserved is part of its allowance (its field in the book is at
+                // least that).
+                ceiling: Padded(AtomicU64::new(pack(start, used.min(MAX_LIMIT)))),
+                known: Padded(AtomicU64::new(pack(start, used.min(MAX_LIMIT)))),
+                fallback: Padded(AtomicU64::new(pack(
+                    start,
+                    initial_fallback(spec.limit, used, link),
+                ))),
+                queued: AtomicBool::new(false),
+                dry: AtomicBool::new(false),
+            });
+            q
+        })
+    }
+
+    /// Its cluster-mode state, if any.
+    pub fn fleet(&self) -> Option<&FleetQuota> {
+        self.fleet.as_ref()
+    }
+
+    /// `(period start day, requests reserved in it)` on this node.
+    pub fn reserved(&self) -> (u32, u64) {
+        unpack(self.shared.load(Ordering::Acquire))
+    }
+
+    /// Most requests this node may reserve in the period starting on `period`: the limit;
+    /// in cluster mode its allowance plus a margin (blind while Redis answers; its share of
+    /// what the fleet had left, limit ÷ live nodes of it, while Redis is away).
+    fn cap(&self, period: u32) -> u64 {
+        let limit = self.spec.limit;
+        let Some(f) = &self.fleet else {
+            return limit;
+        };
+        let of_period = |word: u64| {
+            let (p, n) = unpack(word);
+            (p == period).then_some(n)
+        };
+        let ceiling = of_period(f.ceiling.load(Ordering::Acquire)).unwrap_or(0);
+        // A period no sync has seen yet: nothing known to be used.
+        let left = of_period(f.known.load(Ordering::Acquire))
+            .map_or(limit, |used| limit.saturating_sub(used));
+        let nodes = f.link.nodes();
+        let margin = if f.link.healthy() {
+            blind_margin(limit, nodes).min(left / nodes)
+        } else {
+            // A period no sync has seen: the node's share of the whole limit.
+            of_period(f.fallback.load(Ordering::Acquire)).unwrap_or(limit / nodes)
+        };
+        ceiling.saturating_add(margin).min(limit)
     }
 
     /// The configured quota.
@@ -218,16 +343,19 @@ impl QuotaState {
 
     /// Leases shrink as the quota runs out, so that little is stranded on idle shards.
     fn lease_size(&self) -> u64 {
-        let (_, reserved) = unpack(self.shared.load(Ordering::Relaxed));
-        let left = self.spec.limit.saturating_sub(reserved);
+        let (day, reserved) = unpack(self.shared.load(Ordering::Relaxed));
+        let left = self.cap(day).saturating_sub(reserved);
         (left / (8 * self.slots.len() as u64)).clamp(1, 64)
     }
 
     /// Reserves up to `want` requests of the period starting on `period`; returns the period
-    /// they belong to and how many were reserved.
+    /// they belong to and how many were reserved. In cluster mode, a reservation beyond the
+    /// allowance, or a refusal, puts the quota on the worker's list.
     fn reserve(&self, period: u32, want: u64) -> Option<(u32, u64)> {
         let mut got = (0, 0);
-        self.shared
+        let mut cap = 0;
+        let done = self
+            .shared
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
                 let (day, reserved) = unpack(cur);
                 // A new period starts from zero; a clock that went back keeps the newer period.
@@ -236,15 +364,126 @@ impl QuotaState {
                 } else {
                     (day, reserved)
                 };
-                let available = self.spec.limit.saturating_sub(reserved);
+                cap = self.cap(day);
+                let available = cap.saturating_sub(reserved);
                 if available == 0 {
                     return None;
                 }
                 got = (day, want.min(available));
                 Some(pack(day, reserved + got.1))
             })
-            .ok()
-            .map(|_| got)
+            .map(|_| got);
+        if let Some(f) = &self.fleet {
+            f.after_reserve(self, done.map(|(day, _)| day));
+        }
+        done.ok()
+    }
+}
+
+impl FleetQuota {
+    /// Queues the quota for the worker when this node reserved beyond its allowance (the
+    /// fleet's book must hear of it) or was refused (it needs an allowance): `reserved` is
+    /// the period reserved in, `Err` on a refusal.
+    fn after_reserve(&self, quota: &QuotaState, reserved: Result<u32, u64>) {
+        let beyond = match reserved {
+            Ok(day) => {
+                let (p, allowance) = unpack(self.ceiling.load(Ordering::Acquire));
+                let (_, now) = quota.reserved();
+                p != day || now > allowance
+            }
+            Err(_) => {
+                if !self.dry.load(Ordering::Relaxed) && !self.dry.swap(true, Ordering::AcqRel) {
+                    self.link.hurry();
+                }
+                true
+            }
+        };
+        if beyond
+            && !self.queued.load(Ordering::Acquire)
+            && !self.queued.swap(true, Ordering::AcqRel)
+        {
+            if let Some(me) = self.me.upgrade() {
+                self.link.activate_quota(me);
+            }
+        }
+    }
+
+    /// Records what the fleet's book answered for `period`: this node's allowance and the
+    /// requests reserved fleet-wide. Until the next answer, should Redis go away, the node
+    /// may add its part of what the book had left.
+    ///
+    /// The fleet's total is taken as the highest seen in the period: a book that restarted
+    /// empty under-counts until every node has reported again, and margins sized from that
+    /// would over-admit (found by `tests/cluster_quota.rs`); a total that fell because a node
+    /// gave back its unreserved allowance only makes the margins smaller than they could be.
+    pub fn granted(&self, period: u32, allowance: u64, fleet_used: u64, nodes: u64) {
+        self.ceiling
+            .store(pack(period, allowance), Ordering::Release);
+        let seen = self
+            .known
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (p, used) = unpack(word);
+                let used = if p == period {
+                    used.max(fleet_used)
+                } else {
+                    fleet_used
+                };
+                Some(pack(period, used.min(MAX_LIMIT)))
+            })
+            .map_or(fleet_used, |old| {
+                let (p, used) = unpack(old);
+                if p == period {
+                    used.max(fleet_used)
+                } else {
+                    fleet_used
+                }
+            });
+        let left = self.limit().saturating_sub(seen);
+        self.fallback
+            .store(pack(period, left / nodes.max(1)), Ordering::Release);
+        self.dry.store(false, Ordering::Release);
+    }
+
+    /// What this node knows of the book is getting old (the quota left the worker's list,
+    /// or it was never asked for since Redis answered): should Redis go away, only the
+    /// blind margin may be added to the allowance.
+    pub fn knowledge_aged(&self, nodes: u64) {
+        let (period, used) = unpack(self.known.load(Ordering::Acquire));
+        let limit = self.limit();
+        let margin = blind_margin(limit, nodes).min(limit.saturating_sub(used) / nodes.max(1));
+        let _ = self
+            .fallback
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (p, m) = unpack(word);
+                (p == period && m > margin).then_some(pack(p, margin))
+            });
+    }
+
+    fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// `(period, allowance)` from the last sync.
+    pub fn allowance(&self) -> (u32, u64) {
+        unpack(self.ceiling.load(Ordering::Acquire))
+    }
+
+    /// Whether a request was refused since the last grant.
+    pub fn is_dry(&self) -> bool {
+        self.dry.load(Ordering::Acquire)
+    }
+
+    /// Gives up the allowance not yet reserved (the quota went quiet: another node may need
+    /// it): the allowance becomes what is reserved, `reserved` of `period`.
+    pub fn release(&self, period: u32, reserved: u64) {
+        self.ceiling
+            .store(pack(period, reserved.min(MAX_LIMIT)), Ordering::Release);
+    }
+
+    /// The worker dropped the quota from its list; the next reservation beyond the
+    /// allowance queues it again.
+    pub fn retire(&self) {
+        self.queued.store(false, Ordering::Release);
     }
 }
 
@@ -476,6 +715,76 @@ mod tests {
         let day = 20_000;
         let q = QuotaState::new(spec(10_000, Period::Month, 0), 4, day, 0);
         assert_eq!((0..20_000).filter(|_| q.try_admit(1, day)).count(), 10_000);
+    }
+
+    /// A link to a fleet of `nodes`, Redis answering or not.
+    fn link(nodes: u64, healthy: bool) -> Arc<Link> {
+        let link = Link::new(&crate::cluster::ClusterSettings::standalone_defaults());
+        link.set_nodes(nodes);
+        link.set_healthy(healthy);
+        link
+    }
+
+    fn fleet_quota(limit: u64, used: u64, link: &Arc<Link>) -> Arc<QuotaState> {
+        let spec = spec(limit, Period::Day, 0);
+        QuotaState::in_fleet(spec, 1, 20_000, used, link, "q:".into())
+    }
+
+    fn admitted(q: &QuotaState, n: usize) -> usize {
+        (0..n).filter(|_| q.try_admit(0, 20_000)).count()
+    }
+
+    #[test]
+    fn a_fleet_quota_spends_its_allowance_and_a_blind_margin_then_asks_the_worker() {
+        let link = link(2, true);
+        let q = fleet_quota(100, 0, &link);
+        // No allowance yet: the blind margin (1/64 of the node's share, at least 1).
+        assert_eq!(admitted(&q, 5), 1);
+        let f = q.fleet().unwrap();
+        assert!(f.queued.load(Ordering::Acquire), "queued for the worker");
+        assert!(f.is_dry(), "a refusal marks it dry");
+        f.granted(20_000, 10, 10, 2);
+        assert!(!f.is_dry());
+        // Its allowance of 10, of which 1 is spent, plus the margin again.
+        assert_eq!(admitted(&q, 20), 10);
+        // Another period: nothing granted in it yet, only the margin.
+        assert!(q.try_admit(0, 20_001));
+        assert!(!q.try_admit(0, 20_001));
+    }
+
+    #[test]
+    fn with_redis_away_a_fleet_quota_adds_its_part_of_what_the_book_had_left() {
+        let link = link(2, false);
+        let q = fleet_quota(100, 0, &link);
+        let f = q.fleet().unwrap();
+        f.granted(20_000, 10, 60, 2);
+        // Allowance 10 plus half of the 40 left.
+        assert_eq!(admitted(&q, 100), 30);
+        // Knowledge grown old: only the blind margin beyond the allowance.
+        let q = fleet_quota(100, 0, &link);
+        let f = q.fleet().unwrap();
+        f.granted(20_000, 10, 60, 2);
+        f.knowledge_aged(2);
+        assert_eq!(admitted(&q, 100), 11);
+    }
+
+    #[test]
+    fn a_node_that_never_reached_redis_keeps_to_its_share_of_the_limit() {
+        let link = link(2, false);
+        // 10 already counted in this node's store: half of the 90 left.
+        let q = fleet_quota(100, 10, &link);
+        assert_eq!(admitted(&q, 100), 45);
+    }
+
+    #[test]
+    fn a_book_that_restarted_empty_does_not_enlarge_the_margins() {
+        let link = link(2, false);
+        let q = fleet_quota(100, 0, &link);
+        let f = q.fleet().unwrap();
+        f.granted(20_000, 10, 90, 2);
+        // The book lost everything: only this node has reported again.
+        f.granted(20_000, 10, 10, 2);
+        assert_eq!(admitted(&q, 100), 15, "allowance 10 + half of the 10 left");
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! with one pair per day. `remaining` is what was left of the quota period at the end of that
 //! day (the quota limit minus the period's usage up to and including that day); a plan
 //! without a quota reports 0 like AWS.
+//!
+//! In cluster mode the report is the fleet's: the other nodes' counts come from the fleet's
+//! usage book in Redis (`cluster::usage`) and are added to this node's own store. With Redis
+//! unreachable the report falls back to this node's own record, and says so in the log.
 
 use serde_json::{json, Map, Value};
 
@@ -52,6 +56,10 @@ fn build(
         .find(|p| &*p.id == plan_id)
         .ok_or_else(|| (404, format!("Invalid Usage Plan ID specified: {plan_id}")))?;
     node.flush().map_err(|e| (500, e.to_string()))?;
+    let first = plan
+        .quota
+        .map_or(start, |q| q.period_start(start).min(start));
+    let others = others_of(node, plan_id, first, end);
     let key_filter = param("keyId");
     let items = node
         .using_store(|store| {
@@ -67,7 +75,8 @@ fn build(
                 if key_filter.is_some_and(|k| k != &*key.id) {
                     continue;
                 }
-                let rows = key_rows(store, &key.id, plan_id, plan.quota, start, end)
+                let range = Range { start, end, first };
+                let rows = key_rows(store, &key.id, plan_id, plan.quota, range, &others)
                     .map_err(|e| (500, e.to_string()))?;
                 items.insert(key.id.to_string(), Value::Array(rows));
             }
@@ -82,17 +91,46 @@ fn build(
     }))
 }
 
-/// `[used, remaining]` for each day of `start..=end`.
+/// Requests the other nodes of the fleet counted, by (key id, day); empty when the node is
+/// alone or Redis is unreachable (the report is then this node's own).
+fn others_of(node: &TrafficNode, plan: &str, first: u32, last: u32) -> Others {
+    let Some(link) = node.fleet() else {
+        return Others::new();
+    };
+    crate::cluster::usage::others(link, plan, first, last).unwrap_or_else(|e| {
+        tracing::warn!("usage report of plan {plan} shows this node's usage only: the fleet's book in Redis is unreachable ({e})");
+        Others::new()
+    })
+}
+
+/// Other nodes' requests by (key id, day).
+type Others = ahash::AHashMap<(String, u32), u64>;
+
+/// The days of a report, and the first day read (the start of the quota period holding
+/// `start`, for `remaining`).
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    start: u32,
+    end: u32,
+    first: u32,
+}
+
+/// `[used, remaining]` for each day of `start..=end`, this node's count plus `others`.
 fn key_rows(
     store: &super::Store,
     key: &str,
     plan: &str,
     quota: Option<QuotaSpec>,
-    start: u32,
-    end: u32,
+    range: Range,
+    others: &Others,
 ) -> Result<Vec<Value>, super::StoreError> {
-    let first = quota.map_or(start, |q| q.period_start(start).min(start));
-    let daily = store.daily(key, plan, first, end)?;
+    let Range { start, end, first } = range;
+    let mut daily = store.daily(key, plan, first, end)?;
+    if !others.is_empty() {
+        for (day, n) in (first..).zip(daily.iter_mut()) {
+            *n += others.get(&(key.to_string(), day)).copied().unwrap_or(0);
+        }
+    }
     let mut rows = Vec::with_capacity((end - start + 1) as usize);
     for day in start..=end {
         let used = daily[(day - first) as usize];
@@ -131,12 +169,25 @@ mod tests {
             period: Period::Week,
             offset: 1,
         };
-        let rows = key_rows(&store, "k", "p", Some(weekly), mon, mon + 7).unwrap();
+        let first = weekly.period_start(mon);
+        let week = Range {
+            start: mon,
+            end: mon + 7,
+            first,
+        };
+        let mut others = Others::new();
+        others.insert(("k".into(), mon + 1), 1);
+        let rows = key_rows(&store, "k", "p", Some(weekly), week, &others).unwrap();
         assert_eq!(rows[0], json!([2, 8]));
-        assert_eq!(rows[1], json!([3, 5]));
-        assert_eq!(rows[2], json!([0, 5]));
+        assert_eq!(rows[1], json!([4, 4]), "another node's request counts");
+        assert_eq!(rows[2], json!([0, 4]));
         assert_eq!(rows[7], json!([1, 9]));
-        let none = key_rows(&store, "k", "p", None, mon - 1, mon - 1).unwrap();
+        let day = Range {
+            start: mon - 1,
+            end: mon - 1,
+            first: mon - 1,
+        };
+        let none = key_rows(&store, "k", "p", None, day, &Others::new()).unwrap();
         assert_eq!(none, vec![json!([4, 0])]);
     }
 }

@@ -67,9 +67,16 @@ impl Store {
 
     /// Adds `(key id, plan id, day, requests)` deltas in one transaction.
     pub fn add(&self, deltas: &[Delta]) -> Result<(), StoreError> {
+        self.add_totals(deltas).map(drop)
+    }
+
+    /// [`Store::add`], returning each delta's day total after it (what cluster mode
+    /// publishes to the fleet's usage book).
+    pub fn add_totals(&self, deltas: &[Delta]) -> Result<Vec<u64>, StoreError> {
         if deltas.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let mut totals = Vec::with_capacity(deltas.len());
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut table = txn.open_table(DAILY).map_err(err)?;
@@ -77,9 +84,27 @@ impl Store {
                 let k = (&**key, &**plan, *day);
                 let old = table.get(k).map_err(err)?.map_or(0, |v| v.value());
                 table.insert(k, old + n).map_err(err)?;
+                totals.push(old + n);
             }
         }
-        txn.commit().map_err(err)
+        txn.commit().map_err(err)?;
+        Ok(totals)
+    }
+
+    /// Every `(key id, plan id, day, requests)` row of a day from `since` on (a full scan:
+    /// only when cluster mode republishes the node's usage after Redis lost it).
+    pub fn since(&self, since: u32) -> Result<Vec<Delta>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(DAILY).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            let (key, plan, day) = k.value();
+            if day >= since {
+                out.push((key.into(), plan.into(), day, v.value()));
+            }
+        }
+        Ok(out)
     }
 
     /// Requests per day in `first..=last` for one key in one plan, with zero for days
@@ -136,5 +161,16 @@ mod tests {
         assert_eq!(s.daily("k", "p", 9, 12).unwrap(), vec![0, 5, 0, 1]);
         assert_eq!(s.sum("k", "p", 0, 100).unwrap(), 6);
         assert_eq!(s.sum("k", "q", 0, 100).unwrap(), 9);
+        let totals = s.add_totals(&[("k".into(), "p".into(), 12, 4)]).unwrap();
+        assert_eq!(totals, [5]);
+        let mut recent = s.since(11).unwrap();
+        recent.sort();
+        assert_eq!(
+            recent,
+            [
+                ("k".into(), "p".into(), 12, 5),
+                ("k".into(), "q".into(), 11, 9)
+            ]
+        );
     }
 }

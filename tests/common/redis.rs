@@ -106,3 +106,23 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// The `[cluster]` lines of a node of `redis`'s fleet.
+pub fn cluster_section(redis: &RedisServer, node_id: &str) -> String {
+    format!(
+        "[cluster]\nnode_id = \"{node_id}\"\nredis = \"{}\"\nkey_prefix = \"test:\"\n",
+        redis.url()
+    )
+}
+
+/// Waits until the node sees Redis and `nodes` live nodes.
+pub fn joined(gw: &super::Gateway, nodes: u64) -> super::metrics::Scrape {
+    use super::metrics::scrape_when;
+    let m = scrape_when(gw, |m| {
+        m.count("tollgate_cluster_redis_up", &[]) == 1
+            && m.count("tollgate_cluster_nodes", &[]) == nodes
+    });
+    assert_eq!(m.count("tollgate_cluster_redis_up", &[]), 1, "{}", m.text);
+    assert_eq!(m.count("tollgate_cluster_nodes", &[]), nodes, "{}", m.text);
+    m
+}
