@@ -4,6 +4,11 @@
 # for SECONDS_RUN s, once spread over the three nodes and once all on one node. Prints the
 # fleet-wide admitted rate (target: within +-2 % of the limit), steady and overall.
 #
+# Then a usage-plan quota of QUOTA requests a day shared by the three nodes: 2 x LIMIT req/s
+# offered with one key (spread, then all on one node with another key) until it is spent;
+# prints what the fleet admitted against the quota (target: within the bound tuning.md
+# derives) and what the usage report on node 1 counts (target: exactly what was admitted).
+#
 # Then the CPU cost of cluster mode: one node, COST_RATE req/s on a stage whose limit is never
 # reached, standalone vs in a fleet, the node's CPU time per request from /proc/PID/stat,
 # alternated ROUNDS times (target: cluster <= 1.03 x standalone).
@@ -11,7 +16,7 @@
 # Finally Redis is stopped under load: every request must still be answered (200 or 429)
 # and the fleet-wide admitted rate falls to each node's share.
 #
-#   loadtest/cluster.sh    # LIMIT=1000 BURST=100 SECONDS_RUN=10 COST_RATE=3000 ROUNDS=2
+#   loadtest/cluster.sh    # LIMIT=1000 BURST=100 SECONDS_RUN=10 COST_RATE=3000 ROUNDS=2 QUOTA=3000
 #                          # SKIP_BUILD=1 TOLLGATE_BIN=... PORT=18190 REDIS_PORT=18199
 #   CALLGRIND=1 loadtest/cluster.sh   # only the cost, as user-space instructions per request
 #                          # (valgrind, every thread of the node, CALLGRIND_REQUESTS=2000
@@ -25,6 +30,7 @@ BURST="${BURST:-100}"
 SECONDS_RUN="${SECONDS_RUN:-10}"
 COST_RATE="${COST_RATE:-3000}"
 ROUNDS="${ROUNDS:-2}"
+QUOTA="${QUOTA:-3000}"
 PORT="${PORT:-18190}"
 REDIS_PORT="${REDIS_PORT:-18199}"
 OUT="$HERE/out/cluster-$(date +%Y%m%d-%H%M%S)"
@@ -82,6 +88,25 @@ throttle = { rate_limit = 1000000, burst_limit = 100000 }
 
 [deployments.d1.methods."GET /plain"]
 integration = { type = "MOCK", status = 200, body = "ok" }
+
+[deployments.d1.methods."GET /keyed"]
+api_key_required = true
+integration = { type = "MOCK", status = 200, body = "ok" }
+TOML
+    cat >"$dir/usage_plans.toml" <<TOML
+[plans.gold]
+quota = { limit = $QUOTA, period = "DAY" }
+[[plans.gold.stages]]
+api = "bench"
+stage = "open"
+TOML
+    cat >"$dir/api_keys.toml" <<TOML
+[keys.spread]
+value = "spreadspreadspreadspread"
+usage_plans = ["gold"]
+[keys.single]
+value = "singlesinglesinglesingle"
+usage_plans = ["gold"]
 TOML
     "$BIN" --check "$dir" >/dev/null || die "generated config rejected: $dir"
     echo "$dir"
@@ -184,6 +209,33 @@ printf 'spread over 3 nodes: %s\n' "$(fleet_sum <<<"$SPREAD")"
 sleep 2 # the bucket refills to its burst
 ONE="$(run "$((PORT + 1))" /limited/plain "$((2 * LIMIT))" "$SECONDS_RUN" 8)"
 printf 'all on one node:     %s\n' "$(fleet_sum <<<"$ONE")"
+
+# used KEY_ID : the fleet's usage of a key today, from node 1's usage report.
+used() {
+    local today
+    today="$(date -u +%F)"
+    curl -fsS "http://127.0.0.1:$((PORT + 11))/usageplans/gold/usage?keyId=$1&startDate=$today&endDate=$today" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][sys.argv[1]][0][0])' "$1"
+}
+quota_sum() {
+    python3 -c '
+import json, sys
+rs = [json.loads(l) for l in sys.stdin if l.strip()]
+adm = sum(r["admitted"] for r in rs); q = int(sys.argv[1])
+ans = sum(r["answered"] for r in rs); sent = sum(r["sent"] for r in rs)
+print(f"admitted {adm} of a quota of {q} ({adm / q:.4f} x), answered {ans}/{sent}")' "$QUOTA"
+}
+log "quota: $QUOTA requests a day for one key, $((2 * LIMIT)) req/s offered until it is spent"
+QSECS="$(python3 -c "print(max(3, 2 * $QUOTA / (2 * $LIMIT)))")"
+Q1="$(for n in 1 2 3; do run "$((PORT + n))" /open/keyed "$share" "$QSECS" 4 "x-api-key: spreadspreadspreadspread" & done; wait)"
+printf 'spread over 3 nodes: %s
+' "$(quota_sum <<<"$Q1")"
+Q2="$(run "$((PORT + 1))" /open/keyed "$((2 * LIMIT))" "$QSECS" 4 "x-api-key: singlesinglesinglesingle")"
+printf 'all on one node:     %s
+' "$(quota_sum <<<"$Q2")"
+sleep 2 # the other nodes' usage flushes reach Redis
+printf 'usage report on node 1: spread %s, single %s
+' "$(used spread)" "$(used single)"
 
 log "Redis stopped under load: each node falls back to its share (1/3 of the limit)"
 sleep 2

@@ -291,4 +291,135 @@ fn cluster_mistakes_are_config_errors() {
         &check_fails(cfg.path()),
         &["gateway.toml:", "cluster.redis", "not a Redis URL"],
     );
+    let cfg = ConfigDir::new().gateway_extra(
+        "[cluster]\nsentinels = [\"redis://127.0.0.1:26379\", \"nope://x\"]\ntls_ca_file = \"missing.pem\"\ntls_key_file = \"k.pem\"\n",
+    );
+    assert_mentions(
+        &check_fails(cfg.path()),
+        &[
+            "cluster.sentinels[1]",
+            "not a Redis URL",
+            "cluster.sentinel_master",
+            "`sentinels` needs `sentinel_master`",
+            "cluster.tls_ca_file",
+            "missing.pem",
+            "cluster.tls_key_file",
+        ],
+    );
+}
+
+/// `rediss://` to a Redis that requires client certificates: a node with the CA and a client
+/// certificate (files made at test time) joins; one without a client certificate cannot,
+/// and keeps serving on its share.
+#[test]
+fn tls_to_redis_with_a_client_certificate() {
+    let pki = common::tls::Pki::new("Redis Test CA");
+    let files = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path
+    };
+    let server = pki.server(&["localhost", "127.0.0.1"]);
+    let redis = RedisServer::start_tls(
+        &write("server.pem", &server.cert_pem),
+        &write("server.key", &server.key_pem),
+        &write("ca.pem", &pki.ca_pem()),
+    );
+    let client = pki.client("tollgate");
+    let tls_node = |id: &str, with_cert: bool| {
+        let mut toml = cluster_section(&redis, id);
+        toml.push_str("tls_ca_file = \"ca.pem\"\n");
+        if with_cert {
+            toml.push_str("tls_cert_file = \"client.pem\"\ntls_key_file = \"client.key\"\n");
+        }
+        let cfg = ConfigDir::new()
+            .shards(1)
+            .default_api("shop")
+            .gateway_extra(&toml);
+        cfg.write_api("shop", &shop());
+        cfg.write_file("ca.pem", &pki.ca_pem());
+        cfg.write_file("client.pem", &client.cert_pem);
+        cfg.write_file("client.key", &client.key_pem);
+        cfg
+    };
+    assert!(redis.url().starts_with("rediss://"));
+    let ca = tls_node("node-a", true);
+    let a = Gateway::start(&ca);
+    joined(&a, 1);
+    get(a.addr(), "/prod/open").assert(200, "open");
+    let cb = tls_node("node-b", false);
+    let b = Gateway::start(&cb);
+    let refused = b.wait_for_log(0, "Redis unreachable", LOG_TIMEOUT);
+    assert!(refused.is_some(), "{}", b.logs_text());
+    assert_eq!(scrape(&b).count("tollgate_cluster_redis_up", &[]), 0);
+    get(b.addr(), "/prod/open").assert(200, "open");
+}
+
+/// Redis Sentinel: nodes find the master through a real sentinel; when the master is killed
+/// the sentinel promotes its replica and the nodes follow it, falling back to their shares
+/// meanwhile and counting one fallback each.
+#[test]
+fn nodes_follow_a_sentinel_failover() {
+    let mut master = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&master);
+    let sentinel = common::redis::Sentinel::watch(&master, 1);
+    let sentinel_node = |id: &str| {
+        let cfg = ConfigDir::new()
+            .shards(1)
+            .default_api("shop")
+            .gateway_extra(&format!(
+                "[cluster]\nnode_id = \"{id}\"\nsentinels = [\"{}\"]\nsentinel_master = \"mymaster\"\nkey_prefix = \"test:\"\n",
+                sentinel.url()
+            ));
+        cfg.write_api("shop", &shop());
+        cfg
+    };
+    let (ca, cb) = (sentinel_node("node-a"), sentinel_node("node-b"));
+    let (a, b) = (Gateway::start(&ca), Gateway::start(&cb));
+    joined(&a, 2);
+    joined(&b, 2);
+    let mut before = 0;
+    for _ in 0..4 {
+        before += admitted(&a, 1) + admitted(&b, 1);
+    }
+    assert!(before > 0, "served through the sentinel's master");
+
+    let from = (a.logs().len(), b.logs().len());
+    master.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sentinel.master_port() != Some(replica.port()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sentinel never promoted the replica"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (gw, from) in [(&a, from.0), (&b, from.1)] {
+        let back = gw.wait_for_log(from, "Redis reached", Duration::from_secs(30));
+        assert!(back.is_some(), "{}", gw.logs_text());
+        let m = joined(gw, 2);
+        assert_eq!(
+            m.count("tollgate_cluster_fallbacks_total", &[]),
+            1,
+            "{}",
+            m.text
+        );
+    }
+    // The promoted replica holds the fleet's state: no node finds the books new, and the
+    // fleet keeps to one burst of 10 in all (standalone, each node would admit 10; tokens
+    // the nodes held in their pools when the master died are dropped, not spent twice).
+    for gw in [&a, &b] {
+        assert!(
+            !gw.logs_text().contains("books in Redis are new"),
+            "{}",
+            gw.logs_text()
+        );
+    }
+    let mut after = 0;
+    for _ in 0..11 {
+        after += admitted(&a, 1) + admitted(&b, 1);
+    }
+    eprintln!("admitted {before} before the failover, {after} after");
+    assert!(before + after <= BOUND, "{before} + {after}");
 }

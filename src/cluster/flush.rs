@@ -86,7 +86,7 @@ pub fn subscribe(
 
 /// One subscription, until an error or `stop`.
 fn listen(settings: &ClusterSettings, board: &CacheBoard, stop: &AtomicBool) -> Result<(), String> {
-    let mut conn = super::worker::open(&settings.redis)?;
+    let mut conn = super::connect::open(settings).map_err(|e| e.to_string())?;
     let mut sub = conn.as_pubsub();
     sub.subscribe(channel(settings))
         .map_err(|e| e.to_string())?;

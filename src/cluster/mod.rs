@@ -18,6 +18,7 @@
 //! The Redis client is the `redis` crate's synchronous connection, used only on the worker
 //! thread (no runtime of its own, nothing on a shard thread).
 
+pub mod connect;
 pub mod flush;
 pub mod usage;
 pub mod worker;
@@ -47,6 +48,21 @@ pub struct ClusterSettings {
     /// Fewest nodes the fleet is taken to have: shares are the limit ÷ max(this, live nodes),
     /// so a node that never reached Redis does not enforce the whole limit alone.
     pub min_nodes: u64,
+    /// Redis Sentinel: the sentinels' URLs (empty: `redis` is the server).
+    pub sentinels: Vec<String>,
+    /// The master's name among the sentinels.
+    pub sentinel_master: String,
+    /// Certificates for `rediss://` (read when the file was loaded).
+    pub tls: Option<RedisTls>,
+}
+
+/// PEM certificates for TLS to Redis.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisTls {
+    /// The CA that signed the server's certificate (default: the system's roots).
+    pub root_cert: Option<Vec<u8>>,
+    /// Client certificate and key, for servers that require one.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The Redis URL is printed without its credentials (`redis://user:password@host`).
@@ -59,6 +75,12 @@ impl std::fmt::Debug for ClusterSettings {
             .field("sync_interval", &self.sync_interval)
             .field("node_ttl", &self.node_ttl)
             .field("min_nodes", &self.min_nodes)
+            .field(
+                "sentinels",
+                &self.sentinels.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field("sentinel_master", &self.sentinel_master)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -73,12 +95,24 @@ impl ClusterSettings {
             sync_interval: Duration::from_millis(10),
             node_ttl: Duration::from_millis(3000),
             min_nodes: 1,
+            sentinels: Vec::new(),
+            sentinel_master: String::new(),
+            tls: None,
         }
     }
 
-    /// The Redis URL for logs: credentials replaced by `***`.
+    /// Where Redis is, for logs: the URL with its credentials replaced by `***`, or the
+    /// sentinels and the master's name.
     pub fn redis_shown(&self) -> String {
-        redact(&self.redis)
+        if self.sentinels.is_empty() {
+            return redact(&self.redis);
+        }
+        let sentinels: Vec<String> = self.sentinels.iter().map(|u| redact(u)).collect();
+        format!(
+            "master {} of sentinels {}",
+            self.sentinel_master,
+            sentinels.join(", ")
+        )
     }
 }
 
@@ -131,8 +165,8 @@ pub struct Link {
     usage_in: crossbeam_channel::Receiver<UsageTotal>,
     /// This node's id (its fields in the fleet's books).
     pub node_id: String,
-    /// The Redis URL, for the admin thread's usage reports.
-    redis: String,
+    /// Where Redis is, for the admin thread's usage reports.
+    settings: ClusterSettings,
     /// Asks the worker to sync now rather than at its next interval (one slot: a nudge while
     /// one is pending is a no-op).
     nudge: crossbeam_channel::Sender<()>,
@@ -166,7 +200,7 @@ impl Link {
             usage_out,
             usage_in,
             node_id: settings.node_id.clone(),
-            redis: settings.redis.clone(),
+            settings: settings.clone(),
             nudge,
             nudged,
             key_prefix: settings.key_prefix.clone(),

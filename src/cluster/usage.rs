@@ -78,7 +78,7 @@ pub fn others(
     first: u32,
     last: u32,
 ) -> Result<AHashMap<(String, u32), u64>, String> {
-    let mut conn = super::worker::open(&link.redis)?;
+    let mut conn = super::connect::open(&link.settings).map_err(|e| e.to_string())?;
     let mut pipe = redis::pipe();
     for day in first..=last {
         pipe.cmd("HGETALL").arg(link.usage_key(plan, day));

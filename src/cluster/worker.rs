@@ -88,8 +88,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {f, total + g}
 "#;
 
-/// Longest wait for a connection or an answer: a slow Redis is a failed Redis.
-pub const IO_TIMEOUT: Duration = Duration::from_millis(250);
+pub use super::connect::IO_TIMEOUT;
 /// Syncs without demand after which a bucket or a quota leaves the active list.
 const IDLE_SYNCS: u32 = 100;
 /// Most syncs between two answers of a listed quota's book.
@@ -206,7 +205,7 @@ fn run(
         let tick = Instant::now();
         let outcome = (|| -> Result<(), String> {
             if session.is_none() {
-                let mut s = connect(&settings.redis)?;
+                let mut s = connect(settings)?;
                 if rejoin(&mut s, link, traffic, &mut epoch, &mut quotas, &mut usage)? {
                     settle_until = Some(Instant::now() + settings.node_ttl);
                 }
@@ -292,25 +291,10 @@ fn run(
     }
 }
 
-/// A connection to `url` with a timeout on the connect and on every read and write (the
-/// subscriber's too: a Redis that accepts and never answers must not hold a thread that
-/// shutdown joins).
-pub(super) fn open(url: &str) -> Result<redis::Connection, String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let conn = client
-        .get_connection_with_timeout(IO_TIMEOUT)
-        .map_err(|e| e.to_string())?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    Ok(conn)
-}
-
-/// An [`open`] connection with both scripts loaded (again after a Redis restart, which
-/// forgets them).
-fn connect(url: &str) -> Result<Session, String> {
-    let mut conn = open(url)?;
+/// An [`open`](super::connect::open) connection with the scripts loaded (again after a
+/// Redis restart, which forgets them).
+fn connect(settings: &ClusterSettings) -> Result<Session, String> {
+    let mut conn = super::connect::open(settings).map_err(|e| e.to_string())?;
     let load = |conn: &mut redis::Connection, script: &str| -> Result<String, String> {
         redis::cmd("SCRIPT")
             .arg("LOAD")

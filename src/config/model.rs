@@ -58,8 +58,21 @@ pub struct GatewayFile {
 pub struct ClusterSection {
     /// This node's name among the fleet (default: host name and process id).
     pub node_id: Option<Spanned<String>>,
-    /// `redis://[user:password@]host:port[/db]`.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. With `sentinels`,
+    /// only its scheme, credentials and database are used (the host is the one they name).
     pub redis: Option<Spanned<String>>,
+    /// Redis Sentinel: the sentinels' URLs (`redis://host:26379`), asked in order which
+    /// server is the master of `sentinel_master`, again after every failure.
+    pub sentinels: Option<Vec<Spanned<String>>>,
+    /// The master's name among the sentinels (their `sentinel monitor NAME ...`).
+    pub sentinel_master: Option<Spanned<String>>,
+    /// PEM file of the CA that signed the Redis server's certificate (`rediss://`), relative
+    /// to the configuration folder; default: the system's roots.
+    pub tls_ca_file: Option<Spanned<String>>,
+    /// PEM client certificate for Redis servers that require one (`tls-auth-clients yes`).
+    pub tls_cert_file: Option<Spanned<String>>,
+    /// PEM key of `tls_cert_file`.
+    pub tls_key_file: Option<Spanned<String>>,
     /// Prefix of every key this fleet writes (default `tollgate:`), so several fleets can
     /// share one Redis.
     pub key_prefix: Option<Spanned<String>>,

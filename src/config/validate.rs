@@ -445,14 +445,16 @@ impl GatewayCheck<'_> {
         let section = self.src.model.cluster.as_ref()?;
         let mut settings = ClusterSettings::standalone_defaults();
         let mut ok = true;
+        let sentinels = section.sentinels.as_deref().unwrap_or_default();
         match &section.redis {
-            None => {
+            None if sentinels.is_empty() => {
                 let line = self.src.key_line("cluster");
                 let message =
-                    "cluster mode needs `redis`, the Redis server's URL (redis://host:port)";
+                    "cluster mode needs `redis`, the Redis server's URL (redis://host:port), or `sentinels`";
                 self.sink.at(&self.src.path, line, "cluster.redis", message);
                 ok = false;
             }
+            None => {}
             Some(url) => match crate::cluster::check_url(url.get_ref()) {
                 Ok(()) => settings.redis = url.get_ref().clone(),
                 Err(why) => {
@@ -461,6 +463,8 @@ impl GatewayCheck<'_> {
                 }
             },
         }
+        ok &= self.sentinels(section, &mut settings);
+        ok &= self.redis_tls(section, &mut settings);
         if let Some(id) = &section.node_id {
             let valid = !id.get_ref().is_empty()
                 && id.get_ref().len() <= 128
@@ -507,6 +511,99 @@ impl GatewayCheck<'_> {
             self.error(v, "cluster.node_ttl_ms", message);
         }
         ok.then_some(settings)
+    }
+
+    /// `[cluster] sentinels` and `sentinel_master`: both or neither.
+    fn sentinels(
+        &mut self,
+        section: &super::model::ClusterSection,
+        settings: &mut crate::cluster::ClusterSettings,
+    ) -> bool {
+        let sentinels = section.sentinels.as_deref().unwrap_or_default();
+        let mut ok = true;
+        for (i, url) in sentinels.iter().enumerate() {
+            match crate::cluster::check_url(url.get_ref()) {
+                Ok(()) => settings.sentinels.push(url.get_ref().clone()),
+                Err(why) => {
+                    self.error(url, &format!("cluster.sentinels[{i}]"), why);
+                    ok = false;
+                }
+            }
+        }
+        match (&section.sentinel_master, sentinels.is_empty()) {
+            (Some(name), false) if !name.get_ref().is_empty() => {
+                settings.sentinel_master = name.get_ref().clone();
+            }
+            (Some(name), false) => {
+                self.error(name, "cluster.sentinel_master", "must not be empty");
+                ok = false;
+            }
+            (None, false) => {
+                let line = self.src.key_line("cluster");
+                let message = "`sentinels` needs `sentinel_master`, the master's name among them";
+                self.sink
+                    .at(&self.src.path, line, "cluster.sentinel_master", message);
+                ok = false;
+            }
+            (Some(name), true) => {
+                self.error(name, "cluster.sentinel_master", "needs `sentinels`");
+                ok = false;
+            }
+            (None, true) => {}
+        }
+        ok
+    }
+
+    /// `[cluster] tls_*_file`: read now, so that a missing file is a config error.
+    fn redis_tls(
+        &mut self,
+        section: &super::model::ClusterSection,
+        settings: &mut crate::cluster::ClusterSettings,
+    ) -> bool {
+        let mut ok = true;
+        let mut read = |this: &mut Self, value: &Option<Spanned<String>>, field: &str| {
+            let value = value.as_ref()?;
+            let dir = this.src.path.parent().unwrap_or(std::path::Path::new("."));
+            let path = dir.join(value.get_ref());
+            match std::fs::read(&path) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    let message = format!("cannot read {}: {e}", path.display());
+                    this.error(value, field, message);
+                    ok = false;
+                    None
+                }
+            }
+        };
+        let ca = read(self, &section.tls_ca_file, "cluster.tls_ca_file");
+        let cert = read(self, &section.tls_cert_file, "cluster.tls_cert_file");
+        let key = read(self, &section.tls_key_file, "cluster.tls_key_file");
+        let client = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                let at = section
+                    .tls_cert_file
+                    .as_ref()
+                    .or(section.tls_key_file.as_ref());
+                if let Some(at) = at {
+                    self.error(
+                        at,
+                        "cluster.tls_cert_file",
+                        "tls_cert_file and tls_key_file go together",
+                    );
+                }
+                ok = false;
+                None
+            }
+        };
+        if ca.is_some() || client.is_some() {
+            settings.tls = Some(crate::cluster::RedisTls {
+                root_cert: ca,
+                client,
+            });
+        }
+        ok
     }
 
     fn admin(&mut self) -> Option<SocketAddr> {

@@ -1,8 +1,10 @@
 //! A real `redis-server` on a loopback port for cluster-mode tests: started per test with no
 //! persistence, stopped (SIGKILL) and started again on the same port to play a Redis outage
-//! and a restart that lost everything.
+//! and a restart that lost everything; on TLS only, or as a replica; and a real Redis
+//! Sentinel (`redis-server --sentinel`) watching a master, for failovers.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,18 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     password: Option<String>,
+    /// More `redis-server` arguments (TLS files, `--replicaof`).
+    extra: Vec<String>,
+    /// Serves TLS only (`--tls-port`, `--port 0`).
+    tls: bool,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 impl RedisServer {
@@ -21,23 +35,57 @@ impl RedisServer {
 
     /// Starts a server that requires `password` (`requirepass`, the default user's).
     pub fn start_with_password(password: Option<&str>) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
+        Self::start_with(password, Vec::new(), false)
+    }
+
+    /// Starts a server serving TLS only, with the certificate and key files given, requiring
+    /// client certificates signed by the CA file.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> RedisServer {
+        let files = [
+            ("--tls-cert-file", cert),
+            ("--tls-key-file", key),
+            ("--tls-ca-cert-file", ca),
+        ];
+        let mut extra: Vec<String> = files
+            .iter()
+            .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+            .collect();
+        extra.extend(["--tls-auth-clients".into(), "yes".into()]);
+        Self::start_with(None, extra, true)
+    }
+
+    /// Starts a replica of `master`.
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let extra = vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ];
+        Self::start_with(None, extra, false)
+    }
+
+    fn start_with(password: Option<&str>, extra: Vec<String>, tls: bool) -> RedisServer {
         let mut server = RedisServer {
-            port,
+            port: free_port(),
             child: None,
             password: password.map(str::to_string),
+            extra,
+            tls,
         };
         server.restart();
         server
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `redis://127.0.0.1:PORT`, with the password when the server requires one.
     pub fn url(&self) -> String {
         match &self.password {
             Some(p) => self.url_with_password(p),
+            None if self.tls => format!("rediss://127.0.0.1:{}", self.port),
             None => format!("redis://127.0.0.1:{}", self.port),
         }
     }
@@ -59,8 +107,17 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"]);
+        let port = self.port.to_string();
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port", &port]);
+        } else {
+            cmd.args(["--port", &port]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            // Replicas get their first copy at once, not after Redis's 5 s wait for others.
+            .args(["--repl-diskless-sync-delay", "0"])
+            .args(&self.extra);
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
         }
@@ -72,6 +129,10 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+            if self.tls && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
             if self
                 .command(&["PING"])
                 // A server requiring a password answers -NOAUTH: it is up all the same.
@@ -105,6 +166,110 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A Redis Sentinel on a loopback port watching `master` as `mymaster` (quorum 1, down
+/// after 300 ms), so that killing the master promotes its replica within a few seconds.
+pub struct Sentinel {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinel {
+    /// Starts a sentinel for `master` once `replicas` replicas are in sync with it (a
+    /// sentinel learns replicas from the master's `INFO`).
+    pub fn watch(master: &RedisServer, replicas: usize) -> Sentinel {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Online, not just connected: a replica still waiting for its first full copy
+        // would be promoted empty.
+        while master.info_replication().matches("state=online").count() < replicas {
+            assert!(
+                Instant::now() < deadline,
+                "replicas never synced: {}",
+                master.info_replication()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let dir = tempfile::tempdir().expect("sentinel dir");
+        let conf: PathBuf = dir.path().join("sentinel.conf");
+        let port = free_port();
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\nprotected-mode no\n\
+             sentinel monitor mymaster 127.0.0.1 {} 1\n\
+             sentinel down-after-milliseconds mymaster 300\n\
+             sentinel failover-timeout mymaster 2000\n",
+            master.port
+        );
+        std::fs::write(&conf, text).expect("write sentinel.conf");
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel");
+        let sentinel = Sentinel {
+            port,
+            child,
+            _dir: dir,
+        };
+        while sentinel.replicas() < replicas {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel never saw the replicas"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sentinel
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Replicas of `mymaster` the sentinel knows.
+    fn replicas(&self) -> usize {
+        redis_cli(self.port, &["SENTINEL", "replicas", "mymaster"])
+            .lines()
+            .filter(|l| *l == "name")
+            .count()
+    }
+
+    /// The port of the server the sentinel names as master.
+    pub fn master_port(&self) -> Option<u16> {
+        let out = redis_cli(
+            self.port,
+            &["SENTINEL", "get-master-addr-by-name", "mymaster"],
+        );
+        out.lines().nth(1)?.trim().parse().ok()
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RedisServer {
+    /// `INFO replication`, as text.
+    pub fn info_replication(&self) -> String {
+        redis_cli(self.port, &["INFO", "replication"])
+    }
+}
+
+/// Runs `redis-cli -p PORT ARGS...` (Debian's redis-tools, beside redis-server) and returns
+/// its output, empty on failure.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 /// The `[cluster]` lines of a node of `redis`'s fleet.

@@ -1,0 +1,151 @@
+//! Connections to the fleet's Redis: one server named by a URL (`redis://`, or `rediss://`
+//! for TLS with the configured CA and client certificate), or the master that Redis
+//! Sentinel names, found again after every failure so that a failover is followed.
+//!
+//! Sentinel discovery follows Redis's guidelines for Sentinel clients
+//! (<https://redis.io/docs/latest/develop/reference/sentinel-clients/>): ask each sentinel
+//! in turn `SENTINEL get-master-addr-by-name`, take the first answer, connect, and check with
+//! `ROLE` that the server really is a master (a sentinel may answer from before a failover).
+//! It is written here on the `redis` crate's connections, not with the crate's own Sentinel
+//! client, because every connect, read and write here must have a timeout (a slow Redis is a
+//! failed Redis) and the crate's sentinel queries have none.
+
+use std::time::Duration;
+
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+
+use super::ClusterSettings;
+
+/// Longest wait for a connection or an answer: a slow Redis is a failed Redis.
+pub const IO_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Why no connection to the fleet's Redis could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server (or a sentinel) refused, failed or timed out.
+    #[error("{0}")]
+    Redis(#[from] redis::RedisError),
+    /// No sentinel named a master.
+    #[error("no sentinel named a master for `{master}` ({why})")]
+    NoMaster {
+        /// The master's name.
+        master: String,
+        /// The last sentinel's failure.
+        why: String,
+    },
+    /// The server a sentinel named is not (or no longer) the master.
+    #[error("{addr}, named by the sentinels as master `{master}`, is a {role}")]
+    NotMaster {
+        /// The master's name.
+        master: String,
+        /// Where the sentinels pointed.
+        addr: String,
+        /// What `ROLE` said it is.
+        role: String,
+    },
+}
+
+/// A connection to the fleet's Redis (the master, with Sentinel), with a timeout on the
+/// connect and on every read and write: the worker's, the subscriber's and the usage
+/// report's (a Redis that accepts and never answers must not hold a thread that shutdown
+/// joins).
+pub fn open(settings: &ClusterSettings) -> Result<redis::Connection, ConnectError> {
+    if settings.sentinels.is_empty() {
+        let info = settings.redis.as_str().into_connection_info()?;
+        return dial(info, settings);
+    }
+    let (host, port) = master_address(settings)?;
+    let template = if settings.redis.is_empty() {
+        "redis://127.0.0.1".into_connection_info()?
+    } else {
+        settings.redis.as_str().into_connection_info()?
+    };
+    let addr = match template.addr() {
+        ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
+            host: host.clone(),
+            port,
+            insecure: *insecure,
+            tls_params: None,
+        },
+        _ => ConnectionAddr::Tcp(host.clone(), port),
+    };
+    let mut conn = dial(template.set_addr(addr), settings)?;
+    let role = role(&mut conn)?;
+    if role != "master" {
+        return Err(ConnectError::NotMaster {
+            master: settings.sentinel_master.clone(),
+            addr: format!("{host}:{port}"),
+            role,
+        });
+    }
+    Ok(conn)
+}
+
+/// Connects to `info`, with the configured certificates when it is a TLS address.
+fn dial(
+    info: ConnectionInfo,
+    settings: &ClusterSettings,
+) -> Result<redis::Connection, ConnectError> {
+    let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+    let client = match (&settings.tls, tls) {
+        (Some(certs), true) => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: certs
+                    .client
+                    .as_ref()
+                    .map(|(cert, key)| redis::ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.clone(),
+                    }),
+                root_cert: certs.root_cert.clone(),
+            },
+        )?,
+        _ => redis::Client::open(info)?,
+    };
+    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    conn.set_read_timeout(Some(IO_TIMEOUT))?;
+    conn.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(conn)
+}
+
+/// The master's address, from the first sentinel that names one.
+fn master_address(settings: &ClusterSettings) -> Result<(String, u16), ConnectError> {
+    let mut why = String::from("no sentinel answered");
+    for url in &settings.sentinels {
+        let asked = url
+            .as_str()
+            .into_connection_info()
+            .map_err(ConnectError::from)
+            .and_then(|info| dial(info, settings))
+            .and_then(|mut conn| {
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&settings.sentinel_master)
+                    .query::<Option<(String, String)>>(&mut conn)
+                    .map_err(ConnectError::from)
+            });
+        match asked {
+            Ok(Some((host, port))) => match port.parse() {
+                Ok(port) => return Ok((host, port)),
+                Err(_) => why = format!("a sentinel answered port `{port}`"),
+            },
+            Ok(None) => why = format!("a sentinel does not know `{}`", settings.sentinel_master),
+            Err(e) => why = e.to_string(),
+        }
+    }
+    Err(ConnectError::NoMaster {
+        master: settings.sentinel_master.clone(),
+        why,
+    })
+}
+
+/// The first element of `ROLE`'s answer: `master`, `slave` or `sentinel`.
+fn role(conn: &mut redis::Connection) -> Result<String, ConnectError> {
+    let answer: Vec<redis::Value> = redis::cmd("ROLE").query(conn)?;
+    Ok(match answer.first() {
+        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(redis::Value::SimpleString(s)) => s.clone(),
+        _ => "server of unknown role".into(),
+    })
+}
