@@ -19,9 +19,15 @@
 #                          Python client can send)
 #   SKIP_BUILD=1           use the existing binary; TOLLGATE_BIN to pick one
 #   PORT=18090 ADMIN_PORT=18091
+#   CLUSTER=1              cluster mode instead (issue 15): three nodes sharing one Redis,
+#                          the same limit and offered load spread and on one node, a shared
+#                          quota, Redis stopped under load, the CPU cost; see cluster.sh
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ "${CLUSTER:-0}" == 1 ]]; then
+    exec "$HERE/cluster.sh" "$@"
+fi
 source "$HERE/common.sh"
 LIMIT="${LIMIT:-1000}"
 BURST="${BURST:-100}"

@@ -152,9 +152,12 @@ secs = rs[0]["seconds"]
 adm = sum(r["admitted"] for r in rs); steady = sum(r["steady_admitted_rate"] for r in rs)
 ans = sum(r["answered"] for r in rs); sent = sum(r["sent"] for r in rs)
 other = sum(r["other"] for r in rs)
+p99 = max(r["latency_ms"].get("p99", 0) for r in rs)
+worst = max(r["latency_ms"].get("max", 0) for r in rs)
 lim = float(sys.argv[1])
 print(f"admitted {adm / secs:.1f} req/s ({adm / secs / lim:.3f} x limit), steady {steady:.1f} "
-      f"({steady / lim:.3f} x), answered {ans}/{sent}, non-200/429 {other}")' "$LIMIT"
+      f"({steady / lim:.3f} x), answered {ans}/{sent}, non-200/429 {other}, "
+      f"p99 {p99} ms, max {worst} ms")' "$LIMIT"
 }
 
 # callgrind_cost DIR : instructions per request of a node on DIR (all its threads, the

@@ -10,9 +10,11 @@ Content-Length) and timestamped on arrival.
 
 Prints one JSON object: sent, answered, admitted (2xx), throttled (429), other, the
 admitted rate over the run, over the steady part (after the first second, when the initial
-burst is spent), and the biggest number admitted in any one-second window (sliding, 10 ms steps).
+burst is spent), the biggest number admitted in any one-second window (sliding, 10 ms steps),
+and the latency of the answers (p50, p99, max in ms, from each request's due time).
 """
 import asyncio
+import collections
 import json
 import sys
 import time
@@ -20,10 +22,13 @@ import time
 from http1 import read_response, schedule
 
 
-async def reader(r, stamps, counts):
+async def reader(r, stamps, counts, dues, latencies):
     while True:
         status = await read_response(r)
         now = time.monotonic()
+        # Answers come back in order on a connection: this one is for the oldest request
+        # still unanswered on it, latency measured from when it was due (its schedule).
+        latencies.append(now - dues.popleft())
         counts["answered"] += 1
         if 200 <= status < 300:
             stamps.append(now)
@@ -40,10 +45,16 @@ async def main():
     request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
     conns = [await asyncio.open_connection(host, port) for _ in range(nconn)]
     stamps, counts = [], {"answered": 0, "throttled": 0, "other": 0}
-    readers = [asyncio.create_task(reader(r, stamps, counts)) for r, _ in conns]
+    dues = [collections.deque() for _ in conns]
+    latencies = []
+    readers = [
+        asyncio.create_task(reader(r, stamps, counts, dues[i], latencies))
+        for i, (r, _) in enumerate(conns)
+    ]
     total = int(rate * seconds)
     t0 = time.monotonic() + 0.05
-    async for i, _ in schedule(rate, seconds, t0):
+    async for i, due in schedule(rate, seconds, t0):
+        dues[i % nconn].append(due)
         conns[i % nconn][1].write(request)
     for _, w in conns:
         await w.drain()
@@ -77,7 +88,17 @@ async def main():
         "admitted_rate": round(len(stamps) / seconds, 1),
         "steady_admitted_rate": round(len(steady) / (seconds - 1), 1),
         "max_1s_admitted": best,
+        "latency_ms": percentiles(latencies),
     }))
+
+
+def percentiles(latencies):
+    """p50, p99 and max of the answers' latencies, in ms."""
+    if not latencies:
+        return {}
+    xs = sorted(latencies)
+    at = lambda q: round(xs[min(len(xs) - 1, int(q * len(xs)))] * 1000, 2)
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(xs[-1] * 1000, 2)}
 
 
 asyncio.run(main())
