@@ -306,6 +306,25 @@ fn cluster_mistakes_are_config_errors() {
             "cluster.tls_key_file",
         ],
     );
+    // Both files readable, but only one of the pair; and TLS files with a plain URL.
+    let cfg = ConfigDir::new().gateway_extra(
+        "[cluster]\nredis = \"rediss://127.0.0.1:6380\"\ntls_cert_file = \"c.pem\"\n",
+    );
+    cfg.write_file("c.pem", "not checked here");
+    assert_mentions(
+        &check_fails(cfg.path()),
+        &[
+            "cluster.tls_cert_file",
+            "tls_cert_file and tls_key_file go together",
+        ],
+    );
+    let cfg = ConfigDir::new()
+        .gateway_extra("[cluster]\nredis = \"redis://127.0.0.1:6379\"\ntls_ca_file = \"ca.pem\"\n");
+    cfg.write_file("ca.pem", "not checked here");
+    assert_mentions(
+        &check_fails(cfg.path()),
+        &["cluster.tls_ca_file", "need a rediss:// URL"],
+    );
 }
 
 /// `rediss://` to a Redis that requires client certificates: a node with the CA and a client

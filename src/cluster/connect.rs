@@ -54,7 +54,15 @@ pub fn open(settings: &ClusterSettings) -> Result<redis::Connection, ConnectErro
         let info = settings.redis.as_str().into_connection_info()?;
         return dial(info, settings);
     }
-    let (host, port) = master_address(settings)?;
+    open_master(settings).map(|(conn, _)| conn)
+}
+
+/// A connection to the server at `host:port`, which must say it is the master.
+fn master_at(
+    host: &str,
+    port: u16,
+    settings: &ClusterSettings,
+) -> Result<redis::Connection, ConnectError> {
     let template = if settings.redis.is_empty() {
         "redis://127.0.0.1".into_connection_info()?
     } else {
@@ -62,12 +70,12 @@ pub fn open(settings: &ClusterSettings) -> Result<redis::Connection, ConnectErro
     };
     let addr = match template.addr() {
         ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
-            host: host.clone(),
+            host: host.to_string(),
             port,
             insecure: *insecure,
             tls_params: None,
         },
-        _ => ConnectionAddr::Tcp(host.clone(), port),
+        _ => ConnectionAddr::Tcp(host.to_string(), port),
     };
     let mut conn = dial(template.set_addr(addr), settings)?;
     let role = role(&mut conn)?;
@@ -79,6 +87,44 @@ pub fn open(settings: &ClusterSettings) -> Result<redis::Connection, ConnectErro
         });
     }
     Ok(conn)
+}
+
+/// Whether the sentinels still name `connected` as the master (checked with each
+/// heartbeat: a master cut off from the sentinels keeps answering the nodes that reach it,
+/// and writing there while the others write to the new master would split the books).
+/// An unanswered question is no answer: the connection is kept.
+pub fn still_master(settings: &ClusterSettings, connected: &(String, u16)) -> bool {
+    if settings.sentinels.is_empty() {
+        return true;
+    }
+    match master_address(settings) {
+        Ok(named) => &named == connected,
+        Err(_) => true,
+    }
+}
+
+/// A connection to the master and, with Sentinel, where it is. Each sentinel is asked in
+/// turn: one that names a server that is gone or no longer the master (it has not seen the
+/// failover yet) must not keep the node from the others' answer.
+pub fn open_master(
+    settings: &ClusterSettings,
+) -> Result<(redis::Connection, Option<(String, u16)>), ConnectError> {
+    if settings.sentinels.is_empty() {
+        return Ok((open(settings)?, None));
+    }
+    let mut last = None;
+    for sentinel in &settings.sentinels {
+        match ask_sentinel(sentinel, settings)
+            .and_then(|(host, port)| Ok((master_at(&host, port, settings)?, (host, port))))
+        {
+            Ok((conn, at)) => return Ok((conn, Some(at))),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ConnectError::NoMaster {
+        master: settings.sentinel_master.clone(),
+        why: "no sentinel configured".into(),
+    }))
 }
 
 /// Connects to `info`, with the configured certificates when it is a TLS address.
@@ -111,33 +157,35 @@ fn dial(
 
 /// The master's address, from the first sentinel that names one.
 fn master_address(settings: &ClusterSettings) -> Result<(String, u16), ConnectError> {
-    let mut why = String::from("no sentinel answered");
+    let mut last = None;
     for url in &settings.sentinels {
-        let asked = url
-            .as_str()
-            .into_connection_info()
-            .map_err(ConnectError::from)
-            .and_then(|info| dial(info, settings))
-            .and_then(|mut conn| {
-                redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg(&settings.sentinel_master)
-                    .query::<Option<(String, String)>>(&mut conn)
-                    .map_err(ConnectError::from)
-            });
-        match asked {
-            Ok(Some((host, port))) => match port.parse() {
-                Ok(port) => return Ok((host, port)),
-                Err(_) => why = format!("a sentinel answered port `{port}`"),
-            },
-            Ok(None) => why = format!("a sentinel does not know `{}`", settings.sentinel_master),
-            Err(e) => why = e.to_string(),
+        match ask_sentinel(url, settings) {
+            Ok(at) => return Ok(at),
+            Err(e) => last = Some(e),
         }
     }
-    Err(ConnectError::NoMaster {
+    Err(last.unwrap_or_else(|| ConnectError::NoMaster {
+        master: settings.sentinel_master.clone(),
+        why: "no sentinel configured".into(),
+    }))
+}
+
+/// One sentinel's answer to `SENTINEL get-master-addr-by-name`.
+fn ask_sentinel(url: &str, settings: &ClusterSettings) -> Result<(String, u16), ConnectError> {
+    let no_master = |why: String| ConnectError::NoMaster {
         master: settings.sentinel_master.clone(),
         why,
-    })
+    };
+    let mut conn = dial(url.into_connection_info()?, settings)?;
+    let named: Option<(String, String)> = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(&settings.sentinel_master)
+        .query(&mut conn)?;
+    let (host, port) = named.ok_or_else(|| no_master("a sentinel does not know it".into()))?;
+    let port = port
+        .parse()
+        .map_err(|_| no_master(format!("a sentinel answered port `{port}`")))?;
+    Ok((host, port))
 }
 
 /// The first element of `ROLE`'s answer: `master`, `slave` or `sentinel`.

@@ -128,13 +128,51 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Host name and process id: unique per running node without configuration.
+/// Empty: no `node_id` configured; the node takes a stable one at start
+/// ([`stable_node_id`]).
 fn default_node_id() -> String {
+    String::new()
+}
+
+/// The node id to use when none is configured: kept in `{store}.node-id` beside the node's
+/// usage store, made once (host name and a random suffix). It must survive restarts and
+/// binary upgrades: the fleet's books hold one field per node id, and a node that came back
+/// under a new id would have its reservations and usage counted twice, once under each (a
+/// review finding). Two nodes on one host have two stores, so two ids.
+pub fn stable_node_id(store: &std::path::Path) -> String {
+    let path = {
+        let mut p = store.as_os_str().to_owned();
+        p.push(".node-id");
+        std::path::PathBuf::from(p)
+    };
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) {
+            return id.to_string();
+        }
+    }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(100)
+        .collect();
     let host = if host.is_empty() { "node".into() } else { host };
-    format!("{host}-{}", std::process::id())
+    let mut random = [0u8; 4];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+    let id = format!(
+        "{host}-{:08x}",
+        u32::from_be_bytes(random) ^ std::process::id()
+    );
+    if let Err(e) = std::fs::write(&path, format!("{id}\n")) {
+        tracing::warn!(
+            "cluster: cannot keep the node id in {} ({e}); using {id} until the next restart (set [cluster] node_id)",
+            path.display()
+        );
+    }
+    id
 }
 
 /// Whether `url` is a Redis URL the client can use (checked when the file is read).

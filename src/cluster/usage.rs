@@ -34,14 +34,20 @@ pub const KEEP_MS: u64 = 100 * 86_400_000;
 /// replaces the one before it, so an outage costs one entry per counter, not one per flush.
 #[derive(Debug, Default)]
 pub struct Pending {
-    totals: HashMap<(Box<str>, Box<str>, u32), u64>,
+    totals: HashMap<Id, u64>,
 }
 
+/// (plan id, key id, day).
+type Id = (Box<str>, Box<str>, u32);
+
 impl Pending {
-    /// Takes in what the flusher queued on `link`.
+    /// Takes in what the flusher queued on `link`. A node's day totals only grow, so the
+    /// larger wins: a republished row read before a flush cannot replace the flush's newer
+    /// total.
     pub fn collect(&mut self, link: &Link) {
         for t in link.usage_in.try_iter() {
-            self.totals.insert((t.plan, t.key, t.day), t.requests);
+            let n = self.totals.entry((t.plan, t.key, t.day)).or_insert(0);
+            *n = (*n).max(t.requests);
         }
     }
 
@@ -50,9 +56,21 @@ impl Pending {
         self.totals.is_empty()
     }
 
-    /// Adds an `HSET` (and the book's expiry) per waiting total to `pipe`.
-    pub fn write_into(&self, pipe: &mut redis::Pipeline, link: &Link) {
-        for ((plan, key, day), n) in &self.totals {
+    /// Adds an `HSET` (and the book's expiry) to `pipe` for up to `most` waiting totals;
+    /// returns them, for [`Pending::written`] once the pipeline answered.
+    pub fn write_into(
+        &self,
+        pipe: &mut redis::Pipeline,
+        link: &Link,
+        most: usize,
+    ) -> Vec<(Id, u64)> {
+        let taken: Vec<(Id, u64)> = self
+            .totals
+            .iter()
+            .take(most)
+            .map(|(id, n)| (id.clone(), *n))
+            .collect();
+        for ((plan, key, day), n) in &taken {
             let book = link.usage_key(plan, *day);
             pipe.cmd("HSET")
                 .arg(&book)
@@ -61,11 +79,16 @@ impl Pending {
                 .ignore();
             pipe.cmd("PEXPIRE").arg(&book).arg(KEEP_MS).ignore();
         }
+        taken
     }
 
-    /// The pipeline answered: nothing waits any more.
-    pub fn clear(&mut self) {
-        self.totals.clear();
+    /// The pipeline answered: these totals are written (unless a larger one came since).
+    pub fn written(&mut self, written: &[(Id, u64)]) {
+        for (id, n) in written {
+            if self.totals.get(id) == Some(n) {
+                self.totals.remove(id);
+            }
+        }
     }
 }
 

@@ -91,6 +91,8 @@ return {f, total + g}
 pub use super::connect::IO_TIMEOUT;
 /// Syncs without demand after which a bucket or a quota leaves the active list.
 const IDLE_SYNCS: u32 = 100;
+/// Most usage totals written per sync.
+const USAGE_PER_SYNC: usize = 1000;
 /// Most syncs between two answers of a listed quota's book.
 const LOOK_SYNCS: u32 = 10;
 /// Shortest gap between two syncs, however often shards hurry the worker: bounds the
@@ -140,6 +142,8 @@ impl Drop for Worker {
 /// A connection with the scripts loaded.
 struct Session {
     conn: redis::Connection,
+    /// With Sentinel: the master it is connected to.
+    master: Option<(String, u16)>,
     lease: String,
     heartbeat: String,
     quota: String,
@@ -153,17 +157,49 @@ struct ActiveQuota {
     quiet: u32,
     /// `(period, reserved)` at the last sync: the demand since is the difference.
     last: (u32, u64),
+    /// Gave back its allowance in this sync: leaves the list after the answer.
+    leaving: bool,
 }
 
-impl ActiveQuota {
-    fn new(quota: Arc<QuotaState>) -> Self {
-        ActiveQuota {
-            quota,
-            idle: 0,
-            // A quota joining the list reports at the first sync.
-            quiet: LOOK_SYNCS,
-            last: (0, 0),
+/// The worker's quotas, with O(1) membership (after a reconnect every quota in use joins at
+/// once).
+#[derive(Default)]
+struct QuotaList {
+    items: Vec<ActiveQuota>,
+    listed: ahash::AHashSet<usize>,
+}
+
+impl QuotaList {
+    /// Adds `quota` unless it is listed; it reports at the first sync.
+    fn add(&mut self, quota: Arc<QuotaState>) {
+        if self.listed.insert(Arc::as_ptr(&quota) as usize) {
+            self.items.push(ActiveQuota {
+                quota,
+                idle: 0,
+                quiet: LOOK_SYNCS,
+                last: (0, 0),
+                leaving: false,
+            });
         }
+    }
+
+    fn contains(&self, quota: &Arc<QuotaState>) -> bool {
+        self.listed.contains(&(Arc::as_ptr(quota) as usize))
+    }
+
+    /// Drops the quotas marked leaving (or all), retiring them.
+    fn retire(&mut self, all: bool) {
+        let listed = &mut self.listed;
+        self.items.retain(|a| {
+            let leaving = all || a.leaving;
+            if leaving {
+                listed.remove(&(Arc::as_ptr(&a.quota) as usize));
+                if let Some(f) = a.quota.fleet() {
+                    f.retire(&a.quota);
+                }
+            }
+            !leaving
+        });
     }
 }
 
@@ -190,7 +226,7 @@ fn run(
     let beat_every = settings.node_ttl / 3;
     let mut session: Option<Session> = None;
     let mut active: Vec<Active> = Vec::new();
-    let mut quotas: Vec<ActiveQuota> = Vec::new();
+    let mut quotas = QuotaList::default();
     let mut usage = Pending::default();
     // The fleet's books as this node last saw them (see [`rejoin`]).
     let mut epoch: Option<String> = None;
@@ -203,6 +239,9 @@ fn run(
     let mut connected_at = Instant::now();
     while !stop.load(Ordering::Acquire) {
         let tick = Instant::now();
+        // Connected or not: the latest total per counter replaces the ones before it, so an
+        // outage holds one entry per counter, not one per flush.
+        usage.collect(link);
         let outcome = (|| -> Result<(), String> {
             if session.is_none() {
                 let mut s = connect(settings)?;
@@ -228,6 +267,14 @@ fn run(
                 let settling = connected_at.elapsed() < settings.node_ttl;
                 link.set_nodes(if settling { n.max(link.nodes()) } else { n });
                 last_beat = Some(Instant::now());
+                if let Some(at) = &s.master {
+                    if !super::connect::still_master(settings, at) {
+                        return Err(format!(
+                            "the sentinels no longer name {}:{} the master",
+                            at.0, at.1
+                        ));
+                    }
+                }
             }
             active.extend(link.woken.try_iter().map(|bucket| Active {
                 bucket,
@@ -235,9 +282,7 @@ fn run(
                 left: u64::MAX,
             }));
             for q in link.woken_quotas.try_iter() {
-                if !quotas.iter().any(|a| Arc::ptr_eq(&a.quota, &q)) {
-                    quotas.push(ActiveQuota::new(q));
-                }
+                quotas.add(q);
             }
             let settling = settle_until.is_some_and(|t| Instant::now() < t);
             sync(s, link, &mut active, &mut quotas, settling)?;
@@ -263,11 +308,7 @@ fn run(
                 }
                 // Quotas spend their share of what was left; one that reserves beyond its
                 // allowance meanwhile queues itself, and is reported on reconnection.
-                for q in quotas.drain(..) {
-                    if let Some(f) = q.quota.fleet() {
-                        f.retire();
-                    }
-                }
+                quotas.retire(true);
                 if link.set_healthy(false) || last_error.is_empty() {
                     link.fallbacks.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(redis = %settings.redis_shown(), nodes = link.nodes(), "cluster: Redis unreachable ({e}); enforcing this node's share (1/{}) of every limit until it returns", link.nodes());
@@ -294,7 +335,7 @@ fn run(
 /// An [`open`](super::connect::open) connection with the scripts loaded (again after a
 /// Redis restart, which forgets them).
 fn connect(settings: &ClusterSettings) -> Result<Session, String> {
-    let mut conn = super::connect::open(settings).map_err(|e| e.to_string())?;
+    let (mut conn, master) = super::connect::open_master(settings).map_err(|e| e.to_string())?;
     let load = |conn: &mut redis::Connection, script: &str| -> Result<String, String> {
         redis::cmd("SCRIPT")
             .arg("LOAD")
@@ -307,6 +348,7 @@ fn connect(settings: &ClusterSettings) -> Result<Session, String> {
     let quota = load(&mut conn, QUOTA)?;
     Ok(Session {
         conn,
+        master,
         lease,
         heartbeat,
         quota,
@@ -325,7 +367,7 @@ fn rejoin(
     link: &Link,
     traffic: &TrafficNode,
     epoch: &mut Option<String>,
-    quotas: &mut Vec<ActiveQuota>,
+    quotas: &mut QuotaList,
     usage: &mut Pending,
 ) -> Result<bool, String> {
     let marker = format!("{}epoch", link.key_prefix);
@@ -344,6 +386,13 @@ fn rejoin(
         .arg(&marker)
         .query(&mut s.conn)
         .map_err(|e| e.to_string())?;
+    // What this node learnt of quotas off its list predates the outage: should Redis go
+    // away again, they get the blind margin, not their part of an old remainder.
+    for q in traffic.quotas() {
+        if let (Some(f), false) = (q.fleet(), quotas.contains(&q)) {
+            f.knowledge_aged(link.nodes());
+        }
+    }
     if epoch.as_deref() == Some(seen.as_str()) {
         return Ok(false);
     }
@@ -362,15 +411,8 @@ fn rejoin(
     }
     usage.collect(link);
     for q in traffic.quotas() {
-        let Some(f) = q.fleet() else {
-            continue;
-        };
-        // Known only from this node's store: the others may have spent the rest.
-        f.knowledge_aged(link.nodes());
-        let in_use = q.reserved().1 > 0;
-        let listed = quotas.iter().any(|a| Arc::ptr_eq(&a.quota, &q));
-        if in_use && !listed {
-            quotas.push(ActiveQuota::new(q));
+        if q.fleet().is_some() && q.reserved().1 > 0 {
+            quotas.add(q);
         }
     }
     let lost = epoch.is_some();
@@ -391,10 +433,12 @@ fn publish_usage(s: &mut Session, link: &Link, usage: &mut Pending) -> Result<()
     if usage.is_empty() {
         return Ok(());
     }
+    // In pieces, so that a republish of 90 days never holds up a sync for long (nor fails
+    // the read timeout again and again).
     let mut pipe = redis::pipe();
-    usage.write_into(&mut pipe, link);
+    let written = usage.write_into(&mut pipe, link, USAGE_PER_SYNC);
     pipe.query::<()>(&mut s.conn).map_err(|e| e.to_string())?;
-    usage.clear();
+    usage.written(&written);
     Ok(())
 }
 
@@ -404,13 +448,13 @@ fn sync(
     s: &mut Session,
     link: &Link,
     active: &mut Vec<Active>,
-    quotas: &mut Vec<ActiveQuota>,
+    quotas: &mut QuotaList,
     settling: bool,
 ) -> Result<(), String> {
     let nodes = link.nodes();
     let mut pipe = redis::pipe();
     let mut asked: Vec<(usize, u64)> = Vec::new();
-    let asked_quotas = ask_quotas(s, link, quotas, settling, &mut pipe);
+    let asked_quotas = ask_quotas(s, link, &mut quotas.items, settling, &mut pipe);
     for (i, a) in active.iter_mut().enumerate() {
         let Some(f) = a.bucket.fleet() else {
             continue;
@@ -450,7 +494,8 @@ fn sync(
         link.syncs.fetch_add(1, Ordering::Relaxed);
         // The quotas' calls went into the pipeline first.
         let for_buckets = granted.split_off(asked_quotas.len());
-        answer_quotas(quotas, &asked_quotas, &granted, nodes);
+        answer_quotas(&quotas.items, &asked_quotas, &granted, nodes);
+        quotas.retire(false);
         for (&(i, _), (n, left)) in asked.iter().zip(for_buckets) {
             active[i].left = left;
             if let Some(f) = active[i].bucket.fleet() {
@@ -502,7 +547,9 @@ fn ask_quotas(
         let (granted_for, allowance) = f.allowance();
         let allowance = if granted_for == period { allowance } else { 0 };
         let since = if a.last.0 == period { a.last.1 } else { 0 };
-        let dry = f.is_dry();
+        // A spent quota's refusals are no demand: nothing is left to lease.
+        let spent = f.known_used(period).is_some_and(|used| used >= spec.limit);
+        let dry = f.is_dry() && !spent;
         let demand = reserved.saturating_sub(since) + u64::from(dry);
         a.last = (period, reserved);
         a.idle = if demand > 0 { 0 } else { a.idle + 1 };
@@ -526,6 +573,7 @@ fn ask_quotas(
         a.quiet = 0;
         if release {
             f.release(period, reserved);
+            a.leaving = true;
         }
         tracing::debug!(key = %f.key, period, reserved, allowance, want, release, "quota ask");
         pipe.cmd("EVALSHA")
@@ -548,13 +596,7 @@ fn ask_quotas(
     asks
 }
 
-/// Applies the books' answers; quotas that gave back their allowance leave the list.
-fn answer_quotas(
-    quotas: &mut Vec<ActiveQuota>,
-    asks: &[QuotaAsk],
-    answers: &[(u64, u64)],
-    nodes: u64,
-) {
+fn answer_quotas(quotas: &[ActiveQuota], asks: &[QuotaAsk], answers: &[(u64, u64)], nodes: u64) {
     for (ask, &(allowance, fleet_used)) in asks.iter().zip(answers) {
         if let Some(f) = quotas[ask.at].quota.fleet() {
             tracing::debug!(key = %f.key, allowance, fleet_used, "quota answer");
@@ -564,20 +606,10 @@ fn answer_quotas(
             }
         }
     }
-    let mut i = 0;
-    quotas.retain(|a| {
-        let leaving = asks.iter().any(|k| k.at == i && k.release);
-        i += 1;
-        if leaving {
-            if let Some(f) = a.quota.fleet() {
-                f.retire();
-            }
-        }
-        !leaving
-    });
 }
 
-/// How long a quota's book outlives its period's start: the period plus a day.
+/// How long a quota's book lives after its last write: the period plus a day (so it outlives
+/// its period whatever the traffic).
 fn book_lifetime_ms(period: Period) -> u64 {
     let days = match period {
         Period::Day => 2,

@@ -56,7 +56,8 @@ pub struct GatewayFile {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
-    /// This node's name among the fleet (default: host name and process id).
+    /// This node's name among the fleet (default: made once and kept beside the usage store,
+    /// `{store}.node-id`, so that it survives restarts and upgrades).
     pub node_id: Option<Spanned<String>>,
     /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. With `sentinels`,
     /// only its scheme, credentials and database are used (the host is the one they name).

@@ -597,6 +597,23 @@ impl GatewayCheck<'_> {
                 None
             }
         };
+        let tls_url = settings.redis.starts_with("rediss://")
+            || settings
+                .sentinels
+                .iter()
+                .any(|u| u.starts_with("rediss://"));
+        let first = [
+            (&section.tls_ca_file, "cluster.tls_ca_file"),
+            (&section.tls_cert_file, "cluster.tls_cert_file"),
+            (&section.tls_key_file, "cluster.tls_key_file"),
+        ]
+        .into_iter()
+        .find_map(|(value, field)| value.as_ref().map(|v| (v, field)));
+        if let (false, true, Some((at, field))) = (tls_url, ok, first) {
+            let message = "TLS files need a rediss:// URL in `redis` or `sentinels`";
+            self.error(at, field, message);
+            ok = false;
+        }
         if ca.is_some() || client.is_some() {
             settings.tls = Some(crate::cluster::RedisTls {
                 root_cert: ca,

@@ -119,7 +119,12 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     // Cluster mode: before the first snapshot is linked, so every bucket is a fleet bucket.
     let _cluster = match &node.cluster {
         None => None,
-        Some(settings) => {
+        Some(configured) => {
+            let mut settings = configured.clone();
+            if settings.node_id.is_empty() {
+                settings.node_id = crate::cluster::stable_node_id(&usage.store);
+            }
+            let settings = &settings;
             let link = crate::cluster::Link::new(settings);
             traffic.join_fleet(Arc::clone(&link));
             let _ = metrics.cluster.set(Arc::clone(&link));

@@ -73,7 +73,11 @@ impl TrafficNode {
             }
         }
         match &*read(&self.store) {
-            Some(store) => store.add(deltas),
+            Some(store) => store.add_totals(deltas).map(|totals| {
+                if let Some(link) = self.fleet() {
+                    super::publish(link, deltas, &totals);
+                }
+            }),
             None => Ok(()),
         }
     }

@@ -351,7 +351,13 @@ impl TrafficNode {
             None => Arc::new(QuotaState::new(spec, self.shards, today, used)),
             Some(link) => {
                 let book = link.quota_key(plan, key, spec);
-                QuotaState::in_fleet(spec, self.shards, today, used, link, book)
+                let quota = QuotaState::in_fleet(spec, self.shards, today, used, link, book);
+                // What this node already counted in the period must reach the book (a
+                // restart, or a key a reload brought back), even if the key stays quiet.
+                if let (true, Some(f)) = (used > 0, quota.fleet()) {
+                    f.wake();
+                }
+                quota
             }
         }
     }
@@ -465,7 +471,7 @@ impl TrafficNode {
 }
 
 /// Cluster mode: hands the node's new day totals to the fleet's usage book.
-fn publish(link: &crate::cluster::Link, deltas: &[Delta], totals: &[u64]) {
+pub(crate) fn publish(link: &crate::cluster::Link, deltas: &[Delta], totals: &[u64]) {
     for ((key, plan, day, _), &requests) in deltas.iter().zip(totals) {
         link.publish_usage(crate::cluster::UsageTotal {
             plan: plan.clone(),

@@ -398,14 +398,24 @@ impl FleetQuota {
                 true
             }
         };
-        if beyond
-            && !self.queued.load(Ordering::Acquire)
-            && !self.queued.swap(true, Ordering::AcqRel)
-        {
+        if beyond {
+            self.wake();
+        }
+    }
+
+    /// Puts the quota on the worker's list unless it is there.
+    pub fn wake(&self) {
+        if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
             if let Some(me) = self.me.upgrade() {
                 self.link.activate_quota(me);
             }
         }
+    }
+
+    /// Requests reserved fleet-wide in `period`, as the highest answer of the book saw them.
+    pub fn known_used(&self, period: u32) -> Option<u64> {
+        let (p, used) = unpack(self.known.load(Ordering::Acquire));
+        (p == period).then_some(used)
     }
 
     /// Records what the fleet's book answered for `period`: this node's allowance and the
@@ -441,7 +451,12 @@ impl FleetQuota {
         let left = self.limit().saturating_sub(seen);
         self.fallback
             .store(pack(period, left / nodes.max(1)), Ordering::Release);
-        self.dry.store(false, Ordering::Release);
+        // A spent quota stays dry: its refusals then neither hurry the worker nor count as
+        // demand, and it is asked about only every few syncs (a review finding: it was asked
+        // at every sync for the rest of the period).
+        if seen < self.limit() {
+            self.dry.store(false, Ordering::Release);
+        }
     }
 
     /// What this node knows of the book is getting old (the quota left the worker's list,
@@ -481,9 +496,16 @@ impl FleetQuota {
     }
 
     /// The worker dropped the quota from its list; the next reservation beyond the
-    /// allowance queues it again.
-    pub fn retire(&self) {
-        self.queued.store(false, Ordering::Release);
+    /// allowance queues it again. One made while the worker was dropping it (after its last
+    /// look, before this) found it still queued: it is queued again now, or the book would
+    /// never hear of it.
+    pub fn retire(&self, quota: &QuotaState) {
+        self.queued.store(false, Ordering::SeqCst);
+        let (day, reserved) = quota.reserved();
+        let (p, allowance) = unpack(self.ceiling.load(Ordering::SeqCst));
+        if p != day || reserved > allowance {
+            self.wake();
+        }
     }
 }
 

@@ -13,10 +13,14 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     password: Option<String>,
-    /// More `redis-server` arguments (TLS files, `--replicaof`).
+    /// An ACL user and its password (the URL names them).
+    user: Option<(String, String)>,
+    /// More `redis-server` arguments (TLS files, `--replicaof`, ACL users).
     extra: Vec<String>,
     /// Serves TLS only (`--tls-port`, `--port 0`).
     tls: bool,
+    /// Its working directory (a replica writes its copy there): never the repository.
+    dir: tempfile::TempDir,
 }
 
 /// A free loopback port.
@@ -54,6 +58,38 @@ impl RedisServer {
         Self::start_with(None, extra, true)
     }
 
+    /// Starts a server whose default user is off and whose only user, `user` with
+    /// `password`, may touch only keys and channels under `prefix` (Redis 6+ ACLs).
+    pub fn start_with_acl_user(user: &str, password: &str, prefix: &str) -> RedisServer {
+        // One argument per word: redis-server quotes an argument holding a space, which
+        // would make it one (invalid) user name.
+        let extra = [
+            "--user",
+            "default",
+            "off",
+            "--user",
+            user,
+            "on",
+            &format!(">{password}"),
+            &format!("~{prefix}*"),
+            &format!("&{prefix}*"),
+            "+@all",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            password: None,
+            user: Some((user.to_string(), password.to_string())),
+            extra,
+            tls: false,
+            dir: tempfile::tempdir().expect("redis dir"),
+        };
+        server.restart();
+        server
+    }
+
     /// Starts a replica of `master`.
     pub fn start_replica_of(master: &RedisServer) -> RedisServer {
         let extra = vec![
@@ -69,8 +105,10 @@ impl RedisServer {
             port: free_port(),
             child: None,
             password: password.map(str::to_string),
+            user: None,
             extra,
             tls,
+            dir: tempfile::tempdir().expect("redis dir"),
         };
         server.restart();
         server
@@ -83,6 +121,9 @@ impl RedisServer {
 
     /// `redis://127.0.0.1:PORT`, with the password when the server requires one.
     pub fn url(&self) -> String {
+        if let Some((user, password)) = &self.user {
+            return format!("redis://{user}:{password}@127.0.0.1:{}", self.port);
+        }
         match &self.password {
             Some(p) => self.url_with_password(p),
             None if self.tls => format!("rediss://127.0.0.1:{}", self.port),
@@ -117,6 +158,8 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             // Replicas get their first copy at once, not after Redis's 5 s wait for others.
             .args(["--repl-diskless-sync-delay", "0"])
+            .arg("--dir")
+            .arg(self.dir.path())
             .args(&self.extra);
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
@@ -135,8 +178,9 @@ impl RedisServer {
             }
             if self
                 .command(&["PING"])
-                // A server requiring a password answers -NOAUTH: it is up all the same.
-                .is_some_and(|r| r.starts_with("+PONG") || r.starts_with("-NOAUTH"))
+                // A server requiring a password answers an error (-NOAUTH, or -NOPERM with
+                // its default user off): it is up all the same.
+                .is_some_and(|r| r.starts_with("+PONG") || r.starts_with('-'))
             {
                 return;
             }
