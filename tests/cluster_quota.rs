@@ -18,7 +18,7 @@ const KEY: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
 /// The quota: 10 requests a day.
 const LIMIT: u64 = 10;
 /// What the fleet may admit beyond the quota (tuning.md, "Cluster mode"): each node but one
-/// may spend its blind margin (1/64 of its share, at least 1) once after the quota ran out.
+/// may spend its blind margin (1/256 of its share, at least 1) once after the quota ran out.
 const BOUND: u64 = LIMIT + 1;
 
 const API: &str = r#"id = "shop"
