@@ -101,9 +101,10 @@ impl Scope<'_> {
     }
 }
 
-/// The pieces of `s` between the ASCII byte `sep`, as `str::split` gives them. For the short
-/// strings of a signature a byte loop is cheaper than a `char` pattern's `memchr` set-up
-/// (which was a third of SigV4 verification's parsing, measured with callgrind).
+/// The pieces of `s` between the ASCII byte `sep`, as `str::split` gives them, cut with a
+/// direct `memchr` call: cheaper than a `char` pattern's searcher set-up (a third of SigV4
+/// verification's parsing, callgrind) and than a byte loop over the long `Authorization`
+/// value (`perf`, `auth/sigv4`: 1.53 → 1.43 µs).
 pub fn pieces(s: &str, sep: u8) -> Pieces<'_> {
     Pieces { rest: Some(s), sep }
 }
@@ -121,7 +122,7 @@ impl<'a> Iterator for Pieces<'a> {
     fn next(&mut self) -> Option<&'a str> {
         let s = self.rest?;
         // Cut at an ASCII byte: both sides are on char boundaries.
-        match s.bytes().position(|b| b == self.sep) {
+        match memchr::memchr(self.sep, s.as_bytes()) {
             Some(i) => {
                 self.rest = s.get(i + 1..);
                 s.get(..i)
@@ -131,9 +132,9 @@ impl<'a> Iterator for Pieces<'a> {
     }
 }
 
-/// `s.split_once(sep)` for an ASCII `sep`, by [`pieces`]' byte loop.
+/// `s.split_once(sep)` for an ASCII `sep`, cut as [`pieces`] cuts.
 pub fn split_once(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == sep)?;
+    let i = memchr::memchr(sep, s.as_bytes())?;
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
