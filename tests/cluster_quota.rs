@@ -21,15 +21,6 @@ const LIMIT: u64 = 10;
 /// may spend its blind margin (1/256 of its share, at least 1) once after the quota ran out.
 const BOUND: u64 = LIMIT + 1;
 
-const API: &str = r#"id = "shop"
-[stages.prod]
-deployment = "v1"
-
-[deployments.v1.methods."GET /keyed"]
-api_key_required = true
-integration = { type = "MOCK", status = 200, body = "keyed" }
-"#;
-
 /// One node: one shard, plan `gold` with the daily quota, key `a` in it; usage flushed every
 /// 50 ms so that reports see the other node soon.
 fn node(redis: &RedisServer, node_id: &str) -> ConfigDir {
@@ -42,7 +33,7 @@ fn node_with(cluster: &str) -> ConfigDir {
         .shards(1)
         .default_api("shop")
         .gateway_extra(&format!("{cluster}\n[usage]\nflush_interval_ms = 50\n"));
-    cfg.write_api("shop", API);
+    cfg.write_api("shop", KEYED_API);
     let quota = format!(r#"quota = {{ limit = {LIMIT}, period = "DAY" }}"#);
     cfg.write_file(
         "usage_plans.toml",

@@ -13,19 +13,10 @@ use common::*;
 const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbb";
 
-const API: &str = r#"id = "shop"
-[stages.prod]
-deployment = "v1"
-
-[deployments.v1.methods."GET /keyed"]
-api_key_required = true
-integration = { type = "MOCK", status = 200, body = "keyed" }
-"#;
-
 /// API `shop`, plan `gold` with `quota` on shop/prod, keys a and b in it.
 fn config(quota: &str) -> ConfigDir {
     let cfg = ConfigDir::new().default_api("shop");
-    cfg.write_api("shop", API);
+    cfg.write_api("shop", KEYED_API);
     cfg.write_file(
         "usage_plans.toml",
         &plan_toml("gold", "shop", "prod", quota),
@@ -119,7 +110,7 @@ fn reload_keeps_quota_counters() {
     let cfg = config(r#"quota = { limit = 3, period = "DAY" }"#);
     let gw = start_frozen(&cfg, day_ms("2026-11-23", 100));
     assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 200]);
-    cfg.write_api("shop", &format!("{API}\n# touched\n"));
+    cfg.write_api("shop", &format!("{KEYED_API}\n# touched\n"));
     assert_eq!(gw.reload(), Reload::Reloaded { generation: 2 });
     assert_eq!(statuses(2, || call(&gw, KEY_A)), [200, 429]);
 }

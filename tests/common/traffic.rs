@@ -15,6 +15,17 @@ pub const LIMIT_EXCEEDED: &str = r#"{"message":"Limit Exceeded"}"#;
 /// 403 body of a bad or missing API key.
 pub const FORBIDDEN: &str = r#"{"message":"Forbidden"}"#;
 
+/// API `shop`, stage `prod`, one MOCK method `GET /keyed` that requires an API key (answers
+/// `keyed`).
+pub const KEYED_API: &str = r#"id = "shop"
+[stages.prod]
+deployment = "v1"
+
+[deployments.v1.methods."GET /keyed"]
+api_key_required = true
+integration = { type = "MOCK", status = 200, body = "keyed" }
+"#;
+
 /// `GET path` with `x-api-key: key` on a fresh connection.
 pub fn keyed(addr: SocketAddr, path: &str, key: &str) -> Response {
     Req::get(path).header("x-api-key", key).send(addr)
