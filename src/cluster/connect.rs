@@ -63,8 +63,15 @@ fn master_at(
     port: u16,
     settings: &ClusterSettings,
 ) -> Result<redis::Connection, ConnectError> {
+    // Without a `redis` URL the master is spoken to as the sentinels are: TLS if they use it
+    // (credentials must not go out in the clear because no template was given).
     let template = if settings.redis.is_empty() {
-        "redis://127.0.0.1".into_connection_info()?
+        let tls = settings
+            .sentinels
+            .iter()
+            .any(|u| u.starts_with("rediss://"));
+        let scheme = if tls { "rediss" } else { "redis" };
+        format!("{scheme}://{host}:{port}").into_connection_info()?
     } else {
         settings.redis.as_str().into_connection_info()?
     };
@@ -93,14 +100,20 @@ fn master_at(
 /// heartbeat: a master cut off from the sentinels keeps answering the nodes that reach it,
 /// and writing there while the others write to the new master would split the books).
 /// An unanswered question is no answer: the connection is kept.
+///
+/// Any sentinel naming it is enough: one that has not seen the failover yet (and names a
+/// server the node could not use, so `open_master` skipped its answer) must not make every
+/// heartbeat drop the connection. A sentinel that drops packets costs its connect timeout.
 pub fn still_master(settings: &ClusterSettings, connected: &(String, u16)) -> bool {
-    if settings.sentinels.is_empty() {
-        return true;
+    let mut contradicted = false;
+    for url in &settings.sentinels {
+        match ask_sentinel(url, settings) {
+            Ok(named) if &named == connected => return true,
+            Ok(_) => contradicted = true,
+            Err(_) => {}
+        }
     }
-    match master_address(settings) {
-        Ok(named) => &named == connected,
-        Err(_) => true,
-    }
+    !contradicted
 }
 
 /// A connection to the master and, with Sentinel, where it is. Each sentinel is asked in
@@ -153,21 +166,6 @@ fn dial(
     conn.set_read_timeout(Some(IO_TIMEOUT))?;
     conn.set_write_timeout(Some(IO_TIMEOUT))?;
     Ok(conn)
-}
-
-/// The master's address, from the first sentinel that names one.
-fn master_address(settings: &ClusterSettings) -> Result<(String, u16), ConnectError> {
-    let mut last = None;
-    for url in &settings.sentinels {
-        match ask_sentinel(url, settings) {
-            Ok(at) => return Ok(at),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| ConnectError::NoMaster {
-        master: settings.sentinel_master.clone(),
-        why: "no sentinel configured".into(),
-    }))
 }
 
 /// One sentinel's answer to `SENTINEL get-master-addr-by-name`.

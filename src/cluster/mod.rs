@@ -145,11 +145,22 @@ pub fn stable_node_id(store: &std::path::Path) -> String {
         p.push(".node-id");
         std::path::PathBuf::from(p)
     };
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        let id = id.trim();
-        if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) {
-            return id.to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(id) => {
+            let id = id.trim();
+            if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) {
+                return id.to_string();
+            }
+            tracing::warn!(
+                "cluster: {} does not hold a node id; making a new one (this node's earlier usage in the fleet's books stays under the old id)",
+                path.display()
+            );
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(
+            "cluster: cannot read {} ({e}); making a new node id",
+            path.display()
+        ),
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -166,7 +177,14 @@ pub fn stable_node_id(store: &std::path::Path) -> String {
         "{host}-{:08x}",
         u32::from_be_bytes(random) ^ std::process::id()
     );
-    if let Err(e) = std::fs::write(&path, format!("{id}\n")) {
+    // Written to a temporary file and renamed: a crash mid-write leaves no empty id file.
+    let tmp = {
+        let mut p = path.clone().into_os_string();
+        p.push(".tmp");
+        std::path::PathBuf::from(p)
+    };
+    let kept = std::fs::write(&tmp, format!("{id}\n")).and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = kept {
         tracing::warn!(
             "cluster: cannot keep the node id in {} ({e}); using {id} until the next restart (set [cluster] node_id)",
             path.display()

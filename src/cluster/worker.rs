@@ -228,8 +228,11 @@ fn run(
     let mut active: Vec<Active> = Vec::new();
     let mut quotas = QuotaList::default();
     let mut usage = Pending::default();
-    // The fleet's books as this node last saw them (see [`rejoin`]).
+    // The fleet's books as this node last saw them (see [`rejoin`]), and a new epoch found
+    // on reconnecting, adopted only once a whole pass answered (its reports reached the
+    // books): a failure before that finds the epoch new again and reports again.
     let mut epoch: Option<String> = None;
+    let mut adopt: Option<String> = None;
     // Until then, after Redis lost the books, quotas only report (see [`rejoin`]).
     let mut settle_until: Option<Instant> = None;
     let mut last_beat: Option<Instant> = None;
@@ -245,8 +248,11 @@ fn run(
         let outcome = (|| -> Result<(), String> {
             if session.is_none() {
                 let mut s = connect(settings)?;
-                if rejoin(&mut s, link, traffic, &mut epoch, &mut quotas, &mut usage)? {
-                    settle_until = Some(Instant::now() + settings.node_ttl);
+                if let Some((seen, lost)) = rejoin(&mut s, link, traffic, &epoch, &mut quotas)? {
+                    if lost {
+                        settle_until = Some(Instant::now() + settings.node_ttl);
+                    }
+                    adopt = Some(seen);
                 }
                 session = Some(s);
                 connected_at = Instant::now();
@@ -291,6 +297,9 @@ fn run(
         })();
         match outcome {
             Ok(()) => {
+                if let Some(seen) = adopt.take() {
+                    epoch = Some(seen);
+                }
                 if !link.set_healthy(true) {
                     tracing::info!(redis = %settings.redis_shown(), nodes = link.nodes(), "cluster: Redis reached; limits are shared with the fleet");
                 }
@@ -298,6 +307,7 @@ fn run(
             }
             Err(e) => {
                 session = None;
+                adopt = None;
                 last_beat = None;
                 link.errors.fetch_add(1, Ordering::Relaxed);
                 // Buckets spend the node's share until Redis answers again, then wake anew.
@@ -324,7 +334,14 @@ fn run(
         };
         if let Some(left) = pause.checked_sub(tick.elapsed()) {
             // A pool ran dry or a bucket woke: sync early (but not within MIN_GAP).
-            let hurried = link.nudged.recv_timeout(left).is_ok();
+            // While Redis is away a hurry changes nothing (a quota re-queued by its retirement
+            // would otherwise turn the reconnect pause into a busy loop).
+            let hurried = if link.healthy() {
+                link.nudged.recv_timeout(left).is_ok()
+            } else {
+                std::thread::sleep(left);
+                false
+            };
             if let Some(gap) = MIN_GAP.checked_sub(tick.elapsed()).filter(|_| hurried) {
                 std::thread::sleep(gap);
             }
@@ -360,16 +377,16 @@ fn connect(settings: &ClusterSettings) -> Result<Session, String> {
 /// epoch (the node's first connection, or Redis restarted empty, or a failover that lost
 /// writes) means the books may lack this node's part, so it republishes its usage of the
 /// last 90 days from its store and reports every quota it reserved in (totals, so nothing
-/// is counted twice). Returns true when the books were lost: until every node has reported
-/// again (one node TTL), the books under-count, so quotas report without asking for more.
+/// is counted twice). Returns the new epoch, and whether the books were lost (not the node's
+/// first connection): until every node has reported again (one node TTL), the books
+/// under-count, so quotas report without asking for more.
 fn rejoin(
     s: &mut Session,
     link: &Link,
     traffic: &TrafficNode,
-    epoch: &mut Option<String>,
+    epoch: &Option<String>,
     quotas: &mut QuotaList,
-    usage: &mut Pending,
-) -> Result<bool, String> {
+) -> Result<Option<(String, bool)>, String> {
     let marker = format!("{}epoch", link.key_prefix);
     // Real time, not the node's clock (a frozen test clock would repeat itself).
     let nanos = std::time::SystemTime::now()
@@ -394,7 +411,7 @@ fn rejoin(
         }
     }
     if epoch.as_deref() == Some(seen.as_str()) {
-        return Ok(false);
+        return Ok(None);
     }
     let today = traffic.clock().unix_day();
     let rows = traffic
@@ -409,7 +426,6 @@ fn rejoin(
             requests,
         });
     }
-    usage.collect(link);
     for q in traffic.quotas() {
         if q.fleet().is_some() && q.reserved().1 > 0 {
             quotas.add(q);
@@ -422,8 +438,7 @@ fn rejoin(
             "cluster: the fleet's books in Redis are new (restarted empty?); this node's usage and quotas are reported again"
         );
     }
-    *epoch = Some(seen);
-    Ok(lost)
+    Ok(Some((seen, lost)))
 }
 
 /// Writes the usage totals the flusher queued to the fleet's book, in one pipeline; kept
@@ -548,7 +563,7 @@ fn ask_quotas(
         let allowance = if granted_for == period { allowance } else { 0 };
         let since = if a.last.0 == period { a.last.1 } else { 0 };
         // A spent quota's refusals are no demand: nothing is left to lease.
-        let spent = f.known_used(period).is_some_and(|used| used >= spec.limit);
+        let spent = f.spent(period);
         let dry = f.is_dry() && !spent;
         let demand = reserved.saturating_sub(since) + u64::from(dry);
         a.last = (period, reserved);
@@ -558,7 +573,7 @@ fn ask_quotas(
         let low = demand
             .saturating_mul(2)
             .max(blind_margin(spec.limit, nodes));
-        let want = if release || settling || headroom >= low {
+        let want = if release || settling || spent || headroom >= low {
             0
         } else {
             demand.saturating_mul(AHEAD).max(low) - headroom

@@ -176,6 +176,9 @@ pub struct FleetQuota {
     /// blind margin when its knowledge is old (others may have spent the rest since); its
     /// share of the limit when it never reached Redis (it knows nothing of the others).
     fallback: Padded<AtomicU64>,
+    /// `(period << 40) | total` of the book's latest answer (allowances, granted or given
+    /// back): whether the period is spent now, as opposed to `known`'s highest total.
+    latest: Padded<AtomicU64>,
     /// On the worker's active list.
     queued: AtomicBool,
     /// A request was refused for want of an allowance: the next lease covers it.
@@ -255,6 +258,7 @@ impl QuotaState {
                     start,
                     initial_fallback(spec.limit, used, link),
                 ))),
+                latest: Padded(AtomicU64::new(pack(start, 0))),
                 queued: AtomicBool::new(false),
                 dry: AtomicBool::new(false),
             });
@@ -415,12 +419,6 @@ impl FleetQuota {
         }
     }
 
-    /// Requests reserved fleet-wide in `period`, as the highest answer of the book saw them.
-    pub fn known_used(&self, period: u32) -> Option<u64> {
-        let (p, used) = unpack(self.known.load(Ordering::Acquire));
-        (p == period).then_some(used)
-    }
-
     /// Records what the fleet's book answered for `period`: this node's allowance and the
     /// requests reserved fleet-wide. Until the next answer, should Redis go away, the node
     /// may add its part of what the book had left.
@@ -456,10 +454,19 @@ impl FleetQuota {
             .store(pack(period, left / nodes.max(1)), Ordering::Release);
         // A spent quota stays dry: its refusals then neither hurry the worker nor count as
         // demand, and it is asked about only every few syncs (a review finding: it was asked
-        // at every sync for the rest of the period).
-        if seen < self.limit() {
+        // at every sync for the rest of the period). Spent by the latest answer, not the
+        // highest: allowances given back make room again.
+        self.latest
+            .store(pack(period, fleet_used.min(MAX_LIMIT)), Ordering::Release);
+        if fleet_used < self.limit() {
             self.dry.store(false, Ordering::Release);
         }
+    }
+
+    /// Whether the book's latest answer for `period` had every request of it allotted.
+    pub fn spent(&self, period: u32) -> bool {
+        let (p, total) = unpack(self.latest.load(Ordering::Acquire));
+        p == period && total >= self.limit()
     }
 
     /// What this node knows of the book is getting old (the quota left the worker's list,
@@ -810,6 +817,22 @@ mod tests {
         // The book lost everything: only this node has reported again.
         f.granted(20_000, 10, 10, 2);
         assert_eq!(admitted(&q, 100), 15, "allowance 10 + half of the 10 left");
+    }
+
+    #[test]
+    fn a_quota_is_spent_while_the_latest_answer_allots_everything() {
+        let link = link(2, true);
+        let q = fleet_quota(100, 0, &link);
+        let f = q.fleet().unwrap();
+        f.granted(20_000, 50, 100, 2);
+        assert!(f.spent(20_000));
+        assert_eq!(admitted(&q, 100), 50, "its allowance, no margin");
+        assert!(f.is_dry(), "a spent quota stays dry");
+        // Another node gave back what it held: room again, though the highest total seen
+        // was the limit.
+        f.granted(20_000, 50, 80, 2);
+        assert!(!f.spent(20_000) && !f.is_dry());
+        assert!(!f.spent(20_001), "another period is not spent");
     }
 
     #[test]
