@@ -76,12 +76,7 @@ deployment = "d1"
 deployment = "d1"
 throttle = { rate_limit = 1000000, burst_limit = 1000000 }
 
-[deployments.d1.methods."GET /plain"]
-integration = { type = "MOCK", status = 200, body = "ok" }
-
-[deployments.d1.methods."GET /keyed"]
-api_key_required = true
-integration = { type = "MOCK", status = 200, body = "ok" }
+$(bench_methods)
 TOML
 cat >"$OUT/conf/usage_plans.toml" <<TOML
 [plans.bench]

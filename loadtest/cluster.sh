@@ -86,12 +86,7 @@ throttle = { rate_limit = $LIMIT, burst_limit = $BURST }
 deployment = "d1"
 throttle = { rate_limit = 1000000, burst_limit = 100000 }
 
-[deployments.d1.methods."GET /plain"]
-integration = { type = "MOCK", status = 200, body = "ok" }
-
-[deployments.d1.methods."GET /keyed"]
-api_key_required = true
-integration = { type = "MOCK", status = 200, body = "ok" }
+$(bench_methods)
 TOML
     cat >"$dir/usage_plans.toml" <<TOML
 [plans.gold]

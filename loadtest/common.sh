@@ -41,3 +41,16 @@ cpu_ticks() {
     set -- $stat
     echo $((${12} + ${13}))
 }
+
+# The bench API's deployment d1: GET /plain, and GET /keyed that requires an API key (both
+# MOCK answering "ok"), for accuracy.sh and cluster.sh.
+bench_methods() {
+    cat <<'TOML'
+[deployments.d1.methods."GET /plain"]
+integration = { type = "MOCK", status = 200, body = "ok" }
+
+[deployments.d1.methods."GET /keyed"]
+api_key_required = true
+integration = { type = "MOCK", status = 200, body = "ok" }
+TOML
+}

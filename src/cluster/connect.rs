@@ -50,10 +50,6 @@ pub enum ConnectError {
 /// report's (a Redis that accepts and never answers must not hold a thread that shutdown
 /// joins).
 pub fn open(settings: &ClusterSettings) -> Result<redis::Connection, ConnectError> {
-    if settings.sentinels.is_empty() {
-        let info = settings.redis.as_str().into_connection_info()?;
-        return dial(info, settings);
-    }
     open_master(settings).map(|(conn, _)| conn)
 }
 
@@ -71,7 +67,8 @@ fn master_at(
             .iter()
             .any(|u| u.starts_with("rediss://"));
         let scheme = if tls { "rediss" } else { "redis" };
-        format!("{scheme}://{host}:{port}").into_connection_info()?
+        // The address is set below; this only carries the scheme.
+        format!("{scheme}://127.0.0.1").into_connection_info()?
     } else {
         settings.redis.as_str().into_connection_info()?
     };
@@ -123,7 +120,8 @@ pub fn open_master(
     settings: &ClusterSettings,
 ) -> Result<(redis::Connection, Option<(String, u16)>), ConnectError> {
     if settings.sentinels.is_empty() {
-        return Ok((open(settings)?, None));
+        let info = settings.redis.as_str().into_connection_info()?;
+        return Ok((dial(info, settings)?, None));
     }
     let mut last = None;
     for sentinel in &settings.sentinels {

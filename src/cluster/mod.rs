@@ -89,7 +89,9 @@ impl ClusterSettings {
     /// The defaults of every optional field; `redis` empty.
     pub fn standalone_defaults() -> Self {
         ClusterSettings {
-            node_id: default_node_id(),
+            // Empty: none configured; the node takes a stable one at start
+            // ([`stable_node_id`]).
+            node_id: String::new(),
             redis: String::new(),
             key_prefix: "tollgate:".into(),
             sync_interval: Duration::from_millis(10),
@@ -126,12 +128,6 @@ fn redact(url: &str) -> String {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => url.to_string(),
     }
-}
-
-/// Empty: no `node_id` configured; the node takes a stable one at start
-/// ([`stable_node_id`]).
-fn default_node_id() -> String {
-    String::new()
 }
 
 /// The node id to use when none is configured: kept in `{store}.node-id` beside the node's

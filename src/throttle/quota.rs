@@ -312,15 +312,14 @@ impl QuotaState {
     pub fn try_admit(&self, shard: usize, today: u32) -> bool {
         let period = self.spec.period_start(today) as u64;
         let Some(slot) = self.slots.get(shard) else {
-            return self.reserve(period as u32, 1).is_some();
+            return self.reserve(period as u32, Some(1)).is_some();
         };
         let left = slot.left.load(Ordering::Relaxed);
         if left > 0 && slot.period.load(Ordering::Relaxed) == period {
             slot.left.store(left - 1, Ordering::Relaxed);
             return true;
         }
-        let want = self.lease_size();
-        match self.reserve(period as u32, want) {
+        match self.reserve(period as u32, None) {
             Some((day, got)) => {
                 slot.period.store(day as u64, Ordering::Relaxed);
                 slot.left.store(got - 1, Ordering::Relaxed);
@@ -348,19 +347,15 @@ impl QuotaState {
             });
     }
 
-    /// Leases shrink as the quota runs out, so that little is stranded on idle shards.
-    fn lease_size(&self) -> u64 {
-        let (day, reserved) = unpack(self.shared.load(Ordering::Relaxed));
-        let left = self.cap(day).saturating_sub(reserved);
-        (left / (8 * self.slots.len() as u64)).clamp(1, 64)
-    }
-
-    /// Reserves up to `want` requests of the period starting on `period`; returns the period
-    /// they belong to and how many were reserved. In cluster mode, a reservation beyond the
-    /// allowance, or a refusal, puts the quota on the worker's list.
-    fn reserve(&self, period: u32, want: u64) -> Option<(u32, u64)> {
-        let mut got = (0, 0);
-        let mut cap = 0;
+    /// Reserves up to `want` requests of the period starting on `period` (`None`: a shard's
+    /// lease, which shrinks as the quota runs out so that little is stranded on idle
+    /// shards); returns the period they belong to and how many were reserved. In cluster
+    /// mode, a reservation beyond the allowance, or a refusal, puts the quota on the
+    /// worker's list.
+    fn reserve(&self, period: u32, want: Option<u64>) -> Option<(u32, u64)> {
+        let slots = self.slots.len() as u64;
+        // (period, reserved now, of which taken here)
+        let mut got = (0, 0, 0);
         let done = self
             .shared
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
@@ -371,31 +366,31 @@ impl QuotaState {
                 } else {
                     (day, reserved)
                 };
-                cap = self.cap(day);
-                let available = cap.saturating_sub(reserved);
+                let available = self.cap(day).saturating_sub(reserved);
                 if available == 0 {
                     return None;
                 }
-                got = (day, want.min(available));
-                Some(pack(day, reserved + got.1))
+                let want = want.unwrap_or((available / (8 * slots)).clamp(1, 64));
+                let n = want.min(available);
+                got = (day, reserved + n, n);
+                Some(pack(day, reserved + n))
             })
             .map(|_| got);
         if let Some(f) = &self.fleet {
-            f.after_reserve(self, done.map(|(day, _)| day));
+            f.after_reserve(done.map(|(day, reserved, _)| (day, reserved)));
         }
-        done.ok()
+        done.ok().map(|(day, _, n)| (day, n))
     }
 }
 
 impl FleetQuota {
     /// Queues the quota for the worker when this node reserved beyond its allowance (the
     /// fleet's book must hear of it) or was refused (it needs an allowance): `reserved` is
-    /// the period reserved in, `Err` on a refusal.
-    fn after_reserve(&self, quota: &QuotaState, reserved: Result<u32, u64>) {
+    /// the period reserved in and what the node has reserved in it now, `Err` on a refusal.
+    fn after_reserve(&self, reserved: Result<(u32, u64), u64>) {
         let beyond = match reserved {
-            Ok(day) => {
+            Ok((day, now)) => {
                 let (p, allowance) = unpack(self.ceiling.load(Ordering::Acquire));
-                let (_, now) = quota.reserved();
                 p != day || now > allowance
             }
             Err(_) => {
@@ -430,26 +425,17 @@ impl FleetQuota {
     pub fn granted(&self, period: u32, allowance: u64, fleet_used: u64, nodes: u64) {
         self.ceiling
             .store(pack(period, allowance), Ordering::Release);
+        let highest = |word: u64| match unpack(word) {
+            (p, used) if p == period => used.max(fleet_used),
+            _ => fleet_used,
+        };
         let seen = self
             .known
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
-                let (p, used) = unpack(word);
-                let used = if p == period {
-                    used.max(fleet_used)
-                } else {
-                    fleet_used
-                };
-                Some(pack(period, used.min(MAX_LIMIT)))
+                Some(pack(period, highest(word).min(MAX_LIMIT)))
             })
-            .map_or(fleet_used, |old| {
-                let (p, used) = unpack(old);
-                if p == period {
-                    used.max(fleet_used)
-                } else {
-                    fleet_used
-                }
-            });
-        let left = self.limit().saturating_sub(seen);
+            .map_or(fleet_used, highest);
+        let left = self.limit.saturating_sub(seen);
         self.fallback
             .store(pack(period, left / nodes.max(1)), Ordering::Release);
         // A spent quota stays dry: its refusals then neither hurry the worker nor count as
@@ -458,7 +444,7 @@ impl FleetQuota {
         // highest: allowances given back make room again.
         self.latest
             .store(pack(period, fleet_used.min(MAX_LIMIT)), Ordering::Release);
-        if fleet_used < self.limit() {
+        if fleet_used < self.limit {
             self.dry.store(false, Ordering::Release);
         }
     }
@@ -466,7 +452,7 @@ impl FleetQuota {
     /// Whether the book's latest answer for `period` had every request of it allotted.
     pub fn spent(&self, period: u32) -> bool {
         let (p, total) = unpack(self.latest.load(Ordering::Acquire));
-        p == period && total >= self.limit()
+        p == period && total >= self.limit
     }
 
     /// What this node knows of the book is getting old (the quota left the worker's list,
@@ -474,7 +460,7 @@ impl FleetQuota {
     /// blind margin may be added to the allowance.
     pub fn knowledge_aged(&self, nodes: u64) {
         let (period, used) = unpack(self.known.load(Ordering::Acquire));
-        let limit = self.limit();
+        let limit = self.limit;
         let margin = blind_margin(limit, nodes).min(limit.saturating_sub(used) / nodes.max(1));
         let _ = self
             .fallback
@@ -482,10 +468,6 @@ impl FleetQuota {
                 let (p, m) = unpack(word);
                 (p == period && m > margin).then_some(pack(p, margin))
             });
-    }
-
-    fn limit(&self) -> u64 {
-        self.limit
     }
 
     /// `(period, allowance)` from the last sync.
