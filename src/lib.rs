@@ -29,6 +29,7 @@ pub mod router;
 pub mod server;
 pub mod snapshot;
 pub mod systemd;
+pub mod template;
 pub mod throttle;
 pub mod tls;
 pub mod upgrade;
