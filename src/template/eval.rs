@@ -424,11 +424,10 @@ impl<'t, 'e> Eval<'t, 'e> {
             _ => return Ok(Flow::Go),
         };
         let var = var.unwrap_or("");
-        let saved_var = self.take_var(var);
-        let saved_count = self.take_var("velocityCount");
-        let saved_next = self.take_var("velocityHasNext");
-        let saved_loop = self.take_var("foreach");
-        let parent = match &saved_loop {
+        // What the loop sets, restored afterwards.
+        let names = [var, "velocityCount", "velocityHasNext", "foreach"];
+        let saved = names.map(|n| self.take_var(n));
+        let parent = match &saved[3] {
             Value::Host(Host::Loop(l)) => Some(l.clone()),
             _ => None,
         };
@@ -487,10 +486,9 @@ impl<'t, 'e> Eval<'t, 'e> {
             }
             i += 1;
         };
-        self.restore_var(var, saved_var);
-        self.restore_var("velocityCount", saved_count);
-        self.restore_var("velocityHasNext", saved_next);
-        self.restore_var("foreach", saved_loop);
+        for (n, v) in names.into_iter().zip(saved) {
+            self.restore_var(n, v);
+        }
         result.map(|()| flow)
     }
 

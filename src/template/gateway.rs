@@ -167,47 +167,48 @@ fn body_json(ev: &mut Eval) -> Rc<Result<serde_json::Value, String>> {
     j
 }
 
+/// Runs JSONPath `path` over the body (`$input.json`, `$input.path`) and hands what it found
+/// to `f`.
+fn select<T>(ev: &mut Eval, path: &Value, f: impl FnOnce(Found) -> T) -> Result<T, RenderError> {
+    let doc = body_json(ev);
+    let doc = doc
+        .as_ref()
+        .as_ref()
+        .map_err(|e| RenderError::Payload(e.clone()))?;
+    Ok(f(jsonpath::select(doc, &path.to_rc_str()).map_err(fault)?))
+}
+
 fn input_method(ev: &mut Eval, name: &str, args: &[Value]) -> Result<Value, RenderError> {
     Ok(match (name, args) {
         ("getBody", []) => body(ev),
         ("json", [path]) => {
-            let doc = body_json(ev);
-            let doc = doc
-                .as_ref()
-                .as_ref()
-                .map_err(|e| RenderError::Payload(e.clone()))?;
-            let path = path.to_rc_str();
-            let mut out = String::new();
-            match jsonpath::select(doc, &path).map_err(fault)? {
-                Found::One(Some(v)) => json::write_serde(v, &mut out),
-                Found::One(None) => {}
-                Found::Many(vs) => {
-                    out.push('[');
-                    for (i, v) in vs.into_iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
+            let out = select(ev, path, |found| {
+                let mut out = String::new();
+                match found {
+                    Found::One(Some(v)) => json::write_serde(v, &mut out),
+                    Found::One(None) => {}
+                    Found::Many(vs) => {
+                        out.push('[');
+                        for (i, v) in vs.into_iter().enumerate() {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            json::write_serde(v, &mut out);
                         }
-                        json::write_serde(v, &mut out);
+                        out.push(']');
                     }
-                    out.push(']');
                 }
-            }
+                out
+            })?;
             ev.spend(out.len())?;
             Value::Str(Rc::from(out))
         }
-        ("path", [path]) => {
-            let doc = body_json(ev);
-            let doc = doc
-                .as_ref()
-                .as_ref()
-                .map_err(|e| RenderError::Payload(e.clone()))?;
-            match jsonpath::select(doc, &path.to_rc_str()).map_err(fault)? {
-                Found::One(v) => v.map_or(Value::Null, json::to_value),
-                Found::Many(vs) => {
-                    json::to_value(&serde_json::Value::Array(vs.into_iter().cloned().collect()))
-                }
+        ("path", [path]) => select(ev, path, |found| match found {
+            Found::One(v) => v.map_or(Value::Null, json::to_value),
+            Found::Many(vs) => {
+                json::to_value(&serde_json::Value::Array(vs.into_iter().cloned().collect()))
             }
-        }
+        })?,
         ("params", []) => {
             let group = |kind| {
                 Value::map(

@@ -335,28 +335,28 @@ impl P<'_> {
     }
 
     fn filter_or(&mut self) -> Result<Filter, String> {
-        let mut f = self.filter_and()?;
-        loop {
-            self.ws();
-            if self.s[self.i..].starts_with("||") {
-                self.i += 2;
-                f = Filter::Or(Box::new(f), Box::new(self.filter_and()?));
-            } else {
-                return Ok(f);
-            }
-        }
+        self.filter_chain("||", Self::filter_and, Filter::Or)
     }
 
     fn filter_and(&mut self) -> Result<Filter, String> {
-        let mut f = self.filter_cmp()?;
+        self.filter_chain("&&", Self::filter_cmp, Filter::And)
+    }
+
+    /// `operand (op operand)*`, folded to the left.
+    fn filter_chain(
+        &mut self,
+        op: &str,
+        operand: fn(&mut Self) -> Result<Filter, String>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+    ) -> Result<Filter, String> {
+        let mut f = operand(self)?;
         loop {
             self.ws();
-            if self.s[self.i..].starts_with("&&") {
-                self.i += 2;
-                f = Filter::And(Box::new(f), Box::new(self.filter_cmp()?));
-            } else {
+            if !self.s[self.i..].starts_with(op) {
                 return Ok(f);
             }
+            self.i += op.len();
+            f = join(Box::new(f), Box::new(operand(self)?));
         }
     }
 

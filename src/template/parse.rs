@@ -38,17 +38,7 @@ pub struct Parsed {
 
 /// Parses a whole template.
 pub fn parse(src: &str) -> Result<Parsed, ParseError> {
-    let mut p = Parser {
-        s: src,
-        b: src.as_bytes(),
-        pos: 0,
-        depth: 0,
-        macros: Vec::new(),
-        base: 0,
-        full: src,
-        top: true,
-        glued_hash: None,
-    };
+    let mut p = Parser::new(src, true);
     let (nodes, end) = p.block()?;
     match end {
         End::Eof => Ok(Parsed {
@@ -78,9 +68,6 @@ struct Parser<'a> {
     pos: usize,
     depth: usize,
     macros: Vec<(Box<str>, Macro)>,
-    /// Offset of `s` in `full` (string literals are parsed by a parser over their contents).
-    base: usize,
-    full: &'a str,
     /// Where a `##` directly follows a directive (it is then no comment).
     glued_hash: Option<usize>,
     /// The template itself, not a string literal's contents: a lone `$`, `$!`, `#` or `#*`
@@ -103,6 +90,19 @@ fn word_char(c: u8) -> bool {
 }
 
 impl<'a> Parser<'a> {
+    /// A parser at the start of `src` (`top`: the template itself, not a string's contents).
+    fn new(src: &'a str, top: bool) -> Self {
+        Parser {
+            s: src,
+            b: src.as_bytes(),
+            pos: 0,
+            depth: 0,
+            macros: Vec::new(),
+            top,
+            glued_hash: None,
+        }
+    }
+
     /// At a lone `$`: whether a directive follows it directly, or blanks and `#set`.
     fn dollar_vanishes(&self) -> bool {
         let mut p = self.pos + 1;
@@ -112,17 +112,8 @@ impl<'a> Parser<'a> {
         if self.b.get(p) != Some(&b'#') {
             return false;
         }
-        let at = Parser {
-            pos: p,
-            s: self.s,
-            b: self.b,
-            depth: 0,
-            macros: Vec::new(),
-            base: 0,
-            full: self.s,
-            top: false,
-            glued_hash: None,
-        };
+        let mut at = Parser::new(self.s, false);
+        at.pos = p;
         match at.word_after_hash() {
             Some(("set", _)) => true,
             Some((w, _)) if p == self.pos + 1 => matches!(
@@ -145,8 +136,8 @@ impl<'a> Parser<'a> {
     }
 
     fn error_at(&self, at: usize, message: impl Into<String>) -> ParseError {
-        let at = (self.base + at).min(self.full.len());
-        let before = &self.full[..at];
+        let at = at.min(self.s.len());
+        let before = &self.s[..at];
         let line = before.bytes().filter(|&c| c == b'\n').count() as u32 + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() as u32 + 1;
@@ -767,7 +758,6 @@ impl<'a> Parser<'a> {
         self.pos = p;
         let mut steps = Vec::new();
         loop {
-            let save = self.pos;
             match self.peek() {
                 Some(b'.') if self.peek_at(1).is_some_and(ident_start) => {
                     self.pos += 1;
@@ -786,7 +776,6 @@ impl<'a> Parser<'a> {
                 }
                 Some(b'[') => {
                     // After a name, `[` always opens an index (corpus 547: `$list[0` fails).
-                    let _ = save;
                     self.pos += 1;
                     self.enter()?;
                     let e = self.expr();
@@ -1061,17 +1050,8 @@ impl<'a> Parser<'a> {
         if !text.contains(['$', '#']) {
             return Ok(Expr::Str(text.into()));
         }
-        let mut inner = Parser {
-            s: &text,
-            b: text.as_bytes(),
-            pos: 0,
-            depth: self.depth,
-            macros: Vec::new(),
-            base: 0,
-            full: &text,
-            top: false,
-            glued_hash: None,
-        };
+        let mut inner = Parser::new(&text, false);
+        inner.depth = self.depth;
         let parsed = inner.block();
         let (nodes, end) = parsed.map_err(|e| ParseError {
             message: format!("in a string: {}", e.message),

@@ -16,27 +16,30 @@ use regex::Regex;
 const CACHE: usize = 128;
 
 thread_local! {
-    static PATTERNS: RefCell<HashMap<String, Result<Regex, String>>> = RefCell::new(HashMap::new());
+    /// Compiled patterns by source: searching (`replaceAll`, `split`) and whole-string
+    /// (`matches`, compiled anchored). Looked up by `&str`, so a hit allocates nothing.
+    static PATTERNS: [RefCell<HashMap<String, Result<Regex, String>>>; 2] =
+        [RefCell::new(HashMap::new()), RefCell::new(HashMap::new())];
 }
 
 fn compiled<T>(pattern: &str, whole: bool, f: impl FnOnce(&Regex) -> T) -> Result<T, String> {
-    let key = if whole {
-        format!("^(?:{pattern})$")
-    } else {
-        pattern.to_string()
-    };
-    PATTERNS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if !cache.contains_key(&key) {
+    PATTERNS.with(|caches| {
+        let mut cache = caches[usize::from(whole)].borrow_mut();
+        if !cache.contains_key(pattern) {
             if cache.len() >= CACHE {
                 cache.clear();
             }
-            let re = Regex::new(&key).map_err(|e| {
+            let source = if whole {
+                format!("^(?:{pattern})$")
+            } else {
+                pattern.to_string()
+            };
+            let re = Regex::new(&source).map_err(|e| {
                 format!("java.util.regex.PatternSyntaxException (as Tollgate reads it): {e}")
             });
-            cache.insert(key.clone(), re);
+            cache.insert(pattern.to_string(), re);
         }
-        match &cache[&key] {
+        match &cache[pattern] {
             Ok(re) => Ok(f(re)),
             Err(e) => Err(e.clone()),
         }
