@@ -67,6 +67,18 @@ pub enum GatewayResponse {
     /// A SigV4 signature that is malformed, wrong, stale, or made with an unknown key: 403
     /// `INVALID_SIGNATURE`, with AWS's message for the case (`RequestCtx::error_message`).
     SignatureRejected(SignatureError),
+    /// No request template for the request's media type where the passthrough behaviour
+    /// refuses it: 415 `UNSUPPORTED_MEDIA_TYPE` (developer guide, "Method request behavior
+    /// for payloads without mapping templates").
+    UnsupportedMediaType,
+    /// A body a mapping template could not read (malformed JSON): 400 `BAD_REQUEST_BODY`,
+    /// the message built per request (`RequestCtx::error_message`: AWS's `Could not process
+    /// payload...`).
+    BadRequestBody,
+    /// A mapping that fails on this request: a template that throws or runs out of its
+    /// budget, no integration response for the backend's answer, an override set twice: 500
+    /// `API_CONFIGURATION_ERROR` ("Execution failed due to configuration error").
+    ConfigurationError,
 }
 
 /// The `x-amzn-ErrorType` of a rejected signature.
@@ -101,6 +113,9 @@ impl GatewayResponse {
             Self::AuthorizerConfigurationError => 500,
             Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
             Self::IamDenied | Self::SignatureRejected(_) | Self::ScopeForbidden => 403,
+            Self::UnsupportedMediaType => 415,
+            Self::BadRequestBody => 400,
+            Self::ConfigurationError => 500,
         }
     }
 
@@ -138,6 +153,11 @@ impl GatewayResponse {
             Self::IamDenied => br#"{"Message":"User is not authorized to perform: execute-api:Invoke"}"#,
             Self::ScopeForbidden => br#"{"message":"Forbidden"}"#,
             Self::SignatureRejected(_) => br#"{"message":"Signature rejected"}"#,
+            // The default template `{"message":$context.error.messageString}` (LocalStack's
+            // gateway_response.py), hence no space.
+            Self::UnsupportedMediaType => br#"{"message":"Unsupported Media Type"}"#,
+            Self::BadRequestBody => br#"{"message": "Invalid request body"}"#,
+            Self::ConfigurationError => br#"{"message": "Internal server error"}"#,
         }
     }
 
@@ -167,6 +187,8 @@ impl GatewayResponse {
             Self::SignatureRejected(SignatureError::Invalid) => "InvalidSignatureException",
             Self::SignatureRejected(SignatureError::UnknownKey) => "UnrecognizedClientException",
             Self::AuthorizerConfigurationError => "AuthorizerConfigurationException",
+            Self::UnsupportedMediaType | Self::BadRequestBody => "BadRequestException",
+            Self::ConfigurationError => "InternalServerErrorException",
         }
     }
 
@@ -202,6 +224,9 @@ impl GatewayResponse {
             Self::IamDenied | Self::ScopeForbidden => ResponseType::AccessDenied,
             Self::SignatureRejected(_) => ResponseType::InvalidSignature,
             Self::AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
+            Self::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
+            Self::BadRequestBody => ResponseType::BadRequestBody,
+            Self::ConfigurationError => ResponseType::ApiConfigurationError,
             Self::BadRequest
             | Self::HeadersTooLarge
             | Self::NotImplemented

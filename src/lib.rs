@@ -22,6 +22,7 @@ pub mod gateway_response;
 pub mod http;
 pub mod integration;
 pub mod lifecycle;
+pub mod mapping;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;

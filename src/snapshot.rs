@@ -207,6 +207,34 @@ pub enum Integration {
     HttpProxy(HttpProxyIntegration),
     /// The request becomes a Lambda proxy event; the function's result becomes the reply.
     AwsProxy(AwsProxyIntegration),
+    /// A non-proxy integration (`MOCK` with templates, `HTTP`, `AWS` for Lambda): the request
+    /// and the answer go through mapping templates, parameters and integration responses.
+    Mapped(MappedIntegration),
+}
+
+/// A non-proxy integration: where it goes, and its mapping (shared by every stage).
+#[derive(Debug)]
+pub struct MappedIntegration {
+    /// The backend.
+    pub backend: MappedBackend,
+    /// Templates, parameters, integration responses.
+    pub mapping: Arc<crate::mapping::Mapping>,
+}
+
+/// The backend of a non-proxy integration.
+#[derive(Debug)]
+pub enum MappedBackend {
+    /// `MOCK`: the request template's `statusCode` selects the integration response.
+    Mock,
+    /// `HTTP`: an HTTP backend called with `integrationHttpMethod`.
+    Http {
+        /// Address, `Host`, URI template, timeout, TLS.
+        target: HttpProxyIntegration,
+        /// `integrationHttpMethod`.
+        method: Box<str>,
+    },
+    /// `AWS` with a Lambda invocations URI: the rendered request is the function's payload.
+    Lambda(AwsProxyIntegration),
 }
 
 /// A Lambda proxy integration.

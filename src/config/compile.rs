@@ -16,13 +16,15 @@ use super::error::Sink;
 use super::lambda::ValidLambda;
 use super::uri::{self, Resolver};
 use super::validate::{
-    LambdaPlan, ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage, Validated,
+    LambdaPlan, MappedPlan, ProxyPlan, ValidApi, ValidIntegration, ValidMethod, ValidStage,
+    Validated,
 };
+use crate::mapping::Mapping;
 use crate::metrics::series::StageSeries;
 use crate::router::{HttpMethod, Router};
 use crate::snapshot::{
-    Api, AwsProxyIntegration, FunctionHost, HttpProxyIntegration, Integration, Method, Snapshot,
-    Stage,
+    Api, AwsProxyIntegration, FunctionHost, HttpProxyIntegration, Integration, MappedBackend,
+    MappedIntegration, Method, Snapshot, Stage,
 };
 use crate::throttle::build::TrafficBuilder;
 use crate::throttle::MethodTraffic;
@@ -113,10 +115,42 @@ struct MethodHead {
 enum PreparedBody {
     /// The same for every stage.
     Shared(Arc<Method>),
-    /// An `HTTP_PROXY` whose URI uses stage variables.
-    PerStage(ProxyPlan),
-    /// An `AWS_PROXY`, whose function may name stage variables.
-    Lambda(LambdaPlan),
+    /// An `HTTP_PROXY` or `HTTP` whose URI uses stage variables.
+    PerStage(ProxyPlan, Wrap),
+    /// An `AWS_PROXY` or `AWS`, whose function may name stage variables.
+    Lambda(LambdaPlan, Wrap),
+}
+
+/// What a backend fixed for a stage becomes: a proxy integration, or a non-proxy one with
+/// its (shared) mapping.
+enum Wrap {
+    Proxy,
+    Mapped(Arc<Mapping>, Box<str>),
+}
+
+impl Wrap {
+    fn http(&self, target: HttpProxyIntegration) -> Integration {
+        match self {
+            Wrap::Proxy => Integration::HttpProxy(target),
+            Wrap::Mapped(mapping, method) => Integration::Mapped(MappedIntegration {
+                backend: MappedBackend::Http {
+                    target,
+                    method: method.clone(),
+                },
+                mapping: Arc::clone(mapping),
+            }),
+        }
+    }
+
+    fn lambda(&self, function: AwsProxyIntegration) -> Integration {
+        match self {
+            Wrap::Proxy => Integration::AwsProxy(function),
+            Wrap::Mapped(mapping, _) => Integration::Mapped(MappedIntegration {
+                backend: MappedBackend::Lambda(function),
+                mapping: Arc::clone(mapping),
+            }),
+        }
+    }
 }
 
 fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -> Api {
@@ -275,44 +309,58 @@ fn prepare(
         authorization: m.authorization,
         authorization_scopes: m.authorization_scopes,
     };
-    let integration = match m.integration {
-        ValidIntegration::Mock(mock) => Integration::Mock(mock),
-        ValidIntegration::AwsProxy(plan) => {
-            return Some(Prepared {
-                head,
-                body: PreparedBody::Lambda(plan),
-            })
+    let (plan, wrap) = match m.integration {
+        ValidIntegration::Mock(mock) => return Some(shared(head, Integration::Mock(mock))),
+        ValidIntegration::Mapped(mapping, MappedPlan::Mock) => {
+            let mock = Integration::Mapped(MappedIntegration {
+                backend: MappedBackend::Mock,
+                mapping,
+            });
+            return Some(shared(head, mock));
         }
-        ValidIntegration::HttpProxy(plan) => match &plan.fixed {
-            None => {
-                return Some(Prepared {
-                    head,
-                    body: PreparedBody::PerStage(plan),
-                })
-            }
-            Some(parsed) => match resolver
-                .resolve(&parsed.host, parsed.port)
-                .and_then(|addr| Ok((addr, uri::tls_name(parsed)?)))
-            {
-                Ok((addr, tls_name)) => Integration::HttpProxy(HttpProxyIntegration {
-                    addr,
-                    host_header: parsed.host_header.as_str().into(),
-                    path: parsed.template.clone(),
-                    timeout: plan.timeout,
-                    tls_name,
-                }),
-                Err(message) => {
-                    sink.at(file, plan.line, plan.field, message);
-                    return None;
-                }
-            },
-        },
+        ValidIntegration::AwsProxy(plan) => {
+            let body = PreparedBody::Lambda(plan, Wrap::Proxy);
+            return Some(Prepared { head, body });
+        }
+        ValidIntegration::Mapped(mapping, MappedPlan::Lambda(plan)) => {
+            let body = PreparedBody::Lambda(plan, Wrap::Mapped(mapping, "POST".into()));
+            return Some(Prepared { head, body });
+        }
+        ValidIntegration::HttpProxy(plan) => (plan, Wrap::Proxy),
+        ValidIntegration::Mapped(mapping, MappedPlan::Http(plan, method)) => {
+            (plan, Wrap::Mapped(mapping, method))
+        }
     };
+    let Some(parsed) = &plan.fixed else {
+        let body = PreparedBody::PerStage(plan, wrap);
+        return Some(Prepared { head, body });
+    };
+    let integration = match resolver
+        .resolve(&parsed.host, parsed.port)
+        .and_then(|addr| Ok((addr, uri::tls_name(parsed)?)))
+    {
+        Ok((addr, tls_name)) => wrap.http(HttpProxyIntegration {
+            addr,
+            host_header: parsed.host_header.as_str().into(),
+            path: parsed.template.clone(),
+            timeout: plan.timeout,
+            tls_name,
+        }),
+        Err(message) => {
+            sink.at(file, plan.line, plan.field, message);
+            return None;
+        }
+    };
+    Some(shared(head, integration))
+}
+
+/// A method built once for every stage.
+fn shared(head: MethodHead, integration: Integration) -> Prepared {
     let method = Arc::new(method(&head, integration));
-    Some(Prepared {
+    Prepared {
         head,
         body: PreparedBody::Shared(method),
-    })
+    }
 }
 
 /// A snapshot method from its head and integration.
@@ -344,15 +392,15 @@ fn build_stage(
     for p in methods {
         let (instantiated, line, field) = match &p.body {
             PreparedBody::Shared(m) => (Ok(Arc::clone(m)), None, ""),
-            PreparedBody::PerStage(plan) => (
+            PreparedBody::PerStage(plan, wrap) => (
                 instantiate(plan, &stage.variables, ctx.resolver)
-                    .map(|i| Arc::new(method(&p.head, i))),
+                    .map(|target| Arc::new(method(&p.head, wrap.http(target)))),
                 plan.line,
                 plan.field.as_str(),
             ),
-            PreparedBody::Lambda(plan) => {
+            PreparedBody::Lambda(plan, wrap) => {
                 let lambda = lambda_function(file, plan, &stage.variables, ctx)
-                    .map(|f| Arc::new(method(&p.head, Integration::AwsProxy(f))));
+                    .map(|f| Arc::new(method(&p.head, wrap.lambda(f))));
                 (lambda, plan.line, plan.field.as_str())
             }
         };
@@ -441,17 +489,17 @@ fn instantiate(
     plan: &ProxyPlan,
     vars: &AHashMap<String, String>,
     resolver: &mut Resolver,
-) -> Result<Integration, String> {
+) -> Result<HttpProxyIntegration, String> {
     let uri = plan.template.substitute(vars)?;
     let parsed =
         uri::parse_http_uri(&uri, &plan.params).map_err(|e| format!("URI `{uri}`: {e}"))?;
     let addr = resolver.resolve(&parsed.host, parsed.port)?;
     let tls_name = uri::tls_name(&parsed)?;
-    Ok(Integration::HttpProxy(HttpProxyIntegration {
+    Ok(HttpProxyIntegration {
         addr,
         host_header: parsed.host_header.into(),
         path: parsed.template,
         timeout: plan.timeout,
         tls_name,
-    }))
+    })
 }

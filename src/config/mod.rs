@@ -17,6 +17,7 @@ pub mod error;
 mod functions;
 pub mod gateway_responses;
 mod identities;
+pub mod mapping;
 pub mod key_import;
 pub mod lambda;
 pub mod load;

@@ -334,6 +334,10 @@ pub struct MethodModel {
     /// hold one of these OAuth scopes.
     #[serde(default)]
     pub authorization_scopes: Vec<Spanned<String>>,
+    /// Method responses keyed by status code (AWS `MethodResponse`): the statuses and
+    /// headers the method may answer with. Without the table, every integration response's
+    /// status and mapped headers are declared implicitly.
+    pub method_responses: Option<Entries<Spanned<String>, super::mapping::MethodResponseModel>>,
 }
 
 /// `integration = { type = "...", ... }`.
@@ -361,6 +365,16 @@ pub struct IntegrationModel {
     /// `integrationHttpMethod`: the method of the call to the integration; `AWS_PROXY` takes
     /// only `POST` (Lambda's Invoke API), which is also its default.
     pub http_method: Option<Spanned<String>>,
+    /// `HTTP`, `AWS` and `MOCK`: `requestTemplates`, mapping templates keyed by media type.
+    pub request_templates: Option<Entries<Spanned<String>, Spanned<String>>>,
+    /// `HTTP`, `AWS` and `MOCK`: `requestParameters`, `integration.request.{header|querystring|path}.NAME`
+    /// = a mapping expression (`method.request.header.X`, `'static'`, `stageVariables.X` ...).
+    pub request_parameters: Option<Entries<Spanned<String>, Spanned<String>>>,
+    /// `passthroughBehavior`: `WHEN_NO_MATCH` (default), `WHEN_NO_TEMPLATES` or `NEVER`.
+    pub passthrough_behavior: Option<Spanned<String>>,
+    /// Integration responses keyed by `selectionPattern` (`default` for the default one), as
+    /// the OpenAPI extension `x-amazon-apigateway-integration.responses` keys them.
+    pub responses: Option<Entries<Spanned<String>, super::mapping::IntegrationResponseModel>>,
 }
 
 /// The integration types Tollgate implements, spelled as AWS spells them.
@@ -375,6 +389,12 @@ pub enum IntegrationType {
     /// Lambda proxy integration.
     #[serde(rename = "AWS_PROXY")]
     AwsProxy,
+    /// HTTP backend with mapping templates (non-proxy).
+    #[serde(rename = "HTTP")]
+    Http,
+    /// Lambda custom integration (non-proxy); other AWS services are refused.
+    #[serde(rename = "AWS")]
+    Aws,
 }
 
 impl IntegrationType {
@@ -384,6 +404,8 @@ impl IntegrationType {
             IntegrationType::Mock => "MOCK",
             IntegrationType::HttpProxy => "HTTP_PROXY",
             IntegrationType::AwsProxy => "AWS_PROXY",
+            IntegrationType::Http => "HTTP",
+            IntegrationType::Aws => "AWS",
         }
     }
 }

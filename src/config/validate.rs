@@ -144,10 +144,23 @@ pub struct ValidMethod {
 pub enum ValidIntegration {
     /// Final already.
     Mock(MockIntegration),
+    /// A non-proxy integration: its mapping, and its backend still to fix per stage.
+    Mapped(Arc<crate::mapping::Mapping>, MappedPlan),
     /// Needs its URI resolved (and, with stage variables, instantiated per stage).
     HttpProxy(ProxyPlan),
     /// Needs its function (and endpoint) fixed per stage.
     AwsProxy(LambdaPlan),
+}
+
+/// The backend of a non-proxy integration before stage variables are applied.
+#[derive(Debug)]
+pub enum MappedPlan {
+    /// `MOCK`.
+    Mock,
+    /// `HTTP`, with its `integrationHttpMethod`.
+    Http(ProxyPlan, Box<str>),
+    /// `AWS`: a Lambda function.
+    Lambda(LambdaPlan),
 }
 
 /// An `AWS_PROXY` integration before stage variables are applied.
@@ -956,7 +969,7 @@ impl ApiCheck<'_> {
         let keys = &model.cache_key_parameters;
         let cache_key = super::cache::key_params(self.src, self.sink, &field, keys, &params);
         let authorization = super::auth::method_authorization(self.src, self.sink, &field, model);
-        let integration = self.integration(&field, &model.integration, &params)?;
+        let integration = self.integration(&field, model, &params)?;
         Some(ValidMethod {
             field,
             line: self.src.line(key),
@@ -978,20 +991,78 @@ impl ApiCheck<'_> {
     fn integration(
         &mut self,
         method_field: &str,
-        model: &IntegrationModel,
+        method: &MethodModel,
         params: &[PathParam],
     ) -> Option<ValidIntegration> {
+        let model = &method.integration;
         let field = format!("{method_field}.integration");
         let kind = *model.kind.get_ref();
-        let foreign_ok = self.no_foreign_fields(&field, model, kind);
-        let checked = match kind {
-            IntegrationType::Mock => self.mock(&field, model).map(ValidIntegration::Mock),
-            IntegrationType::HttpProxy => self
+        let mapped = super::mapping::is_mapped(model);
+        let foreign_ok = self.no_foreign_fields(&field, model, kind, mapped);
+        let mapping = match kind {
+            IntegrationType::Mock if !mapped => None,
+            IntegrationType::HttpProxy | IntegrationType::AwsProxy => None,
+            _ => {
+                let mut check = super::mapping::MappingCheck {
+                    src: self.src,
+                    sink: self.sink,
+                };
+                Some(check.mapping(&field, model, method, method_field).map(Arc::new))
+            }
+        };
+        let checked = match (kind, mapping) {
+            (IntegrationType::Mock, None) => self.mock(&field, model).map(ValidIntegration::Mock),
+            (IntegrationType::HttpProxy, _) => self
                 .proxy(&field, model, params)
                 .map(ValidIntegration::HttpProxy),
-            IntegrationType::AwsProxy => self.lambda(&field, model).map(ValidIntegration::AwsProxy),
+            (IntegrationType::AwsProxy, _) => {
+                self.lambda(&field, model).map(ValidIntegration::AwsProxy)
+            }
+            (IntegrationType::Mock, Some(mapping)) => mapping.map(|m| ValidIntegration::Mapped(m, MappedPlan::Mock)),
+            (IntegrationType::Http, Some(mapping)) => {
+                // The URI's `{name}`s are `integration.request.path.*` targets, or else the
+                // resource's path parameters of that name.
+                let mut names = params.to_vec();
+                for (target, _) in model.request_parameters.iter().flat_map(|p| p.iter()) {
+                    if let Some(name) = target.get_ref().strip_prefix("integration.request.path.") {
+                        if !names.iter().any(|p| p.name == name) {
+                            names.push(PathParam { name: name.to_string(), greedy: false });
+                        }
+                    }
+                }
+                let plan = self.proxy(&field, model, &names);
+                let method = self.http_method(&field, model);
+                match (mapping, plan, method) {
+                    (Some(m), Some(p), Some(h)) => Some(ValidIntegration::Mapped(m, MappedPlan::Http(p, h))),
+                    _ => None,
+                }
+            }
+            (IntegrationType::Aws, Some(mapping)) => {
+                let plan = self.lambda(&field, model);
+                match (mapping, plan) {
+                    (Some(m), Some(p)) => Some(ValidIntegration::Mapped(m, MappedPlan::Lambda(p))),
+                    _ => None,
+                }
+            }
+            (IntegrationType::Http | IntegrationType::Aws, None) => None,
         };
         checked.filter(|_| foreign_ok)
+    }
+
+    /// `integrationHttpMethod` of an `HTTP` integration (required, as PutIntegration requires
+    /// it for HTTP); `ANY` sends the client's method.
+    fn http_method(&mut self, field: &str, model: &IntegrationModel) -> Option<Box<str>> {
+        let Some(m) = &model.http_method else {
+            let message = "HTTP integrations need an `http_method` (integrationHttpMethod: GET, POST, ... or ANY)";
+            self.error(&model.kind, &format!("{field}.http_method"), message);
+            return None;
+        };
+        if m.get_ref() != "ANY" && HttpMethod::parse(m.get_ref()).is_none() {
+            let message = format!("unknown method `{}`: use {METHOD_NAMES}", m.get_ref());
+            self.error(m, &format!("{field}.http_method"), message);
+            return None;
+        }
+        Some(m.get_ref().as_str().into())
     }
 
     /// Fields of the other integration type are errors, not silently ignored settings.
@@ -1000,42 +1071,63 @@ impl ApiCheck<'_> {
         field: &str,
         model: &IntegrationModel,
         kind: IntegrationType,
+        mapped: bool,
     ) -> bool {
         let mut present: Vec<(&str, Option<usize>)> = Vec::new();
         let line = |s: Option<usize>| s.or(self.src.line(&model.kind));
-        match kind {
-            IntegrationType::Mock => {
-                if let Some(v) = &model.uri {
-                    present.push(("uri", self.src.line(v)));
-                }
-                if let Some(v) = &model.timeout_ms {
-                    present.push(("timeout_ms", self.src.line(v)));
-                }
+        let shorthand = kind != IntegrationType::Mock || mapped;
+        if kind == IntegrationType::Mock {
+            if let Some(v) = &model.uri {
+                present.push(("uri", self.src.line(v)));
             }
-            IntegrationType::HttpProxy | IntegrationType::AwsProxy => {
-                if let Some(v) = &model.status {
-                    present.push(("status", self.src.line(v)));
-                }
-                if let Some(h) = &model.headers {
-                    let first = h.iter().next().and_then(|(k, _)| self.src.line(k));
-                    present.push(("headers", line(first)));
-                }
-                if let Some(v) = &model.body {
-                    present.push(("body", self.src.line(v)));
-                }
+            if let Some(v) = &model.timeout_ms {
+                present.push(("timeout_ms", self.src.line(v)));
+            }
+        }
+        if shorthand {
+            if let Some(v) = &model.status {
+                present.push(("status", self.src.line(v)));
+            }
+            if let Some(h) = &model.headers {
+                let first = h.iter().next().and_then(|(k, _)| self.src.line(k));
+                present.push(("headers", line(first)));
+            }
+            if let Some(v) = &model.body {
+                present.push(("body", self.src.line(v)));
+            }
+        }
+        if matches!(kind, IntegrationType::HttpProxy | IntegrationType::AwsProxy) {
+            let first = |e: &Option<super::model::Entries<Spanned<String>, _>>| {
+                e.as_ref()
+                    .and_then(|e| e.iter().next().and_then(|(k, _)| self.src.line(k)))
+            };
+            if model.request_templates.is_some() {
+                present.push(("request_templates", line(first(&model.request_templates))));
+            }
+            if model.request_parameters.is_some() {
+                present.push(("request_parameters", line(first(&model.request_parameters))));
+            }
+            if let Some(v) = &model.passthrough_behavior {
+                present.push(("passthrough_behavior", self.src.line(v)));
+            }
+            if let Some(r) = &model.responses {
+                let first = r.iter().next().and_then(|(k, _)| self.src.line(k));
+                present.push(("responses", line(first)));
             }
         }
         if let Some(v) = model
             .http_method
             .as_ref()
-            .filter(|_| kind != IntegrationType::AwsProxy)
+            .filter(|_| kind == IntegrationType::Mock || kind == IntegrationType::HttpProxy)
         {
             present.push(("http_method", self.src.line(v)));
         }
         let takes = match kind {
-            IntegrationType::Mock => "status, headers and body",
+            IntegrationType::Mock if mapped => "request_templates, request_parameters, passthrough_behavior and responses",
+            IntegrationType::Mock => "status, headers and body, or request_templates and responses",
             IntegrationType::HttpProxy => "uri and timeout_ms",
             IntegrationType::AwsProxy => "uri, http_method and timeout_ms",
+            IntegrationType::Http | IntegrationType::Aws => "uri, http_method, timeout_ms, request_templates, request_parameters, passthrough_behavior and responses",
         };
         for (name, line) in &present {
             let message = format!(
@@ -1123,7 +1215,7 @@ impl ApiCheck<'_> {
         }
         let uri_field = format!("{field}.uri");
         let Some(uri) = &model.uri else {
-            let message = "AWS_PROXY integrations need a `uri` (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations)";
+            let message = format!("{} integrations need a `uri` (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations)", model.kind.get_ref().as_str());
             self.error(&model.kind, &uri_field, message);
             return None;
         };
@@ -1134,6 +1226,11 @@ impl ApiCheck<'_> {
                 return None;
             }
         };
+        if *model.kind.get_ref() == IntegrationType::Aws && !uri.get_ref().contains(":lambda:path/") {
+            let message = "type AWS takes Lambda function invocation URIs only (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations); other AWS service integrations are not implemented";
+            self.error(uri, &uri_field, message);
+            return None;
+        }
         if !template.has_vars() {
             if let Err(message) = super::lambda::parse_function_uri(uri.get_ref()) {
                 self.error(uri, &uri_field, message);
@@ -1157,11 +1254,8 @@ impl ApiCheck<'_> {
         let timeout = self.timeout(field, model);
         let uri_field = format!("{field}.uri");
         let Some(uri) = &model.uri else {
-            self.error(
-                &model.kind,
-                &uri_field,
-                "HTTP_PROXY integrations need a `uri`",
-            );
+            let message = format!("{} integrations need a `uri`", model.kind.get_ref().as_str());
+            self.error(&model.kind, &uri_field, message);
             return None;
         };
         let (template, fixed) = match check_uri(uri.get_ref(), params) {

@@ -12,7 +12,7 @@ pub mod request;
 
 use crate::gateway_response::GatewayResponse;
 
-pub use request::{BodyState, BufferPool, Request, Spares};
+pub use request::{BodyState, BufferPool, Request, RequestView, Spares};
 
 /// A complete response produced by an integration.
 #[derive(Debug)]

@@ -96,6 +96,44 @@ impl Request {
     }
 }
 
+/// Everything about one routed request, its body read whole, that a buffering integration
+/// reads: the Lambda proxy event, a Lambda authorizer's event, mapping templates and their
+/// parameter mappings.
+pub struct RequestView<'a> {
+    /// The parsed head, its spans into `base`.
+    pub head: &'a crate::http::RequestHead,
+    /// The head's bytes.
+    pub base: &'a [u8],
+    /// The request path as received (`requestContext.path`).
+    pub full_path: &'a str,
+    /// The path within the stage (`path`).
+    pub path: &'a str,
+    /// Path parameters, names as in the resource path.
+    pub params: &'a [(Box<str>, String)],
+    /// API, stage and method that were routed to.
+    pub api: &'a crate::snapshot::Api,
+    /// The stage.
+    pub stage: &'a crate::snapshot::Stage,
+    /// The method.
+    pub method: &'a crate::snapshot::Method,
+    /// `x-amzn-RequestId`.
+    pub request_id: &'a str,
+    /// The client's address (`identity.sourceIp`).
+    pub source_ip: &'a str,
+    /// Start of the request, Unix milliseconds (`requestTimeEpoch`).
+    pub start_unix_ms: u64,
+    /// The body, if the request had one.
+    pub body: Option<&'a [u8]>,
+    /// The client certificate under mutual TLS.
+    pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
+    /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto`).
+    pub secure: bool,
+    /// What a Lambda authorizer established (`requestContext.authorizer`), if one ran.
+    pub authorizer: Option<&'a crate::exchange::Identity>,
+    /// The API key the caller presented, for `identity.apiKey` of methods that require one.
+    pub api_key: Option<&'a str>,
+}
+
 /// Spare objects a shard reuses instead of allocating: at most `keep`, last in first out.
 /// Single-threaded (one per shard, no lock). What is worth keeping, and how it is emptied, is
 /// the owner's to decide ([`BufferPool`], `server::client::ConnBufferPool`).

@@ -23,7 +23,8 @@ use crate::auth::{arn, jwt, Authorization, Authorizer, JwtAuthorizer};
 use crate::gateway_response::GatewayResponse;
 use crate::http::BodyFraming;
 use crate::http::RequestHead;
-use crate::integration::aws_proxy::{self, LambdaRequest};
+use crate::exchange::RequestView;
+use crate::integration::aws_proxy;
 use crate::integration::http_proxy::RequestInfo;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::{self, Route};
@@ -581,7 +582,7 @@ fn request_event(
         .iter()
         .map(|(k, v)| (Box::from(k), v.to_string()))
         .collect();
-    let req = LambdaRequest {
+    let req = RequestView {
         head: inv.head,
         base: inv.base,
         full_path: inv.full_path,

@@ -122,6 +122,11 @@ pub async fn lookup<'s>(
         Integration::Mock(_) => return Lookup::Bypass,
         Integration::HttpProxy(p) => p.timeout,
         Integration::AwsProxy(l) => l.timeout,
+        Integration::Mapped(m) => match &m.backend {
+            crate::snapshot::MappedBackend::Mock => return Lookup::Bypass,
+            crate::snapshot::MappedBackend::Http { target, .. } => target.timeout,
+            crate::snapshot::MappedBackend::Lambda(l) => l.timeout,
+        },
     };
     let method = head.method.get(base);
     let settings = stage.settings_for(route.method);

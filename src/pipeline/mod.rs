@@ -22,6 +22,7 @@
 pub mod authorize;
 pub mod cache_filter;
 pub mod context;
+pub mod mapped;
 pub mod observe;
 pub mod proxy;
 pub mod request_filter;

@@ -12,7 +12,8 @@ use crate::auth::ApiKeySource;
 use crate::exchange::Request;
 use crate::gateway_response::GatewayResponse;
 use crate::http::{BodyFraming, RequestHead};
-use crate::integration::aws_proxy::{self, LambdaRequest};
+use crate::exchange::RequestView;
+use crate::integration::aws_proxy;
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::Route;
@@ -21,8 +22,8 @@ use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::snapshot::{
-    AwsProxyIntegration, FunctionHost, HttpProxyIntegration, Integration, Limits, MockIntegration,
-    Snapshot,
+    AwsProxyIntegration, FunctionHost, HttpProxyIntegration, Integration, Limits,
+    MappedIntegration, MockIntegration, Snapshot,
 };
 use crate::upstream::invoke;
 use crate::wire::{self, BodyReader, WireError};
@@ -37,6 +38,8 @@ pub enum Prepared<'s> {
     /// Invoke a function with the request as its event: it needs the head and the whole
     /// body at once, so the head is copied into a pooled [`Request`].
     Lambda(&'s AwsProxyIntegration, Request),
+    /// A non-proxy integration: the mapping reads the whole request, so it is copied too.
+    Mapped(&'s MappedIntegration, Request),
 }
 
 /// Copies what the integration needs out of the borrowed request.
@@ -58,6 +61,10 @@ pub fn prepare<'s>(
         Integration::AwsProxy(l) => {
             let buf = shard.buffers.take(head.head_len + 1024);
             Prepared::Lambda(l, Request::new(buf, &base[..head.head_len], params))
+        }
+        Integration::Mapped(m) => {
+            let buf = shard.buffers.take(head.head_len + 1024);
+            Prepared::Mapped(m, Request::new(buf, &base[..head.head_len], params))
         }
     }
 }
@@ -89,6 +96,12 @@ pub async fn call(
             shard.buffers.give(request.into_buffer());
             next
         }
+        Prepared::Mapped(m, mut request) => {
+            let next = super::mapped::serve(shard, conn, m, &mut request, ctx, req, snapshot, route)
+                .await;
+            shard.buffers.give(request.into_buffer());
+            next
+        }
     }
 }
 
@@ -114,36 +127,9 @@ async fn lambda(
             return send_gateway_response(shard, conn, ctx, req, limits, response).await;
         }
     }
-    let base = request.base();
-    let full_path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
-    let path = route.stage_path(full_path);
-    let request_id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
     let mut ip = [0u8; 64];
     let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());
-    let start_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let call = LambdaRequest {
-        head: &conn.head,
-        base,
-        full_path,
-        path,
-        params: request.params(),
-        api: route.api,
-        stage: route.stage,
-        method: route.method,
-        request_id,
-        source_ip,
-        start_unix_ms,
-        body: request.body(),
-        client_cert: conn.client_cert.as_deref(),
-        secure: conn.secure,
-        authorizer: ctx.identity.is_authorized().then_some(&ctx.identity),
-        api_key: match route.api.auth.api_key_source {
-            ApiKeySource::Authorizer => ctx.identity.usage_identifier_key.as_deref(),
-            ApiKeySource::Header => None,
-        },
-    };
+    let call = view(conn, request, ctx, route, source_ip);
     let invoker = invoker(shard, snapshot, integration);
     let started = Instant::now();
     let account = &snapshot.lambda.account_id;
@@ -162,6 +148,41 @@ async fn lambda(
         ),
     }
     send_response(conn, ctx, limits).await
+}
+
+/// The buffered request as integrations read it.
+pub(crate) fn view<'a>(
+    conn: &'a ClientConn,
+    request: &'a Request,
+    ctx: &'a RequestCtx,
+    route: &'a Route<'_>,
+    source_ip: &'a str,
+) -> RequestView<'a> {
+    let base = request.base();
+    let full_path = std::str::from_utf8(conn.head.path.get(base)).unwrap_or("/");
+    RequestView {
+        head: &conn.head,
+        base,
+        full_path,
+        path: route.stage_path(full_path),
+        params: request.params(),
+        api: route.api,
+        stage: route.stage,
+        method: route.method,
+        request_id: std::str::from_utf8(&ctx.request_id).unwrap_or(""),
+        source_ip,
+        start_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        body: request.body(),
+        client_cert: conn.client_cert.as_deref(),
+        secure: conn.secure,
+        authorizer: ctx.identity.is_authorized().then_some(&ctx.identity),
+        api_key: match route.api.auth.api_key_source {
+            ApiKeySource::Authorizer => ctx.identity.usage_identifier_key.as_deref(),
+            ApiKeySource::Header => None,
+        },
+    }
 }
 
 /// How `function` is invoked from this shard: by its hosted workers, or through the region's

@@ -7,21 +7,19 @@
 //! function failed (`X-Amz-Function-Error`, Lambda API reference, Invoke "Response Syntax"),
 //! Lambda refused the call (any status but 200), or it could not be reached in time.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::exchange::BufferPool;
-use crate::http::{write_header, Parsed};
+use crate::http::write_header;
 use crate::snapshot::{AwsProxyIntegration, InvokeEndpoint, LambdaSettings, Limits};
 use crate::tls::backend::BackendTls;
-use crate::upstream::pool::{BackendConn, Pool};
+use crate::upstream::client::{self, Answer, CallError};
+use crate::upstream::pool::Pool;
 use crate::upstream::sigv4::{self, Scope, SigningTime};
-use crate::wire::{self, BodyReader, Framing, WireError};
 
 /// Largest result read (Lambda's 6 MB synchronous response payload quota, with room for
 /// framing).
 const MAX_RESULT: u64 = 6 * 1024 * 1024 + 1024;
-/// Largest response head accepted from the Invoke API.
-const MAX_HEAD: usize = 64 * 1024;
 
 /// Why an invocation produced no result.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +39,12 @@ pub enum InvokeError {
         body: String,
     },
     /// The function ran and failed (`X-Amz-Function-Error: Unhandled`).
-    #[error("function error ({kind}): {body}")]
+    #[error("function error ({kind}): {}", excerpt(body.as_bytes()))]
     Function {
         /// `X-Amz-Function-Error` value.
         kind: String,
-        /// The error payload, cut to 512 bytes.
+        /// The error payload (`{"errorMessage": ...}`), whole: a Lambda custom integration
+        /// selects its response by the `errorMessage` and may map the document.
         body: String,
     },
 }
@@ -80,42 +79,19 @@ pub async fn invoke(
 ) -> Result<Vec<u8>, InvokeError> {
     let mut request = target.buffers.take(1024 + payload.len());
     write_request(&mut request, target, payload, now);
-    let result = send(pool, target, &mut request).await;
+    let endpoint = client::Endpoint {
+        addr: target.endpoint.addr,
+        tls_name: &target.endpoint.tls_name,
+        tls: target.tls,
+        limits: target.limits,
+    };
+    let timeout = target.integration.timeout;
+    let answered = client::call(pool, endpoint, &mut request, timeout, MAX_RESULT).await;
     target.buffers.give(request);
-    result
-}
-
-/// Sends the signed request, once more on a fresh connection when a pooled one turns out to
-/// be stale.
-async fn send(
-    pool: &Pool,
-    target: Target<'_>,
-    request: &mut Vec<u8>,
-) -> Result<Vec<u8>, InvokeError> {
-    let integration = target.integration;
-    let deadline = Instant::now() + integration.timeout;
-    let timed_out = || InvokeError::Timeout(integration.timeout);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut conn = open(pool, target, deadline, attempt > 1).await?;
-        let reused = conn.reused;
-        match exchange(&mut conn, request, deadline).await {
-            Ok((result, keep)) => {
-                if keep {
-                    let max_idle = target.limits.pool_max_idle_per_backend;
-                    pool.checkin(target.endpoint.addr, conn, max_idle);
-                }
-                return result;
-            }
-            // A pooled connection the endpoint had closed: the request is replayable.
-            Err(Failure::Stale) if reused && attempt < 3 => continue,
-            Err(Failure::Timeout) => return Err(timed_out()),
-            Err(Failure::Stale) => {
-                return Err(InvokeError::Unreachable("connection closed".into()))
-            }
-            Err(Failure::Broken(e)) => return Err(InvokeError::Unreachable(e)),
-        }
+    match answered {
+        Ok(answer) => result_of(answer),
+        Err(CallError::Timeout) => Err(InvokeError::Timeout(timeout)),
+        Err(e) => Err(InvokeError::Unreachable(e.to_string())),
     }
 }
 
@@ -159,135 +135,19 @@ fn write_request(out: &mut Vec<u8>, target: Target<'_>, payload: &[u8], now: Sys
     out.extend_from_slice(payload);
 }
 
-/// How one attempt failed.
-enum Failure {
-    /// Closed before any answer: on a reused connection, probably stale.
-    Stale,
-    Timeout,
-    Broken(String),
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
-async fn open(
-    pool: &Pool,
-    target: Target<'_>,
-    deadline: Instant,
-    fresh: bool,
-) -> Result<Box<BackendConn>, InvokeError> {
-    let endpoint = target.endpoint;
-    if !fresh {
-        let idle = target.limits.pool_idle_timeout;
-        if let Some(conn) = pool.checkout(endpoint.addr, &endpoint.tls_name, idle) {
-            return Ok(conn);
-        }
-    }
-    let tls = endpoint
-        .tls_name
-        .as_ref()
-        .and_then(|name| target.tls.map(|tls| (tls.config_for(name), name)));
-    // Boxed: a connect (TCP, then perhaps a TLS handshake) is rare next to a pooled
-    // connection, and its large state inline would grow, and be copied with, every exchange's
-    // future.
-    match Box::pin(BackendConn::connect(
-        endpoint.addr,
-        tls,
-        remaining(deadline),
-    ))
-    .await
-    {
-        Ok(conn) => Ok(conn),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-            Err(InvokeError::Timeout(target.integration.timeout))
-        }
-        Err(e) => Err(InvokeError::Unreachable(format!("{}: {e}", endpoint.addr))),
-    }
-}
-
-/// Sends the request and reads the whole answer; the flag says whether the connection can be
-/// pooled again.
-async fn exchange(
-    conn: &mut BackendConn,
-    request: &mut Vec<u8>,
-    deadline: Instant,
-) -> Result<(Result<Vec<u8>, InvokeError>, bool), Failure> {
-    if let Err(e) = wire::write_kept(&mut conn.stream, request, remaining(deadline)).await {
-        return Err(match e {
-            WireError::Timeout => Failure::Timeout,
-            _ => Failure::Stale,
-        });
-    }
-    read_head(conn, deadline).await?;
-    let status = conn.head.status;
-    let base = conn.inbuf.pending();
-    let function_error = conn
-        .head
-        .headers
-        .iter()
-        .find(|h| {
-            h.name
-                .get(base)
-                .eq_ignore_ascii_case(b"x-amz-function-error")
-        })
-        .map(|h| String::from_utf8_lossy(h.value.get(base)).into_owned());
-    let keep = conn.head.keep_alive;
-    let framing = Framing::from(conn.head.framing);
-    let until_close = framing == Framing::UntilClose;
-    conn.inbuf.consume(conn.head.head_len);
-    let mut body = Vec::new();
-    let mut reader = BodyReader::new(framing, MAX_RESULT);
-    loop {
-        match reader
-            .next(&mut conn.stream, &mut conn.inbuf, remaining(deadline))
-            .await
-        {
-            Ok(Some((s, e))) => body.extend_from_slice(&conn.inbuf.raw()[s..e]),
-            Ok(None) => break,
-            Err(WireError::Timeout) => return Err(Failure::Timeout),
-            Err(e) => return Err(Failure::Broken(format!("reading the result: {e:?}"))),
-        }
-    }
-    let result = match (status, function_error) {
-        (200, None) => Ok(body),
+/// The Invoke API's answer as a result: the payload, or what went wrong.
+fn result_of(answer: Answer) -> Result<Vec<u8>, InvokeError> {
+    let function_error = answer.header("x-amz-function-error").map(str::to_string);
+    match (answer.status, function_error) {
+        (200, None) => Ok(answer.body),
         (200, Some(kind)) => Err(InvokeError::Function {
             kind,
-            body: excerpt(&body),
+            body: String::from_utf8_lossy(&answer.body).into_owned(),
         }),
         (status, _) => Err(InvokeError::Refused {
             status,
-            body: excerpt(&body),
+            body: excerpt(&answer.body),
         }),
-    };
-    Ok((result, keep && !until_close))
-}
-
-/// Reads the final response head, skipping `1xx`.
-async fn read_head(conn: &mut BackendConn, deadline: Instant) -> Result<(), Failure> {
-    let mut received = false;
-    loop {
-        if !conn.inbuf.pending().is_empty() {
-            received = true;
-            match conn.head.parse(conn.inbuf.pending(), MAX_HEAD, false) {
-                Ok(Parsed::Complete) if conn.head.status < 200 => {
-                    conn.inbuf.consume(conn.head.head_len);
-                    continue;
-                }
-                Ok(Parsed::Complete) => return Ok(()),
-                Ok(Parsed::Partial) => {}
-                Err(e) => return Err(Failure::Broken(format!("bad response head: {e}"))),
-            }
-        }
-        match conn.inbuf.fill(&mut conn.stream, remaining(deadline)).await {
-            Ok(0) | Err(WireError::Closed | WireError::Io(_)) if !received => {
-                return Err(Failure::Stale)
-            }
-            Ok(0) => return Err(Failure::Broken("closed mid-answer".into())),
-            Ok(_) => {}
-            Err(WireError::Timeout) => return Err(Failure::Timeout),
-            Err(e) => return Err(Failure::Broken(format!("{e:?}"))),
-        }
     }
 }
 

@@ -412,7 +412,7 @@ fn cmp_ignore_case(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// `%XX` to the byte, `+` to a space; a `%` without two hex digits stays as it is.
-fn percent_decode(out: &mut Vec<u8>, s: &[u8]) {
+pub fn percent_decode(out: &mut Vec<u8>, s: &[u8]) {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut i = 0;
     while i < s.len() {

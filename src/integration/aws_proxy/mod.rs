@@ -16,11 +16,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use std::sync::Arc;
 
-use crate::exchange::{Body, BufferPool, Headers, Reply};
+use crate::exchange::{Body, BufferPool, Headers, Reply, RequestView};
 use crate::function::{FunctionSpec, HostedError, ShardFunctions};
 use crate::gateway_response::GatewayResponse;
-use crate::http::RequestHead;
-use crate::snapshot::{Api, Method, Stage};
 use crate::upstream::invoke::{self, InvokeError};
 use crate::upstream::pool::Pool;
 
@@ -35,42 +33,6 @@ const REMAPPED: [&str; 6] = [
     "www-authenticate",
     "x-amzn-requestid",
 ];
-
-/// Everything about one request that the event is built from.
-pub struct LambdaRequest<'a> {
-    /// The parsed head, its spans into `base`.
-    pub head: &'a RequestHead,
-    /// The head's bytes.
-    pub base: &'a [u8],
-    /// The request path as received (`requestContext.path`).
-    pub full_path: &'a str,
-    /// The path within the stage (`path`).
-    pub path: &'a str,
-    /// Path parameters, names as in the resource path.
-    pub params: &'a [(Box<str>, String)],
-    /// API, stage and method that were routed to.
-    pub api: &'a Api,
-    /// The stage.
-    pub stage: &'a Stage,
-    /// The method.
-    pub method: &'a Method,
-    /// `x-amzn-RequestId`.
-    pub request_id: &'a str,
-    /// The client's address (`identity.sourceIp`).
-    pub source_ip: &'a str,
-    /// Start of the request, Unix milliseconds (`requestTimeEpoch`).
-    pub start_unix_ms: u64,
-    /// The body, if the request had one.
-    pub body: Option<&'a [u8]>,
-    /// The client certificate under mutual TLS.
-    pub client_cert: Option<&'a crate::tls::subject::ClientCert>,
-    /// Whether the client reached the gateway over TLS (`X-Forwarded-Proto`).
-    pub secure: bool,
-    /// What a Lambda authorizer established (`requestContext.authorizer`), if one ran.
-    pub authorizer: Option<&'a crate::exchange::Identity>,
-    /// The API key the caller presented, for `identity.apiKey` of methods that require one.
-    pub api_key: Option<&'a str>,
-}
 
 /// Where the function is invoked.
 pub enum Invoker<'a> {
@@ -92,7 +54,7 @@ pub async fn call(
     invoker: Invoker<'_>,
     buffers: &BufferPool,
     account_id: &str,
-    req: &LambdaRequest<'_>,
+    req: &RequestView<'_>,
 ) -> Result<Reply<'static>, GatewayResponse> {
     let mut payload = buffers.take(2048 + req.body.map_or(0, |b| b.len() * 4 / 3));
     write_event(req, account_id, &mut payload);
@@ -243,7 +205,7 @@ fn reply_of(r: result::ProxyResult) -> Reply<'static> {
 /// The event a `REQUEST` Lambda authorizer receives for `req`: the proxy event's fields
 /// without the body, led by `type` and `methodArn`.
 pub fn write_authorizer_event(
-    req: &LambdaRequest<'_>,
+    req: &RequestView<'_>,
     account_id: &str,
     method_arn: &str,
     out: &mut Vec<u8>,
@@ -252,12 +214,12 @@ pub fn write_authorizer_event(
 }
 
 /// The payload 1.0 event of `req`.
-fn write_event(req: &LambdaRequest<'_>, account_id: &str, out: &mut Vec<u8>) {
+fn write_event(req: &RequestView<'_>, account_id: &str, out: &mut Vec<u8>) {
     write_any_event(req, account_id, None, out);
 }
 
 fn write_any_event(
-    req: &LambdaRequest<'_>,
+    req: &RequestView<'_>,
     account_id: &str,
     authorizer_method_arn: Option<&str>,
     out: &mut Vec<u8>,
@@ -289,6 +251,31 @@ fn write_any_event(
         .iter()
         .map(|(k, v)| (&**k, &**v))
         .collect();
+    let content_type = head.header(base, "content-type");
+    let base64_body =
+        req.body.is_some() && event::is_binary(content_type, &req.api.binary_media_types);
+    let input = event::EventInput {
+        resource: &req.method.resource_path,
+        path: req.path,
+        context_path: req.full_path,
+        http_method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
+        headers: &headers,
+        raw_query: head.query.map(|q| q.get(base)),
+        path_parameters: &params,
+        stage_variables: &vars,
+        ctx: request_context(req, account_id),
+        body: req.body,
+        base64_body,
+        authorizer_method_arn,
+    };
+    event::write_event(&input, out);
+}
+
+/// The `requestContext` facts of `req` (the Lambda event's, and `$context.*` of mapping
+/// templates), borrowed from the request.
+pub fn request_context<'a>(req: &'a RequestView<'_>, account_id: &'a str) -> event::RequestContextInput<'a> {
+    let head = req.head;
+    let base = req.base;
     let host = head
         .host
         .map(|h| std::str::from_utf8(h.get(base)).unwrap_or(""))
@@ -308,53 +295,36 @@ fn write_any_event(
         .api_key
         .or_else(|| text("x-api-key"))
         .filter(|_| req.method.traffic.api_key_required);
-    let content_type = head.header(base, "content-type");
-    let base64_body =
-        req.body.is_some() && event::is_binary(content_type, &req.api.binary_media_types);
-    let input = event::EventInput {
-        resource: &req.method.resource_path,
-        path: req.path,
-        context_path: req.full_path,
-        http_method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
-        headers: &headers,
-        raw_query: head.query.map(|q| q.get(base)),
-        path_parameters: &params,
-        stage_variables: &vars,
-        ctx: event::RequestContextInput {
-            resource_id: &req.method.resource_id,
-            stage: &req.stage.name,
-            request_id: req.request_id,
-            extended_request_id: req.request_id,
-            request_time_epoch_ms: req.start_unix_ms,
-            protocol: if head.minor_version == 0 {
-                "HTTP/1.0"
-            } else {
-                "HTTP/1.1"
-            },
-            domain_name: domain,
-            domain_prefix: domain.split('.').next().unwrap_or(domain),
-            api_id: &req.api.id,
-            account_id,
-            source_ip: req.source_ip,
-            user_agent: text("user-agent"),
-            deployment_id: &req.stage.deployment_id,
-            api_key,
-            api_key_id: None,
-            client_cert: req.client_cert.map(|c| event::ClientCertInput {
-                client_cert_pem: &c.pem,
-                subject_dn: &c.subject_dn,
-                issuer_dn: &c.issuer_dn,
-                serial_number: &c.serial_number,
-                not_before: &c.not_before,
-                not_after: &c.not_after,
-            }),
-            authorizer: req.authorizer,
+    event::RequestContextInput {
+        resource_id: &req.method.resource_id,
+        stage: &req.stage.name,
+        request_id: req.request_id,
+        extended_request_id: req.request_id,
+        request_time_epoch_ms: req.start_unix_ms,
+        protocol: if head.minor_version == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
         },
-        body: req.body,
-        base64_body,
-        authorizer_method_arn,
-    };
-    event::write_event(&input, out);
+        domain_name: domain,
+        domain_prefix: domain.split('.').next().unwrap_or(domain),
+        api_id: &req.api.id,
+        account_id,
+        source_ip: req.source_ip,
+        user_agent: text("user-agent"),
+        deployment_id: &req.stage.deployment_id,
+        api_key,
+        api_key_id: None,
+        client_cert: req.client_cert.map(|c| event::ClientCertInput {
+            client_cert_pem: &c.pem,
+            subject_dn: &c.subject_dn,
+            issuer_dn: &c.issuer_dn,
+            serial_number: &c.serial_number,
+            not_before: &c.not_before,
+            not_after: &c.not_after,
+        }),
+        authorizer: req.authorizer,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,297 @@
+//! Phase 7 for the non-proxy integrations (`MOCK` with templates, `HTTP`, `AWS` for Lambda):
+//! integration request (`mapping::request`) → the backend → integration response
+//! (`mapping::response`), then the one responder writes the reply.
+//!
+//! The body is read whole first: templates read it, and the backend's answer is read whole
+//! too, since a response template may reshape it. A mapping that fails is that request's
+//! 415, 400 or 500 alone; why it failed goes to the log, as AWS's execution log says it.
+
+use std::time::{Duration, Instant};
+
+use crate::exchange::{Reply, Request, RequestView};
+use crate::gateway_response::GatewayResponse;
+use crate::http::write_header;
+use crate::integration::aws_proxy;
+use crate::integration::http_proxy::RequestInfo;
+use crate::mapping::bindings::Env;
+use crate::mapping::request::{IntegrationRequest, MappingError};
+use crate::mapping::response::{self, BackendAnswer};
+use crate::pipeline::context::RequestCtx;
+use crate::pipeline::request_filter::Route;
+use crate::pipeline::upstream::{buffer_body, invoker, view};
+use crate::pipeline::{respond, response_filter, send_response, Next};
+use crate::server::client::ClientConn;
+use crate::server::shard::ShardCtx;
+use crate::snapshot::{HttpProxyIntegration, MappedBackend, MappedIntegration, Snapshot, UriPart};
+use crate::template::Budget;
+use crate::upstream::client::{self, CallError};
+
+/// Largest backend answer read (API Gateway's 10 MB payload quota).
+const MAX_ANSWER: u64 = 10 * 1024 * 1024;
+
+/// Why the exchange produced no reply.
+enum Failed {
+    /// The mapping refused or failed the request.
+    Mapping(MappingError),
+    /// The backend failed (timeout, unreachable, a Lambda invocation error).
+    Gateway(GatewayResponse),
+}
+
+impl From<MappingError> for Failed {
+    fn from(e: MappingError) -> Self {
+        Failed::Mapping(e)
+    }
+}
+
+/// Reads the body, runs the mapping and the backend, answers the client.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    integration: &MappedIntegration,
+    request: &mut Request,
+    ctx: &mut RequestCtx,
+    req: RequestInfo,
+    snapshot: &Snapshot,
+    route: &Route<'_>,
+) -> Next {
+    let limits = &snapshot.limits;
+    conn.inbuf.consume(req.head_len);
+    match buffer_body(conn, req, limits, request).await {
+        Ok(()) => {}
+        Err(None) => return Next::Close,
+        Err(Some(response)) => {
+            ctx.keep_alive = false;
+            let minor = req.minor_version;
+            response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
+            return send_response(conn, ctx, limits).await;
+        }
+    }
+    let mut ip = [0u8; 64];
+    let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());
+    let view = view(conn, request, ctx, route, source_ip);
+    let mut latency = None;
+    let outcome = exchange(shard, snapshot, integration, &view, &mut latency).await;
+    ctx.integration_latency = latency;
+    let minor = req.minor_version;
+    match outcome {
+        Ok(reply) => respond::write_reply(&mut conn.out, ctx, &shard.date, &reply, minor),
+        Err(failed) => {
+            let response = match failed {
+                Failed::Gateway(r) => r,
+                Failed::Mapping(e) => {
+                    tracing::warn!(api = %route.api.id, method = %route.method.http_method, resource = %route.method.resource_path, "{e}");
+                    ctx.error_message = e.client_message().map(Into::into);
+                    e.response()
+                }
+            };
+            response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
+        }
+    }
+    send_response(conn, ctx, limits).await
+}
+
+/// Integration request, backend, integration response.
+async fn exchange(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    integration: &MappedIntegration,
+    view: &RequestView<'_>,
+    latency: &mut Option<Duration>,
+) -> Result<Reply<'static>, Failed> {
+    let mapping = &*integration.mapping;
+    let budget = Budget::default();
+    let facts = aws_proxy::request_context(view, &snapshot.lambda.account_id);
+    let body = view.body.unwrap_or(&[]);
+    let mut env = Env::new(view, &facts, body);
+    let header = |name| view.head.header(view.base, name);
+    let sent = crate::mapping::request::run(mapping, &mut env, header("content-type"), budget)?;
+    let accept = header("accept");
+    let started = Instant::now();
+    match &integration.backend {
+        MappedBackend::Mock => {
+            // Without a template the default integration response answers (developer
+            // guide, "Set up mock integrations": "return the default integration response
+            // without defining the integration request mapping template").
+            let status = match (&sent.body, sent.templated) {
+                (Some(rendered), true) => Some(response::mock_status(rendered)?.to_string()),
+                _ => None,
+            };
+            let answer = BackendAnswer {
+                selector: status.as_deref(),
+                headers: &[],
+                body: &[],
+            };
+            Ok(response::run(mapping, env, answer, accept, budget)?)
+        }
+        MappedBackend::Http { target, method } => {
+            let mut out = shard.buffers.take(1024 + body.len());
+            write_http_request(&mut out, target, method, view, &sent);
+            let endpoint = client::Endpoint {
+                addr: target.addr,
+                tls_name: &target.tls_name,
+                tls: snapshot.backend_tls.as_deref(),
+                limits: &snapshot.limits,
+            };
+            let called = client::call(&shard.pool, endpoint, &mut out, target.timeout, MAX_ANSWER).await;
+            shard.buffers.give(out);
+            *latency = Some(started.elapsed());
+            let answer = called.map_err(|e| {
+                tracing::warn!(backend = %target.host_header, "HTTP integration failed: {e}");
+                Failed::Gateway(match e {
+                    CallError::Timeout => GatewayResponse::IntegrationTimeout,
+                    _ => GatewayResponse::IntegrationFailure,
+                })
+            })?;
+            let mut digits = itoa::Buffer::new();
+            let answer_in = BackendAnswer {
+                selector: Some(digits.format(answer.status)),
+                headers: &answer.headers,
+                body: &answer.body,
+            };
+            Ok(response::run(mapping, env, answer_in, accept, budget)?)
+        }
+        MappedBackend::Lambda(function) => {
+            let payload = match &sent.body {
+                Some(rendered) => rendered.as_bytes(),
+                None => body,
+            };
+            let invoker = invoker(shard, snapshot, function);
+            let invoked =
+                aws_proxy::invoke(invoker, payload, view.request_id, view.start_unix_ms).await;
+            *latency = Some(started.elapsed());
+            match invoked {
+                Ok(result) => {
+                    // A success's selection value is "" (`.+` does not match it; LocalStack
+                    // issue #12574, observed on AWS).
+                    let answer = BackendAnswer {
+                        selector: Some(""),
+                        headers: &[],
+                        body: &result,
+                    };
+                    Ok(response::run(mapping, env, answer, accept, budget)?)
+                }
+                Err(failure) => match failure.function_error() {
+                    // The function's error selects by its `errorMessage`, and its error
+                    // document is the body the response maps (developer guide, "Handle
+                    // Lambda errors in API Gateway").
+                    Some(doc) => {
+                        let message = error_message(doc);
+                        let answer = BackendAnswer {
+                            selector: Some(&message),
+                            headers: &[],
+                            body: doc.as_bytes(),
+                        };
+                        Ok(response::run(mapping, env, answer, accept, budget)?)
+                    }
+                    None => Err(Failed::Gateway(failure.response(&function.function))),
+                },
+            }
+        }
+    }
+}
+
+/// The `errorMessage` of a Lambda error document (`""` when it has none).
+fn error_message(doc: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(doc) {
+        Ok(serde_json::Value::Object(map)) => match map.get("errorMessage") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// The request an `HTTP` integration sends: `integrationHttpMethod` (`ANY`: the client's),
+/// the URI with its `{name}`s from `integration.request.path.*` (else the method's path
+/// parameter of that name), the URI's query then `integration.request.querystring.*`, and
+/// only the mapped headers (a non-proxy integration passes nothing else of the client's).
+fn write_http_request(
+    out: &mut Vec<u8>,
+    target: &HttpProxyIntegration,
+    method: &str,
+    view: &RequestView<'_>,
+    sent: &IntegrationRequest,
+) {
+    out.clear();
+    let method = if method == "ANY" {
+        view.head.method.get(view.base)
+    } else {
+        method.as_bytes()
+    };
+    out.extend_from_slice(method);
+    out.push(b' ');
+    let mut has_query = false;
+    for part in &target.path.parts {
+        match part {
+            UriPart::Literal(s) => {
+                has_query |= s.contains('?');
+                out.extend_from_slice(s.as_bytes());
+            }
+            UriPart::Param(name) => {
+                let mapped = sent.path.iter().rev().find(|(n, _)| **n == **name);
+                match mapped {
+                    Some((_, v)) => encode(out, v.as_bytes(), PATH_SAFE),
+                    None => {
+                        let raw = view.params.iter().find(|(n, _)| **n == **name);
+                        out.extend_from_slice(raw.map_or("", |(_, v)| v.as_str()).as_bytes());
+                    }
+                }
+            }
+        }
+    }
+    for (name, value) in &sent.query {
+        out.push(if has_query { b'&' } else { b'?' });
+        has_query = true;
+        encode(out, name.as_bytes(), b"");
+        out.push(b'=');
+        encode(out, value.as_bytes(), b"");
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_header(out, b"Host", target.host_header.as_bytes());
+    let mut has_type = false;
+    for (name, value) in &sent.headers {
+        let lower = name.to_ascii_lowercase();
+        if crate::http::is_hop_by_hop(lower.as_bytes())
+            || matches!(lower.as_str(), "host" | "content-length" | "expect")
+            || value.contains(['\r', '\n'])
+        {
+            continue;
+        }
+        has_type |= lower == "content-type";
+        write_header(out, name.as_bytes(), value.as_bytes());
+    }
+    let body = match &sent.body {
+        Some(rendered) => rendered.as_bytes(),
+        None => view.body.unwrap_or(&[]),
+    };
+    if !has_type && !body.is_empty() {
+        let content_type = view
+            .head
+            .header(view.base, "content-type")
+            .unwrap_or(b"application/json");
+        write_header(out, b"Content-Type", content_type);
+    }
+    if !body.is_empty() || matches!(method, b"POST" | b"PUT" | b"PATCH") {
+        let mut digits = itoa::Buffer::new();
+        write_header(out, b"Content-Length", digits.format(body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// Characters a mapped path value keeps unencoded besides the unreserved ones.
+const PATH_SAFE: &[u8] = b"!$&'()*+,;=:@";
+
+/// Percent-encodes `s` into `out`, keeping RFC 3986's unreserved characters and `safe`.
+fn encode(out: &mut Vec<u8>, s: &[u8], safe: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || safe.contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Non-proxy integrations end to end: MOCK with templates, HTTP with parameter and template
+//! mapping, AWS (Lambda custom) with selection by `errorMessage`; passthrough behaviours,
+//! selection patterns, overrides, and the `--check` errors of bad mappings.
+
+mod common;
+use common::lambda::{function_uri, invoke_server, lambda_section, result};
+use common::*;
+
+/// A method whose integration is the raw TOML `body` (the lines of its `integration` table,
+/// then any sub-tables, written with `{M}` for the method's table path).
+fn mapped(api: ApiSpec, route: &str, body: &str) -> ApiSpec {
+    let path = format!("deployments.v1.methods.{}", toml_str(route));
+    let text = body.replace("{M}", &path);
+    api.table(&format!("[{path}.integration]\n{text}"))
+}
+
+fn json(resp: &Response) -> serde_json::Value {
+    serde_json::from_str(&resp.body_str()).expect("a JSON body")
+}
+
+fn api() -> ApiSpec {
+    ApiSpec::new("shop").stage("prod", "v1")
+}
+
+/// The MOCK of the console's "Mock integration" how-to: the request template's statusCode
+/// picks the integration response; each response maps its own body.
+#[test]
+fn a_mock_request_template_selects_the_integration_response() {
+    let api = mapped(
+        api(),
+        "GET /pets/{id}",
+        r#"type = "MOCK"
+request_templates."application/json" = '''
+#if( $input.params('scope') == "internal" )
+{"statusCode": 200}
+#else
+{"statusCode": 500}
+#end'''
+[{M}.integration.responses.default]
+status = 200
+templates."application/json" = '''{"id": "$input.params('id')", "stage": "$context.stage", "path": "$context.path"}'''
+[{M}.integration.responses."5\\d{2}"]
+status = 503
+parameters = { "method.response.header.Retry-After" = "'120'" }
+templates."application/json" = '''{"message": "closed for $input.params().querystring.get('scope')"}'''
+"#,
+    );
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+
+    let ok = get(gw.addr(), "/prod/pets/42?scope=internal");
+    ok.assert(200, r#"{"id": "42", "stage": "prod", "path": "/prod/pets/42"}"#);
+    assert_eq!(ok.header("content-type"), Some("application/json"));
+    ok.assert_gateway_headers();
+
+    let closed = get(gw.addr(), "/prod/pets/42?scope=public");
+    closed.assert(503, r#"{"message": "closed for public"}"#);
+    assert_eq!(closed.header("retry-after"), Some("120"));
+    assert_eq!(closed.header("content-type"), Some("application/json"));
+}
+
+/// `statusCode` must be an integer (`"200"` is a 500); CDK's unquoted `{statusCode: 200}` is
+/// taken; without a template the default response answers; overrides set the status (with no
+/// method response for it) and headers.
+#[test]
+fn mock_status_rules_and_response_overrides() {
+    let api = mapped(
+        api(),
+        "GET /quoted",
+        r#"type = "MOCK"
+request_templates."application/json" = '{"statusCode": "200"}'
+[{M}.integration.responses.default]
+status = 200
+"#,
+    );
+    let api = mapped(
+        api,
+        "GET /cdk",
+        r#"type = "MOCK"
+request_templates."application/json" = '{statusCode: 204}'
+[{M}.integration.responses."204"]
+status = 204
+[{M}.integration.responses.default]
+status = 200
+templates."application/json" = 'default'
+"#,
+    );
+    let api = mapped(
+        api,
+        "GET /plain",
+        r#"type = "MOCK"
+[{M}.integration.responses.default]
+status = 200
+templates."application/json" = 'no template: the default'
+"#,
+    );
+    let api = mapped(
+        api,
+        "GET /override",
+        r#"type = "MOCK"
+request_templates."application/json" = '{"statusCode": 200}'
+[{M}.integration.responses.default]
+status = 200
+templates."application/json" = '''
+#set($context.responseOverride.status = 418)
+#set($context.responseOverride.header.Content-Type = "text/plain")
+#set($context.responseOverride.header.X-Why = "tea")
+status was $context.responseOverride.status'''
+"#,
+    );
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+
+    get(gw.addr(), "/prod/quoted").assert(500, INTERNAL_SERVER_ERROR);
+    let cdk = get(gw.addr(), "/prod/cdk");
+    assert_eq!(cdk.status, 204);
+    get(gw.addr(), "/prod/plain").assert(200, "no template: the default");
+    let o = get(gw.addr(), "/prod/override");
+    o.assert(418, "status was 418");
+    assert_eq!(o.header("content-type"), Some("text/plain"));
+    assert_eq!(o.header("x-why"), Some("tea"));
+    assert!(
+        gw.logs_text().contains("Unable to parse statusCode"),
+        "the log says why: {}",
+        gw.logs_text()
+    );
+}
+
+/// The developer guide's passthrough table: a request whose media type has no template is
+/// passed through (WHEN_NO_MATCH), or refused with 415 (NEVER; WHEN_NO_TEMPLATES when the
+/// integration has templates).
+#[test]
+fn passthrough_behaviors_pass_or_refuse_unmatched_media_types() {
+    let backend = Backend::echo();
+    let integration = |passthrough: &str, templates: bool| {
+        let templates = if templates {
+            "request_templates.\"application/xml\" = '<pet>$input.body</pet>'\n"
+        } else {
+            ""
+        };
+        format!(
+            "type = \"HTTP\"\nuri = \"{}/echo\"\nhttp_method = \"POST\"\npassthrough_behavior = \"{passthrough}\"\n{templates}[{{M}}.integration.responses.default]\nstatus = 200\n",
+            backend.url()
+        )
+    };
+    let mut api = api();
+    for (route, p, t) in [
+        ("POST /match", "WHEN_NO_MATCH", true),
+        ("POST /templates", "WHEN_NO_TEMPLATES", true),
+        ("POST /none", "WHEN_NO_TEMPLATES", false),
+        ("POST /never", "NEVER", false),
+    ] {
+        api = mapped(api, route, &integration(p, t));
+    }
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    let post = |path: &str, ct: Option<&str>| {
+        let mut req = Req::post(path, "name=rex");
+        if let Some(ct) = ct {
+            req = req.header("Content-Type", ct);
+        }
+        req.send(gw.addr())
+    };
+
+    post("/prod/match", Some("text/plain")).assert(200, "name=rex");
+    let refused = post("/prod/templates", Some("text/plain"));
+    refused.assert(415, r#"{"message":"Unsupported Media Type"}"#);
+    assert_eq!(refused.header("x-amzn-errortype"), Some("BadRequestException"));
+    post("/prod/none", Some("text/plain")).assert(200, "name=rex");
+    post("/prod/never", None).assert(415, r#"{"message":"Unsupported Media Type"}"#);
+    // The template's media type is matched without parameters or case.
+    post("/prod/templates", Some("Application/XML; charset=utf-8")).assert(200, "<pet>name=rex</pet>");
+    assert_eq!(backend.requests().len(), 3, "refused requests never reach the backend");
+}
+
+/// HTTP integration: the request template reshapes the body; `requestParameters` map a path
+/// parameter into the URI, a query string and a header (and nothing else of the client's
+/// reaches the backend); the backend's status selects the response by whole-string match;
+/// `responseParameters` copy one backend header and a body field; the response template
+/// reshapes the backend's JSON.
+#[test]
+fn http_integration_maps_parameters_templates_and_responses() {
+    let backend = Backend::start(|req| {
+        let status = if req.target.contains("missing") { 404 } else { 201 };
+        Reply::status(status)
+            .header("Content-Type", "application/json")
+            .header("ETag", "\"v7\"")
+            .header("X-Internal", "secret")
+            .body(format!(
+                r#"{{"id": 7, "name": "rex", "tags": ["a", "b"], "seen": {}}}"#,
+                serde_json::to_string(&req.target).unwrap()
+            ))
+    });
+    let uri = format!("{}/v2/pets/{{petId}}", backend.url());
+    let api = mapped(
+        api(),
+        "PUT /pets/{id}",
+        &format!(
+            r#"type = "HTTP"
+uri = "{uri}"
+http_method = "POST"
+request_parameters = {{ "integration.request.path.petId" = "method.request.path.id", "integration.request.querystring.source" = "'gateway'", "integration.request.header.X-Trace" = "method.request.header.x-client-trace", "integration.request.querystring.kind" = "method.request.querystring.type" }}
+request_templates."application/json" = '''
+#set($pet = $input.path('$'))
+{{"name": "$util.escapeJavaScript($pet.name)", "count": $pet.tags.size(), "first": $input.json('$.tags[0]')}}'''
+[{{M}}.integration.responses.default]
+status = 200
+parameters = {{ "method.response.header.ETag" = "integration.response.header.ETag", "method.response.header.X-Pet-Id" = "integration.response.body.id" }}
+templates."application/json" = '''
+#set($b = $input.path('$'))
+{{"pet": "$b.name", "tags": $input.json('$.tags'), "seen": "$b.seen"}}'''
+[{{M}}.integration.responses."4\\d{{2}}"]
+status = 400
+templates."application/json" = '{{"message": "no such pet"}}'
+"#
+        ),
+    );
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    let body = r#"{"name": "Rex \"the dog\"", "tags": ["good", "boy"]}"#;
+    let resp = Req::new("PUT", "/prod/pets/12?type=dog&ignored=1")
+        .header("Content-Type", "application/json")
+        .header("x-client-trace", "t-1")
+        .header("x-not-mapped", "dropped")
+        .body(body.as_bytes().to_vec())
+        .send(gw.addr());
+    resp.assert(
+        200,
+        r#"{"pet": "rex", "tags": ["a","b"], "seen": "/v2/pets/12?source=gateway&kind=dog"}"#,
+    );
+    assert_eq!(resp.header("etag"), Some("\"v7\""));
+    assert_eq!(resp.header("x-pet-id"), Some("7"));
+    assert_eq!(resp.header("x-internal"), None, "unmapped backend headers stay behind");
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+
+    let seen = backend.single_request();
+    assert_eq!(seen.method, "POST", "integrationHttpMethod");
+    assert_eq!(seen.target, "/v2/pets/12?source=gateway&kind=dog");
+    assert_eq!(seen.header("x-trace"), Some("t-1"));
+    assert_eq!(seen.header("x-not-mapped"), None);
+    assert_eq!(
+        seen.body_str(),
+        "{\"name\": \"Rex \\\"the dog\\\"\", \"count\": 2, \"first\": \"good\"}"
+    );
+
+    let missing = Req::new("PUT", "/prod/pets/missing")
+        .header("Content-Type", "application/json")
+        .body(b"{}".to_vec())
+        .send(gw.addr());
+    missing.assert(400, r#"{"message": "no such pet"}"#);
+    assert_eq!(missing.header("etag"), None, "only the selected response's parameters");
+
+    // A body that starts like JSON and is not: AWS's 400 from its JSON reader.
+    let bad = Req::new("PUT", "/prod/pets/1")
+        .header("Content-Type", "application/json")
+        .body(b"{a".to_vec())
+        .send(gw.addr());
+    assert_eq!(bad.status, 400);
+    let message = json(&bad)["message"].as_str().unwrap_or("").to_string();
+    assert!(message.starts_with("Could not process payload"), "{message}");
+    assert_eq!(backend.requests().len(), 2);
+}
+
+/// Without a default response, a status no pattern matches is a 500; the backend timing out
+/// is a 504.
+#[test]
+fn unmatched_statuses_and_backend_failures() {
+    let backend = Backend::start(|req| {
+        if req.target.starts_with("/slow") {
+            Reply::status(200).delay(std::time::Duration::from_secs(3))
+        } else {
+            Reply::status(500).body("boom")
+        }
+    });
+    let integration = |path: &str, timeout: &str| {
+        format!(
+            "type = \"HTTP\"\nuri = \"{}{path}\"\nhttp_method = \"GET\"\n{timeout}\n[{{M}}.integration.responses.\"2\\\\d\\\\d\"]\nstatus = 200\n",
+            backend.url()
+        )
+    };
+    let api = mapped(api(), "GET /fails", &integration("/fails", ""));
+    let api = mapped(api, "GET /slow", &integration("/slow", "timeout_ms = 300"));
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    get(gw.addr(), "/prod/fails").assert(500, INTERNAL_SERVER_ERROR);
+    assert!(gw.logs_text().contains("No match for output mapping"));
+    get(gw.addr(), "/prod/slow").assert(504, ENDPOINT_TIMED_OUT);
+}
+
+/// AWS (Lambda custom) integration: the request template is the function's payload; a
+/// result goes through the default response; a function error selects by its `errorMessage`
+/// and its error document is what the response template maps.
+#[test]
+fn lambda_custom_integration_selects_by_error_message() {
+    let invoke = invoke_server(|payload| {
+        if payload["action"] == "fail" {
+            Reply::ok(r#"{"errorMessage":"Not found: pet 9","errorType":"NotFound"}"#)
+                .header("Content-Type", "application/json")
+                .header("X-Amz-Function-Error", "Unhandled")
+        } else {
+            result(serde_json::json!({"echo": payload, "ok": true}))
+        }
+    });
+    let api = mapped(
+        api(),
+        "POST /pets/{id}",
+        &format!(
+            r#"type = "AWS"
+uri = "{}"
+http_method = "POST"
+request_templates."application/json" = '''{{"action": "$input.path('$.action')", "id": "$input.params('id')", "who": "$context.identity.sourceIp"}}'''
+[{{M}}.integration.responses.default]
+status = 200
+[{{M}}.integration.responses."Not found.*"]
+status = 404
+templates."application/json" = '''{{"error": "$input.path('$.errorMessage')"}}'''
+"#,
+            function_uri("pets")
+        ),
+    );
+    let dir = ConfigDir::with_api(&api).gateway_extra(&lambda_section(&invoke));
+    let gw = Gateway::start(&dir);
+
+    let ok = Req::post("/prod/pets/3", r#"{"action":"get"}"#)
+        .header("Content-Type", "application/json")
+        .send(gw.addr());
+    assert_eq!(ok.status, 200, "{}", ok.body_str());
+    assert_eq!(
+        json(&ok),
+        serde_json::json!({"echo": {"action": "get", "id": "3", "who": "127.0.0.1"}, "ok": true})
+    );
+    let failed = Req::post("/prod/pets/9", r#"{"action":"fail"}"#)
+        .header("Content-Type", "application/json")
+        .send(gw.addr());
+    failed.assert(404, r#"{"error": "Not found: pet 9"}"#);
+}
+
+/// What `--check` says about bad mappings: file, line and field, and the template's own line
+/// and column.
+#[test]
+fn check_reports_bad_mappings_with_their_place() {
+    let api = mapped(
+        api(),
+        "GET /a",
+        r#"type = "MOCK"
+passthrough_behavior = "SOMETIMES"
+request_templates."application/json" = '''
+{"statusCode": 200}
+#if($x'''
+request_templates."not a type" = 'x'
+request_parameters = { "integration.request.cookie.a" = "method.request.header.a" }
+[{M}.integration.responses."(unclosed"]
+status = 200
+[{M}.integration.responses.default]
+status = 700
+parameters = { "method.response.header.X" = "integration.request.header.y" }
+"#,
+    );
+    let api = mapped(
+        api,
+        "GET /b",
+        r#"type = "AWS"
+uri = "arn:aws:apigateway:us-east-1:dynamodb:action/PutItem"
+[{M}.integration.responses.default]
+status = 200
+"#,
+    );
+    let api = api.table(
+        "[deployments.v1.methods.\"GET /c\".integration]\ntype = \"MOCK\"\nresponses.default = { status = 201 }\n[deployments.v1.methods.\"GET /c\".method_responses.\"200\"]\n",
+    );
+    let dir = ConfigDir::with_api(&api);
+    let out = check_fails(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("apis/shop.toml")).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_mentions(
+        &out,
+        &[
+            "`SOMETIMES` is not a passthrough behavior",
+            &format!(
+                "shop.toml:{}: deployments.v1.methods.\"GET /a\".integration.request_templates.\"application/json\": template line 2, column",
+                line_of("#if($x")
+            ),
+            "`not a type` is not a media type",
+            "Invalid mapping expression specified: integration.request.cookie.a",
+            "`(unclosed` is not a valid selection pattern",
+            "700 is not a status code",
+            "Invalid mapping expression specified: integration.request.header.y",
+            "type AWS takes Lambda function invocation URIs only",
+            "Invalid Response status code specified: 201",
+        ],
+    );
+}
