@@ -71,7 +71,11 @@ pub enum GatewayResponse {
     /// refuses it: 415 `UNSUPPORTED_MEDIA_TYPE` (developer guide, "Method request behavior
     /// for payloads without mapping templates").
     UnsupportedMediaType,
-    /// A body a mapping template could not read (malformed JSON): 400 `BAD_REQUEST_BODY`,
+    /// Required request parameters are missing (request validation): 400
+    /// `BAD_REQUEST_PARAMETERS`, the message naming them (`RequestCtx::error_message`).
+    BadRequestParameters,
+    /// A body a mapping template could not read (malformed JSON), or one its model refuses
+    /// (request validation): 400 `BAD_REQUEST_BODY`,
     /// the message built per request (`RequestCtx::error_message`: AWS's `Could not process
     /// payload...`).
     BadRequestBody,
@@ -114,7 +118,7 @@ impl GatewayResponse {
             Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
             Self::IamDenied | Self::SignatureRejected(_) | Self::ScopeForbidden => 403,
             Self::UnsupportedMediaType => 415,
-            Self::BadRequestBody => 400,
+            Self::BadRequestBody | Self::BadRequestParameters => 400,
             Self::ConfigurationError => 500,
         }
     }
@@ -156,7 +160,10 @@ impl GatewayResponse {
             // The default template `{"message":$context.error.messageString}` (LocalStack's
             // gateway_response.py), hence no space.
             Self::UnsupportedMediaType => br#"{"message":"Unsupported Media Type"}"#,
-            Self::BadRequestBody => br#"{"message": "Invalid request body"}"#,
+            Self::BadRequestBody => br#"{"message":"Invalid request body"}"#,
+            Self::BadRequestParameters => {
+                br#"{"message":"Missing required request parameters"}"#
+            }
             Self::ConfigurationError => br#"{"message": "Internal server error"}"#,
         }
     }
@@ -187,7 +194,9 @@ impl GatewayResponse {
             Self::SignatureRejected(SignatureError::Invalid) => "InvalidSignatureException",
             Self::SignatureRejected(SignatureError::UnknownKey) => "UnrecognizedClientException",
             Self::AuthorizerConfigurationError => "AuthorizerConfigurationException",
-            Self::UnsupportedMediaType | Self::BadRequestBody => "BadRequestException",
+            Self::UnsupportedMediaType | Self::BadRequestBody | Self::BadRequestParameters => {
+                "BadRequestException"
+            }
             Self::ConfigurationError => "InternalServerErrorException",
         }
     }
@@ -226,6 +235,7 @@ impl GatewayResponse {
             Self::AuthorizerConfigurationError => ResponseType::AuthorizerConfigurationError,
             Self::UnsupportedMediaType => ResponseType::UnsupportedMediaType,
             Self::BadRequestBody => ResponseType::BadRequestBody,
+            Self::BadRequestParameters => ResponseType::BadRequestParameters,
             Self::ConfigurationError => ResponseType::ApiConfigurationError,
             Self::BadRequest
             | Self::HeadersTooLarge
@@ -485,6 +495,7 @@ impl GatewayResponses {
         &self,
         response: GatewayResponse,
         message: Option<&str>,
+        validation: Option<&str>,
         request_id: &str,
     ) -> Option<Resolved<'_>> {
         let t = response.response_type()?;
@@ -502,7 +513,7 @@ impl GatewayResponses {
             .or_else(|| class.and_then(|o| o.status))
             .unwrap_or(response.status());
         let body = match pick(|o| o.body.is_some()).and_then(|o| o.body.as_deref()) {
-            Some(template) => render(template, response, message, request_id),
+            Some(template) => render(template, response, message, validation, request_id),
             None => response.body().to_vec(),
         };
         let content_type = pick(|o| o.content_type.is_some())
@@ -529,6 +540,7 @@ fn render(
     template: &str,
     response: GatewayResponse,
     message: Option<&str>,
+    validation: Option<&str>,
     request_id: &str,
 ) -> Vec<u8> {
     let message = message.unwrap_or(response.message());
@@ -539,7 +551,8 @@ fn render(
     };
     let response_type = response.response_type().map_or("", ResponseType::as_str);
     // Longest names first, so `$context.error.message` does not eat `...messageString`.
-    let vars: [(&str, &str); 4] = [
+    let vars: [(&str, &str); 5] = [
+        ("$context.error.validationErrorString", validation.unwrap_or("")),
         ("$context.error.messageString", &quoted),
         ("$context.error.responseType", response_type),
         ("$context.error.message", message),

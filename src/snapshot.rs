@@ -130,6 +130,8 @@ pub struct Api {
     pub binary_media_types: Box<[Box<str>]>,
     /// Resource policy, API key source, and the region and account of the API's ARNs.
     pub auth: crate::auth::ApiAuth,
+    /// `[cors]`: the headers responses of its CORS resources carry.
+    pub cors: Option<Arc<crate::cors::Cors>>,
 }
 
 /// A stage: a deployment's resource tree with the stage's variables already applied.
@@ -195,6 +197,10 @@ pub struct Method {
     pub authorization: crate::auth::Authorization,
     /// `authorizationScopes` (token authorizers).
     pub authorization_scopes: Box<[Box<str>]>,
+    /// What the method's request validator checks (`None`: nothing).
+    pub validation: Option<Arc<crate::validate::Validation>>,
+    /// Its resource has CORS on: responses carry the API's `Access-Control-Allow-Origin`.
+    pub cors: bool,
 }
 
 /// What answers a routed request. New integration types (`AWS_PROXY`, `HTTP`) join as

@@ -110,6 +110,8 @@ struct MethodHead {
     cache_key: Box<[crate::cache::KeyParam]>,
     authorization: crate::auth::Authorization,
     authorization_scopes: Box<[Box<str>]>,
+    validation: Option<Arc<crate::validate::Validation>>,
+    cors: bool,
 }
 
 enum PreparedBody {
@@ -220,6 +222,7 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
             .then(|| Arc::new(api.gateway_responses)),
         binary_media_types: api.binary_media_types,
         auth,
+        cors: api.cors.map(Arc::new),
     }
 }
 
@@ -308,6 +311,8 @@ fn prepare(
         cache_key: m.cache_key,
         authorization: m.authorization,
         authorization_scopes: m.authorization_scopes,
+        validation: m.validation,
+        cors: m.cors,
     };
     let (plan, wrap) = match m.integration {
         ValidIntegration::Mock(mock) => return Some(shared(head, Integration::Mock(mock))),
@@ -377,6 +382,8 @@ fn method(head: &MethodHead, integration: Integration) -> Method {
         cache_key: head.cache_key.clone(),
         authorization: head.authorization,
         authorization_scopes: head.authorization_scopes.clone(),
+        validation: head.validation.clone(),
+        cors: head.cors,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod buffering;
 mod cache;
 pub mod compile;
+pub mod cors;
 pub mod error;
 mod functions;
 pub mod gateway_responses;
@@ -26,6 +27,7 @@ pub mod model;
 pub mod traffic;
 pub mod uri;
 pub mod validate;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -234,6 +234,14 @@ pub struct ApiFile {
     /// Lambda authorizers, `[authorizers.NAME]`.
     #[serde(default)]
     pub authorizers: Entries<Spanned<String>, super::auth::AuthorizerModel>,
+    /// Models (JSON Schema draft 4), `[models.NAME]`.
+    #[serde(default)]
+    pub models: Entries<Spanned<String>, super::validation::ModelModel>,
+    /// CORS for the API's resources (`[cors]`), as the console's "Enable CORS" sets it up.
+    pub cors: Option<super::cors::CorsModel>,
+    /// Request validators, `[request_validators.NAME]`.
+    #[serde(default)]
+    pub request_validators: Entries<Spanned<String>, super::validation::ValidatorModel>,
 }
 
 /// One `[gateway_responses.TYPE]` table.
@@ -338,6 +346,13 @@ pub struct MethodModel {
     /// headers the method may answer with. Without the table, every integration response's
     /// status and mapped headers are declared implicitly.
     pub method_responses: Option<Entries<Spanned<String>, super::mapping::MethodResponseModel>>,
+    /// `requestValidatorId`: the `[request_validators]` entry that checks this method.
+    pub request_validator: Option<Spanned<String>>,
+    /// The method request's parameters: `method.request.{header|querystring|path}.NAME` =
+    /// whether it is required.
+    pub request_parameters: Option<Entries<Spanned<String>, bool>>,
+    /// `requestModels`: media type = model name.
+    pub request_models: Option<Entries<Spanned<String>, Spanned<String>>>,
 }
 
 /// `integration = { type = "...", ... }`.

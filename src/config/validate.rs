@@ -79,6 +79,8 @@ pub struct ValidApi {
     pub binary_media_types: Box<[Box<str>]>,
     /// Resource policy, API key source and Lambda authorizers.
     pub auth: super::auth::ValidApiAuth,
+    /// `[cors]`.
+    pub cors: Option<crate::cors::Cors>,
 }
 
 /// A stage pointing at an existing deployment.
@@ -137,6 +139,10 @@ pub struct ValidMethod {
     pub authorization: crate::auth::Authorization,
     /// `authorizationScopes`.
     pub authorization_scopes: Box<[Box<str>]>,
+    /// What its request validator checks.
+    pub validation: Option<Arc<crate::validate::Validation>>,
+    /// Its resource has CORS on (`[cors]`).
+    pub cors: bool,
 }
 
 /// A checked integration.
@@ -211,6 +217,8 @@ pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
             src,
             sink: &mut *sink,
             default_timeout: settings.integration_timeout,
+            validation: Default::default(),
+            cors: None,
         }
         .run();
         match &src.model.id {
@@ -755,11 +763,15 @@ struct ApiCheck<'a> {
     src: &'a Source<ApiFile>,
     sink: &'a mut Sink,
     default_timeout: Duration,
+    validation: super::validation::ApiValidation,
+    cors: Option<super::cors::ValidCors>,
 }
 
 impl ApiCheck<'_> {
     fn run(mut self) -> ValidApi {
         let model = &self.src.model;
+        self.validation = super::validation::check_api(self.src, self.sink);
+        self.cors = super::cors::check(self.src, self.sink);
         let id = self.id();
         let mut deployments: Vec<ValidDeployment> = model
             .deployments
@@ -782,6 +794,7 @@ impl ApiCheck<'_> {
             gateway_responses: super::gateway_responses::check(self.src, self.sink),
             binary_media_types: super::gateway_responses::binary_media_types(self.src, self.sink),
             auth: super::auth::check_api(self.src, self.sink, self.default_timeout),
+            cors: self.cors.take().map(|c| c.cors),
         }
     }
 
@@ -932,11 +945,14 @@ impl ApiCheck<'_> {
             self.error(key, &field, message);
         }
         let mut routes: Router<()> = Router::default();
-        let methods = model
+        let mut methods: Vec<ValidMethod> = model
             .methods
             .iter()
             .filter_map(|(k, m)| self.method(&field, &mut routes, k, m))
             .collect();
+        if let Some(cors) = &self.cors {
+            cors.apply(&field, &mut methods);
+        }
         ValidDeployment {
             id: key.get_ref().clone(),
             referenced: false,
@@ -969,6 +985,7 @@ impl ApiCheck<'_> {
         let keys = &model.cache_key_parameters;
         let cache_key = super::cache::key_params(self.src, self.sink, &field, keys, &params);
         let authorization = super::auth::method_authorization(self.src, self.sink, &field, model);
+        let validation = self.validation.method(self.src, self.sink, &field, model);
         let integration = self.integration(&field, model, &params)?;
         Some(ValidMethod {
             field,
@@ -985,6 +1002,8 @@ impl ApiCheck<'_> {
                 .map(|s| s.get_ref().as_str().into())
                 .collect(),
             authorization: authorization?,
+            validation: validation.ok()?.map(Arc::new),
+            cors: false,
         })
     }
 

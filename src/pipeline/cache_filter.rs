@@ -214,6 +214,11 @@ pub async fn answer(
     local_response(shard, conn, ctx, req, limits, |out, ctx, date| {
         response_filter::status_line(out, entry.status, &entry.reason);
         out.extend_from_slice(&entry.headers);
+        if let Some(cors) = &mut ctx.cors {
+            for line in entry.headers.split(|&b| b == b'\n') {
+                cors.saw(line.split(|&b| b == b':').next().unwrap_or(&[]));
+            }
+        }
         if warn {
             response_filter::header(out, b"Warning", IGNORED_INVALIDATION_WARNING);
         }

@@ -45,6 +45,10 @@ pub struct RequestCtx {
     /// `$context.error.message` when it is built for this request rather than fixed by the
     /// response type (a resource policy's denial names the method ARN).
     pub error_message: Option<Box<str>>,
+    /// `$context.error.validationErrorString`: what request validation found.
+    pub validation_error: Option<Box<str>>,
+    /// The CORS headers of a CORS resource's responses (`crate::cors`).
+    pub cors: Option<crate::cors::CorsAnswer>,
 }
 
 impl RequestCtx {
@@ -67,6 +71,8 @@ impl RequestCtx {
             responses: None,
             identity: Default::default(),
             error_message: None,
+            validation_error: None,
+            cors: None,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::mapping::request::{IntegrationRequest, MappingError};
 use crate::mapping::response::{self, BackendAnswer};
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::Route;
-use crate::pipeline::upstream::{buffer_body, invoker, view};
+use crate::pipeline::upstream::{buffer_body, check_body, invoker, view};
 use crate::pipeline::{respond, response_filter, send_response, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
@@ -66,6 +66,11 @@ pub async fn serve(
             response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
             return send_response(conn, ctx, limits).await;
         }
+    }
+    if let Err(response) = check_body(conn, request, ctx, route) {
+        let minor = req.minor_version;
+        response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
+        return send_response(conn, ctx, limits).await;
     }
     let mut ip = [0u8; 64];
     let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());

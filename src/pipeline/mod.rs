@@ -9,7 +9,8 @@
 //!    [`Identity`](crate::exchange::Identity) in `ctx`;
 //! 4. API key, throttles, quotas ([`throttle_filter`]); the key is the authorizer's
 //!    `usageIdentifierKey` when the API's `apiKeySource` is `AUTHORIZER`, else `x-api-key`;
-//! 5. request validation: not built yet (the templates/validation issue);
+//! 5. request validation ([`validate_filter`]): required parameters, then the body against
+//!    its model once an integration has it whole;
 //! 6. cache lookup ([`cache_filter`]): a hit answers here, a miss is teed and stored;
 //! 7. integration request → integration → integration response ([`upstream`], [`proxy`]): the
 //!    leaf integrations (`integration::*`) return a reply or an error;
@@ -30,6 +31,7 @@ pub mod respond;
 pub mod response_filter;
 pub mod throttle_filter;
 pub mod upstream;
+pub mod validate_filter;
 
 use crate::gateway_response::GatewayResponse;
 use crate::http::BodyFraming;
@@ -135,6 +137,9 @@ async fn answer<'s>(
     };
     let target = observe::Target::routed(&route);
     ctx.responses.clone_from(&route.api.gateway_responses);
+    if let (true, Some(cors)) = (route.method.cors, &route.api.cors) {
+        ctx.cors = cors.answer(conn.head.header(base, "origin"));
+    }
     observe::capture(&mut conn.log_facts, target, &conn.head, base);
 
     // 2. Resource policy and 3. authorizer.
@@ -190,7 +195,12 @@ async fn answer<'s>(
         return (next, target);
     }
 
-    // 5. Request validation: no method has a validator yet.
+    // 5. Request validation: the required parameters here; the body where it is read whole.
+    let validation = route.method.validation.as_deref();
+    if let Err(response) = validate_filter::parameters(validation, &conn.head, base, ctx) {
+        let next = gateway_error(shard, conn, ctx, req, limits, response).await;
+        return (next, target);
+    }
 
     // 6. The stage cache.
     let lookup = cache_filter::lookup(shard, &route, &conn.head, base, &params, ctx).await;
@@ -214,9 +224,11 @@ async fn answer<'s>(
     // 7. Integration request, integration, integration response; 8. respond (inside: the one
     // responder writes the reply, or the proxy relay streams it). Afterwards `ctx` holds what
     // was sent (status, body bytes, integration latency) for the report.
+    let reads_body = validation.is_some_and(|v| !v.body_models.is_empty());
     let prepared = upstream::prepare(
         shard,
         &route.method.integration,
+        reads_body,
         &params,
         &conn.head,
         base,

@@ -15,12 +15,13 @@ use crate::integration::http_proxy::{
 use crate::pipeline::cache_filter;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::response_filter::{self, OutFraming};
-use crate::pipeline::Next;
+use crate::pipeline::{validate_filter, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
 use crate::server::stream::ClientStream;
 use crate::snapshot::{HttpProxyIntegration, Limits, Snapshot};
 use crate::upstream::pool::BackendConn;
+use crate::validate::Model;
 use crate::wire::{self, BodyReader, Framing, InBuf, WireError};
 
 /// Bodies up to this size that are already received whole are sent together with the head,
@@ -29,7 +30,10 @@ const INLINE_BODY_MAX: u64 = 16 * 1024;
 
 /// Runs the exchange with the backend whose request head is in `conn.upstream_head`, and
 /// answers the client. `buffer`: the request body bytes read before a backend is chosen (the
-/// method's `request_buffer_bytes`). Returns whether the client connection stays open.
+/// method's `request_buffer_bytes`). `model`: the body's request-validation model; such a
+/// body is read whole and checked before any backend is connected. Returns whether the
+/// client connection stays open.
+#[allow(clippy::too_many_arguments)]
 pub async fn forward(
     shard: &ShardCtx,
     conn: &mut ClientConn,
@@ -38,10 +42,17 @@ pub async fn forward(
     req: RequestInfo,
     snapshot: &Snapshot,
     buffer: u64,
+    model: Option<&Model>,
 ) -> Next {
     let limits = &snapshot.limits;
     conn.inbuf.consume(req.head_len);
     let mut req = req;
+    let buffer = if model.is_some() {
+        limits.max_body_bytes
+    } else {
+        buffer
+    };
+    let head_end = conn.upstream_head.len();
     let mut body = match buffer_request_body(conn, &mut req, limits, buffer).await {
         Ok(body) => body,
         Err(ProxyError::Close) => return Next::Close,
@@ -50,6 +61,16 @@ pub async fn forward(
             return respond_error(shard, conn, ctx, req, limits, response).await;
         }
     };
+    if model.is_some() {
+        let buffered = &conn.upstream_head[head_end..];
+        let raw = match req.framing {
+            BodyFraming::Chunked => unchunk(buffered),
+            _ => buffered.to_vec(),
+        };
+        if let Err(response) = validate_filter::body(model, &raw, ctx) {
+            return respond_error(shard, conn, ctx, req, limits, response).await;
+        }
+    }
     let up = Upstream {
         pool: &shard.pool,
         limits,
@@ -245,6 +266,25 @@ async fn buffer_request_body(
     }
 }
 
+/// The body of chunks as [`push_piece`] framed them (`{hex}\r\n{data}\r\n`, then the last
+/// chunk), unframed.
+fn unchunk(mut framed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(framed.len());
+    while let Some(eol) = memchr::memmem::find(framed, b"\r\n") {
+        let size = std::str::from_utf8(&framed[..eol])
+            .ok()
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+        let start = eol + 2;
+        if size == 0 || framed.len() < start + size {
+            break;
+        }
+        out.extend_from_slice(&framed[start..start + size]);
+        framed = framed.get(start + size + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
 /// Frames an HTTP/2 body of unknown length that was buffered raw after its backend head
 /// (which ends with `Transfer-Encoding: chunked`). When the body ended within the buffer, the
 /// head announces its length instead, as any HTTP/1.1 client would (some backends refuse
@@ -358,6 +398,9 @@ fn write_response_head(
         let name = h.name.get(base);
         if skip_response_header(name, &connection, framing) {
             continue;
+        }
+        if let Some(cors) = &mut ctx.cors {
+            cors.saw(name);
         }
         response_filter::header(out, name, h.value.get(base));
     }

@@ -25,6 +25,9 @@ pub fn write_reply(
         if is_framing(name) {
             continue;
         }
+        if let Some(cors) = &mut ctx.cors {
+            cors.saw(name.as_bytes());
+        }
         response_filter::header(out, name.as_bytes(), value.as_bytes());
     }
     let body = reply.body.bytes();

@@ -90,6 +90,9 @@ pub fn finish_head(
 ) {
     header(out, b"Date", &date.get());
     header(out, b"x-amzn-RequestId", &ctx.request_id);
+    if let Some(cors) = &ctx.cors {
+        cors.write(out);
+    }
     match framing {
         OutFraming::Length(n) => {
             let mut b = itoa::Buffer::new();
@@ -122,7 +125,8 @@ pub fn gateway_response(
     let message = ctx.error_message.as_deref();
     if let Some(responses) = ctx.responses.clone() {
         let id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
-        if let Some(resolved) = responses.resolve(response, message, id) {
+        let validation = ctx.validation_error.as_deref();
+        if let Some(resolved) = responses.resolve(response, message, validation, id) {
             return overridden(out, ctx, date, response, &resolved, client_minor_version);
         }
     }
@@ -166,6 +170,9 @@ fn overridden(
     header(out, b"Content-Type", resolved.content_type.as_bytes());
     header(out, b"x-amzn-ErrorType", response.error_type().as_bytes());
     for (name, value) in &resolved.headers {
+        if let Some(cors) = &mut ctx.cors {
+            cors.saw(name.as_bytes());
+        }
         header(out, name.as_bytes(), value.as_bytes());
     }
     let body = &resolved.body;

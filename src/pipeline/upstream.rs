@@ -17,7 +17,9 @@ use crate::integration::aws_proxy;
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::Route;
-use crate::pipeline::{local_response, proxy, respond, response_filter, send_response, Next};
+use crate::pipeline::{
+    local_response, proxy, respond, response_filter, send_response, validate_filter, Next,
+};
 use crate::router::Params;
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
@@ -31,8 +33,9 @@ use crate::wire::{self, BodyReader, WireError};
 /// An integration ready to run, detached from the receive buffer.
 #[derive(Debug)]
 pub enum Prepared<'s> {
-    /// Answer from configuration.
-    Mock(&'s MockIntegration),
+    /// Answer from configuration; with the request copied when its body is validated (it is
+    /// read whole first).
+    Mock(&'s MockIntegration, Option<Request>),
     /// Forward; the backend request head is already in `ClientConn::upstream_head`.
     Proxy(&'s HttpProxyIntegration),
     /// Invoke a function with the request as its event: it needs the head and the whole
@@ -42,10 +45,13 @@ pub enum Prepared<'s> {
     Mapped(&'s MappedIntegration, Request),
 }
 
-/// Copies what the integration needs out of the borrowed request.
+/// Copies what the integration needs out of the borrowed request. `reads_body`: the method
+/// validates bodies, so even a `MOCK` reads the body whole.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare<'s>(
     shard: &ShardCtx,
     integration: &'s Integration,
+    reads_body: bool,
     params: &Params<'_, '_>,
     head: &RequestHead,
     base: &[u8],
@@ -53,7 +59,11 @@ pub fn prepare<'s>(
     upstream_head: &mut Vec<u8>,
 ) -> Prepared<'s> {
     match integration {
-        Integration::Mock(m) => Prepared::Mock(m),
+        Integration::Mock(m) if reads_body => {
+            let buf = shard.buffers.take(head.head_len + 1024);
+            Prepared::Mock(m, Some(Request::new(buf, &base[..head.head_len], params)))
+        }
+        Integration::Mock(m) => Prepared::Mock(m, None),
         Integration::HttpProxy(p) => {
             http_proxy::write_request_head(upstream_head, p, params, head, base, from);
             Prepared::Proxy(p)
@@ -81,15 +91,22 @@ pub async fn call(
 ) -> Next {
     let limits = &snapshot.limits;
     match prepared {
-        Prepared::Mock(m) => {
+        Prepared::Mock(m, None) => {
             local_response(shard, conn, ctx, req, limits, |out, ctx, date| {
                 respond::write_reply(out, ctx, date, &mock::reply(m), req.minor_version)
             })
             .await
         }
+        Prepared::Mock(m, Some(mut request)) => {
+            let next = validated_mock(shard, conn, m, &mut request, ctx, req, limits, route).await;
+            shard.buffers.give(request.into_buffer());
+            next
+        }
         Prepared::Proxy(p) => {
             let buffer = route.stage.request_buffer_bytes(route.method, limits);
-            proxy::forward(shard, conn, p, ctx, req, snapshot, buffer).await
+            let base = conn.inbuf.pending();
+            let model = validate_filter::model(route.method.validation.as_deref(), &conn.head, base);
+            proxy::forward(shard, conn, p, ctx, req, snapshot, buffer, model).await
         }
         Prepared::Lambda(l, mut request) => {
             let next = lambda(shard, conn, l, &mut request, ctx, req, snapshot, route).await;
@@ -127,6 +144,9 @@ async fn lambda(
             return send_gateway_response(shard, conn, ctx, req, limits, response).await;
         }
     }
+    if let Err(response) = check_body(conn, request, ctx, route) {
+        return send_gateway_response(shard, conn, ctx, req, limits, response).await;
+    }
     let mut ip = [0u8; 64];
     let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());
     let call = view(conn, request, ctx, route, source_ip);
@@ -148,6 +168,47 @@ async fn lambda(
         ),
     }
     send_response(conn, ctx, limits).await
+}
+
+/// A `MOCK` whose method validates bodies: the body is read whole and checked first.
+#[allow(clippy::too_many_arguments)]
+async fn validated_mock(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    mock: &MockIntegration,
+    request: &mut Request,
+    ctx: &mut RequestCtx,
+    req: http_proxy::RequestInfo,
+    limits: &Limits,
+    route: &Route<'_>,
+) -> Next {
+    conn.inbuf.consume(req.head_len);
+    match buffer_body(conn, req, limits, request).await {
+        Ok(()) => {}
+        Err(None) => return Next::Close,
+        Err(Some(response)) => {
+            ctx.keep_alive = false;
+            return send_gateway_response(shard, conn, ctx, req, limits, response).await;
+        }
+    }
+    if let Err(response) = check_body(conn, request, ctx, route) {
+        return send_gateway_response(shard, conn, ctx, req, limits, response).await;
+    }
+    let minor = req.minor_version;
+    respond::write_reply(&mut conn.out, ctx, &shard.date, &mock::reply(mock), minor);
+    send_response(conn, ctx, limits).await
+}
+
+/// The buffered body against the method's model (phase 5, for buffering integrations).
+pub(crate) fn check_body(
+    conn: &ClientConn,
+    request: &Request,
+    ctx: &mut RequestCtx,
+    route: &Route<'_>,
+) -> Result<(), GatewayResponse> {
+    let validation = route.method.validation.as_deref();
+    let model = validate_filter::model(validation, &conn.head, request.base());
+    validate_filter::body(model, request.body().unwrap_or(&[]), ctx)
 }
 
 /// The buffered request as integrations read it.

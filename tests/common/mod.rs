@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod browser;
 pub mod cache;
 pub mod clock;
 pub mod functions;
