@@ -491,7 +491,7 @@ mod tests {
         .unwrap();
         assert_eq!(&*g.principal_id, "user|a1");
         let ctx: Vec<(&str, &str)> = g.context.iter().map(|(k, v)| (&**k, &**v)).collect();
-        assert_eq!(ctx, vec![("n", "1"), ("name", "alice"), ("ok", "true")]);
+        assert_eq!(ctx, vec![("name", "alice"), ("n", "1"), ("ok", "true")]);
         assert_eq!(g.usage_identifier_key.as_deref(), Some("key-1"));
         let req = |resource| PolicyRequest {
             action: "execute-api:Invoke",

@@ -1,0 +1,67 @@
+//! Cost of rendering the common mapping-template shapes, each parsed once (as the control
+//! plane does) and rendered per request (as a shard does). The templates and bodies are the
+//! files of `loadtest/templates/`, which `loadtest/templates.sh` also renders in LocalStack's
+//! Python engine (airspeed) and in velocityjs for the side-by-side ratio in tuning.md.
+//!
+//! Targets (the templates issue): a 1 KB JSON reshape under 5 µs, 100 items under 50 µs.
+
+use std::rc::Rc;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+
+/// The gateway's allocator (`src/main.rs`), so allocation costs what it costs on a shard.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use tollgate::template::{Bindings, Budget, ContextValue, ParamKind, Template, Value};
+
+/// A request as the bench's templates see it: a body, and `$context.stage`.
+struct Request {
+    body: Vec<u8>,
+}
+
+impl Bindings for Request {
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
+    fn param(&self, _kind: ParamKind, _name: &str) -> Option<Rc<str>> {
+        None
+    }
+    fn context(&self, path: &str) -> ContextValue {
+        match path {
+            "stage" => ContextValue::Value(Value::str("prod")),
+            _ => ContextValue::Missing,
+        }
+    }
+}
+
+fn file(name: &str) -> String {
+    let path = format!("{}/loadtest/templates/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The shapes: (name, template file, body file).
+pub const SHAPES: [(&str, &str, &str); 4] = [
+    ("reshape_1kb", "reshape.vtl", "reshape.json"),
+    ("foreach_100_items", "foreach100.vtl", "items100.json"),
+    ("form_to_json", "form.vtl", "form.txt"),
+    ("select_response_fields", "select.vtl", "select.json"),
+];
+
+fn bench_render(c: &mut Criterion) {
+    let mut group = c.benchmark_group("template");
+    for (name, template, body) in SHAPES {
+        let t = Template::parse(&file(template)).expect("bench template parses");
+        let mut req = Request {
+            body: file(body).into_bytes(),
+        };
+        // Fails the bench, not just slows it, if the render breaks.
+        t.render(&mut req, Budget::default()).expect("bench template renders");
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(t.render(&mut req, Budget::default())))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_render);
+criterion_main!(benches);
