@@ -71,6 +71,10 @@ pub enum GatewayResponse {
     /// refuses it: 415 `UNSUPPORTED_MEDIA_TYPE` (developer guide, "Method request behavior
     /// for payloads without mapping templates").
     UnsupportedMediaType,
+    /// An `HTTP` integration's backend could not be reached or broke the exchange: 504
+    /// `INTEGRATION_FAILURE` `{"message": "Network error communicating with endpoint"}` (real
+    /// AWS answers, recorded by users: aws-is-how `devops/apigw/2PrivateAPI-Testing.md`).
+    NetworkError,
     /// Required request parameters are missing (request validation): 400
     /// `BAD_REQUEST_PARAMETERS`, the message naming them (`RequestCtx::error_message`).
     BadRequestParameters,
@@ -118,6 +122,7 @@ impl GatewayResponse {
             Self::AuthorizerDenied { .. } | Self::PolicyDenied { .. } => 403,
             Self::IamDenied | Self::SignatureRejected(_) | Self::ScopeForbidden => 403,
             Self::UnsupportedMediaType => 415,
+            Self::NetworkError => 504,
             Self::BadRequestBody | Self::BadRequestParameters => 400,
             Self::ConfigurationError => 500,
         }
@@ -165,6 +170,7 @@ impl GatewayResponse {
                 br#"{"message":"Missing required request parameters"}"#
             }
             Self::ConfigurationError => br#"{"message": "Internal server error"}"#,
+            Self::NetworkError => br#"{"message": "Network error communicating with endpoint"}"#,
         }
     }
 
@@ -197,7 +203,7 @@ impl GatewayResponse {
             Self::UnsupportedMediaType | Self::BadRequestBody | Self::BadRequestParameters => {
                 "BadRequestException"
             }
-            Self::ConfigurationError => "InternalServerErrorException",
+            Self::ConfigurationError | Self::NetworkError => "InternalServerErrorException",
         }
     }
 
@@ -237,6 +243,7 @@ impl GatewayResponse {
             Self::BadRequestBody => ResponseType::BadRequestBody,
             Self::BadRequestParameters => ResponseType::BadRequestParameters,
             Self::ConfigurationError => ResponseType::ApiConfigurationError,
+            Self::NetworkError => ResponseType::IntegrationFailure,
             Self::BadRequest
             | Self::HeadersTooLarge
             | Self::NotImplemented

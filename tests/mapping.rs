@@ -202,7 +202,7 @@ request_templates."application/json" = '''
 {{"name": "$util.escapeJavaScript($pet.name)", "count": $pet.tags.size(), "first": $input.json('$.tags[0]')}}'''
 [{{M}}.integration.responses.default]
 status = 200
-parameters = {{ "method.response.header.ETag" = "integration.response.header.ETag", "method.response.header.X-Pet-Id" = "integration.response.body.id" }}
+parameters = {{ "method.response.header.ETag" = "integration.response.header.ETag", "method.response.header.X-Pet-Id" = "integration.response.body.id", "method.response.header.Server" = "'mapped'" }}
 templates."application/json" = '''
 #set($b = $input.path('$'))
 {{"pet": "$b.name", "tags": $input.json('$.tags'), "seen": "$b.seen"}}'''
@@ -227,6 +227,7 @@ templates."application/json" = '{{"message": "no such pet"}}'
     assert_eq!(resp.header("etag"), Some("\"v7\""));
     assert_eq!(resp.header("x-pet-id"), Some("7"));
     assert_eq!(resp.header("x-internal"), None, "unmapped backend headers stay behind");
+    assert_eq!(resp.header("x-amzn-remapped-server"), Some("mapped"), "owned names are remapped");
     assert_eq!(resp.header("content-type"), Some("application/json"));
 
     let seen = backend.single_request();
@@ -234,6 +235,11 @@ templates."application/json" = '{{"message": "no such pet"}}'
     assert_eq!(seen.target, "/v2/pets/12?source=gateway&kind=dog");
     assert_eq!(seen.header("x-trace"), Some("t-1"));
     assert_eq!(seen.header("x-not-mapped"), None);
+    // API Gateway's own headers replace the client's (AWS-recorded: Accept, User-Agent).
+    assert_eq!(seen.header("accept"), Some("application/json"));
+    assert_eq!(seen.header("user-agent"), Some("AmazonAPIGateway_shop"));
+    assert_eq!(seen.header("x-amzn-apigateway-api-id"), Some("shop"));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
     assert_eq!(
         seen.body_str(),
         "{\"name\": \"Rex \\\"the dog\\\"\", \"count\": 2, \"first\": \"good\"}"
@@ -276,10 +282,18 @@ fn unmatched_statuses_and_backend_failures() {
     };
     let api = mapped(api(), "GET /fails", &integration("/fails", ""));
     let api = mapped(api, "GET /slow", &integration("/slow", "timeout_ms = 300"));
+    let closed = format!(
+        "type = \"HTTP\"\nuri = \"http://{}/x\"\nhttp_method = \"GET\"\n[{{M}}.integration.responses.default]\nstatus = 200\n",
+        closed_port()
+    );
+    let api = mapped(api, "GET /unreachable", &closed);
     let gw = Gateway::start(&ConfigDir::with_api(&api));
     get(gw.addr(), "/prod/fails").assert(500, INTERNAL_SERVER_ERROR);
     assert!(gw.logs_text().contains("No match for output mapping"));
     get(gw.addr(), "/prod/slow").assert(504, ENDPOINT_TIMED_OUT);
+    let down = get(gw.addr(), "/prod/unreachable");
+    down.assert(504, r#"{"message": "Network error communicating with endpoint"}"#);
+    assert_eq!(down.header("x-amzn-errortype"), Some("InternalServerErrorException"));
 }
 
 /// AWS (Lambda custom) integration: the request template is the function's payload; a
@@ -330,6 +344,37 @@ templates."application/json" = '''{{"error": "$input.path('$.errorMessage')"}}''
     failed.assert(404, r#"{"error": "Not found: pet 9"}"#);
 }
 
+/// Without a template the body is the payload, and an empty body is `{}`; with only a
+/// default response a function error is a 200 carrying the error document (AWS's
+/// "Lambda errors are returned as 200 OK responses by default").
+#[test]
+fn lambda_custom_passthrough_and_default_only_errors() {
+    let invoke = invoke_server(|payload| {
+        if payload.get("fail").is_some() {
+            Reply::ok(r#"{"errorMessage":"boom","errorType":"Exception"}"#)
+                .header("X-Amz-Function-Error", "Unhandled")
+        } else {
+            result(serde_json::json!({"got": payload}))
+        }
+    });
+    let api = mapped(
+        api(),
+        "POST /raw",
+        &format!(
+            "type = \"AWS\"\nuri = \"{}\"\n[{{M}}.integration.responses.default]\nstatus = 200\n",
+            function_uri("raw")
+        ),
+    );
+    let gw = Gateway::start(&ConfigDir::with_api(&api).gateway_extra(&lambda_section(&invoke)));
+    let empty = Req::post("/prod/raw", "").send(gw.addr());
+    empty.assert(200, r#"{"got":{}}"#);
+    assert_eq!(empty.header("content-type"), Some("application/json"));
+    Req::post("/prod/raw", r#"{"a":1}"#).send(gw.addr()).assert(200, r#"{"got":{"a":1}}"#);
+    Req::post("/prod/raw", r#"{"fail":1}"#)
+        .send(gw.addr())
+        .assert(200, r#"{"errorMessage":"boom","errorType":"Exception"}"#);
+}
+
 /// What `--check` says about bad mappings: file, line and field, and the template's own line
 /// and column.
 #[test]
@@ -343,7 +388,7 @@ request_templates."application/json" = '''
 {"statusCode": 200}
 #if($x'''
 request_templates."not a type" = 'x'
-request_parameters = { "integration.request.cookie.a" = "method.request.header.a" }
+request_parameters = { "integration.request.cookie.a" = "method.request.header.a", "integration.request.header.Content-Length" = "'5'" }
 [{M}.integration.responses."(unclosed"]
 status = 200
 [{M}.integration.responses.default]
@@ -381,7 +426,8 @@ status = 200
             "700 is not a status code",
             "Invalid mapping expression specified: integration.request.header.y",
             "type AWS takes Lambda function invocation URIs only",
-            "Invalid Response status code specified: 201",
+            "errors : [No method response exists for method.] (status 201",
+            "`Content-Length` cannot be mapped",
         ],
     );
 }

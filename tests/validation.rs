@@ -28,7 +28,7 @@ fn api(backend: &Backend) -> ApiSpec {
         .table(
             "[deployments.v1.methods.\"POST /params-only\"]\nintegration = { type = \"MOCK\", status = 200, body = \"ok\" }\nrequest_validator = \"params\"\nrequest_parameters = { \"method.request.header.x-tenant\" = true }\nrequest_models = { \"application/json\" = \"Pet\" }\n",
         )
-        .table("[gateway_responses.BAD_REQUEST_BODY]\nbody = '{\"message\": $context.error.messageString, \"why\": \"$context.error.validationErrorString\"}'\n")
+        .table("[gateway_responses.BAD_REQUEST_BODY]\nbody = '$context.error.message | $context.error.validationErrorString'\ncontent_type = \"text/plain\"\n")
 }
 
 fn post(gw: &Gateway, target: &str, body: &str) -> Response {
@@ -63,12 +63,11 @@ fn bodies_are_checked_against_their_model_for_every_integration() {
     for target in ["/prod/pets?store=1", "/prod/mock?store=1"] {
         let bad = post(&gw, target, r#"{"age": -1}"#);
         assert_eq!(bad.status, 400, "{target}: {}", bad.body_str());
-        let body: serde_json::Value = serde_json::from_str(&bad.body_str()).unwrap();
-        assert_eq!(body["message"], "Invalid request body", "{target}");
-        let why = body["why"].as_str().unwrap_or("");
+        let text = bad.body_str();
+        let (message, why) = text.split_once(" | ").unwrap_or((&text, ""));
+        assert_eq!(message, "Invalid request body", "{target}");
         assert!(
-            why.contains(r#"object has missing required properties ([\"name\"])"#)
-                || why.contains(r#"object has missing required properties (["name"])"#),
+            why.contains(r#"object has missing required properties (["name"])"#),
             "{target}: {why}"
         );
         assert!(why.contains("numeric instance is lower than the required minimum"), "{why}");

@@ -185,6 +185,18 @@ impl MappingCheck<'_> {
                     continue;
                 }
             };
+            let framing = ["content-length", "transfer-encoding"]
+                .iter()
+                .any(|h| parsed_target.name.eq_ignore_ascii_case(h));
+            if parsed_target.kind == crate::template::ParamKind::Header && framing {
+                // On AWS every call then fails with 500 (AWS-validated header remapping test).
+                let message = format!(
+                    "`{}` cannot be mapped: the gateway frames the body itself (on AWS every call fails with 500)",
+                    parsed_target.name
+                );
+                self.error(target, &f, message);
+                continue;
+            }
             match Expr::parse(source.get_ref(), Side::Request) {
                 Ok(s) => out.push((parsed_target, s)),
                 Err(message) => self.error(source, &f, message),
@@ -270,8 +282,10 @@ impl MappingCheck<'_> {
         if let (Some(_), None, Some(s)) = (declared, headers, &model.status) {
             if status != 0 {
                 // PutIntegrationResponse refuses a status without a method response.
+                // PutIntegrationResponse's refusal, as AWS words it (users' logs, e.g.
+                // aws-apigateway-importer#121).
                 let message = format!(
-                    "Invalid Response status code specified: {status} has no entry in the method's method_responses"
+                    "Invalid mapping expression specified: Validation Result: warnings : [], errors : [No method response exists for method.] (status {status} has no entry in method_responses)"
                 );
                 self.error(s, &format!("{field}.status"), message);
             }
@@ -290,7 +304,7 @@ impl MappingCheck<'_> {
             };
             if headers.is_some_and(|h| !h.contains(&name.to_ascii_lowercase())) {
                 let message = format!(
-                    "Invalid mapping expression specified: {} is not declared in method_responses.\"{status}\".parameters",
+                    "Invalid mapping expression specified: Validation Result: warnings : [], errors : [Invalid mapping expression parameter specified: {}] (declare it in method_responses.\"{status}\".parameters)",
                     target.get_ref()
                 );
                 self.error(target, &f, message);

@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use crate::exchange::RequestView;
-use crate::integration::aws_proxy::event::{percent_decode, RequestContextInput};
+use crate::integration::aws_proxy::event::{percent_decode, RequestContextInput, DROPPED};
 use crate::template::{Bindings, ContextValue, ParamKind, Value};
 
 /// Overrides a template set (developer guide, "Override your API's request and response
@@ -50,9 +50,16 @@ impl<'r> Env<'r> {
         let head = view.head;
         let base = view.base;
         let text = |b: &[u8]| Rc::<str>::from(String::from_utf8_lossy(b));
+        // The headers that never reach an integration are not parameters either: templates
+        // see `$input.params('Content-Length')` empty (LocalStack's AWS-validated
+        // `TestApiGatewayHeaderRemapping`, "full" request template).
         let headers = head
             .headers
             .iter()
+            .filter(|h| {
+                let name = h.name.get(base);
+                !DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d.as_bytes()))
+            })
             .map(|h| (text(h.name.get(base)), text(h.value.get(base))))
             .collect();
         let query = head

@@ -105,10 +105,38 @@ pub fn run<'r>(
     })
 }
 
+/// Mapped response headers the gateway owns arrive renamed `x-amzn-Remapped-NAME`, and a
+/// mapped `Transfer-Encoding` is dropped (LocalStack's AWS-validated
+/// `TestApiGatewayHeaderRemapping`, "full-integration").
+const REMAPPED: [&str; 14] = [
+    "authorization",
+    "connection",
+    "content-length",
+    "content-md5",
+    "date",
+    "expect",
+    "host",
+    "max-forwards",
+    "proxy-authenticate",
+    "server",
+    "trailer",
+    "upgrade",
+    "user-agent",
+    "www-authenticate",
+];
+
 /// Sets a header, replacing one of the same name.
 fn set(headers: &mut Vec<(String, String)>, name: &str, value: String) {
-    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-    headers.push((name.to_string(), value));
+    if name.eq_ignore_ascii_case("transfer-encoding") {
+        return;
+    }
+    let name = if REMAPPED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        format!("x-amzn-Remapped-{name}")
+    } else {
+        name.to_string()
+    };
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+    headers.push((name, value));
 }
 
 /// The template for the request's first `Accept` media type ("API Gateway only honors the

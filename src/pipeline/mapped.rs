@@ -145,7 +145,7 @@ async fn exchange(
                 tracing::warn!(backend = %target.host_header, "HTTP integration failed: {e}");
                 Failed::Gateway(match e {
                     CallError::Timeout => GatewayResponse::IntegrationTimeout,
-                    _ => GatewayResponse::IntegrationFailure,
+                    _ => GatewayResponse::NetworkError,
                 })
             })?;
             let mut digits = itoa::Buffer::new();
@@ -157,8 +157,11 @@ async fn exchange(
             Ok(response::run(mapping, env, answer_in, accept, budget)?)
         }
         MappedBackend::Lambda(function) => {
+            // Passed through without a template; an empty body is the event `{}`
+            // (LocalStack's AWS-validated `test_apigateway_header_remapping_aws`).
             let payload = match &sent.body {
                 Some(rendered) => rendered.as_bytes(),
+                None if body.is_empty() => b"{}",
                 None => body,
             };
             let invoker = invoker(shard, snapshot, function);
@@ -255,18 +258,34 @@ fn write_http_request(
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write_header(out, b"Host", target.host_header.as_bytes());
-    let mut has_type = false;
+    let (mut has_type, mut has_accept, mut has_agent) = (false, false, false);
     for (name, value) in &sent.headers {
         let lower = name.to_ascii_lowercase();
+        // Mapped hop-by-hop headers, `Via` and `Expect` are dropped, as AWS drops them
+        // (LocalStack's AWS-validated `TestApiGatewayHeaderRemapping`, "full-integration").
         if crate::http::is_hop_by_hop(lower.as_bytes())
-            || matches!(lower.as_str(), "host" | "content-length" | "expect")
+            || matches!(lower.as_str(), "host" | "content-length" | "expect" | "via")
             || value.contains(['\r', '\n'])
         {
             continue;
         }
         has_type |= lower == "content-type";
+        has_accept |= lower == "accept";
+        has_agent |= lower == "user-agent";
         write_header(out, name.as_bytes(), value.as_bytes());
     }
+    // What API Gateway sends of its own (AWS-validated `test_http_integration_with_lambda
+    // [HTTP]` and header remapping "no-param-integration": the client's Accept and
+    // User-Agent are replaced unless mapped).
+    if !has_accept {
+        write_header(out, b"Accept", b"application/json");
+    }
+    if !has_agent {
+        let mut agent = b"AmazonAPIGateway_".to_vec();
+        agent.extend_from_slice(view.api.id.as_bytes());
+        write_header(out, b"User-Agent", &agent);
+    }
+    write_header(out, b"X-Amzn-Apigateway-Api-Id", view.api.id.as_bytes());
     let body = match &sent.body {
         Some(rendered) => rendered.as_bytes(),
         None => view.body.unwrap_or(&[]),

@@ -80,7 +80,7 @@ pub struct ClientCertInput<'a> {
 
 /// Headers that never reach an integration (LocalStack `header_utils.py`,
 /// `DROPPED_FROM_REQUEST_COMMON`; the snapshot's POST events have no Content-Length or Connection).
-const DROPPED: [&str; 12] = [
+pub const DROPPED: [&str; 12] = [
     "connection",
     "content-length",
     "content-md5",
