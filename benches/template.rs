@@ -55,7 +55,8 @@ fn bench_render(c: &mut Criterion) {
             body: file(body).into_bytes(),
         };
         // Fails the bench, not just slows it, if the render breaks.
-        t.render(&mut req, Budget::default()).expect("bench template renders");
+        t.render(&mut req, Budget::default())
+            .expect("bench template renders");
         group.bench_function(name, |b| {
             b.iter(|| black_box(t.render(&mut req, Budget::default())))
         });

@@ -54,7 +54,10 @@ impl Cors {
             ("*".into(), false)
         } else {
             let origin = std::str::from_utf8(origin?).ok()?;
-            let allowed = self.allow_origins.iter().find(|o| o.eq_ignore_ascii_case(origin))?;
+            let allowed = self
+                .allow_origins
+                .iter()
+                .find(|o| o.eq_ignore_ascii_case(origin))?;
             (allowed.clone(), self.allow_origins.len() > 1)
         };
         Some(CorsAnswer {

@@ -559,7 +559,10 @@ fn render(
     let response_type = response.response_type().map_or("", ResponseType::as_str);
     // Longest names first, so `$context.error.message` does not eat `...messageString`.
     let vars: [(&str, &str); 5] = [
-        ("$context.error.validationErrorString", validation.unwrap_or("")),
+        (
+            "$context.error.validationErrorString",
+            validation.unwrap_or(""),
+        ),
         ("$context.error.messageString", &quoted),
         ("$context.error.responseType", response_type),
         ("$context.error.message", message),

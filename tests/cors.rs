@@ -46,7 +46,9 @@ fn api(backend: &Backend, origin: &str) -> ApiSpec {
 
 #[test]
 fn preflights_and_responses_carry_the_cors_headers() {
-    let backend = Backend::start(|_| Reply::ok("made").header("Access-Control-Allow-Origin", "https://backend.example"));
+    let backend = Backend::start(|_| {
+        Reply::ok("made").header("Access-Control-Allow-Origin", "https://backend.example")
+    });
     let origin = "http://app.example";
     let gw = Gateway::start(&ConfigDir::with_api(&api(&backend, origin)));
 
@@ -56,28 +58,43 @@ fn preflights_and_responses_carry_the_cors_headers() {
         .send(gw.addr());
     assert_eq!(pre.status, 200);
     assert_eq!(pre.header("access-control-allow-origin"), Some(origin));
-    assert_eq!(pre.header("access-control-allow-methods"), Some("OPTIONS,POST"));
+    assert_eq!(
+        pre.header("access-control-allow-methods"),
+        Some("OPTIONS,POST")
+    );
     assert_eq!(
         pre.header("access-control-allow-headers"),
         Some("Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token")
     );
     assert_eq!(pre.header("access-control-max-age"), Some("600"));
     assert_eq!(pre.header("vary"), None, "one origin: nothing to vary on");
-    assert!(backend.requests().is_empty(), "the preflight is the gateway's own");
+    assert!(
+        backend.requests().is_empty(),
+        "the preflight is the gateway's own"
+    );
 
     // A gateway error of a CORS resource is readable by the page (DEFAULT_4XX's header).
-    let denied = Req::get("/prod/private").header("Origin", origin).send(gw.addr());
+    let denied = Req::get("/prod/private")
+        .header("Origin", origin)
+        .send(gw.addr());
     assert_eq!(denied.status, 403);
     assert_eq!(denied.header("access-control-allow-origin"), Some(origin));
-    assert_eq!(denied.header("access-control-expose-headers"), Some("X-Pet-Count"));
+    assert_eq!(
+        denied.header("access-control-expose-headers"),
+        Some("X-Pet-Count")
+    );
     // A backend's own header wins over the gateway's.
-    let posted = Req::post("/prod/pets", "{}").header("Origin", origin).send(gw.addr());
+    let posted = Req::post("/prod/pets", "{}")
+        .header("Origin", origin)
+        .send(gw.addr());
     assert_eq!(
         posted.header_all("access-control-allow-origin"),
         vec!["https://backend.example"]
     );
     // Another origin gets no CORS header at all.
-    let other = Req::get("/prod/pets/1").header("Origin", "http://evil.example").send(gw.addr());
+    let other = Req::get("/prod/pets/1")
+        .header("Origin", "http://evil.example")
+        .send(gw.addr());
     assert_eq!(other.status, 200);
     assert_eq!(other.header("access-control-allow-origin"), None);
 }
@@ -101,14 +118,28 @@ fn a_browser_on_another_origin_reads_responses_and_errors() {
         r#"403 {"message":"Forbidden"} count=null"#
     );
     assert_eq!(element_text(&dom, "mapped"), r#"200 {"id": "7"} count=1"#);
-    let methods: Vec<String> = backend.requests().iter().map(|r| r.method.clone()).collect();
-    assert_eq!(methods, vec!["POST"], "the preflight never reached the backend");
+    let methods: Vec<String> = backend
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(
+        methods,
+        vec!["POST"],
+        "the preflight never reached the backend"
+    );
 
     // The same page from an origin the API does not allow: the browser refuses the answers.
     let stranger = page_server(gateway_url.clone());
     let dom = dump_dom(&format!("{}/", stranger.url()));
-    assert_eq!(element_text(&dom, "post"), "error TypeError: Failed to fetch");
-    assert_eq!(element_text(&dom, "mapped"), "error TypeError: Failed to fetch");
+    assert_eq!(
+        element_text(&dom, "post"),
+        "error TypeError: Failed to fetch"
+    );
+    assert_eq!(
+        element_text(&dom, "mapped"),
+        "error TypeError: Failed to fetch"
+    );
 }
 
 #[test]
@@ -118,5 +149,8 @@ fn check_refuses_credentials_with_any_origin() {
         .mock("v1", "GET /a", 200, "a")
         .table("[cors]\nallow_credentials = true\n");
     let out = check_fails(ConfigDir::with_api(&api).path());
-    assert_mentions(&out, &["cors.allow_credentials: allow_credentials needs explicit allow_origins"]);
+    assert_mentions(
+        &out,
+        &["cors.allow_credentials: allow_credentials needs explicit allow_origins"],
+    );
 }

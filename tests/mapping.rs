@@ -48,7 +48,10 @@ templates."application/json" = '''{"message": "closed for $input.params().querys
     let gw = Gateway::start(&ConfigDir::with_api(&api));
 
     let ok = get(gw.addr(), "/prod/pets/42?scope=internal");
-    ok.assert(200, r#"{"id": "42", "stage": "prod", "path": "/prod/pets/42"}"#);
+    ok.assert(
+        200,
+        r#"{"id": "42", "stage": "prod", "path": "/prod/pets/42"}"#,
+    );
     assert_eq!(ok.header("content-type"), Some("application/json"));
     ok.assert_gateway_headers();
 
@@ -162,12 +165,20 @@ fn passthrough_behaviors_pass_or_refuse_unmatched_media_types() {
     post("/prod/match", Some("text/plain")).assert(200, "name=rex");
     let refused = post("/prod/templates", Some("text/plain"));
     refused.assert(415, r#"{"message":"Unsupported Media Type"}"#);
-    assert_eq!(refused.header("x-amzn-errortype"), Some("BadRequestException"));
+    assert_eq!(
+        refused.header("x-amzn-errortype"),
+        Some("BadRequestException")
+    );
     post("/prod/none", Some("text/plain")).assert(200, "name=rex");
     post("/prod/never", None).assert(415, r#"{"message":"Unsupported Media Type"}"#);
     // The template's media type is matched without parameters or case.
-    post("/prod/templates", Some("Application/XML; charset=utf-8")).assert(200, "<pet>name=rex</pet>");
-    assert_eq!(backend.requests().len(), 3, "refused requests never reach the backend");
+    post("/prod/templates", Some("Application/XML; charset=utf-8"))
+        .assert(200, "<pet>name=rex</pet>");
+    assert_eq!(
+        backend.requests().len(),
+        3,
+        "refused requests never reach the backend"
+    );
 }
 
 /// HTTP integration: the request template reshapes the body; `requestParameters` map a path
@@ -178,7 +189,11 @@ fn passthrough_behaviors_pass_or_refuse_unmatched_media_types() {
 #[test]
 fn http_integration_maps_parameters_templates_and_responses() {
     let backend = Backend::start(|req| {
-        let status = if req.target.contains("missing") { 404 } else { 201 };
+        let status = if req.target.contains("missing") {
+            404
+        } else {
+            201
+        };
         Reply::status(status)
             .header("Content-Type", "application/json")
             .header("ETag", "\"v7\"")
@@ -226,8 +241,16 @@ templates."application/json" = '{{"message": "no such pet"}}'
     );
     assert_eq!(resp.header("etag"), Some("\"v7\""));
     assert_eq!(resp.header("x-pet-id"), Some("7"));
-    assert_eq!(resp.header("x-internal"), None, "unmapped backend headers stay behind");
-    assert_eq!(resp.header("x-amzn-remapped-server"), Some("mapped"), "owned names are remapped");
+    assert_eq!(
+        resp.header("x-internal"),
+        None,
+        "unmapped backend headers stay behind"
+    );
+    assert_eq!(
+        resp.header("x-amzn-remapped-server"),
+        Some("mapped"),
+        "owned names are remapped"
+    );
     assert_eq!(resp.header("content-type"), Some("application/json"));
 
     let seen = backend.single_request();
@@ -250,7 +273,11 @@ templates."application/json" = '{{"message": "no such pet"}}'
         .body(b"{}".to_vec())
         .send(gw.addr());
     missing.assert(400, r#"{"message": "no such pet"}"#);
-    assert_eq!(missing.header("etag"), None, "only the selected response's parameters");
+    assert_eq!(
+        missing.header("etag"),
+        None,
+        "only the selected response's parameters"
+    );
 
     // A body that starts like JSON and is not: AWS's 400 from its JSON reader.
     let bad = Req::new("PUT", "/prod/pets/1")
@@ -259,7 +286,10 @@ templates."application/json" = '{{"message": "no such pet"}}'
         .send(gw.addr());
     assert_eq!(bad.status, 400);
     let message = json(&bad)["message"].as_str().unwrap_or("").to_string();
-    assert!(message.starts_with("Could not process payload"), "{message}");
+    assert!(
+        message.starts_with("Could not process payload"),
+        "{message}"
+    );
     assert_eq!(backend.requests().len(), 2);
 }
 
@@ -292,8 +322,14 @@ fn unmatched_statuses_and_backend_failures() {
     assert!(gw.logs_text().contains("No match for output mapping"));
     get(gw.addr(), "/prod/slow").assert(504, ENDPOINT_TIMED_OUT);
     let down = get(gw.addr(), "/prod/unreachable");
-    down.assert(504, r#"{"message": "Network error communicating with endpoint"}"#);
-    assert_eq!(down.header("x-amzn-errortype"), Some("InternalServerErrorException"));
+    down.assert(
+        504,
+        r#"{"message": "Network error communicating with endpoint"}"#,
+    );
+    assert_eq!(
+        down.header("x-amzn-errortype"),
+        Some("InternalServerErrorException")
+    );
 }
 
 /// AWS (Lambda custom) integration: the request template is the function's payload; a
@@ -369,7 +405,9 @@ fn lambda_custom_passthrough_and_default_only_errors() {
     let empty = Req::post("/prod/raw", "").send(gw.addr());
     empty.assert(200, r#"{"got":{}}"#);
     assert_eq!(empty.header("content-type"), Some("application/json"));
-    Req::post("/prod/raw", r#"{"a":1}"#).send(gw.addr()).assert(200, r#"{"got":{"a":1}}"#);
+    Req::post("/prod/raw", r#"{"a":1}"#)
+        .send(gw.addr())
+        .assert(200, r#"{"got":{"a":1}}"#);
     Req::post("/prod/raw", r#"{"fail":1}"#)
         .send(gw.addr())
         .assert(200, r#"{"errorMessage":"boom","errorType":"Exception"}"#);

@@ -47,13 +47,26 @@ fn missing_required_parameters_are_named() {
         .send(gw.addr());
     resp.assert(
         400,
-        r#"{"message":"Missing required request parameters: [store, x-tenant]"}"#,
+        r#"{"message":"Missing required request parameters: [x-tenant, store]"}"#,
     );
     assert_eq!(resp.header("x-amzn-errortype"), Some("BadRequestException"));
-    // Present but empty counts as present; an optional parameter may be absent.
-    let resp = post(&gw, "/prod/pets?store=", r#"{"name":"rex"}"#);
+    // A blank value is missing (the developer guide's `?q1=`); headers are listed first.
+    let resp = Req::post("/prod/pets?store=", r#"{"name":"rex"}"#)
+        .header("Content-Type", "application/json")
+        .header("x-tenant", "")
+        .send(gw.addr());
+    resp.assert(
+        400,
+        r#"{"message":"Missing required request parameters: [x-tenant, store]"}"#,
+    );
+    // An optional parameter may be absent.
+    let resp = post(&gw, "/prod/pets?store=1", r#"{"name":"rex"}"#);
     resp.assert(200, r#"{"name":"rex"}"#);
-    assert_eq!(backend.requests().len(), 1, "the refused request never reached the backend");
+    assert_eq!(
+        backend.requests().len(),
+        1,
+        "the refused request never reached the backend"
+    );
 }
 
 #[test]
@@ -70,10 +83,15 @@ fn bodies_are_checked_against_their_model_for_every_integration() {
             why.contains(r#"object has missing required properties (["name"])"#),
             "{target}: {why}"
         );
-        assert!(why.contains("numeric instance is lower than the required minimum"), "{why}");
+        assert!(
+            why.contains("numeric instance is lower than the required minimum"),
+            "{why}"
+        );
     }
     assert!(backend.requests().is_empty());
     post(&gw, "/prod/mock?store=1", r#"{"name":"rex"}"#).assert(201, "created");
+    // An empty body is validated too.
+    assert_eq!(post(&gw, "/prod/mock?store=1", "").status, 400);
     // A media type without a model is not validated.
     let plain = Req::post("/prod/pets?store=1", "anything")
         .header("Content-Type", "text/plain")

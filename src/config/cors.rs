@@ -58,7 +58,8 @@ pub(super) fn check(src: &Source<ApiFile>, sink: &mut Sink) -> Option<ValidCors>
     let line = src.key_line("cors");
     for o in model.allow_origins.iter().flatten() {
         let text = o.get_ref();
-        let ok = text == "*" || (text.contains("://") && !text.ends_with('/') && !text.contains(['*', ' ', ',']));
+        let ok = text == "*"
+            || (text.contains("://") && !text.ends_with('/') && !text.contains(['*', ' ', ',']));
         if !ok {
             let message = format!("`{text}` is not an origin: use `*` or `scheme://host[:port]`");
             sink.at(&src.path, src.line(o), "cors.allow_origins", message);
@@ -70,7 +71,12 @@ pub(super) fn check(src: &Source<ApiFile>, sink: &mut Sink) -> Option<ValidCors>
         sink.at(&src.path, line, "cors.allow_credentials", message);
     }
     if origins.iter().any(|o| o == "*") && origins.len() > 1 {
-        sink.at(&src.path, line, "cors.allow_origins", "`*` allows every origin: list it alone");
+        sink.at(
+            &src.path,
+            line,
+            "cors.allow_origins",
+            "`*` allows every origin: list it alone",
+        );
     }
     let max_age = match &model.max_age {
         Some(m) if !(0..=86_400).contains(m.get_ref()) => {
@@ -116,8 +122,10 @@ impl ValidCors {
             }
         }
         for resource in resources {
-            let on: Vec<&ValidMethod> =
-                methods.iter().filter(|m| m.resource_path == resource).collect();
+            let on: Vec<&ValidMethod> = methods
+                .iter()
+                .filter(|m| m.resource_path == resource)
+                .collect();
             if on.iter().any(|m| m.method == HttpMethod::Options) {
                 continue;
             }
@@ -133,7 +141,10 @@ impl ValidCors {
             });
             let mut headers: Vec<(Box<str>, Box<str>)> = vec![
                 ("content-type".into(), "application/json".into()),
-                ("access-control-allow-headers".into(), self.allow_headers.as_str().into()),
+                (
+                    "access-control-allow-headers".into(),
+                    self.allow_headers.as_str().into(),
+                ),
                 ("access-control-allow-methods".into(), allow_methods.into()),
             ];
             if let Some(age) = self.max_age {

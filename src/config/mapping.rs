@@ -84,8 +84,10 @@ impl MappingCheck<'_> {
                 Passthrough::WhenNoMatch
             }),
         };
-        let request_templates =
-            self.templates(&format!("{field}.request_templates"), &model.request_templates);
+        let request_templates = self.templates(
+            &format!("{field}.request_templates"),
+            &model.request_templates,
+        );
         let request_parameters = self.request_parameters(field, model);
         let declared = self.method_responses(method_field, method);
         let mut responses = Vec::new();
@@ -98,7 +100,11 @@ impl MappingCheck<'_> {
             if response.pattern.is_some() {
                 responses.push(response);
             } else if default_response.is_some() {
-                self.error(key, &rfield, "only one integration response can be the default");
+                self.error(
+                    key,
+                    &rfield,
+                    "only one integration response can be the default",
+                );
             } else {
                 default_response = Some(response);
             }
@@ -131,7 +137,11 @@ impl MappingCheck<'_> {
                 continue;
             }
             if out.iter().any(|(m, _)| **m == *lower) {
-                self.error(media, &tfield, format!("media type `{lower}` is given twice"));
+                self.error(
+                    media,
+                    &tfield,
+                    format!("media type `{lower}` is given twice"),
+                );
                 continue;
             }
             if text.get_ref().len() > MAX_TEMPLATE_BYTES {
@@ -215,7 +225,10 @@ impl MappingCheck<'_> {
         let table = method.method_responses.as_ref()?;
         let mut out = Vec::new();
         for (status, m) in table.iter() {
-            let f = join_key(&format!("{method_field}.method_responses"), status.get_ref());
+            let f = join_key(
+                &format!("{method_field}.method_responses"),
+                status.get_ref(),
+            );
             let Some(code) = status_code(status.get_ref()) else {
                 let message = format!(
                     "`{}` is not a status code (100..599, e.g. \"200\")",
@@ -235,7 +248,11 @@ impl MappingCheck<'_> {
                             "Invalid mapping expression specified: {} (use method.response.header.NAME)",
                             name.get_ref()
                         );
-                        self.error(name, &join_key(&format!("{f}.parameters"), name.get_ref()), message);
+                        self.error(
+                            name,
+                            &join_key(&format!("{f}.parameters"), name.get_ref()),
+                            message,
+                        );
                     }
                 }
             }
@@ -257,7 +274,8 @@ impl MappingCheck<'_> {
             p => match regex::Regex::new(&format!("^(?:{p})$")) {
                 Ok(re) => Some(re),
                 Err(e) => {
-                    let message = format!("`{p}` is not a valid selection pattern (a Java regex): {e}");
+                    let message =
+                        format!("`{p}` is not a valid selection pattern (a Java regex): {e}");
                     self.error(key, field, message);
                     None
                 }
@@ -269,7 +287,10 @@ impl MappingCheck<'_> {
                 self.error(key, &format!("{field}.status"), message);
                 0
             }
-            Some(s) => match u16::try_from(*s.get_ref()).ok().filter(|n| (100..=599).contains(n)) {
+            Some(s) => match u16::try_from(*s.get_ref())
+                .ok()
+                .filter(|n| (100..=599).contains(n))
+            {
                 Some(n) => n,
                 None => {
                     let message = format!("{} is not a status code (100..599)", s.get_ref());

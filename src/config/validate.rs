@@ -1026,7 +1026,11 @@ impl ApiCheck<'_> {
                     src: self.src,
                     sink: self.sink,
                 };
-                Some(check.mapping(&field, model, method, method_field).map(Arc::new))
+                Some(
+                    check
+                        .mapping(&field, model, method, method_field)
+                        .map(Arc::new),
+                )
             }
         };
         let checked = match (kind, mapping) {
@@ -1037,7 +1041,9 @@ impl ApiCheck<'_> {
             (IntegrationType::AwsProxy, _) => {
                 self.lambda(&field, model).map(ValidIntegration::AwsProxy)
             }
-            (IntegrationType::Mock, Some(mapping)) => mapping.map(|m| ValidIntegration::Mapped(m, MappedPlan::Mock)),
+            (IntegrationType::Mock, Some(mapping)) => {
+                mapping.map(|m| ValidIntegration::Mapped(m, MappedPlan::Mock))
+            }
             (IntegrationType::Http, Some(mapping)) => {
                 // The URI's `{name}`s are `integration.request.path.*` targets, or else the
                 // resource's path parameters of that name.
@@ -1045,14 +1051,19 @@ impl ApiCheck<'_> {
                 for (target, _) in model.request_parameters.iter().flat_map(|p| p.iter()) {
                     if let Some(name) = target.get_ref().strip_prefix("integration.request.path.") {
                         if !names.iter().any(|p| p.name == name) {
-                            names.push(PathParam { name: name.to_string(), greedy: false });
+                            names.push(PathParam {
+                                name: name.to_string(),
+                                greedy: false,
+                            });
                         }
                     }
                 }
                 let plan = self.proxy(&field, model, &names);
                 let method = self.http_method(&field, model);
                 match (mapping, plan, method) {
-                    (Some(m), Some(p), Some(h)) => Some(ValidIntegration::Mapped(m, MappedPlan::Http(p, h))),
+                    (Some(m), Some(p), Some(h)) => {
+                        Some(ValidIntegration::Mapped(m, MappedPlan::Http(p, h)))
+                    }
                     _ => None,
                 }
             }
@@ -1245,7 +1256,8 @@ impl ApiCheck<'_> {
                 return None;
             }
         };
-        if *model.kind.get_ref() == IntegrationType::Aws && !uri.get_ref().contains(":lambda:path/") {
+        if *model.kind.get_ref() == IntegrationType::Aws && !uri.get_ref().contains(":lambda:path/")
+        {
             let message = "type AWS takes Lambda function invocation URIs only (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations); other AWS service integrations are not implemented";
             self.error(uri, &uri_field, message);
             return None;
@@ -1273,7 +1285,10 @@ impl ApiCheck<'_> {
         let timeout = self.timeout(field, model);
         let uri_field = format!("{field}.uri");
         let Some(uri) = &model.uri else {
-            let message = format!("{} integrations need a `uri`", model.kind.get_ref().as_str());
+            let message = format!(
+                "{} integrations need a `uri`",
+                model.kind.get_ref().as_str()
+            );
             self.error(&model.kind, &uri_field, message);
             return None;
         };

@@ -39,8 +39,7 @@ pub struct ValidatorModel {
 }
 
 /// AWS's built-in `Empty` model ("Empty Schema").
-const EMPTY: &str =
-    r#"{"$schema": "http://json-schema.org/draft-04/schema#", "title": "Empty Schema", "type": "object"}"#;
+const EMPTY: &str = r#"{"$schema": "http://json-schema.org/draft-04/schema#", "title": "Empty Schema", "type": "object"}"#;
 /// AWS's built-in `Error` model.
 const ERROR: &str = r#"{"$schema": "http://json-schema.org/draft-04/schema#", "title": "Error Schema", "type": "object", "properties": {"message": {"type": "string"}}}"#;
 
@@ -61,8 +60,8 @@ pub(super) fn check_api(src: &Source<ApiFile>, sink: &mut Sink) -> ApiValidation
     }
     for (name, m) in src.model.models.iter() {
         let field = join_key("models", name.get_ref());
-        let valid = !name.get_ref().is_empty()
-            && name.get_ref().bytes().all(|b| b.is_ascii_alphanumeric());
+        let valid =
+            !name.get_ref().is_empty() && name.get_ref().bytes().all(|b| b.is_ascii_alphanumeric());
         if !valid {
             let message = format!(
                 "`{}` is not a model name (AWS: alphanumeric characters only)",
@@ -76,7 +75,12 @@ pub(super) fn check_api(src: &Source<ApiFile>, sink: &mut Sink) -> ApiValidation
                 out.models.retain(|(n, _)| n != name.get_ref());
                 out.models.push((name.get_ref().clone(), Arc::new(model)));
             }
-            Err(message) => sink.at(&src.path, src.line(&m.schema), format!("{field}.schema"), message),
+            Err(message) => sink.at(
+                &src.path,
+                src.line(&m.schema),
+                format!("{field}.schema"),
+                message,
+            ),
         }
     }
     for (name, v) in src.model.request_validators.iter() {
@@ -132,16 +136,28 @@ impl ApiValidation {
             }
         }
         let Some(validator) = &method.request_validator else {
-            return if sink.len() == before { Ok(None) } else { Err(()) };
+            return if sink.len() == before {
+                Ok(None)
+            } else {
+                Err(())
+            };
         };
-        let Some((_, body, params)) = self.validators.iter().find(|(n, ..)| n == validator.get_ref())
+        let Some((_, body, params)) = self
+            .validators
+            .iter()
+            .find(|(n, ..)| n == validator.get_ref())
         else {
             let message = format!(
                 "Invalid Request Validator identifier specified: {} (no [request_validators.{}] in this file)",
                 validator.get_ref(),
                 validator.get_ref()
             );
-            sink.at(&src.path, src.line(validator), format!("{field}.request_validator"), message);
+            sink.at(
+                &src.path,
+                src.line(validator),
+                format!("{field}.request_validator"),
+                message,
+            );
             return Err(());
         };
         if sink.len() != before {

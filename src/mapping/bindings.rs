@@ -46,7 +46,11 @@ pub struct Env<'r> {
 
 impl<'r> Env<'r> {
     /// The bindings of `view`, with `body` as `$input.body`.
-    pub fn new(view: &'r RequestView<'r>, ctx: &'r RequestContextInput<'r>, body: &'r [u8]) -> Self {
+    pub fn new(
+        view: &'r RequestView<'r>,
+        ctx: &'r RequestContextInput<'r>,
+        body: &'r [u8],
+    ) -> Self {
         let head = view.head;
         let base = view.base;
         let text = |b: &[u8]| Rc::<str>::from(String::from_utf8_lossy(b));
@@ -58,7 +62,9 @@ impl<'r> Env<'r> {
             .iter()
             .filter(|h| {
                 let name = h.name.get(base);
-                !DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d.as_bytes()))
+                !DROPPED
+                    .iter()
+                    .any(|d| name.eq_ignore_ascii_case(d.as_bytes()))
             })
             .map(|h| (text(h.name.get(base)), text(h.value.get(base))))
             .collect();

@@ -217,7 +217,10 @@ pub fn media_type(value: &[u8]) -> String {
 }
 
 /// The template for `media` among `templates` (exact media type).
-pub fn template_for<'t>(templates: &'t [(Box<str>, Template)], media: &str) -> Option<&'t Template> {
+pub fn template_for<'t>(
+    templates: &'t [(Box<str>, Template)],
+    media: &str,
+) -> Option<&'t Template> {
     templates
         .iter()
         .find(|(m, _)| **m == *media)
@@ -293,7 +296,10 @@ mod tests {
 
     #[test]
     fn media_types_drop_parameters_and_case() {
-        assert_eq!(media_type(b"Application/JSON; charset=UTF-8"), "application/json");
+        assert_eq!(
+            media_type(b"Application/JSON; charset=UTF-8"),
+            "application/json"
+        );
         assert_eq!(media_type(b" text/plain "), "text/plain");
     }
 }

@@ -227,7 +227,12 @@ mod tests {
         assert_eq!(mock_status("{statusCode: 404}"), Ok(404));
         assert_eq!(mock_status(" { 'statusCode' : -1 , a: b } "), Ok(-1));
         assert_eq!(mock_status(r#"{"statusCode": 200, "x": [1]}"#), Ok(200));
-        for bad in [r#"{"statusCode": "200"}"#, r#"{"statusCode": 200"#, "{}", "200"] {
+        for bad in [
+            r#"{"statusCode": "200"}"#,
+            r#"{"statusCode": 200"#,
+            "{}",
+            "200",
+        ] {
             assert!(mock_status(bad).is_err(), "{bad}");
         }
     }
@@ -280,7 +285,9 @@ mod tests {
         ];
         let pick = |accept: Option<&[u8]>| {
             let found = response_template(&templates, accept).unwrap();
-            found.render(&mut crate::template::gateway::Plain, Budget::default()).unwrap()
+            found
+                .render(&mut crate::template::gateway::Plain, Budget::default())
+                .unwrap()
         };
         assert_eq!(pick(None), "json");
         assert_eq!(pick(Some(b"application/xml, application/json")), "xml");

@@ -138,7 +138,8 @@ async fn exchange(
                 tls: snapshot.backend_tls.as_deref(),
                 limits: &snapshot.limits,
             };
-            let called = client::call(&shard.pool, endpoint, &mut out, target.timeout, MAX_ANSWER).await;
+            let called =
+                client::call(&shard.pool, endpoint, &mut out, target.timeout, MAX_ANSWER).await;
             shard.buffers.give(out);
             *latency = Some(started.elapsed());
             let answer = called.map_err(|e| {

@@ -10,9 +10,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::ApiKeySource;
 use crate::exchange::Request;
+use crate::exchange::RequestView;
 use crate::gateway_response::GatewayResponse;
 use crate::http::{BodyFraming, RequestHead};
-use crate::exchange::RequestView;
 use crate::integration::aws_proxy;
 use crate::integration::{http_proxy, mock};
 use crate::pipeline::context::RequestCtx;
@@ -105,7 +105,8 @@ pub async fn call(
         Prepared::Proxy(p) => {
             let buffer = route.stage.request_buffer_bytes(route.method, limits);
             let base = conn.inbuf.pending();
-            let model = validate_filter::model(route.method.validation.as_deref(), &conn.head, base);
+            let model =
+                validate_filter::model(route.method.validation.as_deref(), &conn.head, base);
             proxy::forward(shard, conn, p, ctx, req, snapshot, buffer, model).await
         }
         Prepared::Lambda(l, mut request) => {
@@ -114,8 +115,8 @@ pub async fn call(
             next
         }
         Prepared::Mapped(m, mut request) => {
-            let next = super::mapped::serve(shard, conn, m, &mut request, ctx, req, snapshot, route)
-                .await;
+            let next =
+                super::mapped::serve(shard, conn, m, &mut request, ctx, req, snapshot, route).await;
             shard.buffers.give(request.into_buffer());
             next
         }

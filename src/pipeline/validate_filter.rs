@@ -26,7 +26,10 @@ pub fn parameters(
     if missing.is_empty() {
         return Ok(());
     }
-    let message = format!("Missing required request parameters: [{}]", missing.join(", "));
+    let message = format!(
+        "Missing required request parameters: [{}]",
+        missing.join(", ")
+    );
     ctx.validation_error = Some(message.as_str().into());
     ctx.error_message = Some(message.into());
     Err(GatewayResponse::BadRequestParameters)
@@ -42,7 +45,11 @@ pub fn model<'v>(
 }
 
 /// The body against its model: 400 `{"message":"Invalid request body"}` when it fails.
-pub fn body(model: Option<&Model>, body: &[u8], ctx: &mut RequestCtx) -> Result<(), GatewayResponse> {
+pub fn body(
+    model: Option<&Model>,
+    body: &[u8],
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayResponse> {
     let Some(model) = model else {
         return Ok(());
     };

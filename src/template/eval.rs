@@ -80,6 +80,8 @@ pub(super) struct Eval<'t, 'e> {
     depth: usize,
     /// The request body parsed as JSON, once, when a template first asks.
     pub(super) body_json: Option<Rc<Result<serde_json::Value, String>>>,
+    /// The same body as the template's own values, once, for definite paths.
+    pub(super) body_doc: Option<Rc<Result<Value, String>>>,
 }
 
 impl<'t, 'e> Eval<'t, 'e> {
@@ -100,6 +102,7 @@ impl<'t, 'e> Eval<'t, 'e> {
             budget,
             depth: 0,
             body_json: None,
+            body_doc: None,
         }
     }
 

@@ -148,67 +148,115 @@ fn body_json(ev: &mut Eval) -> Rc<Result<serde_json::Value, String>> {
     if let Some(j) = &ev.body_json {
         return j.clone();
     }
-    let raw = ev.env.body();
-    let text = String::from_utf8_lossy(raw);
-    let trimmed = text.trim();
-    let parsed = if trimmed.is_empty() {
-        Ok(serde_json::Value::Object(Default::default()))
-    } else {
-        match serde_json::from_str(trimmed) {
-            Ok(v) => Ok(v),
-            Err(e) if trimmed.starts_with(['{', '[']) => Err(format!(
-                "Could not process payloadnet.minidev.json.parser.ParseException: {e}"
-            )),
-            Err(_) => Ok(serde_json::Value::String(trimmed.to_string())),
-        }
-    };
-    let j = Rc::new(parsed);
+    let j = Rc::new(read_body(
+        ev.env.body(),
+        |b| serde_json::from_slice::<serde_json::Value>(b),
+        |s| serde_json::Value::String(s.to_string()),
+        || serde_json::Value::Object(Default::default()),
+    ));
     ev.body_json = Some(j.clone());
     j
 }
 
-/// Runs JSONPath `path` over the body (`$input.json`, `$input.path`) and hands what it found
-/// to `f`.
-fn select<T>(ev: &mut Eval, path: &Value, f: impl FnOnce(Found) -> T) -> Result<T, RenderError> {
+/// The body as the template's own values (the same rules as [`body_json`]), parsed once.
+fn body_doc(ev: &mut Eval) -> Rc<Result<Value, String>> {
+    if let Some(d) = &ev.body_doc {
+        return d.clone();
+    }
+    let d = Rc::new(read_body(ev.env.body(), json::parse, Value::str, || {
+        Value::map(Vec::new())
+    }));
+    ev.body_doc = Some(d.clone());
+    d
+}
+
+/// json-smart's permissive reading of a body: `empty()` for no body, `text(s)` for a body
+/// that is not JSON and does not start with `{` or `[`, an error for one that does.
+fn read_body<T, E: std::fmt::Display>(
+    raw: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    text: impl FnOnce(&str) -> T,
+    empty: impl FnOnce() -> T,
+) -> Result<T, String> {
+    let trimmed = raw.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(empty());
+    }
+    match parse(trimmed) {
+        Ok(v) => Ok(v),
+        Err(e) if trimmed.starts_with(b"{") || trimmed.starts_with(b"[") => Err(format!(
+            "Could not process payloadnet.minidev.json.parser.ParseException: {e}"
+        )),
+        Err(_) => Ok(text(String::from_utf8_lossy(trimmed).trim())),
+    }
+}
+
+/// Runs JSONPath `path` over the body (`$input.json`, `$input.path`): a definite path is
+/// walked on the body's values, any other goes through the JSONPath engine.
+fn select(ev: &mut Eval, path: &Value) -> Result<Selected, RenderError> {
+    let path = path.to_rc_str();
+    if let Some(steps) = jsonpath::definite(&path) {
+        let doc = body_doc(ev);
+        let doc = doc
+            .as_ref()
+            .as_ref()
+            .map_err(|e| RenderError::Payload(e.clone()))?;
+        return Ok(Selected::One(walk(doc, &steps)));
+    }
     let doc = body_json(ev);
     let doc = doc
         .as_ref()
         .as_ref()
         .map_err(|e| RenderError::Payload(e.clone()))?;
-    Ok(f(jsonpath::select(doc, &path.to_rc_str()).map_err(fault)?))
+    Ok(match jsonpath::select(doc, &path).map_err(fault)? {
+        Found::One(v) => Selected::One(v.map(json::to_value)),
+        Found::Many(vs) => Selected::Many(json::to_value(&serde_json::Value::Array(
+            vs.into_iter().cloned().collect(),
+        ))),
+    })
+}
+
+/// What a JSONPath found: a definite path's value (or nothing), or an indefinite path's list.
+enum Selected {
+    One(Option<Value>),
+    Many(Value),
+}
+
+/// A definite path on the body's values.
+fn walk(doc: &Value, steps: &[jsonpath::Step]) -> Option<Value> {
+    let mut cur = doc.clone();
+    for step in steps {
+        cur = match (step, &cur) {
+            (jsonpath::Step::Name(n), Value::Map(m)) if m.contains(n) => m.get(n),
+            (jsonpath::Step::Index(i), Value::List(l)) => {
+                let items = l.items.borrow();
+                let i = if *i < 0 { items.len() as i64 + i } else { *i };
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| items.get(i).cloned())?
+            }
+            _ => return None,
+        };
+    }
+    Some(cur)
 }
 
 fn input_method(ev: &mut Eval, name: &str, args: &[Value]) -> Result<Value, RenderError> {
     Ok(match (name, args) {
         ("getBody", []) => body(ev),
         ("json", [path]) => {
-            let out = select(ev, path, |found| {
-                let mut out = String::new();
-                match found {
-                    Found::One(Some(v)) => json::write_serde(v, &mut out),
-                    Found::One(None) => {}
-                    Found::Many(vs) => {
-                        out.push('[');
-                        for (i, v) in vs.into_iter().enumerate() {
-                            if i > 0 {
-                                out.push(',');
-                            }
-                            json::write_serde(v, &mut out);
-                        }
-                        out.push(']');
-                    }
-                }
-                out
-            })?;
+            let mut out = String::new();
+            match select(ev, path)? {
+                Selected::One(Some(v)) | Selected::Many(v) => json::write(&v, &mut out),
+                Selected::One(None) => {}
+            }
             ev.spend(out.len())?;
             Value::Str(Rc::from(out))
         }
-        ("path", [path]) => select(ev, path, |found| match found {
-            Found::One(v) => v.map_or(Value::Null, json::to_value),
-            Found::Many(vs) => {
-                json::to_value(&serde_json::Value::Array(vs.into_iter().cloned().collect()))
-            }
-        })?,
+        ("path", [path]) => match select(ev, path)? {
+            Selected::One(v) => v.unwrap_or(Value::Null),
+            Selected::Many(v) => v,
+        },
         ("params", []) => {
             let group = |kind| {
                 Value::map(
@@ -254,9 +302,7 @@ fn util_method(ev: &mut Eval, name: &str, args: &[Value]) -> Result<Value, Rende
             String::from_utf8_lossy(&bytes).into_owned()
         }
         "parseJson" => {
-            let j: serde_json::Value =
-                serde_json::from_str(&s).map_err(|e| fault(format!("parseJson: {e}")))?;
-            return Ok(json::to_value(&j));
+            return json::parse(s.as_bytes()).map_err(|e| fault(format!("parseJson: {e}")));
         }
         _ => return Ok(Value::Null),
     };

@@ -29,6 +29,76 @@ pub fn to_value(v: &serde_json::Value) -> Value {
     }
 }
 
+/// Parses JSON text straight into the values a template sees (what [`to_value`] of a
+/// `serde_json::Value` gives, without building one): objects keep their keys' order, a
+/// repeated key keeps its first position and last value (`LinkedHashMap.put`).
+pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let v = serde::de::DeserializeSeed::deserialize(Seed, &mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+struct Seed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Seed {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(Seed)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Seed {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Int(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        // `to_value` reads a u64 above i64 as a double, as serde_json's `as_i64` fails.
+        Ok(match i64::try_from(n) {
+            Ok(i) => Value::Int(i.into()),
+            Err(_) => Value::Float(n as f64),
+        })
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::str(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(Seed)? {
+            items.push(v);
+        }
+        Ok(Value::List(Rc::new(List {
+            items: std::cell::RefCell::new(items),
+            json: true,
+            array: false,
+        })))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(Rc<str>, Value)> = Vec::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let v = map.next_value_seed(Seed)?;
+            match entries.iter_mut().find(|(e, _)| **e == *k) {
+                Some(slot) => slot.1 = v,
+                None => entries.push((Rc::from(&*k), v)),
+            }
+        }
+        Ok(Value::map(entries))
+    }
+}
+
 /// Writes `v` as compact JSON text (json-smart's `toJSONString`).
 pub fn write(v: &Value, out: &mut String) {
     match v {
@@ -87,5 +157,30 @@ pub fn write_serde(v: &serde_json::Value, out: &mut String) {
     match serde_json::to_string(v) {
         Ok(s) => out.push_str(&s),
         Err(_) => out.push_str("null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_straight_to_values_matches_converting_a_serde_document() {
+        let text =
+            br#"{"b": 1, "a": [1.5, "x", null, true, {"z": 2}], "big": 18446744073709551615}"#;
+        let direct = parse(text).unwrap().to_java_string();
+        let via = to_value(&serde_json::from_slice(text).unwrap()).to_java_string();
+        assert_eq!(direct, via);
+        assert_eq!(
+            direct,
+            r#"{b=1, a=[1.5,"x",null,true,{"z":2}], big=1.8446744073709552E19}"#
+        );
+        // A repeated key keeps its first place and its last value, as LinkedHashMap.put.
+        assert_eq!(
+            parse(br#"{"a":1,"b":2,"a":3}"#).unwrap().to_java_string(),
+            "{a=3, b=2}"
+        );
+        assert!(parse(b"{").is_err());
+        assert!(parse(b"[1] x").is_err());
     }
 }

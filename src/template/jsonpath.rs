@@ -57,6 +57,29 @@ pub fn select<'a>(doc: &'a J, path: &str) -> Result<Found<'a>, String> {
     })
 }
 
+/// One step of a definite path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `.name` / `['name']`.
+    Name(String),
+    /// `[n]` (negative: from the end).
+    Index(i64),
+}
+
+/// The steps of `path` when it is definite (names and single indexes only), so it can be
+/// walked on the template's own values without a JSONPath engine; `None` otherwise.
+pub fn definite(path: &str) -> Option<Vec<Step>> {
+    parse(path)
+        .ok()?
+        .into_iter()
+        .map(|s| match s {
+            Seg::Names(mut n) if n.len() == 1 => n.pop().map(Step::Name),
+            Seg::Indexes(i) if i.len() == 1 => Some(Step::Index(i[0])),
+            _ => None,
+        })
+        .collect()
+}
+
 fn apply<'a>(segs: &[Seg], mut cur: Vec<&'a J>) -> Vec<&'a J> {
     for seg in segs {
         let mut next = Vec::new();

@@ -129,7 +129,13 @@ async fn open(
     // Boxed: a connect (TCP, then perhaps a TLS handshake) is rare next to a pooled
     // connection, and its large state inline would grow, and be copied with, every exchange's
     // future.
-    match Box::pin(BackendConn::connect(endpoint.addr, tls, remaining(deadline))).await {
+    match Box::pin(BackendConn::connect(
+        endpoint.addr,
+        tls,
+        remaining(deadline),
+    ))
+    .await
+    {
         Ok(conn) => Ok(conn),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(CallError::Timeout),
         Err(e) => Err(CallError::Unreachable(format!("{}: {e}", endpoint.addr))),

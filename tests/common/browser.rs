@@ -38,7 +38,10 @@ pub fn dump_dom(url: &str) -> String {
 /// The text of the element with `id` in a dumped DOM (`<p id="ID">text</p>`), unescaped.
 pub fn element_text(dom: &str, id: &str) -> String {
     let open = format!("id=\"{id}\">");
-    let start = dom.find(&open).map(|i| i + open.len()).unwrap_or_else(|| panic!("no #{id} in {dom}"));
+    let start = dom
+        .find(&open)
+        .map(|i| i + open.len())
+        .unwrap_or_else(|| panic!("no #{id} in {dom}"));
     let end = dom[start..].find("</").map_or(dom.len(), |e| start + e);
     dom[start..end]
         .replace("&quot;", "\"")

@@ -273,7 +273,10 @@ fn write_any_event(
 
 /// The `requestContext` facts of `req` (the Lambda event's, and `$context.*` of mapping
 /// templates), borrowed from the request.
-pub fn request_context<'a>(req: &'a RequestView<'_>, account_id: &'a str) -> event::RequestContextInput<'a> {
+pub fn request_context<'a>(
+    req: &'a RequestView<'_>,
+    account_id: &'a str,
+) -> event::RequestContextInput<'a> {
     let head = req.head;
     let base = req.base;
     let host = head
