@@ -176,12 +176,7 @@ impl ApiValidation {
 fn required_param(expr: &str) -> Option<RequiredParam> {
     let rest = expr.strip_prefix("method.request.")?;
     let (part, name) = rest.split_once('.')?;
-    let kind = match part {
-        "header" => ParamKind::Header,
-        "querystring" => ParamKind::Querystring,
-        "path" => ParamKind::Path,
-        _ => return None,
-    };
+    let kind = ParamKind::parse(part)?;
     (!name.is_empty()).then(|| RequiredParam {
         kind,
         name: name.into(),

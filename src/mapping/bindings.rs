@@ -142,14 +142,11 @@ impl<'r> Env<'r> {
         let text = override_text(v);
         let o = &mut self.overrides;
         if let Some(rest) = path.strip_prefix("requestOverride.") {
-            let Some((part, name)) = rest.split_once('.') else {
+            let Some((kind, name)) = rest
+                .split_once('.')
+                .and_then(|(part, name)| Some((ParamKind::parse(part)?, name)))
+            else {
                 return;
-            };
-            let kind = match part {
-                "header" => ParamKind::Header,
-                "querystring" => ParamKind::Querystring,
-                "path" => ParamKind::Path,
-                _ => return,
             };
             o.repeated |= o.request.iter().any(|(k, n, _)| *k == kind && n == name);
             o.request.push((kind, name.to_string(), text));
@@ -169,12 +166,7 @@ impl<'r> Env<'r> {
         let o = &self.overrides;
         if let Some(rest) = path.strip_prefix("requestOverride.") {
             let (part, name) = rest.split_once('.')?;
-            let kind = match part {
-                "header" => ParamKind::Header,
-                "querystring" => ParamKind::Querystring,
-                "path" => ParamKind::Path,
-                _ => return None,
-            };
+            let kind = ParamKind::parse(part)?;
             return o
                 .request
                 .iter()

@@ -191,12 +191,7 @@ impl RequestTarget {
         let bad = || format!("Invalid mapping expression specified: {expr}");
         let rest = expr.strip_prefix("integration.request.").ok_or_else(bad)?;
         let (part, name) = rest.split_once('.').ok_or_else(bad)?;
-        let kind = match part {
-            "header" => ParamKind::Header,
-            "querystring" => ParamKind::Querystring,
-            "path" => ParamKind::Path,
-            _ => return Err(bad()),
-        };
+        let kind = ParamKind::parse(part).ok_or_else(bad)?;
         if name.is_empty() || name.contains(['\'', ' ', '.']) && kind != ParamKind::Querystring {
             return Err(bad());
         }

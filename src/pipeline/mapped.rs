@@ -18,7 +18,7 @@ use crate::mapping::request::{IntegrationRequest, MappingError};
 use crate::mapping::response::{self, BackendAnswer};
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::request_filter::Route;
-use crate::pipeline::upstream::{buffer_body, check_body, invoker, view};
+use crate::pipeline::upstream::{invoker, read_whole, view};
 use crate::pipeline::{respond, response_filter, send_response, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
@@ -56,21 +56,8 @@ pub async fn serve(
     route: &Route<'_>,
 ) -> Next {
     let limits = &snapshot.limits;
-    conn.inbuf.consume(req.head_len);
-    match buffer_body(conn, req, limits, request).await {
-        Ok(()) => {}
-        Err(None) => return Next::Close,
-        Err(Some(response)) => {
-            ctx.keep_alive = false;
-            let minor = req.minor_version;
-            response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
-            return send_response(conn, ctx, limits).await;
-        }
-    }
-    if let Err(response) = check_body(conn, request, ctx, route) {
-        let minor = req.minor_version;
-        response_filter::gateway_response(&mut conn.out, ctx, &shard.date, response, minor);
-        return send_response(conn, ctx, limits).await;
+    if let Err(next) = read_whole(shard, conn, request, ctx, req, limits, route).await {
+        return next;
     }
     let mut ip = [0u8; 64];
     let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());

@@ -136,17 +136,8 @@ async fn lambda(
     route: &Route<'_>,
 ) -> Next {
     let limits = &snapshot.limits;
-    conn.inbuf.consume(req.head_len);
-    match buffer_body(conn, req, limits, request).await {
-        Ok(()) => {}
-        Err(None) => return Next::Close,
-        Err(Some(response)) => {
-            ctx.keep_alive = false;
-            return send_gateway_response(shard, conn, ctx, req, limits, response).await;
-        }
-    }
-    if let Err(response) = check_body(conn, request, ctx, route) {
-        return send_gateway_response(shard, conn, ctx, req, limits, response).await;
+    if let Err(next) = read_whole(shard, conn, request, ctx, req, limits, route).await {
+        return next;
     }
     let mut ip = [0u8; 64];
     let source_ip = crate::http::write_ip(&mut ip, conn.peer.ip());
@@ -183,25 +174,43 @@ async fn validated_mock(
     limits: &Limits,
     route: &Route<'_>,
 ) -> Next {
-    conn.inbuf.consume(req.head_len);
-    match buffer_body(conn, req, limits, request).await {
-        Ok(()) => {}
-        Err(None) => return Next::Close,
-        Err(Some(response)) => {
-            ctx.keep_alive = false;
-            return send_gateway_response(shard, conn, ctx, req, limits, response).await;
-        }
-    }
-    if let Err(response) = check_body(conn, request, ctx, route) {
-        return send_gateway_response(shard, conn, ctx, req, limits, response).await;
+    if let Err(next) = read_whole(shard, conn, request, ctx, req, limits, route).await {
+        return next;
     }
     let minor = req.minor_version;
     respond::write_reply(&mut conn.out, ctx, &shard.date, &mock::reply(mock), minor);
     send_response(conn, ctx, limits).await
 }
 
+/// Reads the body whole into `request` (the head is consumed first) and checks it against
+/// the method's model; `Err(next)`: the request was answered (or the client left).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn read_whole(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    request: &mut Request,
+    ctx: &mut RequestCtx,
+    req: http_proxy::RequestInfo,
+    limits: &Limits,
+    route: &Route<'_>,
+) -> Result<(), Next> {
+    conn.inbuf.consume(req.head_len);
+    let refused = match buffer_body(conn, req, limits, request).await {
+        Ok(()) => check_body(conn, request, ctx, route).err(),
+        Err(None) => return Err(Next::Close),
+        Err(Some(response)) => {
+            ctx.keep_alive = false;
+            Some(response)
+        }
+    };
+    match refused {
+        None => Ok(()),
+        Some(response) => Err(send_gateway_response(shard, conn, ctx, req, limits, response).await),
+    }
+}
+
 /// The buffered body against the method's model (phase 5, for buffering integrations).
-pub(crate) fn check_body(
+fn check_body(
     conn: &ClientConn,
     request: &Request,
     ctx: &mut RequestCtx,

@@ -33,6 +33,18 @@ pub enum ParamKind {
     Header,
 }
 
+impl ParamKind {
+    /// The kind a mapping expression names: `header`, `querystring` or `path`.
+    pub fn parse(part: &str) -> Option<ParamKind> {
+        match part {
+            "header" => Some(ParamKind::Header),
+            "querystring" => Some(ParamKind::Querystring),
+            "path" => Some(ParamKind::Path),
+            _ => None,
+        }
+    }
+}
+
 /// A `$context` lookup's answer.
 #[derive(Debug, Clone)]
 pub enum ContextValue {

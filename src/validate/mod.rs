@@ -116,7 +116,7 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
             };
             format!(
                 "instance type ({}) does not match any allowed primitive type (allowed: [{allowed}])",
-                json_type(&instance)
+                json_type(instance)
             )
         }
         K::Enum { options } => {
@@ -130,11 +130,11 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
         ),
         K::MinLength { limit } => format!(
             "string {instance} is too short (length: {}, expected minimum: {limit})",
-            str_len(&instance)
+            str_len(instance)
         ),
         K::MaxLength { limit } => format!(
             "string {instance} is too long (length: {}, expected maximum: {limit})",
-            str_len(&instance)
+            str_len(instance)
         ),
         K::Pattern { pattern } => {
             format!("ECMA 262 regex \"{pattern}\" does not match input string {instance}")
