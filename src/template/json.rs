@@ -88,14 +88,53 @@ impl<'de> serde::de::Visitor<'de> for Seed {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries: Vec<(Rc<str>, Value)> = Vec::new();
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        // Repeated keys are looked for by a scan while the object is small and through an
+        // index past that, so a body with a huge object costs linear time, not quadratic.
+        let mut index: Option<ahash::AHashMap<Rc<str>, usize>> = None;
+        while let Some(k) = map.next_key_seed(KeySeed)? {
             let v = map.next_value_seed(Seed)?;
-            match entries.iter_mut().find(|(e, _)| **e == *k) {
-                Some(slot) => slot.1 = v,
-                None => entries.push((Rc::from(&*k), v)),
+            if index.is_none() && entries.len() >= SCAN_KEYS {
+                let built = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
+                index = Some(built.collect());
+            }
+            let found = match &index {
+                Some(ix) => ix.get(&k).copied(),
+                None => entries.iter().position(|(e, _)| *e == k),
+            };
+            match found {
+                Some(i) => entries[i].1 = v,
+                None => {
+                    if let Some(ix) = &mut index {
+                        ix.insert(k.clone(), entries.len());
+                    }
+                    entries.push((k, v));
+                }
             }
         }
         Ok(Value::map(entries))
+    }
+}
+
+/// Objects up to this many keys find repeated keys by scanning.
+const SCAN_KEYS: usize = 16;
+
+/// An object key, straight into an `Rc<str>` (no intermediate `String`).
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Rc<str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Rc<str>, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeySeed {
+    type Value = Rc<str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Rc<str>, E> {
+        Ok(Rc::from(s))
     }
 }
 
@@ -180,6 +219,11 @@ mod tests {
             parse(br#"{"a":1,"b":2,"a":3}"#).unwrap().to_java_string(),
             "{a=3, b=2}"
         );
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{}\":{i}", i % 30)).collect();
+        let text = format!("{{{}}}", many.join(","));
+        let parsed = parse(text.as_bytes()).unwrap().to_java_string();
+        assert!(parsed.starts_with("{k0=30, k1=31, "), "{parsed}");
+        assert!(parsed.ends_with("k29=29}"), "{parsed}");
         assert!(parse(b"{").is_err());
         assert!(parse(b"[1] x").is_err());
     }
