@@ -76,16 +76,11 @@ pub fn parse_function_uri(uri: &str) -> Result<FunctionTarget, String> {
 /// The Invoke API path of `function`, percent-encoded once as AWS SDKs send it (`:` is
 /// `%3A`): `/2015-03-31/functions/{FunctionName}/invocations`.
 pub fn invoke_path(function: &str) -> String {
-    let mut out = String::from("/2015-03-31/functions/");
-    for b in function.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out.push_str(PATH_SUFFIX);
-    out
+    let mut out = b"/2015-03-31/functions/".to_vec();
+    crate::http::percent_encode(&mut out, function.as_bytes(), b"");
+    out.extend_from_slice(PATH_SUFFIX.as_bytes());
+    // Only ASCII was written.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What `[lambda]` yields once checked.

@@ -68,10 +68,10 @@ impl MappingCheck<'_> {
     pub fn mapping(
         &mut self,
         field: &str,
-        model: &IntegrationModel,
         method: &MethodModel,
         method_field: &str,
     ) -> Option<Mapping> {
+        let model = &method.integration;
         let before = self.sink.len();
         let passthrough = match &model.passthrough_behavior {
             None => Passthrough::WhenNoMatch,

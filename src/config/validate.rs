@@ -1018,65 +1018,51 @@ impl ApiCheck<'_> {
         let kind = *model.kind.get_ref();
         let mapped = super::mapping::is_mapped(model);
         let foreign_ok = self.no_foreign_fields(&field, model, kind, mapped);
-        let mapping = match kind {
-            IntegrationType::Mock if !mapped => None,
-            IntegrationType::HttpProxy | IntegrationType::AwsProxy => None,
-            _ => {
-                let mut check = super::mapping::MappingCheck {
-                    src: self.src,
-                    sink: self.sink,
-                };
-                Some(
-                    check
-                        .mapping(&field, model, method, method_field)
-                        .map(Arc::new),
-                )
+        let checked = match kind {
+            IntegrationType::Mock if !mapped => {
+                self.mock(&field, model).map(ValidIntegration::Mock)
             }
-        };
-        let checked = match (kind, mapping) {
-            (IntegrationType::Mock, None) => self.mock(&field, model).map(ValidIntegration::Mock),
-            (IntegrationType::HttpProxy, _) => self
+            IntegrationType::HttpProxy => self
                 .proxy(&field, model, params)
                 .map(ValidIntegration::HttpProxy),
-            (IntegrationType::AwsProxy, _) => {
-                self.lambda(&field, model).map(ValidIntegration::AwsProxy)
+            IntegrationType::AwsProxy => self.lambda(&field, model).map(ValidIntegration::AwsProxy),
+            IntegrationType::Mock => self
+                .mapping(&field, method, method_field)
+                .map(|m| ValidIntegration::Mapped(m, MappedPlan::Mock)),
+            // Every part is checked before any `?`, so one run reports all their problems.
+            IntegrationType::Http => {
+                let mapping = self.mapping(&field, method, method_field);
+                let plan = self.proxy(&field, model, &uri_params(model, params));
+                let http_method = self.http_method(&field, model);
+                Some(ValidIntegration::Mapped(
+                    mapping?,
+                    MappedPlan::Http(plan?, http_method?),
+                ))
             }
-            (IntegrationType::Mock, Some(mapping)) => {
-                mapping.map(|m| ValidIntegration::Mapped(m, MappedPlan::Mock))
-            }
-            (IntegrationType::Http, Some(mapping)) => {
-                // The URI's `{name}`s are `integration.request.path.*` targets, or else the
-                // resource's path parameters of that name.
-                let mut names = params.to_vec();
-                for (target, _) in model.request_parameters.iter().flat_map(|p| p.iter()) {
-                    if let Some(name) = target.get_ref().strip_prefix("integration.request.path.") {
-                        if !names.iter().any(|p| p.name == name) {
-                            names.push(PathParam {
-                                name: name.to_string(),
-                                greedy: false,
-                            });
-                        }
-                    }
-                }
-                let plan = self.proxy(&field, model, &names);
-                let method = self.http_method(&field, model);
-                match (mapping, plan, method) {
-                    (Some(m), Some(p), Some(h)) => {
-                        Some(ValidIntegration::Mapped(m, MappedPlan::Http(p, h)))
-                    }
-                    _ => None,
-                }
-            }
-            (IntegrationType::Aws, Some(mapping)) => {
+            IntegrationType::Aws => {
+                let mapping = self.mapping(&field, method, method_field);
                 let plan = self.lambda(&field, model);
-                match (mapping, plan) {
-                    (Some(m), Some(p)) => Some(ValidIntegration::Mapped(m, MappedPlan::Lambda(p))),
-                    _ => None,
-                }
+                Some(ValidIntegration::Mapped(
+                    mapping?,
+                    MappedPlan::Lambda(plan?),
+                ))
             }
-            (IntegrationType::Http | IntegrationType::Aws, None) => None,
         };
         checked.filter(|_| foreign_ok)
+    }
+
+    /// The checked mapping of a non-proxy integration (`config::mapping`).
+    fn mapping(
+        &mut self,
+        field: &str,
+        method: &MethodModel,
+        method_field: &str,
+    ) -> Option<Arc<crate::mapping::Mapping>> {
+        let mut check = super::mapping::MappingCheck {
+            src: self.src,
+            sink: self.sink,
+        };
+        check.mapping(field, method, method_field).map(Arc::new)
     }
 
     /// `integrationHttpMethod` of an `HTTP` integration (required, as PutIntegration requires
@@ -1308,6 +1294,23 @@ impl ApiCheck<'_> {
             timeout: timeout?,
         })
     }
+}
+
+/// The names an `HTTP` integration's URI may use as `{name}`: the resource's path parameters
+/// and the `integration.request.path.*` targets of its `request_parameters`.
+fn uri_params(model: &IntegrationModel, params: &[PathParam]) -> Vec<PathParam> {
+    let mut names = params.to_vec();
+    for (target, _) in model.request_parameters.iter().flat_map(|p| p.iter()) {
+        if let Some(name) = target.get_ref().strip_prefix("integration.request.path.") {
+            if !names.iter().any(|p| p.name == name) {
+                names.push(PathParam {
+                    name: name.to_string(),
+                    greedy: false,
+                });
+            }
+        }
+    }
+    names
 }
 
 /// Splits a URI on stage variables and checks it as far as possible without a stage: fully

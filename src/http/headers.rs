@@ -244,6 +244,20 @@ static AUTHORITY_BYTES: [bool; 256] = {
     table
 };
 
+/// RFC 3986 percent-encoding (uppercase hex) of every byte outside the unreserved set
+/// (`A-Z a-z 0-9 - . _ ~`) and `keep`: query names and values with `keep` empty, path
+/// segments with their sub-delimiters kept.
+pub fn percent_encode(out: &mut Vec<u8>, s: &[u8], keep: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+    }
+}
+
 /// Writes `ip` as text into `buf` (64 bytes hold any address) and returns its length: the
 /// client's address goes into `X-Forwarded-For`, Lambda events and access logs on every
 /// request, so IPv4 is written digit by digit rather than through `fmt`; IPv6 as std writes

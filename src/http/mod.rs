@@ -23,7 +23,9 @@ pub use chunked::{
     MAX_TRAILERS,
 };
 pub use error::HttpError;
-pub use headers::{connection_names, contains_token, is_hop_by_hop, write_header, write_ip};
+pub use headers::{
+    connection_names, contains_token, is_hop_by_hop, percent_encode, write_header, write_ip,
+};
 pub use request::{BodyFraming, RequestHead, MAX_HEADERS};
 pub use response::{ResponseFraming, ResponseHead};
 

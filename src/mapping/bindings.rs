@@ -9,6 +9,7 @@
 //! by its exact name first, then ignoring case (header names are sent as written, AWS's known
 //! issues: "Header names and query parameters are processed in a case-sensitive way").
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use crate::exchange::RequestView;
@@ -37,9 +38,10 @@ pub struct Env<'r> {
     /// `$input.body`: the request's body, or the integration response's.
     body: &'r [u8],
     http_method: &'r str,
-    headers: Vec<(Rc<str>, Rc<str>)>,
-    query: Vec<(Rc<str>, Rc<str>)>,
-    path: Vec<(Rc<str>, Rc<str>)>,
+    /// The parameter lists, built when a template or mapping first reads them.
+    headers: OnceCell<Vec<(Rc<str>, Rc<str>)>>,
+    query: OnceCell<Vec<(Rc<str>, Rc<str>)>>,
+    path: OnceCell<Vec<(Rc<str>, Rc<str>)>>,
     /// What the template set.
     pub overrides: Overrides,
 }
@@ -51,40 +53,14 @@ impl<'r> Env<'r> {
         ctx: &'r RequestContextInput<'r>,
         body: &'r [u8],
     ) -> Self {
-        let head = view.head;
-        let base = view.base;
-        let text = |b: &[u8]| Rc::<str>::from(String::from_utf8_lossy(b));
-        // The headers that never reach an integration are not parameters either: templates
-        // see `$input.params('Content-Length')` empty (LocalStack's AWS-validated
-        // `TestApiGatewayHeaderRemapping`, "full" request template).
-        let headers = head
-            .headers
-            .iter()
-            .filter(|h| {
-                let name = h.name.get(base);
-                !DROPPED
-                    .iter()
-                    .any(|d| name.eq_ignore_ascii_case(d.as_bytes()))
-            })
-            .map(|h| (text(h.name.get(base)), text(h.value.get(base))))
-            .collect();
-        let query = head
-            .query
-            .map(|q| query_pairs(q.get(base)))
-            .unwrap_or_default();
-        let path = view
-            .params
-            .iter()
-            .map(|(k, v)| (Rc::from(&**k), Rc::from(v.as_str())))
-            .collect();
         Env {
             view,
             ctx,
             body,
-            http_method: std::str::from_utf8(head.method.get(base)).unwrap_or("GET"),
-            headers,
-            query,
-            path,
+            http_method: std::str::from_utf8(view.head.method.get(view.base)).unwrap_or("GET"),
+            headers: OnceCell::new(),
+            query: OnceCell::new(),
+            path: OnceCell::new(),
             overrides: Overrides::default(),
         }
     }
@@ -113,10 +89,36 @@ impl<'r> Env<'r> {
     }
 
     fn list(&self, kind: ParamKind) -> &[(Rc<str>, Rc<str>)] {
+        let (head, base) = (self.view.head, self.view.base);
+        let text = |b: &[u8]| Rc::<str>::from(String::from_utf8_lossy(b));
         match kind {
-            ParamKind::Path => &self.path,
-            ParamKind::Querystring => &self.query,
-            ParamKind::Header => &self.headers,
+            ParamKind::Path => self.path.get_or_init(|| {
+                self.view
+                    .params
+                    .iter()
+                    .map(|(k, v)| (Rc::from(&**k), Rc::from(v.as_str())))
+                    .collect()
+            }),
+            ParamKind::Querystring => self.query.get_or_init(|| {
+                head.query
+                    .map(|q| query_pairs(q.get(base)))
+                    .unwrap_or_default()
+            }),
+            // The headers that never reach an integration are not parameters either:
+            // templates see `$input.params('Content-Length')` empty (LocalStack's
+            // AWS-validated `TestApiGatewayHeaderRemapping`, "full" request template).
+            ParamKind::Header => self.headers.get_or_init(|| {
+                head.headers
+                    .iter()
+                    .filter(|h| {
+                        let name = h.name.get(base);
+                        !DROPPED
+                            .iter()
+                            .any(|d| name.eq_ignore_ascii_case(d.as_bytes()))
+                    })
+                    .map(|h| (text(h.name.get(base)), text(h.value.get(base))))
+                    .collect()
+            }),
         }
     }
 

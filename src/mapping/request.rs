@@ -26,8 +26,6 @@ pub struct IntegrationRequest {
     pub query: Vec<(String, String)>,
     /// `integration.request.path.*`: fills the integration URI's `{name}`s.
     pub path: Vec<(String, String)>,
-    /// Whether a template was rendered (for `MOCK`: its `statusCode` selects the response).
-    pub templated: bool,
 }
 
 /// Why a mapping failed the request.
@@ -102,21 +100,17 @@ pub fn run(
     }
     if let Some(t) = template {
         out.body = Some(t.render(env, budget)?);
-        out.templated = true;
     }
-    let overrides = std::mem::take(&mut env.overrides);
-    if overrides.repeated {
+    if env.overrides.repeated {
         return Err(MappingError::Config(
             "an override was set more than once (overrides are final)".into(),
         ));
     }
-    for (kind, name, value) in overrides.request {
+    for (kind, name, value) in std::mem::take(&mut env.overrides.request) {
         let list = part(&mut out, kind);
         list.retain(|(n, _)| !same(kind, n, &name));
         list.push((name, value));
     }
-    env.overrides.response_headers = overrides.response_headers;
-    env.overrides.status = overrides.status;
     Ok(out)
 }
 

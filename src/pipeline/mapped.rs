@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::exchange::{Reply, Request, RequestView};
 use crate::gateway_response::GatewayResponse;
-use crate::http::write_header;
+use crate::http::{percent_encode, write_header};
 use crate::integration::aws_proxy;
 use crate::integration::http_proxy::RequestInfo;
 use crate::mapping::bindings::Env;
@@ -94,31 +94,62 @@ async fn exchange(
     let mapping = &*integration.mapping;
     let budget = Budget::default();
     let facts = aws_proxy::request_context(view, &snapshot.lambda.account_id);
-    let body = view.body.unwrap_or(&[]);
-    let mut env = Env::new(view, &facts, body);
+    let mut env = Env::new(view, &facts, view.body.unwrap_or(&[]));
     let header = |name| view.head.header(view.base, name);
     let sent = crate::mapping::request::run(mapping, &mut env, header("content-type"), budget)?;
-    let accept = header("accept");
     let started = Instant::now();
-    match &integration.backend {
-        MappedBackend::Mock => {
-            // Without a template the default integration response answers (developer
-            // guide, "Set up mock integrations": "return the default integration response
-            // without defining the integration request mapping template").
-            let status = match (&sent.body, sent.templated) {
-                (Some(rendered), true) => Some(response::mock_status(rendered)?.to_string()),
-                _ => None,
-            };
-            let answer = BackendAnswer {
-                selector: status.as_deref(),
-                headers: &[],
-                body: &[],
-            };
-            Ok(response::run(mapping, env, answer, accept, budget)?)
-        }
+    let answered = backend(shard, snapshot, &integration.backend, view, &sent).await;
+    if !matches!(integration.backend, MappedBackend::Mock) {
+        *latency = Some(started.elapsed());
+    }
+    let answered = answered?;
+    let answer = BackendAnswer {
+        selector: answered.selector.as_deref(),
+        headers: &answered.headers,
+        body: &answered.body,
+    };
+    Ok(response::run(
+        mapping,
+        env,
+        answer,
+        header("accept"),
+        budget,
+    )?)
+}
+
+/// What a backend answered, as the integration response selects and maps it.
+struct Answered {
+    /// The selection value (`None`: only the default response applies).
+    selector: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Calls the integration's backend with what the integration request produced.
+async fn backend(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    backend: &MappedBackend,
+    view: &RequestView<'_>,
+    sent: &IntegrationRequest,
+) -> Result<Answered, Failed> {
+    let body = view.body.unwrap_or(&[]);
+    match backend {
+        // The request template's `statusCode` selects; without a template the default
+        // integration response answers (developer guide, "Set up mock integrations":
+        // "return the default integration response without defining the integration
+        // request mapping template"). The mock endpoint's body is empty.
+        MappedBackend::Mock => Ok(Answered {
+            selector: match &sent.body {
+                Some(rendered) => Some(response::mock_status(rendered)?.to_string()),
+                None => None,
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        }),
         MappedBackend::Http { target, method } => {
             let mut out = shard.buffers.take(1024 + body.len());
-            write_http_request(&mut out, target, method, view, &sent);
+            write_http_request(&mut out, target, method, view, sent);
             let endpoint = client::Endpoint {
                 addr: target.addr,
                 tls_name: &target.tls_name,
@@ -128,7 +159,6 @@ async fn exchange(
             let called =
                 client::call(&shard.pool, endpoint, &mut out, target.timeout, MAX_ANSWER).await;
             shard.buffers.give(out);
-            *latency = Some(started.elapsed());
             let answer = called.map_err(|e| {
                 tracing::warn!(backend = %target.host_header, "HTTP integration failed: {e}");
                 Failed::Gateway(match e {
@@ -136,13 +166,11 @@ async fn exchange(
                     _ => GatewayResponse::NetworkError,
                 })
             })?;
-            let mut digits = itoa::Buffer::new();
-            let answer_in = BackendAnswer {
-                selector: Some(digits.format(answer.status)),
-                headers: &answer.headers,
-                body: &answer.body,
-            };
-            Ok(response::run(mapping, env, answer_in, accept, budget)?)
+            Ok(Answered {
+                selector: Some(answer.status.to_string()),
+                headers: answer.headers,
+                body: answer.body,
+            })
         }
         MappedBackend::Lambda(function) => {
             // Passed through without a template; an empty body is the event `{}`
@@ -155,31 +183,23 @@ async fn exchange(
             let invoker = invoker(shard, snapshot, function);
             let invoked =
                 aws_proxy::invoke(invoker, payload, view.request_id, view.start_unix_ms).await;
-            *latency = Some(started.elapsed());
             match invoked {
-                Ok(result) => {
-                    // A success's selection value is "" (`.+` does not match it; LocalStack
-                    // issue #12574, observed on AWS).
-                    let answer = BackendAnswer {
-                        selector: Some(""),
-                        headers: &[],
-                        body: &result,
-                    };
-                    Ok(response::run(mapping, env, answer, accept, budget)?)
-                }
+                // A success's selection value is "" (`.+` does not match it; LocalStack
+                // issue #12574, observed on AWS).
+                Ok(result) => Ok(Answered {
+                    selector: Some(String::new()),
+                    headers: Vec::new(),
+                    body: result,
+                }),
+                // The function's error selects by its `errorMessage`, and its error document
+                // is the body the response maps (developer guide, "Handle Lambda errors in
+                // API Gateway").
                 Err(failure) => match failure.function_error() {
-                    // The function's error selects by its `errorMessage`, and its error
-                    // document is the body the response maps (developer guide, "Handle
-                    // Lambda errors in API Gateway").
-                    Some(doc) => {
-                        let message = error_message(doc);
-                        let answer = BackendAnswer {
-                            selector: Some(&message),
-                            headers: &[],
-                            body: doc.as_bytes(),
-                        };
-                        Ok(response::run(mapping, env, answer, accept, budget)?)
-                    }
+                    Some(doc) => Ok(Answered {
+                        selector: Some(error_message(doc)),
+                        headers: Vec::new(),
+                        body: doc.as_bytes().to_vec(),
+                    }),
                     None => Err(Failed::Gateway(failure.response(&function.function))),
                 },
             }
@@ -228,7 +248,7 @@ fn write_http_request(
             UriPart::Param(name) => {
                 let mapped = sent.path.iter().rev().find(|(n, _)| **n == **name);
                 match mapped {
-                    Some((_, v)) => encode(out, v.as_bytes(), PATH_SAFE),
+                    Some((_, v)) => percent_encode(out, v.as_bytes(), PATH_SAFE),
                     None => {
                         let raw = view.params.iter().find(|(n, _)| **n == **name);
                         out.extend_from_slice(raw.map_or("", |(_, v)| v.as_str()).as_bytes());
@@ -240,9 +260,9 @@ fn write_http_request(
     for (name, value) in &sent.query {
         out.push(if has_query { b'&' } else { b'?' });
         has_query = true;
-        encode(out, name.as_bytes(), b"");
+        percent_encode(out, name.as_bytes(), b"");
         out.push(b'=');
-        encode(out, value.as_bytes(), b"");
+        percent_encode(out, value.as_bytes(), b"");
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write_header(out, b"Host", target.host_header.as_bytes());
@@ -295,15 +315,3 @@ fn write_http_request(
 
 /// Characters a mapped path value keeps unencoded besides the unreserved ones.
 const PATH_SAFE: &[u8] = b"!$&'()*+,;=:@";
-
-/// Percent-encodes `s` into `out`, keeping RFC 3986's unreserved characters and `safe`.
-fn encode(out: &mut Vec<u8>, s: &[u8], safe: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || safe.contains(&b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        }
-    }
-}

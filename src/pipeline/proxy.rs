@@ -47,13 +47,15 @@ pub async fn forward(
     let limits = &snapshot.limits;
     conn.inbuf.consume(req.head_len);
     let mut req = req;
-    let buffer = if model.is_some() {
-        limits.max_body_bytes
-    } else {
-        buffer
+    // A validated body is read whole and kept raw (sent with a Content-Length), so the model
+    // checks the bytes the backend will get.
+    let buffer = match model {
+        Some(_) => limits.max_body_bytes,
+        None => buffer,
     };
     let head_end = conn.upstream_head.len();
-    let mut body = match buffer_request_body(conn, &mut req, limits, buffer).await {
+    let raw = model.is_some();
+    let mut body = match buffer_request_body(conn, &mut req, limits, buffer, raw).await {
         Ok(body) => body,
         Err(ProxyError::Close) => return Next::Close,
         Err(ProxyError::Respond(response)) => {
@@ -62,12 +64,13 @@ pub async fn forward(
         }
     };
     if model.is_some() {
-        let buffered = &conn.upstream_head[head_end..];
-        let raw = match req.framing {
-            BodyFraming::Chunked => unchunk(buffered),
-            _ => buffered.to_vec(),
+        let buffered = &conn.upstream_head;
+        let sent = match req.framing {
+            BodyFraming::None => &[][..],
+            BodyFraming::Length(n) => &buffered[buffered.len().saturating_sub(n as usize)..],
+            BodyFraming::Chunked | BodyFraming::UntilEnd => &buffered[head_end..],
         };
-        if let Err(response) = validate_filter::body(model, &raw, ctx) {
+        if let Err(response) = validate_filter::body(model, sent, ctx) {
             return respond_error(shard, conn, ctx, req, limits, response).await;
         }
     }
@@ -201,12 +204,14 @@ async fn respond_error(
 /// from its start, a chunked one after its first `limit` bytes. Returns the reader
 /// for what is left to stream (done when everything was buffered). A client that waits for
 /// `100 Continue` gets it here when its body is buffered (`req.expect_continue` is then
-/// cleared so the relay does not send it again).
+/// cleared so the relay does not send it again). `raw`: a chunked body is kept raw too, like
+/// an HTTP/2 one, and sent with a `Content-Length` once it ended within the buffer.
 async fn buffer_request_body(
     conn: &mut ClientConn,
     req: &mut RequestInfo,
     limits: &Limits,
     limit: u64,
+    raw: bool,
 ) -> Result<BodyReader, ProxyError> {
     let (mut body, chunked) = match req.framing {
         BodyFraming::None => return Ok(BodyReader::new(Framing::None, 0)),
@@ -226,7 +231,7 @@ async fn buffer_request_body(
             }
             // An HTTP/2 body of unknown length is kept raw until it is known whether it ends
             // within the buffer (see `frame_until_end`).
-            (reader, req.framing == BodyFraming::Chunked)
+            (reader, req.framing == BodyFraming::Chunked && !raw)
         }
     };
     if req.expect_continue && conn.inbuf.pending().is_empty() {
@@ -250,7 +255,8 @@ async fn buffer_request_body(
             buffered += (e - s) as u64;
         }
         if body.is_done() || buffered >= limit {
-            if req.framing == BodyFraming::UntilEnd {
+            if req.framing == BodyFraming::UntilEnd || (raw && req.framing == BodyFraming::Chunked)
+            {
                 let done = body.is_done();
                 if let Some(n) = frame_until_end(&mut conn.upstream_head, head_end, done) {
                     req.framing = BodyFraming::Length(n);
@@ -264,25 +270,6 @@ async fn buffer_request_body(
             .await
             .map_err(|_| ProxyError::Close)?;
     }
-}
-
-/// The body of chunks as [`push_piece`] framed them (`{hex}\r\n{data}\r\n`, then the last
-/// chunk), unframed.
-fn unchunk(mut framed: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(framed.len());
-    while let Some(eol) = memchr::memmem::find(framed, b"\r\n") {
-        let size = std::str::from_utf8(&framed[..eol])
-            .ok()
-            .and_then(|h| usize::from_str_radix(h, 16).ok())
-            .unwrap_or(0);
-        let start = eol + 2;
-        if size == 0 || framed.len() < start + size {
-            break;
-        }
-        out.extend_from_slice(&framed[start..start + size]);
-        framed = framed.get(start + size + 2..).unwrap_or(&[]);
-    }
-    out
 }
 
 /// Frames an HTTP/2 body of unknown length that was buffered raw after its backend head

@@ -58,24 +58,19 @@ pub fn prepare<'s>(
     from: http_proxy::Downstream,
     upstream_head: &mut Vec<u8>,
 ) -> Prepared<'s> {
+    // The head (and later the body) in a pooled buffer, for integrations that read it whole.
+    let copy = || {
+        let buf = shard.buffers.take(head.head_len + 1024);
+        Request::new(buf, &base[..head.head_len], params)
+    };
     match integration {
-        Integration::Mock(m) if reads_body => {
-            let buf = shard.buffers.take(head.head_len + 1024);
-            Prepared::Mock(m, Some(Request::new(buf, &base[..head.head_len], params)))
-        }
-        Integration::Mock(m) => Prepared::Mock(m, None),
+        Integration::Mock(m) => Prepared::Mock(m, reads_body.then(copy)),
         Integration::HttpProxy(p) => {
             http_proxy::write_request_head(upstream_head, p, params, head, base, from);
             Prepared::Proxy(p)
         }
-        Integration::AwsProxy(l) => {
-            let buf = shard.buffers.take(head.head_len + 1024);
-            Prepared::Lambda(l, Request::new(buf, &base[..head.head_len], params))
-        }
-        Integration::Mapped(m) => {
-            let buf = shard.buffers.take(head.head_len + 1024);
-            Prepared::Mapped(m, Request::new(buf, &base[..head.head_len], params))
-        }
+        Integration::AwsProxy(l) => Prepared::Lambda(l, copy()),
+        Integration::Mapped(m) => Prepared::Mapped(m, copy()),
     }
 }
 
