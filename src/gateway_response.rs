@@ -2,6 +2,7 @@
 //! `x-amzn-ErrorType` values, so clients written against AWS handle them unchanged.
 
 use crate::http::HttpError;
+use crate::mapping::Source;
 
 /// A response the gateway generates instead of an integration's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,9 +449,14 @@ pub struct ResponseOverride {
     pub status: Option<u16>,
     /// `responseParameters` `gatewayresponse.header.*`: static values, names as written.
     pub headers: Vec<(Box<str>, Box<str>)>,
-    /// The body template (`responseTemplates`): `$context.error.message`,
-    /// `$context.error.messageString`, `$context.error.responseType` and `$context.requestId`
-    /// are substituted (full mapping templates come with the template engine).
+    /// `responseParameters` `gatewayresponse.header.*` from the request
+    /// (`method.request.{header|querystring|path}.X`, their `multivalue` forms,
+    /// `stageVariables.X`, `context.X`): names as written.
+    pub parameters: Vec<(Box<str>, Source)>,
+    /// The body template (`responseTemplates`): "simple variable substitution", not VTL
+    /// (developer guide, `x-amazon-apigateway-gateway-responses.responseTemplates`): the
+    /// `$context.error.*` variables, `$context.requestId`, the other `$context.*` of
+    /// [`CONTEXT_NAMES`] and `$stageVariables.*`.
     pub body: Option<Box<str>>,
     /// `Content-Type` of the body (the template's media type; default `application/json`).
     pub content_type: Option<Box<str>>,
@@ -461,6 +467,63 @@ pub struct ResponseOverride {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatewayResponses {
     by_type: Vec<Option<ResponseOverride>>,
+    /// Every request value some override reads, once each: captured when the request is
+    /// routed (an API whose overrides read none captures nothing).
+    reads: Vec<Source>,
+}
+
+/// The `$context` variables a gateway response can read besides `error.*` and `requestId`:
+/// those known once a request is routed (an authorizer's are not, since the response may
+/// answer before it runs).
+pub const CONTEXT_NAMES: [&str; 12] = [
+    "accountId",
+    "apiId",
+    "domainName",
+    "httpMethod",
+    "identity.sourceIp",
+    "identity.userAgent",
+    "path",
+    "protocol",
+    "requestTimeEpoch",
+    "requestId",
+    "resourcePath",
+    "stage",
+];
+
+/// The `$context.NAME` and `$stageVariables.NAME` references of a gateway response
+/// template, as the sources they read (`$context.error.*` and `$context.requestId` are
+/// always at hand and not listed). `Err`: an unknown `$context` name.
+pub fn template_reads(template: &str) -> Result<Vec<Source>, String> {
+    let mut out = Vec::new();
+    for (at, _) in template.match_indices('$') {
+        let tail = &template[at + 1..];
+        let name_end = |s: &str| {
+            s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(s.len())
+        };
+        if let Some(rest) = tail.strip_prefix("stageVariables.") {
+            let name = &rest[..name_end(rest)];
+            let name = name.split('.').next().unwrap_or("");
+            if !name.is_empty() {
+                out.push(Source::StageVariable(name.into()));
+            }
+        } else if let Some(rest) = tail.strip_prefix("context.") {
+            let name = rest[..name_end(rest)].trim_end_matches('.');
+            if name.starts_with("error.") || name == "requestId" {
+                continue;
+            }
+            match CONTEXT_NAMES.iter().filter(|n| name.starts_with(**n)).max_by_key(|n| n.len()) {
+                Some(n) => out.push(Source::Context((*n).into())),
+                None => {
+                    return Err(format!(
+                        "`$context.{name}` is not available in a gateway response (it takes error.*, requestId, {})",
+                        CONTEXT_NAMES.join(", ")
+                    ))
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A gateway response with an API's overrides applied: what the responder writes.
@@ -469,7 +532,7 @@ pub struct Resolved<'a> {
     /// Status sent.
     pub status: u16,
     /// Extra headers, the type's own override first, then its class default's.
-    pub headers: Vec<&'a (Box<str>, Box<str>)>,
+    pub headers: Vec<(&'a str, &'a str)>,
     /// `Content-Type` sent.
     pub content_type: &'a str,
     /// The body, rendered.
@@ -480,10 +543,34 @@ impl GatewayResponses {
     /// Overrides from `(type, override)` pairs (later pairs of one type replace earlier).
     pub fn new(entries: impl IntoIterator<Item = (ResponseType, ResponseOverride)>) -> Self {
         let mut by_type = vec![None; ResponseType::ALL.len()];
+        let mut reads: Vec<Source> = Vec::new();
         for (t, o) in entries {
+            let template = o.body.as_deref().map(template_reads);
+            let from_template = template.and_then(Result::ok).unwrap_or_default();
+            for s in o
+                .parameters
+                .iter()
+                .map(|(_, s)| s.clone())
+                .chain(from_template)
+            {
+                if !reads.contains(&s) {
+                    reads.push(s);
+                }
+            }
             by_type[t.index()] = Some(o);
         }
-        GatewayResponses { by_type }
+        GatewayResponses { by_type, reads }
+    }
+
+    /// The request values the overrides read, in the order [`Self::resolve`] takes them.
+    pub fn reads(&self) -> &[Source] {
+        &self.reads
+    }
+
+    /// The captured value of `source` (`None`: absent, or not captured).
+    fn value<'v>(&self, source: &Source, values: &'v [Option<Box<str>>]) -> Option<&'v str> {
+        let i = self.reads.iter().position(|s| s == source)?;
+        values.get(i)?.as_deref()
     }
 
     /// Whether any type is overridden.
@@ -497,14 +584,16 @@ impl GatewayResponses {
 
     /// `response` with the overrides of its type and of its class default applied; `None` when
     /// neither is overridden (or the response has no AWS type), so the caller sends AWS's
-    /// static default. `message` is `$context.error.message` (`None`: the type's own).
-    pub fn resolve(
-        &self,
+    /// static default. `message` is `$context.error.message` (`None`: the type's own);
+    /// `values` are the request's values of [`Self::reads`] (empty when not captured).
+    pub fn resolve<'a>(
+        &'a self,
         response: GatewayResponse,
         message: Option<&str>,
         validation: Option<&str>,
         request_id: &str,
-    ) -> Option<Resolved<'_>> {
+        values: &'a [Option<Box<str>>],
+    ) -> Option<Resolved<'a>> {
         let t = response.response_type()?;
         let own = self.get(t);
         let class = self
@@ -520,18 +609,36 @@ impl GatewayResponses {
             .or_else(|| class.and_then(|o| o.status))
             .unwrap_or(response.status());
         let body = match pick(|o| o.body.is_some()).and_then(|o| o.body.as_deref()) {
-            Some(template) => render(template, response, message, validation, request_id),
+            Some(template) => {
+                let lookup = |s: &Source| self.value(s, values);
+                let vars = Vars {
+                    message,
+                    validation,
+                    request_id,
+                    lookup: &lookup,
+                };
+                render(template, response, &vars)
+            }
             None => response.body().to_vec(),
         };
         let content_type = pick(|o| o.content_type.is_some())
             .and_then(|o| o.content_type.as_deref())
             .unwrap_or("application/json");
-        let mut headers: Vec<&(Box<str>, Box<str>)> =
-            own.map(|o| o.headers.iter().collect()).unwrap_or_default();
-        for h in class.iter().flat_map(|o| o.headers.iter()) {
-            if !headers.iter().any(|o| o.0.eq_ignore_ascii_case(&h.0)) {
-                headers.push(h);
-            }
+        // The type's own headers, then its class default's of other names; a parameter whose
+        // source the request lacks sends no header.
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        for o in own.into_iter().chain(class) {
+            let statics = o.headers.iter().map(|(n, v)| (&**n, Some(&**v)));
+            let read = o
+                .parameters
+                .iter()
+                .map(|(n, s)| (&**n, self.value(s, values)));
+            let mine: Vec<(&str, &str)> = statics
+                .chain(read)
+                .filter_map(|(n, v)| Some((n, v?)))
+                .filter(|(n, _)| !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n)))
+                .collect();
+            headers.extend(mine);
         }
         Some(Resolved {
             status,
@@ -542,15 +649,20 @@ impl GatewayResponses {
     }
 }
 
-/// Substitutes the `$context` variables a gateway response template may use today.
-fn render(
-    template: &str,
-    response: GatewayResponse,
-    message: Option<&str>,
-    validation: Option<&str>,
-    request_id: &str,
-) -> Vec<u8> {
-    let message = message.unwrap_or(response.message());
+/// What a gateway response template's variables are.
+struct Vars<'v> {
+    message: Option<&'v str>,
+    validation: Option<&'v str>,
+    request_id: &'v str,
+    /// A captured request value (`$context.*` of [`CONTEXT_NAMES`], `$stageVariables.*`).
+    lookup: &'v dyn Fn(&Source) -> Option<&'v str>,
+}
+
+/// Substitutes a gateway response template's variables; an unknown `$...` stays as written,
+/// a known one without a value renders empty.
+fn render(template: &str, response: GatewayResponse, vars: &Vars<'_>) -> Vec<u8> {
+    let (validation, request_id) = (vars.validation, vars.request_id);
+    let message = vars.message.unwrap_or(response.message());
     // A null message (AUTHORIZER_CONFIGURATION_ERROR's) renders as JSON `null`.
     let quoted = match message {
         "" if response == GatewayResponse::AuthorizerConfigurationError => "null".to_string(),
@@ -558,7 +670,7 @@ fn render(
     };
     let response_type = response.response_type().map_or("", ResponseType::as_str);
     // Longest names first, so `$context.error.message` does not eat `...messageString`.
-    let vars: [(&str, &str); 5] = [
+    let fixed: [(&str, &str); 5] = [
         (
             "$context.error.validationErrorString",
             validation.unwrap_or(""),
@@ -573,19 +685,51 @@ fn render(
     while let Some(at) = rest.find('$') {
         out.extend_from_slice(&rest.as_bytes()[..at]);
         let tail = &rest[at..];
-        match vars.iter().find(|(name, _)| tail.starts_with(name)) {
+        match fixed.iter().find(|(name, _)| tail.starts_with(name)) {
             Some((name, value)) => {
                 out.extend_from_slice(value.as_bytes());
                 rest = &tail[name.len()..];
             }
-            None => {
-                out.push(b'$');
-                rest = &tail[1..];
-            }
+            None => match read_at(tail) {
+                Some((len, source)) => {
+                    out.extend_from_slice((vars.lookup)(&source).unwrap_or("").as_bytes());
+                    rest = &tail[len..];
+                }
+                None => {
+                    out.push(b'$');
+                    rest = &tail[1..];
+                }
+            },
         }
     }
     out.extend_from_slice(rest.as_bytes());
     out
+}
+
+/// The `$stageVariables.NAME` or `$context.NAME` (of [`CONTEXT_NAMES`]) at the start of
+/// `tail`: its length and source.
+fn read_at(tail: &str) -> Option<(usize, Source)> {
+    if let Some(rest) = tail.strip_prefix("$stageVariables.") {
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        return (len > 0).then(|| {
+            let name = &rest[..len];
+            (
+                "$stageVariables.".len() + len,
+                Source::StageVariable(name.into()),
+            )
+        });
+    }
+    let rest = tail.strip_prefix("$context.")?;
+    let name = CONTEXT_NAMES
+        .iter()
+        .filter(|n| rest.starts_with(**n))
+        .max_by_key(|n| n.len())?;
+    Some((
+        "$context.".len() + name.len(),
+        Source::Context((*name).into()),
+    ))
 }
 
 #[cfg(test)]

@@ -83,6 +83,12 @@ fn preflights_and_responses_carry_the_cors_headers() {
         denied.header("access-control-expose-headers"),
         Some("X-Pet-Count")
     );
+    // So is the 403 of a path no resource matches (MISSING_AUTHENTICATION_TOKEN, a 4XX).
+    let unrouted = Req::get("/prod/nowhere")
+        .header("Origin", origin)
+        .send(gw.addr());
+    assert_eq!(unrouted.status, 403);
+    assert_eq!(unrouted.header("access-control-allow-origin"), Some(origin));
     // A backend's own header wins over the gateway's.
     let posted = Req::post("/prod/pets", "{}")
         .header("Origin", origin)

@@ -87,6 +87,86 @@ body = "down: $context.error.message"
     assert_eq!(resp.header("access-control-allow-origin"), None);
 }
 
+/// `responseParameters` take request values and statics (developer guide's INVALID_API_KEY
+/// example echoes the `api-key` header); templates substitute `$context.*` and
+/// `$stageVariables.*`. A source the request lacks sends no header.
+#[test]
+fn overrides_read_the_request_its_stage_and_context() {
+    let api = ApiSpec::new("petstore")
+        .stage_vars("prod", "v1", &[("team", "pets")])
+        .mock("v1", "GET /pets/{id}", 200, "[]")
+        .method_toml(
+            "v1",
+            "GET /private/{id}",
+            "{ type = \"MOCK\", status = 200, body = \"secret\" }",
+            "api_key_required = true",
+        );
+    let cfg = ConfigDir::new();
+    cfg.write_api(
+        "petstore",
+        &format!(
+            r#"{api}
+[gateway_responses.INVALID_API_KEY]
+status = 456
+parameters = {{ "gatewayresponse.header.api-key" = "method.request.header.x-api-key", "gatewayresponse.header.X-Pet" = "method.request.path.id", "gatewayresponse.header.X-Q" = "method.request.multivaluequerystring.q", "gatewayresponse.header.X-Team" = "stageVariables.team", "gatewayresponse.header.X-Static" = "'fixed'", "gatewayresponse.header.X-Resource" = "context.resourcePath" }}
+body = '{{"message": "Bad api-key", "stage": "$context.stage", "team": "$stageVariables.team", "method": "$context.httpMethod", "missing": "$stageVariables.nope", "kept": "$other"}}'
+
+[gateway_responses.MISSING_AUTHENTICATION_TOKEN]
+parameters = {{ "gatewayresponse.header.X-Path" = "context.path", "gatewayresponse.header.X-Pet" = "method.request.path.id" }}
+"#
+        ),
+    );
+    let cfg = cfg.default_api("petstore");
+    let gw = Gateway::start(&cfg);
+    let denied = Req::get("/prod/private/7?q=a&q=b%20c")
+        .header("x-api-key", "wrong-key")
+        .send(gw.addr());
+    assert_eq!(denied.status, 456, "{}", denied.body_str());
+    assert_eq!(denied.header("api-key"), Some("wrong-key"));
+    assert_eq!(denied.header("x-pet"), Some("7"));
+    assert_eq!(denied.header("x-q"), Some("a,b c"));
+    assert_eq!(denied.header("x-team"), Some("pets"));
+    assert_eq!(denied.header("x-static"), Some("fixed"));
+    assert_eq!(denied.header("x-resource"), Some("/private/{id}"));
+    assert_eq!(
+        denied.body_str(),
+        r#"{"message": "Bad api-key", "stage": "prod", "team": "pets", "method": "GET", "missing": "", "kept": "$other"}"#
+    );
+    // Without the header, no `api-key` header at all.
+    let bare = get(gw.addr(), "/prod/private/8");
+    assert_eq!((bare.status, bare.header("api-key")), (456, None));
+    assert_eq!(bare.header("x-pet"), Some("8"));
+    // An unrouted request has no path parameters, but its path.
+    let lost = get(gw.addr(), "/prod/nowhere");
+    assert_eq!(lost.status, 403);
+    assert_eq!(lost.header("x-path"), Some("/prod/nowhere"));
+    assert_eq!(lost.header("x-pet"), None);
+}
+
+/// Parameters and templates that read what a gateway response cannot: `--check` says so.
+#[test]
+fn unreadable_sources_are_config_errors() {
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let cfg = ConfigDir::new();
+    cfg.write_api(
+        "petstore",
+        &format!(
+            "{api}\n[gateway_responses.DEFAULT_4XX]\nparameters = {{ \"gatewayresponse.header.X-Body\" = \"method.request.body\", \"method.response.header.Y\" = \"'y'\", \"gatewayresponse.header.X-Who\" = \"context.authorizer.principalId\" }}\nbody = '{{\"who\": \"$context.authorizer.principalId\"}}'\n"
+        ),
+    );
+    let text = check_fails(cfg.default_api("petstore").path());
+    for expected in [
+        "gateway_responses.DEFAULT_4XX.parameters.\"gatewayresponse.header.X-Body\": `method.request.body`: a gateway response maps request parameters, not the body",
+        "Invalid mapping expression specified: method.response.header.Y (use gatewayresponse.header.NAME)",
+        "`context.authorizer.principalId` is not available in a gateway response",
+        "gateway_responses.DEFAULT_4XX.body: `$context.authorizer.principalId` is not available in a gateway response",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}
+
 #[test]
 fn unknown_types_and_reserved_headers_are_config_errors() {
     let api = ApiSpec::new("petstore")

@@ -413,6 +413,134 @@ fn lambda_custom_passthrough_and_default_only_errors() {
         .assert(200, r#"{"errorMessage":"boom","errorType":"Exception"}"#);
 }
 
+/// Binary payloads (developer guide, "Content type conversions in API Gateway"): a body of
+/// one of `binary_media_types` passes as bytes, any other body as UTF-8 text; `content_handling`
+/// converts through base64 either way, and without it the response follows the first Accept.
+#[test]
+fn binary_payloads_convert_by_media_type_and_content_handling() {
+    let bytes: Vec<u8> = (0u8..=255).collect();
+    let b64 = data_encoding::BASE64.encode(&bytes);
+    let served = (bytes.clone(), b64.clone());
+    let backend = Backend::start(move |req| match req.target.as_str() {
+        "/img" => Reply::ok(served.0.clone()).header("Content-Type", "image/png"),
+        "/b64" => Reply::ok(served.1.clone()).header("Content-Type", "text/plain"),
+        _ => Reply::ok("{}").header("Content-Type", "application/json"),
+    });
+    let http = |path: &str, method: &str, extra: &str, response: &str| {
+        format!(
+            "type = \"HTTP\"\nuri = \"{}{path}\"\nhttp_method = \"{method}\"\n{extra}\n[{{M}}.integration.responses.default]\nstatus = 200\nparameters = {{ \"method.response.header.Content-Type\" = \"integration.response.header.Content-Type\" }}\n{response}\n",
+            backend.url()
+        )
+    };
+    let api = api().api_line(r#"binary_media_types = ["application/octet-stream", "image/*"]"#);
+    let api = mapped(api, "POST /raw", &http("/echo", "POST", "", ""));
+    let to_text = "content_handling = \"CONVERT_TO_TEXT\"\nrequest_templates.\"application/octet-stream\" = '{\"data\": \"$input.body\"}'";
+    let api = mapped(api, "POST /to-text", &http("/echo", "POST", to_text, ""));
+    let to_binary = "content_handling = \"CONVERT_TO_BINARY\"";
+    let api = mapped(
+        api,
+        "POST /to-binary",
+        &http("/echo", "POST", to_binary, ""),
+    );
+    let api = mapped(api, "GET /img", &http("/img", "GET", "", ""));
+    let as_text = "content_handling = \"CONVERT_TO_TEXT\"";
+    let api = mapped(api, "GET /img-text", &http("/img", "GET", "", as_text));
+    let api = mapped(api, "GET /decoded", &http("/b64", "GET", "", to_binary));
+    let template = "templates.\"application/json\" = '{\"n\": 1}'";
+    let api = mapped(api, "GET /img-template", &http("/img", "GET", "", template));
+    let gw = Gateway::start(&ConfigDir::with_api(&api));
+    let post = |path: &str, content_type: &str, body: &[u8]| {
+        Req::post(path, body.to_vec())
+            .header("Content-Type", content_type)
+            .send(gw.addr())
+    };
+
+    // Requests: bytes of a binary type arrive unchanged; of a text type, as UTF-8 text.
+    assert_eq!(
+        post("/prod/raw", "application/octet-stream", &bytes).status,
+        200
+    );
+    assert_eq!(backend.requests().last().unwrap().body, bytes);
+    assert_eq!(post("/prod/raw", "text/plain", &bytes).status, 200);
+    let lossy = String::from_utf8_lossy(&bytes).into_owned().into_bytes();
+    assert_eq!(backend.requests().last().unwrap().body, lossy);
+    // CONVERT_TO_TEXT: the template reads the base64 text through $input.body.
+    assert_eq!(
+        post("/prod/to-text", "application/octet-stream", &bytes).status,
+        200
+    );
+    let seen = backend.requests().last().unwrap().clone();
+    assert_eq!(seen.body_str(), format!("{{\"data\": \"{b64}\"}}"));
+    // CONVERT_TO_BINARY: base64 text arrives decoded; text that is not base64 is a 500.
+    assert_eq!(
+        post("/prod/to-binary", "text/plain", b64.as_bytes()).status,
+        200
+    );
+    assert_eq!(backend.requests().last().unwrap().body, bytes);
+    let sent = backend.requests().len();
+    post("/prod/to-binary", "text/plain", b"not base64!").assert(500, INTERNAL_SERVER_ERROR);
+    assert_eq!(backend.requests().len(), sent, "refused before the backend");
+
+    // Responses: a binary payload is bytes for a binary Accept, base64 text otherwise.
+    let fetch = |path: &str, accept: &str| Req::get(path).header("Accept", accept).send(gw.addr());
+    let img = fetch("/prod/img", "image/png");
+    assert_eq!((img.status, &img.body), (200, &bytes));
+    assert_eq!(img.header("content-type"), Some("image/png"));
+    let text = fetch("/prod/img", "application/json, image/png");
+    assert_eq!(
+        (text.status, text.body_str()),
+        (200, b64.clone()),
+        "only the first Accept counts"
+    );
+    let forced = fetch("/prod/img-text", "image/png");
+    assert_eq!((forced.status, forced.body_str()), (200, b64.clone()));
+    // A text payload under CONVERT_TO_BINARY (or a binary Accept) is base64-decoded.
+    let decoded = fetch("/prod/decoded", "application/json");
+    assert_eq!((decoded.status, &decoded.body), (200, &bytes));
+    let by_accept = fetch("/prod/decoded", "image/png");
+    assert_eq!((by_accept.status, &by_accept.body), (200, &bytes));
+    // Not base64, though a binary Accept asks for bytes: 500.
+    let broken = Req::post("/prod/raw", "{}")
+        .header("Accept", "image/png")
+        .send(gw.addr());
+    broken.assert(500, INTERNAL_SERVER_ERROR);
+    // A template does not read bytes: a binary payload it would map is a 500.
+    fetch("/prod/img-template", "image/png").assert(500, INTERNAL_SERVER_ERROR);
+    let mapped_text = fetch("/prod/img-template", "application/json");
+    mapped_text.assert(200, r#"{"n": 1}"#);
+}
+
+/// A Lambda custom integration reads a binary upload as base64 under CONVERT_TO_TEXT (the
+/// developer guide's `{"data": "$input.body"}` example).
+#[test]
+fn lambda_custom_reads_binary_uploads_as_base64() {
+    let invoke = invoke_server(|payload| {
+        result(serde_json::json!({"len": payload["data"].as_str().map(str::len)}))
+    });
+    let api = api().api_line(r#"binary_media_types = ["image/png"]"#);
+    let api = mapped(
+        api,
+        "PUT /photos",
+        &format!(
+            "type = \"AWS\"\nuri = \"{}\"\ncontent_handling = \"CONVERT_TO_TEXT\"\nrequest_templates.\"image/png\" = '{{\"data\": \"$input.body\"}}'\n[{{M}}.integration.responses.default]\nstatus = 200\n",
+            function_uri("photos")
+        ),
+    );
+    let gw = Gateway::start(&ConfigDir::with_api(&api).gateway_extra(&lambda_section(&invoke)));
+    let png: Vec<u8> = (0u8..200).rev().collect();
+    let resp = Req::new("PUT", "/prod/photos")
+        .header("Content-Type", "image/png")
+        .body(png.clone())
+        .send(gw.addr());
+    resp.assert(200, r#"{"len":268}"#);
+    let payload: serde_json::Value =
+        serde_json::from_slice(&invoke.single_request().body).expect("a JSON payload");
+    assert_eq!(
+        payload["data"].as_str(),
+        Some(data_encoding::BASE64.encode(&png).as_str())
+    );
+}
+
 /// What `--check` says about bad mappings: file, line and field, and the template's own line
 /// and column.
 #[test]
@@ -422,6 +550,7 @@ fn check_reports_bad_mappings_with_their_place() {
         "GET /a",
         r#"type = "MOCK"
 passthrough_behavior = "SOMETIMES"
+content_handling = "CONVERT_TO_JPEG"
 request_templates."application/json" = '''
 {"statusCode": 200}
 #if($x'''
@@ -454,6 +583,10 @@ status = 200
         &out,
         &[
             "`SOMETIMES` is not a passthrough behavior",
+            &format!(
+                "shop.toml:{}: deployments.v1.methods.\"GET /a\".integration.content_handling: `CONVERT_TO_JPEG` is not a content handling",
+                line_of("CONVERT_TO_JPEG")
+            ),
             &format!(
                 "shop.toml:{}: deployments.v1.methods.\"GET /a\".integration.request_templates.\"application/json\": template line 2, column",
                 line_of("#if($x")

@@ -4,7 +4,10 @@
 use super::error::{join_key, Sink};
 use super::load::Source;
 use super::model::{ApiFile, GatewayResponseModel};
-use crate::gateway_response::{GatewayResponses, ResponseOverride, ResponseType};
+use crate::gateway_response::{
+    template_reads, GatewayResponses, ResponseOverride, ResponseType, CONTEXT_NAMES,
+};
+use crate::mapping::{Side, Source as Expr};
 
 /// The API's gateway response overrides; bad entries are reported and left out.
 pub(crate) fn check(src: &Source<ApiFile>, sink: &mut Sink) -> GatewayResponses {
@@ -61,6 +64,20 @@ fn check_one(
             ));
         }
     }
+    let mut parameters = Vec::new();
+    for (target, expr) in model.parameters.iter().flat_map(|p| p.iter()) {
+        let pfield = join_key(&format!("{field}.parameters"), target.get_ref());
+        match parameter(target.get_ref(), expr.get_ref()) {
+            Ok((name, Expr::Static(value))) => headers.push((name.into(), value)),
+            Ok((name, source)) => parameters.push((name.into(), source)),
+            Err(message) => sink.at(&src.path, src.line(target), pfield, message),
+        }
+    }
+    if let Some(body) = &model.body {
+        if let Err(message) = template_reads(body.get_ref()) {
+            sink.at(&src.path, src.line(body), format!("{field}.body"), message);
+        }
+    }
     let content_type = model.content_type.as_ref().and_then(|c| {
         if c.get_ref().contains(['\r', '\n', '\0']) || !c.get_ref().contains('/') {
             let message = format!("`{}` is not a media type", c.get_ref());
@@ -77,9 +94,36 @@ fn check_one(
     (sink.len() == before).then(|| ResponseOverride {
         status,
         headers,
+        parameters,
         body: model.body.as_ref().map(|b| b.get_ref().as_str().into()),
         content_type,
     })
+}
+
+/// One `responseParameters` entry: the header's name and where its value comes from
+/// (developer guide, `x-amazon-apigateway-gateway-responses.responseParameters`: "any
+/// incoming request parameter value or a static custom value").
+fn parameter<'t>(target: &'t str, expr: &str) -> Result<(&'t str, Expr), String> {
+    let bad = || format!("Invalid mapping expression specified: {target}");
+    let name = target
+        .strip_prefix("gatewayresponse.header.")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("{} (use gatewayresponse.header.NAME)", bad()))?;
+    super::validate::check_header_name(&name.to_ascii_lowercase(), &RESERVED)?;
+    let source = Expr::parse(expr, Side::Request)?;
+    match &source {
+        Expr::MethodBody | Expr::MethodBodyPath(_) => Err(format!(
+            "`{expr}`: a gateway response maps request parameters, not the body"
+        )),
+        Expr::Context(n) if !CONTEXT_NAMES.contains(&&**n) => Err(format!(
+            "`{expr}` is not available in a gateway response (context takes {})",
+            CONTEXT_NAMES.join(", ")
+        )),
+        Expr::Static(v) if v.contains(['\r', '\n', '\0']) => {
+            Err("header values cannot contain CR, LF or NUL".into())
+        }
+        _ => Ok((name, source)),
+    }
 }
 
 /// Headers whose value the gateway writes itself.

@@ -17,8 +17,8 @@ use super::error::{join_key, Sink};
 use super::load::Source;
 use super::model::{ApiFile, Entries, IntegrationModel, MethodModel};
 use crate::mapping::{
-    IntegrationResponse, Mapping, Passthrough, RequestTarget, Side, Source as Expr,
-    MAX_TEMPLATE_BYTES,
+    ContentHandling, IntegrationResponse, Mapping, Passthrough, RequestTarget, Side,
+    Source as Expr, MAX_TEMPLATE_BYTES,
 };
 use crate::template::Template;
 
@@ -33,6 +33,8 @@ pub struct IntegrationResponseModel {
     pub parameters: Option<Entries<Spanned<String>, Spanned<String>>>,
     /// `responseTemplates`, keyed by media type.
     pub templates: Option<Entries<Spanned<String>, Spanned<String>>>,
+    /// `contentHandling`: `CONVERT_TO_TEXT` or `CONVERT_TO_BINARY` (unset: by the `Accept`).
+    pub content_handling: Option<Spanned<String>>,
 }
 
 /// One method response (`method_responses."STATUS"`).
@@ -49,6 +51,7 @@ pub(super) fn is_mapped(model: &IntegrationModel) -> bool {
     model.request_templates.is_some()
         || model.request_parameters.is_some()
         || model.passthrough_behavior.is_some()
+        || model.content_handling.is_some()
         || model.responses.is_some()
 }
 
@@ -84,6 +87,7 @@ impl MappingCheck<'_> {
                 Passthrough::WhenNoMatch
             }),
         };
+        let content_handling = self.content_handling(field, &model.content_handling);
         let request_templates = self.templates(
             &format!("{field}.request_templates"),
             &model.request_templates,
@@ -112,10 +116,29 @@ impl MappingCheck<'_> {
         (self.sink.len() == before).then_some(Mapping {
             request_templates,
             passthrough,
+            content_handling,
             request_parameters,
             responses,
             default_response,
         })
+    }
+
+    /// `content_handling`, checked.
+    fn content_handling(
+        &mut self,
+        field: &str,
+        value: &Option<Spanned<String>>,
+    ) -> Option<ContentHandling> {
+        let v = value.as_ref()?;
+        let parsed = ContentHandling::parse(v.get_ref());
+        if parsed.is_none() {
+            let message = format!(
+                "`{}` is not a content handling: use CONVERT_TO_TEXT or CONVERT_TO_BINARY",
+                v.get_ref()
+            );
+            self.error(v, &format!("{field}.content_handling"), message);
+        }
+        parsed
     }
 
     /// Templates keyed by media type, parsed.
@@ -337,11 +360,13 @@ impl MappingCheck<'_> {
             }
         }
         let templates = self.templates(&format!("{field}.templates"), &model.templates);
+        let content_handling = self.content_handling(field, &model.content_handling);
         (self.sink.len() == before).then_some(IntegrationResponse {
             pattern,
             status,
             parameters,
             templates,
+            content_handling,
         })
     }
 }

@@ -252,6 +252,9 @@ pub struct GatewayResponseModel {
     pub status: Option<Spanned<i64>>,
     /// Static response headers (`responseParameters` `gatewayresponse.header.*`).
     pub headers: Option<Entries<Spanned<String>, Spanned<String>>>,
+    /// `responseParameters` as AWS writes them: `gatewayresponse.header.NAME` = `'static'`,
+    /// `method.request.{header|querystring|path}.X`, `stageVariables.X` or `context.X`.
+    pub parameters: Option<Entries<Spanned<String>, Spanned<String>>>,
     /// Body template (`responseTemplates`).
     pub body: Option<Spanned<String>>,
     /// Media type of the body template (default `application/json`).
@@ -387,6 +390,9 @@ pub struct IntegrationModel {
     pub request_parameters: Option<Entries<Spanned<String>, Spanned<String>>>,
     /// `passthroughBehavior`: `WHEN_NO_MATCH` (default), `WHEN_NO_TEMPLATES` or `NEVER`.
     pub passthrough_behavior: Option<Spanned<String>>,
+    /// `contentHandling` of the integration request: `CONVERT_TO_TEXT` or `CONVERT_TO_BINARY`
+    /// (unset: binary bodies pass as bytes, text as text).
+    pub content_handling: Option<Spanned<String>>,
     /// Integration responses keyed by `selectionPattern` (`default` for the default one), as
     /// the OpenAPI extension `x-amazon-apigateway-integration.responses` keys them.
     pub responses: Option<Entries<Spanned<String>, super::mapping::IntegrationResponseModel>>,

@@ -1126,6 +1126,9 @@ impl ApiCheck<'_> {
             if let Some(v) = &model.passthrough_behavior {
                 present.push(("passthrough_behavior", self.src.line(v)));
             }
+            if let Some(v) = &model.content_handling {
+                present.push(("content_handling", self.src.line(v)));
+            }
             if let Some(r) = &model.responses {
                 let first = r.iter().next().and_then(|(k, _)| self.src.line(k));
                 present.push(("responses", line(first)));
@@ -1139,11 +1142,11 @@ impl ApiCheck<'_> {
             present.push(("http_method", self.src.line(v)));
         }
         let takes = match kind {
-            IntegrationType::Mock if mapped => "request_templates, request_parameters, passthrough_behavior and responses",
+            IntegrationType::Mock if mapped => "request_templates, request_parameters, passthrough_behavior, content_handling and responses",
             IntegrationType::Mock => "status, headers and body, or request_templates and responses",
             IntegrationType::HttpProxy => "uri and timeout_ms",
             IntegrationType::AwsProxy => "uri, http_method and timeout_ms",
-            IntegrationType::Http | IntegrationType::Aws => "uri, http_method, timeout_ms, request_templates, request_parameters, passthrough_behavior and responses",
+            IntegrationType::Http | IntegrationType::Aws => "uri, http_method, timeout_ms, request_templates, request_parameters, passthrough_behavior, content_handling and responses",
         };
         for (name, line) in &present {
             let message = format!(

@@ -15,6 +15,7 @@ mod chunked;
 mod error;
 mod h2_request;
 mod headers;
+pub mod media;
 mod request;
 mod response;
 

@@ -15,11 +15,13 @@
 //! error, and only the pipeline calls them. The rules come from AWS's developer guide and from
 //! LocalStack's tests recorded against AWS; each is written where it is applied.
 
+pub mod binary;
 pub mod bindings;
 pub mod request;
 pub mod response;
 
 use crate::template::{ParamKind, Template};
+pub use binary::ContentHandling;
 
 /// Largest mapping template (API Gateway's quota: "Mapping template size: 300 KB").
 pub const MAX_TEMPLATE_BYTES: usize = 300 * 1024;
@@ -31,6 +33,8 @@ pub struct Mapping {
     pub request_templates: Vec<(Box<str>, Template)>,
     /// `passthroughBehavior`.
     pub passthrough: Passthrough,
+    /// `contentHandling` of the integration request.
+    pub content_handling: Option<ContentHandling>,
     /// `requestParameters`: what the backend request gets, from where.
     pub request_parameters: Vec<(RequestTarget, Source)>,
     /// The integration responses with a selection pattern, in file order.
@@ -83,6 +87,8 @@ pub struct IntegrationResponse {
     pub parameters: Vec<(Box<str>, Source)>,
     /// `responseTemplates`, by lower-case media type, in file order.
     pub templates: Vec<(Box<str>, Template)>,
+    /// `contentHandling` of the method response's payload.
+    pub content_handling: Option<ContentHandling>,
 }
 
 /// Where a mapped parameter's value comes from (developer guide, "Parameter mapping for REST

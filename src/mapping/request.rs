@@ -76,6 +76,7 @@ pub fn run(
     mapping: &Mapping,
     env: &mut Env<'_>,
     content_type: Option<&[u8]>,
+    binary: bool,
     budget: Budget,
 ) -> Result<IntegrationRequest, MappingError> {
     let media = content_type.map_or_else(|| "application/json".to_string(), super::media_type);
@@ -98,8 +99,14 @@ pub fn run(
             list.push((target.name.to_string(), value));
         }
     }
-    if let Some(t) = template {
-        out.body = Some(t.render(env, budget)?);
+    match template {
+        Some(_) if binary => {
+            return Err(MappingError::Config(
+                "a request template cannot map a binary payload (set content_handling = \"CONVERT_TO_TEXT\" or remove the template)".into(),
+            ))
+        }
+        Some(t) => out.body = Some(t.render(env, budget)?),
+        None => {}
     }
     if env.overrides.repeated {
         return Err(MappingError::Config(

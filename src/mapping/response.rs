@@ -19,13 +19,16 @@
 
 use super::bindings::Env;
 use super::request::{body_path, MappingError};
-use super::{template_for, IntegrationResponse, Mapping, Source};
+use super::{binary, template_for, IntegrationResponse, Mapping, Source};
 use crate::exchange::{Body, Headers, Reply};
+use crate::http::media::{is_binary, is_binary_accept};
 use crate::template::{Budget, Template};
 
 /// What the integration answered, as the integration response reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct BackendAnswer<'b> {
+    /// The API's `binaryMediaTypes`, which say whether the body and the `Accept` are binary.
+    pub binary_media_types: &'b [Box<str>],
     /// The selection value: `Some(status)` for HTTP and MOCK, `Some(errorMessage)` (or `""`)
     /// for Lambda; `None`: only the default response applies (a MOCK without a template).
     pub selector: Option<&'b str>,
@@ -57,7 +60,7 @@ pub fn select<'m>(
 /// Runs the integration response of `mapping` for `answer`.
 pub fn run<'r>(
     mapping: &Mapping,
-    mut env: Env<'r>,
+    env: Env<'r>,
     answer: BackendAnswer<'r>,
     accept: Option<&[u8]>,
     budget: Budget,
@@ -69,14 +72,28 @@ pub fn run<'r>(
             set(&mut headers, name, value);
         }
     }
-    let body = match response_template(&response.templates, accept) {
-        Some(t) => {
-            env = env.with_body(answer.body);
-            t.render(&mut env, budget)?.into_bytes()
+    let types = answer.binary_media_types;
+    let payload = binary::response(
+        answer.body,
+        is_binary(header(answer.headers, "content-type"), types),
+        is_binary_accept(accept, types),
+        response.content_handling,
+    )?;
+    let (body, overrides) = match response_template(&response.templates, accept) {
+        // A template reads text; binary bytes are not a template's input (LocalStack's
+        // integration response refuses them the same way).
+        Some(_) if payload.binary => {
+            return Err(MappingError::Config(
+                "a response template cannot map a binary payload (set content_handling = \"CONVERT_TO_TEXT\" or remove the template)".into(),
+            ))
         }
-        None => answer.body.to_vec(),
+        Some(t) => {
+            let mut env = env.with_body(&payload.bytes);
+            let rendered = t.render(&mut env, budget)?.into_bytes();
+            (rendered, env.overrides)
+        }
+        None => (payload.bytes.into_owned(), env.overrides),
     };
-    let overrides = std::mem::take(&mut env.overrides);
     if overrides.repeated {
         return Err(MappingError::Config(
             "an override was set more than once (overrides are final)".into(),
@@ -151,6 +168,15 @@ fn response_template<'t>(
     });
     let media = first.as_deref().unwrap_or("application/json");
     template_for(templates, media).or_else(|| templates.first().map(|(_, t)| t))
+}
+
+/// The last value of the backend's header `name`.
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .rev()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_bytes())
 }
 
 /// A response-side mapping expression's value; `None` when its source is absent.
@@ -243,6 +269,7 @@ mod tests {
             status,
             parameters: Vec::new(),
             templates: Vec::new(),
+            content_handling: None,
         }
     }
 
@@ -250,6 +277,7 @@ mod tests {
         Mapping {
             request_templates: Vec::new(),
             passthrough: super::super::Passthrough::WhenNoMatch,
+            content_handling: None,
             request_parameters: Vec::new(),
             responses,
             default_response: default.map(|s| response(None, s)),

@@ -49,6 +49,9 @@ pub struct RequestCtx {
     pub validation_error: Option<Box<str>>,
     /// The CORS headers of a CORS resource's responses (`crate::cors`).
     pub cors: Option<crate::cors::CorsAnswer>,
+    /// The request values the API's gateway responses read
+    /// (`GatewayResponses::reads`, same order); empty when they read none.
+    pub response_values: Box<[Option<Box<str>>]>,
 }
 
 impl RequestCtx {
@@ -73,6 +76,7 @@ impl RequestCtx {
             error_message: None,
             validation_error: None,
             cors: None,
+            response_values: Box::default(),
         }
     }
 

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::exchange::{Reply, Request, RequestView};
 use crate::gateway_response::GatewayResponse;
+use crate::http::media::is_binary;
 use crate::http::{percent_encode, write_header};
 use crate::integration::aws_proxy;
 use crate::integration::http_proxy::RequestInfo;
+use crate::mapping::binary;
 use crate::mapping::bindings::Env;
 use crate::mapping::request::{IntegrationRequest, MappingError};
 use crate::mapping::response::{self, BackendAnswer};
@@ -94,16 +96,33 @@ async fn exchange(
     let mapping = &*integration.mapping;
     let budget = Budget::default();
     let facts = aws_proxy::request_context(view, &snapshot.lambda.account_id);
-    let mut env = Env::new(view, &facts, view.body.unwrap_or(&[]));
     let header = |name| view.head.header(view.base, name);
-    let sent = crate::mapping::request::run(mapping, &mut env, header("content-type"), budget)?;
+    let types = &view.api.binary_media_types;
+    let content_type = header("content-type");
+    let payload = binary::request(
+        view.body.unwrap_or(&[]),
+        is_binary(content_type, types),
+        mapping.content_handling,
+    )?;
+    let mut env = Env::new(view, &facts, &payload.bytes);
+    let sent =
+        crate::mapping::request::run(mapping, &mut env, content_type, payload.binary, budget)?;
     let started = Instant::now();
-    let answered = backend(shard, snapshot, &integration.backend, view, &sent).await;
+    let answered = backend(
+        shard,
+        snapshot,
+        &integration.backend,
+        view,
+        &payload.bytes,
+        &sent,
+    )
+    .await;
     if !matches!(integration.backend, MappedBackend::Mock) {
         *latency = Some(started.elapsed());
     }
     let answered = answered?;
     let answer = BackendAnswer {
+        binary_media_types: types,
         selector: answered.selector.as_deref(),
         headers: &answered.headers,
         body: &answered.body,
@@ -131,9 +150,9 @@ async fn backend(
     snapshot: &Snapshot,
     backend: &MappedBackend,
     view: &RequestView<'_>,
+    body: &[u8],
     sent: &IntegrationRequest,
 ) -> Result<Answered, Failed> {
-    let body = view.body.unwrap_or(&[]);
     match backend {
         // The request template's `statusCode` selects; without a template the default
         // integration response answers (developer guide, "Set up mock integrations":
@@ -149,7 +168,7 @@ async fn backend(
         }),
         MappedBackend::Http { target, method } => {
             let mut out = shard.buffers.take(1024 + body.len());
-            write_http_request(&mut out, target, method, view, sent);
+            write_http_request(&mut out, target, method, view, body, sent);
             let endpoint = client::Endpoint {
                 addr: target.addr,
                 tls_name: &target.tls_name,
@@ -228,6 +247,7 @@ fn write_http_request(
     target: &HttpProxyIntegration,
     method: &str,
     view: &RequestView<'_>,
+    body: &[u8],
     sent: &IntegrationRequest,
 ) {
     out.clear();
@@ -296,7 +316,7 @@ fn write_http_request(
     write_header(out, b"X-Amzn-Apigateway-Api-Id", view.api.id.as_bytes());
     let body = match &sent.body {
         Some(rendered) => rendered.as_bytes(),
-        None => view.body.unwrap_or(&[]),
+        None => body,
     };
     if !has_type && !body.is_empty() {
         let content_type = view

@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod request_filter;
 pub mod respond;
 pub mod response_filter;
+pub mod response_reads;
 pub mod throttle_filter;
 pub mod upstream;
 pub mod validate_filter;
@@ -130,6 +131,12 @@ async fn answer<'s>(
         Err(response) => {
             let target = observe::Target::of_error(snapshot, &conn.head, base);
             ctx.responses = target.api().and_then(|a| a.gateway_responses.clone());
+            // The console's "Enable CORS" puts the header on the API's DEFAULT_4XX and
+            // DEFAULT_5XX gateway responses, which answer unrouted requests too.
+            if let Some(cors) = target.api().and_then(|a| a.cors.as_ref()) {
+                ctx.cors = cors.answer(conn.head.header(base, "origin"));
+            }
+            capture_reads(snapshot, conn, base, &target, &params, ctx);
             observe::capture(&mut conn.log_facts, target, &conn.head, base);
             let next = gateway_error(shard, conn, ctx, req, limits, response).await;
             return (next, target);
@@ -137,6 +144,7 @@ async fn answer<'s>(
     };
     let target = observe::Target::routed(&route);
     ctx.responses.clone_from(&route.api.gateway_responses);
+    capture_reads(snapshot, conn, base, &target, &params, ctx);
     if let (true, Some(cors)) = (route.method.cors, &route.api.cors) {
         ctx.cors = cors.answer(conn.head.header(base, "origin"));
     }
@@ -243,6 +251,29 @@ async fn answer<'s>(
         cache_filter::store(shard, fill, ctx);
     }
     (next, target)
+}
+
+/// Keeps what the API's gateway responses read of the request (nothing, for most APIs).
+fn capture_reads(
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    base: &[u8],
+    target: &observe::Target<'_>,
+    params: &Params<'_, '_>,
+    ctx: &mut RequestCtx,
+) {
+    let Some(responses) = ctx.responses.clone() else {
+        return;
+    };
+    let seen = response_reads::Seen {
+        head: &conn.head,
+        base,
+        target,
+        params,
+        peer: conn.peer.ip(),
+        account_id: &snapshot.lambda.account_id,
+    };
+    response_reads::capture(&responses, &seen, ctx);
 }
 
 /// Answers with a gateway response (403 for no route, 413, 400 ...).

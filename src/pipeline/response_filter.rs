@@ -126,7 +126,8 @@ pub fn gateway_response(
     if let Some(responses) = ctx.responses.clone() {
         let id = std::str::from_utf8(&ctx.request_id).unwrap_or("");
         let validation = ctx.validation_error.as_deref();
-        if let Some(resolved) = responses.resolve(response, message, validation, id) {
+        let values = std::mem::take(&mut ctx.response_values);
+        if let Some(resolved) = responses.resolve(response, message, validation, id, &values) {
             return overridden(out, ctx, date, response, &resolved, client_minor_version);
         }
     }

@@ -32,7 +32,7 @@ pub struct EventInput<'a> {
     pub stage_variables: &'a [(&'a str, &'a str)],
     pub ctx: RequestContextInput<'a>,
     pub body: Option<&'a [u8]>,
-    /// Whether the body goes base64-encoded: [`is_binary`] of the request's Content-Type.
+    /// Whether the body goes base64-encoded: [`crate::http::media::is_binary`] of the request's Content-Type.
     pub base64_body: bool,
     /// A `REQUEST` authorizer's event instead of a proxy event: `type` and this `methodArn`
     /// first, no `body` (developer guide, "Input to an API Gateway Lambda authorizer").
@@ -517,35 +517,6 @@ fn escape(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
-/// Whether a body with this Content-Type (request) is passed base64-encoded, per the API's
-/// binaryMediaTypes (exact type, `type/*` wildcards, `*/*`; parameters after ';' ignored;
-/// case-insensitive). Without a Content-Type, or with one that is not `type/subtype`, nothing
-/// matches. Also decides a result's body from the Accept header's first media type (see
-/// `result.rs`).
-pub fn is_binary(content_type: Option<&[u8]>, binary_media_types: &[Box<str>]) -> bool {
-    let Some(media) = content_type.and_then(|ct| media_type(ct)) else {
-        return false;
-    };
-    binary_media_types.iter().any(|t| {
-        media_type(t.as_bytes()).is_some_and(|pattern| {
-            let part = |p: &[u8], v: &[u8]| p == b"*" || p.eq_ignore_ascii_case(v);
-            part(pattern.0, media.0) && part(pattern.1, media.1)
-        })
-    })
-}
-
-/// `type/subtype` of a media type, parameters and surrounding whitespace dropped.
-fn media_type(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    let s = s
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    let slash = memchr::memchr(b'/', s)?;
-    let (t, st) = (s[..slash].trim_ascii(), s[slash + 1..].trim_ascii());
-    (!t.is_empty() && !st.is_empty()).then_some((t, st))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -913,25 +884,5 @@ mod tests {
         let e = event(&input());
         let identity = e["requestContext"]["identity"].as_object().unwrap();
         assert!(!identity.contains_key("apiKey") && !identity.contains_key("clientCert"));
-    }
-
-    #[test]
-    fn binary_media_types_match_exactly_by_wildcard_and_ignoring_parameters() {
-        let is = |ct: Option<&str>, types: &[&str]| {
-            let types: Vec<Box<str>> = types.iter().map(|&t| t.into()).collect();
-            is_binary(ct.map(str::as_bytes), &types)
-        };
-        let types = ["image/png", "application/*"];
-        assert!(is(Some("image/png"), &types));
-        assert!(is(Some(" IMAGE/PNG ; charset=binary"), &types));
-        assert!(is(Some("application/octet-stream"), &types));
-        assert!(!is(Some("image/jpeg"), &types));
-        assert!(!is(Some("text/plain"), &types));
-        assert!(!is(Some("image"), &types));
-        assert!(!is(None, &types));
-        assert!(!is(Some("image/png"), &[]));
-        assert!(is(Some("text/plain"), &["*/*"]));
-        assert!(!is(None, &["*/*"]));
-        assert!(!is(Some(""), &["*/*"]));
     }
 }

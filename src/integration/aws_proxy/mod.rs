@@ -252,8 +252,8 @@ fn write_any_event(
         .map(|(k, v)| (&**k, &**v))
         .collect();
     let content_type = head.header(base, "content-type");
-    let base64_body =
-        req.body.is_some() && event::is_binary(content_type, &req.api.binary_media_types);
+    let base64_body = req.body.is_some()
+        && crate::http::media::is_binary(content_type, &req.api.binary_media_types);
     let input = event::EventInput {
         resource: &req.method.resource_path,
         path: req.path,

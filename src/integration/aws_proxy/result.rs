@@ -15,7 +15,7 @@ use data_encoding::{BASE64, BASE64_NOPAD};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
-use super::event::is_binary;
+use crate::http::media::is_binary_accept;
 
 /// The response the function asked for. Header values are as the function wrote them; the
 /// caller adds `Content-Type: application/json` when the function set none (LocalStack `aws.py`
@@ -125,8 +125,7 @@ pub fn parse_result(
         Some(Json::Other(v)) => scalar(v).ok_or(M::Body)?,
         Some(Json::Object(_)) => return Err(M::Body),
     };
-    let first_accept = accept.map(|a| a.split(|&b| b == b',').next().unwrap_or(a));
-    let body = if base64 && is_binary(first_accept, binary_media_types) {
+    let body = if base64 && is_binary_accept(accept, binary_media_types) {
         // Padding optional, as in java.util.Base64; anything else undecodable is malformed.
         let t = text.as_bytes();
         BASE64

@@ -1,0 +1,151 @@
+//! What an API's gateway responses read of the request (`responseParameters` from
+//! `method.request.*`, `stageVariables.*` and `context.*`; a template's `$context.*` and
+//! `$stageVariables.*`), captured once the request is routed — or found to match no method —
+//! so any later phase's gateway response can use it. An API whose overrides read nothing
+//! (the common case) captures nothing.
+
+use std::net::IpAddr;
+
+use crate::gateway_response::GatewayResponses;
+use crate::http::RequestHead;
+use crate::mapping::Source;
+use crate::pipeline::context::RequestCtx;
+use crate::pipeline::observe::Target;
+use crate::router::Params;
+use crate::template::ParamKind;
+
+/// The request as routing saw it.
+pub struct Seen<'a> {
+    /// The parsed head and its bytes.
+    pub head: &'a RequestHead,
+    /// The bytes the head's spans index.
+    pub base: &'a [u8],
+    /// Where the request was routed (stage and method, when found).
+    pub target: &'a Target<'a>,
+    /// Path parameters of the matched resource.
+    pub params: &'a Params<'a, 'a>,
+    /// The client's address.
+    pub peer: IpAddr,
+    /// The AWS account id the gateway presents (`$context.accountId`).
+    pub account_id: &'a str,
+}
+
+/// Stores in `ctx` the values `responses` read, in their order.
+pub fn capture(responses: &GatewayResponses, seen: &Seen<'_>, ctx: &mut RequestCtx) {
+    let reads = responses.reads();
+    if reads.is_empty() {
+        return;
+    }
+    let values: Vec<Option<Box<str>>> = reads
+        .iter()
+        .map(|s| value(s, seen, ctx).map(Into::into))
+        .collect();
+    ctx.response_values = values.into_boxed_slice();
+}
+
+/// One source's value; `None` when the request does not have it.
+fn value(source: &Source, seen: &Seen<'_>, ctx: &RequestCtx) -> Option<String> {
+    match source {
+        Source::Static(s) => Some(s.to_string()),
+        Source::Method(kind, name) => values(*kind, name, seen).pop(),
+        Source::MethodMulti(kind, name) => {
+            let all = values(*kind, name, seen);
+            (!all.is_empty()).then(|| all.join(","))
+        }
+        Source::StageVariable(name) => match seen.target {
+            Target::Stage { stage, .. } => stage
+                .variables
+                .iter()
+                .find(|(k, _)| **k == **name)
+                .map(|(_, v)| v.to_string()),
+            Target::Unrouted => None,
+        },
+        Source::Context(name) => context(name, seen, ctx),
+        // Refused by the control plane for gateway responses.
+        _ => None,
+    }
+}
+
+/// Every value of a header, query parameter or path parameter, in request order.
+fn values(kind: ParamKind, name: &str, seen: &Seen<'_>) -> Vec<String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match kind {
+        ParamKind::Header => seen
+            .head
+            .headers
+            .iter()
+            .filter(|h| h.name.get(seen.base).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| text(h.value.get(seen.base)))
+            .collect(),
+        ParamKind::Querystring => {
+            let Some(query) = seen.head.query.map(|q| q.get(seen.base)) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for part in query.split(|&b| b == b'&') {
+                let (n, v) = match memchr::memchr(b'=', part) {
+                    Some(i) => (&part[..i], &part[i + 1..]),
+                    None => (part, &b""[..]),
+                };
+                if decoded(n) == name {
+                    out.push(decoded(v));
+                }
+            }
+            out
+        }
+        ParamKind::Path => seen
+            .params
+            .get(name)
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn decoded(s: &[u8]) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    crate::integration::aws_proxy::event::percent_decode(&mut out, s);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A `$context` variable of [`crate::gateway_response::CONTEXT_NAMES`].
+fn context(name: &str, seen: &Seen<'_>, ctx: &RequestCtx) -> Option<String> {
+    let header = |n: &str| {
+        seen.head
+            .headers
+            .iter()
+            .find(|h| h.name.get(seen.base).eq_ignore_ascii_case(n.as_bytes()))
+            .map(|h| String::from_utf8_lossy(h.value.get(seen.base)).into_owned())
+    };
+    let (api, stage, method) = match seen.target {
+        Target::Stage {
+            api, stage, method, ..
+        } => (Some(*api), Some(*stage), *method),
+        Target::Unrouted => (None, None, None),
+    };
+    match name {
+        "requestId" => Some(String::from_utf8_lossy(&ctx.request_id).into_owned()),
+        "accountId" => Some(seen.account_id.to_string()),
+        "apiId" => api.map(|a| a.id.to_string()),
+        "domainName" => seen
+            .head
+            .host
+            .map(|h| String::from_utf8_lossy(h.get(seen.base)).into_owned()),
+        "httpMethod" => Some(String::from_utf8_lossy(seen.head.method.get(seen.base)).into_owned()),
+        "identity.sourceIp" => Some(seen.peer.to_string()),
+        "identity.userAgent" => header("user-agent"),
+        "path" => Some(String::from_utf8_lossy(seen.head.path.get(seen.base)).into_owned()),
+        "protocol" => Some(match (ctx.h2, seen.head.minor_version) {
+            (true, _) => "HTTP/2.0".into(),
+            (false, 0) => "HTTP/1.0".into(),
+            _ => "HTTP/1.1".into(),
+        }),
+        "requestTimeEpoch" => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis().to_string()),
+        "resourcePath" => method.map(|(_, resource)| resource.to_string()),
+        "stage" => stage.map(|s| s.name.to_string()),
+        _ => None,
+    }
+}
