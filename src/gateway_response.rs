@@ -496,31 +496,22 @@ pub const CONTEXT_NAMES: [&str; 12] = [
 pub fn template_reads(template: &str) -> Result<Vec<Source>, String> {
     let mut out = Vec::new();
     for (at, _) in template.match_indices('$') {
-        let tail = &template[at + 1..];
-        let name_end = |s: &str| {
-            s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-                .unwrap_or(s.len())
-        };
-        if let Some(rest) = tail.strip_prefix("stageVariables.") {
-            let name = &rest[..name_end(rest)];
-            let name = name.split('.').next().unwrap_or("");
-            if !name.is_empty() {
-                out.push(Source::StageVariable(name.into()));
-            }
-        } else if let Some(rest) = tail.strip_prefix("context.") {
-            let name = rest[..name_end(rest)].trim_end_matches('.');
-            if name.starts_with("error.") || name == "requestId" {
-                continue;
-            }
-            match CONTEXT_NAMES.iter().filter(|n| name.starts_with(**n)).max_by_key(|n| n.len()) {
-                Some(n) => out.push(Source::Context((*n).into())),
-                None => {
-                    return Err(format!(
-                        "`$context.{name}` is not available in a gateway response (it takes error.*, requestId, {})",
-                        CONTEXT_NAMES.join(", ")
-                    ))
-                }
-            }
+        let tail = &template[at..];
+        let context = tail.strip_prefix("$context.");
+        if context.is_some_and(|c| c.starts_with("error.") || c.starts_with("requestId")) {
+            continue;
+        }
+        if let Some((_, source)) = read_at(tail) {
+            out.push(source);
+        } else if let Some(rest) = context {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(rest.len());
+            return Err(format!(
+                "`$context.{}` is not available in a gateway response (it takes error.*, {})",
+                rest[..end].trim_end_matches('.'),
+                CONTEXT_NAMES.join(", ")
+            ));
         }
     }
     Ok(out)

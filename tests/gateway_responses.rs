@@ -87,6 +87,16 @@ body = "down: $context.error.message"
     assert_eq!(resp.header("access-control-allow-origin"), None);
 }
 
+/// What `--check` says of API `petstore` (one MOCK) with `tables` appended.
+fn check_overrides(tables: &str) -> String {
+    let api = ApiSpec::new("petstore")
+        .stage("prod", "v1")
+        .mock("v1", "GET /pets", 200, "[]");
+    let cfg = ConfigDir::new();
+    cfg.write_api("petstore", &format!("{api}\n{tables}"));
+    check_fails(cfg.default_api("petstore").path())
+}
+
 /// `responseParameters` take request values and statics (developer guide's INVALID_API_KEY
 /// example echoes the `api-key` header); templates substitute `$context.*` and
 /// `$stageVariables.*`. A source the request lacks sends no header.
@@ -146,17 +156,9 @@ parameters = {{ "gatewayresponse.header.X-Path" = "context.path", "gatewayrespon
 /// Parameters and templates that read what a gateway response cannot: `--check` says so.
 #[test]
 fn unreadable_sources_are_config_errors() {
-    let api = ApiSpec::new("petstore")
-        .stage("prod", "v1")
-        .mock("v1", "GET /pets", 200, "[]");
-    let cfg = ConfigDir::new();
-    cfg.write_api(
-        "petstore",
-        &format!(
-            "{api}\n[gateway_responses.DEFAULT_4XX]\nparameters = {{ \"gatewayresponse.header.X-Body\" = \"method.request.body\", \"method.response.header.Y\" = \"'y'\", \"gatewayresponse.header.X-Who\" = \"context.authorizer.principalId\" }}\nbody = '{{\"who\": \"$context.authorizer.principalId\"}}'\n"
-        ),
+    let text = check_overrides(
+        "[gateway_responses.DEFAULT_4XX]\nparameters = { \"gatewayresponse.header.X-Body\" = \"method.request.body\", \"method.response.header.Y\" = \"'y'\", \"gatewayresponse.header.X-Who\" = \"context.authorizer.principalId\" }\nbody = '{\"who\": \"$context.authorizer.principalId\"}'\n",
     );
-    let text = check_fails(cfg.default_api("petstore").path());
     for expected in [
         "gateway_responses.DEFAULT_4XX.parameters.\"gatewayresponse.header.X-Body\": `method.request.body`: a gateway response maps request parameters, not the body",
         "Invalid mapping expression specified: method.response.header.Y (use gatewayresponse.header.NAME)",
@@ -169,18 +171,9 @@ fn unreadable_sources_are_config_errors() {
 
 #[test]
 fn unknown_types_and_reserved_headers_are_config_errors() {
-    let api = ApiSpec::new("petstore")
-        .stage("prod", "v1")
-        .mock("v1", "GET /pets", 200, "[]");
-    let cfg = ConfigDir::new();
-    cfg.write_api(
-        "petstore",
-        &format!(
-            "{api}\n[gateway_responses.THROTTLE]\nstatus = 503\n\n[gateway_responses.DEFAULT_5XX]\nstatus = 900\nheaders = {{ \"Content-Length\" = \"1\" }}\n"
-        ),
+    let text = check_overrides(
+        "[gateway_responses.THROTTLE]\nstatus = 503\n\n[gateway_responses.DEFAULT_5XX]\nstatus = 900\nheaders = { \"Content-Length\" = \"1\" }\n",
     );
-    let cfg = cfg.default_api("petstore");
-    let text = check_fails(cfg.path());
     assert!(
         text.contains("unknown gateway response type `THROTTLE`"),
         "{text}"

@@ -120,11 +120,7 @@ status was $context.responseOverride.status'''
     o.assert(418, "status was 418");
     assert_eq!(o.header("content-type"), Some("text/plain"));
     assert_eq!(o.header("x-why"), Some("tea"));
-    assert!(
-        gw.logs_text().contains("Unable to parse statusCode"),
-        "the log says why: {}",
-        gw.logs_text()
-    );
+    gw.assert_logged("Unable to parse statusCode");
 }
 
 /// The developer guide's passthrough table: a request whose media type has no template is
@@ -319,7 +315,7 @@ fn unmatched_statuses_and_backend_failures() {
     let api = mapped(api, "GET /unreachable", &closed);
     let gw = Gateway::start(&ConfigDir::with_api(&api));
     get(gw.addr(), "/prod/fails").assert(500, INTERNAL_SERVER_ERROR);
-    assert!(gw.logs_text().contains("No match for output mapping"));
+    gw.assert_logged("No match for output mapping");
     get(gw.addr(), "/prod/slow").assert(504, ENDPOINT_TIMED_OUT);
     let down = get(gw.addr(), "/prod/unreachable");
     down.assert(

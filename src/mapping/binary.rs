@@ -19,7 +19,13 @@
 //!
 //! A template reads text only: after `CONVERT_TO_TEXT` it sees the base64 text through
 //! `$input.body` ("can only access the Base64-encoded string in the mapping template through
-//! `$input.body`").
+//! `$input.body`"); a template matched for a payload that is bytes is a 500 (AWS-validated on
+//! the request side: LocalStack's `test_apigw_s3_binary_support_request_convert_to_binary_with_request_template`).
+//!
+//! Every row above is recorded against AWS in LocalStack's `TestApiGatewayS3BinarySupport`
+//! (`test_apigateway_s3.snapshot.json`, 2025): request `[None]`, `[CONVERT_TO_TEXT]`,
+//! `_convert_to_binary`; response `_no_content_handling`, `_convert_to_text`,
+//! `_convert_to_binary`.
 
 use std::borrow::Cow;
 

@@ -7,6 +7,8 @@
 //! - [`response`]: selects the integration response by the backend's status (Lambda: its
 //!   `errorMessage`), evaluates `responseParameters`, picks the response template by the
 //!   request's `Accept`, renders it and applies `$context.responseOverride.*`: the reply.
+//! - [`binary`]: what `binaryMediaTypes` and `contentHandling` make of a body on either side
+//!   (bytes, UTF-8 text, base64) before a template reads it.
 //! - [`bindings`]: what the templates see (`$input`, `$context`, `$stageVariables`) over the
 //!   buffered request.
 //!

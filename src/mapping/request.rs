@@ -100,6 +100,7 @@ pub fn run(
         }
     }
     match template {
+        // AWS-validated (`..._convert_to_binary_with_request_template`): a 500.
         Some(_) if binary => {
             return Err(MappingError::Config(
                 "a request template cannot map a binary payload (set content_handling = \"CONVERT_TO_TEXT\" or remove the template)".into(),

@@ -262,7 +262,7 @@ fn capture_reads(
     params: &Params<'_, '_>,
     ctx: &mut RequestCtx,
 ) {
-    let Some(responses) = ctx.responses.clone() else {
+    let Some(responses) = ctx.responses.as_deref().filter(|r| !r.reads().is_empty()) else {
         return;
     };
     let seen = response_reads::Seen {
@@ -273,7 +273,7 @@ fn capture_reads(
         peer: conn.peer.ip(),
         account_id: &snapshot.lambda.account_id,
     };
-    response_reads::capture(&responses, &seen, ctx);
+    ctx.response_values = response_reads::capture(responses, &seen, ctx);
 }
 
 /// Answers with a gateway response (403 for no route, 413, 400 ...).

@@ -30,17 +30,17 @@ pub struct Seen<'a> {
     pub account_id: &'a str,
 }
 
-/// Stores in `ctx` the values `responses` read, in their order.
-pub fn capture(responses: &GatewayResponses, seen: &Seen<'_>, ctx: &mut RequestCtx) {
-    let reads = responses.reads();
-    if reads.is_empty() {
-        return;
-    }
-    let values: Vec<Option<Box<str>>> = reads
+/// The values `responses` read, in their order (`RequestCtx::response_values`).
+pub fn capture(
+    responses: &GatewayResponses,
+    seen: &Seen<'_>,
+    ctx: &RequestCtx,
+) -> Box<[Option<Box<str>>]> {
+    responses
+        .reads()
         .iter()
         .map(|s| value(s, seen, ctx).map(Into::into))
-        .collect();
-    ctx.response_values = values.into_boxed_slice();
+        .collect()
 }
 
 /// One source's value; `None` when the request does not have it.
