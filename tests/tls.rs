@@ -270,7 +270,7 @@ fn sighup_swaps_the_certificate_and_keeps_open_connections() {
     // A key that does not fit is refused by the reload; the last good certificate stays.
     cfg.write_file("certs/a.key", &old.key_pem);
     assert!(matches!(gw.reload(), Reload::Failed), "{}", gw.logs_text());
-    assert!(gw.logs_text().contains("certs/a.key"), "{}", gw.logs_text());
+    gw.assert_logged("certs/a.key");
     let trust = client_config(&pki.ca_pem(), None, &[]);
     let after = TlsConn::connect(gw.tls_addr(), "a.test", trust).expect("handshake");
     assert!(after.peer_cert() == new.cert_der);
