@@ -601,12 +601,12 @@ impl GatewayResponses {
             .unwrap_or(response.status());
         let body = match pick(|o| o.body.is_some()).and_then(|o| o.body.as_deref()) {
             Some(template) => {
-                let lookup = |s: &Source| self.value(s, values);
                 let vars = Vars {
                     message,
                     validation,
                     request_id,
-                    lookup: &lookup,
+                    responses: self,
+                    values,
                 };
                 render(template, response, &vars)
             }
@@ -645,8 +645,10 @@ struct Vars<'v> {
     message: Option<&'v str>,
     validation: Option<&'v str>,
     request_id: &'v str,
-    /// A captured request value (`$context.*` of [`CONTEXT_NAMES`], `$stageVariables.*`).
-    lookup: &'v dyn Fn(&Source) -> Option<&'v str>,
+    /// Whose [`GatewayResponses::reads`] `values` are: the captured `$context.*` of
+    /// [`CONTEXT_NAMES`] and `$stageVariables.*`.
+    responses: &'v GatewayResponses,
+    values: &'v [Option<Box<str>>],
 }
 
 /// Substitutes a gateway response template's variables; an unknown `$...` stays as written,
@@ -683,7 +685,8 @@ fn render(template: &str, response: GatewayResponse, vars: &Vars<'_>) -> Vec<u8>
             }
             None => match read_at(tail) {
                 Some((len, source)) => {
-                    out.extend_from_slice((vars.lookup)(&source).unwrap_or("").as_bytes());
+                    let value = vars.responses.value(&source, vars.values);
+                    out.extend_from_slice(value.unwrap_or("").as_bytes());
                     rest = &tail[len..];
                 }
                 None => {

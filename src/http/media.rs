@@ -35,6 +35,16 @@ pub fn is_binary_accept(accept: Option<&[u8]>, binary_media_types: &[Box<str>]) 
     is_binary(first, binary_media_types)
 }
 
+/// Base64 text as API Gateway reads it: padding optional, as in `java.util.Base64`; `None`
+/// when it is not base64.
+pub fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    use data_encoding::{BASE64, BASE64_NOPAD};
+    BASE64
+        .decode(text)
+        .or_else(|_| BASE64_NOPAD.decode(text))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

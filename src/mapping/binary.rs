@@ -29,9 +29,10 @@
 
 use std::borrow::Cow;
 
-use data_encoding::{BASE64, BASE64_NOPAD};
+use data_encoding::BASE64;
 
 use super::request::MappingError;
+use crate::http::media::decode_base64;
 
 /// `contentHandling` of an integration or an integration response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,13 +90,9 @@ impl<'b> Payload<'b> {
     }
 
     fn decoded(bytes: &[u8]) -> Result<Payload<'b>, MappingError> {
-        let text = bytes.trim_ascii();
-        let decoded = BASE64
-            .decode(text)
-            .or_else(|_| BASE64_NOPAD.decode(text))
-            .map_err(|_| {
-                MappingError::Config("Unable to transform the payload: it is not base64".into())
-            })?;
+        let decoded = decode_base64(bytes.trim_ascii()).ok_or_else(|| {
+            MappingError::Config("Unable to transform the payload: it is not base64".into())
+        })?;
         Ok(Payload {
             bytes: Cow::Owned(decoded),
             binary: true,

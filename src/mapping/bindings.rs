@@ -202,7 +202,7 @@ fn override_text(v: &Value) -> String {
 }
 
 /// Query parameters, decoded, in request order.
-fn query_pairs(raw: &[u8]) -> Vec<(Rc<str>, Rc<str>)> {
+pub(crate) fn query_pairs(raw: &[u8]) -> Vec<(Rc<str>, Rc<str>)> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
     let mut decoded = |s: &[u8]| {

@@ -75,7 +75,12 @@ pub fn run<'r>(
     let types = answer.binary_media_types;
     let payload = binary::response(
         answer.body,
-        is_binary(header(answer.headers, "content-type"), types),
+        is_binary(
+            named(answer.headers, "content-type")
+                .pop()
+                .map(str::as_bytes),
+            types,
+        ),
         is_binary_accept(accept, types),
         response.content_handling,
     )?;
@@ -170,25 +175,18 @@ fn response_template<'t>(
     template_for(templates, media).or_else(|| templates.first().map(|(_, t)| t))
 }
 
-/// The last value of the backend's header `name`.
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h [u8]> {
+/// Every value of the backend's header `name`, in order.
+fn named<'h>(headers: &'h [(String, String)], name: &str) -> Vec<&'h str> {
     headers
         .iter()
-        .rev()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_bytes())
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 /// A response-side mapping expression's value; `None` when its source is absent.
 fn response_value(source: &Source, env: &Env<'_>, answer: BackendAnswer<'_>) -> Option<String> {
-    let named = |name: &str| -> Vec<&str> {
-        answer
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
+    let named = |name: &str| named(answer.headers, name);
     match source {
         Source::Static(s) => Some(s.to_string()),
         Source::StageVariable(name) => env.stage_var(name).map(str::to_string),

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use crate::gateway_response::GatewayResponses;
 use crate::http::RequestHead;
+use crate::mapping::bindings::query_pairs;
 use crate::mapping::Source;
 use crate::pipeline::context::RequestCtx;
 use crate::pipeline::observe::Target;
@@ -77,22 +78,15 @@ fn values(kind: ParamKind, name: &str, seen: &Seen<'_>) -> Vec<String> {
             .filter(|h| h.name.get(seen.base).eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| text(h.value.get(seen.base)))
             .collect(),
-        ParamKind::Querystring => {
-            let Some(query) = seen.head.query.map(|q| q.get(seen.base)) else {
-                return Vec::new();
-            };
-            let mut out = Vec::new();
-            for part in query.split(|&b| b == b'&') {
-                let (n, v) = match memchr::memchr(b'=', part) {
-                    Some(i) => (&part[..i], &part[i + 1..]),
-                    None => (part, &b""[..]),
-                };
-                if decoded(n) == name {
-                    out.push(decoded(v));
-                }
-            }
-            out
-        }
+        ParamKind::Querystring => seen
+            .head
+            .query
+            .map(|q| query_pairs(q.get(seen.base)))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(n, _)| **n == *name)
+            .map(|(_, v)| v.to_string())
+            .collect(),
         ParamKind::Path => seen
             .params
             .get(name)
@@ -102,21 +96,9 @@ fn values(kind: ParamKind, name: &str, seen: &Seen<'_>) -> Vec<String> {
     }
 }
 
-fn decoded(s: &[u8]) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    crate::integration::aws_proxy::event::percent_decode(&mut out, s);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A `$context` variable of [`crate::gateway_response::CONTEXT_NAMES`].
 fn context(name: &str, seen: &Seen<'_>, ctx: &RequestCtx) -> Option<String> {
-    let header = |n: &str| {
-        seen.head
-            .headers
-            .iter()
-            .find(|h| h.name.get(seen.base).eq_ignore_ascii_case(n.as_bytes()))
-            .map(|h| String::from_utf8_lossy(h.value.get(seen.base)).into_owned())
-    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (api, stage, method) = match seen.target {
         Target::Stage {
             api, stage, method, ..
@@ -127,14 +109,11 @@ fn context(name: &str, seen: &Seen<'_>, ctx: &RequestCtx) -> Option<String> {
         "requestId" => Some(String::from_utf8_lossy(&ctx.request_id).into_owned()),
         "accountId" => Some(seen.account_id.to_string()),
         "apiId" => api.map(|a| a.id.to_string()),
-        "domainName" => seen
-            .head
-            .host
-            .map(|h| String::from_utf8_lossy(h.get(seen.base)).into_owned()),
-        "httpMethod" => Some(String::from_utf8_lossy(seen.head.method.get(seen.base)).into_owned()),
+        "domainName" => seen.head.host.map(|h| text(h.get(seen.base))),
+        "httpMethod" => Some(text(seen.head.method.get(seen.base))),
         "identity.sourceIp" => Some(seen.peer.to_string()),
-        "identity.userAgent" => header("user-agent"),
-        "path" => Some(String::from_utf8_lossy(seen.head.path.get(seen.base)).into_owned()),
+        "identity.userAgent" => seen.head.header(seen.base, "user-agent").map(text),
+        "path" => Some(text(seen.head.path.get(seen.base))),
         "protocol" => Some(match (ctx.h2, seen.head.minor_version) {
             (true, _) => "HTTP/2.0".into(),
             (false, 0) => "HTTP/1.0".into(),

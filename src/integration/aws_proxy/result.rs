@@ -11,11 +11,10 @@
 
 use std::fmt;
 
-use data_encoding::{BASE64, BASE64_NOPAD};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
-use crate::http::media::is_binary_accept;
+use crate::http::media::{decode_base64, is_binary_accept};
 
 /// The response the function asked for. Header values are as the function wrote them; the
 /// caller adds `Content-Type: application/json` when the function set none (LocalStack `aws.py`
@@ -126,12 +125,8 @@ pub fn parse_result(
         Some(Json::Object(_)) => return Err(M::Body),
     };
     let body = if base64 && is_binary_accept(accept, binary_media_types) {
-        // Padding optional, as in java.util.Base64; anything else undecodable is malformed.
-        let t = text.as_bytes();
-        BASE64
-            .decode(t)
-            .or_else(|_| BASE64_NOPAD.decode(t))
-            .map_err(|_| M::Base64)?
+        // Anything undecodable is malformed.
+        decode_base64(text.as_bytes()).ok_or(M::Base64)?
     } else {
         // Without a binary Accept the base64 text itself is the body (LocalStack tests:
         // "b64-encoded-true" → 200 with no binary media types).
