@@ -11,7 +11,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 /// The gateway's allocator (`src/main.rs`), so allocation costs what it costs on a shard.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tollgate::alloc::Allocator = tollgate::alloc::Allocator;
 use tollgate::template::{Bindings, Budget, ContextValue, ParamKind, Template, Value};
 
 /// A request as the bench's templates see it: a body, and `$context.stage`.

@@ -22,14 +22,14 @@ fn fixed_context() -> Vec<(Rc<str>, Value)> {
     let s = Value::str;
     vec![
         ("name".into(), s("World")),
-        ("n".into(), Value::Int(3)),
+        ("n".into(), Value::int(3)),
         ("f".into(), Value::Float(2.5)),
         ("t".into(), Value::Bool(true)),
         ("empty".into(), s("")),
         ("list".into(), Value::list(vec![s("a"), s("b"), s("c")])),
         (
             "nums".into(),
-            Value::list((1..=5).map(Value::Int).collect()),
+            Value::list((1..=5).map(Value::int).collect()),
         ),
         (
             "map".into(),
@@ -40,7 +40,7 @@ fn fixed_context() -> Vec<(Rc<str>, Value)> {
             Value::map(vec![(
                 "inner".into(),
                 Value::map(vec![
-                    ("x".into(), Value::Int(1)),
+                    ("x".into(), Value::int(1)),
                     ("list".into(), Value::list(vec![s("p"), s("q")])),
                 ]),
             )]),

@@ -271,7 +271,7 @@ impl Bindings for Env<'_> {
                 crate::clock::write_clf_time(&mut out, c.request_time_epoch_ms / 1000);
                 val(&String::from_utf8_lossy(&out))
             }
-            "requestTimeEpoch" => ContextValue::Value(Value::Int(c.request_time_epoch_ms.into())),
+            "requestTimeEpoch" => ContextValue::Value(Value::int(c.request_time_epoch_ms)),
             "resourceId" => val(c.resource_id),
             "resourcePath" => val(&v.method.resource_path),
             "stage" => val(c.stage),

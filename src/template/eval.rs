@@ -29,7 +29,7 @@ use std::sync::Arc;
 use super::ast::{BinOp, Expr, Macro, Node, Reference, Step};
 use super::methods;
 use super::parse::Parsed;
-use super::value::{Host, List, Loop, Num, Value};
+use super::value::{same, Host, List, Loop, Num, Value};
 use super::{Bindings, Budget, RenderError};
 
 /// How rendering a list of nodes ended.
@@ -78,6 +78,8 @@ pub(super) struct Eval<'t, 'e> {
     /// Bytes of strings built (interpolation, string methods) left.
     work: usize,
     depth: usize,
+    /// `env.gateway()`, asked once.
+    gateway: bool,
     /// The request body parsed as JSON, once, when a template first asks.
     pub(super) body_json: Option<Rc<Result<serde_json::Value, String>>>,
     /// The same body as the template's own values, once, for definite paths.
@@ -91,12 +93,15 @@ impl<'t, 'e> Eval<'t, 'e> {
         vars: Vec<(Rc<str>, Value)>,
         budget: Budget,
     ) -> Self {
+        let gateway = env.gateway();
         Eval {
+            gateway,
             tpl,
             env,
             vars,
             frames: Vec::new(),
-            out: String::new(),
+            // Most renders are a few hundred bytes: one allocation instead of six doublings.
+            out: String::with_capacity(256),
             iterations: budget.iterations,
             work: budget.output_bytes.saturating_mul(8),
             budget,
@@ -155,8 +160,10 @@ impl<'t, 'e> Eval<'t, 'e> {
         match node {
             Node::Text(t) => self.emit(t)?,
             Node::Ref(r) => {
-                let v = self.reference(r)?;
-                self.render_value(r, &v)?;
+                if !self.print_direct(r)? {
+                    let v = self.reference(r)?;
+                    self.render_value(r, &v)?;
+                }
             }
             Node::EscapedRef { slashes, reference } => {
                 let v = self.reference(reference)?;
@@ -226,6 +233,29 @@ impl<'t, 'e> Eval<'t, 'e> {
         Ok(Flow::Go)
     }
 
+    /// Prints a plain `$var` or `$var.key.key` without cloning what it names (the common
+    /// case, once per loop element); `false` when the general path must print it.
+    fn print_direct(&mut self, r: &Reference) -> Result<bool, RenderError> {
+        if !self.frames.is_empty() {
+            return Ok(false);
+        }
+        let quiet = r.silent || self.gateway;
+        let out = &mut self.out;
+        let printed = peek(&self.vars, r, |v| match v {
+            None => quiet,
+            Some(Value::Host(_)) => false,
+            Some(v) => {
+                v.write_to(out);
+                true
+            }
+        });
+        if printed != Some(true) {
+            return Ok(false);
+        }
+        self.check_out()?;
+        Ok(true)
+    }
+
     /// Writes a reference's value: itself when `null`, a `#define` block rendered, otherwise
     /// `toString()`.
     fn render_value(&mut self, r: &Reference, v: &Value) -> Result<(), RenderError> {
@@ -233,7 +263,7 @@ impl<'t, 'e> Eval<'t, 'e> {
             // API Gateway renders every null reference as nothing, as if written `$!ref`
             // (ToQoz/api-gateway-mapping-template #5, recorded on AWS: "API Gateway will
             // render it as an empty string"); stock Velocity prints the reference.
-            Value::Null if r.silent || self.env.gateway() => Ok(()),
+            Value::Null if r.silent || self.gateway => Ok(()),
             Value::Null => {
                 let raw = self.null_text(r);
                 self.emit(&raw)
@@ -282,11 +312,14 @@ impl<'t, 'e> Eval<'t, 'e> {
     }
 
     fn var(&self, name: &str) -> Option<&Value> {
-        self.vars.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
+        self.vars
+            .iter()
+            .find(|(k, _)| same(k, name))
+            .map(|(_, v)| v)
     }
 
     fn set_var(&mut self, name: &str, v: Value) {
-        match self.vars.iter_mut().find(|(k, _)| &**k == name) {
+        match self.vars.iter_mut().find(|(k, _)| same(k, name)) {
             Some(slot) => slot.1 = v,
             None => self.vars.push((Rc::from(name), v)),
         }
@@ -294,7 +327,7 @@ impl<'t, 'e> Eval<'t, 'e> {
 
     /// Removes a variable, returning its value (to restore it later).
     fn take_var(&mut self, name: &str) -> Value {
-        match self.vars.iter().position(|(k, _)| &**k == name) {
+        match self.vars.iter().position(|(k, _)| same(k, name)) {
             Some(i) => self.vars.swap_remove(i).1,
             None => Value::Null,
         }
@@ -329,7 +362,7 @@ impl<'t, 'e> Eval<'t, 'e> {
         if let Some(v) = self.var(name) {
             return Ok(v.clone());
         }
-        if self.env.gateway() {
+        if self.gateway {
             match name {
                 "input" => return Ok(Value::Host(Host::Input)),
                 "util" => return Ok(Value::Host(Host::Util)),
@@ -443,7 +476,7 @@ impl<'t, 'e> Eval<'t, 'e> {
         // API Gateway allows 1,000 iterations per `#foreach` (its quotas page, "Number of
         // iterations in a #foreach ... #end loop in mapping templates: 1000"); the loop ends
         // there, as Velocity's `directive.foreach.maxloops` ends it.
-        let max = if self.env.gateway() {
+        let max = if self.gateway {
             GATEWAY_LOOP
         } else {
             usize::MAX
@@ -476,7 +509,7 @@ impl<'t, 'e> Eval<'t, 'e> {
             if !var.is_empty() {
                 self.set_var(var, item);
             }
-            self.set_var("velocityCount", Value::Int(i as i128 + 1));
+            self.set_var("velocityCount", Value::int(i as i128 + 1));
             self.set_var("velocityHasNext", Value::Bool(has_next));
             match self.nodes(body) {
                 Err(e) => break Err(e),
@@ -543,7 +576,16 @@ impl<'t, 'e> Eval<'t, 'e> {
     /// An expression's truth in `#if`, `&&`, `||` and `!` (`SimpleNode.evaluate`).
     fn cond(&mut self, e: &Expr) -> Result<bool, RenderError> {
         Ok(match e {
-            Expr::Ref(r) => self.reference(r)?.truthy(),
+            Expr::Ref(r) => {
+                let direct = match self.frames.is_empty() {
+                    true => peek(&self.vars, r, |v| v.is_some_and(Value::truthy)),
+                    false => None,
+                };
+                match direct {
+                    Some(truth) => truth,
+                    None => self.reference(r)?.truthy(),
+                }
+            }
             Expr::Bool(b) => *b,
             Expr::Not(e) => !self.cond(e)?,
             Expr::Binary(BinOp::And, a, b) => self.cond(a)? && self.cond(b)?,
@@ -559,7 +601,7 @@ impl<'t, 'e> Eval<'t, 'e> {
 
     pub(super) fn expr(&mut self, e: &Expr) -> Result<Value, RenderError> {
         Ok(match e {
-            Expr::Int(i) => Value::Int(*i),
+            Expr::Int(i) => Value::int(*i),
             Expr::Float(f) => Value::Float(*f),
             Expr::Bool(b) => Value::Bool(*b),
             Expr::Str(s) => Value::str(s),
@@ -599,9 +641,9 @@ impl<'t, 'e> Eval<'t, 'e> {
             return Err(RenderError::Budget("loop iterations"));
         }
         let items = if a <= b {
-            (a..=b).map(Value::Int).collect()
+            (a..=b).map(Value::int).collect()
         } else {
-            (b..=a).rev().map(Value::Int).collect()
+            (b..=a).rev().map(Value::int).collect()
         };
         Ok(Value::list(items))
     }
@@ -646,6 +688,45 @@ impl<'t, 'e> Eval<'t, 'e> {
     }
 }
 
+/// Looks up a reference made of a variable and properties (`$i`, `$i.name`,
+/// `$foreach.hasNext`) by borrowing, and hands `f` what it names (`None` for `null`).
+/// `None` when the reference needs the general path: a name that is not a variable (API
+/// Gateway's objects, undefined names), a method call or index, `.class`, or an object that
+/// is not a map. Only outside macros, where no parameter can shadow a variable.
+fn peek<R>(
+    vars: &[(Rc<str>, Value)],
+    r: &Reference,
+    f: impl FnOnce(Option<&Value>) -> R,
+) -> Option<R> {
+    let (_, root) = vars.iter().find(|(k, _)| same(k, &r.root))?;
+    walk(root, &r.steps, f)
+}
+
+fn walk<R>(v: &Value, steps: &[Step], f: impl FnOnce(Option<&Value>) -> R) -> Option<R> {
+    let Some((step, rest)) = steps.split_first() else {
+        return Some(f((!v.is_null()).then_some(v)));
+    };
+    let Step::Prop(name) = step else { return None };
+    if &**name == "class" {
+        return None;
+    }
+    match v {
+        Value::Map(m) => {
+            let entries = m.entries.borrow();
+            match entries.iter().find(|(k, _)| same(k, name)) {
+                Some((_, x)) => walk(x, rest, f),
+                // A missing key is `null`, and so is every step after it.
+                None => Some(f(None)),
+            }
+        }
+        Value::Host(Host::Loop(l)) if rest.is_empty() => {
+            let v = methods::loop_property(l, name);
+            Some(f((!v.is_null()).then_some(&v)))
+        }
+        _ => None,
+    }
+}
+
 fn is_str(v: &Value) -> bool {
     matches!(v, Value::Str(_))
 }
@@ -653,7 +734,7 @@ fn is_str(v: &Value) -> bool {
 /// An integer operand (`[a..b]` bounds, list indexes).
 pub(super) fn int_of(v: &Value) -> Option<i128> {
     match v {
-        Value::Int(i) => Some(*i),
+        Value::Int(i) => Some(i.get()),
         _ => None,
     }
 }
@@ -702,7 +783,7 @@ fn arithmetic(op: BinOp, x: Num, y: Num) -> Value {
             _ => None,
         };
         if let Some(r) = r {
-            return Value::Int(r);
+            return Value::int(r);
         }
     }
     let (a, b) = (x.as_f64(), y.as_f64());

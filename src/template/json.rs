@@ -12,7 +12,7 @@ pub fn to_value(v: &serde_json::Value) -> Value {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(*b),
         serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i.into()),
+            Some(i) => Value::int(i),
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         serde_json::Value::String(s) => Value::str(s),
@@ -32,23 +32,488 @@ pub fn to_value(v: &serde_json::Value) -> Value {
 /// Parses JSON text straight into the values a template sees (what [`to_value`] of a
 /// `serde_json::Value` gives, without building one): objects keep their keys' order, a
 /// repeated key keeps its first position and last value (`LinkedHashMap.put`).
+///
+/// A body is read by [`Reader`], a byte loop made for this one job (about a fifth of the
+/// instructions of serde_json's visitor path, which parsing a body spent half a `#foreach`
+/// render in). Whatever it refuses goes to serde_json, which reads it or refuses it with the
+/// message the 400 carries; so the reader only has to be right about what it accepts, and
+/// `tests::the_reader_reads_what_serde_reads` holds it to serde_json's results.
 pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
+    match std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| Reader::new(t).document())
+    {
+        Some(v) => Ok(v),
+        None => parse_serde(text),
+    }
+}
+
+/// [`parse`] through serde_json: the reference, and the error messages.
+fn parse_serde(text: &[u8]) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let v = serde::de::DeserializeSeed::deserialize(Seed, &mut de)?;
+    let mut keys = Keys::default();
+    let v = serde::de::DeserializeSeed::deserialize(Seed(&mut keys), &mut de)?;
     de.end()?;
     Ok(v)
 }
 
-struct Seed;
+/// serde_json's nesting limit: deeper documents are left to it (and it refuses them).
+const MAX_DEPTH: usize = 128;
 
-impl<'de> serde::de::DeserializeSeed<'de> for Seed {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(Seed)
+/// A JSON reader over text already checked to be UTF-8 (RFC 8259's grammar, serde_json's
+/// number rules). `None` means "not sure": the caller asks serde_json.
+struct Reader<'a> {
+    text: &'a str,
+    at: usize,
+    depth: usize,
+    keys: Keys,
+    /// The keys of the last object closed at each depth: the objects of an array mostly have
+    /// the same keys in the same order, so each key is first checked against its sibling's
+    /// (one compare, no string read, no cache lookup, no repeated-key scan). Only keys whose
+    /// raw text is their value (no `"`, `\\` or control characters) are kept here.
+    shapes: Vec<Vec<Rc<str>>>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(text: &'a str) -> Self {
+        Reader {
+            text,
+            at: 0,
+            depth: 0,
+            keys: Keys::default(),
+            shapes: Vec::new(),
+        }
+    }
+
+    fn document(mut self) -> Option<Value> {
+        let v = self.value()?;
+        self.space();
+        (self.at == self.text.len()).then_some(v)
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// Skips space, then expects `b`.
+    fn expect(&mut self, b: u8) -> Option<()> {
+        self.space();
+        (self.peek()? == b).then(|| self.at += 1)
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        self.space();
+        match self.peek()? {
+            b'{' => self.nested(Self::object),
+            b'[' => self.nested(Self::array),
+            b'"' => Some(Value::Str(Rc::from(self.string()?))),
+            b't' => self.word("true", Value::Bool(true)),
+            b'f' => self.word("false", Value::Bool(false)),
+            b'n' => self.word("null", Value::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn nested(&mut self, f: fn(&mut Self) -> Option<Value>) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        let v = f(self);
+        self.depth -= 1;
+        v
+    }
+
+    fn word(&mut self, word: &str, v: Value) -> Option<Value> {
+        self.text[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            v
+        })
+    }
+
+    /// After `{`.
+    fn object(&mut self) -> Option<Value> {
+        if self.shapes.len() <= self.depth {
+            self.shapes.resize_with(self.depth + 1, Vec::new);
+        }
+        let mut shape = std::mem::take(&mut self.shapes[self.depth]);
+        let entries = self.members(&shape);
+        if let Some(entries) = &entries {
+            let same = entries.len() == shape.len()
+                && entries
+                    .iter()
+                    .zip(&shape)
+                    .all(|((k, _), s)| Rc::ptr_eq(k, s));
+            if !same {
+                shape.clear();
+                if entries.iter().all(|(k, _)| raw_is_text(k)) {
+                    shape.extend(entries.iter().map(|(k, _)| k.clone()));
+                }
+            }
+        }
+        self.shapes[self.depth] = shape;
+        entries.map(Value::map)
+    }
+
+    /// An object's members up to and past its `}`.
+    fn members(&mut self, shape: &[Rc<str>]) -> Option<Vec<(Rc<str>, Value)>> {
+        let mut entries: Vec<(Rc<str>, Value)> = Vec::with_capacity(shape.len());
+        self.space();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(entries);
+        }
+        // Whether every key so far was the sibling's key in its place: then no key repeats
+        // (the sibling's keys are distinct), so there is nothing to look for.
+        let mut predicted = true;
+        // As in `Seed::visit_map`: repeated keys found by a scan, through an index past
+        // `SCAN_KEYS`.
+        let mut index: Option<ahash::AHashMap<Rc<str>, usize>> = None;
+        loop {
+            self.space();
+            let key = match shape.get(entries.len()) {
+                Some(k) if predicted && self.skip_key(k) => k.clone(),
+                _ => {
+                    predicted = false;
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    let key = self.string()?;
+                    self.keys.get(&key)
+                }
+            };
+            self.expect(b':')?;
+            let v = self.value()?;
+            if predicted {
+                entries.push((key, v));
+            } else {
+                if index.is_none() && entries.len() >= SCAN_KEYS {
+                    let built = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
+                    index = Some(built.collect());
+                }
+                let found = match &index {
+                    Some(ix) => ix.get(&key).copied(),
+                    None => entries.iter().position(|(e, _)| *e == key),
+                };
+                match found {
+                    Some(i) => entries[i].1 = v,
+                    None => {
+                        if let Some(ix) = &mut index {
+                            ix.insert(key.clone(), entries.len());
+                        }
+                        entries.push((key, v));
+                    }
+                }
+            }
+            self.space();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(entries);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Steps over `"key"` when the text here is exactly that.
+    fn skip_key(&mut self, key: &str) -> bool {
+        let rest = &self.text.as_bytes()[self.at..];
+        let n = key.len();
+        let here = rest.len() > n + 1
+            && rest[0] == b'"'
+            && rest[n + 1] == b'"'
+            && &rest[1..=n] == key.as_bytes();
+        if here {
+            self.at += n + 2;
+        }
+        here
+    }
+
+    /// After `[`.
+    fn array(&mut self) -> Option<Value> {
+        let mut items = Vec::new();
+        self.space();
+        if self.peek()? != b']' {
+            loop {
+                items.push(self.value()?);
+                self.space();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b']' => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.at += 1;
+        Some(Value::List(Rc::new(List {
+            items: std::cell::RefCell::new(items),
+            json: true,
+            array: false,
+        })))
+    }
+
+    /// At `"`: the string's text, borrowed when it has no escapes.
+    fn string(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        let bytes = self.text.as_bytes();
+        self.at += 1;
+        let start = self.at;
+        let mut owned: Option<String> = None;
+        let mut chunk = start;
+        loop {
+            match *bytes.get(self.at)? {
+                b'"' => {
+                    let tail = &self.text[chunk..self.at];
+                    self.at += 1;
+                    return Some(match owned {
+                        None => std::borrow::Cow::Borrowed(tail),
+                        Some(mut s) => {
+                            s.push_str(tail);
+                            std::borrow::Cow::Owned(s)
+                        }
+                    });
+                }
+                b'\\' => {
+                    let s = owned.get_or_insert_with(String::new);
+                    s.push_str(&self.text[chunk..self.at]);
+                    self.at += 1;
+                    let c = self.escape()?;
+                    s.push(c);
+                    chunk = self.at;
+                }
+                // Control characters must be escaped (serde_json refuses them raw).
+                0..=0x1f => return None,
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    /// After a backslash: the character it stands for. Lone surrogates are refused, as
+    /// serde_json refuses them.
+    fn escape(&mut self) -> Option<char> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4()?;
+                match hi {
+                    0xD800..=0xDBFF => {
+                        if !self.text[self.at..].starts_with("\\u") {
+                            return None;
+                        }
+                        self.at += 2;
+                        let lo = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return None;
+                        }
+                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
+                    }
+                    _ => char::from_u32(hi)?,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = self.text.get(self.at..self.at + 4)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.at += 4;
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// A number as serde_json gives it: an integer that fits `i64` (or a positive one that
+    /// fits `u64`, which `Seed::visit_u64` turns into a double past `i64`), `-0` and
+    /// integers beyond 64 bits as doubles, everything with a fraction or exponent a double.
+    fn number(&mut self) -> Option<Value> {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let negative = bytes[self.at] == b'-';
+        if negative {
+            self.at += 1;
+        }
+        // The digits as one integer, fraction included (`None` past 64 bits).
+        let mut mantissa = Some(0u64);
+        let push = |m: Option<u64>, d: u8| m?.checked_mul(10)?.checked_add(u64::from(d - b'0'));
+        match bytes.get(self.at)? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                while let Some(&d @ b'0'..=b'9') = bytes.get(self.at) {
+                    mantissa = push(mantissa, d);
+                    self.at += 1;
+                }
+            }
+            _ => return None,
+        }
+        let mut scale: i32 = 0;
+        let mut float = false;
+        if bytes.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            let first = self.at;
+            while let Some(&d @ b'0'..=b'9') = bytes.get(self.at) {
+                mantissa = push(mantissa, d);
+                self.at += 1;
+            }
+            if self.at == first {
+                return None;
+            }
+            scale = -((self.at - first).min(1000) as i32);
+            float = true;
+        }
+        if let Some(b'e' | b'E') = bytes.get(self.at) {
+            self.at += 1;
+            let sign = match bytes.get(self.at) {
+                Some(b'-') => {
+                    self.at += 1;
+                    -1
+                }
+                Some(b'+') => {
+                    self.at += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let first = self.at;
+            let mut exp: i32 = 0;
+            while let Some(&d @ b'0'..=b'9') = bytes.get(self.at) {
+                exp = exp.saturating_mul(10).saturating_add(i32::from(d - b'0'));
+                self.at += 1;
+            }
+            if self.at == first {
+                return None;
+            }
+            scale = scale.saturating_add(sign * exp);
+            float = true;
+        }
+        if !float {
+            if let Some(n) = mantissa {
+                return Some(integer(negative, n));
+            }
+        }
+        let f = match mantissa.and_then(|m| exact(m, scale)) {
+            Some(f) if negative => -f,
+            Some(f) => f,
+            None => self.text[start..self.at].parse::<f64>().ok()?,
+        };
+        // Past f64's range serde_json refuses the number ("number out of range").
+        f.is_finite().then_some(Value::Float(f))
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Seed {
+/// `m × 10^scale` when both are exact in a double, so one multiplication or division rounds
+/// it correctly (Clinger's fast path: below 2^53 and within 10^±22); `None` otherwise, for
+/// the full algorithm of `str::parse`.
+fn exact(m: u64, scale: i32) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    if m >= 1 << 53 {
+        return None;
+    }
+    let p = *POW10.get(scale.unsigned_abs() as usize)?;
+    Some(if scale < 0 {
+        m as f64 / p
+    } else {
+        m as f64 * p
+    })
+}
+
+/// Whether a key's JSON text, between its quotes, is the key itself (nothing escaped).
+fn raw_is_text(key: &str) -> bool {
+    key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// serde_json's integers (`parse_integer`): a negative whose negation is not a negative
+/// `i64` becomes a double (so `-0` is `-0.0`); a positive past `i64` becomes a double in
+/// `Seed::visit_u64`.
+fn integer(negative: bool, n: u64) -> Value {
+    if negative {
+        let neg = (n as i64).wrapping_neg();
+        if neg >= 0 {
+            Value::Float(-(n as f64))
+        } else {
+            Value::int(neg)
+        }
+    } else {
+        match i64::try_from(n) {
+            Ok(i) => Value::int(i),
+            Err(_) => Value::Float(n as f64),
+        }
+    }
+}
+
+/// The object keys met so far in one body, so the objects of an array (which mostly share
+/// their keys) share one `Rc<str>` per key instead of allocating each: a direct-mapped cache,
+/// so a body of many distinct keys costs one hash and one compare per key, never a search.
+struct Keys {
+    slots: [Option<Rc<str>>; KEY_SLOTS],
+}
+
+/// Slots of the key cache (a power of two).
+const KEY_SLOTS: usize = 64;
+
+/// Keys longer than this are not worth caching.
+const KEY_MAX: usize = 64;
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            slots: std::array::from_fn(|_| None),
+        }
+    }
+}
+
+impl Keys {
+    fn get(&mut self, key: &str) -> Rc<str> {
+        if key.len() > KEY_MAX {
+            return Rc::from(key);
+        }
+        // FNV-1a over the bytes: short keys, no need for anything stronger.
+        let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        let slot = &mut self.slots[hash as usize & (KEY_SLOTS - 1)];
+        match slot {
+            Some(k) if super::value::same(k, key) => k.clone(),
+            _ => {
+                let k: Rc<str> = Rc::from(key);
+                *slot = Some(k.clone());
+                k
+            }
+        }
+    }
+}
+
+struct Seed<'k>(&'k mut Keys);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Seed<'_> {
     type Value = Value;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("JSON")
@@ -60,12 +525,12 @@ impl<'de> serde::de::Visitor<'de> for Seed {
         Ok(Value::Bool(b))
     }
     fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
-        Ok(Value::Int(n.into()))
+        Ok(Value::int(n))
     }
     fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
         // `to_value` reads a u64 above i64 as a double, as serde_json's `as_i64` fails.
         Ok(match i64::try_from(n) {
-            Ok(i) => Value::Int(i.into()),
+            Ok(i) => Value::int(i),
             Err(_) => Value::Float(n as f64),
         })
     }
@@ -76,8 +541,9 @@ impl<'de> serde::de::Visitor<'de> for Seed {
         Ok(Value::str(s))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let keys = self.0;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element_seed(Seed)? {
+        while let Some(v) = seq.next_element_seed(Seed(&mut *keys))? {
             items.push(v);
         }
         Ok(Value::List(Rc::new(List {
@@ -91,8 +557,9 @@ impl<'de> serde::de::Visitor<'de> for Seed {
         // Repeated keys are looked for by a scan while the object is small and through an
         // index past that, so a body with a huge object costs linear time, not quadratic.
         let mut index: Option<ahash::AHashMap<Rc<str>, usize>> = None;
-        while let Some(k) = map.next_key_seed(KeySeed)? {
-            let v = map.next_value_seed(Seed)?;
+        let keys = self.0;
+        while let Some(k) = map.next_key_seed(KeySeed(&mut *keys))? {
+            let v = map.next_value_seed(Seed(&mut *keys))?;
             if index.is_none() && entries.len() >= SCAN_KEYS {
                 let built = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
                 index = Some(built.collect());
@@ -118,23 +585,24 @@ impl<'de> serde::de::Visitor<'de> for Seed {
 /// Objects up to this many keys find repeated keys by scanning.
 const SCAN_KEYS: usize = 16;
 
-/// An object key, straight into an `Rc<str>` (no intermediate `String`).
-struct KeySeed;
+/// An object key, straight into an `Rc<str>` (no intermediate `String`), shared through the
+/// body's key cache.
+struct KeySeed<'k>(&'k mut Keys);
 
-impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Rc<str>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Rc<str>, D::Error> {
-        d.deserialize_str(KeySeed)
+        d.deserialize_str(self)
     }
 }
 
-impl serde::de::Visitor<'_> for KeySeed {
+impl serde::de::Visitor<'_> for KeySeed<'_> {
     type Value = Rc<str>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a key")
     }
     fn visit_str<E>(self, s: &str) -> Result<Rc<str>, E> {
-        Ok(Rc::from(s))
+        Ok(self.0.get(s))
     }
 }
 
@@ -173,22 +641,34 @@ pub fn write(v: &Value, out: &mut String) {
 /// A JSON string literal.
 pub fn write_str(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{:04X}", c as u32));
+    let bytes = s.as_bytes();
+    let mut at = 0;
+    // Runs that need no escape are copied whole; every escaped character is ASCII, so the
+    // runs end on character boundaries.
+    while at < bytes.len() {
+        let end = at + bytes[at..].iter().take_while(|&&b| !special(b)).count();
+        out.push_str(&s[at..end]);
+        let Some(&b) = bytes.get(end) else { break };
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b => {
+                let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{:04X}", b));
             }
-            c => out.push(c),
         }
+        at = end + 1;
     }
     out.push('"');
+}
+
+/// A byte a JSON string cannot hold as it is: `"`, `\\` or a control character.
+fn special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// Writes a parsed JSON value as compact JSON text.
@@ -202,6 +682,175 @@ pub fn write_serde(v: &serde_json::Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tiny xorshift, so the generated corpus is the same on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    const PIECES: [&str; 33] = [
+        "0.1",
+        "123.456e-5",
+        "1e22",
+        "1e23",
+        "9007199254740993.0",
+        "-0.0",
+        "0.30000000000000004",
+        "1.7976931348623157e308",
+        "5e-324",
+        "0",
+        "-0",
+        "7",
+        "-12",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "1.5",
+        "-2.25e3",
+        "1E-7",
+        "6.02e+23",
+        "true",
+        "false",
+        "null",
+        r#""""#,
+        r#""a b""#,
+        r#""\"\\\/\b\f\n\r\t""#,
+        r#""\u00e9\u20AC""#,
+        r#""\uD83D\uDE00""#,
+        r#""é€😀""#,
+        r#""\uD83D""#,
+        r#""x\u0041y""#,
+    ];
+
+    fn generate(rng: &mut Rng, depth: usize, out: &mut String) {
+        let space = [" ", "", "\n", "\t", "\r\n "];
+        match rng.next(if depth > 4 { 1 } else { 3 }) {
+            0 => out.push_str(PIECES[rng.next(PIECES.len())]),
+            1 => {
+                out.push('[');
+                // Siblings that repeat one another, as the objects of an array do.
+                let mut first = String::new();
+                for i in 0..rng.next(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(space[rng.next(space.len())]);
+                    if i > 0 && rng.next(2) == 0 {
+                        out.push_str(&first);
+                    } else {
+                        let at = out.len();
+                        generate(rng, depth + 1, out);
+                        first = out[at..].to_string();
+                    }
+                }
+                out.push(']');
+            }
+            _ => {
+                out.push('{');
+                for i in 0..rng.next(4) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    // Few key names, so repeated keys come up.
+                    out.push_str(["\"a\"", "\"b\"", "\"\\u0061\"", "\"k\""][rng.next(4)]);
+                    out.push_str(space[rng.next(space.len())]);
+                    out.push(':');
+                    generate(rng, depth + 1, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// What a parse gives, as a comparable string.
+    fn outcome(r: Result<Value, serde_json::Error>) -> String {
+        match r {
+            Ok(v) => format!("ok {}", v.to_java_string()),
+            Err(e) => format!("error {e}"),
+        }
+    }
+
+    #[test]
+    fn the_reader_reads_what_serde_reads() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let damage = [
+            "", ",", "]", "}", "\"", "\\", ":", "x", "\u{1}", "-", ".", "e", "0",
+        ];
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            generate(&mut rng, 0, &mut text);
+            // Half the documents get a byte inserted or removed somewhere.
+            if rng.next(2) == 0 && !text.is_empty() {
+                let mut at = rng.next(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match rng.next(2) {
+                    0 => text.insert_str(at, damage[rng.next(damage.len())]),
+                    _ => {
+                        text.remove(at);
+                    }
+                }
+            }
+            let fast = outcome(parse(text.as_bytes()));
+            let reference = outcome(parse_serde(text.as_bytes()));
+            assert_eq!(fast, reference, "for {text:?}");
+        }
+        // Nesting past serde_json's limit is its error, not a stack overflow.
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(parse(deep.as_bytes()).is_err());
+        assert!(parse(&[b'"', 0xff, b'"']).is_err());
+    }
+
+    /// `write_str` one character at a time, as json-smart escapes.
+    fn write_str_slowly(s: &str) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_are_escaped_and_read_across_word_boundaries() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let alphabet = [
+            "a", "bcdefgh", "\"", "\\", "\n", "\u{1}", "\u{1f}", "é", "€", "😀", " ", "\t",
+            "\u{7f}",
+        ];
+        for _ in 0..5_000 {
+            let text: String = (0..rng.next(40))
+                .map(|_| alphabet[rng.next(alphabet.len())])
+                .collect();
+            let mut fast = String::new();
+            write_str(&text, &mut fast);
+            assert_eq!(fast, write_str_slowly(&text), "writing {text:?}");
+            // And read back by the reader, as a member of an object.
+            let doc = format!("{{\"k\": {fast}}}");
+            let read = Reader::new(&doc).document().map(|v| v.to_java_string());
+            assert_eq!(read, Some(format!("{{k={text}}}")), "reading {doc:?}");
+        }
+    }
 
     #[test]
     fn parsing_straight_to_values_matches_converting_a_serde_document() {

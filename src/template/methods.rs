@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::eval::{equals, int_of, Eval};
 use super::gateway;
 use super::regex as jregex;
-use super::value::{Host, List, Value};
+use super::value::{Host, List, Loop, Value};
 use super::RenderError;
 
 /// `$v.name`.
@@ -22,30 +22,19 @@ pub(super) fn property(ev: &mut Eval, v: &Value, name: &str) -> Result<Value, Re
     if name == "class" {
         return Ok(v
             .java_class()
-            .map_or(Value::Null, |(n, s)| Value::Host(Host::Class(n, s))));
+            .map_or(Value::Null, |c| Value::Host(Host::Class(c))));
     }
     Ok(match v {
         Value::Map(m) => m.get(name),
-        Value::Host(Host::Loop(l)) => match name {
-            "index" => Value::Int(l.index.get() as i128),
-            "count" => Value::Int(l.index.get() as i128 + 1),
-            "hasNext" => Value::Bool(l.has_next.get()),
-            "first" => Value::Bool(l.index.get() == 0),
-            "last" => Value::Bool(!l.has_next.get()),
-            "parent" => l
-                .parent
-                .clone()
-                .map_or(Value::Null, |p| Value::Host(Host::Loop(p))),
-            _ => Value::Null,
-        },
+        Value::Host(Host::Loop(l)) => loop_property(l, name),
         Value::Host(Host::Entry(e)) => match name {
             "key" => Value::Str(e.0.clone()),
             "value" => e.1.clone(),
             _ => Value::Null,
         },
-        Value::Host(Host::Class(n, simple)) => match name {
-            "name" => Value::str(n),
-            "simpleName" => Value::str(simple),
+        Value::Host(Host::Class(class)) => match name {
+            "name" => Value::str(class.name),
+            "simpleName" => Value::str(class.simple),
             _ => Value::Null,
         },
         Value::Host(h) => gateway::property(ev, h, name)?,
@@ -62,14 +51,32 @@ pub(super) fn property(ev: &mut Eval, v: &Value, name: &str) -> Result<Value, Re
     })
 }
 
+/// `$foreach.index`, `.count`, `.hasNext`, `.first`, `.last`, `.parent`; `null` for any
+/// other name.
+pub(super) fn loop_property(l: &Loop, name: &str) -> Value {
+    match name {
+        "index" => Value::int(l.index.get() as i128),
+        "count" => Value::int(l.index.get() as i128 + 1),
+        "hasNext" => Value::Bool(l.has_next.get()),
+        "first" => Value::Bool(l.index.get() == 0),
+        "last" => Value::Bool(!l.has_next.get()),
+        "parent" => l
+            .parent
+            .clone()
+            .map_or(Value::Null, |p| Value::Host(Host::Loop(p))),
+        _ => Value::Null,
+    }
+}
+
 /// `$v[i]`: a list element (a negative index counts from the end, corpus 043; out of range
 /// fails, 042) or a map value (`null` when absent).
 pub(super) fn index(v: &Value, i: &Value) -> Result<Value, RenderError> {
     Ok(match (v, i) {
         (Value::List(l), Value::Int(i)) => {
+            let i = i.get();
             let items = l.items.borrow();
             let len = items.len() as i128;
-            let at = if *i < 0 { len + i } else { *i };
+            let at = if i < 0 { len + i } else { i };
             match usize::try_from(at).ok().and_then(|a| items.get(a)) {
                 Some(x) => x.clone(),
                 None => {
@@ -88,9 +95,10 @@ pub(super) fn index(v: &Value, i: &Value) -> Result<Value, RenderError> {
 pub(super) fn set_index(v: &Value, i: &Value, x: Value) -> Result<(), RenderError> {
     match (v, i) {
         (Value::List(l), Value::Int(i)) => {
+            let i = i.get();
             let mut items = l.items.borrow_mut();
             let len = items.len() as i128;
-            let at = if *i < 0 { len + i } else { *i };
+            let at = if i < 0 { len + i } else { i };
             match usize::try_from(at).ok().and_then(|a| items.get_mut(a)) {
                 Some(slot) => *slot = x,
                 None => return Err(fault("index out of range in #set")),
@@ -210,7 +218,7 @@ fn substring(s: &str, from: usize, to: usize) -> Result<Value, RenderError> {
 /// `getBytes()`: the UTF-8 bytes as Java's signed bytes.
 fn bytes(s: &str) -> Value {
     Value::List(Rc::new(List {
-        items: std::cell::RefCell::new(s.bytes().map(|b| Value::Int(b as i8 as i128)).collect()),
+        items: std::cell::RefCell::new(s.bytes().map(|b| Value::int(b as i8 as i128)).collect()),
         json: false,
         array: true,
     }))
@@ -240,7 +248,7 @@ fn string_method(
     let strs: Vec<Option<Rc<str>>> = args.iter().map(arg_str).collect();
     let str_arg = |i: usize| strs.get(i).cloned().flatten();
     Ok(match (name, args.len()) {
-        ("length", 0) => Value::Int(utf16_len(s) as i128),
+        ("length", 0) => Value::int(utf16_len(s) as i128),
         ("isEmpty", 0) => Value::Bool(s.is_empty()),
         ("toString", 0) | ("intern", 0) => Value::Str(s.clone()),
         ("toLowerCase", 0) => Value::str(&s.to_lowercase()),
@@ -262,25 +270,25 @@ fn string_method(
             }
         },
         ("indexOf", 1) => match str_arg(0) {
-            Some(n) => Value::Int(s.find(&*n).map_or(-1, |b| units_before(s, b) as i128)),
+            Some(n) => Value::int(s.find(&*n).map_or(-1, |b| units_before(s, b) as i128)),
             None => Value::Null,
         },
         ("indexOf", 2) => match (str_arg(0), int_of(&args[1])) {
             (Some(n), Some(from)) => {
                 let from = from.max(0) as usize;
                 match byte_at(s, from.min(utf16_len(s))) {
-                    Some(b) => Value::Int(
+                    Some(b) => Value::int(
                         s[b..]
                             .find(&*n)
                             .map_or(-1, |i| units_before(s, b + i) as i128),
                     ),
-                    None => Value::Int(-1),
+                    None => Value::int(-1),
                 }
             }
             _ => Value::Null,
         },
         ("lastIndexOf", 1) => match str_arg(0) {
-            Some(n) => Value::Int(s.rfind(&*n).map_or(-1, |b| units_before(s, b) as i128)),
+            Some(n) => Value::int(s.rfind(&*n).map_or(-1, |b| units_before(s, b) as i128)),
             None => Value::Null,
         },
         ("contains", 1) => match str_arg(0) {
@@ -301,7 +309,7 @@ fn string_method(
             _ => Value::Bool(false),
         },
         ("compareTo", 1) => match str_arg(0) {
-            Some(o) => Value::Int(java_compare(s, &o)),
+            Some(o) => Value::int(java_compare(s, &o)),
             None => Value::Null,
         },
         ("concat", 1) => match &args[0] {
@@ -351,7 +359,7 @@ fn string_method(
             }
             None => Value::Null,
         },
-        ("hashCode", 0) => Value::Int(java_hash(s)),
+        ("hashCode", 0) => Value::int(java_hash(s)),
         ("getBytes", 0) => bytes(s),
         // The static `String.format`, called through an instance as Velocity allows.
         ("format", n) if n >= 1 => match &args[0] {
@@ -381,7 +389,7 @@ fn java_format(f: &str, args: &[Value]) -> Result<String, String> {
                 None => return Err("java.util.MissingFormatArgumentException: '%s'".into()),
             },
             Some('d') => match next.next() {
-                Some(Value::Int(i)) => out.push_str(&i.to_string()),
+                Some(Value::Int(i)) => out.push_str(&i.get().to_string()),
                 Some(_) => {
                     return Err("java.util.IllegalFormatConversionException: d".into());
                 }
@@ -437,7 +445,7 @@ fn java_replace(s: &str, a: &str, b: &str) -> String {
 fn list_method(v: &Value, l: &Rc<List>, name: &str, args: &[Value]) -> Result<Value, RenderError> {
     let len = l.items.borrow().len();
     Ok(match (name, args) {
-        ("size", []) => Value::Int(len as i128),
+        ("size", []) => Value::int(len as i128),
         ("isEmpty", []) => Value::Bool(len == 0),
         ("get", [i]) => match arg_int(i) {
             Some(i) if i < len => l.items.borrow()[i].clone(),
@@ -447,7 +455,7 @@ fn list_method(v: &Value, l: &Rc<List>, name: &str, args: &[Value]) -> Result<Va
             None => Value::Null,
         },
         ("contains", [x]) => Value::Bool(l.items.borrow().iter().any(|i| java_equals(i, x))),
-        ("indexOf", [x]) => Value::Int(
+        ("indexOf", [x]) => Value::int(
             l.items
                 .borrow()
                 .iter()
@@ -470,7 +478,7 @@ fn list_method(v: &Value, l: &Rc<List>, name: &str, args: &[Value]) -> Result<Va
             Some(i) if i < len => std::mem::replace(&mut l.items.borrow_mut()[i], x.clone()),
             _ => return Err(fault("Index out of bounds in set")),
         },
-        ("remove", [Value::Int(i)]) => match usize::try_from(*i) {
+        ("remove", [Value::Int(i)]) => match usize::try_from(i.get()) {
             Ok(i) if i < len => l.items.borrow_mut().remove(i),
             _ => return Err(fault("Index out of bounds in remove")),
         },
@@ -535,7 +543,7 @@ fn map_method(m: &Rc<super::value::Map>, name: &str, args: &[Value]) -> Value {
             Value::Bool(m.entries.borrow().iter().any(|(_, x)| java_equals(x, v)))
         }
         ("remove", [k]) => m.remove(&key(k)),
-        ("size", []) => Value::Int(m.entries.borrow().len() as i128),
+        ("size", []) => Value::int(m.entries.borrow().len() as i128),
         ("isEmpty", []) => Value::Bool(m.entries.borrow().is_empty()),
         ("keySet", []) => Value::list(
             m.entries
@@ -572,14 +580,14 @@ fn number_method(v: &Value, name: &str, args: &[Value]) -> Value {
     let n = v.number();
     match (name, args, n) {
         ("toString", [], _) => Value::str(&v.to_java_string()),
-        ("intValue", [], Some(n)) | ("longValue", [], Some(n)) => Value::Int(match n {
+        ("intValue", [], Some(n)) | ("longValue", [], Some(n)) => Value::int(match n {
             super::value::Num::Int(i) => i,
             super::value::Num::Float(f) => f as i128,
         }),
         ("doubleValue", [], Some(n)) | ("floatValue", [], Some(n)) => Value::Float(n.as_f64()),
         ("equals", [o], _) => Value::Bool(java_equals(v, o)),
         ("compareTo", [o], Some(n)) => match o.number() {
-            Some(m) => Value::Int(match n.as_f64().partial_cmp(&m.as_f64()) {
+            Some(m) => Value::int(match n.as_f64().partial_cmp(&m.as_f64()) {
                 Some(std::cmp::Ordering::Less) => -1,
                 Some(std::cmp::Ordering::Greater) => 1,
                 _ => 0,
@@ -590,7 +598,7 @@ fn number_method(v: &Value, name: &str, args: &[Value]) -> Value {
         ("parseInt", [Value::Str(s)], _) | ("valueOf", [Value::Str(s)], _) => s
             .trim()
             .parse::<i32>()
-            .map_or(Value::Null, |i| Value::Int(i as i128)),
+            .map_or(Value::Null, |i| Value::int(i as i128)),
         _ => Value::Null,
     }
 }

@@ -28,7 +28,7 @@ pub enum Value {
     Bool(bool),
     /// `java.lang.Integer`, `Long` or `BigInteger` (Velocity widens on overflow; all print
     /// the same).
-    Int(i128),
+    Int(Int),
     /// `java.lang.Double`.
     Float(f64),
     /// `java.lang.String`.
@@ -39,6 +39,36 @@ pub enum Value {
     Map(Rc<Map>),
     /// One of API Gateway's objects (`$input`, `$util`, `$context`...) or a loop's `$foreach`.
     Host(Host),
+}
+
+/// String equality for the short names templates look up (variables, keys): bytes compared
+/// in place, where `==` calls `memcmp`, which costs more than the compare for a few bytes.
+#[inline]
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// A Java integer of any width (`Integer`, `Long`, `BigInteger` up to 128 bits), stored at
+/// 8-byte alignment: an `i128` field would align every [`Value`] to 16 bytes and make it 48
+/// bytes instead of 24, and values are moved on every step of a render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed(8))]
+pub struct Int(i128);
+
+impl Int {
+    /// The integer.
+    pub fn get(self) -> i128 {
+        self.0
+    }
+}
+
+/// A class as `$v.class` reports it.
+#[derive(Debug)]
+pub struct JavaClass {
+    /// `getName()`.
+    pub name: &'static str,
+    /// `getSimpleName()`.
+    pub simple: &'static str,
 }
 
 /// An object that is not plain data: API Gateway's variables, a loop's `$foreach`, a
@@ -60,7 +90,7 @@ pub enum Host {
     /// An element of `$map.entrySet()`: `$e.key`, `$e.value`.
     Entry(Rc<(Rc<str>, Value)>),
     /// `$v.class`: its name and simple name.
-    Class(&'static str, &'static str),
+    Class(&'static JavaClass),
 }
 
 impl Host {
@@ -76,9 +106,9 @@ impl Host {
             Host::Util => out.push_str("com.amazonaws.apigateway.Util"),
             Host::Context(_) | Host::StageVariables => out.push_str("{}"),
             Host::Block(_) => {}
-            Host::Class(name, _) => {
+            Host::Class(class) => {
                 out.push_str("class ");
-                out.push_str(name);
+                out.push_str(class.name);
             }
         }
     }
@@ -119,19 +149,19 @@ impl Map {
         self.entries
             .borrow()
             .iter()
-            .find(|(k, _)| &**k == key)
+            .find(|(k, _)| same(k, key))
             .map_or(Value::Null, |(_, v)| v.clone())
     }
 
     /// Whether `key` is present.
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.borrow().iter().any(|(k, _)| &**k == key)
+        self.entries.borrow().iter().any(|(k, _)| same(k, key))
     }
 
     /// Java's `put`: replaces in place (keeping the key's position), returns the previous value.
     pub fn put(&self, key: Rc<str>, value: Value) -> Value {
         let mut entries = self.entries.borrow_mut();
-        if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
+        if let Some(slot) = entries.iter_mut().find(|(k, _)| same(k, &key)) {
             return std::mem::replace(&mut slot.1, value);
         }
         entries.push((key, value));
@@ -141,7 +171,7 @@ impl Map {
     /// Java's `remove`: the removed value.
     pub fn remove(&self, key: &str) -> Value {
         let mut entries = self.entries.borrow_mut();
-        match entries.iter().position(|(k, _)| &**k == key) {
+        match entries.iter().position(|(k, _)| same(k, key)) {
             Some(i) => entries.remove(i).1,
             None => Value::Null,
         }
@@ -149,6 +179,11 @@ impl Map {
 }
 
 impl Value {
+    /// An integer value.
+    pub fn int(i: impl Into<i128>) -> Value {
+        Value::Int(Int(i.into()))
+    }
+
     /// A string value.
     pub fn str(s: &str) -> Value {
         Value::Str(Rc::from(s))
@@ -184,7 +219,7 @@ impl Value {
     /// The value as a number, when it is one.
     pub fn number(&self) -> Option<Num> {
         match self {
-            Value::Int(i) => Some(Num::Int(*i)),
+            Value::Int(i) => Some(Num::Int(i.get())),
             Value::Float(f) => Some(Num::Float(*f)),
             _ => None,
         }
@@ -197,7 +232,11 @@ impl Value {
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => {
                 let mut buf = itoa::Buffer::new();
-                out.push_str(buf.format(*i));
+                // 64-bit formatting is the quicker one, and nearly every integer fits.
+                out.push_str(match i64::try_from(i.get()) {
+                    Ok(n) => buf.format(n),
+                    Err(_) => buf.format(i.get()),
+                });
             }
             Value::Float(f) => write_double(*f, out),
             Value::Str(s) => out.push_str(s),
@@ -236,19 +275,26 @@ impl Value {
     }
 
     /// The Java class Velocity would report for `$v.class` (name, simple name).
-    pub fn java_class(&self) -> Option<(&'static str, &'static str)> {
+    pub fn java_class(&self) -> Option<&'static JavaClass> {
+        const fn class(name: &'static str, simple: &'static str) -> JavaClass {
+            JavaClass { name, simple }
+        }
         Some(match self {
             Value::Null | Value::Host(_) => return None,
-            Value::Bool(_) => ("java.lang.Boolean", "Boolean"),
-            Value::Int(i) if i32::try_from(*i).is_ok() => ("java.lang.Integer", "Integer"),
-            Value::Int(i) if i64::try_from(*i).is_ok() => ("java.lang.Long", "Long"),
-            Value::Int(_) => ("java.math.BigInteger", "BigInteger"),
-            Value::Float(_) => ("java.lang.Double", "Double"),
-            Value::Str(_) => ("java.lang.String", "String"),
-            Value::List(l) if l.json => ("net.minidev.json.JSONArray", "JSONArray"),
-            Value::List(l) if l.array => ("[Ljava.lang.String;", "String[]"),
-            Value::List(_) => ("java.util.ArrayList", "ArrayList"),
-            Value::Map(_) => ("java.util.LinkedHashMap", "LinkedHashMap"),
+            Value::Bool(_) => &const { class("java.lang.Boolean", "Boolean") },
+            Value::Int(i) if i32::try_from(i.get()).is_ok() => {
+                &const { class("java.lang.Integer", "Integer") }
+            }
+            Value::Int(i) if i64::try_from(i.get()).is_ok() => {
+                &const { class("java.lang.Long", "Long") }
+            }
+            Value::Int(_) => &const { class("java.math.BigInteger", "BigInteger") },
+            Value::Float(_) => &const { class("java.lang.Double", "Double") },
+            Value::Str(_) => &const { class("java.lang.String", "String") },
+            Value::List(l) if l.json => &const { class("net.minidev.json.JSONArray", "JSONArray") },
+            Value::List(l) if l.array => &const { class("[Ljava.lang.String;", "String[]") },
+            Value::List(_) => &const { class("java.util.ArrayList", "ArrayList") },
+            Value::Map(_) => &const { class("java.util.LinkedHashMap", "LinkedHashMap") },
         })
     }
 
@@ -282,7 +328,7 @@ impl Num {
     /// As a value.
     pub fn value(self) -> Value {
         match self {
-            Num::Int(i) => Value::Int(i),
+            Num::Int(i) => Value::int(i),
             Num::Float(f) => Value::Float(f),
         }
     }
@@ -331,6 +377,16 @@ mod tests {
         v.to_java_string()
     }
 
+    /// Values are moved on every step of a render: they stay three words (see [`Int`]), and
+    /// integers past 64 bits still print whole.
+    #[test]
+    fn a_value_is_three_words_and_keeps_128_bit_integers() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        let big = i128::from(i64::MAX) * 1000 + 7;
+        assert_eq!(show(&Value::int(big)), big.to_string());
+        assert_eq!(show(&Value::int(-5)), "-5");
+    }
+
     #[test]
     fn doubles_print_as_java_does() {
         for (d, s) in [
@@ -349,7 +405,7 @@ mod tests {
 
     #[test]
     fn collections_print_as_java_does() {
-        let l = Value::list(vec![Value::str("a"), Value::Int(1), Value::Null]);
+        let l = Value::list(vec![Value::str("a"), Value::int(1), Value::Null]);
         assert_eq!(show(&l), "[a, 1, null]");
         let m = Value::map(vec![("k".into(), Value::str("v")), ("n".into(), l)]);
         assert_eq!(show(&m), "{k=v, n=[a, 1, null]}");
@@ -358,9 +414,9 @@ mod tests {
     #[test]
     fn put_keeps_position_and_returns_the_old_value() {
         let m = Map::default();
-        assert!(m.put("a".into(), Value::Int(1)).is_null());
-        m.put("b".into(), Value::Int(2));
-        assert_eq!(show(&m.put("a".into(), Value::Int(3))), "1");
+        assert!(m.put("a".into(), Value::int(1)).is_null());
+        m.put("b".into(), Value::int(2));
+        assert_eq!(show(&m.put("a".into(), Value::int(3))), "1");
         assert_eq!(show(&Value::Map(Rc::new(m))), "{a=3, b=2}");
     }
 
@@ -369,6 +425,6 @@ mod tests {
         assert!(!Value::Null.truthy());
         assert!(!Value::Bool(false).truthy());
         assert!(Value::str("").truthy());
-        assert!(Value::Int(0).truthy());
+        assert!(Value::int(0).truthy());
     }
 }
