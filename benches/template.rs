@@ -5,38 +5,18 @@
 //!
 //! Targets (the templates issue): a 1 KB JSON reshape under 5 µs, 100 items under 50 µs.
 
-use std::rc::Rc;
+mod shapes;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 /// The gateway's allocator (`src/main.rs`), so allocation costs what it costs on a shard.
 #[global_allocator]
 static GLOBAL: tollgate::alloc::Allocator = tollgate::alloc::Allocator;
-use tollgate::template::{Bindings, Budget, ContextValue, ParamKind, Template, Value};
-
-/// A request as the bench's templates see it: a body, and `$context.stage`.
-struct Request {
-    body: Vec<u8>,
-}
-
-impl Bindings for Request {
-    fn body(&self) -> &[u8] {
-        &self.body
-    }
-    fn param(&self, _kind: ParamKind, _name: &str) -> Option<Rc<str>> {
-        None
-    }
-    fn context(&self, path: &str) -> ContextValue {
-        match path {
-            "stage" => ContextValue::Value(Value::str("prod")),
-            _ => ContextValue::Missing,
-        }
-    }
-}
+use shapes::Request;
+use tollgate::template::{Budget, Template};
 
 fn file(name: &str) -> String {
-    let path = format!("{}/loadtest/templates/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    shapes::read(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The shapes: (name, template file, body file).

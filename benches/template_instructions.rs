@@ -7,38 +7,15 @@
 //! `template_instructions TEMPLATE BODY N` renders TEMPLATE over BODY N times;
 //! `template_instructions --parse BODY N` only parses BODY as `$input.path('$')` would.
 
+mod shapes;
+
 use std::process::ExitCode;
-use std::rc::Rc;
 
 /// The gateway's allocator (`src/main.rs`), so allocation costs what it costs on a shard.
 #[global_allocator]
 static GLOBAL: tollgate::alloc::Allocator = tollgate::alloc::Allocator;
-use tollgate::template::{json, Bindings, Budget, ContextValue, ParamKind, Template, Value};
-
-/// A request as the shapes see it: a body, and `$context.stage` (as in `benches/template.rs`).
-struct Request {
-    body: Vec<u8>,
-}
-
-impl Bindings for Request {
-    fn body(&self) -> &[u8] {
-        &self.body
-    }
-    fn param(&self, _kind: ParamKind, _name: &str) -> Option<Rc<str>> {
-        None
-    }
-    fn context(&self, path: &str) -> ContextValue {
-        match path {
-            "stage" => ContextValue::Value(Value::str("prod")),
-            _ => ContextValue::Missing,
-        }
-    }
-}
-
-fn read(name: &str) -> Result<String, String> {
-    let path = format!("{}/loadtest/templates/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))
-}
+use shapes::{read, Request};
+use tollgate::template::{json, Budget, Template};
 
 fn run(args: &[String]) -> Result<usize, String> {
     let [_, what, body, n] = args else {

@@ -24,7 +24,10 @@
 #   TOLLGATE_BIN        measure this Tollgate binary instead of the one built (with SKIP_BUILD=1)
 #   ACCESS_LOG=1        also measure Tollgate with the stage's access log on (default JSON format,
 #                       to a file in the run directory): row `tollgate+log`
-#   BASELINE_GATEWAY_EXTRA  TOML appended to the baseline's gateway.toml (default: none)
+#   BASELINE_GATEWAY_EXTRA  TOML appended to the baseline's gateway.toml after the same
+#                       [throttle] raise Tollgate's run gets (default: nothing more;
+#                       BASELINE_UNTHROTTLED=0 leaves the raise out, for binaries older
+#                       than throttling)
 #   BASELINE_BIN        also measure this other Tollgate binary (e.g. one built without
 #                       metrics/access logs) on the same config: row `baseline`
 #   TOLLGATE_PORT=18080 ORIGIN_PORT=18081 NGINX_PORT=18082
@@ -300,14 +303,18 @@ EOF
         done
     }
     # The account throttle (AWS default 10,000 req/s) would cap this measurement: raise it.
-    # A baseline binary older than throttling does not know the section and runs without it.
     unthrottled=$'\n[throttle]\nrate_limit = 1000000000\nburst_limit = 1000000000'
     run_tollgate tollgate "$BIN" "" "$unthrottled"
     if [[ -n "${ACCESS_LOG:-}" ]]; then
         run_tollgate tollgate+log "$BIN" "access_log = { destination = \"$OUT/tollgate+log/access.log\" }" "$unthrottled"
     fi
     if [[ -n "${BASELINE_BIN:-}" ]]; then
-        run_tollgate baseline "$BASELINE_BIN" "" "${BASELINE_GATEWAY_EXTRA:-}"
+        # The same raise as above (without it every baseline request past 10,000/s is a 429;
+        # BASELINE_UNTHROTTLED=0 for a binary older than throttling, which refuses the
+        # section), then whatever the caller adds.
+        raise=""
+        [[ "${BASELINE_UNTHROTTLED:-1}" == 1 ]] && raise="$unthrottled"
+        run_tollgate baseline "$BASELINE_BIN" "" "$raise${BASELINE_GATEWAY_EXTRA:+$'\n'$BASELINE_GATEWAY_EXTRA}"
     fi
 fi
 

@@ -174,9 +174,7 @@ impl<'a> Reader<'a> {
         // Whether every key so far was the sibling's key in its place: then no key repeats
         // (the sibling's keys are distinct), so there is nothing to look for.
         let mut predicted = true;
-        // As in `Seed::visit_map`: repeated keys found by a scan, through an index past
-        // `SCAN_KEYS`.
-        let mut index: Option<ahash::AHashMap<Rc<str>, usize>> = None;
+        let mut index = None;
         loop {
             self.space();
             let key = match shape.get(entries.len()) {
@@ -195,23 +193,7 @@ impl<'a> Reader<'a> {
             if predicted {
                 entries.push((key, v));
             } else {
-                if index.is_none() && entries.len() >= SCAN_KEYS {
-                    let built = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
-                    index = Some(built.collect());
-                }
-                let found = match &index {
-                    Some(ix) => ix.get(&key).copied(),
-                    None => entries.iter().position(|(e, _)| *e == key),
-                };
-                match found {
-                    Some(i) => entries[i].1 = v,
-                    None => {
-                        if let Some(ix) = &mut index {
-                            ix.insert(key.clone(), entries.len());
-                        }
-                        entries.push((key, v));
-                    }
-                }
+                put(&mut entries, &mut index, key, v);
             }
             self.space();
             match self.peek()? {
@@ -554,31 +536,42 @@ impl<'de> serde::de::Visitor<'de> for Seed<'_> {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries: Vec<(Rc<str>, Value)> = Vec::new();
-        // Repeated keys are looked for by a scan while the object is small and through an
-        // index past that, so a body with a huge object costs linear time, not quadratic.
-        let mut index: Option<ahash::AHashMap<Rc<str>, usize>> = None;
+        let mut index = None;
         let keys = self.0;
         while let Some(k) = map.next_key_seed(KeySeed(&mut *keys))? {
             let v = map.next_value_seed(Seed(&mut *keys))?;
-            if index.is_none() && entries.len() >= SCAN_KEYS {
-                let built = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
-                index = Some(built.collect());
-            }
-            let found = match &index {
-                Some(ix) => ix.get(&k).copied(),
-                None => entries.iter().position(|(e, _)| *e == k),
-            };
-            match found {
-                Some(i) => entries[i].1 = v,
-                None => {
-                    if let Some(ix) = &mut index {
-                        ix.insert(k.clone(), entries.len());
-                    }
-                    entries.push((k, v));
-                }
-            }
+            put(&mut entries, &mut index, k, v);
         }
         Ok(Value::map(entries))
+    }
+}
+
+/// `LinkedHashMap.put` while an object is read: a repeated key keeps its first place and takes
+/// the new value. Repeated keys are looked for by a scan while the object is small and
+/// through an index (built here once it passes [`SCAN_KEYS`]) past that, so a body with a
+/// huge object costs linear time, not quadratic.
+fn put(
+    entries: &mut Vec<(Rc<str>, Value)>,
+    index: &mut Option<ahash::AHashMap<Rc<str>, usize>>,
+    key: Rc<str>,
+    v: Value,
+) {
+    if index.is_none() && entries.len() >= SCAN_KEYS {
+        let built = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
+        *index = Some(built.collect());
+    }
+    let found = match index {
+        Some(ix) => ix.get(&key).copied(),
+        None => entries.iter().position(|(e, _)| *e == key),
+    };
+    match found {
+        Some(i) => entries[i].1 = v,
+        None => {
+            if let Some(ix) = index {
+                ix.insert(key.clone(), entries.len());
+            }
+            entries.push((key, v));
+        }
     }
 }
 
