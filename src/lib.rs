@@ -33,6 +33,8 @@ pub mod server;
 pub mod snapshot;
 pub mod systemd;
 pub mod template;
+#[cfg(test)]
+mod testing;
 pub mod throttle;
 pub mod tls;
 pub mod upgrade;

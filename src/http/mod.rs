@@ -190,32 +190,16 @@ mod tests {
         assert!(has_bare_lf(b"a\r\n\n"));
     }
 
-    /// Tiny xorshift PRNG so the property test needs no dependency and is reproducible.
-    struct XorShift(u64);
+    use crate::testing::XorShift;
 
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-
-        /// A byte biased towards the ones HTTP parsers branch on.
-        fn byte(&mut self) -> u8 {
-            const INTERESTING: &[u8] =
-                b"\r\n\r\n \t:;,=\"\\/?#0123456789abcdefABCDEF-_HTP.%\x00\x01\x7f\x80\xff";
-            if self.below(4) == 0 {
-                self.next() as u8
-            } else {
-                INTERESTING[self.below(INTERESTING.len())]
-            }
+    /// A byte biased towards the ones HTTP parsers branch on.
+    fn byte(rng: &mut XorShift) -> u8 {
+        const INTERESTING: &[u8] =
+            b"\r\n\r\n \t:;,=\"\\/?#0123456789abcdefABCDEF-_HTP.%\x00\x01\x7f\x80\xff";
+        if rng.below(4) == 0 {
+            rng.next() as u8
+        } else {
+            INTERESTING[rng.below(INTERESTING.len())]
         }
     }
 
@@ -234,8 +218,8 @@ mod tests {
         for _ in 0..=rng.below(3) {
             let at = rng.below(v.len() + 1);
             match rng.below(3) {
-                0 if at < v.len() => v[at] = rng.byte(),
-                1 => v.insert(at, rng.byte()),
+                0 if at < v.len() => v[at] = byte(rng),
+                1 => v.insert(at, byte(rng)),
                 _ if at < v.len() => {
                     v.remove(at);
                 }
@@ -317,7 +301,7 @@ mod tests {
         }
         for _ in 0..20_000 {
             let input = match rng.below(3) {
-                0 => (0..rng.below(160)).map(|_| rng.byte()).collect(),
+                0 => (0..rng.below(160)).map(|_| byte(&mut rng)).collect(),
                 _ => {
                     let seed = SEEDS[rng.below(SEEDS.len())];
                     let m = mutate(&mut rng, seed);
