@@ -41,3 +41,4 @@ pub mod upgrade;
 pub mod upstream;
 pub mod validate;
 pub mod wire;
+pub mod ws;

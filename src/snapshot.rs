@@ -40,6 +40,10 @@ pub struct Snapshot {
     /// Whether any method is `AWS_IAM` (their bodies are read before authorization, since
     /// the signature covers them).
     pub has_iam_methods: bool,
+    /// WebSocket APIs by id (found by host like REST APIs; see `crate::ws`).
+    pub ws_apis: AHashMap<Box<str>, Arc<crate::ws::WsApi>>,
+    /// Frame, message and time limits of WebSocket connections.
+    pub ws_limits: crate::ws::WsLimits,
 }
 
 /// What every Lambda invocation shares.
@@ -335,6 +339,8 @@ impl Snapshot {
             functions: Arc::new([]),
             identities: Arc::default(),
             has_iam_methods: false,
+            ws_apis: AHashMap::new(),
+            ws_limits: crate::ws::WsLimits::default(),
         }
     }
 }

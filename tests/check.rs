@@ -66,7 +66,7 @@ fn the_summary_counts_what_was_understood() {
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stdout.contains(
-            "configuration OK: 1 API, 1 stage, 1 deployment, 1 method, 0 usage plans, 0 API keys, 2 custom domains ("
+            "configuration OK: 1 API, 1 stage, 1 deployment, 1 method, 0 routes, 0 usage plans, 0 API keys, 2 custom domains ("
         ),
         "stdout: {stdout}"
     );

@@ -47,8 +47,18 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         region: &region,
         account: &settings.account_id,
     };
-    let apis = validated
+    let (ws, rest): (Vec<ValidApi>, Vec<ValidApi>) = validated
         .apis
+        .into_iter()
+        .partition(|api| api.websocket.is_some());
+    let ws_apis = ws
+        .into_iter()
+        .filter_map(|api| {
+            let api = compile_ws_api(api, &mut ctx)?;
+            Some((api.id.clone(), Arc::new(api)))
+        })
+        .collect();
+    let apis = rest
         .into_iter()
         .map(|api| {
             let api = compile_api(api, &mut ctx, &mut traffic);
@@ -71,7 +81,70 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         functions: functions.into(),
         identities: Arc::default(),
         has_iam_methods: false,
+        ws_apis,
+        ws_limits: validated.ws_limits,
     }
+}
+
+/// A WebSocket API: each stage's routes, with the stage's variables applied to its
+/// functions (as an `AWS_PROXY` method's).
+fn compile_ws_api(api: ValidApi, ctx: &mut Ctx<'_>) -> Option<crate::ws::WsApi> {
+    use crate::ws::api::{WsIntegration, WsRoute, WsStage};
+    let file = api.file;
+    let mut stages = AHashMap::new();
+    for s in &api.stages {
+        let deployment = &api.deployments[s.deployment];
+        let mut routes = AHashMap::new();
+        for r in &deployment.routes {
+            let integration = match &r.integration {
+                ValidIntegration::Mock(mock) => {
+                    WsIntegration::Mock(crate::snapshot::MockIntegration {
+                        status: mock.status,
+                        headers: mock.headers.clone(),
+                        body: mock.body.clone(),
+                    })
+                }
+                ValidIntegration::AwsProxy(plan) => {
+                    match lambda_function(&file, plan, &s.variables, ctx) {
+                        Ok(function) => WsIntegration::Lambda(function),
+                        Err(message) => {
+                            let field = format!("stages.{}: {}", s.name, plan.field);
+                            ctx.sink.at(&file, plan.line, field, message);
+                            continue;
+                        }
+                    }
+                }
+                // Refused by validation.
+                _ => continue,
+            };
+            let route = WsRoute {
+                key: r.key.as_str().into(),
+                integration,
+                two_way: r.two_way,
+            };
+            routes.insert(r.key.as_str().into(), Arc::new(route));
+        }
+        let mut variables: Vec<(Box<str>, Box<str>)> = s
+            .variables
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect();
+        variables.sort();
+        let stage = WsStage {
+            name: s.name.as_str().into(),
+            deployment_id: deployment.id.as_str().into(),
+            routes,
+            variables: variables.into(),
+        };
+        stages.insert(s.name.as_str().into(), stage);
+    }
+    Some(crate::ws::WsApi {
+        id: api.id.into(),
+        selection: api.websocket?,
+        region: ctx.region.into(),
+        account: ctx.account.into(),
+        stages,
+    })
 }
 
 /// What compiling methods needs besides the method itself.

@@ -28,6 +28,7 @@ pub mod traffic;
 pub mod uri;
 pub mod validate;
 pub mod validation;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -111,17 +112,18 @@ pub fn load(dir: &Path, generation: u64) -> Result<LoadedConfig, ConfigErrors> {
 
 /// Validates `dir` exactly as [`load`] does (backend hosts are resolved too) and returns a
 /// one-line summary for `tollgate --check`, e.g.
-/// `configuration OK: 1 API, 2 stages, 2 deployments, 4 methods, 1 usage plan, 2 API keys,
-/// 0 custom domains (config)`: what was understood, so a file that was skipped by mistake
+/// `configuration OK: 1 API, 2 stages, 2 deployments, 4 methods, 0 routes, 1 usage plan,
+/// 2 API keys, 0 custom domains (config)`: what was understood, so a file that was skipped by mistake
 /// (wrong folder, wrong extension) shows as a count that is too low.
 pub fn check(dir: &Path) -> Result<String, ConfigErrors> {
     let (_, counts) = load_counted(dir, 0)?;
     Ok(format!(
-        "configuration OK: {}, {}, {}, {}, {}, {}, {} ({})",
+        "configuration OK: {}, {}, {}, {}, {}, {}, {}, {} ({})",
         plural(counts.apis, "API"),
         plural(counts.stages, "stage"),
         plural(counts.deployments, "deployment"),
         plural(counts.methods, "method"),
+        plural(counts.routes, "route"),
         plural(counts.plans, "usage plan"),
         plural(counts.keys, "API key"),
         plural(counts.domains, "custom domain"),
@@ -136,6 +138,8 @@ struct Counts {
     stages: usize,
     deployments: usize,
     methods: usize,
+    /// WebSocket routes.
+    routes: usize,
     plans: usize,
     keys: usize,
     domains: usize,
@@ -185,6 +189,12 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
             .iter()
             .flat_map(|a| &a.deployments)
             .map(|d| d.methods.len())
+            .sum(),
+        routes: validated
+            .apis
+            .iter()
+            .flat_map(|a| &a.deployments)
+            .map(|d| d.routes.len())
             .sum(),
     };
     let identities = identities::load(dir, &account_of_events, &mut sink);

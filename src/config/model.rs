@@ -201,6 +201,14 @@ pub struct LimitsSection {
     /// Request bodies up to this many bytes are read whole before the backend is connected
     /// (default 65536; 0 streams every body).
     pub request_buffer_bytes: Option<Spanned<i64>>,
+    /// WebSocket APIs: largest frame payload (AWS: 32 KB), bytes.
+    pub websocket_frame_bytes: Option<Spanned<i64>>,
+    /// WebSocket APIs: largest message (AWS: 128 KB), bytes.
+    pub websocket_message_bytes: Option<Spanned<i64>>,
+    /// WebSocket APIs: a connection silent this long is closed (AWS: 10 minutes).
+    pub websocket_idle_timeout_ms: Option<Spanned<i64>>,
+    /// WebSocket APIs: a connection is closed this long after it opened (AWS: 2 hours).
+    pub websocket_max_duration_ms: Option<Spanned<i64>>,
 }
 
 /// One API file in `apis_dir`: a REST API with its stages and deployments.
@@ -212,6 +220,10 @@ pub struct ApiFile {
     pub id: Option<Spanned<String>>,
     /// Human name, for people reading the file.
     pub name: Option<Spanned<String>>,
+    /// `protocolType`: `REST` (default) or `WEBSOCKET` (deployments then have `routes`).
+    pub protocol_type: Option<Spanned<String>>,
+    /// `routeSelectionExpression` of a WebSocket API (`$request.body.action`).
+    pub route_selection_expression: Option<Spanned<String>>,
     /// `[stages.NAME]`, in file order.
     #[serde(default)]
     pub stages: Entries<Spanned<String>, StageModel>,
@@ -322,6 +334,20 @@ pub struct DeploymentModel {
     /// `methods."METHOD /resource/path"`, in file order.
     #[serde(default)]
     pub methods: Entries<Spanned<String>, MethodModel>,
+    /// A WebSocket API's `routes."KEY"` (`$connect`, `$disconnect`, `$default`, custom keys).
+    #[serde(default)]
+    pub routes: Entries<Spanned<String>, RouteModel>,
+}
+
+/// One route of a WebSocket API's deployment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteModel {
+    /// What the route's messages go to: `MOCK` or `AWS_PROXY`.
+    pub integration: IntegrationModel,
+    /// `routeResponseSelectionExpression`: `$default` makes the route two-way (what the
+    /// integration answers is sent back to the client).
+    pub route_response_selection_expression: Option<Spanned<String>>,
 }
 
 /// One method of a deployment.

@@ -236,7 +236,7 @@ fn check_summarises_the_example() {
     let summary = check(&example_dir()).expect("example config");
     assert!(
         summary.starts_with(
-            "configuration OK: 1 API, 2 stages, 2 deployments, 7 methods, 1 usage plan, 1 API key, 0 custom domains ("
+            "configuration OK: 2 APIs, 3 stages, 3 deployments, 7 methods, 2 routes, 1 usage plan, 1 API key, 0 custom domains ("
         ),
         "{summary}"
     );

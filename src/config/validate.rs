@@ -59,6 +59,8 @@ pub struct Validated {
     pub functions: Vec<Arc<crate::function::FunctionSpec>>,
     /// `server.region`: the region of the APIs' ARNs.
     pub region: String,
+    /// Limits of WebSocket connections (`[limits] websocket_*`).
+    pub ws_limits: crate::ws::WsLimits,
 }
 
 /// One API file that parsed.
@@ -81,6 +83,8 @@ pub struct ValidApi {
     pub auth: super::auth::ValidApiAuth,
     /// `[cors]`.
     pub cors: Option<crate::cors::Cors>,
+    /// A WebSocket API (`protocol_type = "WEBSOCKET"`): its route selection expression.
+    pub websocket: Option<crate::ws::api::RouteSelection>,
 }
 
 /// A stage pointing at an existing deployment.
@@ -114,6 +118,21 @@ pub struct ValidDeployment {
     pub referenced: bool,
     /// Methods that passed every check, in file order.
     pub methods: Vec<ValidMethod>,
+    /// A WebSocket API's routes that passed every check, in file order.
+    pub routes: Vec<ValidRoute>,
+}
+
+/// One route of a WebSocket API.
+#[derive(Debug)]
+pub struct ValidRoute {
+    /// Dotted path of the route (`deployments.v1.routes."$connect"`), for errors.
+    pub field: String,
+    /// The route key.
+    pub key: String,
+    /// `Mock` or `AwsProxy`.
+    pub integration: ValidIntegration,
+    /// `routeResponseSelectionExpression = "$default"`.
+    pub two_way: bool,
 }
 
 /// One method whose key, route and integration are valid.
@@ -245,6 +264,7 @@ pub(crate) fn validate(sources: &Sources, sink: &mut Sink) -> Validated {
         lambda: Default::default(),
         functions: Vec::new(),
         region: settings.region,
+        ws_limits: settings.ws_limits,
     }
 }
 
@@ -291,6 +311,7 @@ fn check_default_api(g: &Source<GatewayFile>, apis: &[ValidApi], sink: &mut Sink
 struct GatewaySettings {
     node: NodeSettings,
     limits: Limits,
+    ws_limits: crate::ws::WsLimits,
     suffix: String,
     integration_timeout: Duration,
     region: String,
@@ -299,6 +320,7 @@ struct GatewaySettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
+            ws_limits: Default::default(),
             node: NodeSettings {
                 listen: vec![default_listen()],
                 shards: auto_shards(),
@@ -349,9 +371,11 @@ impl GatewayCheck<'_> {
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();
+        let ws_limits = self.ws_limits();
         GatewaySettings {
             node,
             limits,
+            ws_limits,
             suffix: self.suffix(),
             integration_timeout,
             region: self.region(),
@@ -720,6 +744,44 @@ impl GatewayCheck<'_> {
         (limits, timeout)
     }
 
+    /// `[limits] websocket_*`, AWS's quotas by default.
+    fn ws_limits(&mut self) -> crate::ws::WsLimits {
+        let l = &self.src.model.limits;
+        let d = crate::ws::WsLimits::default();
+        let frame = self.int(
+            &l.websocket_frame_bytes,
+            "websocket_frame_bytes",
+            (16, 16 << 20),
+        );
+        let message = self.int(
+            &l.websocket_message_bytes,
+            "websocket_message_bytes",
+            (16, 64 << 20),
+        );
+        let limits = crate::ws::WsLimits {
+            max_frame_bytes: frame.map_or(d.max_frame_bytes, |v| v as usize),
+            max_message_bytes: message.map_or(d.max_message_bytes, |v| v as usize),
+            idle_timeout: self.ms(
+                &l.websocket_idle_timeout_ms,
+                "websocket_idle_timeout_ms",
+                d.idle_timeout,
+            ),
+            max_duration: self.ms(
+                &l.websocket_max_duration_ms,
+                "websocket_max_duration_ms",
+                d.max_duration,
+            ),
+        };
+        if let (Some(v), true) = (
+            &l.websocket_frame_bytes,
+            limits.max_frame_bytes > limits.max_message_bytes,
+        ) {
+            let message = "must not be larger than websocket_message_bytes";
+            self.error(v, "limits.websocket_frame_bytes", message);
+        }
+        limits
+    }
+
     /// A `[limits]` integer within `range`; `None` when absent or out of range (reported).
     fn int(&mut self, value: &Option<Spanned<i64>>, name: &str, range: (i64, i64)) -> Option<i64> {
         let v = value.as_ref()?;
@@ -773,6 +835,7 @@ impl ApiCheck<'_> {
         self.validation = super::validation::check_api(self.src, self.sink);
         self.cors = super::cors::check(self.src, self.sink);
         let id = self.id();
+        let websocket = super::websocket::protocol(self.src, self.sink);
         let mut deployments: Vec<ValidDeployment> = model
             .deployments
             .iter()
@@ -795,6 +858,7 @@ impl ApiCheck<'_> {
             binary_media_types: super::gateway_responses::binary_media_types(self.src, self.sink),
             auth: super::auth::check_api(self.src, self.sink, self.default_timeout),
             cors: self.cors.take().map(|c| c.cors),
+            websocket,
         }
     }
 
@@ -953,11 +1017,58 @@ impl ApiCheck<'_> {
         if let Some(cors) = &self.cors {
             cors.apply(&field, &mut methods);
         }
+        let websocket = super::websocket::is_websocket(self.src);
+        super::websocket::check_kind(self.src, self.sink, &field, model, websocket);
+        let routes = model
+            .routes
+            .iter()
+            .filter(|_| websocket)
+            .filter_map(|(k, r)| self.route(&field, k, r))
+            .collect();
         ValidDeployment {
             id: key.get_ref().clone(),
             referenced: false,
             methods,
+            routes,
         }
+    }
+
+    /// One route of a WebSocket API: its key and its integration (`MOCK` or `AWS_PROXY`).
+    fn route(
+        &mut self,
+        deployment_field: &str,
+        key: &Spanned<String>,
+        model: &super::model::RouteModel,
+    ) -> Option<ValidRoute> {
+        let field = join_key(&format!("{deployment_field}.routes"), key.get_ref());
+        let two_way = super::websocket::two_way(self.src, self.sink, &field, key, model);
+        let integration = &model.integration;
+        let ifield = format!("{field}.integration");
+        let kind = *integration.kind.get_ref();
+        let mapped = super::mapping::is_mapped(integration);
+        let foreign_ok = self.no_foreign_fields(&ifield, integration, kind, mapped);
+        let checked = match kind {
+            IntegrationType::Mock if !mapped => {
+                self.mock(&ifield, integration).map(ValidIntegration::Mock)
+            }
+            IntegrationType::AwsProxy => self
+                .lambda(&ifield, integration)
+                .map(ValidIntegration::AwsProxy),
+            other => {
+                let message = format!(
+                    "WebSocket routes take MOCK (without templates) or AWS_PROXY integrations here, not {}",
+                    other.as_str()
+                );
+                self.error(&integration.kind, &format!("{ifield}.type"), message);
+                None
+            }
+        };
+        Some(ValidRoute {
+            field,
+            key: key.get_ref().clone(),
+            integration: checked.filter(|_| foreign_ok)?,
+            two_way: two_way?,
+        })
     }
 
     /// One method: its key, its route (checked against the deployment's other routes) and

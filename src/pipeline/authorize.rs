@@ -202,7 +202,20 @@ pub async fn read_signed_body(
     if !worth_reading {
         return Ok(());
     }
-    let limits = &snapshot.limits;
+    read_signed_bytes(conn, req, &snapshot.limits).await
+}
+
+/// Reads a signed request's body into the receive buffer after its head (an `AWS_IAM`
+/// method's, or a `@connections` call's). `Err(Some(r))`: answer `r`; `Err(None)`: the
+/// client went away.
+pub(crate) async fn read_signed_bytes(
+    conn: &mut ClientConn,
+    req: RequestInfo,
+    limits: &crate::snapshot::Limits,
+) -> Result<(), Option<GatewayResponse>> {
+    if req.framing == BodyFraming::None {
+        return Ok(());
+    }
     let BodyFraming::Length(n) = req.framing else {
         // A body of unknown length (chunked, or HTTP/2 without Content-Length) would have to
         // be decoded before it could be hashed; signed requests carry a Content-Length.
@@ -339,7 +352,7 @@ fn header_text<'a>(head: &RequestHead, base: &'a [u8], name: &str) -> Option<&'a
 
 /// The request's headers as text (a header that is not UTF-8 is left out, and then cannot
 /// be signed).
-fn header_list<'a>(head: &RequestHead, base: &'a [u8]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn header_list<'a>(head: &RequestHead, base: &'a [u8]) -> Vec<(&'a str, &'a str)> {
     head.headers
         .iter()
         .filter_map(|h| {
@@ -351,7 +364,7 @@ fn header_list<'a>(head: &RequestHead, base: &'a [u8]) -> Vec<(&'a str, &'a str)
 }
 
 /// What a SigV4 verification reads of the request.
-fn signed_request<'a>(
+pub(crate) fn signed_request<'a>(
     head: &RequestHead,
     base: &'a [u8],
     headers: &'a [(&'a str, &'a str)],

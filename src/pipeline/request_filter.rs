@@ -98,6 +98,16 @@ pub fn stage_of<'s, 'p>(
 /// Picks the API from the `Host` header: host-style names select by id, anything else gets
 /// the default API (path style).
 pub fn select_api<'s>(snapshot: &'s Snapshot, host: Option<&[u8]>) -> Option<&'s Api> {
+    with_api_id(snapshot, host, |id| snapshot.apis.get(id))
+}
+
+/// Runs `find` with the API id the `Host` names: its host-style id, else the default API.
+/// REST and WebSocket APIs (`crate::ws`) are found by the same rule.
+pub(crate) fn with_api_id<'s, T: 's>(
+    snapshot: &'s Snapshot,
+    host: Option<&[u8]>,
+    find: impl FnOnce(&str) -> Option<&'s T>,
+) -> Option<&'s T> {
     if let Some(id) = host.and_then(|h| host_style_api_id(h, &snapshot.routing.execute_api_suffix))
     {
         // A host-style name for an unknown API must not fall back to the default API. Host
@@ -108,12 +118,9 @@ pub fn select_api<'s>(snapshot: &'s Snapshot, host: Option<&[u8]>) -> Option<&'s
             dst.make_ascii_lowercase();
             &*dst
         })?;
-        return std::str::from_utf8(id)
-            .ok()
-            .and_then(|id| snapshot.apis.get(id));
+        return std::str::from_utf8(id).ok().and_then(find);
     }
-    let default = snapshot.routing.default_api.as_deref()?;
-    snapshot.apis.get(default)
+    find(snapshot.routing.default_api.as_deref()?)
 }
 
 /// The `{api-id}` of a host-style `Host` value, compared case-insensitively; `None` when the

@@ -88,7 +88,17 @@ async fn serve_request(shard: &ShardCtx, conn: &mut ClientConn, limits: Limits) 
     // Route on the configuration current now, not the one current when the wait for this
     // request began: an idle keep-alive connection may have slept through a reload.
     let snapshot = shard.snapshots.current();
-    match CatchUnwind(pipeline::serve(shard, &snapshot, conn)).await {
+    let served = match crate::ws::lookup(&snapshot, &conn.head, conn.inbuf.pending()) {
+        // A WebSocket API's upgrade or `@connections` call: the session owns the connection
+        // from here (and, for an upgrade, closes it at the end). It reads the snapshot
+        // current at each step, so a connection open for hours holds no old configuration.
+        Some(api) => {
+            drop(snapshot);
+            CatchUnwind(crate::ws::serve(shard, api, conn)).await
+        }
+        None => CatchUnwind(pipeline::serve(shard, &snapshot, conn)).await,
+    };
+    match served {
         Ok(next) => next,
         Err(()) => {
             // A bug hit by this request: it alone gets a 500 and its connection closes (what

@@ -74,6 +74,8 @@ pub struct NodeServices {
     pub admin_invocations: crate::function::invoke_api::AdminInbox,
     /// Each shard's housekeeping count, read by systemd's watchdog.
     pub heartbeats: Arc<crate::systemd::Heartbeats>,
+    /// The WebSocket connections' mailboxes, one per shard (`@connections` across shards).
+    pub ws: Arc<crate::ws::Registry>,
     /// Raised while the process this one took over from still runs (`crate::upgrade`):
     /// shards submit their accepts again on each tick meanwhile, and once after.
     pub predecessor_running: Arc<AtomicBool>,
@@ -149,6 +151,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         cache,
         clock,
         shards: node.shards,
+        ws: Arc::new(crate::ws::Registry::new(node.shards)),
         admin_invocations: Default::default(),
         heartbeats: crate::systemd::Heartbeats::new(node.shards),
         predecessor_running: Arc::new(AtomicBool::new(takeover.is_some())),
@@ -264,6 +267,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         admin_invocations: _,
         heartbeats: _,
         predecessor_running: _,
+        ws: _,
     } = services;
     let reloader = Reloader::new(dir, Arc::clone(&handle), node)
         .counting(metrics)

@@ -86,6 +86,8 @@ pub struct ShardCtx {
     pub idle: crate::server::idle::IdleWheel,
     /// Buffers of connections that are not idle (parked connections hold none).
     pub conn_buffers: crate::server::client::ConnBufferPool,
+    /// This shard's WebSocket connections (`crate::ws`).
+    pub ws: crate::ws::LocalConnections,
 }
 
 impl ShardCtx {
@@ -133,6 +135,7 @@ impl ShardCtx {
             // Enough for the connections one shard has busy at once under load; beyond that
             // a waking connection allocates (the allocator reuses what parking freed).
             conn_buffers: crate::server::client::ConnBufferPool::new(64),
+            ws: crate::ws::LocalConnections::new(id, Arc::clone(&services.ws)),
         }
     }
 
@@ -176,6 +179,8 @@ impl ShardCtx {
             .set(Some(std::time::Instant::now() + grace));
         // Wakes every connection waiting for a request, and every accept (with ECANCELED).
         self.idle.drain();
+        // WebSockets close with 1001 "Going away" and run `$disconnect`.
+        self.ws.close_all();
         self.rearm_accepts();
     }
 }
@@ -229,6 +234,9 @@ pub async fn run(
             Err(e) => tracing::error!(shard = shard.id, "cannot adopt listener: {e}"),
         }
     }
+    // `@connections` calls from other shards for this shard's WebSockets.
+    let mailbox = Rc::clone(&shard);
+    monoio::spawn(async move { mailbox.ws.serve_mailbox().await });
     housekeeping(&shard, &shutdown).await;
     let drain_timeout = shard.snapshots.current().limits.drain_timeout;
     let waited = monoio::time::timeout(drain_timeout, async {

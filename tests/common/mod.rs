@@ -27,6 +27,7 @@ pub mod systemd;
 pub mod tls;
 pub mod traffic;
 pub mod upgrade;
+pub mod websocket;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -361,6 +362,10 @@ impl ConfigDir {
             ("pool_max_idle_per_backend", 64),
             ("pool_idle_timeout_ms", 60_000),
             ("request_buffer_bytes", 65_536),
+            ("websocket_frame_bytes", 32_768),
+            ("websocket_message_bytes", 131_072),
+            ("websocket_idle_timeout_ms", 600_000),
+            ("websocket_max_duration_ms", 7_200_000),
         ]);
         let c = ConfigDir {
             dir,
