@@ -256,8 +256,7 @@ fn iam(
     facts: PolicyRequest<'_>,
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayResponse> {
-    use crate::auth::iam::{self, SigError};
-    use crate::gateway_response::SignatureError;
+    use crate::auth::iam;
     let headers = header_list(head, base);
     let req = signed_request(head, base, &headers, caller.body);
     let auth = &route.api.auth;
@@ -269,22 +268,7 @@ fn iam(
         &auth.region,
         now,
     );
-    let who = match verified {
-        Ok(who) => who,
-        Err(e) => {
-            let (kind, message) = match e {
-                SigError::Missing => return Err(GatewayResponse::MissingAuthenticationToken),
-                SigError::Incomplete(m) => (SignatureError::Incomplete, m),
-                SigError::UnknownKey => (
-                    SignatureError::UnknownKey,
-                    "The security token included in the request is invalid.".to_string(),
-                ),
-                SigError::Mismatch(m) | SigError::Expired(m) => (SignatureError::Invalid, m),
-            };
-            ctx.error_message = Some(message.into());
-            return Err(GatewayResponse::SignatureRejected(kind));
-        }
-    };
+    let who = verified.map_err(|e| signature_refusal(e, ctx))?;
     let user = who.user;
     let facts = PolicyRequest {
         principal: Some(&user.arn),
@@ -324,6 +308,27 @@ fn iam(
             Err(GatewayResponse::IamDenied)
         }
     }
+}
+
+/// What a request whose signature failed is answered (AWS's wording in `ctx`'s message):
+/// `AWS_IAM` methods and `@connections` calls alike.
+pub(crate) fn signature_refusal(
+    e: crate::auth::iam::SigError,
+    ctx: &mut RequestCtx,
+) -> GatewayResponse {
+    use crate::auth::iam::SigError;
+    use crate::gateway_response::SignatureError;
+    let (kind, message) = match e {
+        SigError::Missing => return GatewayResponse::MissingAuthenticationToken,
+        SigError::Incomplete(m) => (SignatureError::Incomplete, m),
+        SigError::UnknownKey => (
+            SignatureError::UnknownKey,
+            "The security token included in the request is invalid.".to_string(),
+        ),
+        SigError::Mismatch(m) | SigError::Expired(m) => (SignatureError::Invalid, m),
+    };
+    ctx.error_message = Some(message.into());
+    GatewayResponse::SignatureRejected(kind)
 }
 
 /// `facts` with `aws:UserAgent` and `aws:Referer`, looked up only for a policy that tests

@@ -14,7 +14,7 @@
 
 use super::api::WsApi;
 use super::registry::{Command, ConnectionId, ConnectionInfo, Outcome};
-use crate::auth::iam::{self, SigError};
+use crate::auth::iam;
 use crate::auth::policy::{Decision, PolicyRequest};
 use crate::gateway_response::GatewayResponse;
 use crate::pipeline::context::RequestCtx;
@@ -149,7 +149,6 @@ fn authorize(
     body: &[u8],
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayResponse> {
-    use crate::gateway_response::SignatureError;
     let base = conn.inbuf.pending();
     let headers = authorize::header_list(&conn.head, base);
     let req = authorize::signed_request(&conn.head, base, &headers, body);
@@ -161,19 +160,7 @@ fn authorize(
         &api.region,
         now,
     );
-    let who = verified.map_err(|e| {
-        let (kind, message) = match e {
-            SigError::Missing => return GatewayResponse::MissingAuthenticationToken,
-            SigError::Incomplete(m) => (SignatureError::Incomplete, m),
-            SigError::UnknownKey => (
-                SignatureError::UnknownKey,
-                "The security token included in the request is invalid.".to_string(),
-            ),
-            SigError::Mismatch(m) | SigError::Expired(m) => (SignatureError::Invalid, m),
-        };
-        ctx.error_message = Some(message.into());
-        GatewayResponse::SignatureRejected(kind)
-    })?;
+    let who = verified.map_err(|e| authorize::signature_refusal(e, ctx))?;
     let method = std::str::from_utf8(conn.head.method.get(base)).unwrap_or("POST");
     let resource = format!(
         "arn:aws:execute-api:{}:{}:{}/{stage}/{method}/@connections/{id_text}",

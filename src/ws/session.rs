@@ -81,22 +81,14 @@ pub async fn serve(shard: &ShardCtx, api: &WsApi, conn: &mut ClientConn) -> Next
     };
     let accept = match handshake::accept_key(&conn.head, base) {
         Ok(accept) => accept,
-        Err(HandshakeError::Version) => {
-            let headers = [("Sec-WebSocket-Version", "13")];
-            respond(
-                conn,
-                shard,
-                426,
-                r#"{"message":"Upgrade Required"}"#,
-                &headers,
-            )
-            .await;
-            return Next::Close;
-        }
-        // A plain request to the API's URL. (What AWS answers it was not found recorded;
-        // RFC 9110 §15.5.22's 426 names the protocol to switch to.)
-        Err(HandshakeError::NotUpgrade) => {
-            let headers = [("Upgrade", "websocket")];
+        // A version other than 13 (RFC 6455 §4.4 names the one supported), or a plain request
+        // to the API's URL (what AWS answers it was not found recorded; RFC 9110 §15.5.22's
+        // 426 names the protocol to switch to).
+        Err(e @ (HandshakeError::Version | HandshakeError::NotUpgrade)) => {
+            let headers = match e {
+                HandshakeError::Version => [("Sec-WebSocket-Version", "13")],
+                _ => [("Upgrade", "websocket")],
+            };
             respond(
                 conn,
                 shard,
