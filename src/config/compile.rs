@@ -124,17 +124,11 @@ fn compile_ws_api(api: ValidApi, ctx: &mut Ctx<'_>) -> Option<crate::ws::WsApi> 
             };
             routes.insert(r.key.as_str().into(), Arc::new(route));
         }
-        let mut variables: Vec<(Box<str>, Box<str>)> = s
-            .variables
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-            .collect();
-        variables.sort();
         let stage = WsStage {
             name: s.name.as_str().into(),
             deployment_id: deployment.id.as_str().into(),
             routes,
-            variables: variables.into(),
+            variables: sorted_variables(&s.variables),
         };
         stages.insert(s.name.as_str().into(), stage);
     }
@@ -497,12 +491,7 @@ fn build_stage(
                 .at(file, p.head.line, p.head.field.as_str(), e.to_string());
         }
     }
-    let mut variables: Vec<(Box<str>, Box<str>)> = stage
-        .variables
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-        .collect();
-    variables.sort();
+    let variables = sorted_variables(&stage.variables);
     Stage {
         name: stage.name.as_str().into(),
         deployment_id: deployment_id.into(),
@@ -512,9 +501,19 @@ fn build_stage(
         access_log: stage.access_log.clone(),
         cache: None,
         request_buffer: Box::default(),
-        variables: variables.into_boxed_slice(),
+        variables,
         authorizers: Box::default(),
     }
+}
+
+/// A stage's variables sorted by name (`stageVariables` of Lambda events).
+fn sorted_variables(vars: &AHashMap<String, String>) -> Box<[(Box<str>, Box<str>)]> {
+    let mut variables: Vec<(Box<str>, Box<str>)> = vars
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
+    variables.sort();
+    variables.into()
 }
 
 /// A Lambda function (of an `AWS_PROXY` or an authorizer) for one stage: its URI with the
