@@ -491,3 +491,49 @@ fn a_reload_reaches_open_connections_with_their_next_message() {
         "the same connection, after SIGHUP: {out}"
     );
 }
+
+#[test]
+fn idle_and_duration_limits_follow_the_test_clock() {
+    use common::clock::{advance_clock, start_frozen};
+    let echo = mock_reply("ok");
+    // Idle 10 minutes (AWS's), duration 15 (shorter than AWS's 2 hours, to tell them apart).
+    let cfg = ConfigDir::new()
+        .default_api("chat")
+        .limit("websocket_idle_timeout_ms", 600_000)
+        .limit("websocket_max_duration_ms", 900_000);
+    cfg.write_api("chat", &ws_api("chat", &[("$default", &echo)]));
+    let gw = start_frozen(&cfg, 1_796_126_400_000);
+    let input = json!({
+        "url": format!("ws://{}/prod", gw.addr()),
+        "steps": [
+            {"op": "connect", "name": "idle"},
+            {"op": "connect", "name": "busy"},
+            {"op": "sleep", "seconds": 1},
+            {"op": "send", "name": "busy", "text": "{}"},
+            {"op": "recv", "name": "busy"},
+            {"op": "recv", "name": "idle", "timeout": 3},
+            {"op": "send", "name": "busy", "text": "{}"},
+            {"op": "recv", "name": "busy"},
+            {"op": "recv", "name": "busy", "timeout": 6},
+        ],
+    });
+    let client =
+        std::thread::spawn(move || common::lambda::python_json("ws_client.py", &[], &input));
+    std::thread::sleep(Duration::from_millis(700));
+    // Minute 9: nothing closes (`busy` then speaks).
+    advance_clock(&gw, Duration::from_secs(9 * 60));
+    std::thread::sleep(Duration::from_millis(800));
+    // Minute 11: `idle` has been silent 11 minutes and closes; `busy` spoke 2 minutes ago
+    // (and speaks again).
+    advance_clock(&gw, Duration::from_secs(2 * 60));
+    std::thread::sleep(Duration::from_millis(3000));
+    // Minute 16: `busy` has been silent 5 minutes, but open 16: the duration limit closes it.
+    advance_clock(&gw, Duration::from_secs(5 * 60));
+    let out = client.join().unwrap();
+    let r = &out["results"];
+    assert_eq!(r[4]["text"], "ok", "{out}");
+    assert_eq!(r[5]["closed"], 1001, "idle for 11 minutes: {out}");
+    assert_eq!(r[5]["reason"], "Going away");
+    assert_eq!(r[7]["text"], "ok", "{out}");
+    assert_eq!(r[8]["closed"], 1001, "open for 16 minutes: {out}");
+}

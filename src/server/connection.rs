@@ -41,7 +41,16 @@ pub async fn serve_conn(shard: &ShardCtx, conn: &mut ClientConn) {
         // The request runs in an allocation of its own: the connection's task then is only
         // as large as its wait between requests (the pipeline's state is ~5 KiB, which every
         // idle connection would otherwise carry; issue 19).
-        let next = box_in_place(|| serve_request(shard, conn, limits)).await;
+        let next = match box_in_place(|| serve_request(shard, conn, limits)).await {
+            Served::Next(next) => next,
+            // A WebSocket upgrade: the session runs in an allocation of its own, sized for
+            // it, once the request's (sized for the pipeline) is freed.
+            Served::WebSocket(api) => {
+                let session = box_in_place(|| crate::ws::serve(shard, api, conn));
+                let _ = CatchUnwind(session).await;
+                return;
+            }
+        };
         // A response that promised keep-alive is honoured even if the drain began while it
         // was written: the next request (read with the drain's grace) is answered with
         // `Connection: close`.
@@ -75,30 +84,42 @@ fn box_in_place<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::P
     Box::into_pin(unsafe { slot.assume_init() })
 }
 
+/// What a request led to.
+enum Served {
+    /// It was answered; the connection goes on or closes.
+    Next(Next),
+    /// It is a WebSocket API's upgrade (its head still parsed in the connection), for
+    /// [`crate::ws::serve`].
+    WebSocket(std::sync::Arc<crate::ws::WsApi>),
+}
+
 /// Reads the rest of a request head whose first bytes arrived, and serves the request.
-async fn serve_request(shard: &ShardCtx, conn: &mut ClientConn, limits: Limits) -> Next {
+async fn serve_request(shard: &ShardCtx, conn: &mut ClientConn, limits: Limits) -> Served {
     match read_head(conn, &limits).await {
         Ok(()) => {}
-        Err(HeadError::Gone) => return Next::Close,
+        Err(HeadError::Gone) => return Served::Next(Next::Close),
         Err(HeadError::Invalid(e)) => {
             reject(shard, conn, e, &limits).await;
-            return Next::Close;
+            return Served::Next(Next::Close);
         }
     }
     // Route on the configuration current now, not the one current when the wait for this
     // request began: an idle keep-alive connection may have slept through a reload.
     let snapshot = shard.snapshots.current();
     let served = match crate::ws::lookup(&snapshot, &conn.head, conn.inbuf.pending()) {
-        // A WebSocket API's upgrade or `@connections` call: the session owns the connection
-        // from here (and, for an upgrade, closes it at the end). It reads the snapshot
-        // current at each step, so a connection open for hours holds no old configuration.
+        // A WebSocket API's upgrade: the session owns the connection from here, and reads
+        // the snapshot current at each step (a connection open for hours holds no old
+        // configuration). A `@connections` call is a request like any other.
+        Some(api) if crate::ws::is_session(&conn.head, conn.inbuf.pending()) => {
+            return Served::WebSocket(api);
+        }
         Some(api) => {
             drop(snapshot);
-            CatchUnwind(crate::ws::serve(shard, api, conn)).await
+            CatchUnwind(crate::ws::manage(shard, &api, conn)).await
         }
         None => CatchUnwind(pipeline::serve(shard, &snapshot, conn)).await,
     };
-    match served {
+    Served::Next(match served {
         Ok(next) => next,
         Err(()) => {
             // A bug hit by this request: it alone gets a 500 and its connection closes (what
@@ -107,7 +128,7 @@ async fn serve_request(shard: &ShardCtx, conn: &mut ClientConn, limits: Limits) 
             internal_error(shard, conn, &limits).await;
             Next::Close
         }
-    }
+    })
 }
 
 /// Reads the request head whose first bytes are in the buffer, for up to `header_timeout`

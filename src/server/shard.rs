@@ -266,7 +266,7 @@ async fn housekeeping(shard: &Rc<ShardCtx>, shutdown: &AtomicBool) {
         monoio::time::sleep(HOUSEKEEPING_TICK).await;
         ticks = ticks.wrapping_add(1);
         shard.idle.advance();
-        let parked = shard.idle.parked();
+        let parked = shard.idle.parked() + shard.ws.parked();
         shard.metrics.set_parked_connections(parked);
         shard.heartbeats.beat(shard.id);
         let running = shard.predecessor_running.load(Ordering::Acquire);

@@ -49,18 +49,25 @@ pub(crate) fn stage_of<'b>(head: &RequestHead, base: &'b [u8]) -> &'b str {
     crate::pipeline::request_filter::split_stage(path).0
 }
 
-/// Serves a request to a WebSocket API: an upgrade starts a session, a `@connections` path is
-/// a management call, anything else is refused as AWS refuses it (`403 Forbidden`).
-pub async fn serve(shard: &ShardCtx, api: Arc<WsApi>, conn: &mut ClientConn) -> Next {
+/// Whether a request to a WebSocket API is for a session (an upgrade, or a request that
+/// [`serve`] refuses as AWS refuses it), not a `@connections` call.
+pub fn is_session(head: &RequestHead, base: &[u8]) -> bool {
+    manage::connection_path(head.path.get(base)).is_none()
+}
+
+/// Serves a `@connections` call (the request's connection goes on).
+pub async fn manage(shard: &ShardCtx, api: &WsApi, conn: &mut ClientConn) -> Next {
     let base = conn.inbuf.pending();
-    if let Some((stage, id)) = manage::connection_path(conn.head.path.get(base)) {
-        let stage = String::from_utf8_lossy(stage).into_owned();
-        let snapshot = shard.snapshots.current();
-        return manage::serve(shard, &snapshot, &api, conn, &stage, &id).await;
-    }
-    if conn.is_h2() {
-        // WebSockets over HTTP/2 (RFC 8441) are not offered: h2 clients fall back to 1.1.
-        return session::refuse(shard, conn, 400).await;
-    }
+    let Some((stage, id)) = manage::connection_path(conn.head.path.get(base)) else {
+        return session::refuse(shard, conn, 403).await;
+    };
+    let stage = String::from_utf8_lossy(stage).into_owned();
+    let snapshot = shard.snapshots.current();
+    manage::serve(shard, &snapshot, api, conn, &stage, &id).await
+}
+
+/// Serves an upgrade request for the life of its WebSocket (the connection closes after).
+/// (HTTP/2 streams never come here: WebSockets over HTTP/2, RFC 8441, are not offered.)
+pub async fn serve(shard: &ShardCtx, api: Arc<WsApi>, conn: &mut ClientConn) -> Next {
     session::serve(shard, &api, conn).await
 }

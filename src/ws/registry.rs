@@ -298,6 +298,9 @@ pub struct LocalConnections {
     registry: Arc<Registry>,
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
+    /// Sessions waiting with their buffers in the shard's pool (housekeeping returns freed
+    /// pages to the kernel after a wave of them, as for idle HTTP connections).
+    parked: Cell<usize>,
 }
 
 impl LocalConnections {
@@ -308,6 +311,7 @@ impl LocalConnections {
             registry,
             slots: RefCell::default(),
             free: RefCell::default(),
+            parked: Cell::new(0),
         }
     }
 
@@ -406,6 +410,18 @@ impl LocalConnections {
         for conn in conns {
             conn.request_close();
         }
+    }
+
+    /// Counts a session that parked its buffers (`true`) or took them again (`false`).
+    pub fn count_parked(&self, parked: bool) {
+        let n = self.parked.get();
+        self.parked
+            .set(if parked { n + 1 } else { n.saturating_sub(1) });
+    }
+
+    /// Sessions parked now.
+    pub fn parked(&self) -> usize {
+        self.parked.get()
     }
 
     /// Connections open on this shard.

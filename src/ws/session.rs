@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
@@ -37,8 +37,10 @@ struct Facts {
     stage: Box<str>,
     connection_id: String,
     domain_name: String,
-    headers: Vec<(String, String)>,
-    query: Vec<(String, String)>,
+    /// The upgrade's headers and query pairs, for the `$connect` event only (taken then, so
+    /// an open connection does not keep them).
+    headers: std::cell::Cell<Vec<(String, String)>>,
+    query: std::cell::Cell<Vec<(String, String)>>,
     shared: Rc<Shared>,
 }
 
@@ -124,10 +126,11 @@ async fn connect_and_run(
     let limits = snapshot.ws_limits.clone();
     let send_timeout = snapshot.limits.send_timeout;
     let mut extra = Vec::new();
+    let (headers, query) = (facts.headers.take(), facts.query.take());
     if let Some(route) = stage.routes.get(CONNECT) {
         let kind = Kind::Connect {
-            headers: &facts.headers,
-            query: &facts.query,
+            headers: &headers,
+            query: &query,
         };
         match integrate(shard, &snapshot, stage, route, facts, &kind).await {
             Answered::Reply {
@@ -161,6 +164,7 @@ async fn connect_and_run(
             }
         }
     }
+    drop((headers, query));
     let head_len = conn.head.head_len;
     conn.inbuf.consume(head_len);
     conn.out.clear();
@@ -227,8 +231,8 @@ fn facts_of(shard: &ShardCtx, api: &WsApi, stage: &WsStage, conn: &ClientConn) -
         stage: stage.name.clone(),
         connection_id: String::new(),
         domain_name: host,
-        headers,
-        query,
+        headers: std::cell::Cell::new(headers),
+        query: std::cell::Cell::new(query),
         shared: Rc::new(shared),
     }
 }
@@ -261,20 +265,23 @@ async fn run(
     send_timeout: Duration,
 ) -> (u16, String) {
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        // Small: it grows for a large frame, and most of an idle connection's memory is here.
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_frame_size(Some(limits.max_frame_bytes))
         .max_message_size(Some(limits.max_message_bytes));
     let mut ws = WebSocketContext::new(Role::Server, Some(config));
-    let opened = Instant::now();
-    let mut last_message = Instant::now();
+    // Deadlines on the node's clock, so the frozen test clock moves them too.
+    let clock = &shard.clock;
+    let opened = clock.mono_ms();
+    let mut last_message = opened;
     loop {
         // What the codec can make of the bytes already here.
         loop {
             let read = ws.read(&mut Io::new(&mut conn.inbuf, &mut conn.out));
             match read {
                 Ok(Message::Text(text)) => {
-                    last_message = Instant::now();
+                    last_message = clock.mono_ms();
                     on_message(shard, &mut ws, conn, facts, text.as_bytes()).await;
                 }
                 // "If a client app sends a binary frame, API Gateway rejects it and disconnects
@@ -326,17 +333,35 @@ async fn run(
         if let Err(end) = send_posts(&mut ws, conn, facts, send_timeout).await {
             return end;
         }
-        let idle_left = limits.idle_timeout.saturating_sub(last_message.elapsed());
-        let duration_left = limits.max_duration.saturating_sub(opened.elapsed());
-        match wait(shard, conn, &facts.shared, idle_left.min(duration_left)).await {
-            Woke::Bytes => {}
-            Woke::Work => {}
-            Woke::Closed => return (1006, String::new()),
-            // Idle or past the duration: AWS's code and reason (a recorded `$disconnect`
-            // after the 10-minute idle timeout has 1001 "Going away").
-            Woke::Deadline => {
-                return close(&mut ws, conn, CloseCode::Away, "Going away", send_timeout).await;
+        let now = clock.mono_ms();
+        let since = |t: u64| Duration::from_millis(now.saturating_sub(t));
+        let idle_left = limits.idle_timeout.saturating_sub(since(last_message));
+        let duration_left = limits.max_duration.saturating_sub(since(opened));
+        let left = idle_left.min(duration_left);
+        // Idle or past the duration: AWS's code and reason (a recorded `$disconnect` after the
+        // 10-minute idle timeout has 1001 "Going away").
+        if left.is_zero() {
+            return close(&mut ws, conn, CloseCode::Away, "Going away", send_timeout).await;
+        }
+        // A frozen clock moves only when a test moves it: look again every 50 ms.
+        let left = match clock.is_fixed() {
+            true => left.min(FROZEN_CLOCK_POLL),
+            false => left,
+        };
+        // A read with the connection's buffers while the client may be about to send; then,
+        // once quiet, a wait for readiness with the buffers back in the shard's pool (as an
+        // idle HTTP connection parks, `server::idle`).
+        let woke = match wait(shard, conn, &facts.shared, left.min(PARK_AFTER)).await {
+            Woke::Deadline if left > PARK_AFTER => {
+                parked_wait(shard, conn, &facts.shared, left - PARK_AFTER).await
             }
+            woke => woke,
+        };
+        match woke {
+            Woke::Bytes | Woke::Readable | Woke::Work => {}
+            Woke::Closed => return (1006, String::new()),
+            // The top of the loop closes a connection whose time is up.
+            Woke::Deadline => {}
         }
         if shard.is_draining() {
             return close(&mut ws, conn, CloseCode::Away, "Going away", send_timeout).await;
@@ -482,38 +507,56 @@ async fn integrate(
                 .collect(),
             body: mock.body.to_vec(),
         },
+        // Boxed: the invocation's state is large, and the session's own state (which every
+        // idle WebSocket holds) would otherwise be sized for it.
         WsIntegration::Lambda(function) => {
-            let request_id = request_id(shard);
-            let now = shard.clock.unix_ms();
-            let payload = event::write(&facts.event(), kind, &request_id, now, &stage.variables);
-            let invoker = crate::pipeline::upstream::invoker(shard, snapshot, function);
-            let name = invoker.function().to_string();
-            match aws_proxy::invoke(invoker, &payload, &request_id, now).await {
-                Ok(raw) => match result::parse_result(&raw, None, &[]) {
-                    Ok(r) => Answered::Reply {
-                        status: r.status,
-                        headers: r.headers,
-                        body: r.body,
-                    },
-                    // A function that returns no proxy result (null, or a bare value) still
-                    // succeeded: a two-way route sends what it returned.
-                    Err(result::MalformedResult::NotAnObject) => Answered::Reply {
-                        status: 200,
-                        headers: Vec::new(),
-                        body: if raw == b"null" { Vec::new() } else { raw },
-                    },
-                    Err(e) => {
-                        tracing::warn!(function = %name, route = %route.key, "WebSocket integration: {e}");
-                        Answered::Failed
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(function = %name, route = %route.key, "WebSocket integration failed: {e}");
-                    match e.response(&name) {
-                        GatewayResponse::IntegrationTimeout => Answered::TimedOut,
-                        _ => Answered::Failed,
-                    }
-                }
+            Box::pin(call_function(
+                shard, snapshot, stage, route, function, facts, kind,
+            ))
+            .await
+        }
+    }
+}
+
+/// Invokes a route's function with the event and reads its result.
+async fn call_function(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    stage: &WsStage,
+    route: &WsRoute,
+    function: &crate::snapshot::AwsProxyIntegration,
+    facts: &Facts,
+    kind: &Kind<'_>,
+) -> Answered {
+    let request_id = request_id(shard);
+    let now = shard.clock.unix_ms();
+    let payload = event::write(&facts.event(), kind, &request_id, now, &stage.variables);
+    let invoker = crate::pipeline::upstream::invoker(shard, snapshot, function);
+    let name = invoker.function().to_string();
+    match aws_proxy::invoke(invoker, &payload, &request_id, now).await {
+        Ok(raw) => match result::parse_result(&raw, None, &[]) {
+            Ok(r) => Answered::Reply {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            },
+            // A function that returns no proxy result (null, or a bare value) still
+            // succeeded: a two-way route sends what it returned.
+            Err(result::MalformedResult::NotAnObject) => Answered::Reply {
+                status: 200,
+                headers: Vec::new(),
+                body: if raw == b"null" { Vec::new() } else { raw },
+            },
+            Err(e) => {
+                tracing::warn!(function = %name, route = %route.key, "WebSocket integration: {e}");
+                Answered::Failed
+            }
+        },
+        Err(e) => {
+            tracing::warn!(function = %name, route = %route.key, "WebSocket integration failed: {e}");
+            match e.response(&name) {
+                GatewayResponse::IntegrationTimeout => Answered::TimedOut,
+                _ => Answered::Failed,
             }
         }
     }
@@ -582,10 +625,54 @@ async fn respond(
     let _ = conn.send_out(true, Duration::from_secs(10)).await;
 }
 
+/// How often a session on the frozen test clock looks at it again (`clock::Clock::Fixed`).
+const FROZEN_CLOCK_POLL: Duration = Duration::from_millis(50);
+
+/// How long a WebSocket waits for its next frame holding its buffers before it parks them.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// Waits, holding no buffer, until the socket is readable, work arrives, the shard drains or
+/// `left` passes. (A connection that cannot park, TLS still holding bytes, waits reading.)
+async fn parked_wait(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    shared: &Shared,
+    left: Duration,
+) -> Woke {
+    if !conn.park(&shard.conn_buffers) {
+        return wait(shard, conn, shared, left).await;
+    }
+    shard.ws.count_parked(true);
+    let woke = {
+        let mut readable = std::pin::pin!(conn.stream.readable());
+        let mut deadline = std::pin::pin!(monoio::time::sleep(left));
+        std::future::poll_fn(|cx| {
+            if shared.has_work() || shard.is_draining() {
+                return Poll::Ready(Woke::Work);
+            }
+            // An error (a reset socket) is "readable" too: the read that follows reports it.
+            if readable.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Woke::Readable);
+            }
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Woke::Deadline);
+            }
+            shared.set_waker(cx.waker());
+            Poll::Pending
+        })
+        .await
+    };
+    conn.unpark(&shard.conn_buffers);
+    shard.ws.count_parked(false);
+    woke
+}
+
 /// How a wait for the client ended.
 enum Woke {
     /// Bytes arrived.
     Bytes,
+    /// The socket became readable (a parked wait: the next read gets the bytes).
+    Readable,
     /// A post or a close is queued, or the shard drains.
     Work,
     /// The wait's deadline passed.
