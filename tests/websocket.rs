@@ -76,6 +76,29 @@ fn messages_go_to_the_route_their_action_selects_and_two_way_routes_answer() {
     assert_eq!(r[6]["text"], "fallback", "an unknown key goes to $default");
     assert_eq!(r[9]["text"], "pong");
     assert_eq!(r[10]["timeout"], true, "{r:?}");
+    // MessageCount per route (AWS's dimension ApiId, Stage, Route).
+    let m = common::metrics::scrape_when(&gw, |m| {
+        m.count("tollgate_websocket_message_count", &[]) >= 5
+    });
+    let messages = |route: &str| {
+        let labels = [("api", "chat"), ("stage", "prod"), ("route", route)];
+        m.count("tollgate_websocket_message_count", &labels)
+    };
+    assert_eq!(
+        (messages("ping"), messages("$default"), messages("quiet")),
+        (2, 2, 1),
+        "{}",
+        m.text
+    );
+    assert_eq!(m.count("tollgate_websocket_client_error", &[]), 0);
+    let ping = [("route", "ping")];
+    assert_eq!(
+        m.count(
+            "tollgate_websocket_integration_latency_seconds_count",
+            &ping
+        ),
+        2
+    );
 }
 
 #[test]
@@ -106,6 +129,21 @@ fn a_message_no_route_takes_gets_aws_forbidden_frame_and_the_connection_stays() 
         assert!(id.ends_with('='), "{id}");
     }
     assert_eq!(r[4]["text"], "pong");
+    // The Forbidden answer is a ClientError, counted under no route.
+    let m = common::metrics::scrape_when(&gw, |m| {
+        m.count("tollgate_websocket_message_count", &[]) >= 2
+    });
+    let none = [("api", "chat"), ("stage", "prod"), ("route", "-")];
+    assert_eq!(
+        m.count("tollgate_websocket_client_error", &none),
+        1,
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.count("tollgate_websocket_message_count", &[("route", "ping")]),
+        1
+    );
 }
 
 #[test]
@@ -372,6 +410,16 @@ fn a_hosted_function_runs_the_routes_and_pushes_through_connections_across_shard
             .map(str::len),
         Some(16)
     );
+    // 25 `$connect`s: one refused (the function's 401, an IntegrationError), 24 accepted.
+    let m = common::metrics::scrape(&gw);
+    let connect = [("route", "$connect")];
+    assert_eq!(
+        m.count("tollgate_websocket_connect_count", &connect),
+        25,
+        "{}",
+        m.text
+    );
+    assert_eq!(m.count("tollgate_websocket_integration_error", &connect), 1);
     let _ = std::fs::remove_file(&log);
 }
 

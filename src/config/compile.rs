@@ -117,10 +117,12 @@ fn compile_ws_api(api: ValidApi, ctx: &mut Ctx<'_>) -> Option<crate::ws::WsApi> 
                 // Refused by validation.
                 _ => continue,
             };
+            use crate::metrics::websocket::ROUTE;
             let route = WsRoute {
                 key: r.key.as_str().into(),
                 integration,
                 two_way: r.two_way,
+                series: crate::metrics::series::intern(&api.id, &s.name, ROUTE, &r.key),
             };
             routes.insert(r.key.as_str().into(), Arc::new(route));
         }
@@ -129,6 +131,12 @@ fn compile_ws_api(api: ValidApi, ctx: &mut Ctx<'_>) -> Option<crate::ws::WsApi> 
             deployment_id: deployment.id.as_str().into(),
             routes,
             variables: sorted_variables(&s.variables),
+            no_route_series: crate::metrics::series::intern(
+                &api.id,
+                &s.name,
+                crate::metrics::websocket::ROUTE,
+                crate::metrics::websocket::NO_ROUTE,
+            ),
         };
         stages.insert(s.name.as_str().into(), stage);
     }

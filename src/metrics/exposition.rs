@@ -84,6 +84,8 @@ pub fn render(node: &NodeMetrics, generation: u64) -> String {
     let tables: Vec<&super::functions::FunctionTable> =
         node.shards.iter().map(|s| &s.functions).collect();
     super::functions::render(&mut out, &tables);
+    let ws: Vec<&super::websocket::WsTable> = node.shards.iter().map(|s| &s.websocket).collect();
+    super::websocket::render(&mut out, &ws);
     out
 }
 

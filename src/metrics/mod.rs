@@ -12,6 +12,7 @@ pub mod exposition;
 pub mod functions;
 pub mod histogram;
 pub mod series;
+pub mod websocket;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -153,6 +154,8 @@ pub struct ShardMetrics {
     access_log_dropped: AtomicU64,
     /// Hosted Lambda functions' counters.
     pub functions: functions::FunctionTable,
+    /// WebSocket routes' counters.
+    pub websocket: websocket::WsTable,
 }
 
 impl Default for ShardMetrics {
@@ -165,6 +168,7 @@ impl Default for ShardMetrics {
             throttled: Default::default(),
             access_log_dropped: AtomicU64::new(0),
             functions: Default::default(),
+            websocket: Default::default(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct WsStage {
     pub routes: AHashMap<Box<str>, Arc<WsRoute>>,
     /// Stage variables, sorted by name (`stageVariables` of events).
     pub variables: Box<[(Box<str>, Box<str>)]>,
+    /// Metric series of messages no route took (`metrics::websocket`).
+    pub no_route_series: u32,
 }
 
 /// One route.
@@ -52,6 +54,8 @@ pub struct WsRoute {
     /// A two-way route (it has a route response, `routeResponseSelectionExpression`
     /// `$default`): what the integration answers is sent back to the client.
     pub two_way: bool,
+    /// Metric series of the route (`metrics::websocket`).
+    pub series: u32,
 }
 
 /// The integrations a route may have.

@@ -25,6 +25,7 @@ use super::handshake::{self, HandshakeError};
 use super::registry::Shared;
 use crate::gateway_response::GatewayResponse;
 use crate::integration::aws_proxy::{self, result};
+use crate::metrics::websocket::Event as WsEvent;
 use crate::pipeline::{response_filter, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
@@ -132,7 +133,9 @@ async fn connect_and_run(
             headers: &headers,
             query: &query,
         };
-        match integrate(shard, &snapshot, stage, route, facts, &kind).await {
+        let answered = integrate(shard, &snapshot, stage, route, facts, &kind).await;
+        record(shard, route, &answered, true);
+        match answered.answer {
             Answered::Reply {
                 status, headers, ..
             } if (200..300).contains(&status) => {
@@ -449,6 +452,14 @@ async fn on_message(
     let send_timeout = snapshot.limits.send_timeout;
     let Some((stage, route)) = route_now(&snapshot, facts, selected.as_deref()) else {
         // No route and no `$default`: AWS answers the message, the connection stays.
+        let stage = snapshot
+            .ws_apis
+            .get(&*facts.api_id)
+            .and_then(|api| api.stages.get(&*facts.stage));
+        if let Some(stage) = stage {
+            let metrics = &shard.metrics.websocket;
+            metrics.record(stage.no_route_series, WsEvent::NoRoute);
+        }
         let reply = error_message("Forbidden", &facts.connection_id, &request_id);
         let _ = send(ws, conn, reply, send_timeout).await;
         return;
@@ -460,7 +471,8 @@ async fn on_message(
         body: data,
     };
     let answered = integrate(shard, &snapshot, stage, &route, facts, &kind).await;
-    let reply = match answered {
+    record(shard, &route, &answered, false);
+    let reply = match answered.answer {
         Answered::Reply { body, .. } => route.two_way.then_some(body),
         Answered::Failed => Some(error_message(
             "Internal server error",
@@ -488,8 +500,48 @@ fn error_message(message: &str, connection_id: &str, request_id: &str) -> Vec<u8
         .into_bytes()
 }
 
+/// An integration's answer and how long it took.
+struct Timed {
+    answer: Answered,
+    latency: Duration,
+}
+
+/// Counts a `$connect` (`connect`) or a message in the route's metrics.
+fn record(shard: &ShardCtx, route: &WsRoute, answered: &Timed, connect: bool) {
+    let latency = answered.latency;
+    let event = match (&answered.answer, connect) {
+        (Answered::Reply { status, .. }, true) => WsEvent::Connect {
+            status: *status,
+            latency,
+        },
+        (Answered::Reply { status, .. }, false) => WsEvent::Message {
+            status: *status,
+            latency,
+        },
+        (Answered::Failed | Answered::TimedOut, _) => WsEvent::Failed { connect, latency },
+    };
+    shard.metrics.websocket.record(route.series, event);
+}
+
 /// Runs a route's integration for one event.
 async fn integrate(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    stage: &WsStage,
+    route: &WsRoute,
+    facts: &Facts,
+    kind: &Kind<'_>,
+) -> Timed {
+    let started = std::time::Instant::now();
+    let answer = answer(shard, snapshot, stage, route, facts, kind).await;
+    Timed {
+        answer,
+        latency: started.elapsed(),
+    }
+}
+
+/// What a route's integration answers.
+async fn answer(
     shard: &ShardCtx,
     snapshot: &Snapshot,
     stage: &WsStage,
