@@ -68,8 +68,12 @@ fn messages_go_to_the_route_their_action_selects_and_two_way_routes_answer() {
             json!({"op": "send", "name": "a", "text": "{\"action\": \"ping\"}"}),
             json!({"op": "recv", "name": "a"}),
             json!({"op": "recv", "name": "a", "timeout": 0.3}),
+            // Clients cannot send to `$connect` or `$disconnect`: `$default` takes those.
+            json!({"op": "send", "name": "a", "text": "{\"action\": \"$disconnect\"}"}),
+            json!({"op": "recv", "name": "a"}),
         ]),
     );
+    assert_eq!(r[12]["text"], "fallback", "{r:?}");
     assert_eq!(r[0]["ok"], true, "{r:?}");
     assert_eq!(r[2]["text"], "pong");
     assert_eq!(r[4]["text"], "fallback", "non-JSON goes to $default");
@@ -78,7 +82,7 @@ fn messages_go_to_the_route_their_action_selects_and_two_way_routes_answer() {
     assert_eq!(r[10]["timeout"], true, "{r:?}");
     // MessageCount per route (AWS's dimension ApiId, Stage, Route).
     let m = common::metrics::scrape_when(&gw, |m| {
-        m.count("tollgate_websocket_message_count", &[]) >= 5
+        m.count("tollgate_websocket_message_count", &[]) >= 6
     });
     let messages = |route: &str| {
         let labels = [("api", "chat"), ("stage", "prod"), ("route", route)];
@@ -86,7 +90,7 @@ fn messages_go_to_the_route_their_action_selects_and_two_way_routes_answer() {
     };
     assert_eq!(
         (messages("ping"), messages("$default"), messages("quiet")),
-        (2, 2, 1),
+        (2, 3, 1),
         "{}",
         m.text
     );
@@ -443,6 +447,25 @@ fn the_connections_api_needs_a_signature_and_the_manage_permission() {
     );
     assert!(reply.starts_with("HTTP/1.1 403 "), "{reply}");
     assert!(reply.contains("Missing Authentication Token"), "{reply}");
+    // A body over PostToConnection's 128 KB is refused and the connection closed (once).
+    let reply = raw_request(
+        &gw,
+        "POST /prod/@connections/AAAAAAAAAAAAAAA%3D HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 413 "), "{reply}");
+    assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+    assert!(
+        reply.contains("x-amzn-ErrorType: PayloadTooLargeException"),
+        "{reply}"
+    );
+    // A stage the API does not have.
+    let r = run_plan_at(
+        &gw,
+        "/dev",
+        BACKEND,
+        steps(&[json!({"op": "post", "id": "AAAAAAAAAAAAAAA=", "data": "x"})]),
+    );
+    assert_eq!(r[0]["status"], 403, "{r:?}");
     // Signed by the backend, for a connection that never existed: gone.
     let r = run_plan(
         &gw,
@@ -457,7 +480,7 @@ fn websocket_files_are_checked_with_file_line_and_field() {
     let cfg = ConfigDir::new();
     cfg.write_api(
         "chat",
-        "id = \"chat\"\nprotocol_type = \"WEBSOCKET\"\n\n[stages.prod]\ndeployment = \"v1\"\n\n[deployments.v1.routes.\"$bogus\"]\nintegration = { type = \"HTTP\", uri = \"http://127.0.0.1:1/\" }\n\n[deployments.v1.methods.\"GET /x\"]\nintegration = { type = \"MOCK\" }\n",
+        "id = \"chat\"\nprotocol_type = \"WEBSOCKET\"\n\n[stages.prod]\ndeployment = \"v1\"\n\n[deployments.v1.routes.\"$bogus\"]\nintegration = { type = \"HTTP\", uri = \"http://127.0.0.1:1/\" }\n\n[deployments.v1.methods.\"GET /x\"]\nintegration = { type = \"MOCK\" }\n\n[deployments.v1.routes.ping]\nintegration = { type = \"MOCK\" }\nauthorizer = \"gate\"\n",
     );
     cfg.write_api(
         "rest",
@@ -473,6 +496,7 @@ fn websocket_files_are_checked_with_file_line_and_field() {
             "`$bogus` is not a route key",
             "not HTTP",
             "a WebSocket API has `routes`, not `methods`",
+            "only the $connect route can have an authorizer",
             "rest.toml:2",
             "route_selection_expression belongs to WebSocket APIs",
             "`routes` belong to WebSocket APIs",
@@ -584,4 +608,92 @@ fn idle_and_duration_limits_follow_the_test_clock() {
     assert_eq!(r[5]["reason"], "Going away");
     assert_eq!(r[7]["text"], "ok", "{out}");
     assert_eq!(r[8]["closed"], 1001, "open for 16 minutes: {out}");
+}
+
+/// A `REQUEST` authorizer: `token` `nope` is `Unauthorized`, `deny` gets a Deny policy, any
+/// other token an Allow with a context; every event is logged.
+const GATE_APP: &str = r#"
+import json, os
+
+def handler(event, context):
+    with open(os.environ["EVENT_LOG"], "a") as f:
+        f.write(json.dumps(event) + "\n")
+    token = event["queryStringParameters"]["token"]
+    if token == "nope":
+        raise Exception("Unauthorized")
+    effect = "Deny" if token == "deny" else "Allow"
+    return {
+        "principalId": "user-" + token,
+        "policyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]},
+        "context": {"user": token, "n": 7},
+    }
+"#;
+
+#[test]
+fn a_request_authorizer_decides_connect_and_its_context_reaches_every_event() {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log =
+        std::env::temp_dir().join(format!("tollgate-ws-auth-{}-{n}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let env = format!(
+        "timeout = 10\nenv = {{ EVENT_LOG = {}, AWS_ACCESS_KEY_ID = \"x\", AWS_SECRET_ACCESS_KEY = \"y\" }}",
+        toml_str(&log.display().to_string())
+    );
+    let chat = format!(
+        "integration = {{ type = \"AWS_PROXY\", uri = {} }}\nroute_response_selection_expression = \"$default\"",
+        toml_str(&function_uri("chat"))
+    );
+    let connect = "integration = { type = \"MOCK\", status = 200 }\nauthorizer = \"gate\"";
+    let cfg = ConfigDir::new().default_api("chat");
+    let cfg = hosted_function(cfg, "chat", CHAT_APP, &env);
+    let cfg = hosted_function(cfg, "auth", GATE_APP, &env);
+    let mut file = ws_api("chat", &[("$connect", connect), ("whoami", &chat)]);
+    file.push_str(&common::auth::authorizer_toml(
+        "gate",
+        "REQUEST",
+        "route.request.querystring.token",
+        "result_ttl_in_seconds = 0",
+    ));
+    cfg.write_api("chat", &file);
+    let gw = Gateway::start(&cfg);
+    let r = run_plan(
+        &gw,
+        BACKEND,
+        steps(&[
+            json!({"op": "connect", "name": "none"}),
+            json!({"op": "connect", "name": "nope", "query": "token=nope"}),
+            json!({"op": "connect", "name": "deny", "query": "token=deny"}),
+            json!({"op": "connect", "name": "alice", "query": "token=alice"}),
+            json!({"op": "learn", "name": "alice", "text": "{\"action\": \"whoami\"}"}),
+        ]),
+    );
+    assert_eq!(r[0]["status"], 401, "no identity source: {r:?}");
+    assert_eq!(r[1]["status"], 401, "the function said Unauthorized: {r:?}");
+    assert_eq!(r[2]["status"], 403, "a Deny policy: {r:?}");
+    assert_eq!(r[3]["ok"], true, "{r:?}");
+    let all = events(&log);
+    let _ = std::fs::remove_file(&log);
+    let asked: Vec<&Value> = all.iter().filter(|e| e["type"] == "REQUEST").collect();
+    // Three invocations: the request without a token was refused without one.
+    assert_eq!(asked.len(), 3, "{all:?}");
+    let first = asked[0];
+    assert!(
+        first["methodArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":chat/prod/$connect"),
+        "{first}"
+    );
+    assert_eq!(first["requestContext"]["eventType"], "CONNECT");
+    assert_eq!(first["requestContext"]["routeKey"], "$connect");
+    let message = all
+        .iter()
+        .find(|e| e["requestContext"]["routeKey"] == "whoami")
+        .expect("the whoami event");
+    let authorizer = &message["requestContext"]["authorizer"];
+    assert_eq!(authorizer["principalId"], "user-alice", "{message}");
+    assert_eq!(authorizer["user"], "alice");
+    assert_eq!(authorizer["n"], "7");
 }

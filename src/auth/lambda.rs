@@ -23,7 +23,7 @@ use super::policy::{AsWritten, Policy};
 use crate::gateway_response::GatewayResponse;
 use crate::http::RequestHead;
 use crate::integration::aws_proxy::{self, Invoker};
-use crate::snapshot::{AwsProxyIntegration, Stage};
+use crate::snapshot::AwsProxyIntegration;
 
 /// One Lambda authorizer, instantiated for one stage (its function URI may name stage
 /// variables).
@@ -132,10 +132,15 @@ pub enum ContextSource {
 impl IdentitySource {
     /// Parses one entry of `identitySource` (without surrounding spaces).
     pub fn parse(text: &str) -> Result<IdentitySource, String> {
-        if let Some(name) = text.strip_prefix("method.request.header.") {
+        // `route.request.*` is how WebSocket APIs' authorizers name the same sources
+        // (apigatewayv2 `CreateAuthorizer`: "route.request.header.Auth").
+        let request = text
+            .strip_prefix("method.request.")
+            .or_else(|| text.strip_prefix("route.request."));
+        if let Some(name) = request.and_then(|r| r.strip_prefix("header.")) {
             return named(name, text).map(IdentitySource::Header);
         }
-        if let Some(name) = text.strip_prefix("method.request.querystring.") {
+        if let Some(name) = request.and_then(|r| r.strip_prefix("querystring.")) {
             return named(name, text).map(IdentitySource::Query);
         }
         if let Some(name) = text.strip_prefix("stageVariables.") {
@@ -172,8 +177,10 @@ pub struct IdentityFacts<'a> {
     pub head: &'a RequestHead,
     /// The head's bytes.
     pub base: &'a [u8],
-    /// The stage (its variables).
-    pub stage: &'a Stage,
+    /// The stage's name.
+    pub stage_name: &'a str,
+    /// The stage's variables.
+    pub stage_variables: &'a [(Box<str>, Box<str>)],
     /// `$context.identity.sourceIp`.
     pub source_ip: &'a str,
     /// The request path as received (`$context.path`).
@@ -233,18 +240,15 @@ fn source_value<'a>(source: &IdentitySource, facts: &IdentityFacts<'a>) -> Optio
         IdentitySource::Query(name) => {
             query_value(facts.head.query.map(|q| q.get(facts.base))?, name)
         }
-        IdentitySource::StageVariable(name) => {
-            let stage: &'a Stage = facts.stage;
-            stage
-                .variables
-                .iter()
-                .find(|(k, _)| **k == **name)
-                .map(|(_, v)| &**v)
-        }
+        IdentitySource::StageVariable(name) => facts
+            .stage_variables
+            .iter()
+            .find(|(k, _)| **k == **name)
+            .map(|(_, v)| &**v),
         IdentitySource::Context(c) => Some(match c {
             ContextSource::SourceIp => facts.source_ip,
             ContextSource::HttpMethod => text(facts.head.method.get(facts.base))?,
-            ContextSource::Stage => &facts.stage.name,
+            ContextSource::Stage => facts.stage_name,
             ContextSource::ResourcePath => facts.resource_path,
             ContextSource::Path => facts.full_path,
             ContextSource::ApiId => facts.api_id,

@@ -123,6 +123,7 @@ fn compile_ws_api(api: ValidApi, ctx: &mut Ctx<'_>) -> Option<crate::ws::WsApi> 
                 integration,
                 two_way: r.two_way,
                 series: crate::metrics::series::intern(&api.id, &s.name, ROUTE, &r.key),
+                authorizer: r.authorizer,
             };
             routes.insert(r.key.as_str().into(), Arc::new(route));
         }
@@ -137,6 +138,7 @@ fn compile_ws_api(api: ValidApi, ctx: &mut Ctx<'_>) -> Option<crate::ws::WsApi> 
                 crate::metrics::websocket::ROUTE,
                 crate::metrics::websocket::NO_ROUTE,
             ),
+            authorizers: authorizers(&file, &api.id, s, &api.auth.authorizers, ctx),
         };
         stages.insert(s.name.as_str().into(), stage);
     }

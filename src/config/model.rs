@@ -348,6 +348,9 @@ pub struct RouteModel {
     /// `routeResponseSelectionExpression`: `$default` makes the route two-way (what the
     /// integration answers is sent back to the client).
     pub route_response_selection_expression: Option<Spanned<String>>,
+    /// `$connect` only: the `[authorizers]` entry (a `REQUEST` Lambda authorizer) that
+    /// decides the handshake (`authorizationType` `CUSTOM`).
+    pub authorizer: Option<Spanned<String>>,
 }
 
 /// One method of a deployment.

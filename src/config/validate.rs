@@ -133,6 +133,8 @@ pub struct ValidRoute {
     pub integration: ValidIntegration,
     /// `routeResponseSelectionExpression = "$default"`.
     pub two_way: bool,
+    /// The `$connect` route's authorizer (index into the file's `[authorizers]`).
+    pub authorizer: Option<u32>,
 }
 
 /// One method whose key, route and integration are valid.
@@ -1042,6 +1044,7 @@ impl ApiCheck<'_> {
     ) -> Option<ValidRoute> {
         let field = join_key(&format!("{deployment_field}.routes"), key.get_ref());
         let two_way = super::websocket::two_way(self.src, self.sink, &field, key, model);
+        let authorizer = super::websocket::authorizer(self.src, self.sink, &field, key, model);
         let integration = &model.integration;
         let ifield = format!("{field}.integration");
         let kind = *integration.kind.get_ref();
@@ -1068,6 +1071,7 @@ impl ApiCheck<'_> {
             key: key.get_ref().clone(),
             integration: checked.filter(|_| foreign_ok)?,
             two_way: two_way?,
+            authorizer: authorizer?,
         })
     }
 

@@ -130,3 +130,56 @@ pub fn two_way(
     };
     ok.then_some(two_way)
 }
+
+/// A route's `authorizer`: only on `$connect` (where AWS authorizes WebSocket APIs: "you can
+/// only use an authorizer for the $connect route"), and only a `REQUEST` Lambda authorizer
+/// (WebSocket APIs have no TOKEN or Cognito authorizers). `Some(index)` when valid.
+pub fn authorizer(
+    src: &Source<ApiFile>,
+    sink: &mut Sink,
+    field: &str,
+    key: &Spanned<String>,
+    model: &RouteModel,
+) -> Option<Option<u32>> {
+    let Some(name) = &model.authorizer else {
+        return Some(None);
+    };
+    let field = format!("{field}.authorizer");
+    if key.get_ref() != "$connect" {
+        let message =
+            "only the $connect route can have an authorizer (it authorizes the connection)";
+        sink.at(&src.path, src.line(name), field, message);
+        return None;
+    }
+    let authorizers = &src.model.authorizers;
+    let Some(i) = authorizers
+        .iter()
+        .position(|(k, _)| k.get_ref() == name.get_ref())
+    else {
+        let names: Vec<&str> = authorizers
+            .iter()
+            .map(|(k, _)| k.get_ref().as_str())
+            .collect();
+        let message = format!(
+            "authorizer `{}` does not exist (defined: {})",
+            name.get_ref(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+        sink.at(&src.path, src.line(name), field, message);
+        return None;
+    };
+    let kind = authorizers.0[i].1.kind.get_ref();
+    if kind != "REQUEST" {
+        let message = format!(
+            "authorizer `{}` is {kind}: WebSocket APIs take REQUEST authorizers",
+            name.get_ref()
+        );
+        sink.at(&src.path, src.line(name), field, message);
+        return None;
+    }
+    Some(Some(i as u32))
+}

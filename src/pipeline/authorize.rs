@@ -531,7 +531,8 @@ async fn grant(
     let facts = IdentityFacts {
         head: inv.head,
         base: inv.base,
-        stage: inv.route.stage,
+        stage_name: &inv.route.stage.name,
+        stage_variables: &inv.route.stage.variables,
         source_ip,
         full_path: inv.full_path,
         resource_path: &inv.route.method.resource_path,

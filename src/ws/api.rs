@@ -42,6 +42,9 @@ pub struct WsStage {
     pub variables: Box<[(Box<str>, Box<str>)]>,
     /// Metric series of messages no route took (`metrics::websocket`).
     pub no_route_series: u32,
+    /// The API's Lambda authorizers with this stage's variables applied (indexed by
+    /// [`WsRoute::authorizer`]).
+    pub authorizers: crate::auth::StageAuthorizers,
 }
 
 /// One route.
@@ -56,6 +59,8 @@ pub struct WsRoute {
     pub two_way: bool,
     /// Metric series of the route (`metrics::websocket`).
     pub series: u32,
+    /// `$connect`'s `REQUEST` authorizer, by index into [`WsStage::authorizers`].
+    pub authorizer: Option<u32>,
 }
 
 /// The integrations a route may have.

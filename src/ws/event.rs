@@ -4,7 +4,8 @@
 //! `events/testdata/apigw-websocket-request-{send-message,disconnect}.json`, 2024) and the
 //! developer guide ("WebSocket API mapping template reference"):
 //! - `$connect`: `headers`, `multiValueHeaders` (the handshake's, with the gateway's
-//!   `X-Forwarded-For/-Port/-Proto`), the query string when there is one, `requestContext`,
+//!   `X-Forwarded-For` and `-Proto`; AWS adds `-Port` too), the query string when there is
+//!   one, `requestContext`,
 //!   `isBase64Encoded`;
 //! - a message: `requestContext` (with `messageId`), `body`, `isBase64Encoded`;
 //! - `$disconnect`: AWS's fixed headers (`Host`, and empty `x-api-key`, `X-Forwarded-For`,
@@ -25,6 +26,8 @@ pub struct ConnectionFacts<'a> {
     pub domain_name: &'a str,
     pub source_ip: &'a str,
     pub user_agent: &'a str,
+    /// What the `$connect` authorizer granted (`requestContext.authorizer` of every event).
+    pub authorizer: Option<&'a crate::auth::lambda::Grant>,
 }
 
 /// What one event is for.
@@ -108,6 +111,40 @@ pub fn write(
     serde_json::to_vec(&Value::Object(event)).unwrap_or_default()
 }
 
+/// The `REQUEST` authorizer's event for a `$connect` (developer guide, "Create a WebSocket
+/// API Lambda REQUEST authorizer function": `type`, `methodArn`, the handshake's headers and
+/// query string, `stageVariables`, `requestContext`).
+pub fn write_authorizer(
+    facts: &ConnectionFacts<'_>,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+    method_arn: &str,
+    request_id: &str,
+    now_ms: u64,
+    variables: &[(Box<str>, Box<str>)],
+) -> Vec<u8> {
+    let mut event = Map::new();
+    event.insert("type".into(), json!("REQUEST"));
+    event.insert("methodArn".into(), json!(method_arn));
+    let (single, multi) = pairs(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    event.insert("headers".into(), single);
+    event.insert("multiValueHeaders".into(), multi);
+    let (single, multi) = pairs(query.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    event.insert("queryStringParameters".into(), single);
+    event.insert("multiValueQueryStringParameters".into(), multi);
+    let vars: Map<String, Value> = variables
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    event.insert("stageVariables".into(), Value::Object(vars));
+    let kind = Kind::Connect { headers, query };
+    event.insert(
+        "requestContext".into(),
+        request_context(facts, &kind, request_id, now_ms),
+    );
+    serde_json::to_vec(&Value::Object(event)).unwrap_or_default()
+}
+
 /// `requestContext`, keys in the order of AWS's events.
 fn request_context(
     facts: &ConnectionFacts<'_>,
@@ -149,6 +186,16 @@ fn request_context(
     }
     identity.insert("sourceIp".into(), json!(facts.source_ip));
     c.insert("identity".into(), Value::Object(identity));
+    // As in REST proxy events: principalId, the context's entries, integrationLatency.
+    if let Some(grant) = facts.authorizer {
+        let mut a = Map::new();
+        a.insert("principalId".into(), json!(&*grant.principal_id));
+        for (k, v) in grant.context.iter() {
+            a.insert(k.to_string(), json!(&**v));
+        }
+        a.insert("integrationLatency".into(), json!(grant.latency_ms));
+        c.insert("authorizer".into(), Value::Object(a));
+    }
     c.insert("requestId".into(), json!(request_id));
     c.insert("domainName".into(), json!(facts.domain_name));
     c.insert("connectionId".into(), json!(facts.connection_id));
@@ -185,6 +232,7 @@ mod tests {
             domain_name: "chat.execute-api.localhost",
             source_ip: "127.0.0.1",
             user_agent: "test",
+            authorizer: None,
         }
     }
 

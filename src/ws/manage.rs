@@ -58,6 +58,8 @@ pub async fn serve(
     let framing = conn.head.framing;
     if let crate::http::BodyFraming::Length(n) = framing {
         if n > MAX_POST {
+            // The body is not read: the connection closes after the answer.
+            ctx.keep_alive = false;
             let body = br#"{"message":"Message too long"}"#;
             return answer(
                 shard,
@@ -78,6 +80,21 @@ pub async fn serve(
             None => Next::Close,
         };
     }
+    // A stage the API does not have: AWS's answer to a path that is not a stage.
+    if !api.stages.contains_key(stage) {
+        ctx.keep_alive = false;
+        let body = br#"{"message":"Forbidden"}"#;
+        return answer(
+            shard,
+            conn,
+            &mut ctx,
+            403,
+            "ForbiddenException",
+            body,
+            limits,
+        )
+        .await;
+    }
     let base = conn.inbuf.pending();
     let method = conn.head.method.get(base).to_vec();
     let body = base.get(req.head_len..).unwrap_or(&[]);
@@ -94,7 +111,10 @@ pub async fn serve(
         b"POST" => Command::Post(body),
         b"GET" => Command::Info,
         b"DELETE" => Command::Delete,
+        // Another method (HEAD among them, whose answer has no body): refused, and the
+        // connection closes so that no client reads a body it did not expect.
         _ => {
+            ctx.keep_alive = false;
             let body = br#"{"message":"Forbidden"}"#;
             return answer(
                 shard,
@@ -110,7 +130,13 @@ pub async fn serve(
     };
     let is_delete = matches!(command, Command::Delete);
     let outcome = match ConnectionId::decode(id_text) {
-        Some(id) => shard.ws.call(id, command).await,
+        Some(id) => {
+            let scope = super::registry::Scope {
+                api: api.id.clone(),
+                stage: stage.into(),
+            };
+            shard.ws.call(id, scope, command).await
+        }
         None => Outcome::Gone,
     };
     match outcome {

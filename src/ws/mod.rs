@@ -16,6 +16,7 @@
 //! configured.
 
 pub mod api;
+pub mod authorize;
 pub mod event;
 pub mod handshake;
 pub mod manage;

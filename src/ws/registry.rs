@@ -21,6 +21,10 @@ const MAILBOX: usize = 4096;
 /// Outbound messages a connection may have queued (not yet written to a slow client); a post
 /// past it is refused (`LimitExceededException`), not buffered without bound.
 pub const OUTBOX_MAX: usize = 256;
+/// Bytes a connection may have queued, whatever their count.
+pub const OUTBOX_MAX_BYTES: usize = 1 << 20;
+/// How long a call waits for another shard's answer (a shard that stopped answers nothing).
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A connection's id as clients and backends see it: 11 bytes in URL-safe base64 with its
 /// padding, the shape of AWS's ids (`L0SM9cOFvHcCIhw=`, `e_d2EewNLPECIGw=`: 16 characters
@@ -131,8 +135,26 @@ impl Answer {
 /// A call queued for another shard.
 struct Letter {
     id: ConnectionId,
+    scope: Scope,
     command: Command,
     answer: Arc<Answer>,
+}
+
+/// A letter dropped unanswered (its shard stopped) answers `Gone`, so no caller waits on it.
+impl Drop for Letter {
+    fn drop(&mut self) {
+        if self.answer.outcome.get().is_none() {
+            self.answer.set(Outcome::Gone);
+        }
+    }
+}
+
+/// The API and stage a `@connections` call was made on: a connection of another API or
+/// stage is not there for it (its id is not a capability across APIs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub api: Box<str>,
+    pub stage: Box<str>,
 }
 
 /// One shard's inbox of calls from other shards.
@@ -165,18 +187,26 @@ impl Registry {
 
     /// Queues `command` for the shard that holds `id`; `None` when that shard does not exist
     /// (an id from another node or made up: gone) or its mailbox is full.
-    fn send(&self, id: ConnectionId, command: Command) -> Result<Arc<Answer>, Outcome> {
+    fn send(
+        &self,
+        id: ConnectionId,
+        scope: Scope,
+        command: Command,
+    ) -> Result<Arc<Answer>, Outcome> {
         let mailbox = self.shards.get(id.shard as usize).ok_or(Outcome::Gone)?;
         let answer = Arc::new(Answer::default());
         let letter = Letter {
             id,
+            scope,
             command,
             answer: Arc::clone(&answer),
         };
-        mailbox
-            .queue
-            .try_send(letter)
-            .map_err(|_| Outcome::LimitExceeded)?;
+        if let Err(refused) = mailbox.queue.try_send(letter) {
+            // Answered here, not by the letter's drop.
+            let letter = refused.into_inner();
+            letter.answer.set(Outcome::LimitExceeded);
+            return Err(Outcome::LimitExceeded);
+        }
         mailbox.waker.wake();
         Ok(answer)
     }
@@ -184,8 +214,11 @@ impl Registry {
 
 /// What a session and the shard share about one connection.
 pub struct Shared {
-    /// Messages to send, in order (text when UTF-8, else binary).
+    /// Messages to send, in order (text when UTF-8, else binary), and their bytes.
     outbox: RefCell<VecDeque<Vec<u8>>>,
+    outbox_bytes: Cell<usize>,
+    /// The API and stage the connection was made to.
+    scope: Scope,
     /// Set by `DeleteConnection` (or the drain): the session closes.
     close: Cell<bool>,
     /// Set once the handshake completed: before, the connection is not there for
@@ -194,7 +227,8 @@ pub struct Shared {
     open: Cell<bool>,
     /// The session's task, woken when there is something to send or to close.
     waker: Cell<Option<Waker>>,
-    /// Connection facts for `GetConnection`.
+    /// Connection facts for `GetConnection`; `connectedAt` is when the upgrade request
+    /// arrived.
     pub connected_at_ms: u64,
     pub last_active_ms: Cell<u64>,
     pub source_ip: Box<str>,
@@ -203,9 +237,16 @@ pub struct Shared {
 
 impl Shared {
     /// The shared state of a connection that just completed its handshake.
-    pub fn new(connected_at_ms: u64, source_ip: Box<str>, user_agent: Box<str>) -> Self {
+    pub fn new(
+        connected_at_ms: u64,
+        source_ip: Box<str>,
+        user_agent: Box<str>,
+        scope: Scope,
+    ) -> Self {
         Shared {
             outbox: RefCell::default(),
+            outbox_bytes: Cell::new(0),
+            scope,
             close: Cell::new(false),
             open: Cell::new(false),
             waker: Cell::new(None),
@@ -218,7 +259,10 @@ impl Shared {
 
     /// The next message to send.
     pub fn next_out(&self) -> Option<Vec<u8>> {
-        self.outbox.borrow_mut().pop_front()
+        let next = self.outbox.borrow_mut().pop_front()?;
+        self.outbox_bytes
+            .set(self.outbox_bytes.get().saturating_sub(next.len()));
+        Some(next)
     }
 
     /// Marks the handshake complete.
@@ -262,16 +306,18 @@ impl Shared {
         }
     }
 
-    fn serve(&self, command: Command) -> Outcome {
-        if self.close.get() || !self.open.get() {
+    fn serve(&self, scope: &Scope, command: Command) -> Outcome {
+        if self.close.get() || !self.open.get() || *scope != self.scope {
             return Outcome::Gone;
         }
         match command {
             Command::Post(data) => {
                 let mut outbox = self.outbox.borrow_mut();
-                if outbox.len() >= OUTBOX_MAX {
+                let bytes = self.outbox_bytes.get() + data.len();
+                if outbox.len() >= OUTBOX_MAX || bytes > OUTBOX_MAX_BYTES {
                     return Outcome::LimitExceeded;
                 }
+                self.outbox_bytes.set(bytes);
                 outbox.push_back(data);
                 drop(outbox);
                 self.notify();
@@ -361,15 +407,17 @@ impl LocalConnections {
 
     /// Runs a `@connections` call from this shard: at once when the connection is here, else
     /// through the holder's mailbox.
-    pub async fn call(&self, id: ConnectionId, command: Command) -> Outcome {
+    pub async fn call(&self, id: ConnectionId, scope: Scope, command: Command) -> Outcome {
         if id.shard == self.shard {
             return match self.find(id) {
-                Some(conn) => conn.serve(command),
+                Some(conn) => conn.serve(&scope, command),
                 None => Outcome::Gone,
             };
         }
-        match self.registry.send(id, command) {
-            Ok(answer) => answer.wait().await,
+        match self.registry.send(id, scope, command) {
+            Ok(answer) => monoio::time::timeout(ANSWER_TIMEOUT, answer.wait())
+                .await
+                .unwrap_or(Outcome::LimitExceeded),
             Err(outcome) => outcome,
         }
     }
@@ -391,8 +439,10 @@ impl LocalConnections {
                 }
             })
             .await;
+            let mut letter = letter;
+            let command = std::mem::replace(&mut letter.command, Command::Info);
             let outcome = match self.find(letter.id) {
-                Some(conn) => conn.serve(letter.command),
+                Some(conn) => conn.serve(&letter.scope, command),
                 None => Outcome::Gone,
             };
             letter.answer.set(outcome);
@@ -457,7 +507,7 @@ mod tests {
     #[test]
     fn a_reused_slot_makes_the_old_id_stale() {
         let local = LocalConnections::new(0, Arc::new(Registry::new(1)));
-        let conn = || Rc::new(Shared::new(1, "127.0.0.1".into(), "".into()));
+        let conn = || Rc::new(Shared::new(1, "127.0.0.1".into(), "".into(), scope()));
         let first = local.insert(conn(), 1);
         local.remove(first);
         let second = local.insert(conn(), 2);
@@ -469,18 +519,58 @@ mod tests {
 
     #[test]
     fn posts_queue_until_the_outbox_is_full_and_a_closed_connection_is_gone() {
-        let shared = Shared::new(5, "10.0.0.1".into(), "ua".into());
-        assert_eq!(shared.serve(Command::Info), Outcome::Gone, "not open yet");
-        shared.opened();
-        for _ in 0..OUTBOX_MAX {
-            assert_eq!(shared.serve(Command::Post(b"x".to_vec())), Outcome::Done);
-        }
+        let shared = Shared::new(5, "10.0.0.1".into(), "ua".into(), scope());
+        let s = scope();
         assert_eq!(
-            shared.serve(Command::Post(b"x".to_vec())),
-            Outcome::LimitExceeded
+            shared.serve(&s, Command::Info),
+            Outcome::Gone,
+            "not open yet"
         );
+        shared.opened();
+        let other = Scope {
+            api: "other".into(),
+            stage: "prod".into(),
+        };
+        assert_eq!(
+            shared.serve(&other, Command::Info),
+            Outcome::Gone,
+            "another API's call"
+        );
+        for _ in 0..OUTBOX_MAX {
+            assert_eq!(
+                shared.serve(&s, Command::Post(b"x".to_vec())),
+                Outcome::Done
+            );
+        }
+        let post = |n: usize| Command::Post(vec![b'x'; n]);
+        assert_eq!(shared.serve(&s, post(1)), Outcome::LimitExceeded);
         assert_eq!(shared.next_out().as_deref(), Some(&b"x"[..]));
-        assert_eq!(shared.serve(Command::Delete), Outcome::Done);
-        assert_eq!(shared.serve(Command::Info), Outcome::Gone);
+        assert_eq!(
+            shared.serve(&s, post(OUTBOX_MAX_BYTES)),
+            Outcome::LimitExceeded,
+            "bytes"
+        );
+        assert_eq!(shared.serve(&s, Command::Delete), Outcome::Done);
+        assert_eq!(shared.serve(&s, Command::Info), Outcome::Gone);
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            api: "chat".into(),
+            stage: "prod".into(),
+        }
+    }
+
+    #[test]
+    fn a_letter_its_shard_never_reads_answers_gone() {
+        let registry = Registry::new(2);
+        let id = ConnectionId {
+            shard: 1,
+            slot: 0,
+            tag: 1,
+        };
+        let answer = registry.send(id, scope(), Command::Info).unwrap();
+        drop(registry);
+        assert_eq!(answer.outcome.get(), Some(&Outcome::Gone));
     }
 }

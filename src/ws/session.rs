@@ -43,6 +43,8 @@ struct Facts {
     headers: std::cell::Cell<Vec<(String, String)>>,
     query: std::cell::Cell<Vec<(String, String)>>,
     shared: Rc<Shared>,
+    /// What the `$connect` authorizer granted, once it did.
+    grant: std::cell::OnceCell<Rc<crate::auth::lambda::Grant>>,
 }
 
 impl Facts {
@@ -55,6 +57,7 @@ impl Facts {
             domain_name: &self.domain_name,
             source_ip: &self.shared.source_ip,
             user_agent: &self.shared.user_agent,
+            authorizer: self.grant.get().map(|g| &**g),
         }
     }
 }
@@ -108,16 +111,36 @@ pub async fn serve(shard: &ShardCtx, api: &WsApi, conn: &mut ClientConn) -> Next
     let id = shard
         .ws
         .insert(Rc::clone(&facts.shared), shard.random_u128() as u64);
+    // Removed however the session ends (a panic inside it too): a connection left in the
+    // table would take posts nobody sends.
+    let _registered = Registered {
+        shard,
+        id,
+        shared: Rc::clone(&facts.shared),
+    };
     facts.connection_id = id.encode();
-    let next = connect_and_run(shard, stage, conn, &facts, &accept).await;
-    shard.ws.remove(id);
-    next
+    connect_and_run(shard, api, stage, conn, &facts, &accept).await
+}
+
+/// A connection's place in the shard's table, given up when dropped.
+struct Registered<'a> {
+    shard: &'a ShardCtx,
+    id: super::registry::ConnectionId,
+    shared: Rc<Shared>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.request_close();
+        self.shard.ws.remove(self.id);
+    }
 }
 
 /// Runs `$connect`, completes the handshake and runs the session; `$disconnect` at the end
 /// of a session that opened.
 async fn connect_and_run(
     shard: &ShardCtx,
+    api: &WsApi,
     stage: &WsStage,
     conn: &mut ClientConn,
     facts: &Facts,
@@ -128,6 +151,17 @@ async fn connect_and_run(
     let send_timeout = snapshot.limits.send_timeout;
     let mut extra = Vec::new();
     let (headers, query) = (facts.headers.take(), facts.query.take());
+    if let Some(status) =
+        authorize(shard, &snapshot, api, stage, conn, facts, &headers, &query).await
+    {
+        let body = match status {
+            401 => r#"{"message":"Unauthorized"}"#,
+            403 => r#"{"message":"Forbidden"}"#,
+            _ => r#"{"message":"Internal server error"}"#,
+        };
+        respond(conn, shard, status, body, &[]).await;
+        return Next::Close;
+    }
     if let Some(route) = stage.routes.get(CONNECT) {
         let kind = Kind::Connect {
             headers: &headers,
@@ -178,6 +212,8 @@ async fn connect_and_run(
     }
     facts.shared.opened();
     let (status, reason) = run(shard, conn, facts, &limits, send_timeout).await;
+    // Gone for `@connections` from here: `$disconnect` runs after the close.
+    facts.shared.request_close();
     // `$disconnect` is best-effort, as on AWS ("Working with routes": it is not guaranteed).
     let snapshot = shard.snapshots.current();
     if let Some((stage, route)) = route_now(&snapshot, facts, Some(DISCONNECT)) {
@@ -190,6 +226,52 @@ async fn connect_and_run(
         }
     }
     Next::Close
+}
+
+/// Runs the `$connect` route's authorizer, if it has one: `Some(status)` refuses the
+/// handshake; a grant is kept for every event of the connection.
+#[allow(clippy::too_many_arguments)]
+async fn authorize(
+    shard: &ShardCtx,
+    snapshot: &Snapshot,
+    api: &WsApi,
+    stage: &WsStage,
+    conn: &ClientConn,
+    facts: &Facts,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+) -> Option<u16> {
+    let index = stage.routes.get(CONNECT)?.authorizer?;
+    let authorizer = match stage.authorizers.get(index as usize).map(|a| &**a) {
+        Some(crate::auth::Authorizer::Lambda(l)) => l,
+        // Validation allows only REQUEST Lambda authorizers here.
+        _ => return Some(500),
+    };
+    let upgrade = super::authorize::Upgrade {
+        head: &conn.head,
+        base: conn.inbuf.pending(),
+        headers,
+        query,
+        peer: conn.peer.ip(),
+        secure: conn.secure,
+    };
+    let event_facts = facts.event();
+    let decided = super::authorize::connect(
+        shard,
+        snapshot,
+        api,
+        stage,
+        authorizer,
+        &upgrade,
+        &event_facts,
+    );
+    match Box::pin(decided).await {
+        Ok(grant) => {
+            let _ = facts.grant.set(grant);
+            None
+        }
+        Err(status) => Some(status),
+    }
 }
 
 /// The connection's facts from its upgrade request.
@@ -224,10 +306,15 @@ fn facts_of(shard: &ShardCtx, api: &WsApi, stage: &WsStage, conn: &ClientConn) -
         .host
         .map(|h| text(h.get(base)))
         .unwrap_or_default();
+    let scope = super::registry::Scope {
+        api: api.id.clone(),
+        stage: stage.name.clone(),
+    };
     let shared = Shared::new(
         shard.clock.unix_ms(),
         conn.peer.ip().to_string().into(),
         user_agent.into(),
+        scope,
     );
     Facts {
         api_id: api.id.clone(),
@@ -237,6 +324,7 @@ fn facts_of(shard: &ShardCtx, api: &WsApi, stage: &WsStage, conn: &ClientConn) -
         headers: std::cell::Cell::new(headers),
         query: std::cell::Cell::new(query),
         shared: Rc::new(shared),
+        grant: std::cell::OnceCell::new(),
     }
 }
 
@@ -333,7 +421,7 @@ async fn run(
         if !conn.out.is_empty() && conn.send_out(false, send_timeout).await.is_err() {
             return (1006, String::new());
         }
-        if let Err(end) = send_posts(&mut ws, conn, facts, send_timeout).await {
+        if let Err(end) = send_posts(shard, &mut ws, conn, facts, send_timeout).await {
             return end;
         }
         let now = clock.mono_ms();
@@ -374,6 +462,7 @@ async fn run(
 
 /// Sends the messages `@connections` queued, and closes if `DeleteConnection` asked.
 async fn send_posts(
+    shard: &ShardCtx,
     ws: &mut WebSocketContext,
     conn: &mut ClientConn,
     facts: &Facts,
@@ -383,6 +472,9 @@ async fn send_posts(
         send(ws, conn, data, send_timeout)
             .await
             .map_err(|_| (1006, String::new()))?;
+    }
+    if facts.shared.closing() && shard.is_draining() {
+        return Err(close(ws, conn, CloseCode::Away, "Going away", send_timeout).await);
     }
     if facts.shared.closing() {
         // DeleteConnection: a normal close (what a client sees when its backend hangs up).
@@ -429,6 +521,10 @@ async fn close(
     let _ = ws.close(&mut io, Some(frame));
     let _ = ws.flush(&mut io);
     let _ = conn.send_out(false, send_timeout).await;
+    // Half-close and read what the client still sends for a moment: closing with unread
+    // bytes would reset the connection and could destroy the close frame before the client
+    // reads it.
+    crate::server::connection::linger_close(conn).await;
     (u16::from(code), reason.to_string())
 }
 
@@ -450,6 +546,8 @@ async fn on_message(
         .get(&*facts.api_id)
         .and_then(|api| api.selection.select(data));
     let send_timeout = snapshot.limits.send_timeout;
+    // A client cannot send to `$connect` or `$disconnect`: those keys select `$default`.
+    let selected = selected.filter(|k| k != CONNECT && k != DISCONNECT);
     let Some((stage, route)) = route_now(&snapshot, facts, selected.as_deref()) else {
         // No route and no `$default`: AWS answers the message, the connection stays.
         let stage = snapshot
@@ -680,6 +778,10 @@ async fn respond(
 /// How often a session on the frozen test clock looks at it again (`clock::Clock::Fixed`).
 const FROZEN_CLOCK_POLL: Duration = Duration::from_millis(50);
 
+/// How long a read may outlive its wait's deadline (a TLS write inside it) before the
+/// session gives the connection up.
+const STUCK_READ_GRACE: Duration = Duration::from_secs(30);
+
 /// How long a WebSocket waits for its next frame holding its buffers before it parks them.
 const PARK_AFTER: Duration = Duration::from_millis(100);
 
@@ -694,7 +796,8 @@ async fn parked_wait(
     if !conn.park(&shard.conn_buffers) {
         return wait(shard, conn, shared, left).await;
     }
-    shard.ws.count_parked(true);
+    // Counted while parked, however the wait ends.
+    let _parked = ParkedCount::new(&shard.ws);
     let woke = {
         let mut readable = std::pin::pin!(conn.stream.readable());
         let mut deadline = std::pin::pin!(monoio::time::sleep(left));
@@ -715,8 +818,23 @@ async fn parked_wait(
         .await
     };
     conn.unpark(&shard.conn_buffers);
-    shard.ws.count_parked(false);
     woke
+}
+
+/// A parked session, counted for housekeeping while it lives.
+struct ParkedCount<'a>(&'a super::LocalConnections);
+
+impl<'a> ParkedCount<'a> {
+    fn new(local: &'a super::LocalConnections) -> Self {
+        local.count_parked(true);
+        ParkedCount(local)
+    }
+}
+
+impl Drop for ParkedCount<'_> {
+    fn drop(&mut self) {
+        self.0.count_parked(false);
+    }
 }
 
 /// How a wait for the client ended.
@@ -741,7 +859,14 @@ async fn wait(shard: &ShardCtx, conn: &mut ClientConn, shared: &Shared, left: Du
     let Some(handle) = handle else {
         return Woke::Closed;
     };
-    let mut read = std::pin::pin!(conn.inbuf.fill_until_canceled(&mut conn.stream, handle));
+    // A TLS read may write (a key update's answer) and that write ignores the cancel: the
+    // read as a whole is bounded too, as idle HTTP connections bound theirs.
+    let bound = left.saturating_add(STUCK_READ_GRACE);
+    let read = monoio::time::timeout(
+        bound,
+        conn.inbuf.fill_until_canceled(&mut conn.stream, handle),
+    );
+    let mut read = std::pin::pin!(read);
     let mut deadline = std::pin::pin!(monoio::time::sleep(left));
     let mut why: Option<Woke> = None;
     let read = std::future::poll_fn(|cx| {
@@ -766,9 +891,9 @@ async fn wait(shard: &ShardCtx, conn: &mut ClientConn, shared: &Shared, left: Du
     })
     .await;
     match (read, why) {
-        (Ok(n), _) if n > 0 => Woke::Bytes,
+        (Ok(Ok(n)), _) if n > 0 => Woke::Bytes,
         // A cancelled read returns 0 too; a real end of stream is seen by the next read.
-        (Ok(_), Some(why)) => why,
+        (Ok(Ok(_)), Some(why)) => why,
         _ => Woke::Closed,
     }
 }

@@ -32,9 +32,14 @@ pub fn mock_reply(body: &str) -> String {
 /// Runs `steps` against stage `prod` of the gateway's default API (path style), with
 /// `key` signing the `@connections` calls; returns one result per step.
 pub fn run_plan(gw: &Gateway, key: (&str, &str), steps: Value) -> Vec<Value> {
+    run_plan_at(gw, "/prod", key, steps)
+}
+
+/// [`run_plan`] with the clients and `@connections` at `path` (a stage's, `/prod`).
+pub fn run_plan_at(gw: &Gateway, path: &str, key: (&str, &str), steps: Value) -> Vec<Value> {
     let input = json!({
-        "url": format!("ws://{}/prod", gw.addr()),
-        "endpoint": format!("http://{}/prod", gw.addr()),
+        "url": format!("ws://{}{path}", gw.addr()),
+        "endpoint": format!("http://{}{path}", gw.addr()),
         "access_key": key.0,
         "secret_key": key.1,
         "steps": steps,
