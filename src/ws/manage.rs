@@ -82,18 +82,7 @@ pub async fn serve(
     }
     // A stage the API does not have: AWS's answer to a path that is not a stage.
     if !api.stages.contains_key(stage) {
-        ctx.keep_alive = false;
-        let body = br#"{"message":"Forbidden"}"#;
-        return answer(
-            shard,
-            conn,
-            &mut ctx,
-            403,
-            "ForbiddenException",
-            body,
-            limits,
-        )
-        .await;
+        return forbidden(shard, conn, &mut ctx, limits).await;
     }
     let base = conn.inbuf.pending();
     let method = conn.head.method.get(base).to_vec();
@@ -113,20 +102,7 @@ pub async fn serve(
         b"DELETE" => Command::Delete,
         // Another method (HEAD among them, whose answer has no body): refused, and the
         // connection closes so that no client reads a body it did not expect.
-        _ => {
-            ctx.keep_alive = false;
-            let body = br#"{"message":"Forbidden"}"#;
-            return answer(
-                shard,
-                conn,
-                &mut ctx,
-                403,
-                "ForbiddenException",
-                body,
-                limits,
-            )
-            .await;
-        }
+        _ => return forbidden(shard, conn, &mut ctx, limits).await,
     };
     let is_delete = matches!(command, Command::Delete);
     let outcome = match ConnectionId::decode(id_text) {
@@ -246,6 +222,18 @@ fn iso8601(unix_ms: u64) -> String {
         s % 60,
         unix_ms % 1000
     )
+}
+
+/// `403 {"message":"Forbidden"}`; the connection closes (its body may be unread).
+async fn forbidden(
+    shard: &ShardCtx,
+    conn: &mut ClientConn,
+    ctx: &mut RequestCtx,
+    limits: &crate::snapshot::Limits,
+) -> Next {
+    ctx.keep_alive = false;
+    let body = br#"{"message":"Forbidden"}"#;
+    answer(shard, conn, ctx, 403, "ForbiddenException", body, limits).await
 }
 
 /// Answers with one of AWS's gateway errors (signatures, denials, bodies too large).
