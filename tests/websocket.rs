@@ -697,3 +697,36 @@ fn a_request_authorizer_decides_connect_and_its_context_reaches_every_event() {
     assert_eq!(authorizer["user"], "alice");
     assert_eq!(authorizer["n"], "7");
 }
+
+#[test]
+fn websockets_work_over_tls_and_survive_quiet_spells() {
+    use common::tls::{domain_toml, write_cert, Pki};
+    let pki = Pki::new("Tollgate test CA");
+    let issued = pki.server(&["ws.test"]);
+    let echo = mock_reply("ok");
+    let cfg = ConfigDir::new().default_api("chat").gateway_extra(&format!(
+        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n{}",
+        domain_toml("ws.test", "ws", "")
+    ));
+    write_cert(&cfg, "ws", &issued);
+    cfg.write_api("chat", &ws_api("chat", &[("$default", &echo)]));
+    let gw = Gateway::start(&cfg);
+    let input = json!({
+        "url": format!("wss://{}/prod", gw.tls_addr()),
+        "tls_sni": "ws.test",
+        "steps": [
+            {"op": "connect", "name": "a"},
+            {"op": "send", "name": "a", "text": "{}"},
+            {"op": "recv", "name": "a"},
+            // Past the 100 ms after which a quiet session parks its buffers.
+            {"op": "sleep", "seconds": 0.5},
+            {"op": "send", "name": "a", "text": "{}"},
+            {"op": "recv", "name": "a"},
+        ],
+    });
+    let out = common::lambda::python_json("ws_client.py", &[], &input);
+    let r = &out["results"];
+    assert_eq!(r[0]["ok"], true, "{out}");
+    assert_eq!(r[2]["text"], "ok", "{out}");
+    assert_eq!(r[5]["text"], "ok", "{out}");
+}

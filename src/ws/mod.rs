@@ -6,6 +6,7 @@
 //! - [`api`]: the compiled API (routes per stage, route selection, limits);
 //! - [`handshake`]: RFC 6455's upgrade;
 //! - [`session`]: one connection's life (`$connect`, messages, posts, `$disconnect`);
+//! - [`authorize`]: `$connect`'s `REQUEST` Lambda authorizer;
 //! - [`event`]: the Lambda events of WebSocket routes;
 //! - [`registry`]: connections per shard, and the cross-shard mailboxes `@connections`
 //!   calls travel through;

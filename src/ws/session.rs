@@ -29,6 +29,7 @@ use crate::metrics::websocket::Event as WsEvent;
 use crate::pipeline::{response_filter, Next};
 use crate::server::client::ClientConn;
 use crate::server::shard::ShardCtx;
+use crate::server::stream::ClientStream;
 use crate::snapshot::Snapshot;
 use crate::wire::{InBuf, WireError};
 
@@ -373,20 +374,28 @@ async fn run(
             match read {
                 Ok(Message::Text(text)) => {
                     last_message = clock.mono_ms();
-                    on_message(shard, &mut ws, conn, facts, text.as_bytes()).await;
+                    // Boxed, as the other steps but the waits: a session's state while it idles
+                    // is then the waits' alone.
+                    Box::pin(on_message(shard, &mut ws, conn, facts, text.as_bytes())).await;
                 }
                 // "If a client app sends a binary frame, API Gateway rejects it and disconnects
                 // the client with code 1003" (developer guide, "Working with binary media
                 // types for WebSocket APIs").
                 Ok(Message::Binary(_)) => {
                     let reason = "Binary frames are not supported";
-                    return close(&mut ws, conn, CloseCode::Unsupported, reason, send_timeout)
-                        .await;
+                    return Box::pin(close(
+                        &mut ws,
+                        conn,
+                        CloseCode::Unsupported,
+                        reason,
+                        send_timeout,
+                    ))
+                    .await;
                 }
                 Ok(Message::Close(frame)) => {
                     // The codec queued the reply close frame; send it and end.
                     let _ = ws.flush(&mut Io::new(&mut conn.inbuf, &mut conn.out));
-                    let _ = conn.send_out(false, send_timeout).await;
+                    let _ = Box::pin(conn.send_out(false, send_timeout)).await;
                     return match frame {
                         Some(f) => (u16::from(f.code), f.reason.to_string()),
                         None => (1005, String::new()),
@@ -396,32 +405,40 @@ async fn run(
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(WsError::Capacity(e)) => {
                     let reason = format!("{e}");
-                    return close(&mut ws, conn, CloseCode::Size, &reason, send_timeout).await;
+                    return Box::pin(close(&mut ws, conn, CloseCode::Size, &reason, send_timeout))
+                        .await;
                 }
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                     return (1006, String::new());
                 }
                 Err(WsError::Utf8(_)) => {
-                    return close(
+                    return Box::pin(close(
                         &mut ws,
                         conn,
                         CloseCode::Invalid,
                         "Invalid UTF-8",
                         send_timeout,
-                    )
+                    ))
                     .await;
                 }
                 Err(e) => {
                     let reason = e.to_string();
-                    return close(&mut ws, conn, CloseCode::Protocol, &reason, send_timeout).await;
+                    return Box::pin(close(
+                        &mut ws,
+                        conn,
+                        CloseCode::Protocol,
+                        &reason,
+                        send_timeout,
+                    ))
+                    .await;
                 }
             }
         }
         // Pongs and other frames the codec wrote while reading.
-        if !conn.out.is_empty() && conn.send_out(false, send_timeout).await.is_err() {
+        if !conn.out.is_empty() && Box::pin(conn.send_out(false, send_timeout)).await.is_err() {
             return (1006, String::new());
         }
-        if let Err(end) = send_posts(shard, &mut ws, conn, facts, send_timeout).await {
+        if let Err(end) = Box::pin(send_posts(shard, &mut ws, conn, facts, send_timeout)).await {
             return end;
         }
         let now = clock.mono_ms();
@@ -432,7 +449,14 @@ async fn run(
         // Idle or past the duration: AWS's code and reason (a recorded `$disconnect` after the
         // 10-minute idle timeout has 1001 "Going away").
         if left.is_zero() {
-            return close(&mut ws, conn, CloseCode::Away, "Going away", send_timeout).await;
+            return Box::pin(close(
+                &mut ws,
+                conn,
+                CloseCode::Away,
+                "Going away",
+                send_timeout,
+            ))
+            .await;
         }
         // A frozen clock moves only when a test moves it: look again every 50 ms.
         let left = match clock.is_fixed() {
@@ -455,7 +479,14 @@ async fn run(
             Woke::Deadline => {}
         }
         if shard.is_draining() {
-            return close(&mut ws, conn, CloseCode::Away, "Going away", send_timeout).await;
+            return Box::pin(close(
+                &mut ws,
+                conn,
+                CloseCode::Away,
+                "Going away",
+                send_timeout,
+            ))
+            .await;
         }
     }
 }
@@ -524,7 +555,8 @@ async fn close(
     // Half-close and read what the client still sends for a moment: closing with unread
     // bytes would reset the connection and could destroy the close frame before the client
     // reads it.
-    crate::server::connection::linger_close(conn).await;
+    // Boxed: its state would otherwise be part of every session's, idle or not.
+    Box::pin(crate::server::connection::linger_close(conn)).await;
     (u16::from(code), reason.to_string())
 }
 
@@ -854,18 +886,42 @@ enum Woke {
 /// Waits for bytes from the client, for work from `@connections` or the drain, or for
 /// `left` to pass, whichever comes first.
 async fn wait(shard: &ShardCtx, conn: &mut ClientConn, shared: &Shared, left: Duration) -> Woke {
-    let mut canceller = Some(monoio::io::Canceller::new());
-    let handle = canceller.as_ref().map(|c| c.handle());
-    let Some(handle) = handle else {
-        return Woke::Closed;
-    };
-    // A TLS read may write (a key update's answer) and that write ignores the cancel: the
-    // read as a whole is bounded too, as idle HTTP connections bound theirs.
-    let bound = left.saturating_add(STUCK_READ_GRACE);
-    let read = monoio::time::timeout(
-        bound,
-        conn.inbuf.fill_until_canceled(&mut conn.stream, handle),
-    );
+    let canceller = monoio::io::Canceller::new();
+    let handle = canceller.handle();
+    let inbuf = &mut conn.inbuf;
+    match &mut conn.stream {
+        // A plain socket's read is small enough to sit in the session's state.
+        ClientStream::Plain(socket) => {
+            let read = inbuf.fill_until_canceled(socket, handle);
+            wait_on(shard, shared, left, canceller, read).await
+        }
+        // A TLS read is boxed per wait (record processing; its state would make every
+        // session's larger). It may write (a key update's answer), and that write ignores
+        // the cancel: the read as a whole is bounded too, as idle HTTP connections bound theirs.
+        stream => {
+            let bound = left.saturating_add(STUCK_READ_GRACE);
+            let read = Box::pin(async move {
+                monoio::time::timeout(bound, inbuf.fill_until_canceled(stream, handle))
+                    .await
+                    .unwrap_or(Err(WireError::Timeout))
+            });
+            wait_on(shard, shared, left, canceller, read).await
+        }
+    }
+}
+
+/// [`wait`] on a read that `canceller` ends.
+async fn wait_on<F>(
+    shard: &ShardCtx,
+    shared: &Shared,
+    left: Duration,
+    canceller: monoio::io::Canceller,
+    read: F,
+) -> Woke
+where
+    F: Future<Output = Result<usize, WireError>>,
+{
+    let mut canceller = Some(canceller);
     let mut read = std::pin::pin!(read);
     let mut deadline = std::pin::pin!(monoio::time::sleep(left));
     let mut why: Option<Woke> = None;
@@ -891,9 +947,9 @@ async fn wait(shard: &ShardCtx, conn: &mut ClientConn, shared: &Shared, left: Du
     })
     .await;
     match (read, why) {
-        (Ok(Ok(n)), _) if n > 0 => Woke::Bytes,
+        (Ok(n), _) if n > 0 => Woke::Bytes,
         // A cancelled read returns 0 too; a real end of stream is seen by the next read.
-        (Ok(Ok(_)), Some(why)) => why,
+        (Ok(_), Some(why)) => why,
         _ => Woke::Closed,
     }
 }

@@ -4,6 +4,7 @@
 
 stdin:  {"url": "ws://127.0.0.1:PORT/prod", "endpoint": "http://127.0.0.1:PORT/prod",
          "access_key", "secret_key", "steps": [...]}
+        ("tls_sni": NAME with a wss:// url: TLS with that SNI, the certificate not verified)
 stdout: {"results": [...]}, one entry per step.
 
 Steps (`name` names a client; `id` may be "$name" for the id a client learned with
@@ -23,6 +24,7 @@ Steps (`name` names a client; `id` may be "$name" for the id a client learned wi
 
 import asyncio
 import json
+import ssl
 import sys
 
 import boto3
@@ -43,6 +45,14 @@ async def main():
         aws_secret_access_key=plan.get("secret_key", "none"),
     )
 
+    tls = {}
+    if plan.get("tls_sni"):
+        # The gateway's certificate is made for the test: not verified here.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        tls = {"ssl": context, "server_hostname": plan["tls_sni"]}
+
     def conn_id(text):
         return ids.get(text[1:], text) if text.startswith("$") else text
 
@@ -55,7 +65,7 @@ async def main():
                 clients[name] = await websockets.connect(
                     url, additional_headers=step.get("headers"), open_timeout=10,
                     ping_interval=None, max_size=None,
-                    subprotocols=step.get("subprotocols"),
+                    subprotocols=step.get("subprotocols"), **tls,
                 )
                 results.append({"ok": True, "subprotocol": clients[name].subprotocol})
             except websockets.exceptions.InvalidStatus as e:
