@@ -1,4 +1,4 @@
-# Sourced by loadtest/keys.sh, upgrade.sh, idle.sh, auth.sh, accuracy.sh and cluster.sh: messages,
+# Sourced by loadtest/keys.sh, upgrade.sh, idle.sh, websocket.sh, auth.sh, accuracy.sh and cluster.sh: messages,
 # tool checks, the binary under test, wrk's latency figures and a process's CPU time. Sets ROOT (the repository).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -40,6 +40,13 @@ cpu_ticks() {
     # shellcheck disable=SC2086
     set -- $stat
     echo $((${12} + ${13}))
+}
+
+# rss_kb PID... : the processes' summed resident memory (VmRSS), in KiB.
+rss_kb() {
+    local total=0 p
+    for p in "$@"; do total=$((total + $(awk '/VmRSS/ { print $2 }' "/proc/$p/status"))); done
+    echo "$total"
 }
 
 # The bench API's deployment d1: GET /plain, and GET /keyed that requires an API key (both

@@ -93,11 +93,6 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-rss_kb() { # PID... -> summed VmRSS in KiB
-    local total=0 p
-    for p in "$@"; do total=$((total + $(awk '/VmRSS/ { print $2 }' "/proc/$p/status"))); done
-    echo "$total"
-}
 
 # hold PORT PATH N : opens N keep-alive connections, one request each; prints "ready" and
 # keeps them open until its stdin closes.

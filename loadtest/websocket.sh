@@ -107,7 +107,6 @@ PY
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 start_tollgate() {
     taskset -c 0 "$BIN" --config "$OUT/tollgate" >"$OUT/tollgate.log" 2>&1 &

@@ -108,8 +108,7 @@ async fn invoke(
     facts: &ConnectionFacts<'_>,
     method_arn: &str,
 ) -> Result<Rc<Grant>, u16> {
-    let raw = shard.random_u128().to_be_bytes();
-    let request_id = data_encoding::BASE64URL.encode(&raw[..11]);
+    let request_id = super::session::request_id(shard);
     let now = shard.clock.unix_ms();
     let payload = event::write_authorizer(
         facts,

@@ -446,9 +446,9 @@ async fn run(
         let idle_left = limits.idle_timeout.saturating_sub(since(last_message));
         let duration_left = limits.max_duration.saturating_sub(since(opened));
         let left = idle_left.min(duration_left);
-        // Idle or past the duration: AWS's code and reason (a recorded `$disconnect` after the
-        // 10-minute idle timeout has 1001 "Going away").
-        if left.is_zero() {
+        // Idle, past the duration, or the shard drains: AWS's code and reason (a recorded
+        // `$disconnect` after the 10-minute idle timeout has 1001 "Going away").
+        if left.is_zero() || shard.is_draining() {
             return Box::pin(close(
                 &mut ws,
                 conn,
@@ -475,18 +475,8 @@ async fn run(
         match woke {
             Woke::Bytes | Woke::Readable | Woke::Work => {}
             Woke::Closed => return (1006, String::new()),
-            // The top of the loop closes a connection whose time is up.
+            // The top of the loop closes a connection whose time is up (or whose shard drains).
             Woke::Deadline => {}
-        }
-        if shard.is_draining() {
-            return Box::pin(close(
-                &mut ws,
-                conn,
-                CloseCode::Away,
-                "Going away",
-                send_timeout,
-            ))
-            .await;
         }
     }
 }
@@ -746,7 +736,7 @@ async fn call_function(
 
 /// A request id. WebSocket APIs' request and message ids have the shape of connection ids
 /// (11 bytes in padded base64url, `R1knPH17NjMFftw=`), not REST's UUIDs.
-fn request_id(shard: &ShardCtx) -> String {
+pub(super) fn request_id(shard: &ShardCtx) -> String {
     let raw = shard.random_u128().to_be_bytes();
     data_encoding::BASE64URL.encode(&raw[..11])
 }
