@@ -10,8 +10,13 @@
 //! time N ms and `POST /test/clock/advance?ms=N` moves it forward by N ms; both answer
 //! `{"ms":<new time>}`. Without the variable they answer 404 like any unknown path.
 //!
-//! It runs on its own plain thread, outside the shards, because nothing here is on the
-//! request path and its work (snapshot inspection, later config writes) may block.
+//! The `apigateway` API (`crate::control`) answers every other `/restapis...` path:
+//! SigV4-signed calls of the AWS CLI or boto3 with `--endpoint-url http://{admin}`.
+//!
+//! It runs on plain threads outside the shards, because nothing here is on the request path
+//! and its work (snapshot inspection, config compiles, store writes) blocks: an accepting
+//! thread, and one thread per connection (at most [`MAX_CONNECTIONS`] at once; more are
+//! answered 429 `TooManyRequestsException`, which the AWS SDKs retry).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,14 +24,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::AtomicUsize;
+
 use crate::cache::CacheBoard;
+use crate::control::ControlPlane;
 use crate::function::invoke_api::{self, AdminInbox, InvokeRequest};
 use crate::http::{BodyFraming, Parsed, RequestHead};
 use crate::metrics::{exposition, NodeMetrics};
-use crate::reload::SnapshotHandle;
+use crate::reload::{Reloader, SnapshotHandle};
 
 /// Largest admin request head accepted.
 const MAX_HEAD: usize = 8192;
+
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// Largest control-plane request body (an `ImportRestApi` document is the largest there is;
+/// AWS's own limit for it is 6 MB).
+const MAX_CONTROL_BODY: u64 = 6 * 1024 * 1024;
+
+/// What the admin listener serves, shared by its connection threads.
+pub struct Admin {
+    /// The published snapshot.
+    pub snapshots: Arc<SnapshotHandle>,
+    /// Metric tables for `/metrics`.
+    pub metrics: Arc<NodeMetrics>,
+    /// Cache flush board.
+    pub cache: Arc<CacheBoard>,
+    /// Invoke API calls for the shards.
+    pub inbox: AdminInbox,
+    /// The `apigateway` API and the reloader its changes publish through.
+    pub control: Option<(Arc<ControlPlane>, Arc<Reloader>)>,
+}
 
 /// The admin listener: the one handed over by the process this one upgrades (`inherited`,
 /// when it is on `addr`), or a new one bound on `addr`.
@@ -42,14 +71,11 @@ const STOP_POLL_MS: i32 = 100;
 
 /// Serves `listener` on a background thread until `stop` is raised (the node handed over to
 /// a new binary, which serves the same socket from then on); returns the bound address.
-pub fn start(
-    listener: TcpListener,
-    snapshots: Arc<SnapshotHandle>,
-    (metrics, cache, inbox): (Arc<NodeMetrics>, Arc<CacheBoard>, AdminInbox),
-    stop: Arc<AtomicBool>,
-) -> io::Result<SocketAddr> {
+pub fn start(listener: TcpListener, admin: Admin, stop: Arc<AtomicBool>) -> io::Result<SocketAddr> {
     let bound = listener.local_addr()?;
     listener.set_nonblocking(true)?;
+    let admin = Arc::new(admin);
+    let open = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
@@ -61,15 +87,42 @@ pub fn start(
                 let Ok((stream, _)) = listener.accept() else {
                     continue;
                 };
-                let served = stream
-                    .set_nonblocking(false)
-                    .and_then(|()| handle(stream, &snapshots, &metrics, &cache, &inbox));
-                if let Err(e) = served {
-                    tracing::debug!("admin connection: {e}");
-                }
+                serve_connection(stream, &admin, &open);
             }
         })?;
     Ok(bound)
+}
+
+/// Serves `stream` on a thread of its own, or refuses it when [`MAX_CONNECTIONS`] are open.
+fn serve_connection(mut stream: TcpStream, admin: &Arc<Admin>, open: &Arc<AtomicUsize>) {
+    if stream.set_nonblocking(false).is_err() {
+        return;
+    }
+    if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        open.fetch_sub(1, Ordering::AcqRel);
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let body = r#"{"message":"Too Many Requests"}"#;
+        let _ = respond_with(
+            &mut stream,
+            429,
+            &[("x-amzn-ErrorType", "TooManyRequestsException")],
+            body.as_bytes(),
+        );
+        return;
+    }
+    let admin = Arc::clone(admin);
+    let done = Arc::clone(open);
+    let spawned = std::thread::Builder::new()
+        .name("admin-conn".into())
+        .spawn(move || {
+            if let Err(e) = handle(stream, &admin) {
+                tracing::debug!("admin connection: {e}");
+            }
+            done.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Waits up to [`STOP_POLL_MS`] for a connection to accept.
@@ -84,13 +137,9 @@ fn readable(listener: &TcpListener) -> bool {
     unsafe { libc::poll(&mut fds, 1, STOP_POLL_MS) > 0 }
 }
 
-fn handle(
-    mut stream: TcpStream,
-    snapshots: &SnapshotHandle,
-    metrics: &NodeMetrics,
-    cache: &CacheBoard,
-    inbox: &AdminInbox,
-) -> io::Result<()> {
+fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
+    let (snapshots, metrics, cache, inbox) =
+        (&admin.snapshots, &admin.metrics, &admin.cache, &admin.inbox);
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(1024);
@@ -146,10 +195,98 @@ fn handle(
             match crate::cache::control::admin_request(method, path, &snapshots.load_full(), cache)
             {
                 Some((status, body)) => respond(&mut stream, status, &body),
+                None if path.starts_with(b"/restapis") => {
+                    control_call(&mut stream, &head, buf, admin)
+                }
                 None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
             }
         }
     }
+}
+
+/// An `apigateway` call: reads its body, lets the control plane answer it.
+fn control_call(
+    stream: &mut TcpStream,
+    head: &RequestHead,
+    buf: Vec<u8>,
+    admin: &Admin,
+) -> io::Result<()> {
+    let request_id = request_id();
+    let rid = ("x-amzn-RequestId", request_id.as_str());
+    let Some((control, reloader)) = &admin.control else {
+        return respond(stream, 404, r#"{"message":"Not Found"}"#);
+    };
+    let length = match head.framing {
+        BodyFraming::None => 0,
+        BodyFraming::Length(n) if n <= MAX_CONTROL_BODY => n as usize,
+        BodyFraming::Length(_) => {
+            let body = br#"{"message":"Request body too large"}"#;
+            return respond_with(
+                stream,
+                413,
+                &[rid, ("x-amzn-ErrorType", "BadRequestException")],
+                body,
+            );
+        }
+        _ => {
+            let body = br#"{"message":"Content-Length is required"}"#;
+            return respond_with(
+                stream,
+                411,
+                &[rid, ("x-amzn-ErrorType", "BadRequestException")],
+                body,
+            );
+        }
+    };
+    let Some(buf) = read_body(stream, buf, head.head_len, length)? else {
+        return Ok(());
+    };
+    let text = |s: crate::http::Span| String::from_utf8_lossy(s.get(&buf)).into_owned();
+    let owned: Vec<(String, String)> = head
+        .headers
+        .iter()
+        .map(|h| (text(h.name), text(h.value)))
+        .collect();
+    let headers: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let method = text(head.method);
+    let path = text(head.path);
+    let query = head.query.map(text).unwrap_or_default();
+    let request = crate::control::Request {
+        method: &method,
+        path: &path,
+        query: &query,
+        headers: &headers,
+        body: &buf[head.head_len..head.head_len + length],
+    };
+    let region = admin.snapshots.load_full().region.clone();
+    let answer = control.handle(&request, reloader, &region);
+    let mut extra = vec![rid];
+    if let Some(kind) = answer.error_type {
+        extra.push(("x-amzn-ErrorType", kind));
+    }
+    respond_with(stream, answer.status, &extra, &answer.body)
+}
+
+/// `buf` with the rest of a `length`-byte body after `body_start` read into it; `None` when
+/// the client went away first.
+fn read_body(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    body_start: usize,
+    length: usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut chunk = [0u8; 16 * 1024];
+    while buf.len() < body_start + length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some(buf))
 }
 
 /// The Lambda Invoke API for hosted functions (`function::invoke_api`): reads the payload
@@ -157,7 +294,7 @@ fn handle(
 fn invoke_function(
     stream: &mut TcpStream,
     head: &RequestHead,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     snapshots: &SnapshotHandle,
     inbox: &AdminInbox,
 ) -> io::Result<()> {
@@ -171,14 +308,9 @@ fn invoke_function(
         }
     };
     let body_start = head.head_len;
-    let mut chunk = [0u8; 16 * 1024];
-    while buf.len() < body_start + length {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let Some(buf) = read_body(stream, buf, body_start, length)? else {
+        return Ok(());
+    };
     let text = |s: crate::http::Span| String::from_utf8_lossy(s.get(&buf)).into_owned();
     let owned: Vec<(String, String)> = head
         .headers
@@ -307,6 +439,29 @@ fn query_ms(target: &[u8]) -> Result<u64, ClockQueryError> {
 
 fn respond(stream: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
     respond_typed(stream, status, "application/json", body)
+}
+
+/// A JSON answer with `headers` besides the framing ones.
+fn respond_with(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
+    let reason = String::from_utf8_lossy(crate::pipeline::response_filter::reason_phrase(status));
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)
 }
 
 fn respond_typed(

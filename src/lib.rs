@@ -17,6 +17,7 @@ pub mod cache;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod cors;
 pub mod exchange;
 pub mod function;

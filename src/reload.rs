@@ -17,7 +17,8 @@ use arc_swap::ArcSwap;
 
 use crate::access_log::writer::DestinationTracker;
 use crate::clock::Clock;
-use crate::config::{self, ConfigErrors, NodeSettings};
+use crate::config::load::ExtraSource;
+use crate::config::{self, ConfigErrors, FileApi, NodeSettings};
 use crate::metrics::NodeMetrics;
 use crate::snapshot::Snapshot;
 use crate::throttle::TrafficNode;
@@ -113,6 +114,23 @@ impl ShardSnapshot {
     }
 }
 
+/// API definitions compiled beside the files on every reload: the control plane's
+/// (`crate::control`), as it last committed them. Read without a lock of the owner's: they
+/// only change inside [`Reloader::apply`], under the reloader's own lock.
+pub trait ManagedApis: Send + Sync {
+    /// The committed definitions.
+    fn sources(&self) -> Arc<Vec<ExtraSource>>;
+}
+
+/// Why [`Reloader::apply`] did not publish.
+#[derive(Debug)]
+pub enum ApplyError<E> {
+    /// The files with the candidate definitions do not compile.
+    Rejected(ConfigErrors),
+    /// They compiled, but the commit (the store's write) failed: nothing was published.
+    Commit(E),
+}
+
 /// Re-reads the configuration directory on demand (SIGHUP) and publishes it when valid.
 pub struct Reloader {
     dir: PathBuf,
@@ -121,6 +139,8 @@ pub struct Reloader {
     lock: Mutex<()>,
     metrics: Option<Arc<NodeMetrics>>,
     access_logs: Option<DestinationTracker>,
+    managed: Option<Arc<dyn ManagedApis>>,
+    file_apis: Mutex<Vec<FileApi>>,
 }
 
 /// What a reload did, for logs and the admin API.
@@ -152,7 +172,56 @@ impl Reloader {
             lock: Mutex::new(()),
             metrics: None,
             access_logs: None,
+            managed: None,
+            file_apis: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Compiles `managed`'s definitions beside the files on every reload; `file_apis` are
+    /// the APIs the files defined at start.
+    pub fn managing(mut self, managed: Arc<dyn ManagedApis>, file_apis: Vec<FileApi>) -> Self {
+        self.managed = Some(managed);
+        self.file_apis = Mutex::new(file_apis);
+        self
+    }
+
+    /// The APIs the files defined at the last successful load.
+    pub fn file_apis(&self) -> Vec<FileApi> {
+        self.file_apis
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Compiles the files with `extra` in place of the managed definitions and, if that
+    /// succeeds, runs `commit` (which makes `extra` what [`ManagedApis::sources`] answers) and
+    /// publishes the result; all under the reload lock, so a SIGHUP never publishes a state
+    /// older than a commit. Returns the new generation.
+    pub fn apply<E>(
+        &self,
+        extra: &[ExtraSource],
+        commit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<u64, ApplyError<E>> {
+        let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.handle.generation() + 1;
+        let loaded = config::load_with(&self.dir, generation, extra);
+        if let Some(m) = &self.metrics {
+            m.record_reload(loaded.is_ok());
+        }
+        let loaded = loaded.map_err(ApplyError::Rejected)?;
+        commit().map_err(ApplyError::Commit)?;
+        self.publish(loaded);
+        Ok(generation)
+    }
+
+    /// Publishes a loaded configuration (the lock is held).
+    fn publish(&self, loaded: config::LoadedConfig) {
+        // Before publishing: see `DestinationTracker::track`.
+        if let Some(tracker) = &self.access_logs {
+            tracker.track(&loaded.snapshot);
+        }
+        *self.file_apis.lock().unwrap_or_else(|e| e.into_inner()) = loaded.file_apis;
+        self.handle.publish(loaded.snapshot);
     }
 
     /// Counts every reload outcome in `metrics` (`tollgate_config_reloads_total`, ...).
@@ -177,18 +246,19 @@ impl Reloader {
     pub fn reload(&self) -> ReloadOutcome {
         let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.handle.generation();
-        let loaded = config::load(&self.dir, current + 1);
+        let managed = self
+            .managed
+            .as_ref()
+            .map(|m| m.sources())
+            .unwrap_or_default();
+        let loaded = config::load_with(&self.dir, current + 1, &managed);
         if let Some(m) = &self.metrics {
             m.record_reload(loaded.is_ok());
         }
         match loaded {
             Ok(loaded) => {
                 let restart_needed = loaded.node != self.node;
-                // Before publishing: see `DestinationTracker::track`.
-                if let Some(tracker) = &self.access_logs {
-                    tracker.track(&loaded.snapshot);
-                }
-                self.handle.publish(loaded.snapshot);
+                self.publish(loaded);
                 ReloadOutcome::Applied {
                     generation: current + 1,
                     restart_needed,

@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub ws_apis: AHashMap<Box<str>, Arc<crate::ws::WsApi>>,
     /// Frame, message and time limits of WebSocket connections.
     pub ws_limits: crate::ws::WsLimits,
+    /// `[server] region`: of the APIs' ARNs, and the scope control-plane calls are signed for.
+    pub region: Box<str>,
 }
 
 /// What every Lambda invocation shares.
@@ -341,6 +343,7 @@ impl Snapshot {
             has_iam_methods: false,
             ws_apis: AHashMap::new(),
             ws_limits: crate::ws::WsLimits::default(),
+            region: "us-east-1".into(),
         }
     }
 }

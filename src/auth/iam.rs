@@ -154,7 +154,19 @@ pub fn verify<'s>(
     region: &str,
     now: u64,
 ) -> Result<Caller<'s>, SigError> {
-    match check(identities, Some(keys), req, region, now)? {
+    verify_for(SERVICE, identities, keys, req, region, now)
+}
+
+/// [`verify`] for requests signed for `service` (the control plane's `apigateway`).
+pub fn verify_for<'s>(
+    service: &str,
+    identities: &'s Identities,
+    keys: &SigningKeys,
+    req: &SignedRequest<'_>,
+    region: &str,
+    now: u64,
+) -> Result<Caller<'s>, SigError> {
+    match check(service, identities, Some(keys), req, region, now)? {
         Some(caller) => Ok(caller),
         None => Err(SigError::Missing),
     }
@@ -169,11 +181,12 @@ pub fn precheck(
     region: &str,
     now: u64,
 ) -> Result<(), SigError> {
-    check(identities, None, req, region, now).map(|_| ())
+    check(SERVICE, identities, None, req, region, now).map(|_| ())
 }
 
 /// [`verify`] with `keys`, [`precheck`] without (then `Ok(None)` once the key is found).
 fn check<'s>(
+    service: &str,
     identities: &'s Identities,
     keys: Option<&SigningKeys>,
     req: &SignedRequest<'_>,
@@ -206,7 +219,7 @@ fn check<'s>(
             sig.amz_date
         ))
     })?;
-    check_scope(&sig, region)?;
+    check_scope(&sig, region, service)?;
     // The host is always signed (SigV4: "the host header must be included as a signed
     // header"), so a captured request cannot be replayed against another host.
     if !sigv4::pieces(sig.signed_headers, b';').any(|h| h == "host") {
@@ -503,13 +516,15 @@ fn split_credential(credential: &str) -> Result<(&str, &str, &str, &str), SigErr
     }
 }
 
-fn check_scope(sig: &Signature<'_>, region: &str) -> Result<(), SigError> {
+fn check_scope(sig: &Signature<'_>, region: &str, service: &str) -> Result<(), SigError> {
     let mut wrong = String::new();
     if sig.region != region {
         wrong.push_str("Credential should be scoped to a valid region. ");
     }
-    if sig.service != SERVICE {
-        wrong.push_str("Credential should be scoped to correct service: 'execute-api'. ");
+    if sig.service != service {
+        wrong.push_str(&format!(
+            "Credential should be scoped to correct service: '{service}'. "
+        ));
     }
     let day = sig.amz_date.get(..8).unwrap_or("");
     if sig.scope_date != day {

@@ -83,6 +83,7 @@ pub(crate) fn compile(mut validated: Validated, generation: u64, sink: &mut Sink
         has_iam_methods: false,
         ws_apis,
         ws_limits: validated.ws_limits,
+        region: region.as_str().into(),
     }
 }
 

@@ -61,21 +61,44 @@ pub struct Sources {
     pub apis_incomplete: bool,
 }
 
-/// Reads and parses every file of the configuration in `dir`, reporting problems to `sink`.
-pub(crate) fn read_sources(dir: &Path, sink: &mut Sink) -> Sources {
+/// An API definition that is not a file of the folder: the control plane's APIs, written in
+/// the API file format (`crate::control::emit`) so that one compile serves both. `path` names
+/// it in errors (`control-plane/restapis/{id}.toml`); nothing is read from or written there.
+#[derive(Debug, Clone)]
+pub struct ExtraSource {
+    /// Its name in errors.
+    pub path: PathBuf,
+    /// Its text, in the API file format.
+    pub text: String,
+}
+
+/// Reads and parses every file of the configuration in `dir`, then `extra`, reporting
+/// problems to `sink`.
+pub(crate) fn read_sources(dir: &Path, extra: &[ExtraSource], sink: &mut Sink) -> Sources {
     let gateway_path = dir.join(GATEWAY_FILE);
     let gateway = read_file::<GatewayFile>(&gateway_path, sink);
     let apis_dir = apis_dir(dir, gateway.as_ref());
     let files = list_api_files(&apis_dir, &gateway_path, gateway.as_ref(), sink);
-    let apis: Vec<Source<ApiFile>> = files
+    let mut apis: Vec<Source<ApiFile>> = files
         .iter()
         .filter_map(|f| read_file::<ApiFile>(f, sink))
         .collect();
+    let from_files = apis.len();
+    for source in extra {
+        sink.file_seen(&source.path);
+        if let Some(model) = parse_text::<ApiFile>(&source.path, &source.text, sink) {
+            apis.push(Source {
+                path: source.path.clone(),
+                text: source.text.clone(),
+                model,
+            });
+        }
+    }
     Sources {
         gateway,
         gateway_path,
         apis_dir,
-        apis_incomplete: apis.len() != files.len(),
+        apis_incomplete: from_files != files.len() || apis.len() != from_files + extra.len(),
         apis,
     }
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod buffering;
 mod cache;
 pub mod compile;
+pub mod control;
 pub mod cors;
 pub mod error;
 mod functions;
@@ -58,6 +59,8 @@ pub struct NodeSettings {
     pub log_format: LogFormat,
     /// `[cluster]`: limits shared with other nodes through Redis; `None` standalone.
     pub cluster: Option<crate::cluster::ClusterSettings>,
+    /// `[control]`: who may call the `apigateway` API, and where what it creates is kept.
+    pub control: control::ControlSettings,
 }
 
 /// `server.log_format`.
@@ -101,13 +104,36 @@ pub struct LoadedConfig {
     pub node: NodeSettings,
     /// The compiled data-plane view.
     pub snapshot: Snapshot,
+    /// The APIs read from files of the API folder: the control plane lists them and refuses
+    /// to change them (the file owns them).
+    pub file_apis: Vec<FileApi>,
+}
+
+/// An API defined by a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileApi {
+    /// Its id.
+    pub id: String,
+    /// Its `name` (the id when the file gives none).
+    pub name: String,
+    /// The file.
+    pub path: std::path::PathBuf,
 }
 
 /// Reads, validates and compiles `dir` (a folder holding `gateway.toml`) into a snapshot
 /// numbered `generation`. Never panics on any file content; every problem of every file is
 /// returned at once.
 pub fn load(dir: &Path, generation: u64) -> Result<LoadedConfig, ConfigErrors> {
-    load_counted(dir, generation).map(|(loaded, _)| loaded)
+    load_with(dir, generation, &[])
+}
+
+/// [`load`] with API definitions that are not files of the folder (the control plane's).
+pub fn load_with(
+    dir: &Path,
+    generation: u64,
+    extra: &[load::ExtraSource],
+) -> Result<LoadedConfig, ConfigErrors> {
+    load_counted(dir, generation, extra).map(|(loaded, _)| loaded)
 }
 
 /// Validates `dir` exactly as [`load`] does (backend hosts are resolved too) and returns a
@@ -116,7 +142,7 @@ pub fn load(dir: &Path, generation: u64) -> Result<LoadedConfig, ConfigErrors> {
 /// 2 API keys, 0 custom domains (config)`: what was understood, so a file that was skipped by mistake
 /// (wrong folder, wrong extension) shows as a count that is too low.
 pub fn check(dir: &Path) -> Result<String, ConfigErrors> {
-    let (_, counts) = load_counted(dir, 0)?;
+    let (_, counts) = load_counted(dir, 0, &[])?;
     Ok(format!(
         "configuration OK: {}, {}, {}, {}, {}, {}, {}, {} ({})",
         plural(counts.apis, "API"),
@@ -155,9 +181,27 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 /// The whole pipeline; errors from every stage of it are collected before failing.
-fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), ConfigErrors> {
+fn load_counted(
+    dir: &Path,
+    generation: u64,
+    extra: &[load::ExtraSource],
+) -> Result<(LoadedConfig, Counts), ConfigErrors> {
     let mut sink = Sink::default();
-    let sources = load::read_sources(dir, &mut sink);
+    let sources = load::read_sources(dir, extra, &mut sink);
+    let file_apis: Vec<FileApi> = sources
+        .apis
+        .iter()
+        .filter(|s| !extra.iter().any(|e| e.path == s.path))
+        .filter_map(|s| {
+            let id = s.model.id.as_ref()?.get_ref().clone();
+            let name = s.model.name.as_ref().map(|n| n.get_ref().clone());
+            Some(FileApi {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                path: s.path.clone(),
+            })
+        })
+        .collect();
     let mut validated = validate::validate(&sources, &mut sink);
     validated.lambda = lambda::gateway_section(sources.gateway.as_ref(), &mut sink);
     let account = validated.lambda.settings().account_id;
@@ -199,6 +243,7 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     };
     let identities = identities::load(dir, &account_of_events, &mut sink);
     let mut node = validated.node.clone();
+    node.control = control::section(dir, sources.gateway.as_ref(), node.admin, &mut sink);
     let mut snapshot = compile::compile(validated, generation, &mut sink);
     snapshot.identities = std::sync::Arc::new(identities);
     snapshot.has_iam_methods = snapshot.apis.values().any(|api| {
@@ -215,7 +260,14 @@ fn load_counted(dir: &Path, generation: u64) -> Result<(LoadedConfig, Counts), C
     snapshot.domains = edge.domains;
     snapshot.backend_tls = Some(std::sync::Arc::new(edge.backend));
     sink.finish()?;
-    Ok((LoadedConfig { node, snapshot }, counts))
+    Ok((
+        LoadedConfig {
+            node,
+            snapshot,
+            file_apis,
+        },
+        counts,
+    ))
 }
 
 #[cfg(test)]

@@ -50,6 +50,9 @@ pub struct GatewayFile {
     pub functions: Entries<Spanned<String>, super::functions::FunctionModel>,
     /// Cluster mode: limits shared with other nodes through Redis.
     pub cluster: Option<ClusterSection>,
+    /// The `apigateway` API on the admin listener: its administrator credentials and store.
+    #[serde(default)]
+    pub control: super::control::ControlSection,
 }
 
 /// `[cluster]` of `gateway.toml` (read at start; changes need a restart).

@@ -332,6 +332,7 @@ impl Default for GatewaySettings {
                 tls_listen: Vec::new(),
                 log_format: super::LogFormat::Text,
                 cluster: None,
+                control: Default::default(),
             },
             limits: Limits::default(),
             suffix: format!(".execute-api.{DEFAULT_DOMAIN}"),
@@ -370,6 +371,7 @@ impl GatewayCheck<'_> {
             tls_listen: Vec::new(),
             log_format: self.log_format(),
             cluster: self.cluster(),
+            control: Default::default(),
         };
         self.admin_not_a_listener(&node);
         let (limits, integration_timeout) = self.limits();

@@ -91,8 +91,23 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartErr
 pub fn run(dir: &Path) -> Result<(), StartError> {
     let mut takeover = crate::upgrade::Takeover::from_env()?;
     let exe = crate::upgrade::started_from();
-    let loaded = config::load(dir, 1)?;
+    let first = config::load(dir, 1)?;
+    // The control plane's APIs compile with the files: a second load when the store holds
+    // any (the first told where the store is).
+    let control =
+        crate::control::ControlPlane::open(&first.node.control, &first.snapshot.lambda.account_id)
+            .map_err(|e| StartError::Io {
+                context: "opening the control-plane store".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+    let loaded = if control.is_empty() {
+        first
+    } else {
+        use crate::reload::ManagedApis;
+        config::load_with(dir, 1, &control.sources())?
+    };
     let node = loaded.node.clone();
+    let file_apis = loaded.file_apis.clone();
     let usage = loaded.snapshot.traffic.usage.clone();
     let clock = Clock::from_env()?;
     if clock.is_fixed() {
@@ -170,20 +185,23 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
     let inherit = sockets
         .descriptors()
         .map_err(io_err("duplicating the listeners"))?;
+    let reloader = Arc::new(
+        Reloader::new(dir, Arc::clone(&handle), node.clone())
+            .counting(Arc::clone(&services.metrics))
+            .tracking_access_logs(access_logs)
+            .managing(Arc::clone(&control) as _, file_apis),
+    );
     if let Some(listener) = sockets.admin {
         // Not the access-log queue: its writer is flushed once every holder is gone.
-        let admin = (
-            Arc::clone(&services.metrics),
-            Arc::clone(&services.cache),
-            services.admin_invocations.clone(),
-        );
-        let bound = crate::admin::start(
-            listener,
-            Arc::clone(&handle),
-            admin,
-            Arc::clone(&admin_stop),
-        )
-        .map_err(io_err("starting the admin listener"))?;
+        let admin = crate::admin::Admin {
+            snapshots: Arc::clone(&handle),
+            metrics: Arc::clone(&services.metrics),
+            cache: Arc::clone(&services.cache),
+            inbox: services.admin_invocations.clone(),
+            control: Some((Arc::clone(&control), Arc::clone(&reloader))),
+        };
+        let bound = crate::admin::start(listener, admin, Arc::clone(&admin_stop))
+            .map_err(io_err("starting the admin listener"))?;
         tracing::info!("admin listening addr={bound}");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -258,7 +276,7 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
             )
         });
     let NodeServices {
-        metrics,
+        metrics: _,
         access_log,
         cache: _,
         clock: _,
@@ -269,9 +287,6 @@ pub fn run(dir: &Path) -> Result<(), StartError> {
         predecessor_running: _,
         ws: _,
     } = services;
-    let reloader = Reloader::new(dir, Arc::clone(&handle), node)
-        .counting(metrics)
-        .tracking_access_logs(access_logs);
     let flags = (&*shutdown, &*access_log.reopen_flag());
     let handed_over = signals.run(&reloader, flags, &notifier, upgrader.as_ref());
     if handed_over {

@@ -1,0 +1,138 @@
+//! `[control]` of `gateway.toml`: the administrator credentials the `apigateway` API on the
+//! admin listener verifies SigV4 signatures against, and the embedded store that keeps what
+//! that API creates.
+//!
+//! ```toml
+//! [control]
+//! access_key_id = "AKIDTOLLGATEADMIN"
+//! secret_access_key = "..."
+//! store = "control.redb"      # relative to this folder (the default)
+//! ```
+//!
+//! Without credentials the `apigateway` API refuses every call (AWS's 403
+//! `UnrecognizedClientException`, as for a key AWS does not know), and `server.admin` must be
+//! a loopback address: an unauthenticated admin listener is only safe where no one else can
+//! reach it. Read at start; changes need a restart.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::Sink;
+use super::load::Source;
+use super::model::GatewayFile;
+
+/// The store's file name when `control.store` is absent.
+pub const DEFAULT_STORE: &str = "control.redb";
+
+/// `[control]` as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// The administrator's access key id.
+    pub access_key_id: Option<Spanned<String>>,
+    /// Its secret.
+    pub secret_access_key: Option<Spanned<String>>,
+    /// The redb file holding APIs created through the `apigateway` API.
+    pub store: Option<Spanned<String>>,
+}
+
+/// The administrator's key pair.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminCredentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for AdminCredentials {
+    /// Never prints the secret (settings are logged when a restart is needed).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[control]`, checked and resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ControlSettings {
+    /// `None`: every `apigateway` call is refused.
+    pub credentials: Option<AdminCredentials>,
+    /// The store's path (resolved against the configuration folder).
+    pub store: PathBuf,
+}
+
+/// Reads `[control]`; `admin` is the admin listener's address, which must be loopback when no
+/// credentials are configured.
+pub(crate) fn section(
+    dir: &Path,
+    g: Option<&Source<GatewayFile>>,
+    admin: Option<std::net::SocketAddr>,
+    sink: &mut Sink,
+) -> ControlSettings {
+    let mut settings = ControlSettings {
+        credentials: None,
+        store: dir.join(DEFAULT_STORE),
+    };
+    let Some(g) = g else {
+        return settings;
+    };
+    let c = &g.model.control;
+    if let Some(store) = &c.store {
+        if store.get_ref().is_empty() {
+            sink.at(
+                &g.path,
+                g.line(store),
+                "control.store",
+                "must be a file path",
+            );
+        }
+        settings.store = dir.join(store.get_ref());
+    }
+    match (&c.access_key_id, &c.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            let id_ok =
+                !id.get_ref().is_empty() && id.get_ref().bytes().all(|b| b.is_ascii_alphanumeric());
+            if !id_ok {
+                let message = "must be letters and digits, as AWS access key ids are";
+                sink.at(&g.path, g.line(id), "control.access_key_id", message);
+            }
+            if secret.get_ref().is_empty() {
+                let message = "must not be empty";
+                sink.at(
+                    &g.path,
+                    g.line(secret),
+                    "control.secret_access_key",
+                    message,
+                );
+            }
+            settings.credentials = Some(AdminCredentials {
+                access_key_id: id.get_ref().clone(),
+                secret_access_key: secret.get_ref().clone(),
+            });
+        }
+        (Some(at), None) => {
+            let message = "needs `control.secret_access_key` too";
+            sink.at(&g.path, g.line(at), "control.access_key_id", message);
+        }
+        (None, Some(at)) => {
+            let message = "needs `control.access_key_id` too";
+            sink.at(&g.path, g.line(at), "control.secret_access_key", message);
+        }
+        (None, None) => {
+            if let (Some(addr), Some(at)) = (admin, &g.model.server.admin) {
+                if !addr.ip().is_loopback() {
+                    let message = format!(
+                        "`{addr}` is not a loopback address: an admin listener reachable from other machines needs `[control]` access_key_id and secret_access_key"
+                    );
+                    sink.at(&g.path, g.line(at), "server.admin", message);
+                }
+            }
+        }
+    }
+    settings
+}

@@ -1,0 +1,260 @@
+//! The resource model → an API definition in the API file format, which the one config
+//! compile (`config::load_with`) turns into the snapshot beside the files' APIs: one compile,
+//! one set of checks, one data plane.
+//!
+//! What is written: each stage (its deployment, variables, `methodSettings` as throttles and
+//! cache settings) and each deployment a stage serves, with the methods frozen in it. The
+//! working copy of resources and methods is not served until a deployment takes it, as on AWS.
+
+use std::path::PathBuf;
+
+use toml::{Table, Value};
+
+use super::model::{ApiState, Integration, Method, MethodSetting, Resource, Stage};
+use crate::config::load::ExtraSource;
+
+/// The name errors give to the definition of API `id`.
+pub fn source_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("control-plane/restapis/{id}.toml"))
+}
+
+/// `state` as an API definition.
+pub fn source(state: &ApiState) -> ExtraSource {
+    let text = toml::to_string(&api_table(state)).unwrap_or_default();
+    ExtraSource {
+        path: source_path(&state.api.id),
+        text,
+    }
+}
+
+fn api_table(state: &ApiState) -> Table {
+    let mut t = Table::new();
+    t.insert("id".into(), state.api.id.clone().into());
+    t.insert("name".into(), state.api.name.clone().into());
+    if !state.api.binary_media_types.is_empty() {
+        let types = state
+            .api
+            .binary_media_types
+            .iter()
+            .cloned()
+            .map(Value::from);
+        t.insert("binary_media_types".into(), Value::Array(types.collect()));
+    }
+    if state.api.api_key_source != "HEADER" {
+        let source = state.api.api_key_source.clone();
+        t.insert("api_key_source".into(), source.into());
+    }
+    let mut stages = Table::new();
+    let mut deployments = Table::new();
+    for stage in state.stages.values() {
+        let Some(record) = state.deployments.get(&stage.deployment_id) else {
+            continue;
+        };
+        stages.insert(stage.stage_name.clone(), stage_table(stage).into());
+        let mut d = Table::new();
+        if let Some(text) = &record.deployment.description {
+            d.insert("description".into(), text.clone().into());
+        }
+        d.insert("methods".into(), methods_table(&record.resources).into());
+        deployments.insert(record.deployment.id.clone(), d.into());
+    }
+    t.insert("stages".into(), stages.into());
+    t.insert("deployments".into(), deployments.into());
+    t
+}
+
+fn stage_table(stage: &Stage) -> Table {
+    let mut t = Table::new();
+    t.insert("deployment".into(), stage.deployment_id.clone().into());
+    if let Some(text) = &stage.description {
+        t.insert("description".into(), text.clone().into());
+    }
+    if !stage.variables.is_empty() {
+        t.insert("variables".into(), strings(&stage.variables).into());
+    }
+    if stage.cache_cluster_enabled {
+        t.insert("cache_cluster_enabled".into(), true.into());
+        if let Some(size) = &stage.cache_cluster_size {
+            t.insert("cache_cluster_size".into(), size.clone().into());
+        }
+    }
+    let mut per_method = Table::new();
+    for (key, setting) in &stage.method_settings {
+        if key == "*/*" {
+            let mut throttle = Table::new();
+            throttle.insert("rate_limit".into(), setting.throttling_rate_limit.into());
+            throttle.insert("burst_limit".into(), setting.throttling_burst_limit.into());
+            t.insert("throttle".into(), throttle.into());
+            t.insert("caching_enabled".into(), setting.caching_enabled.into());
+            let ttl = setting.cache_ttl_in_seconds;
+            t.insert("cache_ttl_in_seconds".into(), ttl.into());
+        } else if let Some(method_key) = method_key_of_setting(key) {
+            per_method.insert(method_key, method_setting_table(setting).into());
+        }
+    }
+    if !per_method.is_empty() {
+        t.insert("method_settings".into(), per_method.into());
+    }
+    t
+}
+
+/// `~1pets~1{petId}/GET` (a `methodSettings` key: the resource path with `/` as `~1`, then
+/// the method) → `GET /pets/{petId}`.
+pub fn method_key_of_setting(key: &str) -> Option<String> {
+    let (path, method) = key.rsplit_once('/')?;
+    let path = path.replace("~1", "/");
+    let path = if path.is_empty() { "/".into() } else { path };
+    Some(format!("{method} {path}"))
+}
+
+fn method_setting_table(s: &MethodSetting) -> Table {
+    let mut t = Table::new();
+    t.insert(
+        "throttling_rate_limit".into(),
+        s.throttling_rate_limit.into(),
+    );
+    t.insert(
+        "throttling_burst_limit".into(),
+        s.throttling_burst_limit.into(),
+    );
+    t.insert("caching_enabled".into(), s.caching_enabled.into());
+    t.insert("cache_ttl_in_seconds".into(), s.cache_ttl_in_seconds.into());
+    t
+}
+
+fn methods_table(resources: &[Resource]) -> Table {
+    let mut t = Table::new();
+    for resource in resources {
+        for (verb, method) in &resource.resource_methods {
+            let Some(integration) = &method.method_integration else {
+                continue;
+            };
+            let key = format!("{verb} {}", resource.path);
+            t.insert(key, method_table(method, integration).into());
+        }
+    }
+    t
+}
+
+fn method_table(method: &Method, integration: &Integration) -> Table {
+    let mut t = Table::new();
+    t.insert("integration".into(), integration_table(integration).into());
+    if method.api_key_required {
+        t.insert("api_key_required".into(), true.into());
+    }
+    if method.authorization_type == "AWS_IAM" {
+        t.insert("authorization_type".into(), "AWS_IAM".into());
+    }
+    if !integration.cache_key_parameters.is_empty() {
+        let names = integration.cache_key_parameters.iter().cloned();
+        let names = names.map(Value::from).collect();
+        t.insert("cache_key_parameters".into(), Value::Array(names));
+    }
+    if !method.request_parameters.is_empty() {
+        let mut p = Table::new();
+        for (name, required) in &method.request_parameters {
+            p.insert(name.clone(), (*required).into());
+        }
+        t.insert("request_parameters".into(), p.into());
+    }
+    if !method.method_responses.is_empty() && is_mapped(integration) {
+        let mut responses = Table::new();
+        for (status, response) in &method.method_responses {
+            let mut r = Table::new();
+            if !response.response_parameters.is_empty() {
+                let mut p = Table::new();
+                for (name, required) in &response.response_parameters {
+                    p.insert(name.clone(), (*required).into());
+                }
+                r.insert("parameters".into(), p.into());
+            }
+            responses.insert(status.clone(), r.into());
+        }
+        t.insert("method_responses".into(), responses.into());
+    }
+    t
+}
+
+/// Whether the integration maps requests and responses (the non-proxy types).
+fn is_mapped(integration: &Integration) -> bool {
+    matches!(integration.kind.as_str(), "MOCK" | "HTTP" | "AWS")
+}
+
+fn integration_table(i: &Integration) -> Table {
+    let mut t = Table::new();
+    t.insert("type".into(), i.kind.clone().into());
+    if let Some(uri) = &i.uri {
+        t.insert("uri".into(), uri.clone().into());
+    }
+    if i.kind != "MOCK" {
+        if let Some(method) = &i.http_method {
+            t.insert("http_method".into(), method.clone().into());
+        }
+        t.insert("timeout_ms".into(), i.timeout_in_millis.into());
+    }
+    if !i.request_parameters.is_empty() {
+        t.insert(
+            "request_parameters".into(),
+            strings(&i.request_parameters).into(),
+        );
+    }
+    if !is_mapped(i) {
+        return t;
+    }
+    if !i.request_templates.is_empty() {
+        t.insert(
+            "request_templates".into(),
+            strings(&i.request_templates).into(),
+        );
+    }
+    let passthrough = i.passthrough_behavior.as_deref().unwrap_or("WHEN_NO_MATCH");
+    t.insert("passthrough_behavior".into(), passthrough.into());
+    if let Some(handling) = &i.content_handling {
+        t.insert("content_handling".into(), handling.clone().into());
+    }
+    let mut responses = Table::new();
+    for response in i.integration_responses.values() {
+        let mut r = Table::new();
+        let status: i64 = response.status_code.parse().unwrap_or(0);
+        r.insert("status".into(), status.into());
+        if !response.response_parameters.is_empty() {
+            let parameters = strings(&response.response_parameters);
+            r.insert("parameters".into(), parameters.into());
+        }
+        if !response.response_templates.is_empty() {
+            let templates = strings(&response.response_templates);
+            r.insert("templates".into(), templates.into());
+        }
+        if let Some(handling) = &response.content_handling {
+            r.insert("content_handling".into(), handling.clone().into());
+        }
+        let pattern = match response.selection_pattern.as_deref() {
+            None | Some("") => "default".to_string(),
+            Some(p) => p.to_string(),
+        };
+        responses.insert(pattern, r.into());
+    }
+    t.insert("responses".into(), responses.into());
+    t
+}
+
+fn strings(map: &std::collections::BTreeMap<String, String>) -> Table {
+    map.iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_settings_keys_name_methods_as_api_files_do() {
+        assert_eq!(
+            method_key_of_setting("~1pets~1{petId}/GET").as_deref(),
+            Some("GET /pets/{petId}")
+        );
+        assert_eq!(method_key_of_setting("~1/ANY").as_deref(), Some("ANY /"));
+        assert_eq!(method_key_of_setting("nothing"), None);
+    }
+}

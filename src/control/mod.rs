@@ -1,0 +1,434 @@
+//! The control plane: the `apigateway` REST API (what `aws apigateway ...` and boto3 call
+//! with `--endpoint-url`) on the admin listener, over one resource model in AWS's shapes
+//! ([`model`]), kept in an embedded store ([`store`]) and compiled into the snapshot by the
+//! same compile as the API files ([`emit`] writes each API in the file format;
+//! `config::load_with` compiles files and these together; `reload::Reloader::apply` publishes).
+//!
+//! A call that changes what is served (a deployment taken by a stage, a stage moved, created
+//! or deleted, an API deleted) answers only after the new snapshot compiled, the store
+//! committed, and every shard was handed the new snapshot through the same lock-free swap as
+//! SIGHUP: nothing in flight is dropped. A change that does not compile is refused with
+//! `BadRequestException` naming the problem, and nothing changes. Changes to the working copy
+//! (resources, methods, integrations) are stored and reach callers with the next deployment,
+//! as on AWS.
+//!
+//! Every call must be SigV4-signed for the service `apigateway` with the administrator key of
+//! `[control]` (`config::control`); APIs defined in files are listed and readable but not
+//! changeable here (the file owns them).
+//!
+//! Not yet here (issue 14 lists them): authorizers, models, validators, gateway responses,
+//! usage plans and keys, domain names, OpenAPI import/export, canary settings, the audit log.
+
+pub mod emit;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod ops;
+pub mod patch;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::auth::iam::{self, AccessKey, IamUser, Identities, SigError, SigningKeys};
+use crate::config::control::ControlSettings;
+use crate::config::load::ExtraSource;
+use crate::reload::{ApplyError, ManagedApis, Reloader};
+use error::ApiError;
+use ops::{Apis, Ctx, Reply};
+
+/// The service control-plane calls are signed for (botocore's `apigateway` model has no
+/// `signingName`, so its endpoint prefix).
+pub const SERVICE: &str = "apigateway";
+
+/// A call as it arrived on the admin listener.
+pub struct Request<'a> {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub method: &'a str,
+    /// The path as sent (percent-encoded).
+    pub path: &'a str,
+    /// The query after `?` (empty when none).
+    pub query: &'a str,
+    /// Every header.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// What to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// Status.
+    pub status: u16,
+    /// `x-amzn-ErrorType` of a refusal.
+    pub error_type: Option<&'static str>,
+    /// JSON body (empty for 202/204 deletes).
+    pub body: Vec<u8>,
+}
+
+impl From<Result<Reply, ApiError>> for Response {
+    fn from(result: Result<Reply, ApiError>) -> Self {
+        match result {
+            Ok(reply) => Response {
+                status: reply.status,
+                error_type: None,
+                body: reply
+                    .body
+                    .map(|b| b.to_string().into_bytes())
+                    .unwrap_or_default(),
+            },
+            Err(e) => Response {
+                status: e.status,
+                error_type: Some(e.kind),
+                body: e.body().into_bytes(),
+            },
+        }
+    }
+}
+
+/// The APIs and their emitted definitions, changed together.
+#[derive(Debug, Default)]
+struct State {
+    apis: Apis,
+    /// API id → its definition in the file format (APIs with at least one stage).
+    emitted: BTreeMap<String, ExtraSource>,
+}
+
+/// The control plane of one node.
+pub struct ControlPlane {
+    store: store::Store,
+    state: Mutex<State>,
+    /// What the reloader compiles beside the files; replaced only inside `Reloader::apply`.
+    committed: ArcSwap<Vec<ExtraSource>>,
+    admin: Identities,
+    account: String,
+}
+
+impl ManagedApis for ControlPlane {
+    fn sources(&self) -> Arc<Vec<ExtraSource>> {
+        self.committed.load_full()
+    }
+}
+
+impl ControlPlane {
+    /// Opens the store of `settings` and emits what it holds; `account` words AWS's messages.
+    pub fn open(settings: &ControlSettings, account: &str) -> Result<Arc<Self>, store::StoreError> {
+        let store = store::Store::new(&settings.store);
+        let apis = store.load()?;
+        let emitted: BTreeMap<String, ExtraSource> = apis
+            .values()
+            .filter(|s| !s.stages.is_empty())
+            .map(|s| (s.api.id.clone(), emit::source(s)))
+            .collect();
+        let committed = ArcSwap::from_pointee(emitted.values().cloned().collect());
+        let admin = match &settings.credentials {
+            None => Identities::default(),
+            Some(c) => {
+                let arn: Box<str> = format!("arn:aws:iam::{account}:root").into();
+                let user = Arc::new(IamUser {
+                    name: "admin".into(),
+                    user_id: iam::user_id(&arn),
+                    arn,
+                    account: account.into(),
+                    policy: None,
+                });
+                let key = AccessKey {
+                    secret: c.secret_access_key.as_str().into(),
+                    session_token: None,
+                    user,
+                };
+                Identities::new([(c.access_key_id.as_str().into(), key)])
+            }
+        };
+        Ok(Arc::new(ControlPlane {
+            store,
+            state: Mutex::new(State { apis, emitted }),
+            committed,
+            admin,
+            account: account.to_string(),
+        }))
+    }
+
+    /// Whether the store held or holds any API (the node loads twice at start only then).
+    pub fn is_empty(&self) -> bool {
+        self.committed.load().is_empty()
+    }
+
+    /// Answers one call: authenticates it, runs its operation, and (for changes) compiles,
+    /// stores and publishes. `region` is the node's (`[server] region`).
+    pub fn handle(&self, req: &Request<'_>, reloader: &Reloader, region: &str) -> Response {
+        if let Err(e) = self.authenticate(req, region) {
+            return Err(e).into();
+        }
+        let ctx = Ctx {
+            account: self.account.clone(),
+            file_apis: reloader.file_apis(),
+        };
+        let segments: Vec<String> = req
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| {
+                String::from_utf8_lossy(&crate::upstream::sigv4::percent_decode(s)).into_owned()
+            })
+            .collect();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let call = Call {
+            method: req.method,
+            segments: &segments,
+            query: req.query,
+            body: req.body,
+        };
+        let result = match route(&call) {
+            Some(Op::Read(read)) => {
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                read(&state.apis, &ctx, &call)
+            }
+            Some(Op::Change(change)) => self.change(reloader, |apis| change(apis, &ctx, &call)),
+            None => Err(ApiError::not_found(format!(
+                "Unknown operation: {} {}",
+                req.method, req.path
+            ))),
+        };
+        result.into()
+    }
+
+    /// SigV4 for `apigateway` with the administrator key, refusals as AWS words them.
+    fn authenticate(&self, req: &Request<'_>, region: &str) -> Result<(), ApiError> {
+        let signed = iam::SignedRequest {
+            method: req.method,
+            path: req.path,
+            query: (!req.query.is_empty()).then_some(req.query),
+            headers: req.headers,
+            body: req.body,
+        };
+        let now = ids::now_secs().max(0) as u64;
+        // A cache of one call: the data plane's key cache is per shard (not `Sync`), and
+        // deriving a key per control call (four HMACs) costs nothing at this rate.
+        let keys = SigningKeys::new(crate::clock::Clock::default(), 4096);
+        match iam::verify_for(SERVICE, &self.admin, &keys, &signed, region, now) {
+            Ok(_) => Ok(()),
+            Err(SigError::Missing) => Err(ApiError::forbidden(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            )),
+            Err(SigError::Incomplete(m)) => {
+                Err(ApiError::forbidden("IncompleteSignatureException", m))
+            }
+            Err(SigError::UnknownKey) => Err(ApiError::forbidden(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )),
+            Err(SigError::Mismatch(m) | SigError::Expired(m)) => {
+                Err(ApiError::forbidden("InvalidSignatureException", m))
+            }
+        }
+    }
+
+    /// Runs `op` on a copy of the APIs; stores what it changed and, if that changes what is
+    /// served, compiles and publishes it first (see the module docs). The copy replaces the
+    /// APIs only once all of that succeeded.
+    fn change(
+        &self,
+        reloader: &Reloader,
+        op: impl FnOnce(&mut Apis) -> Result<Reply, ApiError>,
+    ) -> Result<Reply, ApiError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = state.apis.clone();
+        let reply = op(&mut next)?;
+        let put: Vec<&model::ApiState> = next
+            .values()
+            .filter(|s| state.apis.get(&s.api.id) != Some(*s))
+            .collect();
+        let gone: Vec<&str> = state
+            .apis
+            .keys()
+            .filter(|id| !next.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        if put.is_empty() && gone.is_empty() {
+            return Ok(reply);
+        }
+        let mut emitted = state.emitted.clone();
+        for id in &gone {
+            emitted.remove(*id);
+        }
+        for s in &put {
+            if s.stages.is_empty() {
+                emitted.remove(&s.api.id);
+            } else {
+                emitted.insert(s.api.id.clone(), emit::source(s));
+            }
+        }
+        let serving_changed = emitted.len() != state.emitted.len()
+            || emitted
+                .iter()
+                .any(|(id, src)| state.emitted.get(id).map(|e| &e.text) != Some(&src.text));
+        let sources: Vec<ExtraSource> = emitted.values().cloned().collect();
+        let commit = || -> Result<(), store::StoreError> {
+            self.store.write(&put, &gone)?;
+            self.committed.store(Arc::new(sources.clone()));
+            Ok(())
+        };
+        if serving_changed {
+            match reloader.apply(&sources, commit) {
+                Ok(generation) => {
+                    tracing::info!("control plane change serving generation={generation}")
+                }
+                Err(ApplyError::Rejected(errors)) => {
+                    return Err(ApiError::bad_request(format!(
+                        "The change does not compile; nothing was changed: {errors}"
+                    )))
+                }
+                Err(ApplyError::Commit(e)) => return Err(ApiError::internal(e.to_string())),
+            }
+        } else {
+            commit().map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        drop(put);
+        state.apis = next;
+        state.emitted = emitted;
+        Ok(reply)
+    }
+}
+
+/// A call, decoded for the operations.
+struct Call<'a> {
+    method: &'a str,
+    segments: &'a [&'a str],
+    query: &'a str,
+    body: &'a [u8],
+}
+
+type ReadFn = fn(&Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
+type ChangeFn = fn(&mut Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
+
+/// A routed operation.
+enum Op {
+    Read(ReadFn),
+    Change(ChangeFn),
+}
+
+/// The method-scoped location `segments[1]`, `[3]`, `[5]`.
+fn at<'a>(segments: &'a [&'a str]) -> ops::methods::At<'a> {
+    ops::methods::At {
+        api: segments[1],
+        resource: segments[3],
+        verb: segments[5],
+    }
+}
+
+/// The operation for a method and path (AWS's paths, botocore's `requestUri`s).
+fn route(call: &Call<'_>) -> Option<Op> {
+    use ops::{deployments, methods, resources, restapis, stages};
+    use Op::{Change, Read};
+    let s = call.segments;
+    let op = match (call.method, s) {
+        ("GET", ["restapis"]) => Read(|a, c, call| restapis::list(a, c, call.query)),
+        ("POST", ["restapis"]) => Change(|a, c, call| restapis::create(a, c, call.body)),
+        ("GET", ["restapis", _]) => Read(|a, c, call| restapis::get(a, c, call.segments[1])),
+        ("PATCH", ["restapis", _]) => {
+            Change(|a, c, call| restapis::update(a, c, call.segments[1], call.body))
+        }
+        ("DELETE", ["restapis", _]) => {
+            Change(|a, c, call| restapis::delete(a, c, call.segments[1]))
+        }
+        ("GET", ["restapis", _, "resources"]) => {
+            Read(|a, c, call| resources::list(a, c, call.segments[1], call.query))
+        }
+        ("GET", ["restapis", _, "resources", _]) => {
+            Read(|a, c, call| resources::get(a, c, call.segments[1], call.segments[3], call.query))
+        }
+        ("POST", ["restapis", _, "resources", _]) => Change(|a, c, call| {
+            resources::create(a, c, call.segments[1], call.segments[3], call.body)
+        }),
+        ("DELETE", ["restapis", _, "resources", _]) => {
+            Change(|a, c, call| resources::delete(a, c, call.segments[1], call.segments[3]))
+        }
+        ("PUT", ["restapis", _, "resources", _, "methods", _]) => {
+            Change(|a, c, call| methods::put_method(a, c, at(call.segments), call.body))
+        }
+        ("GET", ["restapis", _, "resources", _, "methods", _]) => {
+            Read(|a, _, call| methods::get_method(a, at(call.segments)))
+        }
+        ("PATCH", ["restapis", _, "resources", _, "methods", _]) => {
+            Change(|a, c, call| methods::update_method(a, c, at(call.segments), call.body))
+        }
+        ("DELETE", ["restapis", _, "resources", _, "methods", _]) => {
+            Change(|a, c, call| methods::delete_method(a, c, at(call.segments)))
+        }
+        ("PUT", ["restapis", _, "resources", _, "methods", _, "responses", _]) => {
+            Change(|a, c, call| {
+                methods::put_method_response(a, c, at(call.segments), call.segments[7], call.body)
+            })
+        }
+        ("GET", ["restapis", _, "resources", _, "methods", _, "responses", _]) => {
+            Read(|a, _, call| methods::get_method_response(a, at(call.segments), call.segments[7]))
+        }
+        ("DELETE", ["restapis", _, "resources", _, "methods", _, "responses", _]) => {
+            Change(|a, c, call| {
+                methods::delete_method_response(a, c, at(call.segments), call.segments[7])
+            })
+        }
+        ("PUT", ["restapis", _, "resources", _, "methods", _, "integration"]) => {
+            Change(|a, c, call| methods::put_integration(a, c, at(call.segments), call.body))
+        }
+        ("GET", ["restapis", _, "resources", _, "methods", _, "integration"]) => {
+            Read(|a, _, call| methods::get_integration(a, at(call.segments)))
+        }
+        ("PATCH", ["restapis", _, "resources", _, "methods", _, "integration"]) => {
+            Change(|a, c, call| methods::update_integration(a, c, at(call.segments), call.body))
+        }
+        ("DELETE", ["restapis", _, "resources", _, "methods", _, "integration"]) => {
+            Change(|a, c, call| methods::delete_integration(a, c, at(call.segments)))
+        }
+        ("PUT", ["restapis", _, "resources", _, "methods", _, "integration", "responses", _]) => {
+            Change(|a, c, call| {
+                let status = call.segments[8];
+                methods::put_integration_response(a, c, at(call.segments), status, call.body)
+            })
+        }
+        ("GET", ["restapis", _, "resources", _, "methods", _, "integration", "responses", _]) => {
+            Read(|a, _, call| {
+                methods::get_integration_response(a, at(call.segments), call.segments[8])
+            })
+        }
+        (
+            "DELETE",
+            ["restapis", _, "resources", _, "methods", _, "integration", "responses", _],
+        ) => Change(|a, c, call| {
+            methods::delete_integration_response(a, c, at(call.segments), call.segments[8])
+        }),
+        ("GET", ["restapis", _, "deployments"]) => {
+            Read(|a, c, call| deployments::list(a, c, call.segments[1], call.query))
+        }
+        ("POST", ["restapis", _, "deployments"]) => {
+            Change(|a, c, call| deployments::create(a, c, call.segments[1], call.body))
+        }
+        ("GET", ["restapis", _, "deployments", _]) => {
+            Read(|a, c, call| deployments::get(a, c, call.segments[1], call.segments[3]))
+        }
+        ("DELETE", ["restapis", _, "deployments", _]) => {
+            Change(|a, c, call| deployments::delete(a, c, call.segments[1], call.segments[3]))
+        }
+        ("GET", ["restapis", _, "stages"]) => {
+            Read(|a, c, call| stages::list(a, c, call.segments[1], call.query))
+        }
+        ("POST", ["restapis", _, "stages"]) => {
+            Change(|a, c, call| stages::create(a, c, call.segments[1], call.body))
+        }
+        ("GET", ["restapis", _, "stages", _]) => {
+            Read(|a, c, call| stages::get(a, c, call.segments[1], call.segments[3]))
+        }
+        ("PATCH", ["restapis", _, "stages", _]) => {
+            Change(|a, c, call| stages::update(a, c, call.segments[1], call.segments[3], call.body))
+        }
+        ("DELETE", ["restapis", _, "stages", _]) => {
+            Change(|a, c, call| stages::delete(a, c, call.segments[1], call.segments[3]))
+        }
+        _ => return None,
+    };
+    Some(op)
+}

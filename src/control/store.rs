@@ -1,0 +1,110 @@
+//! Where the control plane keeps what the `apigateway` API creates: one redb file (the
+//! embedded engine the usage counters already use; copy-on-write B-trees, fsync on commit),
+//! one row per REST API holding its whole [`ApiState`] as JSON. A call answers 2xx only after
+//! its commit returned, so what was acknowledged survives a restart or `kill -9`.
+//!
+//! The file is opened for each transaction and closed after it, not held: control calls are
+//! rare, and a binary upgrade (SIGUSR2) starts a second process that must read the same file
+//! while the first still runs. redb locks an open file, so an open that finds it locked
+//! retries for a while before giving up.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::model::ApiState;
+
+/// API id → `ApiState` as JSON.
+const APIS: TableDefinition<&str, &[u8]> = TableDefinition::new("rest_apis");
+
+/// How long an open waits for another process to close the file.
+const LOCKED_WAIT: Duration = Duration::from_secs(3);
+
+/// Why the store could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("control store {path}: {message}")]
+pub struct StoreError {
+    path: PathBuf,
+    message: String,
+}
+
+/// The store file.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    /// The store at `path` (created on first write).
+    pub fn new(path: &Path) -> Store {
+        Store {
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Opens the file, waiting while another process has it open.
+    fn open(&self) -> Result<Database, StoreError> {
+        let started = Instant::now();
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => return Ok(db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if started.elapsed() < LOCKED_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    /// Every API kept; an absent file holds none.
+    pub fn load(&self) -> Result<BTreeMap<String, ApiState>, StoreError> {
+        if !self.path.exists() {
+            return Ok(BTreeMap::new());
+        }
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        let table = match txn.open_table(APIS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut apis = BTreeMap::new();
+        for row in table.iter().map_err(|e| self.err(e))? {
+            let (id, json) = row.map_err(|e| self.err(e))?;
+            let state: ApiState = serde_json::from_slice(json.value())
+                .map_err(|e| self.err(format!("row {}: {e}", id.value())))?;
+            apis.insert(id.value().to_string(), state);
+        }
+        Ok(apis)
+    }
+
+    /// Writes `put` and removes `delete`, in one durable commit.
+    pub fn write(&self, put: &[&ApiState], delete: &[&str]) -> Result<(), StoreError> {
+        let db = self.open()?;
+        let txn = db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(APIS).map_err(|e| self.err(e))?;
+            for state in put {
+                let json = serde_json::to_vec(state).map_err(|e| self.err(e))?;
+                table
+                    .insert(state.api.id.as_str(), json.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            for id in delete {
+                table.remove(*id).map_err(|e| self.err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+}
