@@ -187,16 +187,16 @@ fn integration_table(i: &Integration) -> Table {
         t.insert("uri".into(), uri.clone().into());
     }
     if i.kind != "MOCK" {
-        if let Some(method) = &i.http_method {
+        // An HTTP_PROXY forwards the caller's method (the file format has no fixed method for
+        // it; AWS would send a non-ANY integrationHttpMethod instead).
+        if let (Some(method), false) = (&i.http_method, i.kind == "HTTP_PROXY") {
             t.insert("http_method".into(), method.clone().into());
         }
         t.insert("timeout_ms".into(), i.timeout_in_millis.into());
     }
-    if !i.request_parameters.is_empty() {
-        t.insert(
-            "request_parameters".into(),
-            strings(&i.request_parameters).into(),
-        );
+    let parameters = request_parameters(i);
+    if !parameters.is_empty() {
+        t.insert("request_parameters".into(), parameters.into());
     }
     if !is_mapped(i) {
         return t;
@@ -236,6 +236,24 @@ fn integration_table(i: &Integration) -> Table {
     }
     t.insert("responses".into(), responses.into());
     t
+}
+
+/// The integration's request parameters as the file format takes them. An HTTP_PROXY fills
+/// the URI's `{name}` from the method's path parameters by itself, so the mapping AWS's
+/// console writes for that (`integration.request.path.proxy` =
+/// `method.request.path.proxy`) is implied and left out; any other mapping stays, and an
+/// HTTP_PROXY refuses it at compile time.
+fn request_parameters(i: &Integration) -> Table {
+    i.request_parameters
+        .iter()
+        .filter(|(to, from)| {
+            let implied = to
+                .strip_prefix("integration.request.path.")
+                .is_some_and(|name| from.strip_prefix("method.request.path.") == Some(name));
+            !(i.kind == "HTTP_PROXY" && implied)
+        })
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect()
 }
 
 fn strings(map: &std::collections::BTreeMap<String, String>) -> Table {

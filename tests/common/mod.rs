@@ -18,6 +18,7 @@ pub mod auth;
 pub mod browser;
 pub mod cache;
 pub mod clock;
+pub mod control;
 pub mod functions;
 pub mod h2;
 pub mod lambda;

@@ -1,0 +1,595 @@
+//! The control plane (issue 14) driven by the real AWS CLI: APIs created from nothing,
+//! deployed, called, changed, redeployed and rolled back; AWS's errors; SigV4 refusals;
+//! what survives a `kill -9`; APIs owned by files.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::control::{self, call, text, Cli};
+use common::{ApiSpec, Backend, Gateway, Reply};
+
+#[test]
+fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("pets");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, r#"{"version": 1, "stage": "$context.stage"}"#);
+    // Not deployed yet: the API has no stage, so the gateway does not know the path.
+    assert_eq!(call(&gw, &api, "prod", "/pets").0, 403);
+    let first = cli.deploy(&api, "prod");
+    assert_eq!(
+        call(&gw, &api, "prod", "/pets"),
+        (200, r#"{"version": 1, "stage": "prod"}"#.to_string())
+    );
+
+    // A change to the working copy reaches callers only with the next deployment.
+    cli.mock_response(&api, &pets, r#"{"version": 2}"#);
+    assert_eq!(
+        call(&gw, &api, "prod", "/pets").1,
+        r#"{"version": 1, "stage": "prod"}"#
+    );
+    let second = cli.deploy(&api, "prod");
+    assert_eq!(call(&gw, &api, "prod", "/pets").1, r#"{"version": 2}"#);
+    let listed = cli.run(&["get-deployments", "--rest-api-id", &api]);
+    let ids: Vec<String> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| text(&d["id"]))
+        .collect();
+    assert_eq!(ids, [first.clone(), second.clone()]);
+
+    // Rollback is an UpdateStage of deploymentId.
+    let stage = cli.run(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--patch-operations",
+        &format!("op=replace,path=/deploymentId,value={first}"),
+    ]);
+    assert_eq!(stage["deploymentId"], first.as_str());
+    assert_eq!(
+        call(&gw, &api, "prod", "/pets").1,
+        r#"{"version": 1, "stage": "prod"}"#
+    );
+
+    // A second stage on the newer deployment, with a variable; then the stage goes.
+    cli.run(&[
+        "create-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "beta",
+        "--deployment-id",
+        &second,
+        "--variables",
+        "color=blue",
+    ]);
+    assert_eq!(call(&gw, &api, "beta", "/pets").1, r#"{"version": 2}"#);
+    let stages = cli.run(&["get-stages", "--rest-api-id", &api]);
+    let names: Vec<String> = stages["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| text(&s["stageName"]))
+        .collect();
+    assert_eq!(names, ["beta", "prod"]);
+    assert_eq!(stages["item"][0]["variables"]["color"], "blue");
+    assert_eq!(stages["item"][0]["cacheClusterStatus"], "NOT_AVAILABLE");
+    assert_eq!(
+        cli.run(&[
+            "delete-stage",
+            "--rest-api-id",
+            &api,
+            "--stage-name",
+            "beta"
+        ]),
+        serde_json::Value::Null
+    );
+    assert_eq!(call(&gw, &api, "beta", "/pets").0, 403);
+    assert_eq!(call(&gw, &api, "prod", "/pets").0, 200);
+
+    // The method as GetMethod embeds it, with AWS's defaults.
+    let method = cli.run(&[
+        "get-method",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+    ]);
+    assert_eq!(method["apiKeyRequired"], false);
+    assert_eq!(method["methodIntegration"]["type"], "MOCK");
+    assert_eq!(method["methodIntegration"]["timeoutInMillis"], 29000);
+    assert_eq!(
+        method["methodIntegration"]["passthroughBehavior"],
+        "WHEN_NO_MATCH"
+    );
+    assert_eq!(method["methodIntegration"]["cacheNamespace"], pets.as_str());
+    assert_eq!(
+        method["methodIntegration"]["integrationResponses"]["200"]["selectionPattern"],
+        ""
+    );
+    assert_eq!(method["methodResponses"]["200"]["statusCode"], "200");
+    let resources = cli.run(&["get-resources", "--rest-api-id", &api]);
+    let paths: Vec<String> = resources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(&r["path"]))
+        .collect();
+    assert_eq!(paths, ["/", "/pets"]);
+    assert_eq!(
+        resources["items"][1]["resourceMethods"]["GET"],
+        serde_json::json!({})
+    );
+
+    // Deleting the API stops serving it.
+    cli.run(&["delete-rest-api", "--rest-api-id", &api]);
+    assert_eq!(call(&gw, &api, "prod", "/pets").0, 403);
+    cli.fails(&["get-rest-api", "--rest-api-id", &api]).assert(
+        "NotFoundException",
+        &format!("Invalid API identifier specified 123456789012:{api}"),
+    );
+}
+
+#[test]
+fn http_proxy_integrations_reach_the_backend_with_stage_variables() {
+    let backend = Backend::start(|req| Reply::ok(format!("backend saw {}", req.target)));
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("shop");
+    let shop = cli.create_resource(&api, &root, "shop");
+    let proxy = cli.create_resource(&api, &shop, "{proxy+}");
+    let at = [
+        "--rest-api-id",
+        api.as_str(),
+        "--resource-id",
+        proxy.as_str(),
+        "--http-method",
+        "ANY",
+    ];
+    let mut put = vec![
+        "put-method",
+        "--authorization-type",
+        "NONE",
+        "--request-parameters",
+        "method.request.path.proxy=true",
+    ];
+    put.extend(at);
+    cli.run(&put);
+    let uri = format!(
+        "http://{}/${{stageVariables.prefix}}/{{proxy}}",
+        backend.addr()
+    );
+    let mut integration = vec![
+        "put-integration",
+        "--type",
+        "HTTP_PROXY",
+        "--integration-http-method",
+        "ANY",
+        "--uri",
+        &uri,
+        "--request-parameters",
+        "integration.request.path.proxy=method.request.path.proxy",
+    ];
+    integration.extend(at);
+    let put = cli.run(&integration);
+    assert_eq!(put["connectionType"], "INTERNET");
+    assert_eq!(put["httpMethod"], "ANY");
+    cli.run(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "live",
+        "--variables",
+        "prefix=v1",
+    ]);
+    assert_eq!(
+        call(&gw, &api, "live", "/shop/items/7?x=1"),
+        (200, "backend saw /v1/items/7?x=1".to_string())
+    );
+    // A variable changed by UpdateStage takes effect at once.
+    cli.run(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "live",
+        "--patch-operations",
+        "op=replace,path=/variables/prefix,value=v2",
+    ]);
+    assert_eq!(call(&gw, &api, "live", "/shop/a").1, "backend saw /v2/a");
+}
+
+#[test]
+fn refusals_carry_aws_error_types_and_messages() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    cli.fails(&["get-rest-api", "--rest-api-id", "nope"])
+        .assert(
+            "NotFoundException",
+            "Invalid API identifier specified 123456789012:nope",
+        );
+    let (api, root) = cli.create_api("errors");
+    cli.fails(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+    ])
+    .assert(
+        "BadRequestException",
+        "The REST API doesn't contain any methods",
+    );
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.fails(&[
+        "create-resource",
+        "--rest-api-id",
+        &api,
+        "--parent-id",
+        &root,
+        "--path-part",
+        "pets",
+    ])
+    .assert(
+        "ConflictException",
+        "Another resource with the same parent already has this name: pets",
+    );
+    cli.fails(&[
+        "create-resource",
+        "--rest-api-id",
+        &api,
+        "--parent-id",
+        "nothere",
+        "--path-part",
+        "x",
+    ])
+    .assert("NotFoundException", "Invalid Resource identifier specified");
+    cli.fails(&[
+        "get-method",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+    ])
+    .assert("NotFoundException", "Invalid Method identifier specified");
+    cli.run(&[
+        "put-method",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+        "--authorization-type",
+        "NONE",
+    ]);
+    cli.fails(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+    ])
+    .assert("BadRequestException", "No integration defined for method");
+    cli.fails(&[
+        "get-integration",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+    ])
+    .assert(
+        "NotFoundException",
+        "Invalid Integration identifier specified",
+    );
+    cli.fails(&[
+        "put-integration",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+        "--type",
+        "HTTPS_PROXY",
+    ])
+    .assert(
+        "ValidationException",
+        "Member must satisfy enum value set: [HTTP, MOCK, AWS_PROXY, HTTP_PROXY, AWS]",
+    );
+    cli.mock_get(&api, &cli.create_resource(&api, &root, "ok"), "{}");
+    cli.run(&[
+        "delete-method",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+    ]);
+    let deployment = cli.deploy(&api, "prod");
+    cli.fails(&[
+        "create-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--deployment-id",
+        &deployment,
+    ])
+    .assert("ConflictException", "Stage already exists");
+    cli.fails(&[
+        "create-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "qa",
+        "--deployment-id",
+        "zzzzzz",
+    ])
+    .assert("BadRequestException", "Deployment id does not exist");
+    cli.fails(&["get-stage", "--rest-api-id", &api, "--stage-name", "qa"])
+        .assert("NotFoundException", "Invalid stage identifier specified");
+    cli.fails(&["update-stage", "--rest-api-id", &api, "--stage-name", "prod", "--patch-operations", "op=replace,path=/documentation_version,value=1"])
+        .assert("BadRequestException", "Invalid method setting path: /documentation_version. Must be one of: [/deploymentId, /description,");
+    cli.fails(&[
+        "update-rest-api",
+        "--rest-api-id",
+        &api,
+        "--patch-operations",
+        "op=replace,path=/nonsense,value=1",
+    ])
+    .assert(
+        "BadRequestException",
+        "Invalid patch path  '/nonsense' specified for op 'replace'",
+    );
+    cli.fails(&[
+        "delete-deployment",
+        "--rest-api-id",
+        &api,
+        "--deployment-id",
+        &deployment,
+    ])
+    .assert(
+        "BadRequestException",
+        "Active stages pointing to this deployment must be moved or deleted",
+    );
+    // A throttle set through methodSettings starts from AWS's defaults.
+    let stage = cli.run(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--patch-operations",
+        "op=replace,path=/*/*/throttling/rateLimit,value=100",
+    ]);
+    let setting = &stage["methodSettings"]["*/*"];
+    assert_eq!(
+        (
+            setting["throttlingRateLimit"].as_f64(),
+            setting["throttlingBurstLimit"].as_i64()
+        ),
+        (Some(100.0), Some(5000))
+    );
+    assert_eq!(
+        setting["unauthorizedCacheControlHeaderStrategy"],
+        "SUCCEED_WITH_RESPONSE_HEADER"
+    );
+}
+
+#[test]
+fn calls_without_the_administrator_key_are_refused() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let admin = gw.admin_addr();
+    Cli::at(admin, control::ACCESS_KEY, "wrong-secret")
+        .fails(&["get-rest-apis"])
+        .assert(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    Cli::at(admin, "AKIDSOMEONEELSE", control::SECRET_KEY)
+        .fails(&["create-rest-api", "--name", "x"])
+        .assert(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        );
+    let unsigned = common::request(admin, "GET", "/restapis", &[], b"");
+    assert_eq!(unsigned.status, 403);
+    assert_eq!(
+        unsigned.header("x-amzn-ErrorType"),
+        Some("MissingAuthenticationTokenException")
+    );
+    assert_eq!(
+        unsigned.body_str(),
+        r#"{"message":"Missing Authentication Token"}"#
+    );
+    // Signed by botocore ten minutes ago: expired.
+    let date = std::process::Command::new("date")
+        .args(["-u", "-d", "-10 min", "+%Y%m%dT%H%M%SZ"])
+        .output()
+        .expect("date");
+    let amz_date = String::from_utf8_lossy(&date.stdout).trim().to_string();
+    let host = admin.to_string();
+    let signed = common::lambda::python_json(
+        "botocore_sign.py",
+        &[],
+        &serde_json::json!({
+            "method": "GET",
+            "url": format!("http://{host}/restapis"),
+            "headers": {"host": host},
+            "access_key": control::ACCESS_KEY,
+            "secret_key": control::SECRET_KEY,
+            "token": null,
+            "region": "us-east-1",
+            "service": "apigateway",
+            "amz_date": amz_date,
+        }),
+    );
+    let auth = text(&signed["authorization"]);
+    let expired = common::request(
+        admin,
+        "GET",
+        "/restapis",
+        &[
+            ("Host", &host),
+            ("X-Amz-Date", &amz_date),
+            ("Authorization", &auth),
+        ],
+        b"",
+    );
+    assert_eq!(expired.status, 403);
+    assert_eq!(
+        expired.header("x-amzn-ErrorType"),
+        Some("InvalidSignatureException")
+    );
+    assert!(
+        expired.body_str().contains("Signature expired"),
+        "{}",
+        expired.body_str()
+    );
+    // Nothing was created by the refused calls.
+    let listed = Cli::new(&gw).run(&["get-rest-apis"]);
+    assert_eq!(listed["items"], serde_json::json!([]));
+}
+
+#[test]
+fn what_was_acknowledged_survives_kill_9() {
+    let config = control::config();
+    let mut gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("durable");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, r#"{"kept": true}"#);
+    cli.deploy(&api, "prod");
+    // Acknowledged, not deployed: kept too.
+    let later = cli.create_resource(&api, &root, "later");
+    gw.signal(libc::SIGKILL);
+    gw.wait_exit(Duration::from_secs(5));
+    let gw = Gateway::start(&config);
+    assert_eq!(
+        call(&gw, &api, "prod", "/pets"),
+        (200, r#"{"kept": true}"#.to_string())
+    );
+    let cli = Cli::new(&gw);
+    let resources = cli.run(&["get-resources", "--rest-api-id", &api]);
+    let ids: Vec<String> = resources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(&r["id"]))
+        .collect();
+    assert!(ids.contains(&later), "{ids:?}");
+    assert_eq!(cli.run(&["get-rest-apis"])["items"][0]["name"], "durable");
+}
+
+#[test]
+fn apis_from_files_are_listed_but_only_the_file_changes_them() {
+    let file_api = ApiSpec::new("fromfile")
+        .stage("prod", "v1")
+        .mock("v1", "GET /hi", 200, "hi");
+    let config = control::config().api(&file_api);
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let listed = cli.run(&["get-rest-apis"]);
+    assert_eq!(listed["items"][0]["id"], "fromfile");
+    cli.fails(&[
+        "create-resource",
+        "--rest-api-id",
+        "fromfile",
+        "--parent-id",
+        "x",
+        "--path-part",
+        "y",
+    ])
+    .assert(
+        "BadRequestException",
+        "REST API fromfile is defined in the file",
+    );
+    cli.fails(&["delete-rest-api", "--rest-api-id", "fromfile"])
+        .assert("BadRequestException", "fromfile.toml");
+    assert_eq!(
+        call(&gw, "fromfile", "prod", "/hi"),
+        (200, "hi".to_string())
+    );
+}
+
+#[test]
+fn a_change_that_does_not_compile_is_refused_and_changes_nothing() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("broken");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, "{\"ok\": 1}");
+    cli.deploy(&api, "prod");
+    // A template that does not parse fails the compile: the deployment is refused.
+    cli.mock_response(&api, &pets, "#if($x");
+    cli.fails(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+    ])
+    .assert("BadRequestException", "control-plane/restapis/");
+    let listed = cli.run(&["get-deployments", "--rest-api-id", &api]);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(call(&gw, &api, "prod", "/pets").1, "{\"ok\": 1}");
+}
+
+#[test]
+fn redeploying_under_load_drops_no_request() {
+    let config = control::config();
+    let gw = Arc::new(Gateway::start(&config));
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("busy");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, "v0");
+    cli.deploy(&api, "prod");
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (gw, stop, api) = (Arc::clone(&gw), Arc::clone(&stop), api.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seen.push(call(&gw, &api, "prod", "/pets"));
+            }
+            seen
+        })
+    };
+    for version in 1..=4 {
+        cli.mock_response(&api, &pets, &format!("v{version}"));
+        cli.deploy(&api, "prod");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen = load.join().expect("load thread");
+    assert!(seen.len() > 10, "only {} requests ran", seen.len());
+    for (status, body) in &seen {
+        assert_eq!(*status, 200, "{body}");
+        assert!(
+            ["v0", "v1", "v2", "v3", "v4"].contains(&body.as_str()),
+            "{body}"
+        );
+    }
+    assert_eq!(seen.last().map(|(_, b)| b.as_str()), Some("v4"));
+}
