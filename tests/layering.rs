@@ -64,3 +64,36 @@ fn the_check_sees_a_forbidden_import() {
         vec!["use crate::pipeline::Next;"]
     );
 }
+
+/// The control plane's rule (ARCHITECTURE.md): nothing but the node's wiring (the admin
+/// listener and the process start) imports `control`; the data plane sees only the snapshot
+/// the control plane's APIs compile into.
+#[test]
+fn only_the_node_wiring_imports_the_control_plane() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let wiring = ["src/admin.rs", "src/server/mod.rs", "src/lib.rs"];
+    let offending: Vec<(String, Vec<String>)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.strip_prefix(root).unwrap().to_string_lossy().to_string(),
+                f,
+            )
+        })
+        .filter(|(rel, _)| !rel.starts_with("src/control/") && !wiring.contains(&rel.as_str()))
+        .filter_map(|(rel, f)| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let found: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("//") && l.contains("crate::control"))
+                .map(str::to_string)
+                .collect();
+            (!found.is_empty()).then_some((rel, found))
+        })
+        .collect();
+    assert!(files.len() > 100, "found {} files", files.len());
+    assert!(offending.is_empty(), "control imported by: {offending:#?}");
+}

@@ -40,6 +40,15 @@ sed -i 's|^store = "usage.redb".*|store = "/var/lib/tollgate/usage.redb"   # the
     "$STAGE/etc/tollgate/gateway.toml"
 grep -q '^store = "/var/lib/tollgate/usage.redb"' "$STAGE/etc/tollgate/gateway.toml" \
     || { echo "build.sh: could not point [usage] store at /var/lib/tollgate" >&2; exit 1; }
+# The control plane's store beside it; and no example administrator key in a package: every
+# local user could use it. The operator sets one (the apigateway API refuses calls until then).
+sed -i -e 's|^store = "control.redb".*|store = "/var/lib/tollgate/control.redb"|' \
+    -e 's|^access_key_id = "AKIDTOLLGATEEXAMPLE"|# access_key_id = "AKID..."|' \
+    -e 's|^secret_access_key = "example-secret-change-me"|# secret_access_key = "..."|' \
+    "$STAGE/etc/tollgate/gateway.toml"
+grep -q '^store = "/var/lib/tollgate/control.redb"' "$STAGE/etc/tollgate/gateway.toml" \
+    && ! grep -q '^access_key_id' "$STAGE/etc/tollgate/gateway.toml" \
+    || { echo "build.sh: could not set up [control] for the package" >&2; exit 1; }
 
 install -m 0644 config/systemd/tollgate.service "$STAGE/lib/systemd/system/"
 gzip -9n -c "$HERE/tollgate.1" >"$STAGE/usr/share/man/man1/tollgate.1.gz"

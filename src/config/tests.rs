@@ -636,6 +636,43 @@ fn admin_must_be_ip_and_port() {
 }
 
 #[test]
+fn an_admin_listener_off_loopback_needs_control_credentials() {
+    let d = Dir::api_only(API);
+    d.write(
+        "gateway.toml",
+        format!("{GATEWAY}admin = \"0.0.0.0:9180\"\n").as_bytes(),
+    );
+    expect(
+        &d.errors(),
+        "gateway.toml",
+        Some(6),
+        "server.admin",
+        "not a loopback address",
+    );
+    let with_key = format!(
+        "{GATEWAY}admin = \"0.0.0.0:9180\"\n[control]\naccess_key_id = \"AKIDADMIN\"\nsecret_access_key = \"s\"\n"
+    );
+    d.write("gateway.toml", with_key.as_bytes());
+    let loaded = d.ok();
+    let credentials = loaded.node.control.credentials.expect("credentials");
+    assert_eq!(credentials.access_key_id, "AKIDADMIN");
+    assert!(
+        !format!("{credentials:?}").contains("\"s\""),
+        "the secret is never printed"
+    );
+    assert_eq!(loaded.node.control.store, d.path().join("control.redb"));
+    let half = format!("{GATEWAY}[control]\naccess_key_id = \"AKIDADMIN\"\n");
+    d.write("gateway.toml", half.as_bytes());
+    expect(
+        &d.errors(),
+        "gateway.toml",
+        Some(7),
+        "control.access_key_id",
+        "needs `control.secret_access_key` too",
+    );
+}
+
+#[test]
 fn default_api_must_exist() {
     let d = Dir::api_only(API);
     d.write(
