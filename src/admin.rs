@@ -138,6 +138,7 @@ fn readable(listener: &TcpListener) -> bool {
 }
 
 fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
+    let peer = stream.peer_addr().ok();
     let (snapshots, metrics, cache, inbox) =
         (&admin.snapshots, &admin.metrics, &admin.cache, &admin.inbox);
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -196,7 +197,7 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             {
                 Some((status, body)) => respond(&mut stream, status, &body),
                 None if path.starts_with(b"/restapis") => {
-                    control_call(&mut stream, &head, buf, admin)
+                    control_call(&mut stream, &head, buf, admin, peer)
                 }
                 None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
             }
@@ -210,6 +211,7 @@ fn control_call(
     head: &RequestHead,
     buf: Vec<u8>,
     admin: &Admin,
+    peer: Option<SocketAddr>,
 ) -> io::Result<()> {
     let request_id = request_id();
     let rid = ("x-amzn-RequestId", request_id.as_str());
@@ -260,6 +262,8 @@ fn control_call(
         query: &query,
         headers: &headers,
         body: &buf[head.head_len..head.head_len + length],
+        peer,
+        request_id: &request_id,
     };
     let region = admin.snapshots.load_full().region.clone();
     let answer = control.handle(&request, reloader, &region);

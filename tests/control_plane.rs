@@ -142,6 +142,57 @@ fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
 }
 
 #[test]
+fn every_change_is_in_the_audit_log_and_reads_are_not() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, _) = cli.create_api("audited");
+    cli.run(&["get-rest-api", "--rest-api-id", &api]);
+    cli.fails(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+    ]);
+    Cli::at(gw.admin_addr(), "AKIDSOMEONEELSE", "x").fails(&[
+        "delete-rest-api",
+        "--rest-api-id",
+        &api,
+    ]);
+    let text = std::fs::read_to_string(config.path().join("control-audit.log")).expect("audit log");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["CreateRestApi", "CreateDeployment", "DeleteRestApi"]
+    );
+    let created = &records[0];
+    assert_eq!(created["eventSource"], "apigateway.amazonaws.com");
+    assert_eq!(created["userIdentity"]["accessKeyId"], control::ACCESS_KEY);
+    assert_eq!(created["sourceIPAddress"], "127.0.0.1");
+    assert_eq!(created["requestParameters"]["name"], "audited");
+    assert_eq!(created["responseElements"]["id"], api.as_str());
+    assert!(created["requestID"]
+        .as_str()
+        .is_some_and(|id| id.len() == 36));
+    assert_eq!(records[1]["errorCode"], "BadRequestException");
+    assert_eq!(
+        records[1]["errorMessage"],
+        "The REST API doesn't contain any methods"
+    );
+    assert_eq!(records[2]["errorCode"], "UnrecognizedClientException");
+    assert_eq!(records[2]["userIdentity"]["accessKeyId"], "AKIDSOMEONEELSE");
+    assert_eq!(records[2]["requestParameters"]["restApiId"], api.as_str());
+}
+
+#[test]
 fn http_proxy_integrations_reach_the_backend_with_stage_variables() {
     let backend = Backend::start(|req| Reply::ok(format!("backend saw {}", req.target)));
     let config = control::config();

@@ -43,10 +43,12 @@ grep -q '^store = "/var/lib/tollgate/usage.redb"' "$STAGE/etc/tollgate/gateway.t
 # The control plane's store beside it; and no example administrator key in a package: every
 # local user could use it. The operator sets one (the apigateway API refuses calls until then).
 sed -i -e 's|^store = "control.redb".*|store = "/var/lib/tollgate/control.redb"|' \
+    -e 's|^audit_log = "control-audit.log".*|audit_log = "/var/lib/tollgate/control-audit.log"|' \
     -e 's|^access_key_id = "AKIDTOLLGATEEXAMPLE"|# access_key_id = "AKID..."|' \
     -e 's|^secret_access_key = "example-secret-change-me"|# secret_access_key = "..."|' \
     "$STAGE/etc/tollgate/gateway.toml"
 grep -q '^store = "/var/lib/tollgate/control.redb"' "$STAGE/etc/tollgate/gateway.toml" \
+    && grep -q '^audit_log = "/var/lib/tollgate/control-audit.log"' "$STAGE/etc/tollgate/gateway.toml" \
     && ! grep -q '^access_key_id' "$STAGE/etc/tollgate/gateway.toml" \
     || { echo "build.sh: could not set up [control] for the package" >&2; exit 1; }
 

@@ -7,6 +7,7 @@
 //! access_key_id = "AKIDTOLLGATEADMIN"
 //! secret_access_key = "..."
 //! store = "control.redb"      # relative to this folder (the default)
+//! audit_log = "control-audit.log"   # every state-changing call, as JSON lines
 //! ```
 //!
 //! Without credentials the `apigateway` API refuses every call (AWS's 403
@@ -26,6 +27,8 @@ use super::model::GatewayFile;
 
 /// The store's file name when `control.store` is absent.
 pub const DEFAULT_STORE: &str = "control.redb";
+/// The audit log's file name when `control.audit_log` is absent.
+pub const DEFAULT_AUDIT_LOG: &str = "control-audit.log";
 
 /// `[control]` as written.
 #[derive(Debug, Deserialize, Default)]
@@ -37,6 +40,9 @@ pub struct ControlSection {
     pub secret_access_key: Option<Spanned<String>>,
     /// The redb file holding APIs created through the `apigateway` API.
     pub store: Option<Spanned<String>>,
+    /// The audit log (JSON lines, CloudTrail's record shape) of every call that changes
+    /// state; default `control-audit.log` beside this file.
+    pub audit_log: Option<Spanned<String>>,
 }
 
 /// The administrator's key pair.
@@ -64,6 +70,8 @@ pub struct ControlSettings {
     pub credentials: Option<AdminCredentials>,
     /// The store's path (resolved against the configuration folder).
     pub store: PathBuf,
+    /// The audit log's path (resolved likewise).
+    pub audit_log: PathBuf,
 }
 
 /// Reads `[control]`; `admin` is the admin listener's address, which must be loopback when no
@@ -77,6 +85,7 @@ pub(crate) fn section(
     let mut settings = ControlSettings {
         credentials: None,
         store: dir.join(DEFAULT_STORE),
+        audit_log: dir.join(DEFAULT_AUDIT_LOG),
     };
     let Some(g) = g else {
         return settings;
@@ -92,6 +101,17 @@ pub(crate) fn section(
             );
         }
         settings.store = dir.join(store.get_ref());
+    }
+    if let Some(log) = &c.audit_log {
+        if log.get_ref().is_empty() {
+            sink.at(
+                &g.path,
+                g.line(log),
+                "control.audit_log",
+                "must be a file path",
+            );
+        }
+        settings.audit_log = dir.join(log.get_ref());
     }
     match (&c.access_key_id, &c.secret_access_key) {
         (Some(id), Some(secret)) => {

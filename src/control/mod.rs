@@ -19,6 +19,7 @@
 //! Not yet here (issue 14 lists them): authorizers, models, validators, gateway responses,
 //! usage plans and keys, domain names, OpenAPI import/export, canary settings, the audit log.
 
+pub mod audit;
 pub mod emit;
 pub mod error;
 pub mod ids;
@@ -55,6 +56,10 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The body.
     pub body: &'a [u8],
+    /// The caller's address (for the audit log).
+    pub peer: Option<std::net::SocketAddr>,
+    /// `x-amzn-RequestId` of the answer.
+    pub request_id: &'a str,
 }
 
 /// What to answer.
@@ -104,6 +109,7 @@ pub struct ControlPlane {
     committed: ArcSwap<Vec<ExtraSource>>,
     admin: Identities,
     account: String,
+    audit: audit::AuditLog,
 }
 
 impl ManagedApis for ControlPlane {
@@ -148,6 +154,7 @@ impl ControlPlane {
             committed,
             admin,
             account: account.to_string(),
+            audit: audit::AuditLog::new(&settings.audit_log),
         }))
     }
 
@@ -159,13 +166,6 @@ impl ControlPlane {
     /// Answers one call: authenticates it, runs its operation, and (for changes) compiles,
     /// stores and publishes. `region` is the node's (`[server] region`).
     pub fn handle(&self, req: &Request<'_>, reloader: &Reloader, region: &str) -> Response {
-        if let Err(e) = self.authenticate(req, region) {
-            return Err(e).into();
-        }
-        let ctx = Ctx {
-            account: self.account.clone(),
-            file_apis: reloader.file_apis(),
-        };
         let segments: Vec<String> = req
             .path
             .trim_start_matches('/')
@@ -181,18 +181,79 @@ impl ControlPlane {
             query: req.query,
             body: req.body,
         };
-        let result = match route(&call) {
+        let op = route(&call);
+        let result = match self.authenticate(req, region) {
+            Err(e) => Err(e),
+            Ok(()) => self.run(&op, &call, reloader),
+        };
+        if let Some(Op::Change(_)) = op {
+            self.audit(req, &call, &result, region);
+        }
+        result.into()
+    }
+
+    /// Runs a routed operation.
+    fn run(
+        &self,
+        op: &Option<Op>,
+        call: &Call<'_>,
+        reloader: &Reloader,
+    ) -> Result<Reply, ApiError> {
+        let ctx = Ctx {
+            account: self.account.clone(),
+            file_apis: reloader.file_apis(),
+        };
+        match op {
             Some(Op::Read(read)) => {
                 let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                read(&state.apis, &ctx, &call)
+                read(&state.apis, &ctx, call)
             }
-            Some(Op::Change(change)) => self.change(reloader, |apis| change(apis, &ctx, &call)),
+            Some(Op::Change(change)) => self.change(reloader, |apis| change(apis, &ctx, call)),
             None => Err(ApiError::not_found(format!(
-                "Unknown operation: {} {}",
-                req.method, req.path
+                "Unknown operation: {} /{}",
+                call.method,
+                call.segments.join("/")
             ))),
+        }
+    }
+
+    /// Records a state-changing call (see [`audit`]).
+    fn audit(
+        &self,
+        req: &Request<'_>,
+        call: &Call<'_>,
+        result: &Result<Reply, ApiError>,
+        region: &str,
+    ) {
+        let header = |name: &str| {
+            req.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
         };
-        result.into()
+        let access_key = header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next());
+        let mut request = path_parameters(call.segments);
+        if let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(call.body) {
+            request.extend(body);
+        }
+        let (response, error) = match result {
+            Ok(reply) => (reply.body.clone(), None),
+            Err(e) => (None, Some((e.kind, e.message.as_str()))),
+        };
+        self.audit.record(&audit::Event {
+            name: &operation_name(call),
+            access_key,
+            source_ip: req.peer.map(|p| p.ip()),
+            user_agent: header("user-agent"),
+            request: serde_json::Value::Object(request),
+            response,
+            error,
+            request_id: req.request_id,
+            region,
+            account: &self.account,
+        });
     }
 
     /// SigV4 for `apigateway` with the administrator key, refusals as AWS words them.
@@ -309,6 +370,66 @@ type ChangeFn = fn(&mut Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
 enum Op {
     Read(ReadFn),
     Change(ChangeFn),
+}
+
+/// The operation's name as the API and CloudTrail give it: the HTTP method's verb (`Create`
+/// for POST) and the resource kind the path ends at (`GetRestApis`, `PutIntegrationResponse`,
+/// `UpdateStage`).
+fn operation_name(call: &Call<'_>) -> String {
+    let s = call.segments;
+    let kind = |i: usize| -> (&str, &str) {
+        match s.get(i).copied().unwrap_or("") {
+            "restapis" => ("RestApi", "RestApis"),
+            "resources" => ("Resource", "Resources"),
+            "methods" => ("Method", "Methods"),
+            "integration" => ("Integration", "Integration"),
+            "deployments" => ("Deployment", "Deployments"),
+            "stages" => ("Stage", "Stages"),
+            "responses" if s.get(i.wrapping_sub(1)) == Some(&"integration") => {
+                ("IntegrationResponse", "IntegrationResponses")
+            }
+            "responses" => ("MethodResponse", "MethodResponses"),
+            _ => ("Unknown", "Unknown"),
+        }
+    };
+    // A collection ends the path at an odd length; an item (or `integration`) at an even one.
+    let (collection, noun) = if s.last() == Some(&"integration") {
+        (false, kind(s.len() - 1).0)
+    } else if s.len() % 2 == 1 {
+        let (one, many) = kind(s.len() - 1);
+        (true, if call.method == "GET" { many } else { one })
+    } else {
+        (false, kind(s.len().saturating_sub(2)).0)
+    };
+    let verb = match (call.method, collection) {
+        ("POST", _) => "Create",
+        ("GET", _) => "Get",
+        ("PUT", _) => "Put",
+        ("PATCH", _) => "Update",
+        ("DELETE", _) => "Delete",
+        _ => "Unknown",
+    };
+    format!("{verb}{noun}")
+}
+
+/// The path's parameters by AWS's names (`restApiId`, `resourceId`, `httpMethod`,
+/// `statusCode`, `deploymentId`, `stageName`).
+fn path_parameters(segments: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for pair in segments.chunks(2) {
+        let [collection, value] = pair else { continue };
+        let name = match *collection {
+            "restapis" => "restApiId",
+            "resources" => "resourceId",
+            "methods" => "httpMethod",
+            "responses" => "statusCode",
+            "deployments" => "deploymentId",
+            "stages" => "stageName",
+            _ => continue,
+        };
+        out.insert(name.into(), (*value).into());
+    }
+    out
 }
 
 /// The method-scoped location `segments[1]`, `[3]`, `[5]`.
@@ -431,4 +552,53 @@ fn route(call: &Call<'_>) -> Option<Op> {
         _ => return None,
     };
     Some(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(method: &str, path: &str) -> String {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        operation_name(&Call {
+            method,
+            segments: &segments,
+            query: "",
+            body: b"",
+        })
+    }
+
+    #[test]
+    fn operations_are_named_as_aws_names_them() {
+        for (method, path, expected) in [
+            ("GET", "/restapis", "GetRestApis"),
+            ("POST", "/restapis", "CreateRestApi"),
+            ("PATCH", "/restapis/a", "UpdateRestApi"),
+            ("POST", "/restapis/a/resources/r", "CreateResource"),
+            ("PUT", "/restapis/a/resources/r/methods/GET", "PutMethod"),
+            (
+                "PUT",
+                "/restapis/a/resources/r/methods/GET/responses/200",
+                "PutMethodResponse",
+            ),
+            (
+                "PUT",
+                "/restapis/a/resources/r/methods/GET/integration",
+                "PutIntegration",
+            ),
+            (
+                "DELETE",
+                "/restapis/a/resources/r/methods/GET/integration/responses/200",
+                "DeleteIntegrationResponse",
+            ),
+            ("POST", "/restapis/a/deployments", "CreateDeployment"),
+            ("GET", "/restapis/a/stages", "GetStages"),
+            ("PATCH", "/restapis/a/stages/prod", "UpdateStage"),
+        ] {
+            assert_eq!(name(method, path), expected, "{method} {path}");
+        }
+        let p = path_parameters(&["restapis", "a", "stages", "prod"]);
+        assert_eq!(p["restApiId"], "a");
+        assert_eq!(p["stageName"], "prod");
+    }
 }
