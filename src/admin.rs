@@ -265,11 +265,13 @@ fn control_call(
         peer,
         request_id: &request_id,
     };
-    let region = admin.snapshots.load_full().region.clone();
-    let answer = control.handle(&request, reloader, &region);
+    let answer = control.handle(&request, reloader, &admin.snapshots.load_full());
     let mut extra = vec![rid];
     if let Some(kind) = answer.error_type {
         extra.push(("x-amzn-ErrorType", kind));
+    }
+    if let Some(media) = answer.content_type {
+        extra.push(("Content-Type", media));
     }
     respond_with(stream, answer.status, &extra, &answer.body)
 }
@@ -454,7 +456,10 @@ fn respond_with(
 ) -> io::Result<()> {
     let reason = String::from_utf8_lossy(crate::pipeline::response_filter::reason_phrase(status));
     let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         head.push_str("Content-Type: application/json\r\n");
     }
     for (name, value) in headers {

@@ -141,6 +141,180 @@ fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
     );
 }
 
+/// A YAML OpenAPI 3 document as a person writes one, with API Gateway's extensions.
+const YAML_API: &str = r#"
+openapi: 3.0.1
+info: {title: imported, version: "7"}
+paths:
+  /pets/{petId}:
+    get:
+      parameters:
+        - {name: petId, in: path, required: true}
+      responses:
+        "200": {description: ok}
+      x-amazon-apigateway-integration:
+        type: mock
+        requestTemplates: {application/json: '{"statusCode": 200}'}
+        responses:
+          default:
+            statusCode: "200"
+            responseTemplates: {application/json: '{"pet": "$input.params(''petId'')"}'}
+x-amazon-apigateway-gateway-responses:
+  DEFAULT_4XX: {statusCode: 400}
+"#;
+
+#[test]
+fn openapi_documents_import_export_and_import_again() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let dir = config.path();
+    std::fs::write(dir.join("api.yaml"), YAML_API).unwrap();
+    let body = format!("fileb://{}", dir.join("api.yaml").display());
+    // A warning refuses the import under --fail-on-warnings, and comes back without it.
+    cli.fails(&["import-rest-api", "--fail-on-warnings", "--body", &body])
+        .assert(
+            "BadRequestException",
+            "x-amazon-apigateway-gateway-responses is not imported yet",
+        );
+    let imported = cli.run(&["import-rest-api", "--body", &body]);
+    assert_eq!(imported["name"], "imported");
+    assert_eq!(imported["version"], "7");
+    assert_eq!(
+        imported["warnings"][0],
+        "x-amazon-apigateway-gateway-responses is not imported yet"
+    );
+    let api = text(&imported["id"]);
+    cli.deploy(&api, "prod");
+    assert_eq!(
+        call(&gw, &api, "prod", "/pets/42"),
+        (200, r#"{"pet": "42"}"#.to_string())
+    );
+
+    // Export it (JSON, with integrations), import the export as a second API: same answers,
+    // and its export has the same paths.
+    let exported = dir.join("export.json");
+    cli.run(&[
+        "get-export",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--export-type",
+        "oas30",
+        "--parameters",
+        "extensions=integrations",
+        exported.to_str().unwrap(),
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    assert_eq!(first["openapi"], "3.0.1");
+    let op = &first["paths"]["/pets/{petId}"]["get"];
+    assert_eq!(op["x-amazon-apigateway-integration"]["type"], "mock");
+    assert_eq!(
+        op["x-amazon-apigateway-integration"]["passthroughBehavior"],
+        "when_no_match"
+    );
+    assert_eq!(op["parameters"][0]["name"], "petId");
+    let again = cli.run(&[
+        "import-rest-api",
+        "--body",
+        &format!("fileb://{}", exported.display()),
+    ]);
+    let copy = text(&again["id"]);
+    assert!(again.get("warnings").is_none());
+    cli.deploy(&copy, "prod");
+    assert_eq!(
+        call(&gw, &copy, "prod", "/pets/7"),
+        (200, r#"{"pet": "7"}"#.to_string())
+    );
+    let exported_again = dir.join("export2.json");
+    cli.run(&[
+        "get-export",
+        "--rest-api-id",
+        &copy,
+        "--stage-name",
+        "prod",
+        "--export-type",
+        "oas30",
+        "--parameters",
+        "extensions=integrations",
+        exported_again.to_str().unwrap(),
+    ]);
+    let second: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported_again).unwrap()).unwrap();
+    assert_eq!(first["paths"], second["paths"]);
+    assert_eq!(first["info"], second["info"]);
+
+    // Swagger 2.0 without extensions has no integrations.
+    let swagger = dir.join("swagger.json");
+    cli.run(&[
+        "get-export",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--export-type",
+        "swagger",
+        swagger.to_str().unwrap(),
+    ]);
+    let swagger: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&swagger).unwrap()).unwrap();
+    assert_eq!(swagger["swagger"], "2.0");
+    assert_eq!(swagger["basePath"], "/prod");
+    assert!(swagger["paths"]["/pets/{petId}"]["get"]
+        .get("x-amazon-apigateway-integration")
+        .is_none());
+
+    // PutRestApi: merge adds a path, overwrite leaves only the document's.
+    let extra = r#"{"openapi": "3.0.1", "info": {"title": "imported"}, "paths": {"/health": {"get": {
+        "responses": {"200": {"description": "ok"}},
+        "x-amazon-apigateway-integration": {"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"},
+          "responses": {"default": {"statusCode": "200", "responseTemplates": {"application/json": "up"}}}}}}}}"#;
+    std::fs::write(dir.join("extra.json"), extra).unwrap();
+    let extra_body = format!("fileb://{}", dir.join("extra.json").display());
+    cli.run(&[
+        "put-rest-api",
+        "--rest-api-id",
+        &api,
+        "--mode",
+        "merge",
+        "--body",
+        &extra_body,
+    ]);
+    let paths = |id: &str| -> Vec<String> {
+        let r = cli.run(&["get-resources", "--rest-api-id", id]);
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| text(&r["path"]))
+            .collect()
+    };
+    assert_eq!(paths(&api), ["/", "/health", "/pets", "/pets/{petId}"]);
+    cli.deploy(&api, "prod");
+    assert_eq!(call(&gw, &api, "prod", "/health").1, "up");
+    assert_eq!(call(&gw, &api, "prod", "/pets/1").0, 200);
+    cli.run(&[
+        "put-rest-api",
+        "--rest-api-id",
+        &api,
+        "--mode",
+        "overwrite",
+        "--body",
+        &extra_body,
+    ]);
+    assert_eq!(paths(&api), ["/", "/health"]);
+    cli.deploy(&api, "prod");
+    assert_eq!(call(&gw, &api, "prod", "/pets/1").0, 403);
+    cli.fails(&[
+        "import-rest-api",
+        "--body",
+        &format!("fileb://{}", dir.join("gateway.toml").display()),
+    ])
+    .assert("BadRequestException", "Invalid OpenAPI input");
+}
+
 #[test]
 fn every_change_is_in_the_audit_log_and_reads_are_not() {
     let config = control::config();

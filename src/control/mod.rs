@@ -24,6 +24,7 @@ pub mod emit;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod openapi;
 pub mod ops;
 pub mod patch;
 pub mod store;
@@ -71,11 +72,23 @@ pub struct Response {
     pub error_type: Option<&'static str>,
     /// JSON body (empty for 202/204 deletes).
     pub body: Vec<u8>,
+    /// The body's media type when it is not JSON.
+    pub content_type: Option<&'static str>,
 }
 
 impl From<Result<Reply, ApiError>> for Response {
     fn from(result: Result<Reply, ApiError>) -> Self {
         match result {
+            Ok(Reply {
+                status,
+                raw: Some((content_type, body)),
+                ..
+            }) => Response {
+                status,
+                error_type: None,
+                body,
+                content_type: Some(content_type),
+            },
             Ok(reply) => Response {
                 status: reply.status,
                 error_type: None,
@@ -83,11 +96,13 @@ impl From<Result<Reply, ApiError>> for Response {
                     .body
                     .map(|b| b.to_string().into_bytes())
                     .unwrap_or_default(),
+                content_type: None,
             },
             Err(e) => Response {
                 status: e.status,
                 error_type: Some(e.kind),
                 body: e.body().into_bytes(),
+                content_type: None,
             },
         }
     }
@@ -165,7 +180,13 @@ impl ControlPlane {
 
     /// Answers one call: authenticates it, runs its operation, and (for changes) compiles,
     /// stores and publishes. `region` is the node's (`[server] region`).
-    pub fn handle(&self, req: &Request<'_>, reloader: &Reloader, region: &str) -> Response {
+    pub fn handle(
+        &self,
+        req: &Request<'_>,
+        reloader: &Reloader,
+        snapshot: &crate::snapshot::Snapshot,
+    ) -> Response {
+        let region = &*snapshot.region;
         let segments: Vec<String> = req
             .path
             .trim_start_matches('/')
@@ -175,16 +196,23 @@ impl ControlPlane {
             })
             .collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let accept = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .map_or("", |(_, v)| *v);
         let call = Call {
             method: req.method,
             segments: &segments,
             query: req.query,
             body: req.body,
+            yaml: accept.contains("yaml"),
         };
         let op = route(&call);
+        let suffix = &*snapshot.routing.execute_api_suffix;
         let result = match self.authenticate(req, region) {
             Err(e) => Err(e),
-            Ok(()) => self.run(&op, &call, reloader),
+            Ok(()) => self.run(&op, &call, reloader, suffix),
         };
         if let Some(Op::Change(_)) = op {
             self.audit(req, &call, &result, region);
@@ -198,10 +226,12 @@ impl ControlPlane {
         op: &Option<Op>,
         call: &Call<'_>,
         reloader: &Reloader,
+        host_suffix: &str,
     ) -> Result<Reply, ApiError> {
         let ctx = Ctx {
             account: self.account.clone(),
             file_apis: reloader.file_apis(),
+            host_suffix: host_suffix.to_string(),
         };
         match op {
             Some(Op::Read(read)) => {
@@ -361,6 +391,8 @@ struct Call<'a> {
     segments: &'a [&'a str],
     query: &'a str,
     body: &'a [u8],
+    /// `Accept` asks for YAML (exports).
+    yaml: bool,
 }
 
 type ReadFn = fn(&Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
@@ -377,6 +409,12 @@ enum Op {
 /// `UpdateStage`).
 fn operation_name(call: &Call<'_>) -> String {
     let s = call.segments;
+    if call.method == "POST"
+        && s == ["restapis"]
+        && ops::query_param(call.query, "mode").as_deref() == Some("import")
+    {
+        return "ImportRestApi".into();
+    }
     let kind = |i: usize| -> (&str, &str) {
         match s.get(i).copied().unwrap_or("") {
             "restapis" => ("RestApi", "RestApis"),
@@ -392,10 +430,13 @@ fn operation_name(call: &Call<'_>) -> String {
             _ => ("Unknown", "Unknown"),
         }
     };
-    // A collection ends the path at an odd length; an item (or `integration`) at an even one.
+    // A collection ends the path at an odd length, an item at an even one (`integration`
+    // has no id: it is an item, and counts for nothing below it).
+    let below_integration = s.contains(&"integration") && s.last() != Some(&"integration");
+    let length = s.len() - usize::from(below_integration);
     let (collection, noun) = if s.last() == Some(&"integration") {
         (false, kind(s.len() - 1).0)
-    } else if s.len() % 2 == 1 {
+    } else if length % 2 == 1 {
         let (one, many) = kind(s.len() - 1);
         (true, if call.method == "GET" { many } else { one })
     } else {
@@ -443,12 +484,24 @@ fn at<'a>(segments: &'a [&'a str]) -> ops::methods::At<'a> {
 
 /// The operation for a method and path (AWS's paths, botocore's `requestUri`s).
 fn route(call: &Call<'_>) -> Option<Op> {
-    use ops::{deployments, methods, resources, restapis, stages};
+    use ops::{deployments, imports, methods, resources, restapis, stages};
     use Op::{Change, Read};
     let s = call.segments;
     let op = match (call.method, s) {
         ("GET", ["restapis"]) => Read(|a, c, call| restapis::list(a, c, call.query)),
+        ("POST", ["restapis"])
+            if ops::query_param(call.query, "mode").as_deref() == Some("import") =>
+        {
+            Change(|a, c, call| imports::import(a, c, call.query, call.body))
+        }
         ("POST", ["restapis"]) => Change(|a, c, call| restapis::create(a, c, call.body)),
+        ("PUT", ["restapis", _]) => {
+            Change(|a, c, call| imports::put(a, c, call.segments[1], call.query, call.body))
+        }
+        ("GET", ["restapis", _, "stages", _, "exports", _]) => Read(|a, c, call| {
+            let s = call.segments;
+            imports::export(a, c, (s[1], s[3], s[5]), call.query, call.yaml)
+        }),
         ("GET", ["restapis", _]) => Read(|a, c, call| restapis::get(a, c, call.segments[1])),
         ("PATCH", ["restapis", _]) => {
             Change(|a, c, call| restapis::update(a, c, call.segments[1], call.body))
@@ -565,6 +618,7 @@ mod tests {
             segments: &segments,
             query: "",
             body: b"",
+            yaml: false,
         })
     }
 

@@ -4,6 +4,7 @@
 //! (`super::ControlPlane`) compiles, stores and publishes what a change produced.
 
 pub mod deployments;
+pub mod imports;
 pub mod methods;
 pub mod resources;
 pub mod restapis;
@@ -26,6 +27,8 @@ pub struct Ctx {
     pub account: String,
     /// APIs that files define: listed, never changed through the API.
     pub file_apis: Vec<crate::config::FileApi>,
+    /// `.execute-api.{domain}`: where an API's stages are served (exports name it).
+    pub host_suffix: String,
 }
 
 /// A status and a JSON body.
@@ -35,6 +38,8 @@ pub struct Reply {
     pub status: u16,
     /// `None`: no body (204 and AWS's empty 202s).
     pub body: Option<Value>,
+    /// A body that is not JSON (a YAML export), with its media type.
+    pub raw: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Reply {
@@ -44,12 +49,26 @@ impl Reply {
         Ok(Reply {
             status,
             body: Some(body),
+            raw: None,
         })
+    }
+
+    /// `status` with `value` as the body.
+    pub fn value(status: u16, value: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(value),
+            raw: None,
+        }
     }
 
     /// `status` without a body.
     pub fn empty(status: u16) -> Reply {
-        Reply { status, body: None }
+        Reply {
+            status,
+            body: None,
+            raw: None,
+        }
     }
 }
 
@@ -138,10 +157,7 @@ pub fn page(
         body.insert("position".into(), next.into());
     }
     body.insert("item".into(), Value::Array(page));
-    Ok(Reply {
-        status: 200,
-        body: Some(Value::Object(body)),
-    })
+    Ok(Reply::value(200, Value::Object(body)))
 }
 
 /// The decoded value of `name` in `query`.

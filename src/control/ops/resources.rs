@@ -41,10 +41,7 @@ pub fn list(apis: &Apis, ctx: &Ctx, id: &str, query: &str) -> Result<Reply, ApiE
 pub fn get(apis: &Apis, ctx: &Ctx, id: &str, rid: &str, query: &str) -> Result<Reply, ApiError> {
     let state = api(apis, ctx, id)?;
     let embed = query_param(query, "embed").is_some_and(|e| e.split(',').any(|e| e == "methods"));
-    Ok(Reply {
-        status: 200,
-        body: Some(listed(resource(state, rid)?, embed)),
-    })
+    Ok(Reply::value(200, listed(resource(state, rid)?, embed)))
 }
 
 #[derive(Debug, Deserialize)]
