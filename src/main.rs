@@ -13,6 +13,8 @@ usage:
   tollgate keys import FILE [--config DIR]
                              add the API keys of a CSV file (Name,Key,Enabled,Description,
                              UsagePlanIds) to DIR/api_keys/; all rows or none; apply with SIGHUP
+  tollgate import FILE       print an OpenAPI document (with API Gateway's extensions) as an API
+                             file; or put FILE (.yaml/.yml/.json) in apis/ as it is
   tollgate --version
 
 signals: HUP reloads the configuration, USR1 reopens access logs, USR2 upgrades to the
@@ -24,6 +26,7 @@ enum Command {
     Run(PathBuf),
     Check(PathBuf),
     ImportKeys { csv: PathBuf, dir: PathBuf },
+    ImportOpenApi(PathBuf),
     Version,
     Help,
 }
@@ -33,6 +36,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut args = args.peekable();
     if args.peek().map(String::as_str) == Some("keys") {
         return parse_keys_args(args.skip(1));
+    }
+    if args.peek().map(String::as_str) == Some("import") {
+        let file = args.nth(1).ok_or("import needs an OpenAPI file")?;
+        if let Some(extra) = args.next() {
+            return Err(format!("unknown argument {extra:?}"));
+        }
+        return Ok(Command::ImportOpenApi(file.into()));
     }
     while let Some(arg) = args.next() {
         command = match arg.as_str() {
@@ -130,6 +140,35 @@ where
     }
 }
 
+/// `tollgate import FILE`: the OpenAPI document's translation into an API file, on standard
+/// output (its id is the file's name; warnings on standard error).
+fn import_openapi(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate import: {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let id = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match tollgate::control::openapi::file_definition(&id, &text) {
+        Ok((definition, warnings)) => {
+            for w in warnings {
+                eprintln!("tollgate import: {}: warning: {w}", file.display());
+            }
+            print!("{definition}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate import: {}: {}", file.display(), e.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let command = match parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
@@ -173,6 +212,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::ImportOpenApi(file) => import_openapi(&file),
         Command::Run(dir) => {
             init_logging(tollgate::config::LogFormat::peek(&dir));
             match tollgate::server::run(&dir) {

@@ -316,6 +316,57 @@ fn openapi_documents_import_export_and_import_again() {
 }
 
 #[test]
+fn an_openapi_file_in_the_api_folder_is_an_api_definition() {
+    let config = control::config();
+    // An export's stage: servers[0].variables.basePath.default.
+    let yaml = YAML_API.replace(
+        "paths:",
+        "servers:\n  - url: http://x/{basePath}\n    variables: {basePath: {default: live}}\npaths:",
+    );
+    config.write_file("apis/catalog.yaml", &yaml);
+    let checked = common::run_check(config.path());
+    let summary = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        summary.contains("1 API, 1 stage, 1 deployment, 1 method"),
+        "{summary}"
+    );
+    let gw = Gateway::start(&config);
+    assert_eq!(
+        call(&gw, "catalog", "live", "/pets/5"),
+        (200, r#"{"pet": "5"}"#.to_string())
+    );
+    let listed = Cli::new(&gw).run(&["get-rest-apis"]);
+    assert_eq!(listed["items"][0]["id"], "catalog");
+    assert_eq!(listed["items"][0]["name"], "imported");
+    // `tollgate import` prints the same definition as an API file.
+    let out = std::process::Command::new(common::tollgate_bin())
+        .args([
+            "import",
+            config.path().join("apis/catalog.yaml").to_str().unwrap(),
+        ])
+        .output()
+        .expect("tollgate import");
+    assert!(out.status.success());
+    let toml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        toml.contains("id = \"catalog\"") && toml.contains("[stages.live]"),
+        "{toml}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("warning: x-amazon-apigateway-gateway-responses"));
+    // A broken document is a configuration error naming the file.
+    config.write_file(
+        "apis/broken.json",
+        r#"{"openapi": "3.0.1", "info": {}, "paths": {}}"#,
+    );
+    let failed = common::check_fails(config.path());
+    assert!(
+        failed.contains("apis/broken.json") && failed.contains("info.title is required"),
+        "{failed}"
+    );
+}
+
+#[test]
 fn every_change_is_in_the_audit_log_and_reads_are_not() {
     let config = control::config();
     let gw = Gateway::start(&config);

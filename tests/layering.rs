@@ -66,14 +66,20 @@ fn the_check_sees_a_forbidden_import() {
 }
 
 /// The control plane's rule (ARCHITECTURE.md): nothing but the node's wiring (the admin
-/// listener and the process start) imports `control`; the data plane sees only the snapshot
-/// the control plane's APIs compile into.
+/// listener and the process start) and the files' half of the control plane (`config`, which
+/// reads OpenAPI files through `control::openapi`) imports `control`; the data plane sees only
+/// the snapshot the control plane's APIs compile into.
 #[test]
 fn only_the_node_wiring_imports_the_control_plane() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
-    let wiring = ["src/admin.rs", "src/server/mod.rs", "src/lib.rs"];
+    let wiring = [
+        "src/admin.rs",
+        "src/server/mod.rs",
+        "src/lib.rs",
+        "src/main.rs",
+    ];
     let offending: Vec<(String, Vec<String>)> = files
         .iter()
         .map(|f| {
@@ -82,7 +88,11 @@ fn only_the_node_wiring_imports_the_control_plane() {
                 f,
             )
         })
-        .filter(|(rel, _)| !rel.starts_with("src/control/") && !wiring.contains(&rel.as_str()))
+        .filter(|(rel, _)| {
+            !rel.starts_with("src/control/")
+                && !rel.starts_with("src/config/")
+                && !wiring.contains(&rel.as_str())
+        })
         .filter_map(|(rel, f)| {
             let text = std::fs::read_to_string(f).unwrap();
             let found: Vec<String> = text

@@ -81,7 +81,13 @@ pub(crate) fn read_sources(dir: &Path, extra: &[ExtraSource], sink: &mut Sink) -
     let files = list_api_files(&apis_dir, &gateway_path, gateway.as_ref(), sink);
     let mut apis: Vec<Source<ApiFile>> = files
         .iter()
-        .filter_map(|f| read_file::<ApiFile>(f, sink))
+        .filter_map(|f| {
+            if is_openapi(f) {
+                read_openapi(f, sink)
+            } else {
+                read_file::<ApiFile>(f, sink)
+            }
+        })
         .collect();
     let from_files = apis.len();
     for source in extra {
@@ -143,7 +149,43 @@ fn is_api_file(path: &Path) -> bool {
     let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
         return false;
     };
-    name.ends_with(".toml") && !name.starts_with('.') && !path.is_dir()
+    let known = [".toml", ".yaml", ".yml", ".json"];
+    known.iter().any(|ext| name.ends_with(ext)) && !name.starts_with('.') && !path.is_dir()
+}
+
+/// Whether `path` is an OpenAPI document rather than an API file.
+fn is_openapi(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+}
+
+/// An OpenAPI file of the API folder, translated into the API file format
+/// (`crate::control::openapi::file_definition`; its id is the file's name). Problems are
+/// the file's; its checks' line numbers are those of the translation, which `tollgate
+/// import FILE` prints.
+fn read_openapi(path: &Path, sink: &mut Sink) -> Option<Source<ApiFile>> {
+    sink.file_seen(path);
+    let text = read_text(path, sink)?;
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (definition, warnings) = match crate::control::openapi::file_definition(&id, &text) {
+        Ok(done) => done,
+        Err(e) => {
+            sink.at(path, None, "", e.message);
+            return None;
+        }
+    };
+    for warning in warnings {
+        tracing::warn!("{}: {warning}", path.display());
+    }
+    let model = parse_text::<ApiFile>(path, &definition, sink)?;
+    Some(Source {
+        path: path.to_path_buf(),
+        text: definition,
+        model,
+    })
 }
 
 /// Reads `path` and parses it as `T`; problems go to `sink`.

@@ -378,6 +378,65 @@ pub fn resources(
     by_path.into_values().map(|r| (r.id.clone(), r)).collect()
 }
 
+/// An OpenAPI file of the API folder (`apis/NAME.yaml|yml|json`) as an API definition in
+/// the file format: API id `id` (the file's name), one stage serving all its methods, named
+/// as an export from AWS names its stage (`servers[0].variables.basePath.default` in OpenAPI
+/// 3, `basePath` in Swagger 2), `prod` when it names none. Returns the definition and the
+/// document's warnings.
+pub fn file_definition(id: &str, text: &str) -> Result<(String, Vec<String>), ApiError> {
+    let value = parse(text.as_bytes())?;
+    let doc = read(&value)?;
+    let stage = stage_of(&value).unwrap_or_else(|| "prod".into());
+    let resources = resources(&doc.paths, "root", &BTreeMap::new());
+    let mut stages = BTreeMap::new();
+    stages.insert(
+        stage.clone(),
+        super::ops::stages::new_stage(&stage, "openapi", 0),
+    );
+    let record = super::model::DeploymentRecord {
+        deployment: super::model::Deployment {
+            id: "openapi".into(),
+            description: doc.description.clone(),
+            created_date: 0,
+        },
+        resources: resources.values().cloned().collect(),
+    };
+    let state = ApiState {
+        api: super::model::RestApi {
+            id: id.to_string(),
+            name: doc.title.clone(),
+            description: doc.description.clone(),
+            created_date: 0,
+            version: doc.version.clone(),
+            binary_media_types: doc.binary_media_types.clone(),
+            api_key_source: doc
+                .api_key_source
+                .clone()
+                .unwrap_or_else(|| "HEADER".into()),
+            endpoint_configuration: super::model::EndpointConfiguration {
+                ip_address_type: None,
+                types: vec!["EDGE".into()],
+            },
+            disable_execute_api_endpoint: false,
+            root_resource_id: "root".into(),
+            tags: BTreeMap::new(),
+        },
+        resources,
+        deployments: BTreeMap::from([("openapi".to_string(), record)]),
+        stages,
+    };
+    Ok((super::emit::source(&state).text, doc.warnings))
+}
+
+/// The stage an exported document names (see [`file_definition`]).
+fn stage_of(doc: &Value) -> Option<String> {
+    let named = doc["servers"][0]["variables"]["basePath"]["default"]
+        .as_str()
+        .or_else(|| doc["basePath"].as_str())?;
+    let name = named.trim_matches('/');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// Which export: OpenAPI 3.0 or Swagger 2.0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportType {
