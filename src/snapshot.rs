@@ -166,9 +166,36 @@ pub struct Stage {
     /// The API's Lambda authorizers with this stage's variables applied, by the index
     /// `Authorization::Authorizer` holds.
     pub authorizers: crate::auth::StageAuthorizers,
+    /// The canary release: a share of the stage's requests served by another deployment.
+    pub canary: Option<Box<Canary>>,
+    /// Whether this is a canary (`$context.isCanaryRequest`).
+    pub is_canary: bool,
+}
+
+/// A stage's canary release (AWS `canarySettings`).
+#[derive(Debug)]
+pub struct Canary {
+    /// A request goes to the canary when a uniform random `u32` is below this
+    /// (`percentTraffic` of 2^32).
+    pub threshold: u64,
+    /// The canary deployment as a stage: the stage's name (`$context.stage` is the stage's),
+    /// the canary's deployment and variables, the stage's throttles, the stage cache only
+    /// with `useStageCache`, and metric series of its own (stage `{name}/Canary`).
+    pub stage: Stage,
 }
 
 impl Stage {
+    /// The stage or its canary, for one request: AWS splits a stage's traffic "at random"
+    /// with the configured ratio (developer guide, "Set up an API Gateway canary release
+    /// deployment"). One branch when the stage has no canary.
+    #[inline]
+    pub fn pick(&self) -> &Stage {
+        match &self.canary {
+            Some(c) if u64::from(fastrand::u32(..)) < c.threshold => &c.stage,
+            _ => self,
+        }
+    }
+
     /// How much of a request body a streaming integration reads before it connects: the
     /// method's `method_settings` size, else the stage's, else the node's `limits`.
     pub fn request_buffer_bytes(&self, method: &Method, limits: &Limits) -> u64 {

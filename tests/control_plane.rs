@@ -367,6 +367,120 @@ fn an_openapi_file_in_the_api_folder_is_an_api_definition() {
 }
 
 #[test]
+fn a_canary_takes_its_share_and_is_promoted() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("canaried");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, "base $context.isCanaryRequest");
+    let base = cli.deploy(&api, "prod");
+    cli.mock_response(
+        &api,
+        &pets,
+        "canary $context.isCanaryRequest $stageVariables.color",
+    );
+    cli.fails(&["create-deployment", "--rest-api-id", &api, "--canary-settings", "percentTraffic=10"])
+        .assert("BadRequestException", "Non null and non empty stageName must be provided for canary deployment. Provided value is null");
+    let canary = cli.run(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--canary-settings",
+        "percentTraffic=10,stageVariableOverrides={color=green}",
+    ]);
+    let canary = text(&canary["id"]);
+    let stage = cli.run(&["get-stage", "--rest-api-id", &api, "--stage-name", "prod"]);
+    assert_eq!(stage["deploymentId"], base.as_str());
+    assert_eq!(
+        stage["canarySettings"],
+        serde_json::json!({"deploymentId": canary, "percentTraffic": 10.0,
+            "stageVariableOverrides": {"color": "green"}, "useStageCache": false})
+    );
+    // 2,000 requests: about 10 % (binomial, 4.5 standard deviations either side) reach the
+    // canary, which sees its variables and knows it is the canary.
+    let mut to_canary = 0u64;
+    for _ in 0..2000 {
+        let (status, body) = call(&gw, &api, "prod", "/pets");
+        assert_eq!(status, 200);
+        match body.as_str() {
+            "canary true green" => to_canary += 1,
+            "base false" => {}
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+    assert!(
+        (140..=260).contains(&to_canary),
+        "{to_canary} of 2000 went to the canary"
+    );
+    let m = common::metrics::scrape_when(&gw, |m| {
+        m.count("tollgate_count", &[("api", &api), ("stage", "prod/Canary")]) >= to_canary
+    });
+    assert_eq!(
+        m.count("tollgate_count", &[("api", &api), ("stage", "prod/Canary")]),
+        to_canary
+    );
+    assert_eq!(
+        m.count("tollgate_count", &[("api", &api), ("stage", "prod")]),
+        2000 - to_canary
+    );
+
+    // Promotion as AWS's guide does it: copy the canary's deployment and variables into the
+    // stage, then take the canary's share to 0 and remove it.
+    cli.fails(&["update-stage", "--rest-api-id", &api, "--stage-name", "prod", "--patch-operations",
+        "op=copy,path=/canarySettings/stageVariableOverrides,from=/variables"])
+        .assert("BadRequestException", "Invalid copy operation with path: /canarySettings/stageVariableOverrides and from /variables.");
+    let promoted = cli.run(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--patch-operations",
+        "op=copy,path=/deploymentId,from=/canarySettings/deploymentId",
+        "op=copy,path=/variables,from=/canarySettings/stageVariableOverrides",
+        "op=replace,path=/canarySettings/percentTraffic,value=0.0",
+    ]);
+    assert_eq!(promoted["deploymentId"], canary.as_str());
+    assert_eq!(promoted["variables"]["color"], "green");
+    for _ in 0..50 {
+        assert_eq!(call(&gw, &api, "prod", "/pets").1, "canary false green");
+    }
+    let removed = cli.run(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--patch-operations",
+        "op=remove,path=/canarySettings",
+    ]);
+    assert!(removed.get("canarySettings").is_none(), "{removed}");
+    cli.fails(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--patch-operations",
+        "op=copy,path=/deploymentId,from=/canarySettings/deploymentId",
+    ])
+    .assert(
+        "BadRequestException",
+        "Promotion not available. Canary does not exist.",
+    );
+    cli.run(&[
+        "delete-deployment",
+        "--rest-api-id",
+        &api,
+        "--deployment-id",
+        &base,
+    ]);
+}
+
+#[test]
 fn every_change_is_in_the_audit_log_and_reads_are_not() {
     let config = control::config();
     let gw = Gateway::start(&config);

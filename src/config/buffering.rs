@@ -18,7 +18,7 @@ use super::model::{ApiFile, StageModel};
 const MAX_BUFFER: i64 = 10 * 1024 * 1024;
 
 /// A stage's checked buffering settings.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ValidBuffering {
     /// The stage's own size, if set.
     pub stage: Option<u64>,

@@ -253,21 +253,24 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
         .stages
         .iter()
         .map(|s| {
-            let deployment = &prepared[s.deployment];
-            let deployment_id = &ids[s.deployment];
-            let mut stage = build_stage(&file, s, deployment_id, deployment, ctx);
-            let methods: Vec<(u32, String)> = deployment
-                .iter()
-                .map(|p| {
-                    let key = format!("{} {}", p.head.method_name, p.head.resource_path);
-                    (p.head.index, key)
-                })
-                .collect();
-            stage.traffic = traffic.stage(&api.id, &s.name, s.throttle, &s.method_limits, &methods);
-            stage.metrics = stage_series(&api.id, &s.name, deployment);
-            stage.cache = super::cache::compile_stage(&api.id, &s.name, deployment_id, &s.cache);
-            stage.request_buffer = super::buffering::compile(&s.buffering, &methods);
-            stage.authorizers = authorizers(&file, &api.id, s, &api.auth.authorizers, ctx);
+            let of = (api.id.as_str(), api.auth.authorizers.as_slice());
+            let mut stage = stage_variant(&file, of, s, &s.name, (&prepared, &ids), ctx, traffic);
+            if let Some(c) = &s.canary {
+                let canary = canary_stage(s, c);
+                let series = format!("{}/Canary", s.name);
+                let mut built =
+                    stage_variant(&file, of, &canary, &series, (&prepared, &ids), ctx, traffic);
+                // The stage's partition with the stage's fingerprint: a canary fingerprint
+                // would make the two drop each other's entries on every switch.
+                let stage_deployment = &ids[s.deployment];
+                built.cache =
+                    super::cache::compile_stage(&api.id, &s.name, stage_deployment, &canary.cache);
+                built.is_canary = true;
+                stage.canary = Some(Box::new(crate::snapshot::Canary {
+                    threshold: (c.percent / 100.0 * 4_294_967_296.0) as u64,
+                    stage: built,
+                }));
+            }
             (s.name.as_str().into(), stage)
         })
         .collect();
@@ -514,6 +517,58 @@ fn build_stage(
         request_buffer: Box::default(),
         variables,
         authorizers: Box::default(),
+        canary: None,
+        is_canary: false,
+    }
+}
+
+/// One stage (or a canary, as a stage) of `api`: its deployment's methods with its
+/// variables, its throttles, metric series named `series`, cache, buffering, authorizers.
+fn stage_variant(
+    file: &Path,
+    (api, plans): (&str, &[super::auth::AuthorizerPlan]),
+    s: &ValidStage,
+    series: &str,
+    (prepared, ids): (&[Vec<Prepared>], &[String]),
+    ctx: &mut Ctx<'_>,
+    traffic: &mut TrafficBuilder,
+) -> Stage {
+    let deployment = &prepared[s.deployment];
+    let deployment_id = &ids[s.deployment];
+    let mut stage = build_stage(file, s, deployment_id, deployment, ctx);
+    let methods: Vec<(u32, String)> = deployment
+        .iter()
+        .map(|p| {
+            let key = format!("{} {}", p.head.method_name, p.head.resource_path);
+            (p.head.index, key)
+        })
+        .collect();
+    // The stage's own buckets (keyed by API, stage and method): a canary's requests count
+    // against the stage's limits, as on AWS (one stage).
+    stage.traffic = traffic.stage(api, &s.name, s.throttle, &s.method_limits, &methods);
+    stage.metrics = stage_series(api, series, deployment);
+    stage.cache = super::cache::compile_stage(api, &s.name, deployment_id, &s.cache);
+    stage.request_buffer = super::buffering::compile(&s.buffering, &methods);
+    stage.authorizers = authorizers(file, api, s, plans, ctx);
+    stage
+}
+
+/// A stage's canary as a stage of its own: the canary's deployment and variables, the
+/// stage's other settings; the stage cache only with `use_stage_cache` (AWS
+/// `useStageCache`; the cache partition is the stage's, keyed by API and stage).
+fn canary_stage(s: &ValidStage, c: &super::validate::ValidCanary) -> ValidStage {
+    let mut cache = s.cache.clone();
+    cache.enabled &= c.use_stage_cache;
+    ValidStage {
+        name: s.name.clone(),
+        deployment: c.deployment,
+        variables: c.variables.clone(),
+        throttle: s.throttle,
+        method_limits: s.method_limits.clone(),
+        access_log: s.access_log.clone(),
+        cache,
+        buffering: s.buffering.clone(),
+        canary: None,
     }
 }
 

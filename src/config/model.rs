@@ -316,6 +316,26 @@ pub struct StageModel {
     /// Request bytes read before a streaming integration connects, for the stage's methods
     /// (Tollgate's; see `config::buffering`). Without it `[limits] request_buffer_bytes`.
     pub request_buffer_bytes: Option<Spanned<i64>>,
+    /// A canary release (AWS `canarySettings`): a share of the stage's requests served by
+    /// another deployment.
+    pub canary: Option<CanaryModel>,
+}
+
+/// `[stages.NAME.canary]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryModel {
+    /// The deployment canary requests get (`canarySettings.deploymentId`).
+    pub deployment: Spanned<String>,
+    /// Percentage of the stage's requests sent to it, 0.0 to 100.0 (`percentTraffic`,
+    /// default 0).
+    pub percent_traffic: Option<Spanned<f64>>,
+    /// Stage variables canary requests see over the stage's (`stageVariableOverrides`).
+    #[serde(default)]
+    pub variables: Entries<Spanned<String>, Spanned<String>>,
+    /// Whether canary requests use the stage cache (`useStageCache`, default false: they
+    /// are not cached).
+    pub use_stage_cache: Option<bool>,
 }
 
 /// `access_log = { destination = "stdout" | "/abs/path", format = "..." }` of a stage.

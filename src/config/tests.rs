@@ -673,6 +673,36 @@ fn an_admin_listener_off_loopback_needs_control_credentials() {
 }
 
 #[test]
+fn a_canary_needs_a_deployment_and_a_percentage() {
+    let d = Dir::api_only(&API.replace(
+        "variables = { backend = \"127.0.0.1:9000\" }",
+        "variables = { backend = \"127.0.0.1:9000\" }\ncanary = { deployment = \"v1\", percent_traffic = 25.0, variables = { color = \"green\" } }",
+    ));
+    let loaded = d.ok();
+    let stage = &loaded.snapshot.apis["petstore"].stages["prod"];
+    let canary = stage.canary.as_ref().expect("canary");
+    assert_eq!(canary.threshold, 1 << 30);
+    assert!(canary.stage.is_canary && !stage.is_canary);
+    let vars: Vec<&str> = canary.stage.variables.iter().map(|(k, _)| &**k).collect();
+    assert_eq!(vars, ["backend", "color"]);
+    let bad = API.replace(
+        "variables = { backend = \"127.0.0.1:9000\" }",
+        "canary = { deployment = \"v9\", percent_traffic = 101.0 }",
+    );
+    d.api("petstore.toml", &bad);
+    let errors = d.errors();
+    let text = errors.to_string();
+    assert!(
+        text.contains("stages.prod.canary.deployment: deployment `v9` does not exist"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stages.prod.canary.percent_traffic: 101 is not a percentage"),
+        "{text}"
+    );
+}
+
+#[test]
 fn default_api_must_exist() {
     let d = Dir::api_only(API);
     d.write(

@@ -17,7 +17,7 @@ use toml::Spanned;
 use super::error::{join_key, Sink};
 use super::load::{Source, Sources};
 use super::model::{
-    ApiFile, DeploymentModel, GatewayFile, IntegrationModel, IntegrationType, MethodModel,
+    ApiFile, DeploymentModel, Entries, GatewayFile, IntegrationModel, IntegrationType, MethodModel,
     ShardsSetting, StageModel,
 };
 use super::uri::{self, HttpUri, PathParam, StageTemplate};
@@ -107,6 +107,21 @@ pub struct ValidStage {
     pub cache: super::cache::ValidStageCache,
     /// Request buffering of the stage and its methods.
     pub buffering: super::buffering::ValidBuffering,
+    /// The canary release, if any.
+    pub canary: Option<ValidCanary>,
+}
+
+/// A stage's canary release.
+#[derive(Debug)]
+pub struct ValidCanary {
+    /// Index into [`ValidApi::deployments`].
+    pub deployment: usize,
+    /// Share of requests, 0.0 to 100.0.
+    pub percent: f64,
+    /// The stage's variables with the canary's overrides applied.
+    pub variables: AHashMap<String, String>,
+    /// Whether canary requests use the stage cache.
+    pub use_stage_cache: bool,
 }
 
 /// A deployment and its valid methods.
@@ -852,6 +867,9 @@ impl ApiCheck<'_> {
             .collect();
         for s in &stages {
             deployments[s.deployment].referenced = true;
+            if let Some(c) = &s.canary {
+                deployments[c.deployment].referenced = true;
+            }
         }
         ValidApi {
             file: self.src.path.clone(),
@@ -902,7 +920,11 @@ impl ApiCheck<'_> {
             self.error(key, &field, message);
         }
         let deployment = self.stage_deployment(&field, &model.deployment);
-        let variables = self.stage_variables(&field, model);
+        let variables = self.variables(&format!("{field}.variables"), &model.variables);
+        let canary = model
+            .canary
+            .as_ref()
+            .and_then(|c| self.canary(&format!("{field}.canary"), c, &variables));
         super::method_settings::report_removed_method_throttle(
             self.src, self.sink, key, &field, model,
         );
@@ -924,6 +946,37 @@ impl ApiCheck<'_> {
             access_log,
             cache,
             buffering,
+            canary,
+        })
+    }
+
+    /// A stage's `canary`: an existing deployment, a percentage within 0..=100 (AWS's
+    /// `percentTraffic` range), valid override variables laid over the stage's.
+    fn canary(
+        &mut self,
+        field: &str,
+        model: &super::model::CanaryModel,
+        stage_variables: &AHashMap<String, String>,
+    ) -> Option<ValidCanary> {
+        let deployment = self.stage_deployment(field, &model.deployment);
+        let percent = match &model.percent_traffic {
+            None => 0.0,
+            Some(p) => {
+                let v = *p.get_ref();
+                if !(0.0..=100.0).contains(&v) {
+                    let message = format!("{v} is not a percentage (0.0 to 100.0)");
+                    self.error(p, &format!("{field}.percent_traffic"), message);
+                }
+                v
+            }
+        };
+        let mut variables = stage_variables.clone();
+        variables.extend(self.variables(&format!("{field}.variables"), &model.variables));
+        Some(ValidCanary {
+            deployment: deployment?,
+            percent,
+            variables,
+            use_stage_cache: model.use_stage_cache.unwrap_or(false),
         })
     }
 
@@ -974,15 +1027,15 @@ impl ApiCheck<'_> {
         found
     }
 
-    /// Stage variables with AWS's name and value rules.
-    fn stage_variables(
+    /// Stage variables (the table at `table_field`) with AWS's name and value rules.
+    fn variables(
         &mut self,
-        stage_field: &str,
-        model: &StageModel,
+        table_field: &str,
+        entries: &Entries<Spanned<String>, Spanned<String>>,
     ) -> AHashMap<String, String> {
         let mut vars = AHashMap::new();
-        for (name, value) in &model.variables {
-            let field = join_key(&format!("{stage_field}.variables"), name.get_ref());
+        for (name, value) in entries {
+            let field = join_key(table_field, name.get_ref());
             if !uri::is_var_name(name.get_ref()) {
                 let message = format!(
                     "`{}` is not a valid stage variable name: use A-Z a-z 0-9 _",

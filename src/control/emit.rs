@@ -47,16 +47,22 @@ fn api_table(state: &ApiState) -> Table {
     let mut stages = Table::new();
     let mut deployments = Table::new();
     for stage in state.stages.values() {
-        let Some(record) = state.deployments.get(&stage.deployment_id) else {
+        if !state.deployments.contains_key(&stage.deployment_id) {
             continue;
-        };
-        stages.insert(stage.stage_name.clone(), stage_table(stage).into());
-        let mut d = Table::new();
-        if let Some(text) = &record.deployment.description {
-            d.insert("description".into(), text.clone().into());
         }
-        d.insert("methods".into(), methods_table(&record.resources).into());
-        deployments.insert(record.deployment.id.clone(), d.into());
+        stages.insert(stage.stage_name.clone(), stage_table(stage).into());
+        let canary = stage.canary_settings.as_ref().map(|c| &c.deployment_id);
+        for id in std::iter::once(&stage.deployment_id).chain(canary) {
+            let Some(record) = state.deployments.get(id) else {
+                continue;
+            };
+            let mut d = Table::new();
+            if let Some(text) = &record.deployment.description {
+                d.insert("description".into(), text.clone().into());
+            }
+            d.insert("methods".into(), methods_table(&record.resources).into());
+            deployments.insert(record.deployment.id.clone(), d.into());
+        }
     }
     t.insert("stages".into(), stages.into());
     t.insert("deployments".into(), deployments.into());
@@ -94,6 +100,17 @@ fn stage_table(stage: &Stage) -> Table {
     }
     if !per_method.is_empty() {
         t.insert("method_settings".into(), per_method.into());
+    }
+    if let Some(c) = &stage.canary_settings {
+        let mut canary = Table::new();
+        canary.insert("deployment".into(), c.deployment_id.clone().into());
+        canary.insert("percent_traffic".into(), c.percent_traffic.into());
+        if !c.stage_variable_overrides.is_empty() {
+            let overrides = strings(&c.stage_variable_overrides);
+            canary.insert("variables".into(), overrides.into());
+        }
+        canary.insert("use_stage_cache".into(), c.use_stage_cache.into());
+        t.insert("canary".into(), canary.into());
     }
     t
 }

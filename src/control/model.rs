@@ -235,6 +235,25 @@ pub struct Stage {
     /// Tags.
     #[serde(default, skip_serializing_if = "is_empty_map")]
     pub tags: BTreeMap<String, String>,
+    /// The canary release, when one is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_settings: Option<CanarySettings>,
+}
+
+/// `CanarySettings` of a stage (LocalStack's AWS-recorded `test_apigateway_canary`:
+/// `useStageCache` always present, `stageVariableOverrides` only when there are some).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CanarySettings {
+    /// The deployment canary requests get.
+    pub deployment_id: String,
+    /// Percentage of the stage's requests, 0.0 to 100.0.
+    pub percent_traffic: f64,
+    /// Stage variables canary requests see over the stage's.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub stage_variable_overrides: BTreeMap<String, String>,
+    /// Whether canary requests use the stage cache.
+    pub use_stage_cache: bool,
 }
 
 /// `MethodSetting`: the settings of one `methodSettings` entry, with AWS's defaults.

@@ -275,7 +275,7 @@ impl Bindings for Env<'_> {
             "resourceId" => val(c.resource_id),
             "resourcePath" => val(&v.method.resource_path),
             "stage" => val(c.stage),
-            "isCanaryRequest" => ContextValue::Value(Value::Bool(false)),
+            "isCanaryRequest" => ContextValue::Value(Value::Bool(c.is_canary)),
             "identity" | "authorizer" | "requestOverride" | "responseOverride" => {
                 ContextValue::Group
             }

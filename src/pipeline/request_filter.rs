@@ -85,13 +85,13 @@ pub fn stage_of<'s, 'p>(
         if let Some(domain) = host.and_then(|h| snapshot.domains.lookup(strip_port(h))) {
             let (mapping, resource_path) = domain.map(path)?;
             let api = snapshot.apis.get(&mapping.api)?;
-            let stage = api.stages.get(&mapping.stage)?;
+            let stage = api.stages.get(&mapping.stage)?.pick();
             return Some((api, stage, resource_path));
         }
     }
     let api = select_api(snapshot, host)?;
     let (stage_name, resource_path) = split_stage(path);
-    let stage = api.stages.get(stage_name)?;
+    let stage = api.stages.get(stage_name)?.pick();
     Some((api, stage, resource_path))
 }
 

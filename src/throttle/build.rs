@@ -22,6 +22,9 @@ pub struct TrafficBuilder {
     plan_infos: Vec<PlanInfo>,
     key_plans: Vec<KeyPlan>,
     usage: UsageSettings,
+    /// Stage method buckets by id: a canary (`snapshot::Canary`) compiles its stage's
+    /// buckets again and must get the same ones, so its requests count against the stage.
+    stage_buckets: AHashMap<String, u32>,
 }
 
 impl TrafficBuilder {
@@ -43,6 +46,7 @@ impl TrafficBuilder {
             keys: v.keys,
             key_plans: Vec::new(),
             usage: v.usage,
+            stage_buckets: AHashMap::new(),
         };
         b.account = v.account.map(|l| b.bucket("account".into(), l));
         for k in 0..b.keys.len() {
@@ -88,7 +92,17 @@ impl TrafficBuilder {
                 .find(|(k, _)| k == key)
                 .map(|(_, l)| *l)
                 .or(default);
-            limit.map(|l| self.bucket(format!("stage {api}/{stage} {key}"), l))
+            limit.map(|l| {
+                let id = format!("stage {api}/{stage} {key}");
+                match self.stage_buckets.get(&id) {
+                    Some(&known) => known,
+                    None => {
+                        let made = self.bucket(id.clone(), l);
+                        self.stage_buckets.insert(id, made);
+                        made
+                    }
+                }
+            })
         });
         let bindings = (0..self.plans.len())
             .filter_map(|p| self.binding(p, api, stage, methods))

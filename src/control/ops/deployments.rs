@@ -22,6 +22,18 @@ struct CreateInput {
     variables: BTreeMap<String, String>,
     cache_cluster_enabled: Option<bool>,
     cache_cluster_size: Option<String>,
+    canary_settings: Option<CanaryInput>,
+}
+
+/// `DeploymentCanarySettings`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CanaryInput {
+    percent_traffic: Option<f64>,
+    #[serde(default)]
+    stage_variable_overrides: BTreeMap<String, String>,
+    #[serde(default)]
+    use_stage_cache: bool,
 }
 
 /// The frozen copy's problems, as AWS words them: no method at all (Terraform's quoted
@@ -51,6 +63,23 @@ pub fn create(apis: &mut Apis, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Reply
     let input: CreateInput = input(body)?;
     let state = api_mut(apis, ctx, id)?;
     check_deployable(state)?;
+    if input.canary_settings.is_some() {
+        // LocalStack's AWS-recorded `test_create_canary_deployment_validation`.
+        match input.stage_name.as_deref() {
+            None | Some("") => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid deployment content specified.Non null and non empty stageName must be provided for canary deployment. Provided value is {}",
+                    input.stage_name.as_deref().map_or("null", |_| "")
+                )))
+            }
+            Some(name) if !state.stages.contains_key(name) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid deployment content specified.Stage {name} must already be created before making a canary release deployment"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
     if let Some(name) = &input.stage_name {
         stages::check_name(name)?;
     }
@@ -74,6 +103,23 @@ pub fn create(apis: &mut Apis, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Reply
             resources: state.resources.values().cloned().collect(),
         },
     );
+    if let (Some(name), Some(canary)) = (&input.stage_name, &input.canary_settings) {
+        let percent = canary.percent_traffic.unwrap_or(0.0);
+        let percent = stages::percent(&percent.to_string())?;
+        let stage = state
+            .stages
+            .get_mut(name)
+            .ok_or_else(|| ApiError::internal("stage checked above"))?;
+        // The canary gets the new deployment; the stage keeps serving its own.
+        stage.canary_settings = Some(crate::control::model::CanarySettings {
+            deployment_id: deployment_id.clone(),
+            percent_traffic: percent,
+            stage_variable_overrides: canary.stage_variable_overrides.clone(),
+            use_stage_cache: canary.use_stage_cache,
+        });
+        stage.last_updated_date = now;
+        return Ok(reply);
+    }
     if let Some(name) = input.stage_name {
         match state.stages.get_mut(&name) {
             Some(stage) => {
@@ -134,7 +180,13 @@ pub fn delete(apis: &mut Apis, ctx: &Ctx, id: &str, deployment: &str) -> Result<
     if !state.deployments.contains_key(deployment) {
         return Err(invalid_deployment());
     }
-    if state.stages.values().any(|s| s.deployment_id == deployment) {
+    let serves = |s: &crate::control::model::Stage| {
+        s.deployment_id == deployment
+            || s.canary_settings
+                .as_ref()
+                .is_some_and(|c| c.deployment_id == deployment)
+    };
+    if state.stages.values().any(serves) {
         return Err(ApiError::bad_request(
             "Active stages pointing to this deployment must be moved or deleted",
         ));

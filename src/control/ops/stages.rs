@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{api, api_mut, input, query_param, Apis, Ctx, Reply};
 use crate::control::error::ApiError;
 use crate::control::ids;
-use crate::control::model::Stage;
+use crate::control::model::{CanarySettings, Stage};
 use crate::control::patch::{self, PatchOp};
 
 /// The cache sizes AWS offers, GB.
@@ -28,6 +28,7 @@ pub fn new_stage(name: &str, deployment: &str, now: i64) -> Stage {
         created_date: now,
         last_updated_date: now,
         tags: BTreeMap::new(),
+        canary_settings: None,
     }
 }
 
@@ -213,7 +214,109 @@ fn apply(stage: &mut Stage, op: &PatchOp, deployments: &[String]) -> Result<(), 
         ("remove", p) if p.starts_with("/variables/") => {
             stage.variables.remove(&p["/variables/".len()..]);
         }
+        ("copy", _) => return promote(stage, op),
+        (_, p) if p.starts_with("/canarySettings") => return canary(stage, op, deployments),
         (verb, p) => return method_setting(stage, verb, p, op),
+    }
+    Ok(())
+}
+
+/// `/canarySettings/...` patches (LocalStack's AWS-recorded `test_apigateway_canary`): a
+/// `replace` on a stage without a canary makes one (the stage's deployment, 0 %, no stage
+/// cache); `remove /canarySettings` turns it off; `add` is refused.
+fn canary(stage: &mut Stage, op: &PatchOp, deployments: &[String]) -> Result<(), ApiError> {
+    let path = op.path.as_str();
+    if op.op == "add" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid add operation with path: {path}"
+        )));
+    }
+    if op.op == "remove" {
+        if path == "/canarySettings" {
+            stage.canary_settings = None;
+            return Ok(());
+        }
+        if let Some(name) = path.strip_prefix("/canarySettings/stageVariableOverrides/") {
+            if let Some(c) = stage.canary_settings.as_mut() {
+                c.stage_variable_overrides.remove(name);
+            }
+            return Ok(());
+        }
+        return Err(ApiError::bad_request(format!(
+            "Cannot remove method setting {} because there is no method setting for this method ",
+            path.trim_start_matches('/')
+        )));
+    }
+    if op.op != "replace" {
+        return Err(invalid_stage_path(path));
+    }
+    let base = stage.deployment_id.clone();
+    let c = stage.canary_settings.get_or_insert_with(|| CanarySettings {
+        deployment_id: base,
+        percent_traffic: 0.0,
+        stage_variable_overrides: BTreeMap::new(),
+        use_stage_cache: false,
+    });
+    match path {
+        "/canarySettings/percentTraffic" => c.percent_traffic = percent(op.value()?)?,
+        "/canarySettings/deploymentId" => {
+            let d = op.value()?;
+            if !deployments.iter().any(|known| known == d) {
+                return Err(no_such_deployment());
+            }
+            c.deployment_id = d.to_string();
+        }
+        "/canarySettings/useStageCache" => c.use_stage_cache = op.bool_value()?,
+        p if p.starts_with("/canarySettings/stageVariableOverrides/") => {
+            let name = &p["/canarySettings/stageVariableOverrides/".len()..];
+            c.stage_variable_overrides
+                .insert(name.to_string(), op.value()?.to_string());
+        }
+        _ => return Err(invalid_stage_path(path)),
+    }
+    Ok(())
+}
+
+/// A canary's `percentTraffic`: 0.0 to 100.0 (AWS's range; its message for values outside
+/// it is not recorded).
+pub fn percent(value: &str) -> Result<f64, ApiError> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid percentTraffic value: {value}. Must be between 0.0 and 100.0"
+            ))
+        })
+}
+
+/// Promotion, as AWS's guide does it: `copy` from `/canarySettings/deploymentId` to
+/// `/deploymentId`, and from `/canarySettings/stageVariableOverrides` to `/variables`
+/// (merged in); the canary stays (set its percentage to 0 or remove it after).
+fn promote(stage: &mut Stage, op: &PatchOp) -> Result<(), ApiError> {
+    let from = op.from.as_deref().unwrap_or("");
+    let valid = matches!(
+        (op.path.as_str(), from),
+        ("/deploymentId", "/canarySettings/deploymentId")
+            | ("/variables", "/canarySettings/stageVariableOverrides")
+    );
+    if !valid {
+        return Err(ApiError::bad_request(format!(
+            "Invalid copy operation with path: {} and from {from}. Valid copy:path are [/deploymentId, /variables] and valid copy:from are [/canarySettings/deploymentId, /canarySettings/stageVariableOverrides]",
+            op.path
+        )));
+    }
+    let Some(c) = &stage.canary_settings else {
+        return Err(ApiError::bad_request(
+            "Promotion not available. Canary does not exist.",
+        ));
+    };
+    if op.path == "/deploymentId" {
+        stage.deployment_id = c.deployment_id.clone();
+    } else {
+        let overrides = c.stage_variable_overrides.clone();
+        stage.variables.extend(overrides);
     }
     Ok(())
 }

@@ -55,6 +55,8 @@ pub struct RequestContextInput<'a> {
     pub account_id: &'a str,
     /// The deployment the stage points at (`deploymentId`, present in every AWS event).
     pub deployment_id: &'a str,
+    /// Whether the stage's canary serves the request (`$context.isCanaryRequest`).
+    pub is_canary: bool,
     pub source_ip: &'a str,
     pub user_agent: Option<&'a str>,
     /// The API key of a method that requires one; `apiKey`/`apiKeyId` are left out otherwise,
@@ -555,6 +557,7 @@ mod tests {
             api_id: "abc123",
             account_id: "123456789012",
             deployment_id: "dep1",
+            is_canary: false,
             source_ip: "192.0.2.1",
             user_agent: None,
             api_key: None,

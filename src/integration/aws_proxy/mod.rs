@@ -316,6 +316,7 @@ pub fn request_context<'a>(
         source_ip: req.source_ip,
         user_agent: text("user-agent"),
         deployment_id: &req.stage.deployment_id,
+        is_canary: req.stage.is_canary,
         api_key,
         api_key_id: None,
         client_cert: req.client_cert.map(|c| event::ClientCertInput {
