@@ -13,6 +13,9 @@ usage:
   tollgate keys import FILE [--config DIR]
                              add the API keys of a CSV file (Name,Key,Enabled,Description,
                              UsagePlanIds) to DIR/api_keys/; all rows or none; apply with SIGHUP
+  tollgate export OUT [--config DIR]
+                             write the APIs made through the apigateway API as API files
+                             under OUT/apis/
   tollgate import FILE       print an OpenAPI document (with API Gateway's extensions) as an API
                              file; or put FILE (.yaml/.yml/.json) in apis/ as it is
   tollgate --version
@@ -27,6 +30,7 @@ enum Command {
     Check(PathBuf),
     ImportKeys { csv: PathBuf, dir: PathBuf },
     ImportOpenApi(PathBuf),
+    Export { dir: PathBuf, out: PathBuf },
     Version,
     Help,
 }
@@ -36,6 +40,20 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut args = args.peekable();
     if args.peek().map(String::as_str) == Some("keys") {
         return parse_keys_args(args.skip(1));
+    }
+    if args.peek().map(String::as_str) == Some("export") {
+        let mut dir = PathBuf::from("config");
+        let mut out = None;
+        let mut rest = args.skip(1);
+        while let Some(arg) = rest.next() {
+            match arg.as_str() {
+                "--config" | "-c" => dir = rest.next().ok_or("--config needs a directory")?.into(),
+                other if out.is_none() => out = Some(PathBuf::from(other)),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        let out = out.ok_or("export needs an output directory")?;
+        return Ok(Command::Export { dir, out });
     }
     if args.peek().map(String::as_str) == Some("import") {
         let file = args.nth(1).ok_or("import needs an OpenAPI file")?;
@@ -140,6 +158,34 @@ where
     }
 }
 
+/// `tollgate export OUT [--config DIR]`: the control plane's APIs as API files under
+/// `OUT/apis/`.
+fn export(dir: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    let loaded = match tollgate::config::load(dir, 0) {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!(
+                "{errors}\ntollgate export: the configuration in {} does not load",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match tollgate::control::export_files(&loaded.node.control, out) {
+        Ok(files) => {
+            for f in &files {
+                println!("{}", f.display());
+            }
+            eprintln!("exported {} API(s)", files.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate export: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `tollgate import FILE`: the OpenAPI document's translation into an API file, on standard
 /// output (its id is the file's name; warnings on standard error).
 fn import_openapi(file: &std::path::Path) -> ExitCode {
@@ -213,6 +259,7 @@ fn main() -> ExitCode {
             }
         }
         Command::ImportOpenApi(file) => import_openapi(&file),
+        Command::Export { dir, out } => export(&dir, &out),
         Command::Run(dir) => {
             init_logging(tollgate::config::LogFormat::peek(&dir));
             match tollgate::server::run(&dir) {

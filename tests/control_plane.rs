@@ -893,6 +893,49 @@ fn what_was_acknowledged_survives_kill_9() {
 }
 
 #[test]
+fn export_writes_the_apis_as_files_that_serve_the_same() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("exported");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, "from the store");
+    cli.deploy(&api, "prod");
+    drop(gw);
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = std::process::Command::new(common::tollgate_bin())
+        .args([
+            "export",
+            out.path().to_str().unwrap(),
+            "--config",
+            config.path().to_str().unwrap(),
+        ])
+        .output()
+        .expect("tollgate export");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let file = out.path().join("apis").join(format!("{api}.toml"));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        file.display().to_string()
+    );
+    // The file alone, in a configuration without a control plane, serves the same.
+    let plain = common::ConfigDir::new();
+    plain.write_file(
+        &format!("apis/{api}.toml"),
+        &std::fs::read_to_string(&file).unwrap(),
+    );
+    let gw = Gateway::start(&plain);
+    assert_eq!(
+        call(&gw, &api, "prod", "/pets"),
+        (200, "from the store".to_string())
+    );
+}
+
+#[test]
 fn apis_from_files_are_listed_but_only_the_file_changes_them() {
     let file_api = ApiSpec::new("fromfile")
         .stage("prod", "v1")

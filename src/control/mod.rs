@@ -385,6 +385,34 @@ impl ControlPlane {
     }
 }
 
+/// `tollgate export`: every API the store of `settings` holds, written as an API file
+/// `{out}/apis/{id}.toml` (what its stages serve; an API without a stage has nothing to
+/// serve and is written with none). Returns the files written.
+pub fn export_files(
+    settings: &ControlSettings,
+    out: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    let apis = store::Store::new(&settings.store)
+        .load()
+        .map_err(|e| e.to_string())?;
+    let dir = out.join("apis");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for state in apis.values() {
+        let path = dir.join(format!("{}.toml", state.api.id));
+        let header = format!(
+            "# Exported from the control plane ({}): API {} \"{}\".\n",
+            settings.store.display(),
+            state.api.id,
+            state.api.name
+        );
+        let text = header + &emit::source(state).text;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// A call, decoded for the operations.
 struct Call<'a> {
     method: &'a str,
