@@ -249,7 +249,7 @@ used() {
     local today
     today="$(date -u +%F)"
     curl -fsS "http://127.0.0.1:$((PORT + 11))/usageplans/gold/usage?keyId=$1&startDate=$today&endDate=$today" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][sys.argv[1]][0][0])' "$1"
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["values"][sys.argv[1]][0][0])' "$1"
 }
 quota_sum() {
     python3 -c '

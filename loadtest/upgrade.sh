@@ -159,7 +159,7 @@ done
 # Usage: every request the gateway admitted, over both runs, reported once by the last process.
 day="$(date -u +%F)"
 report="$(curl -fsS "http://127.0.0.1:$ADMIN/usageplans/load/usage?keyId=load&startDate=$day&endDate=$day")"
-counted="$(python3 -c 'import json,sys; print(sum(d[0] for d in json.loads(sys.argv[1])["items"]["load"]))' "$report")"
+counted="$(python3 -c 'import json,sys; print(sum(d[0] for d in json.loads(sys.argv[1])["values"]["load"]))' "$report")"
 printf '\n'
 column -t "$OUT/summary.txt"
 awk 'NR > 1 { p[$1 " " $2] = $7 } END {

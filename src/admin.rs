@@ -172,7 +172,7 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             let body = exposition::render(metrics, snapshots.generation());
             respond_typed(&mut stream, 200, exposition::CONTENT_TYPE, &body)
         }
-        (b"GET", path) if path.starts_with(b"/usageplans/") => {
+        (b"GET", path) if path.starts_with(b"/usageplans/") && path.ends_with(b"/usage") => {
             let (status, body) = usage_report(snapshots, head.target.get(&buf));
             respond(&mut stream, status, &body)
         }
@@ -196,7 +196,10 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             match crate::cache::control::admin_request(method, path, &snapshots.load_full(), cache)
             {
                 Some((status, body)) => respond(&mut stream, status, &body),
-                None if path.starts_with(b"/restapis") => {
+                None if [&b"/restapis"[..], b"/usageplans", b"/apikeys"]
+                    .iter()
+                    .any(|p| path.starts_with(p)) =>
+                {
                     control_call(&mut stream, &head, buf, admin, peer)
                 }
                 None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),

@@ -91,7 +91,7 @@ fn spend(nodes: &[&Gateway]) -> Vec<u64> {
 fn report_now(gw: &Gateway, date: &str) -> (u64, u64) {
     let query = format!("keyId=a&startDate={date}&endDate={date}");
     let r = usage_report(gw, "gold", &query);
-    let day = &r["items"]["a"][0];
+    let day = &r["values"]["a"][0];
     (
         day[0].as_u64().expect("used"),
         day[1].as_u64().expect("remaining"),

@@ -416,7 +416,9 @@ fn a_canary_takes_its_share_and_is_promoted() {
         "{to_canary} of 2000 went to the canary"
     );
     let m = common::metrics::scrape_when(&gw, |m| {
-        m.count("tollgate_count", &[("api", &api), ("stage", "prod/Canary")]) >= to_canary
+        let canary = m.count("tollgate_count", &[("api", &api), ("stage", "prod/Canary")]);
+        let base = m.count("tollgate_count", &[("api", &api), ("stage", "prod")]);
+        canary + base >= 2000
     });
     assert_eq!(
         m.count("tollgate_count", &[("api", &api), ("stage", "prod/Canary")]),
@@ -478,6 +480,153 @@ fn a_canary_takes_its_share_and_is_promoted() {
         "--deployment-id",
         &base,
     ]);
+}
+
+#[test]
+fn usage_plans_and_keys_made_with_the_cli_meter_and_limit_callers() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("metered");
+    let pets = cli.create_resource(&api, &root, "pets");
+    cli.mock_get(&api, &pets, "pets");
+    cli.run(&[
+        "update-method",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+        "--patch-operations",
+        "op=replace,path=/apiKeyRequired,value=true",
+    ]);
+    cli.deploy(&api, "prod");
+    let plan = cli.run(&[
+        "create-usage-plan",
+        "--name",
+        "gold",
+        "--api-stages",
+        &format!("apiId={api},stage=prod"),
+        "--throttle",
+        "burstLimit=100,rateLimit=50",
+        "--quota",
+        "limit=3,period=DAY",
+    ]);
+    let plan = text(&plan["id"]);
+    let key = cli.run(&[
+        "create-api-key",
+        "--name",
+        "client",
+        "--enabled",
+        "--value",
+        "client-key-0123456789abcdef",
+    ]);
+    assert_eq!(key["value"], "client-key-0123456789abcdef");
+    let key = text(&key["id"]);
+    cli.fails(&[
+        "create-usage-plan-key",
+        "--usage-plan-id",
+        &plan,
+        "--key-id",
+        "nokey",
+        "--key-type",
+        "API_KEY",
+    ])
+    .assert("NotFoundException", "Invalid API Key identifier specified");
+    let linked = cli.run(&[
+        "create-usage-plan-key",
+        "--usage-plan-id",
+        &plan,
+        "--key-id",
+        &key,
+        "--key-type",
+        "API_KEY",
+    ]);
+    assert_eq!(linked["type"], "API_KEY");
+    assert_eq!(linked["name"], "client");
+
+    let host = format!("{api}.execute-api.localhost");
+    let with_key = |k: &str| {
+        common::request(
+            gw.addr(),
+            "GET",
+            "/prod/pets",
+            &[("Host", &host), ("x-api-key", k)],
+            b"",
+        )
+        .status
+    };
+    assert_eq!(call(&gw, &api, "prod", "/pets").0, 403, "no key");
+    assert_eq!(with_key("not-a-key-0123456789abc"), 403);
+    for _ in 0..3 {
+        assert_eq!(with_key("client-key-0123456789abcdef"), 200);
+    }
+    assert_eq!(
+        with_key("client-key-0123456789abcdef"),
+        429,
+        "over the quota"
+    );
+
+    // GetUsage: the three requests that counted, one day.
+    let today = std::process::Command::new("date")
+        .args(["-u", "+%F"])
+        .output()
+        .expect("date");
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let usage = loop {
+        let usage = cli.run(&[
+            "get-usage",
+            "--usage-plan-id",
+            &plan,
+            "--start-date",
+            &today,
+            "--end-date",
+            &today,
+        ]);
+        if usage["items"][&key][0][0] == 3 || std::time::Instant::now() > deadline {
+            break usage;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        usage["items"][&key][0],
+        serde_json::json!([3, 0]),
+        "{usage}"
+    );
+
+    // Listing with and without values; import from CSV; delete.
+    let listed = cli.run(&["get-api-keys", "--name-query", "cli", "--include-values"]);
+    assert_eq!(listed["items"][0]["value"], "client-key-0123456789abcdef");
+    let one = cli.run(&["get-api-key", "--api-key", &key]);
+    assert!(one.get("value").is_none(), "{one}");
+    let csv = config.path().join("keys.csv");
+    std::fs::write(
+        &csv,
+        format!("Name,Key,Enabled,UsagePlanIds\nimported,imported-key-0123456789ab,true,{plan}\n"),
+    )
+    .unwrap();
+    let imported = cli.run(&[
+        "import-api-keys",
+        "--format",
+        "csv",
+        "--body",
+        &format!("fileb://{}", csv.display()),
+    ]);
+    assert_eq!(imported["ids"].as_array().map(Vec::len), Some(1));
+    assert_eq!(with_key("imported-key-0123456789ab"), 200);
+    let plan_keys = cli.run(&["get-usage-plan-keys", "--usage-plan-id", &plan]);
+    assert_eq!(plan_keys["items"].as_array().map(Vec::len), Some(2));
+    cli.run(&["delete-api-key", "--api-key", &key]);
+    assert_eq!(with_key("client-key-0123456789abcdef"), 403);
+    cli.fails(&["get-usage-plan", "--usage-plan-id", "nope00"])
+        .assert("NotFoundException", "Invalid Usage Plan ID specified");
+    let plans = cli.run(&["get-usage-plans"]);
+    assert_eq!(
+        plans["items"][0]["quota"],
+        serde_json::json!({"limit": 3, "offset": 0, "period": "DAY"})
+    );
 }
 
 #[test]

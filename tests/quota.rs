@@ -41,7 +41,7 @@ fn call(gw: &Gateway, key: &str) -> Response {
 /// Key a's `[used, remaining]` per day of plan gold, `first..=last`.
 fn usage_of_a(gw: &Gateway, first: &str, last: &str) -> serde_json::Value {
     let query = format!("keyId=a&startDate={first}&endDate={last}");
-    usage_report(gw, "gold", &query)["items"]["a"].clone()
+    usage_report(gw, "gold", &query)["values"]["a"].clone()
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn usage_report_counts_every_admitted_request_per_day() {
         "usagePlanId": "gold",
         "startDate": "2026-11-22",
         "endDate": "2026-11-24",
-        "items": {
+        "values": {
             "a": [[0, 10], [4, 6], [1, 9]],
             "b": [[0, 10], [2, 8], [0, 10]],
         }
@@ -171,7 +171,7 @@ fn usage_report_counts_every_admitted_request_per_day() {
         "gold",
         "keyId=b&startDate=2026-11-23&endDate=2026-11-23",
     );
-    assert_eq!(only_b["items"], serde_json::json!({ "b": [[2, 8]] }));
+    assert_eq!(only_b["values"], serde_json::json!({ "b": [[2, 8]] }));
     let unknown = Req::get("/usageplans/nope/usage?startDate=2026-11-23&endDate=2026-11-23")
         .send(gw.admin_addr());
     assert_eq!(unknown.status, 404, "{unknown:?}");
@@ -240,7 +240,7 @@ fn csv_import_adds_keys_that_work_after_a_reload() {
     call(&gw, "cccccccccccccccccccccccc").assert(200, "keyed");
     assert_forbidden(&call(&gw, "dddddddddddddddddddddddd"));
     let report = usage_report(&gw, "gold", "startDate=2026-11-23&endDate=2026-11-23");
-    let items = report["items"].as_object().expect("items");
+    let items = report["values"].as_object().expect("values");
     let carol = items
         .iter()
         .find(|(_, v)| v[0][0] == 1)

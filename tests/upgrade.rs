@@ -255,7 +255,7 @@ integration = { type = "MOCK", status = 200, body = "keyed" }
         "gold",
         "keyId=k&startDate=2026-11-23&endDate=2026-11-23",
     );
-    assert_eq!(report["items"]["k"], serde_json::json!([[500, 0]]));
+    assert_eq!(report["values"]["k"], serde_json::json!([[500, 0]]));
     assert!(next.alive());
 }
 

@@ -64,12 +64,25 @@ pub struct Sources {
 /// An API definition that is not a file of the folder: the control plane's APIs, written in
 /// the API file format (`crate::control::emit`) so that one compile serves both. `path` names
 /// it in errors (`control-plane/restapis/{id}.toml`); nothing is read from or written there.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraSource {
+    /// What it defines.
+    pub kind: ExtraKind,
     /// Its name in errors.
     pub path: PathBuf,
-    /// Its text, in the API file format.
+    /// Its text, in the format of the file it stands beside.
     pub text: String,
+}
+
+/// Which file an [`ExtraSource`] stands beside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraKind {
+    /// An API (the API file format).
+    Api,
+    /// Usage plans (`usage_plans.toml`'s format).
+    Plans,
+    /// API keys (`api_keys.toml`'s format).
+    Keys,
 }
 
 /// Reads and parses every file of the configuration in `dir`, then `extra`, reporting
@@ -90,7 +103,8 @@ pub(crate) fn read_sources(dir: &Path, extra: &[ExtraSource], sink: &mut Sink) -
         })
         .collect();
     let from_files = apis.len();
-    for source in extra {
+    let extra: Vec<&ExtraSource> = extra.iter().filter(|e| e.kind == ExtraKind::Api).collect();
+    for source in &extra {
         sink.file_seen(&source.path);
         if let Some(model) = parse_text::<ApiFile>(&source.path, &source.text, sink) {
             apis.push(Source {

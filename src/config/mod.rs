@@ -214,7 +214,7 @@ fn load_counted(
         &mut sink,
     );
     let (account, usage) = traffic::gateway_settings(dir, sources.gateway.as_ref(), &mut sink);
-    let (plans, keys) = traffic::plans_and_keys(dir, &validated.apis, &mut sink);
+    let (plans, keys) = traffic::plans_and_keys(dir, &validated.apis, extra, &mut sink);
     validated.traffic = traffic::ValidTraffic {
         account,
         usage,

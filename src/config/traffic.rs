@@ -346,21 +346,57 @@ fn method_limit(
 pub(crate) fn plans_and_keys(
     dir: &Path,
     apis: &[ValidApi],
+    extra: &[load::ExtraSource],
     sink: &mut Sink,
 ) -> (Vec<ValidPlan>, Vec<ValidKey>) {
     let plans_path = dir.join(PLANS_FILE);
-    let plans = match plans_path.exists() {
+    let mut plans = match plans_path.exists() {
         true => load::read_file::<PlansFile>(&plans_path, sink)
             .map(|src| check_plans(&src, apis, sink))
             .unwrap_or_default(),
         false => Vec::new(),
     };
-    let keys = key_files(dir)
+    // The control plane's plans and keys (`crate::control::traffic`), beside the files'.
+    for e in extra.iter().filter(|e| e.kind == load::ExtraKind::Plans) {
+        let Some(src) = parsed::<PlansFile>(e, sink) else {
+            continue;
+        };
+        for plan in check_plans(&src, apis, sink) {
+            if plans.iter().any(|p| p.id == plan.id) {
+                let message = format!(
+                    "usage plan id `{}` is also used in {}",
+                    plan.id,
+                    plans_path.display()
+                );
+                sink.at(&e.path, None, join_key("plans", &plan.id), message);
+                continue;
+            }
+            plans.push(plan);
+        }
+    }
+    let mut keys = key_files(dir)
         .iter()
         .filter_map(|p| load::read_file::<KeysFile>(p, sink))
         .collect::<Vec<_>>();
+    for e in extra.iter().filter(|e| e.kind == load::ExtraKind::Keys) {
+        keys.extend(parsed::<KeysFile>(e, sink));
+    }
     let keys = check_keys(&keys, &plans, sink);
     (plans, keys)
+}
+
+/// An extra source parsed like the file it stands beside.
+fn parsed<T: serde::de::DeserializeOwned>(
+    e: &load::ExtraSource,
+    sink: &mut Sink,
+) -> Option<Source<T>> {
+    sink.file_seen(&e.path);
+    let model = load::parse_text::<T>(&e.path, &e.text, sink)?;
+    Some(Source {
+        path: e.path.clone(),
+        text: e.text.clone(),
+        model,
+    })
 }
 
 /// `api_keys.toml` (if present) then `api_keys/*.toml` in name order.

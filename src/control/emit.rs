@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use toml::{Table, Value};
 
-use super::model::{ApiState, Integration, Method, MethodSetting, Resource, Stage};
-use crate::config::load::ExtraSource;
+use super::model::{
+    ApiState, Integration, Method, MethodSetting, Resource, Stage, ThrottleSettings, TrafficState,
+};
+use crate::config::load::{ExtraKind, ExtraSource};
 
 /// The name errors give to the definition of API `id`.
 pub fn source_path(id: &str) -> PathBuf {
@@ -22,9 +24,105 @@ pub fn source_path(id: &str) -> PathBuf {
 pub fn source(state: &ApiState) -> ExtraSource {
     let text = toml::to_string(&api_table(state)).unwrap_or_default();
     ExtraSource {
+        kind: ExtraKind::Api,
         path: source_path(&state.api.id),
         text,
     }
+}
+
+/// The usage plans and API keys of `t` as the two files they stand beside
+/// (`usage_plans.toml`, `api_keys.toml`); none when there are none.
+pub fn traffic_sources(t: &TrafficState) -> Vec<ExtraSource> {
+    let mut out = Vec::new();
+    if !t.plans.is_empty() {
+        let mut plans = Table::new();
+        for plan in t.plans.values() {
+            plans.insert(plan.id.clone(), plan_table(plan).into());
+        }
+        let mut file = Table::new();
+        file.insert("plans".into(), plans.into());
+        out.push(ExtraSource {
+            kind: ExtraKind::Plans,
+            path: PathBuf::from("control-plane/usage_plans.toml"),
+            text: toml::to_string(&file).unwrap_or_default(),
+        });
+    }
+    if !t.keys.is_empty() {
+        let mut keys = Table::new();
+        for key in t.keys.values() {
+            let mut k = Table::new();
+            k.insert("name".into(), key.name.clone().into());
+            k.insert("value".into(), key.value.clone().into());
+            k.insert("enabled".into(), key.enabled.into());
+            if let Some(d) = &key.description {
+                k.insert("description".into(), d.clone().into());
+            }
+            let plans: Vec<Value> = t
+                .plan_keys
+                .iter()
+                .filter(|(_, keys)| keys.contains(&key.id))
+                .map(|(plan, _)| Value::from(plan.clone()))
+                .collect();
+            k.insert("usage_plans".into(), Value::Array(plans));
+            keys.insert(key.id.clone(), k.into());
+        }
+        let mut file = Table::new();
+        file.insert("keys".into(), keys.into());
+        out.push(ExtraSource {
+            kind: ExtraKind::Keys,
+            path: PathBuf::from("control-plane/api_keys.toml"),
+            text: toml::to_string(&file).unwrap_or_default(),
+        });
+    }
+    out
+}
+
+fn throttle_table(t: &ThrottleSettings) -> Table {
+    let mut out = Table::new();
+    out.insert("rate_limit".into(), t.rate_limit.into());
+    out.insert("burst_limit".into(), t.burst_limit.into());
+    out
+}
+
+fn plan_table(plan: &super::model::UsagePlan) -> Table {
+    let mut t = Table::new();
+    t.insert("name".into(), plan.name.clone().into());
+    if let Some(d) = &plan.description {
+        t.insert("description".into(), d.clone().into());
+    }
+    if let Some(throttle) = &plan.throttle {
+        t.insert("throttle".into(), throttle_table(throttle).into());
+    }
+    if let Some(q) = &plan.quota {
+        let mut quota = Table::new();
+        quota.insert("limit".into(), q.limit.into());
+        quota.insert("period".into(), q.period.clone().into());
+        quota.insert("offset".into(), q.offset.into());
+        t.insert("quota".into(), quota.into());
+    }
+    let stages: Vec<Value> = plan
+        .api_stages
+        .iter()
+        .map(|s| {
+            let mut st = Table::new();
+            st.insert("api".into(), s.api_id.clone().into());
+            st.insert("stage".into(), s.stage.clone().into());
+            let mut methods = Table::new();
+            for (key, throttle) in &s.throttle {
+                // AWS keys them `{resourcePath}/{httpMethod}` (`/pets/GET`).
+                if let Some((path, verb)) = key.rsplit_once('/') {
+                    let path = if path.is_empty() { "/" } else { path };
+                    methods.insert(format!("{verb} {path}"), throttle_table(throttle).into());
+                }
+            }
+            if !methods.is_empty() {
+                st.insert("method_throttle".into(), methods.into());
+            }
+            Value::Table(st)
+        })
+        .collect();
+    t.insert("stages".into(), Value::Array(stages));
+    t
 }
 
 fn api_table(state: &ApiState) -> Table {

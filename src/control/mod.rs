@@ -108,12 +108,23 @@ impl From<Result<Reply, ApiError>> for Response {
     }
 }
 
-/// The APIs and their emitted definitions, changed together.
+/// The APIs, usage plans and keys, and their emitted definitions, changed together.
 #[derive(Debug, Default)]
 struct State {
     apis: Apis,
+    traffic: model::TrafficState,
     /// API id → its definition in the file format (APIs with at least one stage).
     emitted: BTreeMap<String, ExtraSource>,
+    /// The plans and keys as `usage_plans.toml` and `api_keys.toml` texts.
+    emitted_traffic: Vec<ExtraSource>,
+}
+
+impl State {
+    /// Everything the reloader compiles beside the files.
+    fn sources(&self) -> Vec<ExtraSource> {
+        let apis = self.emitted.values().cloned();
+        apis.chain(self.emitted_traffic.iter().cloned()).collect()
+    }
 }
 
 /// The control plane of one node.
@@ -138,12 +149,19 @@ impl ControlPlane {
     pub fn open(settings: &ControlSettings, account: &str) -> Result<Arc<Self>, store::StoreError> {
         let store = store::Store::new(&settings.store);
         let apis = store.load()?;
+        let traffic = store.load_traffic()?;
         let emitted: BTreeMap<String, ExtraSource> = apis
             .values()
             .filter(|s| !s.stages.is_empty())
             .map(|s| (s.api.id.clone(), emit::source(s)))
             .collect();
-        let committed = ArcSwap::from_pointee(emitted.values().cloned().collect());
+        let state = State {
+            emitted_traffic: emit::traffic_sources(&traffic),
+            apis,
+            traffic,
+            emitted,
+        };
+        let committed = ArcSwap::from_pointee(state.sources());
         let admin = match &settings.credentials {
             None => Identities::default(),
             Some(c) => {
@@ -165,7 +183,7 @@ impl ControlPlane {
         };
         Ok(Arc::new(ControlPlane {
             store,
-            state: Mutex::new(State { apis, emitted }),
+            state: Mutex::new(state),
             committed,
             admin,
             account: account.to_string(),
@@ -214,7 +232,7 @@ impl ControlPlane {
             Err(e) => Err(e),
             Ok(()) => self.run(&op, &call, reloader, suffix),
         };
-        if let Some(Op::Change(_)) = op {
+        if let Some(Op::Change(_) | Op::ChangeTraffic(_)) = op {
             self.audit(req, &call, &result, region);
         }
         result.into()
@@ -238,7 +256,14 @@ impl ControlPlane {
                 let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 read(&state.apis, &ctx, call)
             }
-            Some(Op::Change(change)) => self.change(reloader, |apis| change(apis, &ctx, call)),
+            Some(Op::ReadTraffic(read)) => {
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                read(&state.traffic, &ctx, call)
+            }
+            Some(Op::Change(change)) => self.change(reloader, |apis, _| change(apis, &ctx, call)),
+            Some(Op::ChangeTraffic(change)) => {
+                self.change(reloader, |apis, traffic| change(traffic, apis, &ctx, call))
+            }
             None => Err(ApiError::not_found(format!(
                 "Unknown operation: {} /{}",
                 call.method,
@@ -324,11 +349,12 @@ impl ControlPlane {
     fn change(
         &self,
         reloader: &Reloader,
-        op: impl FnOnce(&mut Apis) -> Result<Reply, ApiError>,
+        op: impl FnOnce(&mut Apis, &mut model::TrafficState) -> Result<Reply, ApiError>,
     ) -> Result<Reply, ApiError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = state.apis.clone();
-        let reply = op(&mut next)?;
+        let mut traffic = state.traffic.clone();
+        let reply = op(&mut next, &mut traffic)?;
         let put: Vec<&model::ApiState> = next
             .values()
             .filter(|s| state.apis.get(&s.api.id) != Some(*s))
@@ -339,7 +365,8 @@ impl ControlPlane {
             .filter(|id| !next.contains_key(*id))
             .map(String::as_str)
             .collect();
-        if put.is_empty() && gone.is_empty() {
+        let traffic_changed = traffic != state.traffic;
+        if put.is_empty() && gone.is_empty() && !traffic_changed {
             return Ok(reply);
         }
         let mut emitted = state.emitted.clone();
@@ -353,13 +380,18 @@ impl ControlPlane {
                 emitted.insert(s.api.id.clone(), emit::source(s));
             }
         }
-        let serving_changed = emitted.len() != state.emitted.len()
-            || emitted
-                .iter()
-                .any(|(id, src)| state.emitted.get(id).map(|e| &e.text) != Some(&src.text));
-        let sources: Vec<ExtraSource> = emitted.values().cloned().collect();
+        let emitted_traffic = emit::traffic_sources(&traffic);
+        let candidate = State {
+            apis: BTreeMap::new(),
+            traffic: model::TrafficState::default(),
+            emitted,
+            emitted_traffic,
+        };
+        let sources = candidate.sources();
+        let serving_changed = sources != state.sources();
         let commit = || -> Result<(), store::StoreError> {
-            self.store.write(&put, &gone)?;
+            let traffic = traffic_changed.then_some(&traffic);
+            self.store.write(&put, &gone, traffic)?;
             self.committed.store(Arc::new(sources.clone()));
             Ok(())
         };
@@ -380,7 +412,9 @@ impl ControlPlane {
         }
         drop(put);
         state.apis = next;
-        state.emitted = emitted;
+        state.traffic = traffic;
+        state.emitted = candidate.emitted;
+        state.emitted_traffic = candidate.emitted_traffic;
         Ok(reply)
     }
 }
@@ -425,11 +459,18 @@ struct Call<'a> {
 
 type ReadFn = fn(&Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
 type ChangeFn = fn(&mut Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
+type ReadTrafficFn = fn(&model::TrafficState, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
+type ChangeTrafficFn =
+    fn(&mut model::TrafficState, &Apis, &Ctx, &Call<'_>) -> Result<Reply, ApiError>;
 
 /// A routed operation.
 enum Op {
     Read(ReadFn),
     Change(ChangeFn),
+    /// Of the usage plans and keys.
+    ReadTraffic(ReadTrafficFn),
+    /// Of the usage plans and keys (which may refer to the APIs).
+    ChangeTraffic(ChangeTrafficFn),
 }
 
 /// The operation's name as the API and CloudTrail give it: the HTTP method's verb (`Create`
@@ -443,6 +484,12 @@ fn operation_name(call: &Call<'_>) -> String {
     {
         return "ImportRestApi".into();
     }
+    if call.method == "POST"
+        && s == ["apikeys"]
+        && ops::query_param(call.query, "mode").as_deref() == Some("import")
+    {
+        return "ImportApiKeys".into();
+    }
     let kind = |i: usize| -> (&str, &str) {
         match s.get(i).copied().unwrap_or("") {
             "restapis" => ("RestApi", "RestApis"),
@@ -451,6 +498,9 @@ fn operation_name(call: &Call<'_>) -> String {
             "integration" => ("Integration", "Integration"),
             "deployments" => ("Deployment", "Deployments"),
             "stages" => ("Stage", "Stages"),
+            "usageplans" => ("UsagePlan", "UsagePlans"),
+            "apikeys" => ("ApiKey", "ApiKeys"),
+            "keys" => ("UsagePlanKey", "UsagePlanKeys"),
             "responses" if s.get(i.wrapping_sub(1)) == Some(&"integration") => {
                 ("IntegrationResponse", "IntegrationResponses")
             }
@@ -494,6 +544,9 @@ fn path_parameters(segments: &[&str]) -> serde_json::Map<String, serde_json::Val
             "responses" => "statusCode",
             "deployments" => "deploymentId",
             "stages" => "stageName",
+            "usageplans" => "usagePlanId",
+            "apikeys" => "apiKey",
+            "keys" => "keyId",
             _ => continue,
         };
         out.insert(name.into(), (*value).into());
@@ -512,8 +565,8 @@ fn at<'a>(segments: &'a [&'a str]) -> ops::methods::At<'a> {
 
 /// The operation for a method and path (AWS's paths, botocore's `requestUri`s).
 fn route(call: &Call<'_>) -> Option<Op> {
-    use ops::{deployments, imports, methods, resources, restapis, stages};
-    use Op::{Change, Read};
+    use ops::{deployments, imports, keys, methods, plans, resources, restapis, stages};
+    use Op::{Change, ChangeTraffic, Read, ReadTraffic};
     let s = call.segments;
     let op = match (call.method, s) {
         ("GET", ["restapis"]) => Read(|a, c, call| restapis::list(a, c, call.query)),
@@ -629,6 +682,42 @@ fn route(call: &Call<'_>) -> Option<Op> {
         }
         ("DELETE", ["restapis", _, "stages", _]) => {
             Change(|a, c, call| stages::delete(a, c, call.segments[1], call.segments[3]))
+        }
+        ("POST", ["usageplans"]) => {
+            ChangeTraffic(|t, a, c, call| plans::create(t, a, c, call.body))
+        }
+        ("GET", ["usageplans"]) => ReadTraffic(|t, _, call| plans::list(t, call.query)),
+        ("GET", ["usageplans", _]) => ReadTraffic(|t, _, call| plans::get(t, call.segments[1])),
+        ("PATCH", ["usageplans", _]) => {
+            ChangeTraffic(|t, a, c, call| plans::update(t, a, c, call.segments[1], call.body))
+        }
+        ("DELETE", ["usageplans", _]) => {
+            ChangeTraffic(|t, _, _, call| plans::delete(t, call.segments[1]))
+        }
+        ("POST", ["usageplans", _, "keys"]) => {
+            ChangeTraffic(|t, _, _, call| plans::add_key(t, call.segments[1], call.body))
+        }
+        ("GET", ["usageplans", _, "keys"]) => {
+            ReadTraffic(|t, _, call| plans::keys(t, call.segments[1], call.query))
+        }
+        ("DELETE", ["usageplans", _, "keys", _]) => {
+            ChangeTraffic(|t, _, _, call| plans::remove_key(t, call.segments[1], call.segments[3]))
+        }
+        ("POST", ["apikeys"])
+            if ops::query_param(call.query, "mode").as_deref() == Some("import") =>
+        {
+            ChangeTraffic(|t, _, _, call| keys::import(t, call.query, call.body))
+        }
+        ("POST", ["apikeys"]) => ChangeTraffic(|t, _, _, call| keys::create(t, call.body)),
+        ("GET", ["apikeys"]) => ReadTraffic(|t, _, call| keys::list(t, call.query)),
+        ("GET", ["apikeys", _]) => {
+            ReadTraffic(|t, _, call| keys::get(t, call.segments[1], call.query))
+        }
+        ("PATCH", ["apikeys", _]) => {
+            ChangeTraffic(|t, _, _, call| keys::update(t, call.segments[1], call.body))
+        }
+        ("DELETE", ["apikeys", _]) => {
+            ChangeTraffic(|t, _, _, call| keys::delete(t, call.segments[1]))
         }
         _ => return None,
     };

@@ -314,3 +314,109 @@ pub struct ApiState {
     /// Its stages by name.
     pub stages: BTreeMap<String, Stage>,
 }
+
+/// `ThrottleSettings`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleSettings {
+    /// Burst.
+    pub burst_limit: i64,
+    /// Steady rate, requests per second.
+    pub rate_limit: f64,
+}
+
+/// `QuotaSettings`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaSettings {
+    /// Requests per period.
+    pub limit: i64,
+    /// Days (or weeks) the period starts late.
+    #[serde(default)]
+    pub offset: i64,
+    /// `DAY`, `WEEK`, `MONTH`.
+    pub period: String,
+}
+
+/// `ApiStage` of a usage plan.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiStage {
+    /// The API.
+    pub api_id: String,
+    /// Its stage.
+    pub stage: String,
+    /// `"/pets/GET"` (resource path, `/`, method) → throttle.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub throttle: BTreeMap<String, ThrottleSettings>,
+}
+
+/// `UsagePlan`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePlan {
+    /// 6 lower-case alphanumerics.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The stages it covers.
+    #[serde(default)]
+    pub api_stages: Vec<ApiStage>,
+    /// Per-key throttle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSettings>,
+    /// Per-key quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaSettings>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `ApiKey` (its `value` is answered only on create or when asked for).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    /// 10 lower-case alphanumerics.
+    pub id: String,
+    /// The secret clients send in `x-api-key`.
+    pub value: String,
+    /// Name.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether requests may use it.
+    pub enabled: bool,
+    /// A marketplace customer id (kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// Epoch seconds.
+    pub created_date: i64,
+    /// Epoch seconds.
+    pub last_updated_date: i64,
+    /// `{restApiId}/{stage}` (kept).
+    #[serde(default)]
+    pub stage_keys: Vec<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "is_empty_map")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Usage plans, API keys and which keys each plan has: the unit the store keeps beside the
+/// APIs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TrafficState {
+    /// Plans by id.
+    #[serde(default)]
+    pub plans: BTreeMap<String, UsagePlan>,
+    /// Keys by id.
+    #[serde(default)]
+    pub keys: BTreeMap<String, ApiKey>,
+    /// Plan id → its keys' ids.
+    #[serde(default)]
+    pub plan_keys: BTreeMap<String, std::collections::BTreeSet<String>>,
+}

@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::model::ApiState;
+use super::model::{ApiState, TrafficState};
 
 /// API id → `ApiState` as JSON.
 const APIS: TableDefinition<&str, &[u8]> = TableDefinition::new("rest_apis");
+/// `"traffic"` → the usage plans and API keys (`TrafficState`) as JSON.
+const TRAFFIC: TableDefinition<&str, &[u8]> = TableDefinition::new("traffic");
+const TRAFFIC_ROW: &str = "traffic";
 
 /// How long an open waits for another process to close the file.
 const LOCKED_WAIT: Duration = Duration::from_secs(3);
@@ -89,10 +92,42 @@ impl Store {
         Ok(apis)
     }
 
-    /// Writes `put` and removes `delete`, in one durable commit.
-    pub fn write(&self, put: &[&ApiState], delete: &[&str]) -> Result<(), StoreError> {
+    /// The usage plans and API keys kept; none in an absent file.
+    pub fn load_traffic(&self) -> Result<TrafficState, StoreError> {
+        if !self.path.exists() {
+            return Ok(TrafficState::default());
+        }
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        let table = match txn.open_table(TRAFFIC) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(TrafficState::default()),
+            Err(e) => return Err(self.err(e)),
+        };
+        match table.get(TRAFFIC_ROW).map_err(|e| self.err(e))? {
+            None => Ok(TrafficState::default()),
+            Some(json) => serde_json::from_slice(json.value())
+                .map_err(|e| self.err(format!("row {TRAFFIC_ROW}: {e}"))),
+        }
+    }
+
+    /// Writes `put`, removes `delete` and replaces the plans and keys with `traffic` (when
+    /// given), in one durable commit.
+    pub fn write(
+        &self,
+        put: &[&ApiState],
+        delete: &[&str],
+        traffic: Option<&TrafficState>,
+    ) -> Result<(), StoreError> {
         let db = self.open()?;
         let txn = db.begin_write().map_err(|e| self.err(e))?;
+        if let Some(t) = traffic {
+            let mut table = txn.open_table(TRAFFIC).map_err(|e| self.err(e))?;
+            let json = serde_json::to_vec(t).map_err(|e| self.err(e))?;
+            table
+                .insert(TRAFFIC_ROW, json.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
         {
             let mut table = txn.open_table(APIS).map_err(|e| self.err(e))?;
             for state in put {

@@ -1,6 +1,8 @@
 //! The usage report of the admin listener, shaped like AWS's `GET
 //! /usageplans/{usagePlanId}/usage?keyId=&startDate=&endDate=`:
-//! `{"usagePlanId", "startDate", "endDate", "items": {"<keyId>": [[used, remaining], ...]}}`
+//! `{"usagePlanId", "startDate", "endDate", "values": {"<keyId>": [[used, remaining], ...]}}`
+//! (`values` on the wire: botocore's `Usage.items` has `locationName: values`, and SDKs read
+//! that key)
 //! with one pair per day. `remaining` is what was left of the quota period at the end of that
 //! day (the quota limit minus the period's usage up to and including that day); a plan
 //! without a quota reports 0 like AWS.
@@ -87,7 +89,7 @@ fn build(
         "usagePlanId": plan_id,
         "startDate": start_s,
         "endDate": end_s,
-        "items": items,
+        "values": items,
     }))
 }
 

@@ -5,7 +5,9 @@
 
 pub mod deployments;
 pub mod imports;
+pub mod keys;
 pub mod methods;
+pub mod plans;
 pub mod resources;
 pub mod restapis;
 pub mod stages;
