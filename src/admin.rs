@@ -111,17 +111,27 @@ fn serve_connection(mut stream: TcpStream, admin: &Arc<Admin>, open: &Arc<Atomic
         return;
     }
     let admin = Arc::clone(admin);
-    let done = Arc::clone(open);
+    let slot = Slot(Arc::clone(open));
     let spawned = std::thread::Builder::new()
         .name("admin-conn".into())
         .spawn(move || {
+            // Given back when the thread ends, by return or by panic.
+            let _slot = slot;
             if let Err(e) = handle(stream, &admin) {
                 tracing::debug!("admin connection: {e}");
             }
-            done.fetch_sub(1, Ordering::AcqRel);
         });
-    if spawned.is_err() {
-        open.fetch_sub(1, Ordering::AcqRel);
+    if let Err(e) = spawned {
+        tracing::error!("admin connection: cannot start a thread: {e}");
+    }
+}
+
+/// One of the [`MAX_CONNECTIONS`] taken; given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -139,8 +149,7 @@ fn readable(listener: &TcpListener) -> bool {
 
 fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
     let peer = stream.peer_addr().ok();
-    let (snapshots, metrics, cache, inbox) =
-        (&admin.snapshots, &admin.metrics, &admin.cache, &admin.inbox);
+    let (snapshots, metrics, cache) = (&admin.snapshots, &admin.metrics, &admin.cache);
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(1024);
@@ -173,11 +182,14 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             respond_typed(&mut stream, 200, exposition::CONTENT_TYPE, &body)
         }
         (b"GET", path) if path.starts_with(b"/usageplans/") && path.ends_with(b"/usage") => {
+            if !signed_or_refused(&mut stream, admin, (&head, &buf, b""), "apigateway")? {
+                return Ok(());
+            }
             let (status, body) = usage_report(snapshots, head.target.get(&buf));
             respond(&mut stream, status, &body)
         }
         (b"POST", path) if path.starts_with(b"/2015-03-31/functions/") => {
-            invoke_function(&mut stream, &head, buf, snapshots, inbox)
+            invoke_function(&mut stream, &head, buf, admin)
         }
         (b"POST", b"/test/clock") => {
             let (status, body) =
@@ -192,6 +204,16 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             );
             respond(&mut stream, status, &body)
         }
+        (b"DELETE", path) if path.starts_with(b"/restapis/") && path.ends_with(b"/cache/data") => {
+            if !signed_or_refused(&mut stream, admin, (&head, &buf, b""), "apigateway")? {
+                return Ok(());
+            }
+            let snapshot = snapshots.load_full();
+            match crate::cache::control::admin_request(method, path, &snapshot, cache) {
+                Some((status, body)) => respond(&mut stream, status, &body),
+                None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
+            }
+        }
         _ => {
             match crate::cache::control::admin_request(method, path, &snapshots.load_full(), cache)
             {
@@ -204,6 +226,77 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
                 }
                 None => respond(&mut stream, 404, r#"{"message":"Not Found"}"#),
             }
+        }
+    }
+}
+
+/// A request head's parts as text, for the signature check and the control plane.
+struct OwnedHead {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+}
+
+impl OwnedHead {
+    fn of(head: &RequestHead, buf: &[u8]) -> OwnedHead {
+        let text = |s: crate::http::Span| String::from_utf8_lossy(s.get(buf)).into_owned();
+        OwnedHead {
+            method: text(head.method),
+            path: text(head.path),
+            query: head.query.map(text).unwrap_or_default(),
+            headers: head
+                .headers
+                .iter()
+                .map(|h| (text(h.name), text(h.value)))
+                .collect(),
+        }
+    }
+
+    fn header_list(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// With `[control]` credentials configured, the admin listener's other AWS operations —
+/// GetUsage and FlushStageCache (service `apigateway`), Lambda Invoke (service `lambda`,
+/// when `[lambda]` has no credentials of its own to check it against) — must be signed with
+/// them too (the listener may then be reachable off loopback). Writes
+/// the refusal and answers false when the call is refused.
+fn signed_or_refused(
+    stream: &mut TcpStream,
+    admin: &Admin,
+    (head, buf, body): (&RequestHead, &[u8], &[u8]),
+    service: &str,
+) -> io::Result<bool> {
+    let Some((control, _)) = admin.control.as_ref().filter(|(c, _)| c.has_credentials()) else {
+        return Ok(true);
+    };
+    let owned = OwnedHead::of(head, buf);
+    let headers = owned.header_list();
+    let request_id = request_id();
+    let request = crate::control::Request {
+        method: &owned.method,
+        path: &owned.path,
+        query: &owned.query,
+        headers: &headers,
+        body,
+        peer: None,
+        request_id: &request_id,
+    };
+    let region = admin.snapshots.load_full().region.clone();
+    match control.verify(&request, service, &region) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            let extra = [
+                ("x-amzn-RequestId", request_id.as_str()),
+                ("x-amzn-ErrorType", e.kind),
+            ];
+            respond_with(stream, e.status, &extra, e.body().as_bytes())?;
+            Ok(false)
         }
     }
 }
@@ -246,23 +339,12 @@ fn control_call(
     let Some(buf) = read_body(stream, buf, head.head_len, length)? else {
         return Ok(());
     };
-    let text = |s: crate::http::Span| String::from_utf8_lossy(s.get(&buf)).into_owned();
-    let owned: Vec<(String, String)> = head
-        .headers
-        .iter()
-        .map(|h| (text(h.name), text(h.value)))
-        .collect();
-    let headers: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let method = text(head.method);
-    let path = text(head.path);
-    let query = head.query.map(text).unwrap_or_default();
+    let owned = OwnedHead::of(head, &buf);
+    let headers = owned.header_list();
     let request = crate::control::Request {
-        method: &method,
-        path: &path,
-        query: &query,
+        method: &owned.method,
+        path: &owned.path,
+        query: &owned.query,
         headers: &headers,
         body: &buf[head.head_len..head.head_len + length],
         peer,
@@ -304,9 +386,9 @@ fn invoke_function(
     stream: &mut TcpStream,
     head: &RequestHead,
     buf: Vec<u8>,
-    snapshots: &SnapshotHandle,
-    inbox: &AdminInbox,
+    admin: &Admin,
 ) -> io::Result<()> {
+    let (snapshots, inbox) = (&admin.snapshots, &admin.inbox);
     const MAX_PAYLOAD: u64 = 6 * 1024 * 1024;
     let length = match head.framing {
         BodyFraming::None => 0,
@@ -320,23 +402,19 @@ fn invoke_function(
     let Some(buf) = read_body(stream, buf, body_start, length)? else {
         return Ok(());
     };
-    let text = |s: crate::http::Span| String::from_utf8_lossy(s.get(&buf)).into_owned();
-    let owned: Vec<(String, String)> = head
-        .headers
-        .iter()
-        .map(|h| (text(h.name), text(h.value)))
-        .collect();
-    let headers: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let path = text(head.path);
-    let query = head.query.map(text).unwrap_or_default();
+    let body = &buf[body_start..body_start + length];
+    // With `[lambda]` credentials `invoke_api` checks the signature against them itself.
+    let checks_itself = snapshots.load_full().lambda.credentials.is_some();
+    if !checks_itself && !signed_or_refused(stream, admin, (head, &buf, body), "lambda")? {
+        return Ok(());
+    }
+    let owned = OwnedHead::of(head, &buf);
+    let headers = owned.header_list();
     let request = InvokeRequest {
-        path: &path,
-        query: &query,
+        path: &owned.path,
+        query: &owned.query,
         headers: &headers,
-        body: &buf[body_start..body_start + length],
+        body,
     };
     let request_id = request_id();
     let answer = invoke_api::invoke(&request, &snapshots.load_full(), inbox, request_id.clone());

@@ -161,17 +161,8 @@ where
 /// `tollgate export OUT [--config DIR]`: the control plane's APIs as API files under
 /// `OUT/apis/`.
 fn export(dir: &std::path::Path, out: &std::path::Path) -> ExitCode {
-    let loaded = match tollgate::config::load(dir, 0) {
-        Ok(l) => l,
-        Err(errors) => {
-            eprintln!(
-                "{errors}\ntollgate export: the configuration in {} does not load",
-                dir.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    match tollgate::control::export_files(&loaded.node.control, out) {
+    let (settings, _) = tollgate::config::control::peek(dir);
+    match tollgate::control::export_files(&settings, out) {
         Ok(files) => {
             for f in &files {
                 println!("{}", f.display());

@@ -185,13 +185,14 @@ pub struct Canary {
 }
 
 impl Stage {
-    /// The stage or its canary, for one request: AWS splits a stage's traffic "at random"
-    /// with the configured ratio (developer guide, "Set up an API Gateway canary release
+    /// The stage or its canary, for the request whose uniform random draw is `draw`
+    /// (`RequestInfo::canary_draw`): AWS splits a stage's traffic "at random" with the
+    /// configured ratio (developer guide, "Set up an API Gateway canary release
     /// deployment"). One branch when the stage has no canary.
     #[inline]
-    pub fn pick(&self) -> &Stage {
+    pub fn pick(&self, draw: u32) -> &Stage {
         match &self.canary {
-            Some(c) if u64::from(fastrand::u32(..)) < c.threshold => &c.stage,
+            Some(c) if u64::from(draw) < c.threshold => &c.stage,
             _ => self,
         }
     }

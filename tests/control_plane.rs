@@ -1006,6 +1006,31 @@ fn calls_without_the_administrator_key_are_refused() {
         "{}",
         expired.body_str()
     );
+    // With [control] keys, the listener's other AWS operations need a signature too.
+    let flush = common::request(
+        admin,
+        "DELETE",
+        "/restapis/x/stages/prod/cache/data",
+        &[],
+        b"",
+    );
+    assert_eq!(flush.status, 403);
+    assert_eq!(
+        flush.header("x-amzn-ErrorType"),
+        Some("MissingAuthenticationTokenException")
+    );
+    let report = "/usageplans/p/usage?startDate=2026-12-01&endDate=2026-12-01";
+    assert_eq!(common::request(admin, "GET", report, &[], b"").status, 403);
+    let invoke = "/2015-03-31/functions/f/invocations";
+    assert_eq!(
+        common::request(admin, "POST", invoke, &[], b"{}").status,
+        403
+    );
+    assert_eq!(
+        common::get(admin, "/ping").status,
+        200,
+        "health checks stay open"
+    );
     // Nothing was created by the refused calls.
     let listed = Cli::new(&gw).run(&["get-rest-apis"]);
     assert_eq!(listed["items"], serde_json::json!([]));
@@ -1024,10 +1049,20 @@ fn what_was_acknowledged_survives_kill_9() {
     let later = cli.create_resource(&api, &root, "later");
     gw.signal(libc::SIGKILL);
     gw.wait_exit(Duration::from_secs(5));
+    // The files may refer to what the control plane made: here the path-style API.
+    let config = config.default_api(&api);
     let gw = Gateway::start(&config);
     assert_eq!(
         call(&gw, &api, "prod", "/pets"),
         (200, r#"{"kept": true}"#.to_string())
+    );
+    let path_style = common::get(gw.addr(), "/prod/pets");
+    assert_eq!(path_style.body_str(), r#"{"kept": true}"#);
+    let checked = common::run_check(config.path());
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
     );
     let cli = Cli::new(&gw);
     let resources = cli.run(&["get-resources", "--rest-api-id", &api]);
@@ -1109,6 +1144,8 @@ fn apis_from_files_are_listed_but_only_the_file_changes_them() {
     );
     cli.fails(&["delete-rest-api", "--rest-api-id", "fromfile"])
         .assert("BadRequestException", "fromfile.toml");
+    let got = cli.run(&["get-rest-api", "--rest-api-id", "fromfile"]);
+    assert_eq!(got["id"], "fromfile");
     assert_eq!(
         call(&gw, "fromfile", "prod", "/hi"),
         (200, "hi".to_string())

@@ -118,6 +118,10 @@ impl MethodCacheSettings {
 pub struct StageCache {
     /// `{api}/{stage}`: names the stage's partitions and its flush epoch.
     pub id: Box<str>,
+    /// What keys start with: the `id`, or for a canary on another deployment that shares
+    /// the stage cache (`useStageCache`) `{id}@{deployment}`, since AWS caches the two
+    /// deployments' answers apart (LocalStack's AWS-recorded canary tests).
+    pub key_id: Box<str>,
     /// Hash of everything that invalidates cached entries when it changes (settings,
     /// deployment id): a reload with a new fingerprint drops the stage's entries.
     pub fingerprint: u64,
@@ -427,6 +431,7 @@ mod tests {
     fn stage(id: &str, fingerprint: u64) -> StageCache {
         StageCache {
             id: id.into(),
+            key_id: id.into(),
             fingerprint,
             capacity_bytes: 1 << 20,
             defaults: MethodCacheSettings::default(),

@@ -184,6 +184,7 @@ pub(crate) fn compile_stage(
     valid.overrides.hash(&mut h);
     Some(Box::new(StageCache {
         id: format!("{api_id}/{stage_name}").into(),
+        key_id: format!("{api_id}/{stage_name}").into(),
         fingerprint: h.finish(),
         capacity_bytes: valid.capacity_bytes,
         defaults: valid.defaults.clone(),

@@ -265,6 +265,13 @@ fn compile_api(api: ValidApi, ctx: &mut Ctx<'_>, traffic: &mut TrafficBuilder) -
                 let stage_deployment = &ids[s.deployment];
                 built.cache =
                     super::cache::compile_stage(&api.id, &s.name, stage_deployment, &canary.cache);
+                if let Some(cache) = built
+                    .cache
+                    .as_mut()
+                    .filter(|_| c.deployment != s.deployment)
+                {
+                    cache.key_id = format!("{}@{}", cache.id, ids[c.deployment]).into();
+                }
                 built.is_canary = true;
                 stage.canary = Some(Box::new(crate::snapshot::Canary {
                     threshold: (c.percent / 100.0 * 4_294_967_296.0) as u64,

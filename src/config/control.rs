@@ -25,6 +25,9 @@ use super::error::Sink;
 use super::load::Source;
 use super::model::GatewayFile;
 
+/// The example configuration's secret (`config/gateway.toml`), refused off loopback.
+const EXAMPLE_SECRET: &str = "example-secret-change-me";
+
 /// The store's file name when `control.store` is absent.
 pub const DEFAULT_STORE: &str = "control.redb";
 /// The audit log's file name when `control.audit_log` is absent.
@@ -74,6 +77,41 @@ pub struct ControlSettings {
     pub audit_log: PathBuf,
 }
 
+/// What the control plane needs before the configuration is loaded (its APIs compile with
+/// the files, and files may refer to them: `default_api`, usage plans): `[control]`'s store
+/// and key, and `[lambda] account_id`, read from `dir/gateway.toml` as written. The full
+/// load checks and reports the same settings; here a value it would refuse is taken as
+/// absent.
+pub fn peek(dir: &Path) -> (ControlSettings, String) {
+    let text = std::fs::read_to_string(dir.join(super::load::GATEWAY_FILE)).unwrap_or_default();
+    let value: toml::Value =
+        toml::from_str(&text).unwrap_or(toml::Value::Table(Default::default()));
+    let control = value.get("control");
+    let field = |name: &str| {
+        control
+            .and_then(|c| c.get(name)?.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    let credentials = match (field("access_key_id"), field("secret_access_key")) {
+        (Some(id), Some(secret)) => Some(AdminCredentials {
+            access_key_id: id.to_string(),
+            secret_access_key: secret.to_string(),
+        }),
+        _ => None,
+    };
+    let settings = ControlSettings {
+        credentials,
+        store: dir.join(field("store").unwrap_or(DEFAULT_STORE)),
+        audit_log: dir.join(field("audit_log").unwrap_or(DEFAULT_AUDIT_LOG)),
+    };
+    let account = value
+        .get("lambda")
+        .and_then(|l| l.get("account_id")?.as_str())
+        .unwrap_or(super::lambda::DEFAULT_ACCOUNT)
+        .to_string();
+    (settings, account)
+}
+
 /// Reads `[control]`; `admin` is the admin listener's address, which must be loopback when no
 /// credentials are configured.
 pub(crate) fn section(
@@ -115,6 +153,16 @@ pub(crate) fn section(
     }
     match (&c.access_key_id, &c.secret_access_key) {
         (Some(id), Some(secret)) => {
+            let off_loopback = admin.is_some_and(|a| !a.ip().is_loopback());
+            if off_loopback && secret.get_ref() == EXAMPLE_SECRET {
+                let message = "the example configuration's secret is public: set your own before the admin listener leaves loopback";
+                sink.at(
+                    &g.path,
+                    g.line(secret),
+                    "control.secret_access_key",
+                    message,
+                );
+            }
             let id_ok =
                 !id.get_ref().is_empty() && id.get_ref().bytes().all(|b| b.is_ascii_alphanumeric());
             if !id_ok {

@@ -22,7 +22,7 @@ use crate::snapshot::{InvokeEndpoint, LambdaSettings};
 use crate::upstream::sigv4::Credentials;
 
 /// Account id in events when `[lambda] account_id` is not set.
-const DEFAULT_ACCOUNT: &str = "123456789012";
+pub(crate) const DEFAULT_ACCOUNT: &str = "123456789012";
 /// Start of a Lambda integration URI (AWS's `uri` for `AWS_PROXY` integrations).
 const URI_PREFIX: &str = "arn:aws:apigateway:";
 /// The Invoke API path of a Lambda integration URI, around the function ARN.

@@ -142,7 +142,16 @@ pub fn load_with(
 /// 2 API keys, 0 custom domains (config)`: what was understood, so a file that was skipped by mistake
 /// (wrong folder, wrong extension) shows as a count that is too low.
 pub fn check(dir: &Path) -> Result<String, ConfigErrors> {
-    let (_, counts) = load_counted(dir, 0, &[])?;
+    let (settings, _) = control::peek(dir);
+    let managed = crate::control::stored_sources(&settings).map_err(|e| {
+        ConfigErrors::from(ConfigError::new(
+            &settings.store,
+            None,
+            "control.store",
+            e.to_string(),
+        ))
+    })?;
+    let (_, counts) = load_counted(dir, 0, &managed)?;
     Ok(format!(
         "configuration OK: {}, {}, {}, {}, {}, {}, {}, {} ({})",
         plural(counts.apis, "API"),

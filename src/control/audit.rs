@@ -67,6 +67,33 @@ impl AuditLog {
     }
 }
 
+/// What CloudTrail writes in place of a secret.
+const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/// `value` fields (API key values) of the calls about keys, replaced by [`HIDDEN`], at any
+/// depth: the audit log must not become a list of every key.
+fn redacted(event_name: &str, mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, item) in m.iter_mut() {
+                    if k == "value" && item.is_string() {
+                        *item = HIDDEN.into();
+                    } else {
+                        walk(item);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if event_name.contains("ApiKey") || event_name.contains("UsagePlanKey") {
+        walk(&mut v);
+    }
+    v
+}
+
 /// The CloudTrail-shaped record of `event` at `now` (Unix seconds).
 fn record(event: &Event<'_>, now: i64) -> Value {
     let mut r = json!({
@@ -83,8 +110,8 @@ fn record(event: &Event<'_>, now: i64) -> Value {
             "arn": format!("arn:aws:iam::{}:root", event.account),
             "accessKeyId": event.access_key,
         },
-        "requestParameters": event.request,
-        "responseElements": event.response,
+        "requestParameters": redacted(event.name, event.request.clone()),
+        "responseElements": event.response.clone().map(|r| redacted(event.name, r)),
         "requestID": event.request_id,
         "eventID": crate::control::ids::new_id(32),
         "readOnly": false,
@@ -136,5 +163,24 @@ mod tests {
         assert_eq!(r["sourceIPAddress"], "127.0.0.1");
         assert_eq!(r["errorCode"], "ConflictException");
         assert_eq!(r["requestParameters"]["stageName"], "prod");
+    }
+
+    #[test]
+    fn key_values_never_reach_the_log() {
+        let event = Event {
+            name: "CreateApiKey",
+            access_key: None,
+            source_ip: None,
+            user_agent: None,
+            request: json!({"name": "k", "value": "secret-key-value-0123456789"}),
+            response: Some(json!({"id": "abc", "value": "secret-key-value-0123456789"})),
+            error: None,
+            request_id: "r",
+            region: "us-east-1",
+            account: "123456789012",
+        };
+        let line = record(&event, 0).to_string();
+        assert!(!line.contains("secret-key-value"), "{line}");
+        assert!(line.contains(HIDDEN));
     }
 }

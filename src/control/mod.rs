@@ -117,9 +117,30 @@ struct State {
     emitted: BTreeMap<String, ExtraSource>,
     /// The plans and keys as `usage_plans.toml` and `api_keys.toml` texts.
     emitted_traffic: Vec<ExtraSource>,
+    /// The store's version this state was read at or written as ([`store::Store::version`]).
+    version: u64,
 }
 
 impl State {
+    /// The state `store` holds, at its current version.
+    fn read(store: &store::Store) -> Result<State, store::StoreError> {
+        let version = store.version()?;
+        let apis = store.load()?;
+        let traffic = store.load_traffic()?;
+        let emitted = apis
+            .values()
+            .filter(|s| !s.stages.is_empty())
+            .map(|s| (s.api.id.clone(), emit::source(s)))
+            .collect();
+        Ok(State {
+            emitted_traffic: emit::traffic_sources(&traffic),
+            apis,
+            traffic,
+            emitted,
+            version,
+        })
+    }
+
     /// Everything the reloader compiles beside the files.
     fn sources(&self) -> Vec<ExtraSource> {
         let apis = self.emitted.values().cloned();
@@ -148,19 +169,7 @@ impl ControlPlane {
     /// Opens the store of `settings` and emits what it holds; `account` words AWS's messages.
     pub fn open(settings: &ControlSettings, account: &str) -> Result<Arc<Self>, store::StoreError> {
         let store = store::Store::new(&settings.store);
-        let apis = store.load()?;
-        let traffic = store.load_traffic()?;
-        let emitted: BTreeMap<String, ExtraSource> = apis
-            .values()
-            .filter(|s| !s.stages.is_empty())
-            .map(|s| (s.api.id.clone(), emit::source(s)))
-            .collect();
-        let state = State {
-            emitted_traffic: emit::traffic_sources(&traffic),
-            apis,
-            traffic,
-            emitted,
-        };
+        let state = State::read(&store)?;
         let committed = ArcSwap::from_pointee(state.sources());
         let admin = match &settings.credentials {
             None => Identities::default(),
@@ -189,11 +198,6 @@ impl ControlPlane {
             account: account.to_string(),
             audit: audit::AuditLog::new(&settings.audit_log),
         }))
-    }
-
-    /// Whether the store held or holds any API (the node loads twice at start only then).
-    pub fn is_empty(&self) -> bool {
-        self.committed.load().is_empty()
     }
 
     /// Answers one call: authenticates it, runs its operation, and (for changes) compiles,
@@ -289,10 +293,16 @@ impl ControlPlane {
         let access_key = header("authorization")
             .and_then(|a| a.split("Credential=").nth(1))
             .and_then(|c| c.split('/').next());
-        let mut request = path_parameters(call.segments);
-        if let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(call.body) {
-            request.extend(body);
+        // The body only of a call that authenticated (a refused one's is anyone's), and the
+        // path's parameters over it: they name what the call acted on.
+        let mut request = serde_json::Map::new();
+        let authenticated = !matches!(result, Err(e) if e.status == 403);
+        if let (true, Ok(serde_json::Value::Object(body))) =
+            (authenticated, serde_json::from_slice(call.body))
+        {
+            request = body;
         }
+        request.extend(path_parameters(call.segments));
         let (response, error) = match result {
             Ok(reply) => (reply.body.clone(), None),
             Err(e) => (None, Some((e.kind, e.message.as_str()))),
@@ -311,8 +321,19 @@ impl ControlPlane {
         });
     }
 
+    /// Whether `[control]` names an administrator key (without one every call is refused).
+    pub fn has_credentials(&self) -> bool {
+        !self.admin.is_empty()
+    }
+
     /// SigV4 for `apigateway` with the administrator key, refusals as AWS words them.
     fn authenticate(&self, req: &Request<'_>, region: &str) -> Result<(), ApiError> {
+        self.verify(req, SERVICE, region)
+    }
+
+    /// `req` signed for `service` with the administrator key (the admin listener's other AWS
+    /// operations: Lambda Invoke is signed for `lambda`).
+    pub fn verify(&self, req: &Request<'_>, service: &str, region: &str) -> Result<(), ApiError> {
         let signed = iam::SignedRequest {
             method: req.method,
             path: req.path,
@@ -324,7 +345,7 @@ impl ControlPlane {
         // A cache of one call: the data plane's key cache is per shard (not `Sync`), and
         // deriving a key per control call (four HMACs) costs nothing at this rate.
         let keys = SigningKeys::new(crate::clock::Clock::default(), 4096);
-        match iam::verify_for(SERVICE, &self.admin, &keys, &signed, region, now) {
+        match iam::verify_for(service, &self.admin, &keys, &signed, region, now) {
             Ok(_) => Ok(()),
             Err(SigError::Missing) => Err(ApiError::forbidden(
                 "MissingAuthenticationTokenException",
@@ -352,6 +373,14 @@ impl ControlPlane {
         op: impl FnOnce(&mut Apis, &mut model::TrafficState) -> Result<Reply, ApiError>,
     ) -> Result<Reply, ApiError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Another process (the other side of a binary upgrade) may have changed the file.
+        let stored = self
+            .store
+            .version()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if stored != state.version {
+            *state = State::read(&self.store).map_err(|e| ApiError::internal(e.to_string()))?;
+        }
         let mut next = state.apis.clone();
         let mut traffic = state.traffic.clone();
         let reply = op(&mut next, &mut traffic)?;
@@ -381,17 +410,19 @@ impl ControlPlane {
             }
         }
         let emitted_traffic = emit::traffic_sources(&traffic);
-        let candidate = State {
+        let mut candidate = State {
             apis: BTreeMap::new(),
             traffic: model::TrafficState::default(),
             emitted,
             emitted_traffic,
+            version: state.version,
         };
         let sources = candidate.sources();
         let serving_changed = sources != state.sources();
-        let commit = || -> Result<(), store::StoreError> {
+        let mut written = state.version;
+        let mut commit = || -> Result<(), store::StoreError> {
             let traffic = traffic_changed.then_some(&traffic);
-            self.store.write(&put, &gone, traffic)?;
+            written = self.store.write(&put, &gone, traffic)?;
             self.committed.store(Arc::new(sources.clone()));
             Ok(())
         };
@@ -411,12 +442,29 @@ impl ControlPlane {
             commit().map_err(|e| ApiError::internal(e.to_string()))?;
         }
         drop(put);
+        candidate.version = written;
+        state.version = candidate.version;
         state.apis = next;
         state.traffic = traffic;
         state.emitted = candidate.emitted;
         state.emitted_traffic = candidate.emitted_traffic;
         Ok(reply)
     }
+}
+
+/// What the store of `settings` holds, as the definitions the compile reads beside the
+/// files (for `tollgate --check`, which checks the node's whole configuration).
+pub fn stored_sources(settings: &ControlSettings) -> Result<Vec<ExtraSource>, store::StoreError> {
+    let store = store::Store::new(&settings.store);
+    let apis = store.load()?;
+    let traffic = store.load_traffic()?;
+    let mut sources: Vec<ExtraSource> = apis
+        .values()
+        .filter(|s| !s.stages.is_empty())
+        .map(emit::source)
+        .collect();
+    sources.extend(emit::traffic_sources(&traffic));
+    Ok(sources)
 }
 
 /// `tollgate export`: every API the store of `settings` holds, written as an API file

@@ -148,14 +148,10 @@ pub fn read(doc: &Value) -> Result<Document, ApiError> {
     })
 }
 
-/// `/pets/` → `/pets` (the root stays `/`).
+/// `/pets/` and `//pets` → `/pets` (empty segments dropped; the root stays `/`).
 fn normalize(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".into()
-    } else {
-        trimmed.into()
-    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
 }
 
 fn contains_key(v: &Value, key: &str) -> bool {
@@ -364,7 +360,10 @@ pub fn resources(
                 .clone();
             parent = id;
         }
-        let resource = by_path.get_mut(&normalize(path)).expect("made above");
+        let key = if at.is_empty() { "/".to_string() } else { at };
+        let Some(resource) = by_path.get_mut(&key) else {
+            continue;
+        };
         for (verb, method) in methods {
             let mut method = method.clone();
             if let Some(i) = method.method_integration.as_mut() {
@@ -505,17 +504,30 @@ pub fn export(
         }
         paths.insert(resource.path.clone(), Value::Object(item));
     }
+    // The model responses' content refers to, as AWS exports it.
+    let uses_empty = Value::Object(paths.clone())
+        .to_string()
+        .contains("#/components/schemas/Empty");
     doc.insert("paths".into(), Value::Object(paths));
+    let mut components = Map::new();
+    if kind == ExportType::Oas30 && uses_empty {
+        let empty = json!({ "Empty": { "title": "Empty Schema", "type": "object" } });
+        components.insert("schemas".into(), empty);
+    }
     let key_scheme =
         json!({ "api_key": { "type": "apiKey", "name": "x-api-key", "in": "header" } });
     if uses_api_key {
         match kind {
-            ExportType::Oas30 => doc.insert(
-                "components".into(),
-                json!({ "securitySchemes": key_scheme }),
-            ),
-            ExportType::Swagger => doc.insert("securityDefinitions".into(), key_scheme),
-        };
+            ExportType::Oas30 => {
+                components.insert("securitySchemes".into(), key_scheme);
+            }
+            ExportType::Swagger => {
+                doc.insert("securityDefinitions".into(), key_scheme);
+            }
+        }
+    }
+    if !components.is_empty() {
+        doc.insert("components".into(), Value::Object(components));
     }
     if integrations && !api.binary_media_types.is_empty() {
         doc.insert(
@@ -738,6 +750,21 @@ x-amazon-apigateway-gateway-responses: {}
         let mut paths: Vec<&str> = tree.values().map(|r| r.path.as_str()).collect();
         paths.sort();
         assert_eq!(paths, ["/", "/pets", "/pets/{petId}"]);
+    }
+
+    #[test]
+    fn empty_path_segments_are_dropped_not_trusted() {
+        let doc = json!({"openapi": "3.0.1", "info": {"title": "t"}, "paths": {
+            "//pets//": {"get": {"responses": {}}}, "/": {"get": {"responses": {}}}
+        }});
+        let doc = read(&doc).expect("read");
+        let tree = resources(&doc.paths, "root", &BTreeMap::new());
+        let mut paths: Vec<&str> = tree.values().map(|r| r.path.as_str()).collect();
+        paths.sort();
+        assert_eq!(paths, ["/", "/pets"]);
+        assert!(tree
+            .values()
+            .all(|r| r.resource_methods.contains_key("GET")));
     }
 
     #[test]

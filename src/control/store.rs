@@ -21,6 +21,11 @@ const APIS: TableDefinition<&str, &[u8]> = TableDefinition::new("rest_apis");
 /// `"traffic"` → the usage plans and API keys (`TrafficState`) as JSON.
 const TRAFFIC: TableDefinition<&str, &[u8]> = TableDefinition::new("traffic");
 const TRAFFIC_ROW: &str = "traffic";
+/// `"version"` → how many commits the file has seen: a process that finds a version other
+/// than the one it last read or wrote reads the file again before changing it (during a
+/// binary upgrade, the old and the new process both serve the admin socket for a while).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const VERSION_ROW: &str = "version";
 
 /// How long an open waits for another process to close the file.
 const LOCKED_WAIT: Duration = Duration::from_secs(3);
@@ -92,6 +97,22 @@ impl Store {
         Ok(apis)
     }
 
+    /// The file's commit count (0 for an absent or new file).
+    pub fn version(&self) -> Result<u64, StoreError> {
+        if !self.path.exists() {
+            return Ok(0);
+        }
+        let db = self.open()?;
+        let txn = db.begin_read().map_err(|e| self.err(e))?;
+        let table = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(self.err(e)),
+        };
+        let version = table.get(VERSION_ROW).map_err(|e| self.err(e))?;
+        Ok(version.map_or(0, |v| v.value()))
+    }
+
     /// The usage plans and API keys kept; none in an absent file.
     pub fn load_traffic(&self) -> Result<TrafficState, StoreError> {
         if !self.path.exists() {
@@ -112,15 +133,24 @@ impl Store {
     }
 
     /// Writes `put`, removes `delete` and replaces the plans and keys with `traffic` (when
-    /// given), in one durable commit.
+    /// given), in one durable commit; returns the file's new version.
     pub fn write(
         &self,
         put: &[&ApiState],
         delete: &[&str],
         traffic: Option<&TrafficState>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let db = self.open()?;
         let txn = db.begin_write().map_err(|e| self.err(e))?;
+        let version = {
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            let old = meta
+                .get(VERSION_ROW)
+                .map_err(|e| self.err(e))?
+                .map_or(0, |v| v.value());
+            meta.insert(VERSION_ROW, old + 1).map_err(|e| self.err(e))?;
+            old + 1
+        };
         if let Some(t) = traffic {
             let mut table = txn.open_table(TRAFFIC).map_err(|e| self.err(e))?;
             let json = serde_json::to_vec(t).map_err(|e| self.err(e))?;
@@ -140,6 +170,27 @@ impl Store {
                 table.remove(*id).map_err(|e| self.err(e))?;
             }
         }
-        txn.commit().map_err(|e| self.err(e))
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_commit_moves_the_version_and_keeps_what_it_wrote() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(&dir.path().join("control.redb"));
+        assert_eq!(store.version().expect("version"), 0);
+        let mut traffic = TrafficState::default();
+        assert_eq!(store.write(&[], &[], Some(&traffic)).expect("write"), 1);
+        traffic.plan_keys.insert("p".into(), Default::default());
+        assert_eq!(store.write(&[], &[], Some(&traffic)).expect("write"), 2);
+        // A second handle (another process) sees the same version and state.
+        let other = Store::new(&dir.path().join("control.redb"));
+        assert_eq!(other.version().expect("version"), 2);
+        assert_eq!(other.load_traffic().expect("traffic"), traffic);
     }
 }

@@ -43,6 +43,9 @@ pub struct RequestInfo {
     pub minor_version: u8,
     /// Bytes of the head in the receive buffer.
     pub head_len: usize,
+    /// The request's draw for a stage's canary split (`snapshot::Stage::pick`): made once,
+    /// so every phase that routes the request picks the same variant.
+    pub canary_draw: u32,
 }
 
 impl RequestInfo {
@@ -53,6 +56,7 @@ impl RequestInfo {
             expect_continue: head.expect_continue,
             minor_version: head.minor_version,
             head_len: head.head_len,
+            canary_draw: fastrand::u32(..),
         }
     }
 }

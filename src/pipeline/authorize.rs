@@ -186,7 +186,7 @@ pub async fn read_signed_body(
         let path = std::str::from_utf8(head.path.get(base)).unwrap_or("/");
         let host = head.host.map(|h| h.get(base));
         let method = head.method.get(base);
-        match request_filter::route(snapshot, host, method, path, &mut params) {
+        match request_filter::route(snapshot, host, method, path, &mut params, req.canary_draw) {
             Ok(r) if r.method.authorization == Authorization::Iam => {
                 // Only a request that can still authenticate gets its body read: the rest is
                 // refused by `iam` without it (with the same error, which does not need it).

@@ -146,7 +146,7 @@ pub async fn lookup<'s>(
         |out| {
             key::compose(
                 out,
-                &stage.id,
+                &stage.key_id,
                 method,
                 &m.resource_path,
                 params,

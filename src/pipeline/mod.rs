@@ -101,7 +101,12 @@ async fn answer<'s>(
     // body, so other requests pay one flag test).
     if snapshot.has_iam_methods && req.framing != BodyFraming::None {
         if let Err(response) = authorize::read_signed_body(shard, snapshot, conn, req).await {
-            let target = observe::Target::of_error(snapshot, &conn.head, conn.inbuf.pending());
+            let target = observe::Target::of_error(
+                snapshot,
+                &conn.head,
+                conn.inbuf.pending(),
+                req.canary_draw,
+            );
             return match response {
                 Some(response) => {
                     ctx.keep_alive = false;
@@ -124,12 +129,12 @@ async fn answer<'s>(
             .domains
             .check_host(conn.tls_domain.as_deref(), host)?;
         let method = conn.head.method.get(base);
-        request_filter::route(snapshot, host, method, path, &mut params)
+        request_filter::route(snapshot, host, method, path, &mut params, req.canary_draw)
     });
     let route = match routed {
         Ok(route) => route,
         Err(response) => {
-            let target = observe::Target::of_error(snapshot, &conn.head, base);
+            let target = observe::Target::of_error(snapshot, &conn.head, base, req.canary_draw);
             ctx.responses = target.api().and_then(|a| a.gateway_responses.clone());
             // The console's "Enable CORS" puts the header on the API's DEFAULT_4XX and
             // DEFAULT_5XX gateway responses, which answer unrouted requests too.

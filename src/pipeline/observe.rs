@@ -59,17 +59,17 @@ impl<'s> Target<'s> {
     /// The target of a request answered with a gateway error before or during routing: its
     /// method if routing succeeds after all (the error was e.g. 413), else its stage, else
     /// none. Runs only on the error path.
-    pub fn of_error(snapshot: &'s Snapshot, head: &RequestHead, base: &[u8]) -> Self {
+    pub fn of_error(snapshot: &'s Snapshot, head: &RequestHead, base: &[u8], draw: u32) -> Self {
         let Ok(path) = std::str::from_utf8(head.path.get(base)) else {
             return Target::Unrouted;
         };
         let host = head.host.map(|h| h.get(base));
         let mut params = Params::default();
         let method = head.method.get(base);
-        if let Ok(route) = request_filter::route(snapshot, host, method, path, &mut params) {
+        if let Ok(route) = request_filter::route(snapshot, host, method, path, &mut params, draw) {
             return Target::routed(&route);
         }
-        match request_filter::stage_of(snapshot, host, path) {
+        match request_filter::stage_of(snapshot, host, path, draw) {
             Some((api, stage, _)) => Target::Stage {
                 api,
                 stage,

@@ -42,16 +42,18 @@ pub fn check_body_limit(framing: BodyFraming, limits: &Limits) -> Result<(), Gat
     }
 }
 
-/// Finds the method serving `method path` on `host`, filling `params` with path parameters.
+/// Finds the method serving `method path` on `host`, filling `params` with path parameters;
+/// `canary_draw` picks a stage's canary (`Stage::pick`).
 pub fn route<'s, 'p>(
     snapshot: &'s Snapshot,
     host: Option<&[u8]>,
     method: &[u8],
     path: &'p str,
     params: &mut Params<'s, 'p>,
+    canary_draw: u32,
 ) -> Result<Route<'s>, GatewayResponse> {
-    let (api, stage, resource_path) =
-        stage_of(snapshot, host, path).ok_or(GatewayResponse::MissingAuthenticationToken)?;
+    let (api, stage, resource_path) = stage_of(snapshot, host, path, canary_draw)
+        .ok_or(GatewayResponse::MissingAuthenticationToken)?;
     let method = stage
         .router
         .find(HttpMethod::from_request(method), resource_path, params)
@@ -80,18 +82,19 @@ pub fn stage_of<'s, 'p>(
     snapshot: &'s Snapshot,
     host: Option<&[u8]>,
     path: &'p str,
+    canary_draw: u32,
 ) -> Option<(&'s Api, &'s Stage, &'p str)> {
     if !snapshot.domains.is_empty() {
         if let Some(domain) = host.and_then(|h| snapshot.domains.lookup(strip_port(h))) {
             let (mapping, resource_path) = domain.map(path)?;
             let api = snapshot.apis.get(&mapping.api)?;
-            let stage = api.stages.get(&mapping.stage)?.pick();
+            let stage = api.stages.get(&mapping.stage)?.pick(canary_draw);
             return Some((api, stage, resource_path));
         }
     }
     let api = select_api(snapshot, host)?;
     let (stage_name, resource_path) = split_stage(path);
-    let stage = api.stages.get(stage_name)?.pick();
+    let stage = api.stages.get(stage_name)?.pick(canary_draw);
     Some((api, stage, resource_path))
 }
 

@@ -176,7 +176,7 @@ mod tests {
 
     fn refusal(s: &Snapshot, shard: usize, path: &str, key: Option<&[u8]>) -> Result<(), Refusal> {
         let mut params = Params::default();
-        let r = route(s, None, b"GET", path, &mut params).unwrap();
+        let r = route(s, None, b"GET", path, &mut params, 0).unwrap();
         check(shard, s, &r, key)
     }
 

@@ -91,18 +91,15 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartErr
 pub fn run(dir: &Path) -> Result<(), StartError> {
     let mut takeover = crate::upgrade::Takeover::from_env()?;
     let exe = crate::upgrade::started_from();
-    let first = config::load(dir, 1)?;
-    // The control plane's APIs compile with the files: a second load when the store holds
-    // any (the first told where the store is).
+    // The control plane's APIs, plans and keys compile with the files (which may refer to
+    // them), so the store is read first.
+    let (settings, account) = config::control::peek(dir);
     let control =
-        crate::control::ControlPlane::open(&first.node.control, &first.snapshot.lambda.account_id)
-            .map_err(|e| StartError::Io {
-                context: "opening the control-plane store".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-    let loaded = if control.is_empty() {
-        first
-    } else {
+        crate::control::ControlPlane::open(&settings, &account).map_err(|e| StartError::Io {
+            context: "opening the control-plane store".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let loaded = {
         use crate::reload::ManagedApis;
         config::load_with(dir, 1, &control.sources())?
     };

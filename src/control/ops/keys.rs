@@ -65,7 +65,7 @@ pub fn create(t: &mut TrafficState, body: &[u8]) -> Result<Reply, ApiError> {
             check_value(&v)?;
             v
         }
-        None => generated_value(),
+        None => generated_value()?,
     };
     if t.keys.values().any(|k| k.value == value) {
         return Err(ApiError::conflict("API Key already exists"));
@@ -98,12 +98,25 @@ fn new_key_id(t: &TrafficState) -> String {
     }
 }
 
-/// 40 random letters and digits, as AWS generates them.
-fn generated_value() -> String {
+/// 40 random letters and digits, as AWS generates them, from the system's CSPRNG (a key is
+/// a secret: not from `fastrand`, whose stream also makes request ids). Bytes of 248 and
+/// above are dropped (248 = 4 × 62), so every character is equally likely.
+fn generated_value() -> Result<String, ApiError> {
+    use ring::rand::SecureRandom;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..40)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
-        .collect()
+    let rng = ring::rand::SystemRandom::new();
+    let mut out = String::with_capacity(40);
+    while out.len() < 40 {
+        let mut bytes = [0u8; 64];
+        rng.fill(&mut bytes)
+            .map_err(|_| ApiError::internal("no randomness for a key value"))?;
+        for b in bytes.iter().filter(|b| **b < 248) {
+            if out.len() < 40 {
+                out.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `GET /apikeys[?nameQuery=&includeValues=true&customerId=]`.
@@ -222,7 +235,7 @@ mod tests {
             "API Key value should be at least 20 characters"
         );
         assert!(check_value("a-long-enough-key-value-0123").is_ok());
-        let v = generated_value();
+        let v = generated_value().expect("randomness");
         assert_eq!(v.len(), 40);
         assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
     }

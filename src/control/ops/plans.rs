@@ -124,7 +124,15 @@ pub fn get(t: &TrafficState, id: &str) -> Result<Reply, ApiError> {
 
 /// `DELETE /usageplans/{id}` → 202.
 pub fn delete(t: &mut TrafficState, id: &str) -> Result<Reply, ApiError> {
-    t.plans.remove(id).ok_or_else(invalid_plan)?;
+    let plan = t.plans.get(id).ok_or_else(invalid_plan)?;
+    if let Some(s) = plan.api_stages.first() {
+        // AWS refuses (aws/aws-sdk-js#3841 quotes it): remove the stages first.
+        return Err(ApiError::bad_request(format!(
+            "Cannot delete Usage Plan {id} because there are API Stages associated with it, including {}:{}",
+            s.api_id, s.stage
+        )));
+    }
+    t.plans.remove(id);
     t.plan_keys.remove(id);
     Ok(Reply::empty(202))
 }

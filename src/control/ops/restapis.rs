@@ -168,9 +168,24 @@ fn cloned_resources(source: &ApiState) -> BTreeMap<String, Resource> {
         .collect()
 }
 
-/// `GET /restapis/{id}`.
+/// `GET /restapis/{id}`; an API a file defines answers what `GetRestApis` lists of it.
 pub fn get(apis: &Apis, ctx: &Ctx, id: &str) -> Result<Reply, ApiError> {
+    if let (None, Some(file)) = (apis.get(id), ctx.file_apis.iter().find(|f| f.id == id)) {
+        return Ok(Reply::value(200, file_api(file)));
+    }
     Reply::json(200, &api(apis, ctx, id)?.api)
+}
+
+/// What the control plane tells of an API a file defines: its id and name, and the file.
+fn file_api(file: &crate::config::FileApi) -> Value {
+    serde_json::json!({
+        "id": file.id,
+        "name": file.name,
+        "description": format!("defined in {} (read-only here)", file.path.display()),
+        "apiKeySource": "HEADER",
+        "endpointConfiguration": {"ipAddressType": "ipv4", "types": ["EDGE"]},
+        "disableExecuteApiEndpoint": false,
+    })
 }
 
 /// `GET /restapis`: the control plane's APIs by creation, then those files define (with the
@@ -184,14 +199,7 @@ pub fn list(apis: &Apis, ctx: &Ctx, query: &str) -> Result<Reply, ApiError> {
         .collect();
     for file in &ctx.file_apis {
         if !apis.contains_key(&file.id) {
-            items.push(serde_json::json!({
-                "id": file.id,
-                "name": file.name,
-                "description": format!("defined in {} (read-only here)", file.path.display()),
-                "apiKeySource": "HEADER",
-                "endpointConfiguration": {"ipAddressType": "ipv4", "types": ["EDGE"]},
-                "disableExecuteApiEndpoint": false,
-            }));
+            items.push(file_api(file));
         }
     }
     page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
