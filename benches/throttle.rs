@@ -63,7 +63,7 @@ fn bench_check(c: &mut Criterion) {
         ("keyed", "/s/keyed", Some(KEY)),
     ] {
         let mut params = Params::default();
-        let r = route(&s, None, b"GET", path, &mut params).expect("route");
+        let r = route(&s, None, b"GET", path, &mut params, 0).expect("route");
         group.bench_function(name, |b| {
             b.iter(|| check(0, black_box(&s), black_box(&r), black_box(key)).expect("admitted"))
         });

@@ -181,7 +181,7 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             let body = exposition::render(metrics, snapshots.generation());
             respond_typed(&mut stream, 200, exposition::CONTENT_TYPE, &body)
         }
-        (b"GET", path) if path.starts_with(b"/usageplans/") && path.ends_with(b"/usage") => {
+        (b"GET", path) if is_usage_report(path) => {
             if !signed_or_refused(&mut stream, admin, (&head, &buf, b""), "apigateway")? {
                 return Ok(());
             }
@@ -450,6 +450,12 @@ fn request_id() -> String {
     )
 }
 
+/// `/usageplans/{id}/usage` exactly (`/usageplans/{id}/keys/usage` is a plan key).
+fn is_usage_report(path: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+    matches!(parts.as_slice(), [b"", b"usageplans", id, b"usage"] if !id.is_empty())
+}
+
 /// `GET /usageplans/{usagePlanId}/usage?keyId=&startDate=&endDate=` (AWS's shape).
 fn usage_report(snapshots: &SnapshotHandle, target: &[u8]) -> (u16, String) {
     let target = String::from_utf8_lossy(target);
@@ -574,6 +580,14 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::throttle::TrafficNode;
+
+    #[test]
+    fn only_the_usage_path_is_the_usage_report() {
+        assert!(is_usage_report(b"/usageplans/p1/usage"));
+        assert!(!is_usage_report(b"/usageplans/p1/keys/usage"));
+        assert!(!is_usage_report(b"/usageplans//usage"));
+        assert!(!is_usage_report(b"/usageplans/p1"));
+    }
 
     #[test]
     fn test_clock_calls_set_and_advance_the_frozen_clock() {

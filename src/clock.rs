@@ -197,6 +197,19 @@ pub fn write_clf_time(out: &mut Vec<u8>, unix_secs: u64) {
     out.extend_from_slice(b" +0000");
 }
 
+/// `2026-12-04T19:20:51Z`: ISO 8601 in UTC, to the second (CloudTrail's `eventTime`, the
+/// version AWS exports an API without one under).
+pub fn iso_time(unix_secs: u64) -> String {
+    let (y, m, d) = civil_from_days(unix_secs / 86_400);
+    let s = unix_secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// The proleptic Gregorian date `(year, month 1..=12, day 1..=31)` of a day counted from
 /// 1970-01-01, for the timestamps the gateway formats itself (SigV4's `X-Amz-Date`, Lambda
 /// events' `requestTime`). H. Hinnant, "chrono-Compatible Low-Level Date Algorithms",

@@ -34,7 +34,7 @@ pub const DEFAULT_STORE: &str = "control.redb";
 pub const DEFAULT_AUDIT_LOG: &str = "control-audit.log";
 
 /// `[control]` as written.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSection {
     /// The administrator's access key id.
@@ -46,6 +46,17 @@ pub struct ControlSection {
     /// The audit log (JSON lines, CloudTrail's record shape) of every call that changes
     /// state; default `control-audit.log` beside this file.
     pub audit_log: Option<Spanned<String>>,
+}
+
+impl fmt::Debug for ControlSection {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControlSection")
+            .field("access_key_id", &self.access_key_id)
+            .field("store", &self.store)
+            .field("audit_log", &self.audit_log)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The administrator's key pair.

@@ -98,7 +98,7 @@ fn redacted(event_name: &str, mut v: Value) -> Value {
 fn record(event: &Event<'_>, now: i64) -> Value {
     let mut r = json!({
         "eventVersion": "1.08",
-        "eventTime": iso_time(now.max(0) as u64),
+        "eventTime": crate::clock::iso_time(now.max(0) as u64),
         "eventSource": "apigateway.amazonaws.com",
         "eventName": event.name,
         "awsRegion": event.region,
@@ -124,18 +124,6 @@ fn record(event: &Event<'_>, now: i64) -> Value {
         r["errorMessage"] = message.into();
     }
     r
-}
-
-/// `2026-12-04T19:40:00Z`.
-fn iso_time(unix_secs: u64) -> String {
-    let (y, m, d) = crate::clock::civil_from_days(unix_secs / 86_400);
-    let s = unix_secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
 }
 
 #[cfg(test)]

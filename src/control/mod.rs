@@ -13,11 +13,14 @@
 //! as on AWS.
 //!
 //! Every call must be SigV4-signed for the service `apigateway` with the administrator key of
-//! `[control]` (`config::control`); APIs defined in files are listed and readable but not
-//! changeable here (the file owns them).
+//! `[control]` (`config::control`; the admin listener holds its other AWS operations to the
+//! same key); APIs defined in files are listed and readable but not changeable here (the file
+//! owns them). Rest APIs and their resources, methods, integrations, deployments, stages (with
+//! canaries), usage plans, API keys, OpenAPI import and export are here ([`ops`]); every change
+//! is in the audit log ([`audit`]).
 //!
 //! Not yet here (issue 14 lists them): authorizers, models, validators, gateway responses,
-//! usage plans and keys, domain names, OpenAPI import/export, canary settings, the audit log.
+//! domain names, tags, client certificates, documentation.
 
 pub mod audit;
 pub mod emit;
@@ -478,10 +481,33 @@ pub fn export_files(
         .load()
         .map_err(|e| e.to_string())?;
     let dir = out.join("apis");
+    let store_dir = settings.store.parent().unwrap_or(std::path::Path::new("."));
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a.canonicalize()
+            .ok()
+            .is_some_and(|a| b.canonicalize().ok() == Some(a))
+    };
+    if same(out, store_dir) {
+        // The files would define the store's APIs a second time: the next start refuses
+        // both ids.
+        return Err(format!(
+            "{} holds the store itself: export to another folder, then move the files and delete the APIs from the store",
+            out.display()
+        ));
+    }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut written = Vec::new();
     for state in apis.values() {
-        let path = dir.join(format!("{}.toml", state.api.id));
+        let id = &state.api.id;
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "the store holds an API id that is not a file name: {id:?}"
+            ));
+        }
+        let path = dir.join(format!("{id}.toml"));
         let header = format!(
             "# Exported from the control plane ({}): API {} \"{}\".\n",
             settings.store.display(),

@@ -546,15 +546,7 @@ pub fn export(
 
 /// AWS exports an API without a version as its creation time (`2026-12-04T19:20:51Z`).
 fn created_version(created: i64) -> String {
-    let secs = created.max(0) as u64;
-    let (y, m, d) = crate::clock::civil_from_days(secs / 86_400);
-    let s = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    crate::clock::iso_time(created.max(0) as u64)
 }
 
 fn export_operation(method: &Method, kind: ExportType, integrations: bool) -> Value {

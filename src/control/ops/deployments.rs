@@ -61,6 +61,10 @@ fn check_deployable(state: &ApiState) -> Result<(), ApiError> {
 /// `variables` applying to the stage.
 pub fn create(apis: &mut Apis, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
     let input: CreateInput = input(body)?;
+    stages::check_variables(&input.variables)?;
+    if let Some(c) = &input.canary_settings {
+        stages::check_variables(&c.stage_variable_overrides)?;
+    }
     let state = api_mut(apis, ctx, id)?;
     check_deployable(state)?;
     if input.canary_settings.is_some() {

@@ -14,6 +14,12 @@ use crate::control::ids;
 use crate::control::model::{ApiStage, QuotaSettings, ThrottleSettings, TrafficState, UsagePlan};
 use crate::control::patch;
 
+/// AWS's 404 for an unknown API key.
+fn invalid_key() -> ApiError {
+    ApiError::not_found("Invalid API Key identifier specified")
+}
+
+/// AWS's 404 for an unknown usage plan.
 fn invalid_plan() -> ApiError {
     // AWS's NotFoundException for an unknown plan (`Invalid Usage Plan ID specified`).
     ApiError::not_found("Invalid Usage Plan ID specified")
@@ -235,10 +241,10 @@ struct KeyInput {
     key_type: Option<String>,
 }
 
-/// A usage plan key as AWS answers it.
-fn plan_key(t: &TrafficState, key_id: &str) -> Value {
-    let key = &t.keys[key_id];
-    json!({ "id": key.id, "type": "API_KEY", "value": key.value, "name": key.name })
+/// A usage plan key as AWS answers it; `None` for a key that is gone.
+fn plan_key(t: &TrafficState, key_id: &str) -> Option<Value> {
+    let key = t.keys.get(key_id)?;
+    Some(json!({ "id": key.id, "type": "API_KEY", "value": key.value, "name": key.name }))
 }
 
 /// `POST /usageplans/{id}/keys` `{"keyId", "keyType": "API_KEY"}` → 201.
@@ -254,7 +260,7 @@ pub fn add_key(t: &mut TrafficState, plan: &str, body: &[u8]) -> Result<Reply, A
     }
     let key = input.key_id.unwrap_or_default();
     if !t.keys.contains_key(&key) {
-        return Err(ApiError::not_found("Invalid API Key identifier specified"));
+        return Err(invalid_key());
     }
     let keys = t.plan_keys.entry(plan.to_string()).or_default();
     if !keys.insert(key.clone()) {
@@ -262,7 +268,8 @@ pub fn add_key(t: &mut TrafficState, plan: &str, body: &[u8]) -> Result<Reply, A
             "Usage Plan {plan} cannot be added because API Key {key} cannot reference duplicated stages"
         )));
     }
-    Ok(Reply::value(201, plan_key(t, &key)))
+    let answer = plan_key(t, &key).ok_or_else(invalid_key)?;
+    Ok(Reply::value(201, answer))
 }
 
 /// `GET /usageplans/{id}/keys[?nameQuery=]`.
@@ -276,12 +283,9 @@ pub fn keys(t: &TrafficState, plan: &str, query: &str) -> Result<Reply, ApiError
         .get(plan)
         .into_iter()
         .flatten()
-        .filter(|k| t.keys.contains_key(*k))
-        .filter(|k| {
-            name.as_ref()
-                .is_none_or(|n| t.keys[*k].name.starts_with(n.as_str()))
-        })
-        .map(|k| plan_key(t, k))
+        .filter_map(|k| t.keys.get(k))
+        .filter(|k| name.as_ref().is_none_or(|n| k.name.starts_with(n.as_str())))
+        .filter_map(|k| plan_key(t, &k.id))
         .collect();
     page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
 }
@@ -296,7 +300,7 @@ pub fn remove_key(t: &mut TrafficState, plan: &str, key: &str) -> Result<Reply, 
         .get_mut(plan)
         .is_some_and(|keys| keys.remove(key));
     if !removed {
-        return Err(ApiError::not_found("Invalid API Key identifier specified"));
+        return Err(invalid_key());
     }
     Ok(Reply::empty(202))
 }

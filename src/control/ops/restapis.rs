@@ -154,8 +154,14 @@ fn cloned_resources(source: &ApiState) -> BTreeMap<String, Resource> {
         .values()
         .map(|r| {
             let mut copy = r.clone();
-            copy.id = new_ids[r.id.as_str()].clone();
-            copy.parent_id = r.parent_id.as_ref().map(|p| new_ids[p.as_str()].clone());
+            copy.id = new_ids
+                .get(r.id.as_str())
+                .cloned()
+                .unwrap_or_else(ids::long_id);
+            copy.parent_id = r
+                .parent_id
+                .as_ref()
+                .and_then(|p| new_ids.get(p.as_str()).cloned());
             for method in copy.resource_methods.values_mut() {
                 if let Some(i) = method.method_integration.as_mut() {
                     if i.cache_namespace == r.id {

@@ -43,9 +43,31 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "Stage name only allows a-zA-Z0-9_ and must be at most 128 characters",
+            "Stage name only allows a-zA-Z0-9_- and must be at most 128 characters",
         ))
     }
+}
+
+/// A stage variable as the data plane takes it (`config::uri`'s rules: the name of
+/// letters, digits and `_`; the value of URL-safe characters), refused here rather than by
+/// the compile, whose message would name a file the caller cannot see.
+pub fn check_variable(name: &str, value: &str) -> Result<(), ApiError> {
+    if !crate::config::uri::is_var_name(name) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid stage variable name specified: {name}. Use A-Z a-z 0-9 _"
+        )));
+    }
+    if !crate::config::uri::is_var_value(value) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid stage variable value specified for {name}: use 1 or more of A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
+        )));
+    }
+    Ok(())
+}
+
+/// Every variable of `vars`, checked.
+pub fn check_variables(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    vars.iter().try_for_each(|(n, v)| check_variable(n, v))
 }
 
 /// Turns the cache cluster on (size default 0.5 GB, as AWS) or off.
@@ -114,6 +136,7 @@ pub fn create(apis: &mut Apis, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Reply
     if state.stages.contains_key(&name) {
         return Err(ApiError::conflict("Stage already exists"));
     }
+    check_variables(&input.variables)?;
     let mut stage = new_stage(&name, &deployment, ids::now_secs());
     stage.description = input.description;
     stage.variables = input.variables;
@@ -207,6 +230,7 @@ fn apply(stage: &mut Stage, op: &PatchOp, deployments: &[String]) -> Result<(), 
         ("replace", "/tracingEnabled") => stage.tracing_enabled = op.bool_value()?,
         ("add" | "replace", p) if p.starts_with("/variables/") => {
             let var = &p["/variables/".len()..];
+            check_variable(var, op.value()?)?;
             stage
                 .variables
                 .insert(var.to_string(), op.value()?.to_string());
@@ -269,6 +293,7 @@ fn canary(stage: &mut Stage, op: &PatchOp, deployments: &[String]) -> Result<(),
         "/canarySettings/useStageCache" => c.use_stage_cache = op.bool_value()?,
         p if p.starts_with("/canarySettings/stageVariableOverrides/") => {
             let name = &p["/canarySettings/stageVariableOverrides/".len()..];
+            check_variable(name, op.value()?)?;
             c.stage_variable_overrides
                 .insert(name.to_string(), op.value()?.to_string());
         }
@@ -386,6 +411,21 @@ mod tests {
             value: Some(value.into()),
             from: None,
         }
+    }
+
+    #[test]
+    fn variables_are_checked_before_the_compile_sees_them() {
+        assert!(check_variable("color", "green").is_ok());
+        assert_eq!(check_variable("bad name", "x").unwrap_err().status, 400);
+        assert_eq!(check_variable("ok", "").unwrap_err().status, 400);
+        let mut stage = new_stage("prod", "d1", 0);
+        let e = apply(&mut stage, &op("replace", "/variables/a b", "x"), &[]).unwrap_err();
+        assert!(
+            e.message.contains("Invalid stage variable name"),
+            "{}",
+            e.message
+        );
+        assert!(stage.variables.is_empty());
     }
 
     #[test]
