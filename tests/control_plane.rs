@@ -45,15 +45,13 @@ fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
     assert_eq!(ids, [first.clone(), second.clone()]);
 
     // Rollback is an UpdateStage of deploymentId.
-    let stage = cli.run(&[
-        "update-stage",
-        "--rest-api-id",
-        &api,
-        "--stage-name",
-        "prod",
-        "--patch-operations",
-        &format!("op=replace,path=/deploymentId,value={first}"),
-    ]);
+    let stage = cli
+        .update_stage(
+            &api,
+            "prod",
+            &[&format!("op=replace,path=/deploymentId,value={first}")],
+        )
+        .expect("update-stage");
     assert_eq!(stage["deploymentId"], first.as_str());
     assert_eq!(
         call(&gw, &api, "prod", "/pets").1,
@@ -194,20 +192,7 @@ fn openapi_documents_import_export_and_import_again() {
     // Export it (JSON, with integrations), import the export as a second API: same answers,
     // and its export has the same paths.
     let exported = dir.join("export.json");
-    cli.run(&[
-        "get-export",
-        "--rest-api-id",
-        &api,
-        "--stage-name",
-        "prod",
-        "--export-type",
-        "oas30",
-        "--parameters",
-        "extensions=integrations",
-        exported.to_str().unwrap(),
-    ]);
-    let first: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    let first = cli.export((&api, "prod"), "oas30", Some("integrations"), &exported);
     assert_eq!(first["openapi"], "3.0.1");
     let op = &first["paths"]["/pets/{petId}"]["get"];
     assert_eq!(op["x-amazon-apigateway-integration"]["type"], "mock");
@@ -228,38 +213,17 @@ fn openapi_documents_import_export_and_import_again() {
         call(&gw, &copy, "prod", "/pets/7"),
         (200, r#"{"pet": "7"}"#.to_string())
     );
-    let exported_again = dir.join("export2.json");
-    cli.run(&[
-        "get-export",
-        "--rest-api-id",
-        &copy,
-        "--stage-name",
-        "prod",
-        "--export-type",
+    let second = cli.export(
+        (&copy, "prod"),
         "oas30",
-        "--parameters",
-        "extensions=integrations",
-        exported_again.to_str().unwrap(),
-    ]);
-    let second: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&exported_again).unwrap()).unwrap();
+        Some("integrations"),
+        &dir.join("export2.json"),
+    );
     assert_eq!(first["paths"], second["paths"]);
     assert_eq!(first["info"], second["info"]);
 
     // Swagger 2.0 without extensions has no integrations.
-    let swagger = dir.join("swagger.json");
-    cli.run(&[
-        "get-export",
-        "--rest-api-id",
-        &api,
-        "--stage-name",
-        "prod",
-        "--export-type",
-        "swagger",
-        swagger.to_str().unwrap(),
-    ]);
-    let swagger: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&swagger).unwrap()).unwrap();
+    let swagger = cli.export((&api, "prod"), "swagger", None, &dir.join("swagger.json"));
     assert_eq!(swagger["swagger"], "2.0");
     assert_eq!(swagger["basePath"], "/prod");
     assert!(swagger["paths"]["/pets/{petId}"]["get"]
@@ -431,44 +395,34 @@ fn a_canary_takes_its_share_and_is_promoted() {
 
     // Promotion as AWS's guide does it: copy the canary's deployment and variables into the
     // stage, then take the canary's share to 0 and remove it.
-    cli.fails(&["update-stage", "--rest-api-id", &api, "--stage-name", "prod", "--patch-operations",
-        "op=copy,path=/canarySettings/stageVariableOverrides,from=/variables"])
+    cli.update_stage(&api, "prod", &["op=copy,path=/canarySettings/stageVariableOverrides,from=/variables"]).unwrap_err()
         .assert("BadRequestException", "Invalid copy operation with path: /canarySettings/stageVariableOverrides and from /variables.");
-    let promoted = cli.run(&[
-        "update-stage",
-        "--rest-api-id",
-        &api,
-        "--stage-name",
-        "prod",
-        "--patch-operations",
-        "op=copy,path=/deploymentId,from=/canarySettings/deploymentId",
-        "op=copy,path=/variables,from=/canarySettings/stageVariableOverrides",
-        "op=replace,path=/canarySettings/percentTraffic,value=0.0",
-    ]);
+    let promoted = cli
+        .update_stage(
+            &api,
+            "prod",
+            &[
+                "op=copy,path=/deploymentId,from=/canarySettings/deploymentId",
+                "op=copy,path=/variables,from=/canarySettings/stageVariableOverrides",
+                "op=replace,path=/canarySettings/percentTraffic,value=0.0",
+            ],
+        )
+        .expect("update-stage");
     assert_eq!(promoted["deploymentId"], canary.as_str());
     assert_eq!(promoted["variables"]["color"], "green");
     for _ in 0..50 {
         assert_eq!(call(&gw, &api, "prod", "/pets").1, "canary false green");
     }
-    let removed = cli.run(&[
-        "update-stage",
-        "--rest-api-id",
-        &api,
-        "--stage-name",
-        "prod",
-        "--patch-operations",
-        "op=remove,path=/canarySettings",
-    ]);
+    let removed = cli
+        .update_stage(&api, "prod", &["op=remove,path=/canarySettings"])
+        .expect("update-stage");
     assert!(removed.get("canarySettings").is_none(), "{removed}");
-    cli.fails(&[
-        "update-stage",
-        "--rest-api-id",
+    cli.update_stage(
         &api,
-        "--stage-name",
         "prod",
-        "--patch-operations",
-        "op=copy,path=/deploymentId,from=/canarySettings/deploymentId",
-    ])
+        &["op=copy,path=/deploymentId,from=/canarySettings/deploymentId"],
+    )
+    .unwrap_err()
     .assert(
         "BadRequestException",
         "Promotion not available. Canary does not exist.",
@@ -739,15 +693,12 @@ fn http_proxy_integrations_reach_the_backend_with_stage_variables() {
         (200, "backend saw /v1/items/7?x=1".to_string())
     );
     // A variable changed by UpdateStage takes effect at once.
-    cli.run(&[
-        "update-stage",
-        "--rest-api-id",
+    cli.update_stage(
         &api,
-        "--stage-name",
         "live",
-        "--patch-operations",
-        "op=replace,path=/variables/prefix,value=v2",
-    ]);
+        &["op=replace,path=/variables/prefix,value=v2"],
+    )
+    .expect("update-stage");
     assert_eq!(call(&gw, &api, "live", "/shop/a").1, "backend saw /v2/a");
 }
 
@@ -887,7 +838,7 @@ fn refusals_carry_aws_error_types_and_messages() {
     .assert("BadRequestException", "Deployment id does not exist");
     cli.fails(&["get-stage", "--rest-api-id", &api, "--stage-name", "qa"])
         .assert("NotFoundException", "Invalid stage identifier specified");
-    cli.fails(&["update-stage", "--rest-api-id", &api, "--stage-name", "prod", "--patch-operations", "op=replace,path=/documentation_version,value=1"])
+    cli.update_stage(&api, "prod", &["op=replace,path=/documentation_version,value=1"]).unwrap_err()
         .assert("BadRequestException", "Invalid method setting path: /documentation_version. Must be one of: [/deploymentId, /description,");
     cli.fails(&[
         "update-rest-api",
@@ -912,15 +863,13 @@ fn refusals_carry_aws_error_types_and_messages() {
         "Active stages pointing to this deployment must be moved or deleted",
     );
     // A throttle set through methodSettings starts from AWS's defaults.
-    let stage = cli.run(&[
-        "update-stage",
-        "--rest-api-id",
-        &api,
-        "--stage-name",
-        "prod",
-        "--patch-operations",
-        "op=replace,path=/*/*/throttling/rateLimit,value=100",
-    ]);
+    let stage = cli
+        .update_stage(
+            &api,
+            "prod",
+            &["op=replace,path=/*/*/throttling/rateLimit,value=100"],
+        )
+        .expect("update-stage");
     let setting = &stage["methodSettings"]["*/*"];
     assert_eq!(
         (
@@ -1041,12 +990,9 @@ fn what_was_acknowledged_survives_kill_9() {
     let config = control::config();
     let mut gw = Gateway::start(&config);
     let cli = Cli::new(&gw);
-    let (api, root) = cli.create_api("durable");
-    let pets = cli.create_resource(&api, &root, "pets");
-    cli.mock_get(&api, &pets, r#"{"kept": true}"#);
-    cli.deploy(&api, "prod");
+    let (api, pets) = cli.pets_api("durable", r#"{"kept": true}"#);
     // Acknowledged, not deployed: kept too.
-    let later = cli.create_resource(&api, &root, "later");
+    let later = cli.create_resource(&api, &pets, "later");
     gw.signal(libc::SIGKILL);
     gw.wait_exit(Duration::from_secs(5));
     // The files may refer to what the control plane made: here the path-style API.
@@ -1081,10 +1027,7 @@ fn export_writes_the_apis_as_files_that_serve_the_same() {
     let config = control::config();
     let gw = Gateway::start(&config);
     let cli = Cli::new(&gw);
-    let (api, root) = cli.create_api("exported");
-    let pets = cli.create_resource(&api, &root, "pets");
-    cli.mock_get(&api, &pets, "from the store");
-    cli.deploy(&api, "prod");
+    let (api, _) = cli.pets_api("exported", "from the store");
     drop(gw);
     let out = tempfile::tempdir().expect("tempdir");
     let run = std::process::Command::new(common::tollgate_bin())
@@ -1157,10 +1100,7 @@ fn a_change_that_does_not_compile_is_refused_and_changes_nothing() {
     let config = control::config();
     let gw = Gateway::start(&config);
     let cli = Cli::new(&gw);
-    let (api, root) = cli.create_api("broken");
-    let pets = cli.create_resource(&api, &root, "pets");
-    cli.mock_get(&api, &pets, "{\"ok\": 1}");
-    cli.deploy(&api, "prod");
+    let (api, pets) = cli.pets_api("broken", "{\"ok\": 1}");
     // A template that does not parse fails the compile: the deployment is refused.
     cli.mock_response(&api, &pets, "#if($x");
     cli.fails(&[
@@ -1181,10 +1121,7 @@ fn redeploying_under_load_drops_no_request() {
     let config = control::config();
     let gw = Arc::new(Gateway::start(&config));
     let cli = Cli::new(&gw);
-    let (api, root) = cli.create_api("busy");
-    let pets = cli.create_resource(&api, &root, "pets");
-    cli.mock_get(&api, &pets, "v0");
-    cli.deploy(&api, "prod");
+    let (api, pets) = cli.pets_api("busy", "v0");
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let (gw, stop, api) = (Arc::clone(&gw), Arc::clone(&stop), api.clone());

@@ -201,6 +201,51 @@ impl Cli {
         ]);
     }
 
+    /// `update-stage` of `stage` with patch operations in the CLI's shorthand
+    /// (`op=replace,path=/deploymentId,value=d1`).
+    pub fn update_stage(
+        &self,
+        api: &str,
+        stage: &str,
+        ops: &[&str],
+    ) -> Result<serde_json::Value, CliError> {
+        let mut args = vec!["update-stage", "--rest-api-id", api, "--stage-name", stage];
+        args.push("--patch-operations");
+        args.extend_from_slice(ops);
+        self.try_run(&args)
+    }
+
+    /// `get-export` of `stage` (`kind` `oas30` or `swagger`, with `extensions` when given)
+    /// into `out`, parsed.
+    pub fn export(
+        &self,
+        (api, stage): (&str, &str),
+        kind: &str,
+        extensions: Option<&str>,
+        out: &std::path::Path,
+    ) -> serde_json::Value {
+        let mut args = vec!["get-export", "--rest-api-id", api, "--stage-name", stage];
+        args.extend(["--export-type", kind]);
+        let parameters = extensions.map(|e| format!("extensions={e}"));
+        if let Some(p) = &parameters {
+            args.extend(["--parameters", p]);
+        }
+        let path = out.to_str().expect("a UTF-8 path");
+        args.push(path);
+        self.run(&args);
+        serde_json::from_slice(&std::fs::read(out).expect("the export")).expect("JSON")
+    }
+
+    /// An API named `name` whose `GET /pets` (a MOCK answering `template`) is deployed to
+    /// stage `prod`: (API id, the `/pets` resource's id).
+    pub fn pets_api(&self, name: &str, template: &str) -> (String, String) {
+        let (api, root) = self.create_api(name);
+        let pets = self.create_resource(&api, &root, "pets");
+        self.mock_get(&api, &pets, template);
+        self.deploy(&api, "prod");
+        (api, pets)
+    }
+
     /// `create-deployment --stage-name STAGE`: the deployment id.
     pub fn deploy(&self, api: &str, stage: &str) -> String {
         let d = self.run(&[
