@@ -114,8 +114,8 @@ impl ShardSnapshot {
     }
 }
 
-/// API definitions compiled beside the files on every reload: the control plane's
-/// (`crate::control`), as it last committed them. Read without a lock of the owner's: they
+/// Definitions compiled beside the files on every reload: the control plane's APIs, usage
+/// plans and API keys (`crate::control`), as it last committed them. Read without a lock of the owner's: they
 /// only change inside [`Reloader::apply`], under the reloader's own lock.
 pub trait ManagedApis: Send + Sync {
     /// The committed definitions.
