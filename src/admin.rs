@@ -218,7 +218,7 @@ fn handle(mut stream: TcpStream, admin: &Admin) -> io::Result<()> {
             match crate::cache::control::admin_request(method, path, &snapshots.load_full(), cache)
             {
                 Some((status, body)) => respond(&mut stream, status, &body),
-                None if [&b"/restapis"[..], b"/usageplans", b"/apikeys"]
+                None if [&b"/restapis"[..], b"/usageplans", b"/apikeys", b"/tags/"]
                     .iter()
                     .any(|p| path.starts_with(p)) =>
                 {

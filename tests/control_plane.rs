@@ -584,6 +584,61 @@ fn usage_plans_and_keys_made_with_the_cli_meter_and_limit_callers() {
 }
 
 #[test]
+fn apis_and_stages_take_tags() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, _) = cli.pets_api("tagged", "ok");
+    let api_arn = format!("arn:aws:apigateway:us-east-1::/restapis/{api}");
+    let stage_arn = format!("{api_arn}/stages/prod");
+    cli.run(&[
+        "tag-resource",
+        "--resource-arn",
+        &api_arn,
+        "--tags",
+        "team=payments,env=prod",
+    ]);
+    cli.run(&[
+        "tag-resource",
+        "--resource-arn",
+        &stage_arn,
+        "--tags",
+        "tier=gold",
+    ]);
+    cli.run(&[
+        "untag-resource",
+        "--resource-arn",
+        &api_arn,
+        "--tag-keys",
+        "env",
+    ]);
+    let tags = cli.run(&["get-tags", "--resource-arn", &api_arn]);
+    assert_eq!(tags["tags"], serde_json::json!({"team": "payments"}));
+    assert_eq!(
+        cli.run(&["get-rest-api", "--rest-api-id", &api])["tags"]["team"],
+        "payments"
+    );
+    let stage = cli.run(&["get-stage", "--rest-api-id", &api, "--stage-name", "prod"]);
+    assert_eq!(stage["tags"], serde_json::json!({"tier": "gold"}));
+    cli.fails(&[
+        "get-tags",
+        "--resource-arn",
+        "arn:aws:apigateway:us-east-1::/apikeys/k",
+    ])
+    .assert("BadRequestException", "Invalid resource ARN specified");
+    cli.fails(&[
+        "tag-resource",
+        "--resource-arn",
+        &api_arn,
+        "--tags",
+        "aws:x=1",
+    ])
+    .assert("BadRequestException", "Invalid tag");
+    // Tags change nothing served.
+    assert_eq!(call(&gw, &api, "prod", "/pets"), (200, "ok".to_string()));
+}
+
+#[test]
 fn every_change_is_in_the_audit_log_and_reads_are_not() {
     let config = control::config();
     let gw = Gateway::start(&config);

@@ -20,7 +20,7 @@
 //! is in the audit log ([`audit`]).
 //!
 //! Not yet here (issue 14 lists them): authorizers, models, validators, gateway responses,
-//! domain names, tags, client certificates, documentation.
+//! domain names, client certificates, documentation. (Tags: APIs and stages, [`ops::tags`].)
 
 pub mod audit;
 pub mod emit;
@@ -237,7 +237,7 @@ impl ControlPlane {
         let suffix = &*snapshot.routing.execute_api_suffix;
         let result = match self.authenticate(req, region) {
             Err(e) => Err(e),
-            Ok(()) => self.run(&op, &call, reloader, suffix),
+            Ok(()) => self.run(&op, &call, reloader, (suffix, region)),
         };
         if let Some(Op::Change(_) | Op::ChangeTraffic(_)) = op {
             self.audit(req, &call, &result, region);
@@ -251,12 +251,13 @@ impl ControlPlane {
         op: &Option<Op>,
         call: &Call<'_>,
         reloader: &Reloader,
-        host_suffix: &str,
+        (host_suffix, region): (&str, &str),
     ) -> Result<Reply, ApiError> {
         let ctx = Ctx {
             account: self.account.clone(),
             file_apis: reloader.file_apis(),
             host_suffix: host_suffix.to_string(),
+            region: region.to_string(),
         };
         match op {
             Some(Op::Read(read)) => {
@@ -558,6 +559,14 @@ fn operation_name(call: &Call<'_>) -> String {
     {
         return "ImportRestApi".into();
     }
+    if s.first() == Some(&"tags") {
+        let name = match call.method {
+            "PUT" => "TagResource",
+            "DELETE" => "UntagResource",
+            _ => "GetTags",
+        };
+        return name.into();
+    }
     if call.method == "POST"
         && s == ["apikeys"]
         && ops::query_param(call.query, "mode").as_deref() == Some("import")
@@ -639,7 +648,7 @@ fn at<'a>(segments: &'a [&'a str]) -> ops::methods::At<'a> {
 
 /// The operation for a method and path (AWS's paths, botocore's `requestUri`s).
 fn route(call: &Call<'_>) -> Option<Op> {
-    use ops::{deployments, imports, keys, methods, plans, resources, restapis, stages};
+    use ops::{deployments, imports, keys, methods, plans, resources, restapis, stages, tags};
     use Op::{Change, ChangeTraffic, Read, ReadTraffic};
     let s = call.segments;
     let op = match (call.method, s) {
@@ -757,6 +766,13 @@ fn route(call: &Call<'_>) -> Option<Op> {
         ("DELETE", ["restapis", _, "stages", _]) => {
             Change(|a, c, call| stages::delete(a, c, call.segments[1], call.segments[3]))
         }
+        ("PUT", ["tags", _]) => {
+            Change(|a, c, call| tags::tag(a, c, call.segments[1], &c.region, call.body))
+        }
+        ("DELETE", ["tags", _]) => {
+            Change(|a, c, call| tags::untag(a, c, call.segments[1], &c.region, call.query))
+        }
+        ("GET", ["tags", _]) => Read(|a, c, call| tags::get(a, c, call.segments[1], &c.region)),
         ("POST", ["usageplans"]) => {
             ChangeTraffic(|t, a, c, call| plans::create(t, a, c, call.body))
         }

@@ -11,6 +11,7 @@ pub mod plans;
 pub mod resources;
 pub mod restapis;
 pub mod stages;
+pub mod tags;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub file_apis: Vec<crate::config::FileApi>,
     /// `.execute-api.{domain}`: where an API's stages are served (exports name it).
     pub host_suffix: String,
+    /// The node's region (of the ARNs tags are put on).
+    pub region: String,
 }
 
 /// A status and a JSON body.
