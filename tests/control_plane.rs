@@ -584,6 +584,57 @@ fn usage_plans_and_keys_made_with_the_cli_meter_and_limit_callers() {
 }
 
 #[test]
+fn resources_are_renamed_and_moved_with_their_methods() {
+    let config = control::config();
+    let gw = Gateway::start(&config);
+    let cli = Cli::new(&gw);
+    let (api, root) = cli.create_api("moving");
+    let a = cli.create_resource(&api, &root, "a");
+    let b = cli.create_resource(&api, &root, "b");
+    let x = cli.create_resource(&api, &a, "x");
+    cli.mock_get(&api, &x, "here");
+    let update = |id: &str, op: &str| {
+        cli.try_run(&[
+            "update-resource",
+            "--rest-api-id",
+            &api,
+            "--resource-id",
+            id,
+            "--patch-operations",
+            op,
+        ])
+    };
+    let renamed = update(&x, "op=replace,path=/pathPart,value=y").expect("rename");
+    assert_eq!(renamed["path"], "/a/y");
+    let moved = update(&x, &format!("op=replace,path=/parentId,value={b}")).expect("move");
+    assert_eq!(
+        (moved["path"].as_str(), moved["parentId"].as_str()),
+        (Some("/b/y"), Some(b.as_str()))
+    );
+    cli.deploy(&api, "prod");
+    assert_eq!(call(&gw, &api, "prod", "/b/y"), (200, "here".to_string()));
+    update(&b, &format!("op=replace,path=/parentId,value={x}"))
+        .unwrap_err()
+        .assert("BadRequestException", "Resources cannot be cyclical.");
+    update(&root, "op=replace,path=/pathPart,value=z")
+        .unwrap_err()
+        .assert(
+            "BadRequestException",
+            "Root resource cannot update its pathPart.",
+        );
+    update(&a, "op=replace,path=/invalid,value=z").unwrap_err().assert(
+        "BadRequestException",
+        "Invalid patch path  '/invalid' specified for op 'replace'. Must be one of: [/parentId, /pathPart]",
+    );
+    update(&a, "op=replace,path=/pathPart,value=b")
+        .unwrap_err()
+        .assert(
+            "ConflictException",
+            "Another resource with the same parent already has this name: b",
+        );
+}
+
+#[test]
 fn apis_and_stages_take_tags() {
     let config = control::config();
     let gw = Gateway::start(&config);

@@ -682,6 +682,9 @@ fn route(call: &Call<'_>) -> Option<Op> {
         ("POST", ["restapis", _, "resources", _]) => Change(|a, c, call| {
             resources::create(a, c, call.segments[1], call.segments[3], call.body)
         }),
+        ("PATCH", ["restapis", _, "resources", _]) => Change(|a, c, call| {
+            resources::update(a, c, call.segments[1], call.segments[3], call.body)
+        }),
         ("DELETE", ["restapis", _, "resources", _]) => {
             Change(|a, c, call| resources::delete(a, c, call.segments[1], call.segments[3]))
         }

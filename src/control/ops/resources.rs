@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{api, api_mut, input, page, query_param, resource, Apis, Ctx, Reply};
+use super::{api, api_mut, input, page, query_param, resource, resource_mut, Apis, Ctx, Reply};
 use crate::control::error::ApiError;
 use crate::control::ids;
 use crate::control::model::{ApiState, Resource};
@@ -63,35 +63,7 @@ pub fn create(
     let parent = resource(state, parent)?.clone();
     let part = input.path_part.unwrap_or_default();
     check_path_part(&part)?;
-    if parent
-        .path_part
-        .as_deref()
-        .is_some_and(|p| p.ends_with("+}"))
-    {
-        return Err(ApiError::bad_request(format!(
-            "Cannot create a child of a resource with a greedy path variable: {}",
-            parent.path_part.as_deref().unwrap_or("")
-        )));
-    }
-    let siblings = state
-        .resources
-        .values()
-        .filter(|r| r.parent_id.as_deref() == Some(&parent.id));
-    for sibling in siblings {
-        let other = sibling.path_part.as_deref().unwrap_or("");
-        if other == part {
-            // AWS's wording (LocalStack's AWS-recorded `test_create_resource_parent_invalid`
-            // family): "Another resource with the same parent already has this name: pets".
-            return Err(ApiError::conflict(format!(
-                "Another resource with the same parent already has this name: {part}"
-            )));
-        }
-        if is_variable(other) && is_variable(&part) {
-            return Err(ApiError::bad_request(format!(
-                "A sibling ({other}) of this resource already has a variable path part -- only one is allowed"
-            )));
-        }
-    }
+    check_siblings(state, &parent, &part, None)?;
     let path = if parent.path == "/" {
         format!("/{part}")
     } else {
@@ -132,6 +104,122 @@ fn check_path_part(part: &str) -> Result<(), ApiError> {
             "Resource's path part only allow a-zA-Z0-9._- and curly braces at the beginning and the end and an optional plus sign before the closing brace.",
         ))
     }
+}
+
+/// `PATCH /restapis/{id}/resources/{resource_id}`: `replace` of `/pathPart` or `/parentId`
+/// (a move), the paths below following; AWS's refusals as LocalStack's AWS-recorded
+/// `test_update_resource_behaviour` words them.
+pub fn update(
+    apis: &mut Apis,
+    ctx: &Ctx,
+    id: &str,
+    rid: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let ops = crate::control::patch::parse(body, "updateResourceInput")?;
+    let state = api_mut(apis, ctx, id)?;
+    let is_root = resource(state, rid)?.parent_id.is_none();
+    for op in &ops {
+        let field = match op.path.as_str() {
+            "/pathPart" => "pathPart",
+            "/parentId" => "parentId",
+            _ => return Err(op.invalid_path(&["/parentId", "/pathPart"])),
+        };
+        if op.op != "replace" {
+            return Err(ApiError::bad_request(format!(
+                "Invalid patch path  '{}' specified for op '{}'. Please choose supported operations",
+                op.path, op.op
+            )));
+        }
+        if is_root {
+            return Err(ApiError::bad_request(format!(
+                "Root resource cannot update its {field}."
+            )));
+        }
+        let value = op.value()?.to_string();
+        let current = resource(state, rid)?.clone();
+        let (parent, part) = match field {
+            "pathPart" => (current.parent_id.clone().unwrap_or_default(), value),
+            _ => (value, current.path_part.clone().unwrap_or_default()),
+        };
+        check_path_part(&part)?;
+        let parent_resource = resource(state, &parent)?.clone();
+        if descendants(state, rid).contains(&parent) {
+            return Err(ApiError::bad_request("Resources cannot be cyclical."));
+        }
+        check_siblings(state, &parent_resource, &part, Some(rid))?;
+        let moved = resource_mut(state, rid)?;
+        moved.parent_id = Some(parent);
+        moved.path_part = Some(part);
+        recompute_paths(state, rid);
+    }
+    Ok(Reply::value(200, listed(resource(state, rid)?, false)))
+}
+
+/// The paths of `rid` and everything under it, from their parents' (parents first: the
+/// breadth-first order of [`descendants`]).
+fn recompute_paths(state: &mut ApiState, rid: &str) {
+    for id in descendants(state, rid) {
+        let Some(r) = state.resources.get(&id) else {
+            continue;
+        };
+        let parent_path = r
+            .parent_id
+            .as_ref()
+            .and_then(|p| state.resources.get(p))
+            .map_or("/".to_string(), |p| p.path.clone());
+        let part = r.path_part.clone().unwrap_or_default();
+        let path = if parent_path == "/" {
+            format!("/{part}")
+        } else {
+            format!("{parent_path}/{part}")
+        };
+        if let Some(r) = state.resources.get_mut(&id) {
+            r.path = path;
+        }
+    }
+}
+
+/// A child named `part` may go under `parent`: not below a greedy variable, no sibling of
+/// the same name, at most one variable sibling (`moving` is the resource itself, when it is
+/// moved or renamed).
+fn check_siblings(
+    state: &ApiState,
+    parent: &Resource,
+    part: &str,
+    moving: Option<&str>,
+) -> Result<(), ApiError> {
+    if parent
+        .path_part
+        .as_deref()
+        .is_some_and(|p| p.ends_with("+}"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Cannot create a child of a resource with a greedy path variable: {}",
+            parent.path_part.as_deref().unwrap_or("")
+        )));
+    }
+    let siblings = state
+        .resources
+        .values()
+        .filter(|r| r.parent_id.as_deref() == Some(&parent.id))
+        .filter(|r| Some(r.id.as_str()) != moving);
+    for sibling in siblings {
+        let other = sibling.path_part.as_deref().unwrap_or("");
+        if other == part {
+            // AWS's wording (LocalStack's AWS-recorded `test_create_resource_parent_invalid`
+            // family): "Another resource with the same parent already has this name: pets".
+            return Err(ApiError::conflict(format!(
+                "Another resource with the same parent already has this name: {part}"
+            )));
+        }
+        if is_variable(other) && is_variable(part) {
+            return Err(ApiError::bad_request(format!(
+                "A sibling ({other}) of this resource already has a variable path part -- only one is allowed"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `DELETE /restapis/{id}/resources/{resource_id}` → 202: the resource and everything under
