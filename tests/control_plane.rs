@@ -570,6 +570,17 @@ fn usage_plans_and_keys_made_with_the_cli_meter_and_limit_callers() {
     ]);
     assert_eq!(imported["ids"].as_array().map(Vec::len), Some(1));
     assert_eq!(with_key("imported-key-0123456789ab"), 200);
+    let one = cli.run(&[
+        "get-usage-plan-key",
+        "--usage-plan-id",
+        &plan,
+        "--key-id",
+        &key,
+    ]);
+    assert_eq!(
+        (one["id"].as_str(), one["type"].as_str()),
+        (Some(key.as_str()), Some("API_KEY"))
+    );
     let plan_keys = cli.run(&["get-usage-plan-keys", "--usage-plan-id", &plan]);
     assert_eq!(plan_keys["items"].as_array().map(Vec::len), Some(2));
     cli.run(&["delete-api-key", "--api-key", &key]);

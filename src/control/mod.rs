@@ -793,6 +793,9 @@ fn route(call: &Call<'_>) -> Option<Op> {
         ("GET", ["usageplans", _, "keys"]) => {
             ReadTraffic(|t, _, call| plans::keys(t, call.segments[1], call.query))
         }
+        ("GET", ["usageplans", _, "keys", _]) => {
+            ReadTraffic(|t, _, call| plans::get_key(t, call.segments[1], call.segments[3]))
+        }
         ("DELETE", ["usageplans", _, "keys", _]) => {
             ChangeTraffic(|t, _, _, call| plans::remove_key(t, call.segments[1], call.segments[3]))
         }

@@ -290,6 +290,16 @@ pub fn keys(t: &TrafficState, plan: &str, query: &str) -> Result<Reply, ApiError
     page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
 }
 
+/// `GET /usageplans/{id}/keys/{keyId}`.
+pub fn get_key(t: &TrafficState, plan: &str, key: &str) -> Result<Reply, ApiError> {
+    if !t.plans.contains_key(plan) {
+        return Err(invalid_plan());
+    }
+    let linked = t.plan_keys.get(plan).is_some_and(|keys| keys.contains(key));
+    let answer = linked.then(|| plan_key(t, key)).flatten();
+    Ok(Reply::value(200, answer.ok_or_else(invalid_key)?))
+}
+
 /// `DELETE /usageplans/{id}/keys/{keyId}` → 202.
 pub fn remove_key(t: &mut TrafficState, plan: &str, key: &str) -> Result<Reply, ApiError> {
     if !t.plans.contains_key(plan) {
