@@ -418,22 +418,10 @@ fn invoke_function(
     };
     let request_id = request_id();
     let answer = invoke_api::invoke(&request, &snapshots.load_full(), inbox, request_id.clone());
-    let reason = String::from_utf8_lossy(crate::pipeline::response_filter::reason_phrase(
-        answer.status,
-    ));
-    let mut out = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\n",
-        answer.status
-    );
-    for (name, value) in &answer.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str(&format!(
-        "x-amzn-RequestId: {request_id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        answer.body.len()
-    ));
-    stream.write_all(out.as_bytes())?;
-    stream.write_all(&answer.body)
+    let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+    headers.extend(answer.headers.iter().map(|(n, v)| (*n, v.as_ref())));
+    headers.push(("x-amzn-RequestId", &request_id));
+    respond_with(stream, answer.status, &headers, &answer.body)
 }
 
 /// A random request id in UUID form for an admin invocation.
@@ -566,13 +554,12 @@ fn respond_typed(
     content_type: &str,
     body: &str,
 ) -> io::Result<()> {
-    let reason = String::from_utf8_lossy(crate::pipeline::response_filter::reason_phrase(status));
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())
+    respond_with(
+        stream,
+        status,
+        &[("Content-Type", content_type)],
+        body.as_bytes(),
+    )
 }
 
 #[cfg(test)]

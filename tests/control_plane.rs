@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::control::{self, call, text, Cli};
+use common::control::{self, call, each, text, Cli};
 use common::{ApiSpec, Backend, Gateway, Reply};
 
 #[test]
@@ -36,12 +36,7 @@ fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
     let second = cli.deploy(&api, "prod");
     assert_eq!(call(&gw, &api, "prod", "/pets").1, r#"{"version": 2}"#);
     let listed = cli.run(&["get-deployments", "--rest-api-id", &api]);
-    let ids: Vec<String> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| text(&d["id"]))
-        .collect();
+    let ids: Vec<String> = each(&listed, "items", "id");
     assert_eq!(ids, [first.clone(), second.clone()]);
 
     // Rollback is an UpdateStage of deploymentId.
@@ -72,12 +67,7 @@ fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
     ]);
     assert_eq!(call(&gw, &api, "beta", "/pets").1, r#"{"version": 2}"#);
     let stages = cli.run(&["get-stages", "--rest-api-id", &api]);
-    let names: Vec<String> = stages["item"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| text(&s["stageName"]))
-        .collect();
+    let names: Vec<String> = each(&stages, "item", "stageName");
     assert_eq!(names, ["beta", "prod"]);
     assert_eq!(stages["item"][0]["variables"]["color"], "blue");
     assert_eq!(stages["item"][0]["cacheClusterStatus"], "NOT_AVAILABLE");
@@ -118,12 +108,7 @@ fn an_api_made_with_the_cli_serves_once_deployed_and_rolls_back() {
     );
     assert_eq!(method["methodResponses"]["200"]["statusCode"], "200");
     let resources = cli.run(&["get-resources", "--rest-api-id", &api]);
-    let paths: Vec<String> = resources["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| text(&r["path"]))
-        .collect();
+    let paths: Vec<String> = each(&resources, "items", "path");
     assert_eq!(paths, ["/", "/pets"]);
     assert_eq!(
         resources["items"][1]["resourceMethods"]["GET"],
@@ -248,12 +233,7 @@ fn openapi_documents_import_export_and_import_again() {
     ]);
     let paths = |id: &str| -> Vec<String> {
         let r = cli.run(&["get-resources", "--rest-api-id", id]);
-        r["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| text(&r["path"]))
-            .collect()
+        each(&r, "items", "path")
     };
     assert_eq!(paths(&api), ["/", "/health", "/pets", "/pets/{petId}"]);
     cli.deploy(&api, "prod");
@@ -1129,12 +1109,7 @@ fn what_was_acknowledged_survives_kill_9() {
     );
     let cli = Cli::new(&gw);
     let resources = cli.run(&["get-resources", "--rest-api-id", &api]);
-    let ids: Vec<String> = resources["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| text(&r["id"]))
-        .collect();
+    let ids: Vec<String> = each(&resources, "items", "id");
     assert!(ids.contains(&later), "{ids:?}");
     assert_eq!(cli.run(&["get-rest-apis"])["items"][0]["name"], "durable");
 }

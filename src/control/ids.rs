@@ -10,6 +10,16 @@ pub fn new_id(len: usize) -> String {
         .collect()
 }
 
+/// A new id of `len` characters that `taken` does not know.
+pub fn unused(len: usize, taken: impl Fn(&str) -> bool) -> String {
+    loop {
+        let id = new_id(len);
+        if !taken(&id) {
+            return id;
+        }
+    }
+}
+
 /// An API or resource id.
 pub fn long_id() -> String {
     new_id(10)

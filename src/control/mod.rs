@@ -548,15 +548,18 @@ enum Op {
     ChangeTraffic(ChangeTrafficFn),
 }
 
+/// `?mode=import`: a POST to `/restapis` or `/apikeys` that imports (`ImportRestApi`,
+/// `ImportApiKeys`).
+fn is_import(call: &Call<'_>) -> bool {
+    ops::query_param(call.query, "mode").as_deref() == Some("import")
+}
+
 /// The operation's name as the API and CloudTrail give it: the HTTP method's verb (`Create`
 /// for POST) and the resource kind the path ends at (`GetRestApis`, `PutIntegrationResponse`,
 /// `UpdateStage`).
 fn operation_name(call: &Call<'_>) -> String {
     let s = call.segments;
-    if call.method == "POST"
-        && s == ["restapis"]
-        && ops::query_param(call.query, "mode").as_deref() == Some("import")
-    {
+    if call.method == "POST" && s == ["restapis"] && is_import(call) {
         return "ImportRestApi".into();
     }
     if s.first() == Some(&"tags") {
@@ -567,10 +570,7 @@ fn operation_name(call: &Call<'_>) -> String {
         };
         return name.into();
     }
-    if call.method == "POST"
-        && s == ["apikeys"]
-        && ops::query_param(call.query, "mode").as_deref() == Some("import")
-    {
+    if call.method == "POST" && s == ["apikeys"] && is_import(call) {
         return "ImportApiKeys".into();
     }
     let kind = |i: usize| -> (&str, &str) {
@@ -653,9 +653,7 @@ fn route(call: &Call<'_>) -> Option<Op> {
     let s = call.segments;
     let op = match (call.method, s) {
         ("GET", ["restapis"]) => Read(|a, c, call| restapis::list(a, c, call.query)),
-        ("POST", ["restapis"])
-            if ops::query_param(call.query, "mode").as_deref() == Some("import") =>
-        {
+        ("POST", ["restapis"]) if is_import(call) => {
             Change(|a, c, call| imports::import(a, c, call.query, call.body))
         }
         ("POST", ["restapis"]) => Change(|a, c, call| restapis::create(a, c, call.body)),
@@ -799,9 +797,7 @@ fn route(call: &Call<'_>) -> Option<Op> {
         ("DELETE", ["usageplans", _, "keys", _]) => {
             ChangeTraffic(|t, _, _, call| plans::remove_key(t, call.segments[1], call.segments[3]))
         }
-        ("POST", ["apikeys"])
-            if ops::query_param(call.query, "mode").as_deref() == Some("import") =>
-        {
+        ("POST", ["apikeys"]) if is_import(call) => {
             ChangeTraffic(|t, _, _, call| keys::import(t, call.query, call.body))
         }
         ("POST", ["apikeys"]) => ChangeTraffic(|t, _, _, call| keys::create(t, call.body)),

@@ -259,6 +259,16 @@ impl Cli {
     }
 }
 
+/// The `field` of each element of the list `list[key]` (`items`, or `item` for stages).
+pub fn each(list: &serde_json::Value, key: &str, field: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list {key} in {list}"))
+        .iter()
+        .map(|e| text(&e[field]))
+        .collect()
+}
+
 /// A JSON string's text.
 pub fn text(v: &serde_json::Value) -> String {
     v.as_str()

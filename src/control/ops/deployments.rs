@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{api, api_mut, input, page, stages, Apis, Ctx, Reply};
+use super::{api, api_mut, input, page_by_id, stages, Apis, Ctx, Reply};
 use crate::control::error::ApiError;
 use crate::control::ids;
 use crate::control::model::{ApiState, Deployment, DeploymentRecord};
@@ -87,12 +87,7 @@ pub fn create(apis: &mut Apis, ctx: &Ctx, id: &str, body: &[u8]) -> Result<Reply
     if let Some(name) = &input.stage_name {
         stages::check_name(name)?;
     }
-    let deployment_id = loop {
-        let candidate = ids::deployment_id();
-        if !state.deployments.contains_key(&candidate) {
-            break candidate;
-        }
-    };
+    let deployment_id = ids::unused(6, |id| state.deployments.contains_key(id));
     let now = ids::now_secs();
     let deployment = Deployment {
         id: deployment_id.clone(),
@@ -164,7 +159,7 @@ pub fn list(apis: &Apis, ctx: &Ctx, id: &str, query: &str) -> Result<Reply, ApiE
         .into_iter()
         .filter_map(|d| serde_json::to_value(d).ok())
         .collect();
-    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+    page_by_id(items, query)
 }
 
 /// `GET /restapis/{id}/deployments/{deployment_id}`.

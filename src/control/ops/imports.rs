@@ -141,7 +141,7 @@ pub fn export(
     let s = state
         .stages
         .get(stage)
-        .ok_or_else(|| ApiError::not_found("Invalid stage identifier specified"))?;
+        .ok_or_else(super::stages::invalid_stage)?;
     let resources = &state
         .deployments
         .get(&s.deployment_id)

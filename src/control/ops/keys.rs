@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{input, page, query_param, Reply};
+use super::{input, page_by_id, query_param, Reply};
 use crate::control::error::ApiError;
 use crate::control::ids;
 use crate::control::model::{ApiKey, TrafficState};
@@ -90,12 +90,7 @@ pub fn create(t: &mut TrafficState, body: &[u8]) -> Result<Reply, ApiError> {
 }
 
 fn new_key_id(t: &TrafficState) -> String {
-    loop {
-        let id = ids::long_id();
-        if !t.keys.contains_key(&id) {
-            return id;
-        }
-    }
+    ids::unused(10, |id| t.keys.contains_key(id))
 }
 
 /// 40 random letters and digits, as AWS generates them, from the system's CSPRNG (a key is
@@ -136,7 +131,7 @@ pub fn list(t: &TrafficState, query: &str) -> Result<Reply, ApiError> {
         .collect();
     keys.sort_by(|a, b| (a.created_date, &a.id).cmp(&(b.created_date, &b.id)));
     let items = keys.into_iter().map(|k| answered(k, values)).collect();
-    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+    page_by_id(items, query)
 }
 
 /// `GET /apikeys/{id}[?includeValue=true]`.

@@ -165,6 +165,11 @@ pub fn page(
     Ok(Reply::value(200, Value::Object(body)))
 }
 
+/// [`page`] of items identified by their `id` field (every list but the stages').
+pub fn page_by_id(items: Vec<Value>, query: &str) -> Result<Reply, ApiError> {
+    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+}
+
 /// The decoded value of `name` in `query`.
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {

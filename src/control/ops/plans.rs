@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{input, page, query_param, Apis, Ctx, Reply};
+use super::{input, page_by_id, query_param, Apis, Ctx, Reply};
 use crate::control::error::ApiError;
 use crate::control::ids;
 use crate::control::model::{ApiStage, QuotaSettings, ThrottleSettings, TrafficState, UsagePlan};
@@ -88,12 +88,7 @@ pub fn create(
     if let Some(q) = &input.quota {
         check_quota(q)?;
     }
-    let id = loop {
-        let id = ids::deployment_id();
-        if !t.plans.contains_key(&id) {
-            break id;
-        }
-    };
+    let id = ids::unused(6, |id| t.plans.contains_key(id));
     let plan = UsagePlan {
         id: id.clone(),
         name,
@@ -120,7 +115,7 @@ pub fn list(t: &TrafficState, query: &str) -> Result<Reply, ApiError> {
         })
         .filter_map(|p| serde_json::to_value(p).ok())
         .collect();
-    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+    page_by_id(items, query)
 }
 
 /// `GET /usageplans/{id}`.
@@ -287,7 +282,7 @@ pub fn keys(t: &TrafficState, plan: &str, query: &str) -> Result<Reply, ApiError
         .filter(|k| name.as_ref().is_none_or(|n| k.name.starts_with(n.as_str())))
         .filter_map(|k| plan_key(t, &k.id))
         .collect();
-    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+    page_by_id(items, query)
 }
 
 /// `GET /usageplans/{id}/keys/{keyId}`.

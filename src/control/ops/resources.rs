@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{api, api_mut, input, page, query_param, resource, resource_mut, Apis, Ctx, Reply};
+use super::{
+    api, api_mut, input, page_by_id, query_param, resource, resource_mut, Apis, Ctx, Reply,
+};
 use crate::control::error::ApiError;
 use crate::control::ids;
 use crate::control::model::{ApiState, Resource};
@@ -27,20 +29,25 @@ fn listed(resource: &Resource, embed_methods: bool) -> Value {
     value
 }
 
+/// Whether `?embed=` names `methods`.
+fn embeds_methods(query: &str) -> bool {
+    query_param(query, "embed").is_some_and(|e| e.split(',').any(|e| e == "methods"))
+}
+
 /// `GET /restapis/{id}/resources[?embed=methods]`, by path.
 pub fn list(apis: &Apis, ctx: &Ctx, id: &str, query: &str) -> Result<Reply, ApiError> {
     let state = api(apis, ctx, id)?;
-    let embed = query_param(query, "embed").is_some_and(|e| e.split(',').any(|e| e == "methods"));
+    let embed = embeds_methods(query);
     let mut resources: Vec<&Resource> = state.resources.values().collect();
     resources.sort_by(|a, b| a.path.cmp(&b.path));
     let items = resources.into_iter().map(|r| listed(r, embed)).collect();
-    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+    page_by_id(items, query)
 }
 
 /// `GET /restapis/{id}/resources/{resource_id}` (methods embedded only with `embed=methods`).
 pub fn get(apis: &Apis, ctx: &Ctx, id: &str, rid: &str, query: &str) -> Result<Reply, ApiError> {
     let state = api(apis, ctx, id)?;
-    let embed = query_param(query, "embed").is_some_and(|e| e.split(',').any(|e| e == "methods"));
+    let embed = embeds_methods(query);
     Ok(Reply::value(200, listed(resource(state, rid)?, embed)))
 }
 

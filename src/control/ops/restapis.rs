@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{api, api_mut, input, page, Apis, Ctx, Reply};
+use super::{api, api_mut, input, page_by_id, Apis, Ctx, Reply};
 use crate::control::error::ApiError;
 use crate::control::ids;
 use crate::control::model::{ApiState, EndpointConfiguration, Resource, RestApi};
@@ -53,12 +53,9 @@ pub fn create(apis: &mut Apis, ctx: &Ctx, body: &[u8]) -> Result<Reply, ApiError
             "1 validation error detected: Value '{api_key_source}' at 'createRestApiInput.apiKeySource' failed to satisfy constraint: Member must satisfy enum value set: [HEADER, AUTHORIZER]"
         )));
     }
-    let id = loop {
-        let id = ids::long_id();
-        if !apis.contains_key(&id) && !ctx.file_apis.iter().any(|f| f.id == id) {
-            break id;
-        }
-    };
+    let id = ids::unused(10, |id| {
+        apis.contains_key(id) || ctx.file_apis.iter().any(|f| f.id == id)
+    });
     let resources = match &input.clone_from {
         Some(source) => cloned_resources(api(apis, ctx, source)?),
         None => {
@@ -208,7 +205,7 @@ pub fn list(apis: &Apis, ctx: &Ctx, query: &str) -> Result<Reply, ApiError> {
             items.push(file_api(file));
         }
     }
-    page(items, query, |v| v["id"].as_str().unwrap_or("").to_string())
+    page_by_id(items, query)
 }
 
 /// `PATCH /restapis/{id}`: `/name`, `/description`, `/version`, `/apiKeySource`,

@@ -118,7 +118,8 @@ fn no_such_deployment() -> ApiError {
     ApiError::bad_request("Deployment id does not exist")
 }
 
-fn invalid_stage() -> ApiError {
+/// AWS's 404 for an unknown stage (shared by every operation that names one).
+pub fn invalid_stage() -> ApiError {
     // Real AWS, lower-case "stage" (terraform-provider-aws#12756).
     ApiError::not_found("Invalid stage identifier specified")
 }

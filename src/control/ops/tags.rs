@@ -44,7 +44,7 @@ fn tags_mut<'a>(
             let s = state
                 .stages
                 .get_mut(stage)
-                .ok_or_else(|| ApiError::not_found("Invalid stage identifier specified"))?;
+                .ok_or_else(super::stages::invalid_stage)?;
             Ok(&mut s.tags)
         }
     }
@@ -112,7 +112,7 @@ pub fn get(apis: &Apis, ctx: &Ctx, arn: &str, region: &str) -> Result<Reply, Api
             let s = state
                 .stages
                 .get(stage)
-                .ok_or_else(|| ApiError::not_found("Invalid stage identifier specified"))?;
+                .ok_or_else(super::stages::invalid_stage)?;
             &s.tags
         }
     };
